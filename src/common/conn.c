@@ -1,0 +1,475 @@
+/* libuv framed connections (see conn.h).
+ *
+ * Reading: small frames are parsed out of a 64 KiB staging buffer; once a header says a
+ * large body follows, libuv reads straight into the body buffer, so chunk data is not
+ * copied on the way in. Writing: header+payload in one buffer, bulk as a second uv_buf.
+ *
+ * States: CONNECTING -> OPEN -> CLOSING -> CLOSED (close_cb ran; memory freed at refs 0).
+ * Invariants: (1) body != NULL iff a header has been parsed and its body is incomplete;
+ * (2) every pending call is in `calls` until its callback has run, exactly once. */
+#include "common/conn.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.pb-c.h"
+#include "common/errors.h"
+#include "common/log.h"
+
+#define STAGING 65536
+#define DIRECT_READ_MIN 16384
+
+enum conn_state { CONN_CONNECTING, CONN_OPEN, CONN_CLOSING, CONN_CLOSED };
+
+struct call {
+  struct call *next;
+  dfs_conn *conn;
+  uint64_t req_id;
+  dfs_reply_cb cb;
+  void *ud;
+  uv_timer_t timer;
+  int has_timer;
+};
+
+struct dfs_conn {
+  uv_tcp_t tcp;
+  uv_connect_t connect_req;
+  enum conn_state state;
+  int refs;
+  dfs_conn_opts opts;
+  void *data;
+  char peer[64];
+  dfs_connect_cb connect_cb;
+  void *connect_ud;
+  /* read side */
+  uint8_t staging[STAGING];
+  size_t staged;
+  dfs_frame_hdr hdr;
+  uint8_t *body;
+  size_t body_len, body_got;
+  /* calls */
+  struct call *calls;
+  uint64_t next_req_id;
+};
+
+struct dfs_server {
+  uv_tcp_t tcp;
+  dfs_conn_opts opts;
+  int port;
+};
+
+struct write_req {
+  uv_write_t req;
+  uint8_t *head;
+  void *bulk;
+  dfs_bulk_free_cb bulk_free;
+  void *bulk_ud;
+  dfs_conn *conn;
+};
+
+static void conn_fail_calls(dfs_conn *c, int status);
+
+void dfs_conn_ref(dfs_conn *c) { c->refs++; }
+
+void dfs_conn_unref(dfs_conn *c) {
+  if (--c->refs == 0) {
+    free(c->body);
+    free(c);
+  }
+}
+
+int dfs_conn_is_open(const dfs_conn *c) {
+  return c->state == CONN_OPEN || c->state == CONN_CONNECTING;
+}
+void *dfs_conn_data(const dfs_conn *c) { return c->data; }
+void dfs_conn_set_data(dfs_conn *c, void *data) { c->data = data; }
+const char *dfs_conn_peer(const dfs_conn *c) { return c->peer; }
+uv_loop_t *dfs_conn_loop(const dfs_conn *c) { return c->tcp.loop; }
+size_t dfs_conn_write_queue(const dfs_conn *c) {
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+  dfs_conn *c = h->data;
+  c->state = CONN_CLOSED;
+  if (c->opts.on_close) c->opts.on_close(c);
+  conn_fail_calls(c, DFS_ECLOSED);
+  dfs_conn_unref(c); /* the loop's reference */
+}
+
+void dfs_conn_close(dfs_conn *c) {
+  if (c->state == CONN_CLOSING || c->state == CONN_CLOSED) return;
+  c->state = CONN_CLOSING;
+  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+/* ---- calls ---------------------------------------------------------------------- */
+
+static void call_free_cb(uv_handle_t *h) {
+  struct call *k = h->data;
+  dfs_conn_unref(k->conn);
+  free(k);
+}
+
+/* Unlinks k and releases it (asynchronously if it has a timer). */
+static void call_release(struct call *k) {
+  dfs_conn *c = k->conn;
+  for (struct call **pp = &c->calls; *pp; pp = &(*pp)->next)
+    if (*pp == k) { *pp = k->next; break; }
+  if (k->has_timer) {
+    uv_timer_stop(&k->timer);
+    uv_close((uv_handle_t *)&k->timer, call_free_cb);
+  } else {
+    dfs_conn_unref(c);
+    free(k);
+  }
+}
+
+static void conn_fail_calls(dfs_conn *c, int status) {
+  while (c->calls) {
+    struct call *k = c->calls;
+    dfs_reply_cb cb = k->cb;
+    void *ud = k->ud;
+    dfs_conn_ref(c);
+    call_release(k);
+    cb(c, status, NULL, ud);
+    dfs_conn_unref(c);
+  }
+}
+
+static void on_call_timeout(uv_timer_t *t) {
+  struct call *k = t->data;
+  dfs_conn *c = k->conn;
+  dfs_reply_cb cb = k->cb;
+  void *ud = k->ud;
+  dfs_conn_ref(c);
+  call_release(k);
+  cb(c, DFS_ETIMEDOUT, NULL, ud);
+  dfs_conn_unref(c);
+}
+
+/* ---- reading -------------------------------------------------------------------- */
+
+static void deliver(dfs_conn *c, dfs_msg *m) {
+  if (m->hdr.flags & DFS_FRAME_REPLY) {
+    for (struct call *k = c->calls; k; k = k->next) {
+      if (k->req_id != m->hdr.req_id) continue;
+      dfs_reply_cb cb = k->cb;
+      void *ud = k->ud;
+      call_release(k);
+      cb(c, 0, m, ud);
+      return;
+    }
+    dfs_msg_free(m); /* late reply to a call that timed out */
+    return;
+  }
+  if (!c->opts.on_request) {
+    LOG_WARN("%s: unexpected request type %u, closing", c->peer, m->hdr.type);
+    dfs_msg_free(m);
+    dfs_conn_close(c);
+    return;
+  }
+  c->opts.on_request(c, m);
+}
+
+/* Completes the current body and hands it on. */
+static void finish_body(dfs_conn *c) {
+  dfs_msg m = {.hdr = c->hdr, .buf = c->body};
+  m.payload = c->body;
+  m.bulk = c->hdr.bulk_len ? c->body + c->hdr.payload_len : NULL;
+  c->body = NULL;
+  c->body_len = c->body_got = 0;
+  deliver(c, &m);
+}
+
+/* Parses as many frames as the staging buffer holds. Returns -1 if the conn closed. */
+static int parse_staged(dfs_conn *c) {
+  size_t off = 0;
+  while (c->state == CONN_OPEN) {
+    if (c->body) {
+      size_t want = c->body_len - c->body_got, have = c->staged - off;
+      size_t n = want < have ? want : have;
+      memcpy(c->body + c->body_got, c->staging + off, n);
+      c->body_got += n;
+      off += n;
+      if (c->body_got < c->body_len) break;
+      dfs_conn_ref(c);
+      finish_body(c);
+      int closed = c->state != CONN_OPEN;
+      dfs_conn_unref(c);
+      if (closed) return -1;
+      continue;
+    }
+    if (c->staged - off < DFS_FRAME_HDR_LEN) break;
+    int rc = dfs_frame_decode_hdr(c->staging + off, &c->opts.limits, &c->hdr);
+    if (rc) {
+      LOG_WARN("%s: bad frame (%s), closing connection", c->peer, dfs_strerror(rc));
+      dfs_conn_close(c);
+      return -1;
+    }
+    off += DFS_FRAME_HDR_LEN;
+    c->body_len = (size_t)c->hdr.payload_len + c->hdr.bulk_len;
+    c->body_got = 0;
+    c->body = malloc(c->body_len ? c->body_len : 1);
+    if (!c->body) {
+      LOG_ERROR("%s: out of memory for a %zu-byte frame, closing", c->peer, c->body_len);
+      dfs_conn_close(c);
+      return -1;
+    }
+  }
+  if (c->state != CONN_OPEN) return -1;
+  memmove(c->staging, c->staging + off, c->staged - off);
+  c->staged -= off;
+  return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  dfs_conn *c = h->data;
+  if (c->body && c->staged == 0 && c->body_len - c->body_got >= DIRECT_READ_MIN) {
+    *buf = uv_buf_init((char *)c->body + c->body_got, (unsigned)(c->body_len - c->body_got));
+  } else {
+    *buf = uv_buf_init((char *)c->staging + c->staged, (unsigned)(STAGING - c->staged));
+  }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  dfs_conn *c = s->data;
+  if (nread < 0) {
+    if (nread != UV_EOF) LOG_DEBUG("%s: read error: %s", c->peer, uv_strerror((int)nread));
+    dfs_conn_close(c);
+    return;
+  }
+  if (nread == 0 || c->state != CONN_OPEN) return;
+  if ((uint8_t *)buf->base == c->staging + c->staged) {
+    c->staged += (size_t)nread;
+    parse_staged(c);
+  } else {
+    c->body_got += (size_t)nread;
+    if (c->body_got == c->body_len) {
+      dfs_conn_ref(c);
+      finish_body(c);
+      dfs_conn_unref(c);
+    }
+  }
+}
+
+/* ---- writing -------------------------------------------------------------------- */
+
+static void on_write(uv_write_t *w, int status) {
+  struct write_req *wr = (struct write_req *)w;
+  free(wr->head);
+  if (wr->bulk_free) wr->bulk_free(wr->bulk, wr->bulk_ud);
+  if (status < 0 && status != UV_ECANCELED) {
+    LOG_DEBUG("%s: write error: %s", wr->conn->peer, uv_strerror(status));
+    dfs_conn_close(wr->conn);
+  }
+  dfs_conn_unref(wr->conn);
+  free(wr);
+}
+
+int dfs_conn_send(dfs_conn *c, uint16_t type, uint16_t flags, uint64_t req_id,
+                  const ProtobufCMessage *payload, const void *bulk, uint32_t bulk_len,
+                  dfs_bulk_free_cb bulk_free, void *bulk_ud) {
+  int rc = DFS_ECLOSED;
+  struct write_req *wr = NULL;
+  if (!dfs_conn_is_open(c)) goto err;
+  rc = DFS_ENOMEM;
+  wr = calloc(1, sizeof *wr);
+  if (!wr) goto err;
+  size_t hlen;
+  wr->head = dfs_msg_pack(type, flags, req_id, payload, bulk_len, &hlen);
+  if (!wr->head) goto err;
+  wr->bulk = (void *)bulk;
+  wr->bulk_free = bulk_free;
+  wr->bulk_ud = bulk_ud;
+  wr->conn = c;
+  uv_buf_t bufs[2] = {uv_buf_init((char *)wr->head, (unsigned)hlen),
+                      uv_buf_init((char *)bulk, bulk_len)};
+  int uvrc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, bulk_len ? 2 : 1, on_write);
+  if (uvrc < 0) {
+    rc = DFS_ECLOSED;
+    goto err;
+  }
+  dfs_conn_ref(c);
+  return 0;
+err:
+  if (wr) free(wr->head);
+  free(wr);
+  if (bulk_free) bulk_free((void *)bulk, bulk_ud);
+  return rc;
+}
+
+int dfs_conn_reply(dfs_conn *c, const dfs_frame_hdr *req, const ProtobufCMessage *payload,
+                   const void *bulk, uint32_t bulk_len, dfs_bulk_free_cb bulk_free,
+                   void *bulk_ud) {
+  return dfs_conn_send(c, (uint16_t)(req->type + 1), DFS_FRAME_REPLY, req->req_id, payload,
+                       bulk, bulk_len, bulk_free, bulk_ud);
+}
+
+int dfs_conn_reply_error(dfs_conn *c, const dfs_frame_hdr *req, int err, const char *why) {
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.error = err;
+  st.message = (char *)(why ? why : dfs_strerror(err));
+  Dfs__ErrorReply rep = DFS__ERROR_REPLY__INIT;
+  rep.status = &st;
+  return dfs_conn_send(c, DFS__MSG_TYPE__MSG_ERROR, DFS_FRAME_REPLY, req->req_id,
+                       &rep.base, NULL, 0, NULL, NULL);
+}
+
+int dfs_conn_call(dfs_conn *c, uint16_t type, const ProtobufCMessage *payload,
+                  const void *bulk, uint32_t bulk_len, dfs_bulk_free_cb bulk_free,
+                  void *bulk_ud, uint64_t timeout_ms, dfs_reply_cb cb, void *ud) {
+  if (!dfs_conn_is_open(c)) {
+    if (bulk_free) bulk_free((void *)bulk, bulk_ud);
+    return DFS_ECLOSED;
+  }
+  struct call *k = calloc(1, sizeof *k);
+  if (!k) {
+    if (bulk_free) bulk_free((void *)bulk, bulk_ud);
+    return DFS_ENOMEM;
+  }
+  k->conn = c;
+  k->req_id = ++c->next_req_id;
+  k->cb = cb;
+  k->ud = ud;
+  int rc = dfs_conn_send(c, type, 0, k->req_id, payload, bulk, bulk_len, bulk_free, bulk_ud);
+  if (rc) {
+    free(k);
+    return rc;
+  }
+  dfs_conn_ref(c);
+  k->next = c->calls;
+  c->calls = k;
+  if (timeout_ms) {
+    uv_timer_init(c->tcp.loop, &k->timer);
+    k->timer.data = k;
+    k->has_timer = 1;
+    uv_timer_start(&k->timer, on_call_timeout, timeout_ms, 0);
+  }
+  return 0;
+}
+
+/* ---- setup ---------------------------------------------------------------------- */
+
+static dfs_conn *conn_new(uv_loop_t *loop, const dfs_conn_opts *opts) {
+  dfs_conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->opts = *opts;
+  c->data = opts->data;
+  c->refs = 1; /* the loop's, dropped in on_conn_closed */
+  uv_tcp_init(loop, &c->tcp);
+  c->tcp.data = c;
+  return c;
+}
+
+static void set_peer_name(dfs_conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char ip[48] = "?";
+  int port = 0;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0 &&
+      ss.ss_family == AF_INET) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    uv_ip4_name(sin, ip, sizeof ip);
+    port = ntohs(sin->sin_port);
+  }
+  snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+  dfs_server *s = ls->data;
+  if (status < 0) {
+    LOG_WARN("accept error: %s", uv_strerror(status));
+    return;
+  }
+  dfs_conn *c = conn_new(ls->loop, &s->opts);
+  if (!c) return;
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+    dfs_conn_close(c);
+    return;
+  }
+  c->state = CONN_OPEN;
+  uv_tcp_nodelay(&c->tcp, 1);
+  set_peer_name(c);
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static int resolve4(const char *host, int port, struct sockaddr_in *sa) {
+  if (uv_ip4_addr(host, port, sa) == 0) return 0;
+  /* A hostname: resolved synchronously (rare; config-time names such as "localhost"). */
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return DFS_ECONN;
+  *sa = *(struct sockaddr_in *)res->ai_addr;
+  sa->sin_port = htons((uint16_t)port);
+  freeaddrinfo(res);
+  return 0;
+}
+
+int dfs_server_listen(uv_loop_t *loop, const char *host, int port, const dfs_conn_opts *opts,
+                      dfs_server **out) {
+  struct sockaddr_in sa;
+  if (resolve4(host, port, &sa)) return DFS_EINVAL;
+  dfs_server *s = calloc(1, sizeof *s);
+  if (!s) return DFS_ENOMEM;
+  s->opts = *opts;
+  uv_tcp_init(loop, &s->tcp);
+  s->tcp.data = s;
+  int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&sa, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&s->tcp, 512, on_connection);
+  if (rc < 0) {
+    LOG_ERROR("cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
+    uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+    return rc == UV_EADDRINUSE ? DFS_EEXIST : DFS_EIO;
+  }
+  struct sockaddr_in bound;
+  int len = sizeof bound;
+  uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&bound, &len);
+  s->port = ntohs(bound.sin_port);
+  *out = s;
+  return 0;
+}
+
+int dfs_server_port(const dfs_server *s) { return s->port; }
+
+void dfs_server_close(dfs_server *s) { uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free); }
+
+static void on_connected(uv_connect_t *req, int status) {
+  dfs_conn *c = req->data;
+  dfs_connect_cb cb = c->connect_cb;
+  if (c->state == CONN_CONNECTING) {
+    if (status < 0) {
+      LOG_DEBUG("connect to %s failed: %s", c->peer, uv_strerror(status));
+      dfs_conn_close(c);
+    } else {
+      c->state = CONN_OPEN;
+      uv_tcp_nodelay(&c->tcp, 1);
+      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+  }
+  if (cb) cb(c, status < 0 ? DFS_ECONN : 0, c->connect_ud);
+  dfs_conn_unref(c); /* the connect request's reference */
+}
+
+dfs_conn *dfs_conn_connect(uv_loop_t *loop, const char *host, int port,
+                           const dfs_conn_opts *opts, dfs_connect_cb cb, void *ud) {
+  dfs_conn *c = conn_new(loop, opts);
+  if (!c) return NULL;
+  snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+  c->connect_cb = cb;
+  c->connect_ud = ud;
+  c->connect_req.data = c;
+  struct sockaddr_in sa;
+  dfs_conn_ref(c); /* for on_connected */
+  if (resolve4(host, port, &sa) ||
+      uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&sa, on_connected) < 0) {
+    /* Report asynchronously through a failed state: close now, callback never comes
+     * from libuv, so drop its reference and tell the caller via the close path. */
+    dfs_conn_unref(c);
+    dfs_conn_close(c);
+    if (cb) cb(c, DFS_ECONN, ud);
+    return c;
+  }
+  return c;
+}

@@ -1,0 +1,84 @@
+/* Framed, asynchronous TCP connections on a libuv loop, for every daemon: a listening
+ * server, outgoing connections, sending frames (payload + optional bulk without copying
+ * it) and request/reply calls matched by request id, with timeouts.
+ *
+ * Lifetime: a dfs_conn is reference counted. The loop holds one reference from
+ * open/accept until the close callback; code that finishes work later (a disk write on
+ * the thread pool, a downstream call) takes its own with dfs_conn_ref and drops it with
+ * dfs_conn_unref. After close, sends fail with DFS_ECLOSED and pending calls get
+ * DFS_ECLOSED; the memory goes when the last reference does.
+ *
+ * Everything here runs on the loop thread only. */
+#ifndef DFS_CONN_H
+#define DFS_CONN_H
+
+#include <uv.h>
+
+#include "common/msg.h"
+
+typedef struct dfs_conn dfs_conn;
+
+/* An incoming request (a frame without DFS_FRAME_REPLY). The callee owns msg->buf. */
+typedef void (*dfs_request_cb)(dfs_conn *c, dfs_msg *msg);
+/* The reply to dfs_conn_call: status 0 and *msg (callee owns msg->buf), or status < 0
+ * (DFS_ETIMEDOUT, DFS_ECLOSED, DFS_ECONN) and msg == NULL. */
+typedef void (*dfs_reply_cb)(dfs_conn *c, int status, dfs_msg *msg, void *ud);
+/* Called once when the connection is closed (by either side), before pending calls are
+ * failed. May be NULL. */
+typedef void (*dfs_close_cb)(dfs_conn *c);
+/* Frees a bulk buffer after it has been written (or the send failed). */
+typedef void (*dfs_bulk_free_cb)(void *bulk, void *ud);
+
+typedef struct {
+  dfs_frame_limits limits;     /* what we accept from the peer */
+  dfs_request_cb on_request;   /* may be NULL: requests are then refused */
+  dfs_close_cb on_close;
+  void *data;                  /* copied to every conn's user data */
+} dfs_conn_opts;
+
+/* Accepted connections get opts (copied). Returns 0 or a DFS_E* code; *out lives until
+ * dfs_server_close. host is an IPv4 address. port 0 picks a free one (see
+ * dfs_server_port). */
+typedef struct dfs_server dfs_server;
+int dfs_server_listen(uv_loop_t *loop, const char *host, int port, const dfs_conn_opts *opts,
+                      dfs_server **out);
+int dfs_server_port(const dfs_server *s);
+void dfs_server_close(dfs_server *s); /* stops listening; frees s asynchronously */
+
+/* Starts an outgoing connection; connect_cb gets status 0 or DFS_ECONN. The returned
+ * conn can be used at once: sends and calls queue until connected (and fail with
+ * DFS_ECONN if the connection fails). NULL on OOM. host: IPv4 or a hostname. */
+typedef void (*dfs_connect_cb)(dfs_conn *c, int status, void *ud);
+dfs_conn *dfs_conn_connect(uv_loop_t *loop, const char *host, int port,
+                           const dfs_conn_opts *opts, dfs_connect_cb cb, void *ud);
+
+void dfs_conn_ref(dfs_conn *c);
+void dfs_conn_unref(dfs_conn *c);
+void dfs_conn_close(dfs_conn *c);          /* idempotent */
+int dfs_conn_is_open(const dfs_conn *c);
+void *dfs_conn_data(const dfs_conn *c);
+void dfs_conn_set_data(dfs_conn *c, void *data);
+const char *dfs_conn_peer(const dfs_conn *c); /* "1.2.3.4:5678", valid for c's life */
+uv_loop_t *dfs_conn_loop(const dfs_conn *c);
+/* Bytes queued for writing (for back-pressure decisions). */
+size_t dfs_conn_write_queue(const dfs_conn *c);
+
+/* Sends a frame. payload may be NULL. bulk (bulk_len bytes) is written as is, not
+ * copied: it must stay valid until bulk_free(bulk, bulk_ud) is called (always called,
+ * also on failure; may be NULL for static data). Returns 0 or DFS_ECLOSED/DFS_ENOMEM. */
+int dfs_conn_send(dfs_conn *c, uint16_t type, uint16_t flags, uint64_t req_id,
+                  const ProtobufCMessage *payload, const void *bulk, uint32_t bulk_len,
+                  dfs_bulk_free_cb bulk_free, void *bulk_ud);
+/* Replies to request `req` (type req->type + 1, same id, DFS_FRAME_REPLY). */
+int dfs_conn_reply(dfs_conn *c, const dfs_frame_hdr *req, const ProtobufCMessage *payload,
+                   const void *bulk, uint32_t bulk_len, dfs_bulk_free_cb bulk_free,
+                   void *bulk_ud);
+/* Replies MSG_ERROR with an ErrorReply (for requests that could not be decoded). */
+int dfs_conn_reply_error(dfs_conn *c, const dfs_frame_hdr *req, int err, const char *why);
+/* Sends a request and calls cb exactly once with the reply, a timeout or a close.
+ * timeout_ms 0 = no timeout. Returns 0 (cb will be called) or an error (cb will not). */
+int dfs_conn_call(dfs_conn *c, uint16_t type, const ProtobufCMessage *payload,
+                  const void *bulk, uint32_t bulk_len, dfs_bulk_free_cb bulk_free,
+                  void *bulk_ud, uint64_t timeout_ms, dfs_reply_cb cb, void *ud);
+
+#endif

@@ -1,0 +1,24 @@
+/* Blocking framed connections for clients (the dfs CLI and its worker threads): one
+ * request at a time per socket, with a timeout on every send and receive. A socket is
+ * used by one thread at a time. */
+#ifndef DFS_SOCK_H
+#define DFS_SOCK_H
+
+#include "common/msg.h"
+
+/* Connects to host:port (IPv4 or hostname). Returns an fd >= 0 or DFS_ECONN /
+ * DFS_ETIMEDOUT. timeout_ms also becomes the socket's send/receive timeout. */
+int dfs_sock_connect(const char *host, int port, int timeout_ms);
+/* Sends a request frame and waits for the reply with the same id. On success returns 0
+ * and *reply (caller owns reply->buf). A MSG_ERROR reply is decoded and its error
+ * returned (message copied to err if err != NULL). Limits the reply to `lim` (NULL =
+ * defaults). Other errors: DFS_ETIMEDOUT, DFS_ECLOSED, DFS_EPROTO, DFS_ETOOBIG. After
+ * an error other than a decoded error reply, the socket must be closed. */
+int dfs_sock_call(int fd, uint16_t type, const ProtobufCMessage *payload, const void *bulk,
+                  uint32_t bulk_len, dfs_msg *reply, char *err, size_t errsz);
+/* Lower level: send one frame / receive one frame. */
+int dfs_sock_send(int fd, uint16_t type, uint16_t flags, uint64_t req_id,
+                  const ProtobufCMessage *payload, const void *bulk, uint32_t bulk_len);
+int dfs_sock_recv(int fd, const dfs_frame_limits *lim, dfs_msg *out);
+
+#endif
