@@ -71,6 +71,8 @@ struct write_req {
 
 static void conn_fail_calls(dfs_conn *c, int status);
 
+void dfs_bulk_free_malloced(void *bulk, void *ud) { free(bulk); }
+
 void dfs_conn_ref(dfs_conn *c) { c->refs++; }
 
 void dfs_conn_unref(dfs_conn *c) {

@@ -28,6 +28,8 @@ typedef void (*dfs_reply_cb)(dfs_conn *c, int status, dfs_msg *msg, void *ud);
 typedef void (*dfs_close_cb)(dfs_conn *c);
 /* Frees a bulk buffer after it has been written (or the send failed). */
 typedef void (*dfs_bulk_free_cb)(void *bulk, void *ud);
+/* A dfs_bulk_free_cb for bulk from malloc: free(bulk). */
+void dfs_bulk_free_malloced(void *bulk, void *ud);
 
 typedef struct {
   dfs_frame_limits limits;     /* what we accept from the peer */
