@@ -1,0 +1,536 @@
+/* authd request handling: one dispatch table (message type -> handler). Slow work
+ * (bcrypt) runs on the thread pool; state changes happen on the loop thread and are
+ * replied to only once the journal says they are durable. Passwords and tokens are
+ * never logged. */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.pb-c.h"
+#include "authd/authd.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/util.h"
+
+/* One request in flight. */
+typedef struct areq {
+  authd *ad;
+  dfs_conn *conn;
+  dfs_frame_hdr hdr;
+  uv_work_t work;
+  uv_timer_t delay;
+  char user[USER_NAME_MAX + 1];
+  char ip[64];
+  char password[PW_MAX_LEN + 1];
+  char new_password[PW_MAX_LEN + 1];
+  char hash[PW_HASH_MAX];   /* in: stored hash to verify; out: new hash */
+  int verified;
+  int rc;
+  /* what to reply after the sync */
+  char token[65];
+  int64_t expires_ms;
+} areq;
+
+static int64_t now_wall_ms(void) { return dfs_wall_ns() / 1000000; }
+
+static void areq_free(areq *r) {
+  OPENSSL_cleanse(r->password, sizeof r->password);
+  OPENSSL_cleanse(r->new_password, sizeof r->new_password);
+  OPENSSL_cleanse(r->token, sizeof r->token);
+  dfs_conn_unref(r->conn);
+  free(r);
+}
+
+static areq *areq_new(authd *ad, dfs_conn *c, const dfs_frame_hdr *h) {
+  areq *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->ad = ad;
+  r->conn = c;
+  r->hdr = *h;
+  dfs_conn_ref(c);
+  snprintf(r->ip, sizeof r->ip, "a:%s", dfs_conn_peer(c));
+  char *colon = strrchr(r->ip, ':');
+  if (colon && colon != r->ip + 1) *colon = '\0';
+  return r;
+}
+
+static int copy_secret(char *dst, size_t dstsz, const char *src) {
+  size_t n = strlen(src);
+  if (n >= dstsz) return DFS_EINVAL;
+  memcpy(dst, src, n + 1);
+  return 0;
+}
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+static void fill_user(Dfs__UserInfo *ui, const auth_user *u) {
+  ui->username = (char *)u->name;
+  ui->is_admin = u->is_admin;
+  ui->disabled = u->disabled;
+  ui->created_ms = u->created_ms;
+}
+
+/* Replies a reply message whose first field is Status (every auth reply is). */
+#define REPLY_STATUS(conn, hdr, T, INIT, err, msg)                 \
+  do {                                                              \
+    Dfs__Status st_ = DFS__STATUS__INIT;                            \
+    st_.error = (err);                                              \
+    st_.message = (char *)((msg) ? (msg) : dfs_strerror(err));      \
+    T rep_ = INIT;                                                  \
+    rep_.status = &st_;                                             \
+    dfs_conn_reply((conn), (hdr), &rep_.base, NULL, 0, NULL, NULL); \
+  } while (0)
+
+static void reply_plain(dfs_conn *c, const dfs_frame_hdr *h, int err, const char *msg) {
+  /* Register/Logout/Passwd/SetUser replies all are { Status status = 1; }: one type
+   * packs the same bytes for each, the frame type tells them apart. */
+  REPLY_STATUS(c, h, Dfs__AuthLogoutRep, DFS__AUTH_LOGOUT_REP__INIT, err, msg);
+}
+
+/* Session of a token, with its (enabled) user; NULL with err and msg set if none. */
+static const auth_user *session_user(authd *ad, const char *token, int64_t *expires,
+                                     int *err, const char **msg) {
+  const auth_session *ss = token ? user_store_session(ad->store, token, now_wall_ms()) : NULL;
+  const auth_user *u = ss ? user_store_get(ad->store, ss->user) : NULL;
+  if (!u) {
+    *err = DFS_EAUTH;
+    *msg = "not logged in, or the session expired or was revoked (run 'dfs login')";
+    return NULL;
+  }
+  if (u->disabled) {
+    *err = DFS_EPERM;
+    *msg = "this account is disabled (ask an administrator)";
+    return NULL;
+  }
+  if (expires) *expires = ss->expires_ms;
+  return u;
+}
+
+/* ---- durable completion -------------------------------------------------------------- */
+
+static void after_sync_plain(int status, void *ud) {
+  areq *r = ud;
+  reply_plain(r->conn, &r->hdr, status, status ? "could not store the change durably" : "");
+  areq_free(r);
+}
+
+static void after_sync_login(int status, void *ud) {
+  areq *r = ud;
+  if (status) {
+    REPLY_STATUS(r->conn, &r->hdr, Dfs__AuthLoginRep, DFS__AUTH_LOGIN_REP__INIT, status,
+                 "could not store the session durably");
+  } else {
+    const auth_user *u = user_store_get(r->ad->store, r->user);
+    Dfs__Status st = DFS__STATUS__INIT;
+    st.message = "";
+    Dfs__UserInfo ui = DFS__USER_INFO__INIT;
+    if (u) fill_user(&ui, u);
+    Dfs__AuthLoginRep rep = DFS__AUTH_LOGIN_REP__INIT;
+    rep.status = &st;
+    rep.token = r->token;
+    rep.expires_ms = r->expires_ms;
+    rep.user = &ui;
+    dfs_conn_reply(r->conn, &r->hdr, &rep.base, NULL, 0, NULL, NULL);
+  }
+  areq_free(r);
+}
+
+static void sync_or_fail(areq *r, int rc, journal_done_cb cb) {
+  if (rc == 0) rc = user_store_sync(r->ad->store, cb, r);
+  if (rc) cb(rc, r);
+}
+
+/* ---- register ------------------------------------------------------------------------ */
+
+static void work_hash(uv_work_t *w) {
+  areq *r = w->data;
+  r->rc = pw_hash(r->new_password, r->ad->bcrypt_cost, r->hash);
+}
+
+static void done_register(uv_work_t *w, int status) {
+  areq *r = w->data;
+  if (status || r->rc) {
+    reply_plain(r->conn, &r->hdr, DFS_EINTERNAL, "password hashing failed");
+    areq_free(r);
+    return;
+  }
+  auth_user u = {0};
+  snprintf(u.name, sizeof u.name, "%s", r->user);
+  snprintf(u.hash, sizeof u.hash, "%s", r->hash);
+  u.created_ms = now_wall_ms();
+  int rc = user_store_add(r->ad->store, &u);
+  if (rc == DFS_EEXIST) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "user '%s' already exists (choose another name)", r->user);
+    reply_plain(r->conn, &r->hdr, rc, msg);
+    areq_free(r);
+    return;
+  }
+  if (!rc) LOG_INFO("registered user %s", r->user);
+  sync_or_fail(r, rc, after_sync_plain);
+}
+
+static void h_register(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthRegisterReq *q = dfs__auth_register_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  const char *why = NULL;
+  int err = 0;
+  if (!q) { err = DFS_EPROTO; why = "malformed request"; }
+  else if (user_name_check(q->username)) {
+    err = DFS_EINVAL;
+    why = "invalid user name (1-32 of a-z 0-9 _ -, starting with a letter)";
+  } else if (pw_check_policy(q->password, &why)) err = DFS_EINVAL;
+  if (!err) {
+    areq *r = areq_new(ad, c, &m->hdr);
+    if (!r) err = DFS_ENOMEM;
+    else {
+      snprintf(r->user, sizeof r->user, "%s", q->username);
+      copy_secret(r->new_password, sizeof r->new_password, q->password);
+      r->work.data = r;
+      uv_queue_work(ad->loop, &r->work, work_hash, done_register);
+    }
+  }
+  if (err) reply_plain(c, &m->hdr, err, why);
+  if (q) {
+    OPENSSL_cleanse(q->password, strlen(q->password));
+    dfs__auth_register_req__free_unpacked(q, NULL);
+  }
+}
+
+/* ---- login --------------------------------------------------------------------------- */
+
+static void work_verify(uv_work_t *w) {
+  areq *r = w->data;
+  r->verified = pw_verify(r->password, r->hash);
+  if (r->verified && r->new_password[0]) r->rc = pw_hash(r->new_password, r->ad->bcrypt_cost, r->hash);
+}
+
+static void login_fail(areq *r, int err, const char *msg) {
+  REPLY_STATUS(r->conn, &r->hdr, Dfs__AuthLoginRep, DFS__AUTH_LOGIN_REP__INIT, err, msg);
+  areq_free(r);
+}
+
+static void done_login(uv_work_t *w, int status) {
+  areq *r = w->data;
+  authd *ad = r->ad;
+  uint64_t now = dfs_now_ms();
+  const auth_user *u = user_store_get(ad->store, r->user);
+  char ukey[USER_NAME_MAX + 3];
+  snprintf(ukey, sizeof ukey, "u:%s", r->user);
+  if (status || !r->verified || !u) {
+    rl_failed(ad->rl, ukey, now);
+    rl_failed(ad->rl, r->ip, now);
+    LOG_INFO("failed login for '%s' from %s", r->user, r->ip + 2);
+    login_fail(r, DFS_EAUTH, "wrong user name or password");
+    return;
+  }
+  if (u->disabled) {
+    login_fail(r, DFS_EPERM, "this account is disabled (ask an administrator)");
+    return;
+  }
+  rl_succeeded(ad->rl, ukey);
+  rl_succeeded(ad->rl, r->ip);
+  uint8_t raw[32];
+  if (dfs_random_bytes(raw, sizeof raw)) {
+    login_fail(r, DFS_EINTERNAL, "no randomness for a token");
+    return;
+  }
+  for (int i = 0; i < 32; i++) snprintf(r->token + 2 * i, 3, "%02x", raw[i]);
+  auth_session ss = {0};
+  user_store_token_hash(r->token, ss.token_hash);
+  snprintf(ss.user, sizeof ss.user, "%s", u->name);
+  ss.expires_ms = now_wall_ms() + ad->session_ttl_ms;
+  r->expires_ms = ss.expires_ms;
+  LOG_INFO("user %s logged in from %s", u->name, r->ip + 2);
+  sync_or_fail(r, user_store_add_session(ad->store, &ss), after_sync_login);
+}
+
+static void start_verify(areq *r, uv_after_work_cb done) {
+  const auth_user *u = user_store_get(r->ad->store, r->user);
+  snprintf(r->hash, sizeof r->hash, "%s", u ? u->hash : r->ad->dummy_hash);
+  r->work.data = r;
+  uv_queue_work(r->ad->loop, &r->work, work_verify, done);
+}
+
+static void on_delay_closed(uv_handle_t *h) {
+  areq *r = h->data;
+  start_verify(r, done_login);
+}
+
+static void on_delay(uv_timer_t *t) { uv_close((uv_handle_t *)t, on_delay_closed); }
+
+static void h_login(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthLoginReq *q = dfs__auth_login_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  areq *r = NULL;
+  if (!q || user_name_check(q->username) || strlen(q->password) > PW_MAX_LEN) {
+    REPLY_STATUS(c, &m->hdr, Dfs__AuthLoginRep, DFS__AUTH_LOGIN_REP__INIT, DFS_EAUTH,
+                 "wrong user name or password");
+    goto out;
+  }
+  r = areq_new(ad, c, &m->hdr);
+  if (!r) goto out;
+  snprintf(r->user, sizeof r->user, "%s", q->username);
+  copy_secret(r->password, sizeof r->password, q->password);
+  char ukey[USER_NAME_MAX + 3];
+  snprintf(ukey, sizeof ukey, "u:%s", r->user);
+  uint64_t now = dfs_now_ms(), d1 = rl_delay_ms(ad->rl, ukey, now), d2 = rl_delay_ms(ad->rl, r->ip, now);
+  uint64_t delay = d1 > d2 ? d1 : d2;
+  if (delay) {
+    uv_timer_init(ad->loop, &r->delay);
+    r->delay.data = r;
+    uv_timer_start(&r->delay, on_delay, delay, 0);
+  } else {
+    start_verify(r, done_login);
+  }
+out:
+  if (q) {
+    OPENSSL_cleanse(q->password, strlen(q->password));
+    dfs__auth_login_req__free_unpacked(q, NULL);
+  }
+}
+
+/* ---- logout / whoami / validate -------------------------------------------------------- */
+
+static void h_logout(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthLogoutReq *q = dfs__auth_logout_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  int err = 0;
+  const char *msg = NULL;
+  if (!q) { reply_plain(c, &m->hdr, DFS_EPROTO, "malformed request"); return; }
+  const auth_session *ss = user_store_session(ad->store, q->token, now_wall_ms());
+  if (!ss) {
+    err = DFS_EAUTH;
+    msg = "not logged in, or the session already expired";
+    reply_plain(c, &m->hdr, err, msg);
+  } else {
+    areq *r = areq_new(ad, c, &m->hdr);
+    if (!r) reply_plain(c, &m->hdr, DFS_ENOMEM, NULL);
+    else sync_or_fail(r, user_store_drop_session(ad->store, ss->token_hash), after_sync_plain);
+  }
+  dfs__auth_logout_req__free_unpacked(q, NULL);
+}
+
+static void reply_user(dfs_conn *c, const dfs_frame_hdr *h, const auth_user *u, int64_t expires,
+                       int err, const char *msg) {
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.error = err;
+  st.message = (char *)(msg ? msg : "");
+  Dfs__UserInfo ui = DFS__USER_INFO__INIT;
+  /* Whoami and Validate replies are both { Status, UserInfo, int64 expires_ms }. */
+  Dfs__AuthWhoamiRep rep = DFS__AUTH_WHOAMI_REP__INIT;
+  rep.status = &st;
+  if (u) {
+    fill_user(&ui, u);
+    rep.user = &ui;
+    rep.expires_ms = expires;
+  }
+  dfs_conn_reply(c, h, &rep.base, NULL, 0, NULL, NULL);
+}
+
+static void h_whoami(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthWhoamiReq *q = dfs__auth_whoami_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  int err = DFS_EPROTO;
+  const char *msg = "malformed request";
+  int64_t exp = 0;
+  const auth_user *u = q ? session_user(ad, q->token, &exp, &err, &msg) : NULL;
+  reply_user(c, &m->hdr, u, exp, u ? 0 : err, u ? NULL : msg);
+  dfs__auth_whoami_req__free_unpacked(q, NULL);
+}
+
+static void h_validate(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthValidateReq *q = dfs__auth_validate_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  int err = DFS_EPROTO;
+  const char *msg = "malformed request";
+  int64_t exp = 0;
+  const auth_user *u = NULL;
+  if (q) {
+    size_t n = strlen(ad->service_secret);
+    if (!n || strlen(q->service_secret) != n ||
+        CRYPTO_memcmp(q->service_secret, ad->service_secret, n) != 0) {
+      err = DFS_EPERM;
+      msg = "token validation needs the cluster's service secret";
+      LOG_WARN("token validation with a wrong service secret from %s", dfs_conn_peer(c));
+    } else {
+      u = session_user(ad, q->token, &exp, &err, &msg);
+    }
+  }
+  reply_user(c, &m->hdr, u, exp, u ? 0 : err, u ? NULL : msg);
+  dfs__auth_validate_req__free_unpacked(q, NULL);
+}
+
+/* ---- passwd ---------------------------------------------------------------------------- */
+
+static void done_passwd(uv_work_t *w, int status) {
+  areq *r = w->data;
+  if (status || !r->verified || r->rc) {
+    reply_plain(r->conn, &r->hdr, DFS_EAUTH, "the current password is wrong");
+    areq_free(r);
+    return;
+  }
+  const auth_user *cur = user_store_get(r->ad->store, r->user);
+  if (!cur) {
+    reply_plain(r->conn, &r->hdr, DFS_ENOENT, "the user no longer exists");
+    areq_free(r);
+    return;
+  }
+  auth_user u = *cur;
+  snprintf(u.hash, sizeof u.hash, "%s", r->hash);
+  int rc = user_store_update(r->ad->store, &u);
+  if (!rc) rc = user_store_drop_user_sessions(r->ad->store, u.name);
+  if (!rc) LOG_INFO("user %s changed password; all sessions revoked", u.name);
+  sync_or_fail(r, rc, after_sync_plain);
+}
+
+static void h_passwd(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthPasswdReq *q = dfs__auth_passwd_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  int err = DFS_EPROTO;
+  const char *msg = "malformed request";
+  const auth_user *u = q ? session_user(ad, q->token, NULL, &err, &msg) : NULL;
+  if (u && pw_check_policy(q->new_password, &msg) == 0 && strlen(q->old_password) <= PW_MAX_LEN) {
+    areq *r = areq_new(ad, c, &m->hdr);
+    if (r) {
+      snprintf(r->user, sizeof r->user, "%s", u->name);
+      copy_secret(r->password, sizeof r->password, q->old_password);
+      copy_secret(r->new_password, sizeof r->new_password, q->new_password);
+      start_verify(r, done_passwd);
+      u = NULL;
+      err = 0;
+    } else {
+      err = DFS_ENOMEM;
+    }
+  } else if (u) {
+    err = DFS_EINVAL;
+    if (!msg) msg = "invalid password";
+  }
+  if (err) reply_plain(c, &m->hdr, err, msg);
+  if (q) {
+    OPENSSL_cleanse(q->old_password, strlen(q->old_password));
+    OPENSSL_cleanse(q->new_password, strlen(q->new_password));
+    dfs__auth_passwd_req__free_unpacked(q, NULL);
+  }
+}
+
+/* ---- admin ------------------------------------------------------------------------------ */
+
+static const auth_user *admin_of(authd *ad, const char *token, int *err, const char **msg) {
+  const auth_user *u = session_user(ad, token, NULL, err, msg);
+  if (u && !u->is_admin) {
+    *err = DFS_EPERM;
+    *msg = "only an administrator may do this";
+    return NULL;
+  }
+  return u;
+}
+
+static void h_users(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthUsersReq *q = dfs__auth_users_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  int err = DFS_EPROTO;
+  const char *msg = "malformed request";
+  const auth_user *a = q ? admin_of(ad, q->token, &err, &msg) : NULL;
+  if (!a) {
+    REPLY_STATUS(c, &m->hdr, Dfs__AuthUsersRep, DFS__AUTH_USERS_REP__INIT, err, msg);
+  } else {
+    const auth_user *all;
+    size_t n = user_store_list(ad->store, &all);
+    Dfs__UserInfo *ui = calloc(n ? n : 1, sizeof *ui);
+    Dfs__UserInfo **up = calloc(n ? n : 1, sizeof *up);
+    Dfs__Status st = DFS__STATUS__INIT;
+    st.message = "";
+    Dfs__AuthUsersRep rep = DFS__AUTH_USERS_REP__INIT;
+    rep.status = &st;
+    if (ui && up) {
+      for (size_t i = 0; i < n; i++) {
+        dfs__user_info__init(&ui[i]);
+        fill_user(&ui[i], &all[i]);
+        up[i] = &ui[i];
+      }
+      rep.n_users = n;
+      rep.users = up;
+    } else {
+      st.error = DFS_ENOMEM;
+    }
+    dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+    free(ui);
+    free(up);
+  }
+  dfs__auth_users_req__free_unpacked(q, NULL);
+}
+
+static void h_set_user(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthSetUserReq *q = dfs__auth_set_user_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  int err = DFS_EPROTO;
+  const char *msg = "malformed request";
+  const auth_user *a = q ? admin_of(ad, q->token, &err, &msg) : NULL;
+  const auth_user *t = a ? user_store_get(ad->store, q->username) : NULL;
+  if (a && !t) { err = DFS_ENOENT; msg = "no such user"; }
+  else if (t && t == a) { err = DFS_EINVAL; msg = "administrators cannot disable or delete themselves"; t = NULL; }
+  if (t) {
+    areq *r = areq_new(ad, c, &m->hdr);
+    int rc = r ? 0 : DFS_ENOMEM;
+    auth_user u = *t;
+    if (!rc && q->action == DFS__SET_USER_ACTION__SET_USER_DELETE) {
+      rc = user_store_delete(ad->store, u.name);
+    } else if (!rc) {
+      u.disabled = q->action == DFS__SET_USER_ACTION__SET_USER_DISABLE;
+      rc = user_store_update(ad->store, &u);
+      if (!rc && u.disabled) rc = user_store_drop_user_sessions(ad->store, u.name);
+    }
+    if (!rc) LOG_INFO("admin %s: action %d on user %s", a->name, (int)q->action, u.name);
+    if (r) sync_or_fail(r, rc, after_sync_plain);
+    else reply_plain(c, &m->hdr, rc, NULL);
+  } else {
+    reply_plain(c, &m->hdr, err, msg);
+  }
+  dfs__auth_set_user_req__free_unpacked(q, NULL);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+typedef void (*auth_handler)(authd *ad, dfs_conn *c, dfs_msg *m);
+static const struct { uint16_t type; auth_handler fn; } dispatch[] = {
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_REGISTER, h_register},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_LOGIN, h_login},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_LOGOUT, h_logout},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_WHOAMI, h_whoami},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_PASSWD, h_passwd},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_USERS, h_users},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_SET_USER, h_set_user},
+    {DFS__MSG_TYPE__MSG_META_TO_AUTH_VALIDATE, h_validate},
+};
+
+static void on_request(dfs_conn *c, dfs_msg *m) {
+  authd *ad = dfs_conn_data(c);
+  for (size_t i = 0; i < sizeof dispatch / sizeof *dispatch; i++) {
+    if (dispatch[i].type == m->hdr.type) {
+      if (m->hdr.bulk_len) dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "unexpected bulk data");
+      else dispatch[i].fn(ad, c, m);
+      OPENSSL_cleanse(m->payload, m->hdr.payload_len); /* may hold a password */
+      dfs_msg_free(m);
+      return;
+    }
+  }
+  LOG_WARN("%s: unknown message type %u", dfs_conn_peer(c), m->hdr.type);
+  dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "unknown message type for authd");
+  dfs_msg_free(m);
+}
+
+dfs_conn_opts authd_conn_opts(authd *ad) {
+  dfs_conn_opts o = {.limits = {16384, 0}, .on_request = on_request, .data = ad};
+  return o;
+}
+
+int authd_ensure_admin(authd *ad, const char *name, const char *password) {
+  const auth_user *all;
+  if (user_store_list(ad->store, &all) > 0) return 0;
+  const char *why = NULL;
+  if (user_name_check(name)) { LOG_ERROR("admin name '%s' is not a valid user name", name); return DFS_ECONFIG; }
+  if (pw_check_policy(password, &why)) { LOG_ERROR("admin password: %s", why); return DFS_ECONFIG; }
+  auth_user u = {0};
+  snprintf(u.name, sizeof u.name, "%s", name);
+  u.is_admin = 1;
+  u.created_ms = now_wall_ms();
+  int rc = pw_hash(password, ad->bcrypt_cost, u.hash);
+  if (!rc) rc = user_store_add(ad->store, &u);
+  if (rc) return rc;
+  LOG_INFO("created administrator account '%s'", name);
+  return 0; /* made durable by the caller's first sync */
+}

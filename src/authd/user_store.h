@@ -1,0 +1,60 @@
+/* authd's state: users and live sessions, in memory, journaled durably (journal.h).
+ * Every mutation updates memory at once (so later requests see it) and appends a
+ * record; the caller replies only after user_store_sync() reports it durable.
+ * Sessions are stored by SHA-256 of the token: a stolen store reveals no live token.
+ * Loop thread only. Lookups are linear scans: fine for thousands of users/sessions. */
+#ifndef DFS_USER_STORE_H
+#define DFS_USER_STORE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "authd/journal.h"
+#include "authd/password.h"
+
+#define USER_NAME_MAX 32
+
+typedef struct {
+  char name[USER_NAME_MAX + 1];
+  char hash[PW_HASH_MAX];
+  int is_admin;
+  int disabled;
+  int64_t created_ms;
+} auth_user;
+
+typedef struct {
+  uint8_t token_hash[32];
+  char user[USER_NAME_MAX + 1];
+  int64_t expires_ms;
+} auth_session;
+
+typedef struct user_store user_store;
+
+/* Opens dir/auth.journal (blocking, start-up only), replays and compacts it. */
+int user_store_open(uv_loop_t *loop, const char *dir, user_store **out);
+void user_store_close(user_store *s);
+
+/* 0 if name is a valid user name (1..32 of [a-z0-9_-], first a letter), else DFS_EINVAL. */
+int user_name_check(const char *name);
+
+/* Pointers stay valid until the next mutation. NULL if absent. */
+const auth_user *user_store_get(const user_store *s, const char *name);
+/* Number of users; *out = array of them (valid until the next mutation). */
+size_t user_store_list(const user_store *s, const auth_user **out);
+/* The live (unexpired at now_ms) session for a token, or NULL. */
+const auth_session *user_store_session(const user_store *s, const char *token, int64_t now_ms);
+void user_store_token_hash(const char *token, uint8_t out[32]);
+
+/* Mutations (memory now, disk at the next sync): 0, DFS_EEXIST, DFS_ENOENT, DFS_ENOMEM, DFS_EIO. */
+int user_store_add(user_store *s, const auth_user *u);        /* new user only */
+int user_store_update(user_store *s, const auth_user *u);     /* existing user */
+int user_store_delete(user_store *s, const char *name);       /* also its sessions */
+int user_store_add_session(user_store *s, const auth_session *ss);
+int user_store_drop_session(user_store *s, const uint8_t token_hash[32]);
+int user_store_drop_user_sessions(user_store *s, const char *name);
+/* Forgets expired sessions (memory only; replay ignores them too). */
+void user_store_prune(user_store *s, int64_t now_ms);
+/* cb(status, ud) once every mutation so far is durable. */
+int user_store_sync(user_store *s, journal_done_cb cb, void *ud);
+
+#endif
