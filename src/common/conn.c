@@ -49,6 +49,10 @@ struct dfs_conn {
   dfs_frame_hdr hdr;
   uint8_t *body;
   size_t body_len, body_got;
+  /* TLS (NULL = plaintext): ciphertext is read into cipher, plaintext lands in staging
+   * or body exactly as on a plaintext link. */
+  dfs_tls *tls;
+  uint8_t *cipher;
   /* calls */
   struct call *calls;
   uint64_t next_req_id;
@@ -78,6 +82,8 @@ void dfs_conn_ref(dfs_conn *c) { c->refs++; }
 void dfs_conn_unref(dfs_conn *c) {
   if (--c->refs == 0) {
     free(c->body);
+    dfs_tls_free(c->tls);
+    free(c->cipher);
     free(c);
   }
 }
@@ -227,8 +233,45 @@ static int parse_staged(dfs_conn *c) {
   return 0;
 }
 
+static int tls_flush(dfs_conn *c);
+
+/* Feeds ciphertext to the TLS engine and parses the plaintext it yields. */
+static void tls_on_cipher(dfs_conn *c, size_t n) {
+  if (dfs_tls_feed(c->tls, c->cipher, n)) { dfs_conn_close(c); return; }
+  dfs_conn_ref(c);
+  while (c->state == CONN_OPEN) {
+    int r;
+    if (c->body && c->staged == 0) {
+      r = dfs_tls_read(c->tls, c->body + c->body_got, c->body_len - c->body_got);
+      if (r > 0) {
+        c->body_got += (size_t)r;
+        if (c->body_got == c->body_len) finish_body(c);
+        continue;
+      }
+    } else {
+      r = dfs_tls_read(c->tls, c->staging + c->staged, STAGING - c->staged);
+      if (r > 0) {
+        c->staged += (size_t)r;
+        parse_staged(c);
+        continue;
+      }
+    }
+    if (r < 0) {
+      if (r != DFS_ECLOSED) LOG_WARN("%s: TLS error: %s", c->peer, dfs_tls_last_error());
+      dfs_conn_close(c);
+    }
+    break;
+  }
+  if (c->state == CONN_OPEN && tls_flush(c)) dfs_conn_close(c);
+  dfs_conn_unref(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   dfs_conn *c = h->data;
+  if (c->tls) {
+    *buf = uv_buf_init((char *)c->cipher, STAGING);
+    return;
+  }
   if (c->body && c->staged == 0 && c->body_len - c->body_got >= DIRECT_READ_MIN) {
     *buf = uv_buf_init((char *)c->body + c->body_got, (unsigned)(c->body_len - c->body_got));
   } else {
@@ -244,6 +287,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0 || c->state != CONN_OPEN) return;
+  if (c->tls) {
+    tls_on_cipher(c, (size_t)nread);
+    return;
+  }
   if ((uint8_t *)buf->base == c->staging + c->staged) {
     c->staged += (size_t)nread;
     parse_staged(c);
@@ -271,9 +318,46 @@ static void on_write(uv_write_t *w, int status) {
   free(wr);
 }
 
+/* Writes out whatever ciphertext the TLS engine has produced. 0 or an error. */
+static int tls_flush(dfs_conn *c) {
+  size_t n;
+  uint8_t *out;
+  while ((out = dfs_tls_take_output(c->tls, &n)) != NULL) {
+    struct write_req *wr = calloc(1, sizeof *wr);
+    if (!wr) { free(out); return DFS_ENOMEM; }
+    wr->head = out;
+    wr->conn = c;
+    uv_buf_t b = uv_buf_init((char *)out, (unsigned)n);
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+      free(out);
+      free(wr);
+      return DFS_ECLOSED;
+    }
+    dfs_conn_ref(c);
+  }
+  return 0;
+}
+
+/* TLS send: encrypts header+payload and bulk (copies; the bulk is released at once). */
+static int tls_send(dfs_conn *c, uint16_t type, uint16_t flags, uint64_t req_id,
+                    const ProtobufCMessage *payload, const void *bulk, uint32_t bulk_len,
+                    dfs_bulk_free_cb bulk_free, void *bulk_ud) {
+  size_t hlen;
+  uint8_t *head = dfs_msg_pack(type, flags, req_id, payload, bulk_len, &hlen);
+  int rc = head ? dfs_tls_write(c->tls, head, hlen) : DFS_ENOMEM;
+  if (!rc && bulk_len) rc = dfs_tls_write(c->tls, bulk, bulk_len);
+  free(head);
+  if (bulk_free) bulk_free((void *)bulk, bulk_ud);
+  if (!rc && c->state == CONN_OPEN) rc = tls_flush(c);
+  if (rc) dfs_conn_close(c);
+  return rc;
+}
+
 int dfs_conn_send(dfs_conn *c, uint16_t type, uint16_t flags, uint64_t req_id,
                   const ProtobufCMessage *payload, const void *bulk, uint32_t bulk_len,
                   dfs_bulk_free_cb bulk_free, void *bulk_ud) {
+  if (c->tls && dfs_conn_is_open(c))
+    return tls_send(c, type, flags, req_id, payload, bulk, bulk_len, bulk_free, bulk_ud);
   int rc = DFS_ECLOSED;
   struct write_req *wr = NULL;
   if (!dfs_conn_is_open(c)) goto err;
@@ -355,9 +439,20 @@ int dfs_conn_call(dfs_conn *c, uint16_t type, const ProtobufCMessage *payload,
 
 /* ---- setup ---------------------------------------------------------------------- */
 
-static dfs_conn *conn_new(uv_loop_t *loop, const dfs_conn_opts *opts) {
+static dfs_conn *conn_new(uv_loop_t *loop, const dfs_conn_opts *opts, int is_server,
+                          const char *host) {
   dfs_conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
+  if (opts->tls) {
+    c->tls = dfs_tls_new(opts->tls, is_server, host);
+    c->cipher = malloc(STAGING);
+    if (!c->tls || !c->cipher) {
+      dfs_tls_free(c->tls);
+      free(c->cipher);
+      free(c);
+      return NULL;
+    }
+  }
   c->opts = *opts;
   c->data = opts->data;
   c->refs = 1; /* the loop's, dropped in on_conn_closed */
@@ -386,7 +481,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     LOG_WARN("accept error: %s", uv_strerror(status));
     return;
   }
-  dfs_conn *c = conn_new(ls->loop, &s->opts);
+  dfs_conn *c = conn_new(ls->loop, &s->opts, 1, NULL);
   if (!c) return;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
     dfs_conn_close(c);
@@ -448,6 +543,7 @@ static void on_connected(uv_connect_t *req, int status) {
       c->state = CONN_OPEN;
       uv_tcp_nodelay(&c->tcp, 1);
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+      if (c->tls && tls_flush(c)) dfs_conn_close(c); /* the ClientHello */
     }
   }
   if (cb) cb(c, status < 0 ? DFS_ECONN : 0, c->connect_ud);
@@ -456,7 +552,7 @@ static void on_connected(uv_connect_t *req, int status) {
 
 dfs_conn *dfs_conn_connect(uv_loop_t *loop, const char *host, int port,
                            const dfs_conn_opts *opts, dfs_connect_cb cb, void *ud) {
-  dfs_conn *c = conn_new(loop, opts);
+  dfs_conn *c = conn_new(loop, opts, 0, host);
   if (!c) return NULL;
   snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
   c->connect_cb = cb;

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "common/msg.h"
+#include "common/tls.h"
 
 typedef struct dfs_conn dfs_conn;
 
@@ -36,6 +37,8 @@ typedef struct {
   dfs_request_cb on_request;   /* may be NULL: requests are then refused */
   dfs_close_cb on_close;
   void *data;                  /* copied to every conn's user data */
+  dfs_tls_ctx *tls;            /* NULL = plaintext; else TLS with this context (borrowed:
+                                  must outlive every connection made with these opts) */
 } dfs_conn_opts;
 
 /* Accepted connections get opts (copied). Returns 0 or a DFS_E* code; *out lives until

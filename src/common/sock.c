@@ -17,6 +17,16 @@
 #include "common.pb-c.h"
 #include "common/errors.h"
 
+static dfs_tls_ctx *sock_tls;
+
+void dfs_sock_set_tls(dfs_tls_ctx *ctx) { sock_tls = ctx; }
+
+void dfs_sock_close(int fd) {
+  if (fd < 0) return;
+  dfs_tls_fd_release(fd);
+  close(fd);
+}
+
 int dfs_sock_connect(const char *host, int port, int timeout_ms) {
   struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
   char ps[16];
@@ -44,6 +54,13 @@ int dfs_sock_connect(const char *host, int port, int timeout_ms) {
   struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (sock_tls) {
+    char err[256];
+    if (dfs_tls_fd_connect(sock_tls, fd, host, err, sizeof err)) {
+      close(fd);
+      return DFS_EPROTO;
+    }
+  }
   return fd;
 }
 
@@ -52,6 +69,19 @@ static int io_err(void) {
 }
 
 static int writev_all(int fd, struct iovec *iov, int n) {
+  if (dfs_tls_fd_active(fd)) {
+    for (int i = 0; i < n; i++) {
+      const uint8_t *p = iov[i].iov_base;
+      size_t len = iov[i].iov_len;
+      while (len) {
+        long w = dfs_tls_fd_write(fd, p, len);
+        if (w <= 0) return io_err();
+        p += w;
+        len -= (size_t)w;
+      }
+    }
+    return 0;
+  }
   while (n > 0) {
     ssize_t w = writev(fd, iov, n);
     if (w < 0) {
@@ -67,7 +97,7 @@ static int writev_all(int fd, struct iovec *iov, int n) {
 static int read_all(int fd, void *buf, size_t len) {
   uint8_t *p = buf;
   while (len) {
-    ssize_t r = read(fd, p, len);
+    ssize_t r = dfs_tls_fd_active(fd) ? dfs_tls_fd_read(fd, p, len) : read(fd, p, len);
     if (r < 0) {
       if (errno == EINTR) continue;
       return io_err();

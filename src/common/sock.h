@@ -5,7 +5,13 @@
 #define DFS_SOCK_H
 
 #include "common/msg.h"
+#include "common/tls.h"
 
+/* Makes every later dfs_sock_connect use TLS with ctx (borrowed; NULL = plaintext).
+ * Call once at start-up, before any thread connects. */
+void dfs_sock_set_tls(dfs_tls_ctx *ctx);
+/* Closes a socket from dfs_sock_connect (and its TLS state). */
+void dfs_sock_close(int fd);
 /* Connects to host:port (IPv4 or hostname). Returns an fd >= 0 or DFS_ECONN /
  * DFS_ETIMEDOUT. timeout_ms also becomes the socket's send/receive timeout. */
 int dfs_sock_connect(const char *host, int port, int timeout_ms);
