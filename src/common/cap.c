@@ -1,0 +1,63 @@
+/* HMAC-SHA256 chunk capabilities (see cap.h). */
+#include "common/cap.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+#include "common/errors.h"
+
+int dfs_cap_key(const char *cluster_secret, uint8_t key[DFS_CAP_KEY_LEN]) {
+  static const char label[] = "dfs chunk capability v1:";
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  unsigned n = DFS_CAP_KEY_LEN;
+  int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+           EVP_DigestUpdate(c, label, sizeof label - 1) &&
+           EVP_DigestUpdate(c, cluster_secret, strlen(cluster_secret)) &&
+           EVP_DigestFinal_ex(c, key, &n);
+  EVP_MD_CTX_free(c);
+  return ok ? 0 : DFS_ENOMEM;
+}
+
+static void be64(uint8_t *p, uint64_t v) {
+  for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+
+static void mac(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                uint8_t op, const uint8_t expiry[8], uint8_t out[32]) {
+  uint8_t msg[25];
+  be64(msg, chunk_id);
+  be64(msg + 8, version);
+  msg[16] = op;
+  memcpy(msg + 17, expiry, 8);
+  unsigned len = 32;
+  HMAC(EVP_sha256(), key, DFS_CAP_KEY_LEN, msg, sizeof msg, out, &len);
+}
+
+void dfs_cap_sign(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                  enum dfs_cap_op op, int64_t expiry_ms, uint8_t out[DFS_CAP_LEN]) {
+  be64(out, (uint64_t)expiry_ms);
+  out[8] = (uint8_t)op;
+  mac(key, chunk_id, version, (uint8_t)op, out, out + 9);
+}
+
+int dfs_cap_check(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
+                  uint64_t chunk_id, uint64_t version, enum dfs_cap_op op, int64_t now_ms,
+                  const char **why) {
+  const char *w = NULL;
+  uint8_t want[32];
+  if (!cap || len == 0) w = "no chunk capability (ask metad for access first)";
+  else if (len != DFS_CAP_LEN) w = "malformed chunk capability";
+  else if (cap[8] != (uint8_t)op) w = "capability is for another operation";
+  else {
+    mac(key, chunk_id, version, cap[8], cap, want);
+    uint64_t exp = 0;
+    for (int i = 0; i < 8; i++) exp = exp << 8 | cap[i];
+    if (CRYPTO_memcmp(want, cap + 9, 32) != 0) w = "capability signature does not match this chunk";
+    else if ((int64_t)exp < now_ms) w = "chunk capability expired (retry the operation)";
+  }
+  if (w && why) *why = w;
+  return w ? DFS_EPERM : 0;
+}
