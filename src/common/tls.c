@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/errors.h"
 
 struct dfs_tls_ctx { SSL_CTX *ssl; int verify_hostname; };
@@ -68,6 +69,29 @@ err:
 fail:
   dfs_tls_ctx_free(c);
   return DFS_ECONFIG;
+}
+
+int dfs_tls_from_config(const struct dfs_config *cfg, int is_server, dfs_tls_ctx **out,
+                        char *err, size_t errsz) {
+  int enabled, require_client, verify_host;
+  *out = NULL;
+  if (dfs_config_bool(cfg, "tls.enabled", 0, &enabled, err, errsz) ||
+      dfs_config_bool(cfg, "tls.require_client_cert", 1, &require_client, err, errsz) ||
+      dfs_config_bool(cfg, "tls.verify_hostname", 1, &verify_host, err, errsz))
+    return DFS_ECONFIG;
+  if (!enabled) return 0;
+  dfs_tls_config tc = {
+      .ca_file = dfs_config_str(cfg, "tls.ca", NULL),
+      .cert_file = dfs_config_str(cfg, "tls.cert", NULL),
+      .key_file = dfs_config_str(cfg, "tls.key", NULL),
+      .require_client_cert = require_client,
+      .verify_hostname = verify_host,
+  };
+  if (!tc.ca_file) {
+    snprintf(err, errsz, "tls.enabled is set but tls.ca (the cluster CA file) is missing");
+    return DFS_ECONFIG;
+  }
+  return dfs_tls_ctx_new(&tc, is_server, out, err, errsz);
 }
 
 void dfs_tls_ctx_free(dfs_tls_ctx *ctx) {

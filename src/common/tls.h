@@ -29,6 +29,13 @@ int dfs_tls_ctx_new(const dfs_tls_config *cfg, int is_server, dfs_tls_ctx **out,
                     size_t errsz);
 void dfs_tls_ctx_free(dfs_tls_ctx *ctx);
 
+/* Builds a context from config keys tls.enabled (false), tls.ca, tls.cert, tls.key,
+ * tls.require_client_cert (servers; true), tls.verify_hostname (clients; true).
+ * *out = NULL when TLS is disabled. 0 or DFS_ECONFIG with a reason in err. */
+struct dfs_config;
+int dfs_tls_from_config(const struct dfs_config *cfg, int is_server, dfs_tls_ctx **out,
+                        char *err, size_t errsz);
+
 /* --- memory-BIO engine (async) --- */
 /* New engine for one connection; host: the server name to verify (clients), may be NULL.
  * NULL on OOM. Free with dfs_tls_free. */
