@@ -1,0 +1,124 @@
+/* chunks: chunk table (chunks.h). Invariants: (1) idx maps exactly the ids in
+ * ents[0..n) to their index; (2) every entry has refs >= 1; (3) locs holds distinct ids. */
+#include "metad/chunks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+
+void chunks_init(chunks_t *t) {
+  memset(t, 0, sizeof *t);
+  u64map_init(&t->idx);
+}
+
+void chunks_free(chunks_t *t) {
+  for (size_t i = 0; i < t->n; i++) free(t->ents[i].locs);
+  free(t->ents);
+  u64map_free(&t->idx);
+  memset(t, 0, sizeof *t);
+}
+
+chunk_ent *chunks_get(chunks_t *t, uint64_t id) {
+  uint64_t i;
+  if (!u64map_get(&t->idx, id, &i)) return NULL;
+  return &t->ents[i];
+}
+
+int chunks_add(chunks_t *t, uint64_t id, uint64_t version, uint32_t length, uint32_t crc) {
+  if (!id) return DFS_EINVAL;
+  if (u64map_get(&t->idx, id, NULL)) return DFS_EEXIST;
+  if (t->n == t->cap) {
+    size_t ncap = t->cap ? t->cap * 2 : 256;
+    chunk_ent *ne = realloc(t->ents, ncap * sizeof *ne);
+    if (!ne) return DFS_ENOMEM;
+    t->ents = ne;
+    t->cap = ncap;
+  }
+  if (u64map_put(&t->idx, id, t->n)) return DFS_ENOMEM;
+  chunk_ent *e = &t->ents[t->n++];
+  memset(e, 0, sizeof *e);
+  e->id = id;
+  e->version = version;
+  e->length = length;
+  e->crc32c = crc;
+  e->refs = 1;
+  return 0;
+}
+
+static void remove_at(chunks_t *t, size_t i) {
+  u64map_del(&t->idx, t->ents[i].id);
+  free(t->ents[i].locs);
+  if (i != t->n - 1) {
+    t->ents[i] = t->ents[t->n - 1];
+    u64map_put(&t->idx, t->ents[i].id, i); /* overwrite: cannot fail */
+  }
+  t->n--;
+}
+
+void chunks_decref(chunks_t *t, uint64_t id,
+                   void (*on_garbage)(void *ud, uint64_t id, uint64_t server), void *ud) {
+  uint64_t i;
+  if (!u64map_get(&t->idx, id, &i)) return;
+  chunk_ent *e = &t->ents[i];
+  if (--e->refs > 0) return;
+  if (on_garbage)
+    for (uint8_t k = 0; k < e->nlocs; k++) on_garbage(ud, id, e->locs[k]);
+  remove_at(t, (size_t)i);
+}
+
+int chunks_add_loc(chunks_t *t, uint64_t id, uint64_t server) {
+  chunk_ent *e = chunks_get(t, id);
+  if (!e) return DFS_ENOENT;
+  for (uint8_t k = 0; k < e->nlocs; k++)
+    if (e->locs[k] == server) return 0;
+  if (e->nlocs == 255) return DFS_ENOMEM;
+  if (e->nlocs == e->caplocs) {
+    uint8_t ncap = e->caplocs ? (uint8_t)(e->caplocs * 2 > 255 ? 255 : e->caplocs * 2) : 3;
+    uint64_t *nl = realloc(e->locs, ncap * sizeof *nl);
+    if (!nl) return DFS_ENOMEM;
+    e->locs = nl;
+    e->caplocs = ncap;
+  }
+  e->locs[e->nlocs++] = server;
+  return 0;
+}
+
+void chunks_del_loc(chunks_t *t, uint64_t id, uint64_t server) {
+  chunk_ent *e = chunks_get(t, id);
+  if (!e) return;
+  for (uint8_t k = 0; k < e->nlocs; k++)
+    if (e->locs[k] == server) {
+      e->locs[k] = e->locs[--e->nlocs];
+      return;
+    }
+}
+
+void chunks_encode(const chunks_t *t, ops_wbuf *w) {
+  wb_u64(w, t->n);
+  for (size_t i = 0; i < t->n; i++) {
+    const chunk_ent *e = &t->ents[i];
+    wb_u64(w, e->id);
+    wb_u64(w, e->version);
+    wb_u32(w, e->length);
+    wb_u32(w, e->crc32c);
+    wb_u32(w, e->refs);
+  }
+}
+
+int chunks_decode(chunks_t *t, ops_rbuf *r) {
+  chunks_init(t);
+  uint64_t n = rb_u64(r);
+  if (r->err || n > r->len / 28 || !rb_has(r, n * 28)) return DFS_EPROTO;
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t id = rb_u64(r), ver = rb_u64(r);
+    uint32_t len = rb_u32(r), crc = rb_u32(r), refs = rb_u32(r);
+    int rc = refs == 0 ? DFS_EPROTO : chunks_add(t, id, ver, len, crc);
+    if (rc) {
+      chunks_free(t);
+      return rc == DFS_ENOMEM ? DFS_ENOMEM : DFS_EPROTO;
+    }
+    t->ents[t->n - 1].refs = refs;
+  }
+  return 0;
+}

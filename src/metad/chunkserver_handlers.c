@@ -1,0 +1,401 @@
+/* chunkserver_handlers: chunkd <-> metad (chunk_meta.proto): Register (uuid -> stable
+ * server id, through the log the first time), Inventory (reconcile a server's chunks
+ * against the chunk table: add locations, order deletes of stale and orphaned chunks)
+ * and Heartbeat (stats, liveness, new chunks, pending deletes). Also md_on_request, the
+ * one dispatch point of the listening socket. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk_meta.pb-c.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "metad/handlers.h"
+#include "metad/raft_glue.h"
+
+#define MAX_DELETES_PER_REPLY 4096
+#define MSGSZ 512
+
+typedef struct {
+  uint64_t *v;
+  size_t n, cap;
+} idvec;
+
+static void idvec_push(idvec *d, uint64_t id) {
+  if (d->n == d->cap) {
+    size_t ncap = d->cap ? d->cap * 2 : 64;
+    uint64_t *nv = realloc(d->v, ncap * sizeof *nv);
+    if (!nv) return; /* a delete that is not sent now is found again next inventory */
+    d->v = nv;
+    d->cap = ncap;
+  }
+  d->v[d->n++] = id;
+}
+
+/* The server registered on c with this id, or NULL. */
+static server_ent *server_on_conn(metad *md, dfs_conn *c, uint64_t id) {
+  server_ent *e = servers_get(&md->fsm->servers, id);
+  return e && e->registered && e->conn == c ? e : NULL;
+}
+
+/* Reconciles one reported chunk of server e; appends to dels what e must delete. */
+static void reconcile(metad *md, server_ent *e, const Dfs__ChunkReport *r, idvec *dels) {
+  if (!r) return;
+  chunk_ent *ce = chunks_get(&md->fsm->chunks, r->chunk_id);
+  if (ce) {
+    if (r->version == ce->version) {
+      if (r->length == ce->length && r->crc32c == ce->crc32c) {
+        chunks_add_loc(&md->fsm->chunks, r->chunk_id, e->id);
+      } else {
+        LOG_WARN("server %llu has chunk %llu v%llu with length %u crc %08x, expected %u %08x; "
+                 "not used", (unsigned long long)e->id, (unsigned long long)r->chunk_id,
+                 (unsigned long long)r->version, r->length, r->crc32c, ce->length,
+                 ce->crc32c);
+      }
+    } else if (r->version < ce->version) {
+      idvec_push(dels, r->chunk_id); /* stale replica */
+    } else {
+      LOG_WARN("server %llu reports chunk %llu v%llu newer than metad's v%llu; left alone",
+               (unsigned long long)e->id, (unsigned long long)r->chunk_id,
+               (unsigned long long)r->version, (unsigned long long)ce->version);
+    }
+    return;
+  }
+  /* not part of any file: an upload in progress, or garbage once old enough */
+  if ((int64_t)r->age_s * 1000 >= md->orphan_grace_ms || r->age_s > (1ull << 40))
+    idvec_push(dels, r->chunk_id);
+  else /* look again when it is old enough (handlers_poll) */
+    servers_watch_chunk(&md->fsm->servers, e->id, r->chunk_id,
+                        dfs_now_ms() + (uint64_t)md->orphan_grace_ms - r->age_s * 1000);
+}
+
+/* ---- Register ---- */
+
+static int uuid_ok(const char *u) {
+  size_t n = strlen(u);
+  if (n == 0 || n > SERVERS_UUID_MAX) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)u[i]) && u[i] != '-' && u[i] != '_') return 0;
+  return 1;
+}
+
+static void finish_register(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr,
+                            const Dfs__RegisterReq *rq, uint64_t id) {
+  server_ent *e = servers_get(&md->fsm->servers, id);
+  if (!e) {
+    md_reply_status(c, hdr, DFS_EINTERNAL, "server id was not recorded");
+    return;
+  }
+  if (e->conn && e->conn != c && e->alive)
+    LOG_WARN("chunkserver %llu (uuid %s) registered again from %s; the older connection is "
+             "dropped (two chunkd on one data directory?)", (unsigned long long)id, e->uuid,
+             dfs_conn_peer(c));
+  snprintf(e->host, sizeof e->host, "%s", rq->host);
+  e->port = rq->port;
+  e->capacity = rq->capacity_bytes;
+  e->free_bytes = rq->free_bytes;
+  if (e->capacity && e->free_bytes > e->capacity) e->free_bytes = e->capacity;
+  e->chunk_count = rq->chunk_count;
+  e->load = 0;
+  e->alive = 1;
+  e->registered = 1;
+  e->conn = c;
+  e->last_hb_ms = dfs_now_ms();
+  /* the full inventory that follows rebuilds this server's locations */
+  chunks_t *t = &md->fsm->chunks;
+  for (size_t i = 0; i < t->n; i++)
+    for (uint8_t k = 0; k < t->ents[i].nlocs; k++)
+      if (t->ents[i].locs[k] == id) t->ents[i].locs[k] = t->ents[i].locs[--t->ents[i].nlocs];
+  LOG_INFO("chunkserver %llu registered: %s:%u (uuid %s, %llu chunks, %llu of %llu bytes free)",
+           (unsigned long long)id, e->host, e->port, e->uuid,
+           (unsigned long long)rq->chunk_count, (unsigned long long)rq->free_bytes,
+           (unsigned long long)rq->capacity_bytes);
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__RegisterRep rep = DFS__REGISTER_REP__INIT;
+  rep.status = &st;
+  rep.server_id = id;
+  rep.heartbeat_ms = (uint32_t)md->heartbeat_ms;
+  dfs_conn_reply(c, hdr, &rep.base, NULL, 0, NULL, NULL);
+}
+
+static void free_register_req(void *p) { dfs__register_req__free_unpacked(p, NULL); }
+
+static void register_done(metad *md, md_waiter *w, int status) {
+  char msg[MSGSZ];
+  const fsm_result *r = status ? NULL : fsm_result_get(md->fsm, w->rid);
+  if (status == DFS_ENOTLEADER) {
+    rg_check_leader(md, msg, sizeof msg);
+    md_reply_status(w->conn, &w->hdr, DFS_ENOTLEADER, msg);
+  } else if (!r) {
+    md_reply_status(w->conn, &w->hdr, DFS_EUNAVAIL, "registration outcome unknown; retry");
+  } else if (r->err) {
+    md_reply_status(w->conn, &w->hdr, r->err, r->msg);
+  } else if (dfs_conn_is_open(w->conn)) {
+    finish_register(md, w->conn, &w->hdr, w->ud, r->val);
+  }
+  md_waiter_free(w);
+}
+
+static void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__RegisterReq *rq = dfs__register_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode RegisterReq");
+    return;
+  }
+  int rc = 0;
+  if (!uuid_ok(rq->server_uuid)) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "server_uuid must be 1..%d letters, digits, '-' or '_'",
+             SERVERS_UUID_MAX);
+  } else if (!*rq->host || strlen(rq->host) > SERVERS_HOST_MAX) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "host must be 1..%d characters", SERVERS_HOST_MAX);
+  } else if (rq->port < 1 || rq->port > 65535) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "port %u is out of range", rq->port);
+  }
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    dfs__register_req__free_unpacked(rq, NULL);
+    return;
+  }
+  uint64_t id = servers_find_uuid(&md->fsm->servers, rq->server_uuid);
+  if (id) {
+    finish_register(md, c, &m->hdr, rq, id);
+    dfs__register_req__free_unpacked(rq, NULL);
+    return;
+  }
+  ops_op op = {0};
+  op.type = OP_MAP_SERVER;
+  op.rid = rg_new_rid();
+  op.str = rq->server_uuid;
+  md_waiter *w = md_waiter_new(c, &m->hdr, op.rid, register_done);
+  if (!w) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    dfs__register_req__free_unpacked(rq, NULL);
+    return;
+  }
+  w->ud = rq;
+  w->ud_free = free_register_req;
+  if ((rc = rg_submit(md, &op, NULL, w))) register_done(md, w, rc);
+}
+
+/* ---- Inventory / Heartbeat ---- */
+
+static void h_inventory(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__InventoryReq *rq = dfs__inventory_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode InventoryReq");
+    return;
+  }
+  int rc = rg_check_leader(md, msg, sizeof msg);
+  server_ent *e = NULL;
+  if (!rc && !(e = server_on_conn(md, c, rq->server_id))) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "server %llu is not registered on this connection; register first",
+             (unsigned long long)rq->server_id);
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    dfs__inventory_req__free_unpacked(rq, NULL);
+    return;
+  }
+  idvec dels = {0};
+  for (size_t i = 0; i < rq->n_chunks; i++) reconcile(md, e, rq->chunks[i], &dels);
+  if (rq->last)
+    LOG_INFO("chunkserver %llu inventory complete", (unsigned long long)e->id);
+  if (dels.n)
+    LOG_INFO("chunkserver %llu: %zu stale or orphaned chunk(s) to delete",
+             (unsigned long long)e->id, dels.n);
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__InventoryRep rep = DFS__INVENTORY_REP__INIT;
+  rep.status = &st;
+  rep.n_delete_chunks = dels.n;
+  rep.delete_chunks = dels.v;
+  dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  free(dels.v);
+  dfs__inventory_req__free_unpacked(rq, NULL);
+}
+
+static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__HeartbeatReq *rq = dfs__heartbeat_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode HeartbeatReq");
+    return;
+  }
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__HeartbeatRep rep = DFS__HEARTBEAT_REP__INIT;
+  rep.status = &st;
+  idvec dels = {0};
+  int rc = rg_check_leader(md, msg, sizeof msg);
+  server_ent *e = NULL;
+  if (!rc && !(e = server_on_conn(md, c, rq->server_id))) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "server %llu is not registered on this connection; register again",
+             (unsigned long long)rq->server_id);
+    rep.reregister = 1;
+  }
+  if (rc) {
+    st.error = rc;
+    st.message = msg;
+  } else {
+    if (!e->alive)
+      LOG_INFO("chunkserver %llu (%s:%u) is alive again", (unsigned long long)e->id, e->host,
+               e->port);
+    e->alive = 1;
+    e->last_hb_ms = dfs_now_ms();
+    e->capacity = rq->capacity_bytes;
+    e->free_bytes = rq->free_bytes;
+    if (e->capacity && e->free_bytes > e->capacity) e->free_bytes = e->capacity;
+    e->chunk_count = rq->chunk_count;
+    e->load = rq->load;
+    for (size_t i = 0; i < rq->n_new_chunks; i++) reconcile(md, e, rq->new_chunks[i], &dels);
+    size_t room = dels.n < MAX_DELETES_PER_REPLY ? MAX_DELETES_PER_REPLY - dels.n : 0;
+    if (room && e->ndel) {
+      uint64_t *tmp = malloc(room * sizeof *tmp);
+      if (tmp) {
+        size_t k = servers_take_deletes(&md->fsm->servers, e->id, tmp, room);
+        for (size_t i = 0; i < k; i++) idvec_push(&dels, tmp[i]);
+        free(tmp);
+      }
+    }
+    rep.n_delete_chunks = dels.n;
+    rep.delete_chunks = dels.v;
+  }
+  dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  free(dels.v);
+  dfs__heartbeat_req__free_unpacked(rq, NULL);
+}
+
+/* ---- dispatch ---- */
+
+typedef void (*cs_fn)(metad *md, dfs_conn *c, dfs_msg *m);
+static const struct {
+  uint16_t type;
+  cs_fn fn;
+} cs_table[] = {
+    {DFS__MSG_TYPE__MSG_CHUNK_TO_META_REGISTER, h_register},
+    {DFS__MSG_TYPE__MSG_CHUNK_TO_META_INVENTORY, h_inventory},
+    {DFS__MSG_TYPE__MSG_CHUNK_TO_META_HEARTBEAT, h_heartbeat},
+};
+
+int chunkserver_handles(uint16_t type) {
+  for (size_t i = 0; i < sizeof cs_table / sizeof cs_table[0]; i++)
+    if (cs_table[i].type == type) return 1;
+  return 0;
+}
+
+void chunkserver_handle(metad *md, dfs_conn *c, dfs_msg *m) {
+  for (size_t i = 0; i < sizeof cs_table / sizeof cs_table[0]; i++)
+    if (cs_table[i].type == m->hdr.type) {
+      cs_table[i].fn(md, c, m);
+      return;
+    }
+}
+
+void chunkserver_conn_closed(metad *md, dfs_conn *c) {
+  servers_t *sv = &md->fsm->servers;
+  for (size_t i = 0; i < sv->n; i++)
+    if (sv->v[i].conn == c) {
+      sv->v[i].conn = NULL; /* stays alive until dead_timeout without heartbeats */
+      LOG_INFO("chunkserver %llu disconnected", (unsigned long long)sv->v[i].id);
+    }
+}
+
+static void dispatch(metad *md, dfs_conn *c, dfs_msg *m) {
+  if (client_handles(m->hdr.type)) {
+    client_handle(md, c, m);
+  } else if (chunkserver_handles(m->hdr.type)) {
+    chunkserver_handle(md, c, m);
+  } else {
+    char why[96];
+    snprintf(why, sizeof why, "metad does not serve message type %u", m->hdr.type);
+    LOG_WARN("%s: %s", dfs_conn_peer(c), why);
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, why);
+  }
+  dfs_msg_free(m);
+}
+
+/* Requests that arrive while there is no leader yet, or this node was just elected and
+ * is catching up, wait here (up to PARK_MS) instead of failing at once: a client that
+ * connects right after start-up or during a failover then just sees a short delay. */
+#define PARK_MS 5000
+#define PARK_MAX 10000
+#define PARK_MAX_BYTES (64u << 20)
+typedef struct parked {
+  struct parked *next;
+  dfs_conn *conn; /* reference held */
+  dfs_msg msg;
+  uint64_t deadline_ms;
+} parked;
+static parked *parked_head, **parked_tail = &parked_head;
+static size_t parked_count, parked_bytes;
+
+static int chunk_is_referenced(void *ud, uint64_t chunk) {
+  return chunks_get(&((metad *)ud)->fsm->chunks, chunk) != NULL;
+}
+
+void handlers_poll(metad *md) {
+  char msg[MSGSZ];
+  uint64_t now = dfs_now_ms();
+  static uint64_t last_gc_ms;
+  if (md->leader_ready && now - last_gc_ms >= 1000) {
+    last_gc_ms = now;
+    size_t n = servers_collect_watched(&md->fsm->servers, now, chunk_is_referenced, md);
+    if (n) LOG_INFO("%zu chunk(s) never committed within gc.orphan_grace: deleting", n);
+  }
+  int unavailable = rg_check_leader(md, msg, sizeof msg) == DFS_EUNAVAIL && !md->shutting_down;
+  parked **pp = &parked_head;
+  while (*pp) {
+    parked *p = *pp;
+    if (unavailable && now < p->deadline_ms && dfs_conn_is_open(p->conn)) {
+      pp = &p->next;
+      continue;
+    }
+    *pp = p->next;
+    parked_count--;
+    parked_bytes -= p->msg.hdr.payload_len;
+    if (dfs_conn_is_open(p->conn)) dispatch(md, p->conn, &p->msg); /* frees the msg */
+    else dfs_msg_free(&p->msg);
+    dfs_conn_unref(p->conn);
+    free(p);
+  }
+  parked_tail = pp; /* the NULL link ending the list */
+}
+
+void md_on_request(dfs_conn *c, dfs_msg *m) {
+  metad *md = dfs_conn_data(c);
+  char msg[MSGSZ];
+  if (m->hdr.type != DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER && !md->shutting_down &&
+      parked_count < PARK_MAX && parked_bytes + m->hdr.payload_len <= PARK_MAX_BYTES &&
+      rg_check_leader(md, msg, sizeof msg) == DFS_EUNAVAIL &&
+      (client_handles(m->hdr.type) || chunkserver_handles(m->hdr.type))) {
+    parked *p = calloc(1, sizeof *p);
+    if (p) {
+      p->conn = c;
+      dfs_conn_ref(c);
+      p->msg = *m; /* takes the buffer */
+      p->deadline_ms = dfs_now_ms() + PARK_MS;
+      *parked_tail = p; /* FIFO: pipelined requests keep their order */
+      parked_tail = &p->next;
+      parked_count++;
+      parked_bytes += m->hdr.payload_len;
+      return;
+    }
+  }
+  dispatch(md, c, m);
+}
+
+void md_on_close(dfs_conn *c) {
+  metad *md = dfs_conn_data(c);
+  if (md) chunkserver_conn_closed(md, c);
+}

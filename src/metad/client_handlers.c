@@ -1,0 +1,757 @@
+/* client_handlers: client <-> metad requests (client_meta.proto), one handler per
+ * message type in `client_table`. Reads are answered from the leader's applied state;
+ * mutations become ops in the raft log and are answered from the fsm's result table
+ * once applied. Also owns the leader's chunk-id pool: ids are handed out only from
+ * ranges whose OP_RESERVE_IDS entry has been applied, so a restart never repeats one. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_meta.pb-c.h"
+#include "common/errors.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "common/path.h"
+#include "common/util.h"
+#include "metad/handlers.h"
+#include "metad/placement.h"
+#include "metad/raft_glue.h"
+
+#define ALLOC_MAX_COUNT 256
+#define MAX_REPLICAS 16
+#define DEFAULT_REPLICAS 3
+#define RESERVE_BATCH 65536
+#define RESERVE_LOW 16384
+#define GETFILE_MAX_CHUNKS 65536
+#define MSGSZ 512
+
+struct md_alloc {
+  md_alloc *next;
+  dfs_conn *conn; /* reference held */
+  dfs_frame_hdr hdr;
+  uint32_t count, replicas;
+  uint64_t *exclude; /* owned */
+  size_t nexclude;
+};
+
+/* Every reply message starts with `Status status = 1`, so a MkdirRep holding only a
+ * Status is byte-for-byte a valid reply of any type. */
+void md_reply_status(dfs_conn *c, const dfs_frame_hdr *hdr, int err, const char *msg) {
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.error = err;
+  st.message = (char *)(msg && *msg ? msg : (err ? dfs_strerror(err) : ""));
+  Dfs__MkdirRep rep = DFS__MKDIR_REP__INIT;
+  rep.status = &st;
+  dfs_conn_reply(c, hdr, &rep.base, NULL, 0, NULL, NULL);
+}
+
+static int check_path(const char *path, char *msg, size_t msgsz) {
+  const char *why = NULL;
+  if (dfs_path_check(path, &why)) {
+    snprintf(msg, msgsz, "invalid path '%.200s': %s", path, why ? why : "bad path");
+    return DFS_EBADPATH;
+  }
+  return 0;
+}
+
+/* ---- mutations ---- */
+
+static void mutation_done(metad *md, md_waiter *w, int status) {
+  char msg[MSGSZ];
+  if (status == DFS_ENOTLEADER) {
+    rg_check_leader(md, msg, sizeof msg);
+    md_reply_status(w->conn, &w->hdr, DFS_ENOTLEADER, msg);
+  } else if (status) {
+    md_reply_status(w->conn, &w->hdr, DFS_EUNAVAIL,
+                    "unknown outcome (metad leadership changed); retry with the same request");
+  } else {
+    const fsm_result *r = fsm_result_get(md->fsm, w->rid);
+    if (!r) {
+      md_reply_status(w->conn, &w->hdr, DFS_EINTERNAL, "the result of this request was forgotten");
+    } else {
+      if (r->err == 0 && w->hdr.type == DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMMIT && w->ud) {
+        /* the servers that acknowledged each chunk become its soft locations */
+        Dfs__CommitReq *rq = w->ud;
+        for (size_t i = 0; i < rq->n_chunks; i++)
+          for (size_t k = 0; k < rq->chunks[i]->n_servers; k++)
+            if (servers_get(&md->fsm->servers, rq->chunks[i]->servers[k]))
+              chunks_add_loc(&md->fsm->chunks, rq->chunks[i]->chunk_id,
+                             rq->chunks[i]->servers[k]);
+      }
+      md_reply_status(w->conn, &w->hdr, r->err, r->msg);
+    }
+  }
+  md_waiter_free(w);
+}
+
+static void free_commit_req(void *p) {
+  dfs__commit_req__free_unpacked(p, NULL);
+}
+
+/* Submits op for request hdr on c. ud (with ud_free) is handed to the waiter. */
+static void submit_mutation(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr, ops_op *op,
+                            const ops_chunk *chunks, void *ud, void (*ud_free)(void *)) {
+  if (!op->rid) op->rid = rg_new_rid(); /* no idempotency without a client request id */
+  md_waiter *w = md_waiter_new(c, hdr, op->rid, mutation_done);
+  if (!w) {
+    if (ud_free) ud_free(ud);
+    md_reply_status(c, hdr, DFS_ENOMEM, "metad is out of memory");
+    return;
+  }
+  w->ud = ud;
+  w->ud_free = ud_free;
+  if (fsm_result_get(md->fsm, op->rid)) { /* a retry of an applied request */
+    mutation_done(md, w, 0);
+    return;
+  }
+  int rc = rg_submit(md, op, chunks, w);
+  if (rc) mutation_done(md, w, rc == DFS_ENOTLEADER ? DFS_ENOTLEADER : DFS_EUNAVAIL);
+}
+
+static void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__MkdirReq *rq = dfs__mkdir_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode MkdirReq");
+    return;
+  }
+  int rc = check_path(rq->path, msg, sizeof msg);
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    ops_op op = {0};
+    op.type = OP_MKDIR;
+    op.rid = rq->request_id;
+    op.path = rq->path;
+    op.str = "";
+    op.mtime_ns = dfs_wall_ns();
+    op.mode = rq->mode ? (rq->mode & 07777) : 0755;
+    op.flag = rq->parents ? 1 : 0;
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+  }
+  dfs__mkdir_req__free_unpacked(rq, NULL);
+}
+
+static void h_delete(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__DeleteReq *rq = dfs__delete_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode DeleteReq");
+    return;
+  }
+  int rc = check_path(rq->path, msg, sizeof msg);
+  if (!rc && !strcmp(rq->path, "/")) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "/ cannot be deleted");
+  }
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    ops_op op = {0};
+    op.type = OP_DELETE;
+    op.rid = rq->request_id;
+    op.path = rq->path;
+    op.str = "";
+    op.mtime_ns = dfs_wall_ns();
+    op.flag = rq->recursive ? 1 : 0;
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+  }
+  dfs__delete_req__free_unpacked(rq, NULL);
+}
+
+static void h_commit(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__CommitReq *rq = dfs__commit_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CommitReq");
+    return;
+  }
+  int rc = check_path(rq->path, msg, sizeof msg);
+  if (!rc && rq->replicas > MAX_REPLICAS) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
+  }
+  if (!rc && rq->n_chunks > UINT32_MAX / 2) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "too many chunks");
+  }
+  for (size_t i = 0; !rc && i < rq->n_chunks; i++) {
+    if (!rq->chunks[i]) {
+      rc = DFS_EPROTO;
+      snprintf(msg, sizeof msg, "chunk %zu is missing", i);
+    }
+  }
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    dfs__commit_req__free_unpacked(rq, NULL);
+    return;
+  }
+  ops_chunk *chunks = NULL;
+  if (rq->n_chunks && !(chunks = malloc(rq->n_chunks * sizeof *chunks))) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    dfs__commit_req__free_unpacked(rq, NULL);
+    return;
+  }
+  for (size_t i = 0; i < rq->n_chunks; i++) {
+    chunks[i].id = rq->chunks[i]->chunk_id;
+    chunks[i].version = rq->chunks[i]->version;
+    chunks[i].length = rq->chunks[i]->length;
+    chunks[i].crc32c = rq->chunks[i]->crc32c;
+  }
+  ops_op op = {0};
+  op.type = OP_COMMIT;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.str = "";
+  op.mtime_ns = dfs_wall_ns();
+  op.mode = rq->mode ? (rq->mode & 07777) : 0644;
+  op.flag = rq->overwrite ? 1 : 0;
+  op.size = rq->size;
+  op.replicas = rq->replicas ? rq->replicas : DEFAULT_REPLICAS;
+  op.nchunks = (uint32_t)rq->n_chunks;
+  /* rq stays alive in the waiter (its chunk server lists become locations) */
+  submit_mutation(md, c, &m->hdr, &op, chunks, rq, free_commit_req);
+  free(chunks);
+}
+
+/* ---- reads ---- */
+
+static void fill_entry(Dfs__Entry *e, const ns_inode *n) {
+  e->name = n->parent ? n->name : "/";
+  e->type = n->is_dir ? DFS__ENTRY_TYPE__ENTRY_DIR : DFS__ENTRY_TYPE__ENTRY_FILE;
+  e->size = n->is_dir ? n->u.dir.count : n->u.file.size;
+  e->mtime_ns = n->mtime_ns;
+  e->mode = n->mode;
+  e->owner = n->owner ? n->owner : "";
+  e->replicas = n->is_dir ? 0 : n->replicas;
+  e->chunks = n->is_dir ? 0 : n->u.file.nchunks;
+  e->inode = n->ino;
+}
+
+/* Common start of a read: decode-independent leader check and path lookup. */
+static int read_lookup(metad *md, const char *path, ns_inode **n, char *msg, size_t msgsz) {
+  int rc = check_path(path, msg, msgsz);
+  if (!rc) rc = rg_check_leader(md, msg, msgsz);
+  if (!rc) rc = ns_lookup(md->fsm->ns, path, n, msg, msgsz);
+  return rc;
+}
+
+static int cmp_entry_name(const void *a, const void *b) {
+  const Dfs__Entry *x = *(Dfs__Entry *const *)a, *y = *(Dfs__Entry *const *)b;
+  return strcmp(x->name, y->name);
+}
+
+static void h_list(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__ListReq *rq = dfs__list_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ListReq");
+    return;
+  }
+  ns_inode *n;
+  int rc = read_lookup(md, rq->path, &n, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    goto out;
+  }
+  size_t cnt = n->is_dir ? n->u.dir.count : 1;
+  Dfs__Entry *ents = calloc(cnt ? cnt : 1, sizeof *ents);
+  Dfs__Entry **ptrs = calloc(cnt ? cnt : 1, sizeof *ptrs);
+  if (!ents || !ptrs) {
+    free(ents);
+    free(ptrs);
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    goto out;
+  }
+  if (n->is_dir) {
+    uint32_t pos = 0;
+    size_t i = 0;
+    for (ns_inode *ch; (ch = ns_dir_next(n, &pos)) && i < cnt; i++) {
+      dfs__entry__init(&ents[i]);
+      fill_entry(&ents[i], ch);
+      ptrs[i] = &ents[i];
+    }
+    qsort(ptrs, cnt, sizeof *ptrs, cmp_entry_name);
+  } else {
+    dfs__entry__init(&ents[0]);
+    fill_entry(&ents[0], n);
+    ptrs[0] = &ents[0];
+  }
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__ListRep rep = DFS__LIST_REP__INIT;
+  rep.status = &st;
+  rep.n_entries = cnt;
+  rep.entries = ptrs;
+  if (protobuf_c_message_get_packed_size(&rep.base) > DFS_MAX_PAYLOAD - 1024) {
+    snprintf(msg, sizeof msg, "%s has %zu entries: too many to list in one reply", rq->path,
+             cnt);
+    md_reply_status(c, &m->hdr, DFS_ETOOBIG, msg);
+  } else {
+    dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  }
+  free(ents);
+  free(ptrs);
+out:
+  dfs__list_req__free_unpacked(rq, NULL);
+}
+
+static void h_stat(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__StatReq *rq = dfs__stat_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode StatReq");
+    return;
+  }
+  ns_inode *n;
+  int rc = read_lookup(md, rq->path, &n, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    Dfs__Entry e = DFS__ENTRY__INIT;
+    fill_entry(&e, n);
+    Dfs__Status st = DFS__STATUS__INIT;
+    st.message = "";
+    Dfs__StatRep rep = DFS__STAT_REP__INIT;
+    rep.status = &st;
+    rep.entry = &e;
+    dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  }
+  dfs__stat_req__free_unpacked(rq, NULL);
+}
+
+static void fill_addr(Dfs__ServerAddr *a, const server_ent *e) {
+  dfs__server_addr__init(a);
+  a->server_id = e->id;
+  a->host = (char *)e->host;
+  a->port = e->port;
+}
+
+/* Live locations of chunk ce, least loaded first. Writes up to max ids. */
+static size_t live_locations(metad *md, const chunk_ent *ce, const server_ent **out,
+                             size_t max) {
+  size_t n = 0;
+  for (uint8_t k = 0; k < ce->nlocs && n < max; k++) {
+    const server_ent *s = servers_get(&md->fsm->servers, ce->locs[k]);
+    if (!s || !s->alive) continue;
+    size_t j = n++;
+    while (j > 0 && out[j - 1]->load > s->load) {
+      out[j] = out[j - 1];
+      j--;
+    }
+    out[j] = s;
+  }
+  return n;
+}
+
+static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__GetFileReq *rq = dfs__get_file_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode GetFileReq");
+    return;
+  }
+  ns_inode *n;
+  Dfs__ChunkLocation *locs = NULL, **lptrs = NULL;
+  Dfs__ServerAddr *addrs = NULL, **aptrs = NULL;
+  int rc = read_lookup(md, rq->path, &n, msg, sizeof msg);
+  if (!rc && n->is_dir) {
+    rc = DFS_EISDIR;
+    snprintf(msg, sizeof msg, "%s is a directory", rq->path);
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    goto out;
+  }
+  uint64_t first = rq->first_chunk, total = n->u.file.nchunks;
+  uint64_t cnt = first < total ? total - first : 0;
+  uint64_t maxc = rq->max_chunks && rq->max_chunks < GETFILE_MAX_CHUNKS ? rq->max_chunks
+                                                                      : GETFILE_MAX_CHUNKS;
+  if (cnt > maxc) cnt = maxc;
+  size_t naddr = 0;
+  for (uint64_t i = 0; i < cnt; i++) {
+    const chunk_ent *ce = chunks_get(&md->fsm->chunks, n->u.file.chunks[first + i]);
+    if (ce) naddr += ce->nlocs;
+  }
+  locs = calloc(cnt ? cnt : 1, sizeof *locs);
+  lptrs = calloc(cnt ? cnt : 1, sizeof *lptrs);
+  addrs = calloc(naddr ? naddr : 1, sizeof *addrs);
+  aptrs = calloc(naddr ? naddr : 1, sizeof *aptrs);
+  if (!locs || !lptrs || !addrs || !aptrs) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    goto out;
+  }
+  size_t ai = 0;
+  for (uint64_t i = 0; i < cnt; i++) {
+    Dfs__ChunkLocation *l = &locs[i];
+    dfs__chunk_location__init(l);
+    lptrs[i] = l;
+    l->index = first + i;
+    l->chunk_id = n->u.file.chunks[first + i];
+    chunk_ent *ce = chunks_get(&md->fsm->chunks, l->chunk_id);
+    if (!ce) continue; /* cannot happen (fsm invariant 1); reply it without replicas */
+    l->version = ce->version;
+    l->length = ce->length;
+    l->crc32c = ce->crc32c;
+    const server_ent *live[255];
+    size_t nl = live_locations(md, ce, live, 255);
+    l->replicas = &aptrs[ai];
+    for (size_t k = 0; k < nl; k++) {
+      fill_addr(&addrs[ai], live[k]);
+      aptrs[ai] = &addrs[ai];
+      ai++;
+    }
+    l->n_replicas = nl;
+  }
+  Dfs__Entry e = DFS__ENTRY__INIT;
+  fill_entry(&e, n);
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__GetFileRep rep = DFS__GET_FILE_REP__INIT;
+  rep.status = &st;
+  rep.entry = &e;
+  rep.n_chunks = cnt;
+  rep.chunks = lptrs;
+  dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+out:
+  free(locs);
+  free(lptrs);
+  free(addrs);
+  free(aptrs);
+  dfs__get_file_req__free_unpacked(rq, NULL);
+}
+
+static void h_cluster(metad *md, dfs_conn *c, dfs_msg *m) {
+  Dfs__ClusterReq *rq = dfs__cluster_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ClusterReq");
+    return;
+  }
+  dfs__cluster_req__free_unpacked(rq, NULL);
+  servers_t *sv = &md->fsm->servers;
+  size_t n = sv->n;
+  Dfs__ChunkServerInfo *inf = calloc(n ? n : 1, sizeof *inf);
+  Dfs__ChunkServerInfo **ip = calloc(n ? n : 1, sizeof *ip);
+  Dfs__ServerAddr *ad = calloc(n ? n : 1, sizeof *ad);
+  if (!inf || !ip || !ad) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    goto out;
+  }
+  uint64_t now = dfs_now_ms();
+  for (size_t i = 0; i < n; i++) {
+    const server_ent *e = &sv->v[i];
+    dfs__chunk_server_info__init(&inf[i]);
+    fill_addr(&ad[i], e);
+    inf[i].addr = &ad[i];
+    inf[i].alive = e->alive != 0;
+    inf[i].capacity_bytes = e->capacity;
+    inf[i].free_bytes = e->free_bytes;
+    inf[i].chunk_count = e->chunk_count;
+    inf[i].load = e->load;
+    inf[i].last_heartbeat_ms_ago = e->registered ? (int64_t)(now - e->last_hb_ms) : -1;
+    ip[i] = &inf[i];
+  }
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__ClusterRep rep = DFS__CLUSTER_REP__INIT;
+  rep.status = &st;
+  rep.n_servers = n;
+  rep.servers = ip;
+  rep.files = md->fsm->ns->files;
+  rep.dirs = md->fsm->ns->dirs;
+  rep.chunks = md->fsm->chunks.n;
+  rep.is_leader = raft_state(&md->raft) == RAFT_LEADER && md->leader_ready;
+  const char *la = rg_leader_addr(md);
+  rep.leader_address = (char *)(la ? la : "");
+  dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+out:
+  free(inf);
+  free(ip);
+  free(ad);
+}
+
+static void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__BadReplicaReq *rq = dfs__bad_replica_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode BadReplicaReq");
+    return;
+  }
+  int rc = rg_check_leader(md, msg, sizeof msg);
+  chunk_ent *ce = NULL;
+  if (!rc && !(ce = chunks_get(&md->fsm->chunks, rq->chunk_id))) {
+    rc = DFS_ENOENT;
+    snprintf(msg, sizeof msg, "chunk %llu is not part of any file",
+             (unsigned long long)rq->chunk_id);
+  }
+  if (!rc && !servers_get(&md->fsm->servers, rq->server_id)) {
+    rc = DFS_ENOENT;
+    snprintf(msg, sizeof msg, "chunkserver %llu is not known", (unsigned long long)rq->server_id);
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    LOG_WARN("%s reports a bad replica of chunk %llu on server %llu: %.200s",
+             dfs_conn_peer(c), (unsigned long long)rq->chunk_id,
+             (unsigned long long)rq->server_id, rq->reason);
+    /* Only the soft location goes: clients also report replicas they could not reach,
+     * so nothing is deleted here. A healthy replica comes back with the server's next
+     * full inventory; a corrupt one is chunkd's to find (scrubber / read checks). */
+    chunks_del_loc(&md->fsm->chunks, rq->chunk_id, rq->server_id);
+    md_reply_status(c, &m->hdr, 0, NULL);
+  }
+  dfs__bad_replica_req__free_unpacked(rq, NULL);
+}
+
+/* ---- Alloc and the chunk-id pool ---- */
+
+static void reserve_ids(metad *md);
+
+static void alloc_free(md_alloc *a) {
+  dfs_conn_unref(a->conn);
+  free(a->exclude);
+  free(a);
+}
+
+/* Answers a (the pool holds at least a->count ids). */
+static void alloc_answer(metad *md, md_alloc *a) {
+  servers_t *sv = &md->fsm->servers;
+  size_t live = 0, nc = 0;
+  placement_cand *cands = calloc(sv->n ? sv->n : 1, sizeof *cands);
+  Dfs__ChunkAlloc *ca = calloc(a->count, sizeof *ca);
+  Dfs__ChunkAlloc **cp = calloc(a->count, sizeof *cp);
+  Dfs__ServerAddr *ad = calloc((size_t)a->count * a->replicas, sizeof *ad);
+  Dfs__ServerAddr **ap = calloc((size_t)a->count * a->replicas, sizeof *ap);
+  uint64_t *chain = calloc(a->replicas, sizeof *chain);
+  if (!cands || !ca || !cp || !ad || !ap || !chain) {
+    md_reply_status(a->conn, &a->hdr, DFS_ENOMEM, "metad is out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < sv->n; i++) {
+    const server_ent *e = &sv->v[i];
+    if (!e->alive) continue;
+    live++;
+    if (e->free_bytes < DFS_CHUNK_SIZE) continue;
+    cands[nc].id = e->id;
+    cands[nc].free_bytes = e->free_bytes;
+    cands[nc].load = e->load;
+    nc++;
+  }
+  if (!live) {
+    md_reply_status(a->conn, &a->hdr, DFS_ENOSERVERS,
+                    "no live chunkservers (start chunkd, or wait for one to register)");
+    goto out;
+  }
+  if (!nc) {
+    md_reply_status(a->conn, &a->hdr, DFS_ENOSPACE, "every live chunkserver is full");
+    goto out;
+  }
+  size_t ai = 0;
+  for (uint32_t i = 0; i < a->count; i++) {
+    dfs__chunk_alloc__init(&ca[i]);
+    cp[i] = &ca[i];
+    ca[i].chunk_id = md->pool_next++;
+    ca[i].version = 1;
+    size_t k = placement_choose(cands, nc, a->replicas, a->exclude, a->nexclude, &md->rng,
+                                chain);
+    ca[i].chain = &ap[ai];
+    ca[i].n_chain = k;
+    for (size_t j = 0; j < k; j++) {
+      fill_addr(&ad[ai], servers_get(sv, chain[j]));
+      ap[ai] = &ad[ai];
+      ai++;
+      /* spread the rest of this request: count the chunk as load on chosen servers */
+      for (size_t q = 0; q < nc; q++)
+        if (cands[q].id == chain[j] && cands[q].free_bytes >= DFS_CHUNK_SIZE)
+          cands[q].free_bytes -= DFS_CHUNK_SIZE;
+    }
+  }
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__AllocRep rep = DFS__ALLOC_REP__INIT;
+  rep.status = &st;
+  rep.n_chunks = a->count;
+  rep.chunks = cp;
+  dfs_conn_reply(a->conn, &a->hdr, &rep.base, NULL, 0, NULL, NULL);
+out:
+  free(cands);
+  free(ca);
+  free(cp);
+  free(ad);
+  free(ap);
+  free(chain);
+}
+
+static uint64_t pool_avail(const metad *md) {
+  return md->pool_end >= md->pool_next && md->pool_next ? md->pool_end - md->pool_next + 1 : 0;
+}
+
+/* Answers waiting allocs in order while the pool has ids. */
+static void allocs_drain(metad *md) {
+  while (md->allocs_waiting && pool_avail(md) >= md->allocs_waiting->count) {
+    md_alloc *a = md->allocs_waiting;
+    md->allocs_waiting = a->next;
+    alloc_answer(md, a);
+    alloc_free(a);
+  }
+  if (pool_avail(md) < RESERVE_LOW) reserve_ids(md);
+}
+
+static void reserve_done(metad *md, md_waiter *w, int status) {
+  uint64_t first = w->ud ? *(uint64_t *)w->ud : 0;
+  md->reserve_inflight = 0;
+  const fsm_result *r = status ? NULL : fsm_result_get(md->fsm, w->rid);
+  int leader = raft_state(&md->raft) == RAFT_LEADER && md->leader_ready;
+  if (r && r->err == 0 && leader) {
+    if (pool_avail(md) && first == md->pool_end + 1) {
+      md->pool_end = r->val;
+    } else {
+      md->pool_next = first;
+      md->pool_end = r->val;
+    }
+    LOG_DEBUG("chunk ids %llu..%llu reserved", (unsigned long long)md->pool_next,
+              (unsigned long long)md->pool_end);
+  } else if (r && r->err) {
+    LOG_DEBUG("chunk id reservation refused: %s", r->msg ? r->msg : "");
+  }
+  md_waiter_free(w);
+  if (leader) allocs_drain(md);
+}
+
+static void reserve_ids(metad *md) {
+  if (md->reserve_inflight || !md->leader_ready) return;
+  ops_op op = {0};
+  op.type = OP_RESERVE_IDS;
+  op.rid = rg_new_rid();
+  op.a = md->fsm->ids_reserved + 1;
+  op.b = md->fsm->ids_reserved + RESERVE_BATCH;
+  md_waiter *w = md_waiter_new(NULL, NULL, op.rid, reserve_done);
+  uint64_t *first = malloc(sizeof *first);
+  if (!w || !first) {
+    free(first);
+    md_waiter_free(w);
+    return;
+  }
+  *first = op.a;
+  w->ud = first;
+  w->ud_free = free;
+  if (rg_submit(md, &op, NULL, w)) {
+    md_waiter_free(w);
+    return;
+  }
+  md->reserve_inflight = 1;
+}
+
+static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m) {
+  char msg[MSGSZ];
+  Dfs__AllocReq *rq = dfs__alloc_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode AllocReq");
+    return;
+  }
+  int rc = 0;
+  if (rq->count < 1 || rq->count > ALLOC_MAX_COUNT) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "count must be 1..%d, not %u", ALLOC_MAX_COUNT, rq->count);
+  } else if (rq->replicas < 1 || rq->replicas > MAX_REPLICAS) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
+  } else if (rq->n_exclude_servers > 4096) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "too many excluded servers");
+  }
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (!rc && !servers_live_count(&md->fsm->servers)) {
+    rc = DFS_ENOSERVERS;
+    snprintf(msg, sizeof msg, "no live chunkservers (start chunkd, or wait for one to register)");
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    dfs__alloc_req__free_unpacked(rq, NULL);
+    return;
+  }
+  md_alloc *a = calloc(1, sizeof *a);
+  if (a && rq->n_exclude_servers &&
+      !(a->exclude = malloc(rq->n_exclude_servers * sizeof *a->exclude))) {
+    free(a);
+    a = NULL;
+  }
+  if (!a) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    dfs__alloc_req__free_unpacked(rq, NULL);
+    return;
+  }
+  a->conn = c;
+  dfs_conn_ref(c);
+  a->hdr = m->hdr;
+  a->count = rq->count;
+  a->replicas = rq->replicas;
+  a->nexclude = rq->n_exclude_servers;
+  if (a->nexclude) memcpy(a->exclude, rq->exclude_servers, a->nexclude * sizeof *a->exclude);
+  dfs__alloc_req__free_unpacked(rq, NULL);
+  /* append to the waiting list (FIFO) and serve what the pool allows */
+  md_alloc **pp = &md->allocs_waiting;
+  while (*pp) pp = &(*pp)->next;
+  *pp = a;
+  allocs_drain(md);
+}
+
+void handlers_leader_changed(metad *md, int ready) {
+  md->pool_next = md->pool_end = 0;
+  if (ready) {
+    md->reserve_inflight = 0;
+    reserve_ids(md);
+    return;
+  }
+  handlers_shutdown(md);
+}
+
+void handlers_shutdown(metad *md) {
+  char msg[MSGSZ];
+  int rc = rg_check_leader(md, msg, sizeof msg);
+  if (!rc) {
+    rc = DFS_EUNAVAIL;
+    snprintf(msg, sizeof msg, "metad is not serving; retry");
+  }
+  while (md->allocs_waiting) {
+    md_alloc *a = md->allocs_waiting;
+    md->allocs_waiting = a->next;
+    md_reply_status(a->conn, &a->hdr, rc, msg);
+    alloc_free(a);
+  }
+}
+
+/* ---- dispatch ---- */
+
+typedef void (*client_fn)(metad *md, dfs_conn *c, dfs_msg *m);
+static const struct {
+  uint16_t type;
+  client_fn fn;
+} client_table[] = {
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_MKDIR, h_mkdir},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, h_list},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, h_stat},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, h_delete},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, h_alloc},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMMIT, h_commit},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, h_getfile},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, h_cluster},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_BAD_REPLICA, h_bad_replica},
+};
+
+int client_handles(uint16_t type) {
+  for (size_t i = 0; i < sizeof client_table / sizeof client_table[0]; i++)
+    if (client_table[i].type == type) return 1;
+  return 0;
+}
+
+void client_handle(metad *md, dfs_conn *c, dfs_msg *m) {
+  for (size_t i = 0; i < sizeof client_table / sizeof client_table[0]; i++)
+    if (client_table[i].type == m->hdr.type) {
+      client_table[i].fn(md, c, m);
+      return;
+    }
+}

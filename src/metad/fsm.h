@@ -1,0 +1,68 @@
+/* fsm: metad's replicated state machine. Holds the namespace, the chunk table, the
+ * chunkserver uuid map, the chunk-id reservation bound, the client addresses of metad
+ * nodes and a bounded table of recent request results (idempotency: an op whose request
+ * id is already there is skipped, and waiting clients read their result from it).
+ * Changed only by fsm_apply_entry (one raft entry = a batch of ops, see ops.h), which
+ * is deterministic; serialised whole by fsm_snapshot and rebuilt by fsm_restore. */
+#ifndef METAD_FSM_H
+#define METAD_FSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metad/chunks.h"
+#include "metad/ns.h"
+#include "metad/ops.h"
+#include "metad/servers.h"
+#include "metad/u64map.h"
+
+#define FSM_RESULTS_DEFAULT 65536
+
+typedef struct {
+  uint64_t rid;
+  int32_t err;  /* 0 or DFS_E* */
+  uint64_t val; /* op-specific: server id (MAP_SERVER), last id (RESERVE_IDS) */
+  char *msg;    /* owned, NULL on success */
+} fsm_result;
+
+typedef struct {
+  uint64_t raft_id;
+  char *addr; /* owned */
+} fsm_meta;
+
+typedef struct {
+  ns_t *ns;              /* owned */
+  chunks_t chunks;
+  servers_t servers;
+  uint64_t ids_reserved; /* every chunk id <= this has been reserved (0 = none) */
+  fsm_meta *metas;  /* owned */
+  size_t nmetas;
+  /* recent results: a ring of res_cap entries, oldest at res_head */
+  fsm_result *res;
+  size_t res_cap, res_head, res_count;
+  u64map res_idx;        /* rid -> ring slot */
+  uint64_t entries_applied;
+} fsm_t;
+
+/* New empty state. results_cap: how many recent request results are remembered. */
+fsm_t *fsm_new(size_t results_cap);
+void fsm_free(fsm_t *f); /* NULL is fine */
+
+/* Applies one log entry. Returns 0, or DFS_EPROTO if the entry is malformed (the ops
+ * before the bad one are applied; the same happens on every replica). Out of memory
+ * aborts the process: the state could otherwise diverge between replicas. */
+int fsm_apply_entry(fsm_t *f, const void *buf, size_t len);
+
+/* The recorded result of request rid, or NULL. Valid until the next apply/restore. */
+const fsm_result *fsm_result_get(const fsm_t *f, uint64_t rid);
+/* Client address of metad with this raft id, or NULL. */
+const char *fsm_meta_addr(const fsm_t *f, uint64_t raft_id);
+
+/* Serialises the whole durable state into w (w initialised by the caller). 0 or
+ * DFS_ENOMEM. */
+int fsm_snapshot(const fsm_t *f, ops_wbuf *w);
+/* Replaces the durable state with a snapshot. 0, or DFS_EPROTO/DFS_ENOMEM with the
+ * state unchanged. Soft state (locations, server stats) is reset. */
+int fsm_restore(fsm_t *f, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,255 @@
+/* metad: the metadata server. Parses the command line and YAML config, opens the raft
+ * log in the data directory, listens for clients and chunkservers, and runs the libuv
+ * loop until SIGTERM/SIGINT (clean shutdown, exit 0). Config errors: one line, exit 2. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/errors.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "metad/handlers.h"
+#include "metad/metad.h"
+#include "metad/raft_glue.h"
+
+static metad g_md;
+static uv_signal_t sig_term, sig_int;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: metad [--config FILE] [--set key=value]... [--log-level debug|info|warn|error]\n"
+          "             [--listen HOST:PORT] [--dir DIR] [--raft-address HOST:PORT] [--raft-id N]\n"
+          "See config/metad.yaml for every key and its default.\n");
+}
+
+static int cfg_fail(const char *msg) {
+  fprintf(stderr, "metad: %s\n", msg);
+  return 2;
+}
+
+static int mkdir_p(const char *dir) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", dir);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+  struct stat st;
+  return stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+/* Reads every setting; 0 or a message in err. */
+static int load_settings(metad *md, char *err, size_t errsz) {
+  dfs_config *c = md->cfg;
+  const char *listen = dfs_config_str(c, "listen", "127.0.0.1:9400");
+  if (dfs_parse_hostport(listen, md->listen_host, sizeof md->listen_host, &md->listen_port) ||
+      md->listen_port < 1 || md->listen_port > 65535) {
+    snprintf(err, errsz, "listen: '%s' is not HOST:PORT", listen);
+    return DFS_ECONFIG;
+  }
+  snprintf(md->listen_addr, sizeof md->listen_addr, "%s", listen);
+  const char *dir = dfs_config_str(c, "data.dir", "./metad-data");
+  if (!*dir || strlen(dir) >= sizeof md->data_dir - 64) {
+    snprintf(err, errsz, "data.dir: empty or too long");
+    return DFS_ECONFIG;
+  }
+  snprintf(md->data_dir, sizeof md->data_dir, "%s", dir);
+  int64_t v;
+  if (dfs_config_int(c, "raft.id", 1, &v, err, errsz)) return DFS_ECONFIG;
+  if (v < 1) {
+    snprintf(err, errsz, "raft.id must be >= 1");
+    return DFS_ECONFIG;
+  }
+  md->raft_id = (uint64_t)v;
+  const char *ra = dfs_config_str(c, "raft.address", "127.0.0.1:9401");
+  char h[256];
+  int p;
+  if (dfs_parse_hostport(ra, h, sizeof h, &p) || p < 1 || p > 65535) {
+    snprintf(err, errsz, "raft.address: '%s' is not HOST:PORT", ra);
+    return DFS_ECONFIG;
+  }
+  snprintf(md->raft_address, sizeof md->raft_address, "%s", ra);
+  struct {
+    const char *key;
+    int is_ms;
+    int64_t def, min, max;
+    int64_t *out;
+  } nums[] = {
+      {"raft.snapshot_threshold", 0, 8192, 16, 1 << 30, &md->snapshot_threshold},
+      {"raft.snapshot_trailing", 0, 32768, 16, 1 << 30, &md->snapshot_trailing},
+      {"raft.election_timeout", 1, 1000, 50, 60000, &md->election_ms},
+      {"raft.heartbeat_timeout", 1, 100, 10, 10000, &md->raft_heartbeat_ms},
+      {"raft.max_inflight_entries", 0, 256, 1, 65536, &md->max_inflight},
+      {"chunkservers.heartbeat_interval", 1, 10000, 10, 3600000, &md->heartbeat_ms},
+      {"chunkservers.dead_timeout", 1, 30000, 20, 86400000, &md->dead_timeout_ms},
+      {"gc.orphan_grace", 1, 3600000, 0, 365LL * 86400000, &md->orphan_grace_ms},
+  };
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    int rc = nums[i].is_ms ? dfs_config_ms(c, nums[i].key, nums[i].def, nums[i].out, err, errsz)
+                           : dfs_config_int(c, nums[i].key, nums[i].def, nums[i].out, err, errsz);
+    if (rc) return DFS_ECONFIG;
+    if (*nums[i].out < nums[i].min || *nums[i].out > nums[i].max) {
+      snprintf(err, errsz, "%s: %lld is out of range %lld..%lld", nums[i].key,
+               (long long)*nums[i].out, (long long)nums[i].min, (long long)nums[i].max);
+      return DFS_ECONFIG;
+    }
+  }
+  if (md->raft_heartbeat_ms >= md->election_ms) {
+    snprintf(err, errsz, "raft.heartbeat_timeout must be below raft.election_timeout");
+    return DFS_ECONFIG;
+  }
+  /* raft.peers may also be one comma-separated string: split it into raft.peers.N */
+  const char *peers = dfs_config_str(c, "raft.peers", NULL);
+  if (peers && *peers) {
+    char *copy = strdup(peers), *save = NULL;
+    int i = 0;
+    if (!copy) return DFS_ENOMEM;
+    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+      char key[64];
+      snprintf(key, sizeof key, "raft.peers.%d", i++);
+      dfs_config_set(c, key, t);
+    }
+    free(copy);
+  }
+  return 0;
+}
+
+/* ---- shutdown ---- */
+
+static void close_leftover(uv_handle_t *h, void *arg) {
+  if (uv_is_closing(h)) return;
+  if (h->type == UV_TCP && h->data) dfs_conn_close(h->data); /* accepted connections */
+  else uv_close(h, NULL);
+}
+
+static void on_raft_closed(metad *md) {
+  /* raft's handles are closing; what remains open are client/chunkserver connections */
+  uv_walk(md->loop, close_leftover, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  metad *md = s->data;
+  if (md->shutting_down) return;
+  LOG_INFO("signal %d: shutting down", signum);
+  uv_signal_stop(&sig_term);
+  uv_signal_stop(&sig_int);
+  uv_close((uv_handle_t *)&sig_term, NULL);
+  uv_close((uv_handle_t *)&sig_int, NULL);
+  if (md->server) dfs_server_close(md->server);
+  md->server = NULL;
+  md->shutting_down = 1;
+  handlers_shutdown(md);
+  handlers_poll(md); /* answers parked requests: "shutting down" */
+  rg_close(md, on_raft_closed);
+}
+
+int main(int argc, char **argv) {
+  metad *md = &g_md;
+  char err[512] = "";
+  const char *cfg_file = NULL, *level = "info";
+  dfs_log_init("metad", DFS_LOG_INFO);
+  md->cfg = dfs_config_new();
+  if (!md->cfg) return 1;
+  /* first pass: --config and --log-level; overrides are applied after the file */
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    }
+    int takes = !strcmp(a, "--config") || !strcmp(a, "--set") || !strcmp(a, "--log-level") ||
+                !strcmp(a, "--listen") || !strcmp(a, "--dir") || !strcmp(a, "--raft-address") ||
+                !strcmp(a, "--raft-id");
+    if (!takes) {
+      fprintf(stderr, "metad: unknown argument '%s'\n", a);
+      usage(stderr);
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "metad: %s needs a value\n", a);
+      return 2;
+    }
+    if (!strcmp(a, "--config")) cfg_file = argv[i + 1];
+    if (!strcmp(a, "--log-level")) level = argv[i + 1];
+    i++;
+  }
+  int lvl = dfs_log_parse_level(level);
+  if (lvl < 0) {
+    fprintf(stderr, "metad: --log-level: unknown level '%s'\n", level);
+    return 2;
+  }
+  if (cfg_file && dfs_config_load_file(md->cfg, cfg_file, err, sizeof err)) return cfg_fail(err);
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *a = argv[i], *v = argv[i + 1];
+    const char *key = !strcmp(a, "--listen")         ? "listen"
+                      : !strcmp(a, "--dir")          ? "data.dir"
+                      : !strcmp(a, "--raft-address") ? "raft.address"
+                      : !strcmp(a, "--raft-id")      ? "raft.id"
+                                                     : NULL;
+    if (key) dfs_config_set(md->cfg, key, v);
+    if (!strcmp(a, "--set") && dfs_config_set_kv(md->cfg, v)) {
+      fprintf(stderr, "metad: --set '%s': expected key=value\n", v);
+      return 2;
+    }
+  }
+  const char *cfg_level = dfs_config_str(md->cfg, "log.level", NULL);
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--log-level")) cfg_level = NULL; /* the flag wins */
+  if (cfg_level && (lvl = dfs_log_parse_level(cfg_level)) < 0) {
+    snprintf(err, sizeof err, "log.level: unknown level '%s'", cfg_level);
+    return cfg_fail(err);
+  }
+  dfs_log_init("metad", (enum dfs_log_level)lvl);
+  if (load_settings(md, err, sizeof err)) return cfg_fail(err);
+  if (mkdir_p(md->data_dir)) {
+    fprintf(stderr, "metad: cannot create data directory %s: %s\n", md->data_dir,
+            strerror(errno));
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  md->loop = uv_default_loop();
+  md->rng = dfs_random_u64() | 1;
+  md->fsm = fsm_new(FSM_RESULTS_DEFAULT);
+  if (!md->fsm) {
+    fprintf(stderr, "metad: out of memory\n");
+    return 1;
+  }
+  dfs_conn_opts opts = {0};
+  opts.limits.max_payload = DFS_MAX_PAYLOAD;
+  opts.limits.max_bulk = 0; /* metad never receives chunk data */
+  opts.on_request = md_on_request;
+  opts.on_close = md_on_close;
+  opts.data = md;
+  int rc = dfs_server_listen(md->loop, md->listen_host, md->listen_port, &opts, &md->server);
+  if (rc) {
+    fprintf(stderr, "metad: cannot listen on %s (in use, or not a local address?)\n",
+            md->listen_addr);
+    return 1;
+  }
+  if ((rc = rg_init(md, err, sizeof err))) {
+    fprintf(stderr, "metad: %s\n", err);
+    return 1;
+  }
+  uv_signal_init(md->loop, &sig_term);
+  uv_signal_init(md->loop, &sig_int);
+  sig_term.data = sig_int.data = md;
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  LOG_INFO("metad %llu listening on %s (raft %s, data %s)", (unsigned long long)md->raft_id,
+           md->listen_addr, md->raft_address, md->data_dir);
+
+  uv_run(md->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(md->loop)) LOG_WARN("event loop still had open handles at exit");
+  fsm_free(md->fsm);
+  dfs_config_free(md->cfg);
+  LOG_INFO("stopped");
+  return 0;
+}

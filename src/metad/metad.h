@@ -1,0 +1,81 @@
+/* metad: the daemon's shared context (settings, the state machine, raft, the listening
+ * server, timers) and the waiter type that links a client request to the log entry that
+ * carries its operation. One instance per process, used on the loop thread only. */
+#ifndef METAD_METAD_H
+#define METAD_METAD_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/config.h"
+#include "common/conn.h"
+#include "metad/fsm.h"
+#include "metad/ops.h"
+
+typedef struct metad metad;
+typedef struct md_waiter md_waiter;
+
+/* Called once per waiter when its entry was applied (status 0: the result is in
+ * fsm_result_get(md->fsm, w->rid)) or could not be (DFS_EUNAVAIL: outcome unknown,
+ * DFS_ENOTLEADER). The callback replies and then calls md_waiter_free. */
+typedef void (*md_done_cb)(metad *md, md_waiter *w, int status);
+
+struct md_waiter {
+  md_waiter *next;
+  dfs_conn *conn;            /* reference held; NULL for internal operations */
+  dfs_frame_hdr hdr;         /* the request's header (for the reply) */
+  uint64_t rid;              /* request id of the op */
+  md_done_cb done;
+  void *ud;                  /* handler data, freed with ud_free */
+  void (*ud_free)(void *ud);
+};
+
+/* New waiter (conn may be NULL; a reference is taken). NULL on OOM. */
+md_waiter *md_waiter_new(dfs_conn *conn, const dfs_frame_hdr *hdr, uint64_t rid,
+                         md_done_cb done);
+void md_waiter_free(md_waiter *w); /* drops the conn reference, frees ud */
+
+typedef struct md_batch md_batch;
+typedef struct md_alloc md_alloc;
+
+struct metad {
+  uv_loop_t *loop;
+  dfs_config *cfg;
+  /* settings */
+  char listen_host[256];
+  int listen_port;
+  char listen_addr[300];      /* "host:port" told to clients as the leader address */
+  char data_dir[4096];
+  uint64_t raft_id;
+  char raft_address[300];
+  int64_t heartbeat_ms, dead_timeout_ms, orphan_grace_ms;
+  int64_t snapshot_threshold, snapshot_trailing, election_ms, raft_heartbeat_ms;
+  int64_t max_inflight;
+  /* state */
+  fsm_t *fsm;
+  /* raft */
+  struct raft raft;
+  struct raft_io io;
+  struct raft_uv_transport transport;
+  struct raft_fsm raft_fsm;
+  int raft_started;
+  int was_leader;             /* raft_state() == RAFT_LEADER at the last poll */
+  int leader_ready;           /* our own first entry of this term has been applied */
+  uint64_t leader_term;       /* raft term in which we became the leader */
+  uint64_t ready_rid;         /* request id of that entry */
+  md_batch *pending;          /* ops collected during this loop iteration */
+  uv_check_t flush_check;
+  uv_timer_t poll_timer;      /* leadership polling and dead-server checks */
+  /* chunk id pool of the leader: ids [pool_next, pool_end] are reserved and unused */
+  uint64_t pool_next, pool_end;
+  int reserve_inflight;
+  md_alloc *allocs_waiting;   /* Alloc requests waiting for ids */
+  uint64_t rng;               /* placement randomness */
+  /* network */
+  dfs_server *server;
+  int shutting_down;
+};
+
+#endif

@@ -1,0 +1,427 @@
+/* ns: namespace tree, path resolution and mutations (ns.h).
+ * Invariants: (1) every inode except the root is in exactly one parent's child table
+ * under its own name; (2) a child table's load is <= 1/2, linear probing with
+ * backward-shift deletion keyed by FNV-1a of the name; (3) files/dirs counters equal
+ * the number of file/directory inodes. */
+#include "metad/ns.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/path.h"
+
+static uint64_t name_hash(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (uint8_t)s[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static char *dupn(const char *s, size_t n) {
+  char *p = malloc(n + 1);
+  if (!p) return NULL;
+  memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}
+
+static ns_inode *inode_new(ns_t *ns, const char *name, size_t nlen, int is_dir,
+                           uint32_t mode, const char *owner, int64_t mtime) {
+  ns_inode *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->name = dupn(name, nlen);
+  if (owner && *owner) n->owner = strdup(owner);
+  if (!n->name || (owner && *owner && !n->owner)) {
+    free(n->name);
+    free(n->owner);
+    free(n);
+    return NULL;
+  }
+  n->ino = ns->next_ino++;
+  n->is_dir = (uint8_t)is_dir;
+  n->mode = mode;
+  n->mtime_ns = mtime;
+  return n;
+}
+
+/* ---- child tables ---- */
+
+static ns_inode *dir_find(const ns_inode *d, const char *name, size_t n) {
+  if (!d->u.dir.cap) return NULL;
+  uint32_t mask = d->u.dir.cap - 1, j = (uint32_t)name_hash(name, n) & mask;
+  for (ns_inode *c; (c = d->u.dir.slots[j]); j = (j + 1) & mask)
+    if (strlen(c->name) == n && !memcmp(c->name, name, n)) return c;
+  return NULL;
+}
+
+static void slot_insert(ns_inode **slots, uint32_t cap, ns_inode *c) {
+  uint32_t mask = cap - 1, j = (uint32_t)name_hash(c->name, strlen(c->name)) & mask;
+  while (slots[j]) j = (j + 1) & mask;
+  slots[j] = c;
+}
+
+static int dir_add(ns_inode *d, ns_inode *c) {
+  if ((d->u.dir.count + 1) * 2 > d->u.dir.cap) {
+    uint32_t ncap = d->u.dir.cap ? d->u.dir.cap * 2 : 4;
+    ns_inode **ns = calloc(ncap, sizeof *ns);
+    if (!ns) return DFS_ENOMEM;
+    for (uint32_t i = 0; i < d->u.dir.cap; i++)
+      if (d->u.dir.slots[i]) slot_insert(ns, ncap, d->u.dir.slots[i]);
+    free(d->u.dir.slots);
+    d->u.dir.slots = ns;
+    d->u.dir.cap = ncap;
+  }
+  slot_insert(d->u.dir.slots, d->u.dir.cap, c);
+  d->u.dir.count++;
+  c->parent = d;
+  return 0;
+}
+
+static void dir_remove(ns_inode *d, ns_inode *c) {
+  uint32_t mask = d->u.dir.cap - 1;
+  uint32_t j = (uint32_t)name_hash(c->name, strlen(c->name)) & mask;
+  while (d->u.dir.slots[j] != c) j = (j + 1) & mask;
+  uint32_t hole = j;
+  for (uint32_t k = (j + 1) & mask; d->u.dir.slots[k]; k = (k + 1) & mask) {
+    ns_inode *e = d->u.dir.slots[k];
+    uint32_t home = (uint32_t)name_hash(e->name, strlen(e->name)) & mask;
+    int in_range = hole <= k ? (home > hole && home <= k) : (home > hole || home <= k);
+    if (!in_range) {
+      d->u.dir.slots[hole] = e;
+      hole = k;
+    }
+  }
+  d->u.dir.slots[hole] = NULL;
+  d->u.dir.count--;
+  c->parent = NULL;
+}
+
+ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos) {
+  if (!dir->is_dir) return NULL;
+  while (*pos < dir->u.dir.cap) {
+    ns_inode *c = dir->u.dir.slots[(*pos)++];
+    if (c) return c;
+  }
+  return NULL;
+}
+
+/* Frees n and its subtree, calling on_chunk for file chunks; updates counters. */
+static void inode_free_tree(ns_t *ns, ns_inode *n, void (*on_chunk)(void *, uint64_t),
+                            void *ud) {
+  if (n->is_dir) {
+    for (uint32_t i = 0; i < n->u.dir.cap; i++)
+      if (n->u.dir.slots[i]) inode_free_tree(ns, n->u.dir.slots[i], on_chunk, ud);
+    free(n->u.dir.slots);
+    if (ns) ns->dirs--;
+  } else {
+    if (on_chunk)
+      for (uint32_t i = 0; i < n->u.file.nchunks; i++) on_chunk(ud, n->u.file.chunks[i]);
+    free(n->u.file.chunks);
+    if (ns) ns->files--;
+  }
+  free(n->name);
+  free(n->owner);
+  free(n);
+}
+
+ns_t *ns_new(void) {
+  ns_t *ns = calloc(1, sizeof *ns);
+  if (!ns) return NULL;
+  ns->next_ino = 1;
+  ns->root = inode_new(ns, "", 0, 1, 0755, NULL, 0);
+  if (!ns->root) {
+    free(ns);
+    return NULL;
+  }
+  ns->dirs = 1;
+  return ns;
+}
+
+void ns_free(ns_t *ns) {
+  if (!ns) return;
+  if (ns->root) inode_free_tree(NULL, ns->root, NULL, NULL);
+  free(ns);
+}
+
+/* ---- path walking ---- */
+
+/* Walks the components of path. If to_parent, stops at the parent of the last
+ * component and returns the last name in *last and *lastlen. */
+static int walk(ns_t *ns, const char *path, int to_parent, ns_inode **out,
+                const char **last, size_t *lastlen, char *msg, size_t msgsz) {
+  ns_inode *cur = ns->root;
+  const char *p = path;
+  while (*p == '/') p++;
+  if (!*p) {
+    if (to_parent) {
+      snprintf(msg, msgsz, "/ has no parent");
+      return DFS_EINVAL;
+    }
+    *out = cur;
+    return 0;
+  }
+  for (;;) {
+    const char *e = strchr(p, '/');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    int is_last = !e || !e[1];
+    if (is_last && to_parent) {
+      *out = cur;
+      *last = p;
+      *lastlen = n;
+      return 0;
+    }
+    ns_inode *c = dir_find(cur, p, n);
+    int plen = (int)(p + n - path);
+    if (!c) {
+      if (is_last) {
+        snprintf(msg, msgsz, "%s does not exist", path);
+      } else {
+        snprintf(msg, msgsz,
+                 "parent directory %.*s does not exist (create it with 'dfs mkdir -p %.*s')",
+                 plen, path, plen, path);
+      }
+      return DFS_ENOENT;
+    }
+    if (is_last) {
+      *out = c;
+      return 0;
+    }
+    if (!c->is_dir) {
+      snprintf(msg, msgsz, "%.*s is a file, not a directory", plen, path);
+      return DFS_ENOTDIR;
+    }
+    cur = c;
+    p = e + 1;
+  }
+}
+
+int ns_lookup(ns_t *ns, const char *path, ns_inode **out, char *msg, size_t msgsz) {
+  return walk(ns, path, 0, out, NULL, NULL, msg, msgsz);
+}
+
+int ns_mkdir(ns_t *ns, const char *path, int parents, uint32_t mode, const char *owner,
+             int64_t mtime_ns, char *msg, size_t msgsz) {
+  if (!parents) {
+    ns_inode *dir;
+    const char *name;
+    size_t nlen;
+    int rc = walk(ns, path, 1, &dir, &name, &nlen, msg, msgsz);
+    if (rc) {
+      if (rc == DFS_EINVAL) {
+        snprintf(msg, msgsz, "/ already exists");
+        return DFS_EEXIST;
+      }
+      return rc;
+    }
+    if (dir_find(dir, name, nlen)) {
+      snprintf(msg, msgsz, "%s already exists", path);
+      return DFS_EEXIST;
+    }
+    ns_inode *d = inode_new(ns, name, nlen, 1, mode, owner, mtime_ns);
+    if (!d || dir_add(dir, d)) {
+      if (d) inode_free_tree(NULL, d, NULL, NULL);
+      snprintf(msg, msgsz, "out of memory");
+      return DFS_ENOMEM;
+    }
+    ns->dirs++;
+    dir->mtime_ns = mtime_ns;
+    return 0;
+  }
+  /* mkdir -p: create every missing component */
+  ns_inode *cur = ns->root;
+  const char *p = path;
+  while (*p == '/') p++;
+  while (*p) {
+    const char *e = strchr(p, '/');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    ns_inode *c = dir_find(cur, p, n);
+    if (c && !c->is_dir) {
+      snprintf(msg, msgsz, "%.*s is a file, not a directory", (int)(p + n - path), path);
+      return DFS_ENOTDIR;
+    }
+    if (!c) {
+      c = inode_new(ns, p, n, 1, mode, owner, mtime_ns);
+      if (!c || dir_add(cur, c)) {
+        if (c) inode_free_tree(NULL, c, NULL, NULL);
+        snprintf(msg, msgsz, "out of memory");
+        return DFS_ENOMEM;
+      }
+      ns->dirs++;
+      cur->mtime_ns = mtime_ns;
+    }
+    cur = c;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+int ns_put_check(ns_t *ns, const char *path, int overwrite, ns_inode **old, char *msg,
+                 size_t msgsz) {
+  ns_inode *dir;
+  const char *name;
+  size_t nlen;
+  *old = NULL;
+  int rc = walk(ns, path, 1, &dir, &name, &nlen, msg, msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ is a directory");
+    return DFS_EISDIR;
+  }
+  if (rc) return rc;
+  ns_inode *c = dir_find(dir, name, nlen);
+  if (c && c->is_dir) {
+    snprintf(msg, msgsz, "%s is a directory", path);
+    return DFS_EISDIR;
+  }
+  if (c && !overwrite) {
+    snprintf(msg, msgsz, "%s already exists (use overwrite to replace it)", path);
+    return DFS_EEXIST;
+  }
+  *old = c;
+  return 0;
+}
+
+int ns_put_file(ns_t *ns, const char *path, int overwrite, uint32_t mode, const char *owner,
+                int64_t mtime_ns, uint64_t size, uint32_t replicas, uint64_t *chunks,
+                uint32_t nchunks, void (*on_old_chunk)(void *ud, uint64_t id), void *ud,
+                char *msg, size_t msgsz) {
+  ns_inode *old;
+  int rc = ns_put_check(ns, path, overwrite, &old, msg, msgsz);
+  if (rc) return rc;
+  ns_inode *dir;
+  const char *name;
+  size_t nlen;
+  walk(ns, path, 1, &dir, &name, &nlen, msg, msgsz);
+  ns_inode *f = inode_new(ns, name, nlen, 0, mode, owner, mtime_ns);
+  if (!f) goto oom;
+  f->replicas = (uint8_t)replicas;
+  f->u.file.size = size;
+  if (old) {
+    dir_remove(dir, old);
+    inode_free_tree(ns, old, on_old_chunk, ud);
+  }
+  if (dir_add(dir, f)) goto oom;
+  f->u.file.chunks = chunks;
+  f->u.file.nchunks = nchunks;
+  ns->files++;
+  dir->mtime_ns = mtime_ns;
+  return 0;
+oom:
+  if (f) inode_free_tree(NULL, f, NULL, NULL);
+  snprintf(msg, msgsz, "out of memory");
+  return DFS_ENOMEM;
+}
+
+int ns_delete(ns_t *ns, const char *path, int recursive, int64_t mtime_ns,
+              void (*on_chunk)(void *ud, uint64_t id), void *ud, char *msg, size_t msgsz) {
+  ns_inode *n;
+  int rc = walk(ns, path, 0, &n, NULL, NULL, msg, msgsz);
+  if (rc) return rc;
+  if (n == ns->root) {
+    snprintf(msg, msgsz, "/ cannot be deleted");
+    return DFS_EINVAL;
+  }
+  if (n->is_dir && n->u.dir.count && !recursive) {
+    snprintf(msg, msgsz, "directory %s is not empty (delete it recursively: dfs rm -r %s)",
+             path, path);
+    return DFS_ENOTEMPTY;
+  }
+  ns_inode *dir = n->parent;
+  dir_remove(dir, n);
+  dir->mtime_ns = mtime_ns;
+  inode_free_tree(ns, n, on_chunk, ud);
+  return 0;
+}
+
+/* ---- snapshot ---- */
+
+static void enc_node(const ns_inode *n, ops_wbuf *w) {
+  wb_u8(w, n->is_dir);
+  wb_str(w, n->name);
+  wb_str(w, n->owner);
+  wb_u64(w, n->ino);
+  wb_u64(w, (uint64_t)n->mtime_ns);
+  wb_u32(w, n->mode);
+  if (n->is_dir) {
+    wb_u32(w, n->u.dir.count);
+    for (uint32_t i = 0; i < n->u.dir.cap; i++)
+      if (n->u.dir.slots[i]) enc_node(n->u.dir.slots[i], w);
+  } else {
+    wb_u8(w, n->replicas);
+    wb_u64(w, n->u.file.size);
+    wb_u32(w, n->u.file.nchunks);
+    for (uint32_t i = 0; i < n->u.file.nchunks; i++) wb_u64(w, n->u.file.chunks[i]);
+  }
+}
+
+void ns_encode(const ns_t *ns, ops_wbuf *w) {
+  wb_u64(w, ns->next_ino);
+  enc_node(ns->root, w);
+}
+
+/* Decodes one node (and subtree) into parent (NULL = root). depth bounds recursion. */
+static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth) {
+  if (depth > DFS_PATH_MAX / 2 + 1) return NULL;
+  uint8_t is_dir = rb_u8(r);
+  const char *name = rb_str(r), *owner = rb_str(r);
+  uint64_t ino = rb_u64(r);
+  int64_t mtime = (int64_t)rb_u64(r);
+  uint32_t mode = rb_u32(r);
+  if (r->err || is_dir > 1) return NULL;
+  size_t nlen = strlen(name);
+  if (depth > 0 ? dfs_name_check(name, nlen, NULL) != 0 : nlen != 0) return NULL;
+  ns_inode *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->name = strdup(name);
+  n->owner = *owner ? strdup(owner) : NULL;
+  n->ino = ino;
+  n->mtime_ns = mtime;
+  n->mode = mode;
+  n->is_dir = is_dir;
+  if (!n->name || (*owner && !n->owner)) goto err;
+  if (is_dir) {
+    ns->dirs++;
+    uint32_t cnt = rb_u32(r);
+    if (r->err || !rb_has(r, (size_t)cnt * 30)) goto err; /* each node >= 30 bytes */
+    for (uint32_t i = 0; i < cnt; i++) {
+      ns_inode *c = dec_node(ns, r, depth + 1);
+      if (!c) goto err;
+      if (dir_find(n, c->name, strlen(c->name)) || dir_add(n, c)) {
+        inode_free_tree(ns, c, NULL, NULL);
+        goto err;
+      }
+    }
+  } else {
+    ns->files++;
+    n->replicas = rb_u8(r);
+    n->u.file.size = rb_u64(r);
+    uint32_t nc = rb_u32(r);
+    if (r->err || !rb_has(r, (size_t)nc * 8)) goto err;
+    if (nc) {
+      n->u.file.chunks = malloc((size_t)nc * 8);
+      if (!n->u.file.chunks) goto err;
+      for (uint32_t i = 0; i < nc; i++) n->u.file.chunks[i] = rb_u64(r);
+    }
+    n->u.file.nchunks = nc;
+  }
+  return n;
+err:
+  inode_free_tree(ns, n, NULL, NULL);
+  return NULL;
+}
+
+ns_t *ns_decode(ops_rbuf *r) {
+  ns_t *ns = calloc(1, sizeof *ns);
+  if (!ns) return NULL;
+  ns->next_ino = rb_u64(r);
+  ns->root = dec_node(ns, r, 0);
+  if (!ns->root || !ns->root->is_dir) {
+    ns_free(ns);
+    return NULL;
+  }
+  return ns;
+}

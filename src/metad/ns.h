@@ -1,0 +1,81 @@
+/* ns: the in-memory namespace of metad: a tree of inodes (directories and files).
+ * A directory keeps its children in an open-addressing hash table (name -> inode); a
+ * file keeps its ordered chunk id array, size, replication goal. Memory per file is the
+ * inode (72 bytes), its name and its chunk array; nothing else is allocated per file.
+ * Only fsm.c mutates the namespace (deterministically, from applied log entries). */
+#ifndef METAD_NS_H
+#define METAD_NS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metad/ops.h"
+
+typedef struct ns_inode ns_inode;
+struct ns_inode {
+  ns_inode *parent; /* NULL for the root */
+  char *name;       /* owned; "" for the root */
+  char *owner;      /* owned; NULL means "" */
+  uint64_t ino;
+  int64_t mtime_ns;
+  uint32_t mode;
+  uint8_t is_dir;
+  uint8_t replicas; /* files: replication goal */
+  union {
+    struct {
+      ns_inode **slots; /* owned; NULL = empty slot */
+      uint32_t cap, count;
+    } dir;
+    struct {
+      uint64_t size;
+      uint64_t *chunks; /* owned; nchunks chunk ids in file order */
+      uint32_t nchunks;
+    } file;
+  } u;
+};
+
+typedef struct {
+  ns_inode *root;
+  uint64_t next_ino;
+  uint64_t files, dirs; /* dirs counts the root too */
+} ns_t;
+
+/* New namespace holding only "/" (mode 0755, owner ""). NULL on OOM. */
+ns_t *ns_new(void);
+void ns_free(ns_t *ns); /* frees every inode; NULL is fine */
+
+/* Looks up a valid absolute path. 0 and *out (valid until the next mutation), or
+ * DFS_ENOENT / DFS_ENOTDIR with a one-line message in msg. */
+int ns_lookup(ns_t *ns, const char *path, ns_inode **out, char *msg, size_t msgsz);
+
+/* mkdir (parents = like mkdir -p). 0 or DFS_E* with message. */
+int ns_mkdir(ns_t *ns, const char *path, int parents, uint32_t mode, const char *owner,
+             int64_t mtime_ns, char *msg, size_t msgsz);
+
+/* Checks whether ns_put_file would succeed (same errors), without changing anything.
+ * If a file would be replaced, *old is set to it (else NULL). */
+int ns_put_check(ns_t *ns, const char *path, int overwrite, ns_inode **old, char *msg,
+                 size_t msgsz);
+/* Creates or replaces the file at path. On success takes ownership of chunks (malloc'd
+ * array of nchunks ids, may be NULL if 0) and, if a file was replaced, calls
+ * on_old_chunk(ud, id) for each of its chunk ids before freeing it. */
+int ns_put_file(ns_t *ns, const char *path, int overwrite, uint32_t mode, const char *owner,
+                int64_t mtime_ns, uint64_t size, uint32_t replicas, uint64_t *chunks,
+                uint32_t nchunks, void (*on_old_chunk)(void *ud, uint64_t id), void *ud,
+                char *msg, size_t msgsz);
+
+/* Deletes a file or directory (non-empty only if recursive); on_chunk is called for
+ * every chunk id of every removed file. "/" cannot be deleted. */
+int ns_delete(ns_t *ns, const char *path, int recursive, int64_t mtime_ns,
+              void (*on_chunk)(void *ud, uint64_t id), void *ud, char *msg, size_t msgsz);
+
+/* Iterates a directory's children: *pos starts at 0; returns NULL at the end. The
+ * directory must not change during the iteration. */
+ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos);
+
+/* Snapshot: appends the whole tree to w / rebuilds a namespace from r (validating
+ * everything; NULL if malformed or OOM). */
+void ns_encode(const ns_t *ns, ops_wbuf *w);
+ns_t *ns_decode(ops_rbuf *r);
+
+#endif

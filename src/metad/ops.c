@@ -1,0 +1,222 @@
+/* ops: encoding/decoding of metad's log entries and the shared byte codec (ops.h).
+ * Everything is little-endian and bounds-checked; a malformed entry never crashes the
+ * reader, it yields DFS_EPROTO. */
+#include "metad/ops.h"
+
+#include <raft.h>
+#include <string.h>
+
+#include "common/errors.h"
+
+#define OPS_MAGIC 0x31504f4du /* "MOP1" */
+
+void wb_init(ops_wbuf *w) { memset(w, 0, sizeof *w); }
+void wb_free(ops_wbuf *w) {
+  raft_free(w->p);
+  memset(w, 0, sizeof *w);
+}
+
+static int wb_reserve(ops_wbuf *w, size_t n) {
+  if (w->oom) return -1;
+  if (w->len + n <= w->cap) return 0;
+  size_t ncap = w->cap ? w->cap : 256;
+  while (ncap < w->len + n) ncap *= 2;
+  uint8_t *np = raft_realloc(w->p, ncap);
+  if (!np) {
+    w->oom = 1;
+    return -1;
+  }
+  w->p = np;
+  w->cap = ncap;
+  return 0;
+}
+
+static void wb_raw(ops_wbuf *w, const void *p, size_t n) {
+  if (wb_reserve(w, n)) return;
+  if (n) memcpy(w->p + w->len, p, n);
+  w->len += n;
+}
+
+void wb_u8(ops_wbuf *w, uint8_t v) { wb_raw(w, &v, 1); }
+void wb_u32(ops_wbuf *w, uint32_t v) {
+  uint8_t b[4];
+  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+  wb_raw(w, b, 4);
+}
+void wb_u64(ops_wbuf *w, uint64_t v) {
+  uint8_t b[8];
+  for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+  wb_raw(w, b, 8);
+}
+void wb_str(ops_wbuf *w, const char *s) {
+  if (!s) s = "";
+  size_t n = strlen(s);
+  wb_u32(w, (uint32_t)n);
+  wb_raw(w, s, n + 1);
+}
+void wb_pad8(ops_wbuf *w) {
+  static const uint8_t z[8];
+  if (w->len % 8) wb_raw(w, z, 8 - w->len % 8);
+}
+void wb_put_u32_at(ops_wbuf *w, size_t off, uint32_t v) {
+  if (w->oom || off + 4 > w->len) return;
+  for (int i = 0; i < 4; i++) w->p[off + i] = (uint8_t)(v >> (8 * i));
+}
+
+void rb_init(ops_rbuf *r, const void *p, size_t len) {
+  r->p = p;
+  r->len = len;
+  r->pos = 0;
+  r->err = 0;
+}
+int rb_has(const ops_rbuf *r, size_t n) { return !r->err && r->len - r->pos >= n; }
+static const uint8_t *rb_take(ops_rbuf *r, size_t n) {
+  if (!rb_has(r, n)) {
+    r->err = 1;
+    return NULL;
+  }
+  const uint8_t *p = r->p + r->pos;
+  r->pos += n;
+  return p;
+}
+uint8_t rb_u8(ops_rbuf *r) {
+  const uint8_t *p = rb_take(r, 1);
+  return p ? p[0] : 0;
+}
+uint32_t rb_u32(ops_rbuf *r) {
+  const uint8_t *p = rb_take(r, 4);
+  uint32_t v = 0;
+  if (p)
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+  return v;
+}
+uint64_t rb_u64(ops_rbuf *r) {
+  const uint8_t *p = rb_take(r, 8);
+  uint64_t v = 0;
+  if (p)
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+const char *rb_str(ops_rbuf *r) {
+  uint32_t n = rb_u32(r);
+  if (r->err || n == UINT32_MAX) goto bad;
+  const uint8_t *p = rb_take(r, (size_t)n + 1);
+  if (!p || p[n] != 0 || memchr(p, 0, n)) goto bad;
+  return (const char *)p;
+bad:
+  r->err = 1;
+  return "";
+}
+
+void ops_entry_begin(ops_wbuf *w) {
+  wb_init(w);
+  wb_u32(w, OPS_MAGIC);
+  wb_u32(w, 0);
+}
+
+uint32_t ops_entry_count(const ops_wbuf *w) {
+  if (w->len < 8 || w->oom) return 0;
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) v |= (uint32_t)w->p[4 + i] << (8 * i);
+  return v;
+}
+
+void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
+  wb_u8(w, op->type);
+  wb_u64(w, op->rid);
+  switch (op->type) {
+  case OP_MKDIR:
+  case OP_DELETE:
+  case OP_COMMIT:
+    wb_str(w, op->path);
+    wb_str(w, op->str);
+    wb_u64(w, (uint64_t)op->mtime_ns);
+    wb_u32(w, op->mode);
+    wb_u8(w, op->flag);
+    if (op->type == OP_COMMIT) {
+      wb_u64(w, op->size);
+      wb_u32(w, op->replicas);
+      wb_u32(w, op->nchunks);
+      for (uint32_t i = 0; i < op->nchunks; i++) {
+        wb_u64(w, chunks[i].id);
+        wb_u64(w, chunks[i].version);
+        wb_u32(w, chunks[i].length);
+        wb_u32(w, chunks[i].crc32c);
+      }
+    }
+    break;
+  case OP_RESERVE_IDS:
+  case OP_MAP_SERVER:
+  case OP_META_ADDR:
+    wb_u64(w, op->a);
+    wb_u64(w, op->b);
+    wb_str(w, op->str);
+    break;
+  default:
+    break;
+  }
+  wb_put_u32_at(w, 4, ops_entry_count(w) + 1);
+}
+
+int ops_entry_end(ops_wbuf *w) {
+  wb_pad8(w);
+  return w->oom ? DFS_ENOMEM : 0;
+}
+
+int ops_iter_init(ops_iter *it, const void *buf, size_t len) {
+  rb_init(&it->r, buf, len);
+  uint32_t magic = rb_u32(&it->r);
+  it->left = rb_u32(&it->r);
+  if (it->r.err || magic != OPS_MAGIC) return DFS_EPROTO;
+  return 0;
+}
+
+int ops_next(ops_iter *it, ops_op *op) {
+  if (it->left == 0) return 0;
+  ops_rbuf *r = &it->r;
+  memset(op, 0, sizeof *op);
+  op->type = rb_u8(r);
+  op->rid = rb_u64(r);
+  switch (op->type) {
+  case OP_MKDIR:
+  case OP_DELETE:
+  case OP_COMMIT:
+    op->path = rb_str(r);
+    op->str = rb_str(r);
+    op->mtime_ns = (int64_t)rb_u64(r);
+    op->mode = rb_u32(r);
+    op->flag = rb_u8(r);
+    if (op->type == OP_COMMIT) {
+      op->size = rb_u64(r);
+      op->replicas = rb_u32(r);
+      op->nchunks = rb_u32(r);
+      if (!rb_has(r, (size_t)op->nchunks * OPS_CHUNK_WIRE)) return DFS_EPROTO;
+      op->chunks = r->p + r->pos;
+      r->pos += (size_t)op->nchunks * OPS_CHUNK_WIRE;
+    }
+    break;
+  case OP_RESERVE_IDS:
+  case OP_MAP_SERVER:
+  case OP_META_ADDR:
+    op->a = rb_u64(r);
+    op->b = rb_u64(r);
+    op->str = rb_str(r);
+    break;
+  default:
+    return DFS_EPROTO;
+  }
+  if (r->err || op->rid == 0) return DFS_EPROTO;
+  it->left--;
+  return 1;
+}
+
+ops_chunk ops_chunk_at(const ops_op *op, uint32_t i) {
+  ops_rbuf r;
+  rb_init(&r, op->chunks + (size_t)i * OPS_CHUNK_WIRE, OPS_CHUNK_WIRE);
+  ops_chunk c;
+  c.id = rb_u64(&r);
+  c.version = rb_u64(&r);
+  c.length = rb_u32(&r);
+  c.crc32c = rb_u32(&r);
+  return c;
+}

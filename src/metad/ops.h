@@ -1,0 +1,95 @@
+/* ops: the raft log entry format of metad and the little-endian byte codec shared with
+ * the snapshot. One entry = a batch of operations:
+ *   u32 magic "MOP1" | u32 n_ops | n_ops x (u8 type, u64 request_id, fields...) | pad
+ * Strings are u32 length + bytes + NUL. Entries are padded with zeros to a multiple of
+ * 8 bytes (libraft requirement). Decoding validates every length against the buffer. */
+#ifndef METAD_OPS_H
+#define METAD_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- byte codec ---- */
+typedef struct {
+  uint8_t *p;   /* owned, allocated with raft_malloc/raft_realloc */
+  size_t len, cap;
+  int oom;      /* set once an allocation failed; further writes are ignored */
+} ops_wbuf;
+
+void wb_init(ops_wbuf *w);
+void wb_free(ops_wbuf *w); /* raft_free(p) */
+void wb_u8(ops_wbuf *w, uint8_t v);
+void wb_u32(ops_wbuf *w, uint32_t v);
+void wb_u64(ops_wbuf *w, uint64_t v);
+void wb_str(ops_wbuf *w, const char *s); /* NULL = "" */
+void wb_pad8(ops_wbuf *w);
+/* Rewrites a u32 written earlier at offset off. */
+void wb_put_u32_at(ops_wbuf *w, size_t off, uint32_t v);
+
+typedef struct {
+  const uint8_t *p;
+  size_t len, pos;
+  int err; /* set on the first read past the end or malformed string */
+} ops_rbuf;
+
+void rb_init(ops_rbuf *r, const void *p, size_t len);
+uint8_t rb_u8(ops_rbuf *r);
+uint32_t rb_u32(ops_rbuf *r);
+uint64_t rb_u64(ops_rbuf *r);
+/* Pointer into the buffer (NUL-terminated, no interior NUL), or "" on error. */
+const char *rb_str(ops_rbuf *r);
+/* 1 if at least n more bytes remain (without consuming them). */
+int rb_has(const ops_rbuf *r, size_t n);
+
+/* ---- operations ---- */
+enum ops_type {
+  OP_MKDIR = 1,       /* path, owner, mtime, mode, flag=parents */
+  OP_DELETE = 2,      /* path, mtime, flag=recursive */
+  OP_COMMIT = 3,      /* path, owner, mtime, mode, flag=overwrite, size, replicas, chunks */
+  OP_RESERVE_IDS = 4, /* a=first id, b=last id (inclusive); applied iff a = reserved+1 */
+  OP_MAP_SERVER = 5,  /* str=uuid -> a stable server id */
+  OP_META_ADDR = 6,   /* a=raft id, str=client address of that metad */
+};
+
+#define OPS_CHUNK_WIRE 24 /* id u64, version u64, length u32, crc u32 */
+
+typedef struct {
+  uint64_t id, version;
+  uint32_t length, crc32c;
+} ops_chunk;
+
+/* A decoded op; string pointers point into the entry buffer. */
+typedef struct {
+  uint8_t type;
+  uint64_t rid;          /* request id (never 0 in a valid entry) */
+  const char *path;      /* MKDIR/DELETE/COMMIT */
+  const char *str;       /* owner (MKDIR/COMMIT), uuid (MAP_SERVER), address (META_ADDR) */
+  int64_t mtime_ns;
+  uint32_t mode;
+  uint8_t flag;
+  uint64_t size;
+  uint32_t replicas;
+  uint32_t nchunks;
+  const uint8_t *chunks; /* nchunks * OPS_CHUNK_WIRE bytes, read with ops_chunk_at */
+  uint64_t a, b;
+} ops_op;
+
+/* Appends one op to w (an entry being built with ops_entry_begin). For COMMIT,
+ * op->chunks is ignored and `chunks` (nchunks entries) is encoded instead. */
+void ops_entry_begin(ops_wbuf *w);
+void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks);
+/* Finishes the entry: writes the op count and pads to 8. 0 or DFS_ENOMEM. */
+int ops_entry_end(ops_wbuf *w);
+uint32_t ops_entry_count(const ops_wbuf *w);
+
+/* Iterates the ops of an entry. ops_next returns 1 with *op filled, 0 at the end, or
+ * DFS_EPROTO if the entry is malformed (ops before it were valid). */
+typedef struct {
+  ops_rbuf r;
+  uint32_t left;
+} ops_iter;
+int ops_iter_init(ops_iter *it, const void *buf, size_t len);
+int ops_next(ops_iter *it, ops_op *op);
+ops_chunk ops_chunk_at(const ops_op *op, uint32_t i);
+
+#endif

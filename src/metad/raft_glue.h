@@ -1,0 +1,32 @@
+/* raft_glue: metad's use of libraft 0.22: the uv I/O and TCP transport, bootstrap of
+ * the first configuration, the raft_fsm adapter over fsm.c, group commit (ops arriving
+ * during one loop iteration are batched into ONE entry submitted from a uv_check
+ * handle), leadership polling and the "am I the leader" answer for requests. */
+#ifndef METAD_RAFT_GLUE_H
+#define METAD_RAFT_GLUE_H
+
+#include <stddef.h>
+
+#include "metad/metad.h"
+
+/* Sets up raft in md->data_dir and starts it. 0, or DFS_E* with one line in err. */
+int rg_init(metad *md, char *err, size_t errsz);
+/* Stops raft; cb runs once everything raft owned is closed. Pending waiters get
+ * DFS_EUNAVAIL. */
+void rg_close(metad *md, void (*cb)(metad *md));
+
+/* Adds op to the batch of this loop iteration; w->done runs after it was applied (or
+ * failed). On success the batch owns w. Returns 0, DFS_ENOTLEADER or DFS_ENOMEM (w not
+ * taken). Chunks: for OP_COMMIT only. */
+int rg_submit(metad *md, const ops_op *op, const ops_chunk *chunks, md_waiter *w);
+
+/* 0 if this node is the leader and ready to serve; else DFS_ENOTLEADER (msg names the
+ * leader's client address when known, as the first host:port in the message) or
+ * DFS_EUNAVAIL (no leader yet / just elected). */
+int rg_check_leader(metad *md, char *msg, size_t msgsz);
+/* Client address of the current leader (NULL if unknown). */
+const char *rg_leader_addr(metad *md);
+/* A fresh random non-zero request id for internal operations. */
+uint64_t rg_new_rid(void);
+
+#endif

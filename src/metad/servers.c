@@ -1,0 +1,155 @@
+/* servers: chunkserver registry (servers.h). Invariant: v[i].id == i+1 and uuids are
+ * distinct; soft fields start zeroed (not registered, dead) after a restore. */
+#include "metad/servers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+
+void servers_init(servers_t *s) { memset(s, 0, sizeof *s); }
+
+void servers_free(servers_t *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    free(s->v[i].uuid);
+    free(s->v[i].pending_del);
+    free(s->v[i].watch);
+  }
+  free(s->v);
+  memset(s, 0, sizeof *s);
+}
+
+uint64_t servers_find_uuid(const servers_t *s, const char *uuid) {
+  for (size_t i = 0; i < s->n; i++)
+    if (!strcmp(s->v[i].uuid, uuid)) return s->v[i].id;
+  return 0;
+}
+
+uint64_t servers_map(servers_t *s, const char *uuid) {
+  uint64_t id = servers_find_uuid(s, uuid);
+  if (id) return id;
+  if (s->n == s->cap) {
+    size_t ncap = s->cap ? s->cap * 2 : 16;
+    server_ent *nv = realloc(s->v, ncap * sizeof *nv);
+    if (!nv) return 0;
+    s->v = nv;
+    s->cap = ncap;
+  }
+  server_ent *e = &s->v[s->n];
+  memset(e, 0, sizeof *e);
+  e->uuid = strdup(uuid);
+  if (!e->uuid) return 0;
+  e->id = ++s->n;
+  return e->id;
+}
+
+server_ent *servers_get(servers_t *s, uint64_t id) {
+  if (id == 0 || id > s->n) return NULL;
+  return &s->v[id - 1];
+}
+
+void servers_queue_delete(servers_t *s, uint64_t server, uint64_t chunk) {
+  server_ent *e = servers_get(s, server);
+  if (!e || e->ndel >= SERVERS_MAX_PENDING_DELETES) return;
+  if (e->ndel == e->capdel) {
+    size_t ncap = e->capdel ? e->capdel * 2 : 64;
+    uint64_t *nd = realloc(e->pending_del, ncap * sizeof *nd);
+    if (!nd) return;
+    e->pending_del = nd;
+    e->capdel = ncap;
+  }
+  e->pending_del[e->ndel++] = chunk;
+}
+
+size_t servers_take_deletes(servers_t *s, uint64_t server, uint64_t *out, size_t max) {
+  server_ent *e = servers_get(s, server);
+  if (!e) return 0;
+  size_t n = e->ndel < max ? e->ndel : max;
+  if (!n) return 0;
+  /* take from the end: order does not matter for deletes */
+  memcpy(out, e->pending_del + (e->ndel - n), n * sizeof *out);
+  e->ndel -= n;
+  return n;
+}
+
+void servers_watch_chunk(servers_t *s, uint64_t server, uint64_t chunk, uint64_t due_ms) {
+  server_ent *e = servers_get(s, server);
+  if (!e || e->nwatch >= SERVERS_MAX_WATCHED) return; /* duplicates are harmless */
+  if (e->nwatch == e->capwatch) {
+    size_t ncap = e->capwatch ? e->capwatch * 2 : 64;
+    server_watch *nw = realloc(e->watch, ncap * sizeof *nw);
+    if (!nw) return;
+    e->watch = nw;
+    e->capwatch = ncap;
+  }
+  e->watch[e->nwatch].chunk = chunk;
+  e->watch[e->nwatch].due_ms = due_ms;
+  e->nwatch++;
+}
+
+size_t servers_collect_watched(servers_t *s, uint64_t now_ms,
+                               int (*is_referenced)(void *ud, uint64_t chunk), void *ud) {
+  size_t queued = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    server_ent *e = &s->v[i];
+    size_t k = 0;
+    for (size_t j = 0; j < e->nwatch; j++) {
+      server_watch w = e->watch[j];
+      if (now_ms < w.due_ms) {
+        e->watch[k++] = w;
+        continue;
+      }
+      if (!is_referenced(ud, w.chunk)) {
+        servers_queue_delete(s, e->id, w.chunk);
+        queued++;
+      }
+    }
+    e->nwatch = k;
+  }
+  return queued;
+}
+
+int servers_check_dead(servers_t *s, uint64_t now_ms, uint64_t timeout_ms) {
+  int changed = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    server_ent *e = &s->v[i];
+    if (e->alive && now_ms - e->last_hb_ms > timeout_ms) {
+      e->alive = 0;
+      changed++;
+      LOG_WARN("chunkserver %llu (%s:%u) is dead: no heartbeat for %llu ms",
+               (unsigned long long)e->id, e->host, e->port,
+               (unsigned long long)(now_ms - e->last_hb_ms));
+    }
+  }
+  return changed;
+}
+
+size_t servers_live_count(const servers_t *s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->n; i++) n += s->v[i].alive != 0;
+  return n;
+}
+
+void servers_encode(const servers_t *s, ops_wbuf *w) {
+  wb_u64(w, s->n);
+  for (size_t i = 0; i < s->n; i++) wb_str(w, s->v[i].uuid);
+}
+
+int servers_decode(servers_t *s, ops_rbuf *r) {
+  servers_init(s);
+  uint64_t n = rb_u64(r);
+  if (r->err || n > r->len / 5) return DFS_EPROTO;
+  for (uint64_t i = 0; i < n; i++) {
+    const char *u = rb_str(r);
+    if (r->err || !*u || strlen(u) > SERVERS_UUID_MAX || servers_find_uuid(s, u)) {
+      servers_free(s);
+      return DFS_EPROTO;
+    }
+    if (!servers_map(s, u)) {
+      servers_free(s);
+      return DFS_ENOMEM;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,73 @@
+/* servers: the chunkserver registry. Durable (fsm, snapshots): uuid -> server id, ids
+ * dense from 1 in order of first registration. Soft (this process only): address,
+ * capacity/free/chunk count/load, last heartbeat, alive, the registering connection,
+ * and the queue of chunk ids this server should delete (sent in heartbeat replies). */
+#ifndef METAD_SERVERS_H
+#define METAD_SERVERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metad/ops.h"
+
+#define SERVERS_UUID_MAX 64
+#define SERVERS_HOST_MAX 255
+#define SERVERS_MAX_PENDING_DELETES (1u << 20)
+#define SERVERS_MAX_WATCHED (1u << 20)
+
+/* A chunk a server reported that no file references yet (an upload in progress?). */
+typedef struct {
+  uint64_t chunk;
+  uint64_t due_ms; /* dfs_now_ms() after which it is garbage if still unreferenced */
+} server_watch;
+
+typedef struct {
+  uint64_t id;
+  char *uuid;           /* owned, durable */
+  /* soft state */
+  char host[SERVERS_HOST_MAX + 1];
+  uint32_t port;
+  int registered;       /* has registered with this metad since it started */
+  int alive;
+  uint64_t capacity, free_bytes, chunk_count;
+  uint32_t load;
+  uint64_t last_hb_ms;  /* dfs_now_ms() of the last register/heartbeat */
+  void *conn;           /* dfs_conn of the current registration; not owned */
+  uint64_t *pending_del; /* owned; chunk ids to delete */
+  size_t ndel, capdel;
+  server_watch *watch;  /* owned; young unreferenced chunks on this server */
+  size_t nwatch, capwatch;
+} server_ent;
+
+typedef struct {
+  server_ent *v; /* owned; v[i].id == i + 1 */
+  size_t n, cap;
+} servers_t;
+
+void servers_init(servers_t *s);
+void servers_free(servers_t *s);
+/* Id of uuid or 0. */
+uint64_t servers_find_uuid(const servers_t *s, const char *uuid);
+/* Durable mapping (fsm apply): existing id, or a new one. 0 on OOM. */
+uint64_t servers_map(servers_t *s, const char *uuid);
+/* NULL if id is unknown. Valid until the next servers_map. */
+server_ent *servers_get(servers_t *s, uint64_t id);
+/* Queues a delete of chunk on server (soft; dropped if the queue is full). */
+void servers_queue_delete(servers_t *s, uint64_t server, uint64_t chunk);
+/* Moves up to max queued deletes of server into out (caller's array); returns count. */
+size_t servers_take_deletes(servers_t *s, uint64_t server, uint64_t *out, size_t max);
+/* Remembers that server holds an unreferenced chunk that becomes garbage at due_ms. */
+void servers_watch_chunk(servers_t *s, uint64_t server, uint64_t chunk, uint64_t due_ms);
+/* Queues deletes for watched chunks that are due and for which is_referenced(ud, id)
+ * is false; forgets due entries. Returns how many deletes were queued. */
+size_t servers_collect_watched(servers_t *s, uint64_t now_ms,
+                               int (*is_referenced)(void *ud, uint64_t chunk), void *ud);
+/* Marks servers without a heartbeat for timeout_ms dead; returns how many changed. */
+int servers_check_dead(servers_t *s, uint64_t now_ms, uint64_t timeout_ms);
+size_t servers_live_count(const servers_t *s);
+
+/* Snapshot of the durable part (uuids in id order). */
+void servers_encode(const servers_t *s, ops_wbuf *w);
+int servers_decode(servers_t *s, ops_rbuf *r);
+
+#endif

@@ -1,0 +1,174 @@
+/* Unit tests of src/metad/ns.c: mkdir (-p), files, replace, delete (recursive),
+ * listing, counters, error messages, and the snapshot encoding round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <raft.h>
+
+#include "common/errors.h"
+#include "metad/ns.h"
+
+static char msg[512];
+
+static uint64_t *ids(uint32_t n, uint64_t base) {
+  uint64_t *v = malloc(n * sizeof *v);
+  for (uint32_t i = 0; i < n; i++) v[i] = base + i;
+  return v;
+}
+
+static uint64_t freed_sum;
+static int freed_count;
+static void on_chunk(void *ud, uint64_t id) {
+  (void)ud;
+  freed_sum += id;
+  freed_count++;
+}
+
+static void test_mkdir(void **state) {
+  (void)state;
+  ns_t *ns = ns_new();
+  assert_non_null(ns);
+  assert_int_equal(ns_mkdir(ns, "/a", 0, 0755, "", 1, msg, sizeof msg), 0);
+  assert_int_equal(ns_mkdir(ns, "/a", 0, 0755, "", 1, msg, sizeof msg), DFS_EEXIST);
+  assert_int_equal(ns_mkdir(ns, "/x/y", 0, 0755, "", 1, msg, sizeof msg), DFS_ENOENT);
+  assert_non_null(strstr(msg, "parent directory /x does not exist"));
+  assert_int_equal(ns_mkdir(ns, "/a/b/c/d", 1, 0700, "bob", 2, msg, sizeof msg), 0);
+  assert_int_equal(ns_mkdir(ns, "/a/b/c", 1, 0700, "", 3, msg, sizeof msg), 0); /* -p ok */
+  assert_int_equal(ns_mkdir(ns, "/", 0, 0755, "", 1, msg, sizeof msg), DFS_EEXIST);
+  assert_int_equal(ns->dirs, 5);
+  ns_inode *n;
+  assert_int_equal(ns_lookup(ns, "/a/b/c/d", &n, msg, sizeof msg), 0);
+  assert_true(n->is_dir);
+  assert_string_equal(n->owner, "bob");
+  assert_int_equal(n->mode, 0700);
+  assert_int_equal(ns_lookup(ns, "/a/zz", &n, msg, sizeof msg), DFS_ENOENT);
+  ns_free(ns);
+}
+
+static void test_files(void **state) {
+  (void)state;
+  ns_t *ns = ns_new();
+  assert_int_equal(ns_mkdir(ns, "/d", 0, 0755, "", 1, msg, sizeof msg), 0);
+  assert_int_equal(ns_put_file(ns, "/d/f", 0, 0644, "", 5, 3 << 20, 3, ids(3, 10), 3, on_chunk,
+                               NULL, msg, sizeof msg), 0);
+  assert_int_equal(ns->files, 1);
+  ns_inode *n;
+  assert_int_equal(ns_lookup(ns, "/d/f", &n, msg, sizeof msg), 0);
+  assert_false(n->is_dir);
+  assert_int_equal(n->u.file.nchunks, 3);
+  assert_int_equal(n->u.file.chunks[2], 12);
+  /* a file is not a directory */
+  assert_int_equal(ns_mkdir(ns, "/d/f/g", 1, 0755, "", 1, msg, sizeof msg), DFS_ENOTDIR);
+  assert_int_equal(ns_lookup(ns, "/d/f/g", &n, msg, sizeof msg), DFS_ENOTDIR);
+  /* exists without overwrite */
+  uint64_t *v = ids(1, 20);
+  assert_int_equal(ns_put_file(ns, "/d/f", 0, 0644, "", 6, 1, 3, v, 1, on_chunk, NULL, msg,
+                               sizeof msg), DFS_EEXIST);
+  /* replace: old chunks reported */
+  freed_sum = 0;
+  freed_count = 0;
+  assert_int_equal(ns_put_file(ns, "/d/f", 1, 0644, "", 6, 1, 3, v, 1, on_chunk, NULL, msg,
+                               sizeof msg), 0);
+  assert_int_equal(freed_count, 3);
+  assert_int_equal(freed_sum, 10 + 11 + 12);
+  assert_int_equal(ns->files, 1);
+  /* directory in the way */
+  v = ids(1, 30);
+  assert_int_equal(ns_put_file(ns, "/d", 1, 0644, "", 6, 1, 3, v, 1, on_chunk, NULL, msg,
+                               sizeof msg), DFS_EISDIR);
+  assert_int_equal(ns_put_file(ns, "/nope/f", 1, 0644, "", 6, 1, 3, v, 1, on_chunk, NULL, msg,
+                               sizeof msg), DFS_ENOENT);
+  free(v);
+  ns_free(ns);
+}
+
+static void test_delete_and_list(void **state) {
+  (void)state;
+  ns_t *ns = ns_new();
+  assert_int_equal(ns_mkdir(ns, "/a/b", 1, 0755, "", 1, msg, sizeof msg), 0);
+  char path[64];
+  for (int i = 0; i < 100; i++) {
+    snprintf(path, sizeof path, "/a/b/f%d", i);
+    assert_int_equal(ns_put_file(ns, path, 0, 0644, "", 1, 1, 1, ids(1, 1000 + i), 1, NULL,
+                                 NULL, msg, sizeof msg), 0);
+  }
+  ns_inode *d;
+  assert_int_equal(ns_lookup(ns, "/a/b", &d, msg, sizeof msg), 0);
+  assert_int_equal(d->u.dir.count, 100);
+  uint32_t pos = 0;
+  int seen = 0;
+  while (ns_dir_next(d, &pos)) seen++;
+  assert_int_equal(seen, 100);
+  /* delete half of them one by one: the hash table must still find the rest */
+  for (int i = 0; i < 100; i += 2) {
+    snprintf(path, sizeof path, "/a/b/f%d", i);
+    assert_int_equal(ns_delete(ns, path, 0, 2, on_chunk, NULL, msg, sizeof msg), 0);
+  }
+  for (int i = 0; i < 100; i++) {
+    ns_inode *n;
+    snprintf(path, sizeof path, "/a/b/f%d", i);
+    assert_int_equal(ns_lookup(ns, path, &n, msg, sizeof msg), i % 2 ? 0 : DFS_ENOENT);
+  }
+  assert_int_equal(ns_delete(ns, "/a", 0, 3, on_chunk, NULL, msg, sizeof msg), DFS_ENOTEMPTY);
+  assert_int_equal(ns_delete(ns, "/", 1, 3, on_chunk, NULL, msg, sizeof msg), DFS_EINVAL);
+  freed_count = 0;
+  assert_int_equal(ns_delete(ns, "/a", 1, 3, on_chunk, NULL, msg, sizeof msg), 0);
+  assert_int_equal(freed_count, 50);
+  assert_int_equal(ns->files, 0);
+  assert_int_equal(ns->dirs, 1);
+  ns_free(ns);
+}
+
+static void test_encode_roundtrip(void **state) {
+  (void)state;
+  ns_t *ns = ns_new();
+  assert_int_equal(ns_mkdir(ns, "/p/q/r", 1, 0750, "alice", 7, msg, sizeof msg), 0);
+  assert_int_equal(ns_put_file(ns, "/p/q/file", 0, 0600, "carol", 9, (1 << 20) + 5, 2,
+                               ids(2, 77), 2, NULL, NULL, msg, sizeof msg), 0);
+  assert_int_equal(ns_put_file(ns, "/empty", 0, 0644, "", 9, 0, 1, NULL, 0, NULL, NULL, msg,
+                               sizeof msg), 0);
+  ops_wbuf w;
+  wb_init(&w);
+  ns_encode(ns, &w);
+  assert_false(w.oom);
+  ops_rbuf r;
+  rb_init(&r, w.p, w.len);
+  ns_t *ns2 = ns_decode(&r);
+  assert_non_null(ns2);
+  assert_int_equal(ns2->files, 2);
+  assert_int_equal(ns2->dirs, 4);
+  assert_int_equal(ns2->next_ino, ns->next_ino);
+  ns_inode *n;
+  assert_int_equal(ns_lookup(ns2, "/p/q/file", &n, msg, sizeof msg), 0);
+  assert_int_equal(n->u.file.size, (1 << 20) + 5);
+  assert_int_equal(n->u.file.chunks[1], 78);
+  assert_string_equal(n->owner, "carol");
+  assert_int_equal(n->mode, 0600);
+  assert_int_equal(n->replicas, 2);
+  /* every truncation of the encoding is rejected, never crashes */
+  for (size_t cut = 0; cut < w.len; cut += 3) {
+    rb_init(&r, w.p, cut);
+    ns_t *bad = ns_decode(&r);
+    if (bad) assert_true(r.err == 0);
+    ns_free(bad);
+  }
+  ns_free(ns2);
+  ns_free(ns);
+  wb_free(&w);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_mkdir),
+      cmocka_unit_test(test_files),
+      cmocka_unit_test(test_delete_and_list),
+      cmocka_unit_test(test_encode_roundtrip),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
