@@ -53,6 +53,10 @@ struct dfs_conn {
    * or body exactly as on a plaintext link. */
   dfs_tls *tls;
   uint8_t *cipher;
+  /* authentication: limits in force now; timer closing an unauthenticated peer */
+  dfs_frame_limits limits;
+  int authenticated;
+  uv_timer_t *auth_timer;
   /* calls */
   struct call *calls;
   uint64_t next_req_id;
@@ -99,6 +103,28 @@ size_t dfs_conn_write_queue(const dfs_conn *c) {
   return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
 }
 
+static void stop_auth_timer(dfs_conn *c) {
+  if (!c->auth_timer) return;
+  uv_timer_stop(c->auth_timer);
+  uv_close((uv_handle_t *)c->auth_timer, (uv_close_cb)free);
+  c->auth_timer = NULL;
+}
+
+static void on_auth_timeout(uv_timer_t *t) {
+  dfs_conn *c = t->data;
+  LOG_WARN("%s: did not authenticate in time, closing", c->peer);
+  stop_auth_timer(c);
+  dfs_conn_close(c);
+}
+
+void dfs_conn_set_authenticated(dfs_conn *c) {
+  c->authenticated = 1;
+  c->limits = c->opts.limits;
+  stop_auth_timer(c);
+}
+
+int dfs_conn_is_authenticated(const dfs_conn *c) { return c->authenticated; }
+
 static void on_conn_closed(uv_handle_t *h) {
   dfs_conn *c = h->data;
   c->state = CONN_CLOSED;
@@ -110,6 +136,7 @@ static void on_conn_closed(uv_handle_t *h) {
 void dfs_conn_close(dfs_conn *c) {
   if (c->state == CONN_CLOSING || c->state == CONN_CLOSED) return;
   c->state = CONN_CLOSING;
+  stop_auth_timer(c);
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -211,7 +238,7 @@ static int parse_staged(dfs_conn *c) {
       continue;
     }
     if (c->staged - off < DFS_FRAME_HDR_LEN) break;
-    int rc = dfs_frame_decode_hdr(c->staging + off, &c->opts.limits, &c->hdr);
+    int rc = dfs_frame_decode_hdr(c->staging + off, &c->limits, &c->hdr);
     if (rc) {
       LOG_WARN("%s: bad frame (%s), closing connection", c->peer, dfs_strerror(rc));
       dfs_conn_close(c);
@@ -455,6 +482,8 @@ static dfs_conn *conn_new(uv_loop_t *loop, const dfs_conn_opts *opts, int is_ser
   }
   c->opts = *opts;
   c->data = opts->data;
+  c->limits = opts->pre_auth.max_payload ? opts->pre_auth : opts->limits;
+  c->authenticated = !opts->pre_auth.max_payload;
   c->refs = 1; /* the loop's, dropped in on_conn_closed */
   uv_tcp_init(loop, &c->tcp);
   c->tcp.data = c;
@@ -490,6 +519,11 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->state = CONN_OPEN;
   uv_tcp_nodelay(&c->tcp, 1);
   set_peer_name(c);
+  if (!c->authenticated && s->opts.auth_timeout_ms && (c->auth_timer = malloc(sizeof(uv_timer_t)))) {
+    uv_timer_init(ls->loop, c->auth_timer);
+    c->auth_timer->data = c;
+    uv_timer_start(c->auth_timer, on_auth_timeout, s->opts.auth_timeout_ms, 0);
+  }
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -518,7 +552,7 @@ int dfs_server_listen(uv_loop_t *loop, const char *host, int port, const dfs_con
   if (rc < 0) {
     LOG_ERROR("cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
     uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
-    return rc == UV_EADDRINUSE ? DFS_EEXIST : DFS_EIO;
+    return rc == UV_EADDRINUSE ? DFS_EADDRINUSE : DFS_EIO;
   }
   struct sockaddr_in bound;
   int len = sizeof bound;

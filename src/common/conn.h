@@ -39,6 +39,11 @@ typedef struct {
   void *data;                  /* copied to every conn's user data */
   dfs_tls_ctx *tls;            /* NULL = plaintext; else TLS with this context (borrowed:
                                   must outlive every connection made with these opts) */
+  /* Pre-authentication: when pre_auth.max_payload != 0, a new connection accepts only
+   * frames within pre_auth (much smaller) until dfs_conn_set_authenticated(), and is
+   * closed if that has not happened within auth_timeout_ms (0 = no timeout). */
+  dfs_frame_limits pre_auth;
+  uint64_t auth_timeout_ms;
 } dfs_conn_opts;
 
 /* Accepted connections get opts (copied). Returns 0 or a DFS_E* code; *out lives until
@@ -56,6 +61,11 @@ void dfs_server_close(dfs_server *s); /* stops listening; frees s asynchronously
 typedef void (*dfs_connect_cb)(dfs_conn *c, int status, void *ud);
 dfs_conn *dfs_conn_connect(uv_loop_t *loop, const char *host, int port,
                            const dfs_conn_opts *opts, dfs_connect_cb cb, void *ud);
+
+/* The peer proved who it is: full limits from now on, the auth timeout is cancelled.
+ * Idempotent. */
+void dfs_conn_set_authenticated(dfs_conn *c);
+int dfs_conn_is_authenticated(const dfs_conn *c);
 
 void dfs_conn_ref(dfs_conn *c);
 void dfs_conn_unref(dfs_conn *c);

@@ -38,6 +38,7 @@ int dfs_from_errno(int e) {
   case ETIMEDOUT: return DFS_ETIMEDOUT;
   case ECONNREFUSED: case EHOSTUNREACH: case ENETUNREACH: return DFS_ECONN;
   case ECONNRESET: case EPIPE: return DFS_ECLOSED;
+  case EADDRINUSE: return DFS_EADDRINUSE;
   default: return DFS_EIO;
   }
 }

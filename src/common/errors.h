@@ -31,7 +31,8 @@
   X(DFS_EUNAVAIL,        -23,  "service unavailable, try again")                      \
   X(DFS_ENOCHUNK,        -24,  "chunk not found on this server")                      \
   X(DFS_EBUSY,           -25,  "busy, try again")                                     \
-  X(DFS_EINTERNAL,       -26,  "internal error")
+  X(DFS_EINTERNAL,       -26,  "internal error")                                     \
+  X(DFS_EADDRINUSE,      -27,  "address already in use")
 
 typedef enum {
   DFS_OK = 0,

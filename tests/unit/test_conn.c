@@ -23,6 +23,7 @@ static void on_request(dfs_conn *c, dfs_msg *m) {
     if (!r) {
       dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "bad payload");
     } else {
+      if (r->offset == 777) dfs_conn_set_authenticated(c); /* "log in" */
       uint8_t *b = malloc(r->length + 1);
       for (uint32_t i = 0; i < r->length; i++) b[i] = (uint8_t)(i + r->offset);
       Dfs__ReadChunkRep rep = DFS__READ_CHUNK_REP__INIT;
@@ -54,9 +55,15 @@ static void *srv_main(void *arg) {
   return NULL;
 }
 
+static void srv_start_opts(struct srv *sv, const dfs_conn_opts *o);
 static void srv_start(struct srv *sv) {
-  uv_loop_init(&sv->loop);
   dfs_conn_opts o = {.limits = {1 << 16, DFS_MAX_BULK}, .on_request = on_request};
+  srv_start_opts(sv, &o);
+}
+
+static void srv_start_opts(struct srv *sv, const dfs_conn_opts *opts) {
+  dfs_conn_opts o = *opts;
+  uv_loop_init(&sv->loop);
   assert_int_equal(dfs_server_listen(&sv->loop, "127.0.0.1", 0, &o, &sv->s), 0);
   sv->port = dfs_server_port(sv->s);
   uv_async_init(&sv->loop, &sv->stop, on_stop);
@@ -172,12 +179,54 @@ static void test_connect_refused(void **state) {
   assert_int_equal(dfs_sock_connect("127.0.0.1", 1, 1000), DFS_ECONN);
 }
 
+/* Before authentication only small frames pass and an idle peer is dropped. */
+static void test_pre_auth(void **state) {
+  struct srv sv;
+  dfs_conn_opts o = {.limits = {1 << 16, DFS_MAX_BULK}, .on_request = on_request,
+                     .pre_auth = {64, 0}, .auth_timeout_ms = 300};
+  srv_start_opts(&sv, &o);
+  uint8_t big[200];
+  memset(big, 0, sizeof big);
+  Dfs__ReadChunkReq r = DFS__READ_CHUNK_REQ__INIT;
+  r.capability.data = big;
+  r.capability.len = sizeof big; /* payload > 64 bytes */
+  dfs_msg rep;
+  int fd = dfs_sock_connect("127.0.0.1", sv.port, 5000);
+  assert_true(dfs_sock_call(fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &r.base, NULL, 0, &rep,
+                            NULL, 0) < 0);
+  dfs_sock_close(fd);
+  /* Small frame passes; "login" lifts the limit. */
+  fd = dfs_sock_connect("127.0.0.1", sv.port, 5000);
+  Dfs__ReadChunkReq login = DFS__READ_CHUNK_REQ__INIT;
+  login.offset = 777;
+  assert_int_equal(dfs_sock_call(fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &login.base, NULL,
+                                 0, &rep, NULL, 0), 0);
+  dfs_msg_free(&rep);
+  assert_int_equal(dfs_sock_call(fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &r.base, NULL, 0,
+                                 &rep, NULL, 0), 0);
+  dfs_msg_free(&rep);
+  usleep(500 * 1000); /* past the auth timeout: authenticated peers stay */
+  assert_int_equal(dfs_sock_call(fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &r.base, NULL, 0,
+                                 &rep, NULL, 0), 0);
+  dfs_msg_free(&rep);
+  dfs_sock_close(fd);
+  /* An idle unauthenticated peer is closed after the timeout. */
+  fd = dfs_sock_connect("127.0.0.1", sv.port, 5000);
+  usleep(500 * 1000);
+  Dfs__ReadChunkReq small = DFS__READ_CHUNK_REQ__INIT;
+  assert_true(dfs_sock_call(fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &small.base, NULL, 0,
+                            &rep, NULL, 0) < 0);
+  dfs_sock_close(fd);
+  srv_stop(&sv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sock_roundtrip_bulk),
       cmocka_unit_test(test_oversized_frame_closes),
       cmocka_unit_test(test_async_calls),
       cmocka_unit_test(test_connect_refused),
+      cmocka_unit_test(test_pre_auth),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
