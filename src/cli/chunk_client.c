@@ -1,0 +1,222 @@
+/* Chunkserver connections and chunk read/write calls for the CLI (see chunk_client.h). */
+#include "cli/chunk_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cli/meta_client.h"
+#include "client_chunk.pb-c.h"
+#include "common.pb-c.h"
+#include "common/crc.h"
+#include "common/errors.h"
+#include "common/frame.h"
+#include "common/sock.h"
+
+void chunk_conns_init(chunk_conns *cc) { memset(cc, 0, sizeof *cc); }
+
+void chunk_conns_close(chunk_conns *cc) {
+  for (size_t i = 0; i < cc->n; i++)
+    if (cc->slots[i].fd >= 0) close(cc->slots[i].fd);
+  free(cc->slots);
+  memset(cc, 0, sizeof *cc);
+}
+
+/* The slot for srv (by host:port), created if needed; NULL on OOM. */
+static chunk_conn_slot *slot_for(chunk_conns *cc, const cli_server *srv) {
+  for (size_t i = 0; i < cc->n; i++)
+    if (cc->slots[i].srv.port == srv->port && strcmp(cc->slots[i].srv.host, srv->host) == 0)
+      return &cc->slots[i];
+  if (cc->n == cc->cap) {
+    size_t nc = cc->cap ? cc->cap * 2 : 8;
+    chunk_conn_slot *s = realloc(cc->slots, nc * sizeof *s);
+    if (!s) return NULL;
+    cc->slots = s;
+    cc->cap = nc;
+  }
+  chunk_conn_slot *s = &cc->slots[cc->n++];
+  s->srv = *srv;
+  s->fd = -1;
+  return s;
+}
+
+/* A connected socket for srv in *fd, or a DFS_E* code with err set. */
+static int get_fd(chunk_conns *cc, const cli_server *srv, chunk_conn_slot **out, char *err,
+                  size_t errsz) {
+  chunk_conn_slot *s = slot_for(cc, srv);
+  if (!s) { snprintf(err, errsz, "out of memory"); return DFS_ENOMEM; }
+  if (s->fd < 0) {
+    int fd = dfs_sock_connect(srv->host, srv->port, CLI_CONNECT_TIMEOUT_MS);
+    if (fd < 0) {
+      snprintf(err, errsz, "chunkserver %llu at %s:%d: %s",
+               (unsigned long long)srv->server_id, srv->host, srv->port,
+               fd == DFS_ETIMEDOUT ? "connect timed out" : "cannot connect");
+      return fd;
+    }
+    struct timeval tv = {CLI_CHUNK_TIMEOUT_MS / 1000, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    s->fd = fd;
+  }
+  *out = s;
+  return 0;
+}
+
+static void drop(chunk_conn_slot *s) {
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+}
+
+static void fill_addr(Dfs__ServerAddr *a, const cli_server *s) {
+  dfs__server_addr__init(a);
+  a->server_id = s->server_id;
+  a->host = (char *)s->host;
+  a->port = (uint32_t)s->port;
+}
+
+int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64_t id,
+                uint64_t version, const uint8_t *cap, size_t cap_len, const uint8_t *data,
+                uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored, uint64_t *failed_server,
+                char *err, size_t errsz) {
+  uint32_t blocks[DFS_BLOCKS_PER_CHUNK];
+  Dfs__ServerAddr addrs[CLI_MAX_CHAIN];
+  Dfs__ServerAddr *addrp[CLI_MAX_CHAIN];
+  Dfs__WriteChunkRep *rep = NULL;
+  chunk_conn_slot *s = NULL;
+  dfs_msg m;
+  int rc;
+
+  *n_stored = 0;
+  *failed_server = n_chain ? chain[0].server_id : 0;
+  if (n_chain == 0 || n_chain > CLI_MAX_CHAIN || len == 0 || len > DFS_CHUNK_SIZE) {
+    snprintf(err, errsz, "invalid chunk write (chain of %zu, %u bytes)", n_chain, len);
+    return DFS_EINVAL;
+  }
+  Dfs__WriteChunkReq req = DFS__WRITE_CHUNK_REQ__INIT;
+  req.capability.data = (uint8_t *)cap;
+  req.capability.len = cap_len;
+  req.chunk_id = id;
+  req.version = version;
+  req.length = len;
+  req.crc32c = crc;
+  req.n_block_crc32c = dfs_block_crcs(data, len, blocks);
+  req.block_crc32c = blocks;
+  for (size_t i = 1; i < n_chain; i++) {
+    fill_addr(&addrs[i - 1], &chain[i]);
+    addrp[i - 1] = &addrs[i - 1];
+  }
+  req.n_chain = n_chain - 1;
+  req.chain = addrp;
+
+  rc = get_fd(cc, &chain[0], &s, err, errsz);
+  if (rc) goto err;
+  err[0] = '\0';
+  rc = dfs_sock_call(s->fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE, &req.base, data, len, &m,
+                     err, errsz);
+  if (rc) {
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", err[0] ? err : dfs_strerror(rc));
+    snprintf(err, errsz, "chunkserver %llu at %s:%d: %s", (unsigned long long)chain[0].server_id,
+             chain[0].host, chain[0].port, tmp);
+    drop(s);
+    goto err;
+  }
+  rep = dfs__write_chunk_rep__unpack(NULL, m.hdr.payload_len, m.payload);
+  dfs_msg_free(&m);
+  if (!rep || !rep->status) {
+    snprintf(err, errsz, "chunkserver %s:%d sent an undecodable write reply", chain[0].host,
+             chain[0].port);
+    drop(s);
+    rc = DFS_EPROTO;
+    goto err;
+  }
+  if (rep->status->error < 0) {
+    rc = rep->status->error;
+    if (rep->failed_server) *failed_server = rep->failed_server;
+    snprintf(err, errsz, "chunkserver %llu at %s:%d: %s", (unsigned long long)chain[0].server_id,
+             chain[0].host, chain[0].port,
+             rep->status->message && *rep->status->message ? rep->status->message
+                                                           : dfs_strerror(rc));
+    goto err;
+  }
+  if (rep->n_stored_on == 0 || rep->n_stored_on > CLI_MAX_CHAIN) {
+    snprintf(err, errsz, "chunkserver %s:%d acknowledged a write on %zu servers", chain[0].host,
+             chain[0].port, rep->n_stored_on);
+    rc = DFS_EPROTO;
+    goto err;
+  }
+  for (size_t i = 0; i < rep->n_stored_on; i++) stored_on[i] = rep->stored_on[i];
+  *n_stored = rep->n_stored_on;
+  dfs__write_chunk_rep__free_unpacked(rep, NULL);
+  return 0;
+err:
+  if (rep) dfs__write_chunk_rep__free_unpacked(rep, NULL);
+  return rc;
+}
+
+int chunk_read(chunk_conns *cc, const cli_server *srv, uint64_t id, uint64_t version,
+               const uint8_t *cap, size_t cap_len, uint32_t len, uint32_t crc, uint8_t *buf,
+               char *err, size_t errsz) {
+  Dfs__ReadChunkRep *rep = NULL;
+  chunk_conn_slot *s = NULL;
+  dfs_msg m = {0};
+  int rc;
+  Dfs__ReadChunkReq req = DFS__READ_CHUNK_REQ__INIT;
+  req.capability.data = (uint8_t *)cap;
+  req.capability.len = cap_len;
+  req.chunk_id = id;
+  req.version = version;
+  req.offset = 0;
+  req.length = len;
+
+  rc = get_fd(cc, srv, &s, err, errsz);
+  if (rc) return rc;
+  err[0] = '\0';
+  rc = dfs_sock_call(s->fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &req.base, NULL, 0, &m,
+                     err, errsz);
+  if (rc) {
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", err[0] ? err : dfs_strerror(rc));
+    snprintf(err, errsz, "chunkserver %llu at %s:%d: %s", (unsigned long long)srv->server_id,
+             srv->host, srv->port, tmp);
+    drop(s);
+    return rc;
+  }
+  rep = dfs__read_chunk_rep__unpack(NULL, m.hdr.payload_len, m.payload);
+  if (!rep || !rep->status) {
+    snprintf(err, errsz, "chunkserver %llu at %s:%d: undecodable read reply",
+             (unsigned long long)srv->server_id, srv->host, srv->port);
+    drop(s);
+    rc = DFS_EPROTO;
+    goto out;
+  }
+  if (rep->status->error < 0) {
+    rc = rep->status->error;
+    snprintf(err, errsz, "chunkserver %llu at %s:%d: %s", (unsigned long long)srv->server_id,
+             srv->host, srv->port, rep->status->message && *rep->status->message ? rep->status->message
+                                                           : dfs_strerror(rc));
+    goto out;
+  }
+  if (m.hdr.bulk_len != len) {
+    snprintf(err, errsz, "chunkserver %llu at %s:%d: returned %u bytes, expected %u",
+             (unsigned long long)srv->server_id, srv->host, srv->port,
+             m.hdr.bulk_len, len);
+    rc = DFS_EPROTO;
+    goto out;
+  }
+  if (dfs_crc32c(0, m.bulk, len) != crc) {
+    snprintf(err, errsz, "chunkserver %llu at %s:%d: checksum mismatch",
+             (unsigned long long)srv->server_id, srv->host, srv->port);
+    rc = DFS_ECHECKSUM;
+    goto out;
+  }
+  memcpy(buf, m.bulk, len);
+  rc = 0;
+out:
+  if (rep) dfs__read_chunk_rep__free_unpacked(rep, NULL);
+  dfs_msg_free(&m);
+  return rc;
+}

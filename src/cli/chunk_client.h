@@ -1,0 +1,49 @@
+/* Per-thread blocking connections to chunkservers: a small cache of sockets keyed by
+ * address (one per chunkserver, reused across chunks), and the two chunk calls the CLI
+ * makes: write a whole chunk to the head of a replica chain, read a whole chunk. A
+ * chunk_conns belongs to one thread. */
+#ifndef DFS_CLI_CHUNK_CLIENT_H
+#define DFS_CLI_CHUNK_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLI_MAX_CHAIN 16
+
+typedef struct {
+  uint64_t server_id;
+  char host[256];
+  int port;
+} cli_server;
+
+typedef struct {
+  cli_server srv;
+  int fd;
+} chunk_conn_slot;
+
+typedef struct {
+  chunk_conn_slot *slots;  /* owned */
+  size_t n, cap;
+} chunk_conns;
+
+void chunk_conns_init(chunk_conns *cc);
+void chunk_conns_close(chunk_conns *cc);  /* closes every socket, frees slots */
+
+/* Writes `len` bytes of chunk (id, version, whole CRC32C crc) to chain[0], which forwards to chain[1..].
+ * cap/cap_len: the write capability from metad. On success returns 0 and fills
+ * stored_on[0..*n_stored) (at most CLI_MAX_CHAIN). On failure returns a DFS_E* code, a
+ * line in err, and *failed_server = the server id to avoid (chain[0] if the failure is
+ * not attributed to a downstream server). */
+int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64_t id,
+                uint64_t version, const uint8_t *cap, size_t cap_len, const uint8_t *data,
+                uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored, uint64_t *failed_server,
+                char *err, size_t errsz);
+
+/* Reads the whole chunk (id, version) of `len` bytes from srv into buf (len bytes) and
+ * verifies its length and CRC32C against `crc`. 0, or a DFS_E* code with a line in err
+ * (DFS_ECHECKSUM if the bytes do not match). */
+int chunk_read(chunk_conns *cc, const cli_server *srv, uint64_t id, uint64_t version,
+               const uint8_t *cap, size_t cap_len, uint32_t len, uint32_t crc, uint8_t *buf,
+               char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,56 @@
+/* The command table of the dfs CLI: every command's name, usage line, help text with an
+ * example, and handler. main.c parses the global options and dispatches through
+ * cli_find_command; `dfs help [CMD]` and `dfs CMD --help` print from here. To add a
+ * command: write its handler and add one row to the table in commands.c. */
+#ifndef DFS_CLI_COMMANDS_H
+#define DFS_CLI_COMMANDS_H
+
+#include <stdio.h>
+
+#include "cli/meta_client.h"
+
+/* Exit codes. */
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+/* What every handler gets: the metad connection (lazily connected) and the flags. */
+typedef struct {
+  meta_client *mc;
+  int quiet;
+} cli_ctx;
+
+/* argv[0] is the command name; argv[1..argc) its arguments. Returns an exit code. */
+typedef int (*cli_handler)(cli_ctx *ctx, int argc, char **argv);
+
+typedef struct {
+  const char *name;
+  const char *usage;    /* "put LOCAL [REMOTE] [--replicas N] ..." */
+  const char *summary;  /* one line for `dfs help` */
+  const char *help;     /* details and an example, printed after the usage */
+  cli_handler run;
+} cli_command;
+
+/* NULL if there is no such command. Pointer into a static table. */
+const cli_command *cli_find_command(const char *name);
+/* The whole table (n entries). */
+const cli_command *cli_commands(size_t *n);
+
+/* Prints the global usage and the command list. */
+void cli_print_global_usage(FILE *f);
+/* Prints a command's usage line, help and example. */
+void cli_print_command_help(FILE *f, const cli_command *c);
+/* Prints "usage: dfs <usage>" plus a hint to stderr and returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Handlers (one file each area: put.c, get.c, ls.c, admin.c). */
+int cli_cmd_put(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_get(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_mkdir(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,172 @@
+/* Blocking metad client for the CLI (see meta_client.h). */
+#include "cli/meta_client.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/output.h"
+#include "client_meta.pb-c.h"
+#include "common.pb-c.h"
+#include "common/errors.h"
+#include "common/sock.h"
+#include "common/util.h"
+
+int meta_client_init(meta_client *mc, const char *addr) {
+  memset(mc, 0, sizeof *mc);
+  mc->fd = -1;
+  if (dfs_parse_hostport(addr, mc->host, sizeof mc->host, &mc->port)) return DFS_EINVAL;
+  snprintf(mc->addr, sizeof mc->addr, "%s", addr);
+  return 0;
+}
+
+void meta_client_close(meta_client *mc) {
+  if (mc->fd >= 0) close(mc->fd);
+  mc->fd = -1;
+}
+
+static int ensure_connected(meta_client *mc) {
+  if (mc->fd >= 0) return 0;
+  int fd = dfs_sock_connect(mc->host, mc->port, CLI_CONNECT_TIMEOUT_MS);
+  if (fd < 0) return fd == DFS_ETIMEDOUT ? DFS_ECONN : fd;
+  struct timeval tv = {CLI_META_TIMEOUT_MS / 1000, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  mc->fd = fd;
+  mc->ever_connected = 1;
+  return 0;
+}
+
+/* The Status of any reply: every reply message has `Status status = 1`. */
+static const Dfs__Status *reply_status(const ProtobufCMessage *m) {
+  const ProtobufCFieldDescriptor *f =
+      protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "status");
+  if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE) return NULL;
+  return *(const Dfs__Status *const *)((const char *)m + f->offset);
+}
+
+int meta_parse_leader(const char *msg, char *host, size_t hostsz, int *port) {
+  const char *p = msg;
+  while (*p) {
+    while (*p && isspace((unsigned char)*p)) p++;
+    const char *s = p;
+    while (*p && !isspace((unsigned char)*p)) p++;
+    char tok[300];
+    size_t n = (size_t)(p - s);
+    while (n && strchr(".,;()'\"", s[n - 1])) n--;
+    while (n && strchr("('\"", *s)) { s++; n--; }
+    if (n == 0 || n >= sizeof tok) continue;
+    memcpy(tok, s, n);
+    tok[n] = '\0';
+    if (strchr(tok, ':') && dfs_parse_hostport(tok, host, hostsz, port) == 0) return 0;
+  }
+  return DFS_EINVAL;
+}
+
+static int call_once(meta_client *mc, uint16_t type, const ProtobufCMessage *req,
+                     const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep,
+                     char *err, size_t errsz) {
+  *rep = NULL;
+  int rc = ensure_connected(mc);
+  if (rc) {
+    snprintf(err, errsz, "cannot reach metad at %s", mc->addr);
+    return rc;
+  }
+  dfs_msg m;
+  err[0] = '\0';
+  rc = dfs_sock_call(mc->fd, type, req, NULL, 0, &m, err, errsz);
+  if (rc) {
+    if (!err[0]) snprintf(err, errsz, "metad %s: %s", mc->addr, dfs_strerror(rc));
+    meta_client_close(mc);  /* only a decoded error reply leaves the socket usable */
+    return rc;
+  }
+  *rep = protobuf_c_message_unpack(rep_desc, NULL, m.hdr.payload_len, m.payload);
+  dfs_msg_free(&m);
+  if (!*rep) {
+    snprintf(err, errsz, "metad %s sent a reply that cannot be decoded", mc->addr);
+    meta_client_close(mc);
+    return DFS_EPROTO;
+  }
+  const Dfs__Status *st = reply_status(*rep);
+  if (st && st->error < 0) {
+    snprintf(err, errsz, "%s", st->message && *st->message ? st->message
+                                                          : dfs_strerror(st->error));
+    return st->error;
+  }
+  return 0;
+}
+
+static void set_addr(meta_client *mc, const char *host, int port) {
+  meta_client_close(mc);
+  snprintf(mc->host, sizeof mc->host, "%s", host);
+  mc->port = port;
+  snprintf(mc->addr, sizeof mc->addr, "%s:%d", host, port);
+}
+
+int meta_call(meta_client *mc, uint16_t type, const ProtobufCMessage *req,
+              const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep, char *err,
+              size_t errsz) {
+  int redirects = 0, timeouts = 0;
+  uint64_t deadline = 0, backoff_ms = 0;
+  char orig_host[sizeof mc->host];
+  int orig_port = mc->port;
+  snprintf(orig_host, sizeof orig_host, "%s", mc->host);
+  for (;;) {
+    int rc = call_once(mc, type, req, rep_desc, rep, err, errsz);
+    if (rc == DFS_ENOTLEADER && redirects < CLI_META_MAX_REDIRECTS) {
+      char host[256];
+      int port;
+      if (meta_parse_leader(err, host, sizeof host, &port) == 0 &&
+          !(port == mc->port && strcmp(host, mc->host) == 0)) {
+        if (*rep) protobuf_c_message_free_unpacked(*rep, NULL);
+        *rep = NULL;
+        set_addr(mc, host, port);
+        redirects++;
+        continue;
+      }
+    }
+    /* A leader we were redirected to is gone: ask the address we were given again. */
+    if (rc == DFS_ECONN && redirects && (mc->port != orig_port || strcmp(mc->host, orig_host)))
+      set_addr(mc, orig_host, orig_port);
+    /* The connection broke, metad is restarting, electing, or not ready: retry with the
+     * same request (reads are idempotent, mutations carry request ids). A metad that
+     * never answered is reported at once ("is the cluster running?"). */
+    if (rc == DFS_ECLOSED || rc == DFS_EUNAVAIL || rc == DFS_ENOTLEADER ||
+        (rc == DFS_ECONN && mc->ever_connected)) {
+      uint64_t now = dfs_now_ms();
+      if (!deadline) deadline = now + CLI_META_RETRY_MS;
+      if (now < deadline) {
+        if (*rep) protobuf_c_message_free_unpacked(*rep, NULL);
+        *rep = NULL;
+        if (backoff_ms) {
+          struct timespec ts = {(time_t)(backoff_ms / 1000), (long)(backoff_ms % 1000) * 1000000};
+          nanosleep(&ts, NULL);
+        }
+        backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 100;
+        continue;
+      }
+    }
+    if (rc == DFS_ETIMEDOUT && !timeouts++) continue;
+    return rc;
+  }
+}
+
+void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err) {
+  if (rc == DFS_ECONN)
+    cli_err(NULL, "cannot reach metad at %s (is the cluster running? start it with "
+                  "scripts/cluster up)", mc->addr);
+  else if (rc == DFS_ETIMEDOUT)
+    cli_err(cmd, "metad at %s did not answer in time (%s)", mc->addr, err);
+  else
+    cli_err(cmd, "%s", err);
+}
+
+void meta_report_path(const meta_client *mc, const char *cmd, const char *path, int rc,
+                      const char *err) {
+  if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || strstr(err, path)) meta_report(mc, cmd, rc, err);
+  else cli_err(cmd, "%s: %s", path, err);
+}

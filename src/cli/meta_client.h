@@ -1,0 +1,52 @@
+/* The CLI's blocking connection to metad: connects lazily (5 s), makes one call at a
+ * time with a 30 s timeout, and retries (every request is a read or carries a request
+ * id, so a retry is safe): a lost connection, a metad that went away after answering
+ * once (restart) or DFS_EUNAVAIL are retried with backoff for up to CLI_META_RETRY_MS; a
+ * timeout once. Follows DFS_ENOTLEADER redirects (at most 3) to the address named in
+ * the reply; a leader that is unreachable sends us back to the address we were given.
+ * Not thread safe: one thread at a time (put's allocator holds a mutex around it). */
+#ifndef DFS_CLI_META_CLIENT_H
+#define DFS_CLI_META_CLIENT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLI_CONNECT_TIMEOUT_MS 5000
+#define CLI_META_TIMEOUT_MS 30000
+#define CLI_CHUNK_TIMEOUT_MS 60000
+#define CLI_META_RETRY_MS 15000
+#define CLI_META_MAX_REDIRECTS 3
+
+typedef struct {
+  char host[256];
+  int port;
+  char addr[300];  /* "host:port" as given, for messages */
+  int fd;          /* -1 when not connected */
+  int ever_connected; /* metad answered once: later connection failures are retried */
+} meta_client;
+
+/* Parses addr (HOST:PORT) into mc without connecting. 0 or DFS_EINVAL. */
+int meta_client_init(meta_client *mc, const char *addr);
+void meta_client_close(meta_client *mc);
+
+/* Sends req (message type `type`) and waits for the reply, unpacked with rep_desc into
+ * *rep (caller frees with protobuf_c_message_free_unpacked(*rep, NULL)). Returns 0 only
+ * if the reply's Status says success. Otherwise a negative DFS_E* code, err holds one
+ * human line (the server's Status.message when there is one), and *rep is still set if
+ * a reply was decoded (or NULL). DFS_ECONN means metad could not be reached. */
+int meta_call(meta_client *mc, uint16_t type, const ProtobufCMessage *req,
+              const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep, char *err,
+              size_t errsz);
+
+/* Finds the first HOST:PORT token in a DFS_ENOTLEADER message ("... the leader is
+ * 127.0.0.1:9400"); returns 0 and fills host (hostsz) and port, or DFS_EINVAL. */
+int meta_parse_leader(const char *msg, char *host, size_t hostsz, int *port);
+
+/* Prints the standard "cannot reach metad" / error line for a failed meta_call. */
+void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err);
+/* Same, but names `path` first unless the server's message already does. */
+void meta_report_path(const meta_client *mc, const char *cmd, const char *path, int rc,
+                      const char *err);
+
+#endif

@@ -1,0 +1,477 @@
+/* `dfs put`: streams a local file to the cluster. K worker threads pull chunk indices,
+ * pread their 1 MiB, and write them to the head of a replica chain; chunk allocations
+ * come from metad in batches through one mutex-protected allocator (which also owns the
+ * metad connection while workers run). A failed chunk is retried on a fresh chain that
+ * avoids the servers that failed. Finally one idempotent Commit makes the file visible. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "cli/chunk_client.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "cli/paths.h"
+#include "cli/progress.h"
+#include "client_meta.pb-c.h"
+#include "common.pb-c.h"
+#include "common/crc.h"
+#include "common/errors.h"
+#include "common/frame.h"
+#include "common/path.h"
+#include "common/util.h"
+
+#define PUT_BATCH 64
+#define PUT_ATTEMPTS 5
+#define PUT_MAX_PARALLEL 64
+
+typedef struct {
+  uint64_t id, version;
+  size_t n_chain;
+  cli_server chain[CLI_MAX_CHAIN];
+  uint8_t *cap;  /* owned */
+  size_t cap_len;
+} put_alloc;
+
+typedef struct {
+  uint64_t id, version;
+  uint32_t len, crc;
+  size_t n_servers;
+  uint64_t servers[CLI_MAX_CHAIN];
+} put_chunk;
+
+typedef struct {
+  const char *local;
+  int fd;
+  uint64_t size, nchunks;
+  uint32_t replicas;
+  cli_progress prog;
+  put_chunk *chunks;         /* nchunks entries, each written by one worker */
+
+  pthread_mutex_t lock;      /* guards everything below, and mc */
+  meta_client *mc;
+  uint64_t next_index;
+  put_alloc pool[PUT_BATCH];
+  size_t pool_n, pool_pos;
+  uint64_t batched;          /* allocations obtained through batches so far */
+  uint64_t exclude[256];
+  size_t n_exclude;
+  int failed;                /* first failure wins; workers stop */
+  int fail_rc;               /* DFS_E* of the failure */
+  int fail_meta;             /* 1: the failure is a metad call (report with meta_report) */
+  char fail_msg[768];
+} put_job;
+
+static void fail_locked(put_job *j, int rc, int meta, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail_locked(put_job *j, int rc, int meta, const char *fmt, ...) {
+  if (j->failed) return;
+  j->failed = 1;
+  j->fail_rc = rc;
+  j->fail_meta = meta;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->fail_msg, sizeof j->fail_msg, fmt, ap);
+  va_end(ap);
+}
+
+static void alloc_free(put_alloc *a) {
+  free(a->cap);
+  a->cap = NULL;
+}
+
+/* Copies a ChunkAlloc from metad into *a after validating it. 0 or DFS_EPROTO. */
+static int alloc_copy(put_alloc *a, const Dfs__ChunkAlloc *c) {
+  memset(a, 0, sizeof *a);
+  if (c->n_chain == 0 || c->n_chain > CLI_MAX_CHAIN || c->chunk_id == 0) return DFS_EPROTO;
+  for (size_t i = 0; i < c->n_chain; i++) {
+    const Dfs__ServerAddr *s = c->chain[i];
+    if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
+        strlen(s->host) >= sizeof a->chain[i].host)
+      return DFS_EPROTO;
+    a->chain[i].server_id = s->server_id;
+    snprintf(a->chain[i].host, sizeof a->chain[i].host, "%s", s->host);
+    a->chain[i].port = (int)s->port;
+  }
+  a->n_chain = c->n_chain;
+  a->id = c->chunk_id;
+  a->version = c->version;
+  if (c->capability.len) {
+    a->cap = malloc(c->capability.len);
+    if (!a->cap) return DFS_ENOMEM;
+    memcpy(a->cap, c->capability.data, c->capability.len);
+    a->cap_len = c->capability.len;
+  }
+  return 0;
+}
+
+/* Asks metad for `count` chunks (lock held). Fills out[0..count). 0 or an error (the
+ * job is marked failed). */
+static int alloc_locked(put_job *j, uint32_t count, put_alloc *out, const char *last_err) {
+  Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
+  req.count = count;
+  req.replicas = j->replicas;
+  req.n_exclude_servers = j->n_exclude;
+  req.exclude_servers = j->exclude;
+  ProtobufCMessage *m = NULL;
+  char err[512];
+  int rc = meta_call(j->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, &req.base,
+                     &dfs__alloc_rep__descriptor, &m, err, sizeof err);
+  Dfs__AllocRep *rep = (Dfs__AllocRep *)m;
+  if (rc) {
+    if (last_err && *last_err && rc != DFS_ECONN)
+      fail_locked(j, rc, 0, "no chunkserver left to retry on (%s; last write error: %s)", err,
+                  last_err);
+    else
+      fail_locked(j, rc, 1, "%s", err);
+    goto out;
+  }
+  if (rep->n_chunks != count) {
+    rc = DFS_EPROTO;
+    fail_locked(j, rc, 0, "metad returned %zu chunk allocations for %u requested",
+                rep->n_chunks, count);
+    goto out;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    rc = alloc_copy(&out[i], rep->chunks[i]);
+    if (rc) {
+      for (uint32_t k = 0; k <= i; k++) alloc_free(&out[k]);
+      if (last_err && *last_err && rep->chunks[i]->n_chain == 0)
+        fail_locked(j, rc, 0, "no chunkserver left to retry on (last write error: %s)", last_err);
+      else
+        fail_locked(j, rc, 0, "metad returned an invalid chunk allocation");
+      goto out;
+    }
+  }
+out:
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  return rc;
+}
+
+/* Next allocation for a chunk (first attempt: from the batch pool; retries: a fresh one
+ * that avoids excluded servers). The caller owns *a afterwards. */
+static int take_alloc(put_job *j, int retry, put_alloc *a, const char *last_err) {
+  int rc = 0;
+  pthread_mutex_lock(&j->lock);
+  if (j->failed) { rc = DFS_EINTERNAL; goto out; }
+  if (retry) {
+    rc = alloc_locked(j, 1, a, last_err);
+    goto out;
+  }
+  if (j->pool_pos == j->pool_n) {
+    uint64_t want = j->nchunks - j->batched;
+    if (want > PUT_BATCH) want = PUT_BATCH;
+    if (want == 0) want = 1; /* cannot happen: one batched allocation per index */
+    rc = alloc_locked(j, (uint32_t)want, j->pool, NULL);
+    if (rc) goto out;
+    j->pool_n = (size_t)want;
+    j->pool_pos = 0;
+    j->batched += want;
+  }
+  *a = j->pool[j->pool_pos];
+  memset(&j->pool[j->pool_pos], 0, sizeof j->pool[0]);
+  j->pool_pos++;
+out:
+  pthread_mutex_unlock(&j->lock);
+  return rc;
+}
+
+static void exclude_server(put_job *j, uint64_t id) {
+  pthread_mutex_lock(&j->lock);
+  int dup = 0;
+  for (size_t i = 0; i < j->n_exclude; i++) dup |= j->exclude[i] == id;
+  if (!dup && j->n_exclude < sizeof j->exclude / sizeof j->exclude[0])
+    j->exclude[j->n_exclude++] = id;
+  pthread_mutex_unlock(&j->lock);
+}
+
+static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off) {
+  while (len) {
+    ssize_t r = pread(fd, buf, len, (off_t)off);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (r == 0) return -ENODATA; /* the file shrank while we read it */
+    buf += r;
+    len -= (size_t)r;
+    off += (uint64_t)r;
+  }
+  return 0;
+}
+
+/* Stores chunk idx; returns 0 or marks the job failed. */
+static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
+  uint64_t off = idx * DFS_CHUNK_SIZE;
+  uint32_t len = (uint32_t)(j->size - off < DFS_CHUNK_SIZE ? j->size - off : DFS_CHUNK_SIZE);
+  int rc = read_full(j->fd, buf, len, off);
+  if (rc) {
+    pthread_mutex_lock(&j->lock);
+    fail_locked(j, DFS_EIO, 0, "%s: read failed at byte %llu: %s", j->local,
+                (unsigned long long)off, rc == -ENODATA ? "file shrank during upload"
+                                                        : strerror(-rc));
+    pthread_mutex_unlock(&j->lock);
+    return DFS_EIO;
+  }
+  uint32_t crc = dfs_crc32c(0, buf, len);
+  char err[512] = "";
+  for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+    put_alloc a;
+    rc = take_alloc(j, attempt > 0, &a, err);
+    if (rc) return rc;
+    put_chunk *pc = &j->chunks[idx];
+    uint64_t failed = 0;
+    rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len, crc,
+                     pc->servers, &pc->n_servers, &failed, err, sizeof err);
+    if (rc == 0) {
+      pc->id = a.id;
+      pc->version = a.version;
+      pc->len = len;
+      pc->crc = crc;
+      alloc_free(&a);
+      cli_progress_add(&j->prog, len);
+      return 0;
+    }
+    alloc_free(&a);
+    exclude_server(j, failed);
+  }
+  pthread_mutex_lock(&j->lock);
+  fail_locked(j, rc, 0, "chunk %llu could not be stored after %d attempts (last: %s)",
+              (unsigned long long)idx, PUT_ATTEMPTS, err);
+  pthread_mutex_unlock(&j->lock);
+  return rc;
+}
+
+static void *put_worker(void *arg) {
+  put_job *j = arg;
+  chunk_conns cc;
+  chunk_conns_init(&cc);
+  uint8_t *buf = malloc(DFS_CHUNK_SIZE);
+  if (!buf) {
+    pthread_mutex_lock(&j->lock);
+    fail_locked(j, DFS_ENOMEM, 0, "out of memory");
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+  }
+  for (;;) {
+    pthread_mutex_lock(&j->lock);
+    if (j->failed || j->next_index >= j->nchunks) {
+      pthread_mutex_unlock(&j->lock);
+      break;
+    }
+    uint64_t idx = j->next_index++;
+    pthread_mutex_unlock(&j->lock);
+    if (put_one(j, &cc, buf, idx)) break;
+  }
+  free(buf);
+  chunk_conns_close(&cc);
+  return NULL;
+}
+
+/* Stat of a remote path for destination resolution: 1 dir, 0 file/missing, <0 error. */
+typedef struct {
+  meta_client *mc;
+  int rc;
+  char err[512];
+} remote_isdir_ctx;
+
+static int remote_isdir(const char *path, void *ud) {
+  remote_isdir_ctx *x = ud;
+  Dfs__StatReq req = DFS__STAT_REQ__INIT;
+  req.path = (char *)path;
+  ProtobufCMessage *m = NULL;
+  int rc = meta_call(x->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &req.base,
+                     &dfs__stat_rep__descriptor, &m, x->err, sizeof x->err);
+  int out = 0;
+  if (rc == 0) {
+    Dfs__StatRep *r = (Dfs__StatRep *)m;
+    out = r->entry && r->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  } else if (rc != DFS_ENOENT && rc != DFS_ENOTDIR) {
+    x->rc = rc;
+    out = rc;
+  }
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  return out;
+}
+
+static int commit(put_job *j, const char *remote, int overwrite, char *err, size_t errsz) {
+  int rc = DFS_ENOMEM;
+  Dfs__ChunkInfo *infos = calloc(j->nchunks ? j->nchunks : 1, sizeof *infos);
+  Dfs__ChunkInfo **ptrs = calloc(j->nchunks ? j->nchunks : 1, sizeof *ptrs);
+  if (!infos || !ptrs) { snprintf(err, errsz, "out of memory"); goto out; }
+  for (uint64_t i = 0; i < j->nchunks; i++) {
+    dfs__chunk_info__init(&infos[i]);
+    infos[i].chunk_id = j->chunks[i].id;
+    infos[i].version = j->chunks[i].version;
+    infos[i].length = j->chunks[i].len;
+    infos[i].crc32c = j->chunks[i].crc;
+    infos[i].n_servers = j->chunks[i].n_servers;
+    infos[i].servers = j->chunks[i].servers;
+    ptrs[i] = &infos[i];
+  }
+  Dfs__CommitReq req = DFS__COMMIT_REQ__INIT;
+  req.path = (char *)remote;
+  req.size = j->size;
+  req.replicas = j->replicas;
+  req.mode = 0644;
+  req.overwrite = overwrite;
+  req.request_id = dfs_random_u64();  /* the same id on the retry inside meta_call */
+  req.n_chunks = j->nchunks;
+  req.chunks = ptrs;
+  ProtobufCMessage *m = NULL;
+  rc = meta_call(j->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMMIT, &req.base,
+                 &dfs__commit_rep__descriptor, &m, err, errsz);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+out:
+  free(infos);
+  free(ptrs);
+  return rc;
+}
+
+/* Resolves where LOCAL goes (see cli_put_dest) into remote (DFS_PATH_MAX + 1 bytes) and
+ * checks, before anything is uploaded, that the parent is a directory and (with
+ * --no-clobber) that nothing is there. Returns 0, or CLI_FAIL after printing why. */
+static int put_resolve(cli_ctx *ctx, const char *local, const char *remote_arg, int no_clobber,
+                       char *remote) {
+  char err[768];
+  int rc;
+  remote_isdir_ctx ix = {.mc = ctx->mc};
+  rc = cli_put_dest(local, remote_arg, remote_isdir, &ix, remote, DFS_PATH_MAX + 1);
+  if (rc) {
+    if (ix.rc) meta_report(ctx->mc, "put", ix.rc, ix.err);
+    else if (rc == DFS_EINVAL) cli_err("put", "%s: cannot name a remote file after it (give REMOTE)", local);
+    else cli_err("put", "%s: invalid remote path (%s)", remote_arg ? remote_arg : local, dfs_strerror(rc));
+    return CLI_FAIL;
+  }
+  /* Check the parent now rather than after uploading everything (commit checks again). */
+  {
+    char parent[DFS_PATH_MAX + 1];
+    if (dfs_path_split(remote, parent)) {
+      Dfs__StatReq preq = DFS__STAT_REQ__INIT;
+      preq.path = parent;
+      ProtobufCMessage *m = NULL;
+      rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &preq.base,
+                     &dfs__stat_rep__descriptor, &m, err, sizeof err);
+      int is_dir = rc == 0 && ((Dfs__StatRep *)m)->entry &&
+                   ((Dfs__StatRep *)m)->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+      if (m) protobuf_c_message_free_unpacked(m, NULL);
+      if (rc == DFS_ENOENT) {
+        cli_err("put", "%s: parent directory %s does not exist (create it with 'dfs mkdir -p %s')",
+                remote, parent, parent);
+        return CLI_FAIL;
+      }
+      if (rc) { meta_report_path(ctx->mc, "put", parent, rc, err); return CLI_FAIL; }
+      if (!is_dir) { cli_err("put", "%s: %s is a file, not a directory", remote, parent); return CLI_FAIL; }
+    }
+  }
+  /* --no-clobber: refuse before uploading (the commit refuses too, atomically). */
+  if (no_clobber) {
+    Dfs__StatReq sreq = DFS__STAT_REQ__INIT;
+    sreq.path = remote;
+    ProtobufCMessage *m = NULL;
+    rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &sreq.base,
+                   &dfs__stat_rep__descriptor, &m, err, sizeof err);
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    if (rc == 0) {
+      cli_err("put", "%s: already exists (--no-clobber given; drop it to replace the file)", remote);
+      return CLI_FAIL;
+    }
+    if (rc != DFS_ENOENT) { meta_report_path(ctx->mc, "put", remote, rc, err); return CLI_FAIL; }
+  }
+  return 0;
+}
+
+int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {
+      {"replicas", 'r', 1}, {"no-clobber", 'n', 0}, {"parallel", 'P', 1}};
+  cli_opt_val v[3];
+  const char *pos[2];
+  size_t npos;
+  char err[768];
+  int rc = cli_parse_args(argc - 1, argv + 1, specs, 3, v, pos, 2, &npos, err, sizeof err);
+  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("put")); return CLI_OK; }
+  if (rc) return cli_usage_error("put", "%s", err);
+  if (npos < 1) return cli_usage_error("put", "missing LOCAL file");
+  uint64_t replicas = 2, parallel = 4;
+  if (v[0].present && cli_parse_u64(v[0].value, 1, CLI_MAX_CHAIN, &replicas))
+    return cli_usage_error("put", "--replicas must be 1..%d", CLI_MAX_CHAIN);
+  if (v[2].present && cli_parse_u64(v[2].value, 1, PUT_MAX_PARALLEL, &parallel))
+    return cli_usage_error("put", "--parallel must be 1..%d", PUT_MAX_PARALLEL);
+  const char *local = pos[0];
+  int no_clobber = v[1].present;
+
+  put_job j;
+  memset(&j, 0, sizeof j);
+  j.fd = -1;
+  j.local = local;
+  j.mc = ctx->mc;
+  j.replicas = (uint32_t)replicas;
+  pthread_mutex_init(&j.lock, NULL);
+  pthread_t th[PUT_MAX_PARALLEL];
+  size_t nth = 0;
+  int ret = CLI_FAIL;
+
+  j.fd = open(local, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (j.fd < 0 || fstat(j.fd, &st) != 0) {
+    cli_err("put", "%s: %s", local, strerror(errno));
+    goto out;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    cli_err("put", "%s: is a directory (put uploads one file)", local);
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    cli_err("put", "%s: not a regular file", local);
+    goto out;
+  }
+  j.size = (uint64_t)st.st_size;
+  j.nchunks = (j.size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;
+
+  char remote[DFS_PATH_MAX + 1];
+  if (put_resolve(ctx, local, npos > 1 ? pos[1] : NULL, no_clobber, remote)) goto out;
+
+  j.chunks = calloc(j.nchunks ? j.nchunks : 1, sizeof *j.chunks);
+  if (!j.chunks) { cli_err("put", "out of memory for %llu chunks", (unsigned long long)j.nchunks); goto out; }
+  cli_progress_init(&j.prog, "put", j.size, ctx->quiet);
+  uint64_t t0 = dfs_now_ms();
+  if (parallel > j.nchunks) parallel = j.nchunks ? j.nchunks : 1;
+  for (; j.nchunks && nth < parallel; nth++) {
+    if (pthread_create(&th[nth], NULL, put_worker, &j) != 0) {
+      pthread_mutex_lock(&j.lock);
+      fail_locked(&j, DFS_ENOMEM, 0, "cannot start worker threads");
+      pthread_mutex_unlock(&j.lock);
+      break;
+    }
+  }
+  for (size_t i = 0; i < nth; i++) pthread_join(th[i], NULL);
+  cli_progress_finish(&j.prog);
+  if (j.failed) {
+    if (j.fail_meta) meta_report_path(ctx->mc, "put", remote, j.fail_rc, j.fail_msg);
+    else cli_err("put", "%s -> %s: %s", local, remote, j.fail_msg);
+    goto out;
+  }
+  rc = commit(&j, remote, !no_clobber, err, sizeof err);
+  if (rc) {
+    if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_EUNAVAIL)
+      cli_err("put", "%s: metad %s did not confirm the commit (%s); the file may or may not "
+              "be there: check with 'dfs stat %s'", remote, ctx->mc->addr, err, remote);
+    else if (strstr(err, remote)) cli_err("put", "%s", err);
+    else cli_err("put", "%s: %s", remote, err);
+    goto out;
+  }
+  cli_summary("put", local, remote, j.size, (double)(dfs_now_ms() - t0) / 1000.0);
+  ret = CLI_OK;
+out:
+  for (size_t i = j.pool_pos; i < j.pool_n; i++) alloc_free(&j.pool[i]);
+  free(j.chunks);
+  if (j.fd >= 0) close(j.fd);
+  pthread_mutex_destroy(&j.lock);
+  return ret;
+}
