@@ -76,7 +76,7 @@ int dfs_tls_from_config(const struct dfs_config *cfg, int is_server, dfs_tls_ctx
   int enabled, require_client, verify_host;
   *out = NULL;
   if (dfs_config_bool(cfg, "tls.enabled", 0, &enabled, err, errsz) ||
-      dfs_config_bool(cfg, "tls.require_client_cert", 1, &require_client, err, errsz) ||
+      dfs_config_bool(cfg, "tls.require_client_cert", 0, &require_client, err, errsz) ||
       dfs_config_bool(cfg, "tls.verify_hostname", 1, &verify_host, err, errsz))
     return DFS_ECONFIG;
   if (!enabled) return 0;

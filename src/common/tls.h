@@ -30,7 +30,7 @@ int dfs_tls_ctx_new(const dfs_tls_config *cfg, int is_server, dfs_tls_ctx **out,
 void dfs_tls_ctx_free(dfs_tls_ctx *ctx);
 
 /* Builds a context from config keys tls.enabled (false), tls.ca, tls.cert, tls.key,
- * tls.require_client_cert (servers; true), tls.verify_hostname (clients; true).
+ * tls.require_client_cert (servers; false: clients prove themselves with tokens, chunkservers with the cluster secret), tls.verify_hostname (clients; true).
  * *out = NULL when TLS is disabled. 0 or DFS_ECONFIG with a reason in err. */
 struct dfs_config;
 int dfs_tls_from_config(const struct dfs_config *cfg, int is_server, dfs_tls_ctx **out,
