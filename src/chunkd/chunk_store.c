@@ -1,0 +1,883 @@
+/* Chunk files on disk and the in-memory index (see chunk_store.h).
+ *
+ * File layout: chunks/XX/<016x id>.<version>, XX = id & 0xff in hex; a 4096-byte header
+ * then `length` data bytes. Header (little-endian): 0 magic "DFSCHNK1", 8 id, 16 version,
+ * 24 length, 28 whole CRC32C, 32 16 block CRC32Cs, 96 CRC32C of bytes [0,96); the rest
+ * is zero. A chunk file appears only by rename() of a complete, fdatasync'ed temp file
+ * (then the directory is fsync'ed, batched across concurrent writes). Corrupt files go to corrupt/ (quarantine).
+ *
+ * Invariants: (1) an id is in the index iff chunks/XX/<id>.<index version> was renamed
+ * into place (or found valid by the scan) and has not been deleted or quarantined; (2) used_bytes = sum over the index of
+ * CHUNK_HDR_SIZE + length; (3) index and `fresh` are only touched under `mu`. */
+#include "chunkd/chunk_store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/crc.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define HDR_CRC_OFF 96
+#define PATH_SZ 4096
+
+struct entry {
+  struct entry *next;
+  chunk_info info;
+};
+
+struct chunk_store {
+  char *dir;
+  uint64_t capacity; /* 0 = file system size */
+  int lock_fd;
+  char uuid[CHUNK_UUID_LEN + 1];
+  pthread_mutex_t mu;
+  /* index: chained hash table, power-of-two buckets */
+  struct entry **buckets;
+  size_t nbuckets, count;
+  uint64_t used_bytes;
+  /* chunks written since the last take/snapshot */
+  chunk_info *fresh;
+  size_t nfresh, capfresh;
+  /* group commit of directory fsyncs (dir_sync), under sync_mu */
+  pthread_mutex_t sync_mu;
+  pthread_cond_t sync_cv;
+  uint64_t sync_req, sync_done; /* generations asked for / made durable */
+  int syncing;                  /* a leader is fsyncing right now */
+  int sync_err;                 /* sticky: a directory fsync failed */
+  uint8_t sync_dirty[256];      /* chunks/XX with renames not yet covered by a sync */
+};
+
+/* ---- little helpers ------------------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+static uint64_t get64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+static size_t nblocks(uint32_t length) { return (length + DFS_BLOCK_SIZE - 1) / DFS_BLOCK_SIZE; }
+
+typedef struct {
+  uint64_t id, version;
+  uint32_t length, crc;
+  uint32_t block_crcs[DFS_BLOCKS_PER_CHUNK];
+} chunk_hdr;
+
+static void hdr_encode(const chunk_hdr *h, uint8_t out[CHUNK_HDR_SIZE]) {
+  memset(out, 0, CHUNK_HDR_SIZE);
+  memcpy(out, CHUNK_MAGIC, 8);
+  put64(out + 8, h->id);
+  put64(out + 16, h->version);
+  put32(out + 24, h->length);
+  put32(out + 28, h->crc);
+  for (unsigned i = 0; i < DFS_BLOCKS_PER_CHUNK; i++) put32(out + 32 + 4 * i, h->block_crcs[i]);
+  put32(out + HDR_CRC_OFF, dfs_crc32c(0, out, HDR_CRC_OFF));
+}
+
+/* 0 or DFS_ECHECKSUM (with a static reason) if the header is not a valid one. */
+static int hdr_decode(const uint8_t in[CHUNK_HDR_SIZE], chunk_hdr *h, const char **why) {
+  if (memcmp(in, CHUNK_MAGIC, 8) != 0) {
+    *why = "bad magic";
+    return DFS_ECHECKSUM;
+  }
+  if (get32(in + HDR_CRC_OFF) != dfs_crc32c(0, in, HDR_CRC_OFF)) {
+    *why = "header CRC mismatch";
+    return DFS_ECHECKSUM;
+  }
+  h->id = get64(in + 8);
+  h->version = get64(in + 16);
+  h->length = get32(in + 24);
+  h->crc = get32(in + 28);
+  for (unsigned i = 0; i < DFS_BLOCKS_PER_CHUNK; i++) h->block_crcs[i] = get32(in + 32 + 4 * i);
+  if (h->length > DFS_CHUNK_SIZE) {
+    *why = "length out of range";
+    return DFS_ECHECKSUM;
+  }
+  return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t len, off_t off) {
+  uint8_t *p = buf;
+  while (len) {
+    ssize_t r = pread(fd, p, len, off);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return dfs_from_errno(errno);
+    }
+    if (r == 0) return DFS_ECHECKSUM; /* short file: truncated chunk */
+    p += r;
+    off += r;
+    len -= (size_t)r;
+  }
+  return 0;
+}
+
+static int writev_all(int fd, struct iovec *iov, int n) {
+  while (n > 0) {
+    ssize_t w = writev(fd, iov, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno == ENOSPC ? DFS_ENOSPACE : dfs_from_errno(errno);
+    }
+    while (n > 0 && (size_t)w >= iov->iov_len) {
+      w -= (ssize_t)iov->iov_len;
+      iov++;
+      n--;
+    }
+    if (n > 0) {
+      iov->iov_base = (char *)iov->iov_base + w;
+      iov->iov_len -= (size_t)w;
+    }
+  }
+  return 0;
+}
+
+static int fsync_path(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return dfs_from_errno(errno);
+  int rc = fsync(fd) < 0 ? dfs_from_errno(errno) : 0;
+  close(fd);
+  return rc;
+}
+
+static int mkdir_p(const char *path) {
+  char buf[PATH_SZ];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return DFS_ETOOBIG;
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(buf, 0755) < 0 && errno != EEXIST) return dfs_from_errno(errno);
+      *p = c;
+      if (c == '\0') break;
+    }
+  }
+  return 0;
+}
+
+/* ---- index (caller holds mu) ---------------------------------------------------- */
+
+static size_t bucket_of(const chunk_store *s, uint64_t id) {
+  uint64_t h = id * 0x9E3779B97F4A7C15ull;
+  return (size_t)(h >> 32) & (s->nbuckets - 1);
+}
+
+static struct entry *idx_find(const chunk_store *s, uint64_t id) {
+  for (struct entry *e = s->buckets[bucket_of(s, id)]; e; e = e->next)
+    if (e->info.id == id) return e;
+  return NULL;
+}
+
+static int idx_grow(chunk_store *s) {
+  size_t nb = s->nbuckets * 2;
+  struct entry **b = calloc(nb, sizeof *b);
+  if (!b) return DFS_ENOMEM;
+  struct entry **old = s->buckets;
+  size_t onb = s->nbuckets;
+  s->buckets = b;
+  s->nbuckets = nb;
+  for (size_t i = 0; i < onb; i++) {
+    for (struct entry *e = old[i], *n; e; e = n) {
+      n = e->next;
+      size_t k = bucket_of(s, e->info.id);
+      e->next = b[k];
+      b[k] = e;
+    }
+  }
+  free(old);
+  return 0;
+}
+
+/* Inserts or replaces id. *old_version = the replaced version (0 if none). */
+static int idx_put(chunk_store *s, const chunk_info *ci, uint64_t *old_version) {
+  *old_version = 0;
+  struct entry *e = idx_find(s, ci->id);
+  if (e) {
+    *old_version = e->info.version;
+    s->used_bytes -= CHUNK_HDR_SIZE + e->info.length;
+    e->info = *ci;
+    s->used_bytes += CHUNK_HDR_SIZE + ci->length;
+    return 0;
+  }
+  if (s->count + 1 > s->nbuckets && idx_grow(s)) return DFS_ENOMEM;
+  e = malloc(sizeof *e);
+  if (!e) return DFS_ENOMEM;
+  e->info = *ci;
+  size_t k = bucket_of(s, ci->id);
+  e->next = s->buckets[k];
+  s->buckets[k] = e;
+  s->count++;
+  s->used_bytes += CHUNK_HDR_SIZE + ci->length;
+  return 0;
+}
+
+static int idx_remove(chunk_store *s, uint64_t id, chunk_info *out) {
+  for (struct entry **pp = &s->buckets[bucket_of(s, id)]; *pp; pp = &(*pp)->next) {
+    if ((*pp)->info.id != id) continue;
+    struct entry *e = *pp;
+    *pp = e->next;
+    if (out) *out = e->info;
+    s->count--;
+    s->used_bytes -= CHUNK_HDR_SIZE + e->info.length;
+    free(e);
+    return 0;
+  }
+  return DFS_ENOCHUNK;
+}
+
+static void fresh_add(chunk_store *s, const chunk_info *ci) {
+  if (s->nfresh == s->capfresh) {
+    size_t nc = s->capfresh ? s->capfresh * 2 : 64;
+    chunk_info *n = realloc(s->fresh, nc * sizeof *n);
+    if (!n) return; /* reported at the next full inventory instead */
+    s->fresh = n;
+    s->capfresh = nc;
+  }
+  s->fresh[s->nfresh++] = *ci;
+}
+
+/* ---- paths ---------------------------------------------------------------------- */
+
+int chunk_store_path(const chunk_store *s, uint64_t id, uint64_t version, char *buf, size_t bufsz) {
+  int n = snprintf(buf, bufsz, "%s/chunks/%02x/%016" PRIx64 ".%" PRIu64, s->dir,
+                   (unsigned)(id & 0xff), id, version);
+  return n < 0 || (size_t)n >= bufsz ? DFS_ETOOBIG : 0;
+}
+
+/* ---- write ---------------------------------------------------------------------- */
+
+/* Makes a rename into chunks/XX durable. Group commit: the caller marks XX dirty and
+ * takes a generation; whoever finds no sync running becomes the leader, fsyncs every
+ * dirty directory and publishes the generation it covered, while the others wait. With
+ * several writes in flight one round of fsyncs covers them all. A failed directory fsync
+ * is sticky (after fsync errors the page cache cannot be trusted): every later write
+ * fails with it until chunkd is restarted. */
+static int dir_sync(chunk_store *s, unsigned xx) {
+  char path[PATH_SZ];
+  pthread_mutex_lock(&s->sync_mu);
+  s->sync_dirty[xx] = 1;
+  uint64_t my = ++s->sync_req;
+  while (s->sync_done < my && !s->sync_err) {
+    if (s->syncing) {
+      pthread_cond_wait(&s->sync_cv, &s->sync_mu);
+      continue;
+    }
+    s->syncing = 1;
+    uint64_t target = s->sync_req;
+    uint8_t dirty[256];
+    memcpy(dirty, s->sync_dirty, sizeof dirty);
+    memset(s->sync_dirty, 0, sizeof s->sync_dirty);
+    pthread_mutex_unlock(&s->sync_mu);
+    int rc = 0;
+    for (unsigned i = 0; i < 256 && !rc; i++) {
+      if (!dirty[i]) continue;
+      snprintf(path, sizeof path, "%s/chunks/%02x", s->dir, i);
+      rc = fsync_path(path);
+    }
+    pthread_mutex_lock(&s->sync_mu);
+    s->syncing = 0;
+    if (rc) {
+      LOG_ERROR("fsync of a chunk directory failed (%s): refusing writes until restart",
+                dfs_strerror(rc));
+      s->sync_err = rc;
+    } else {
+      s->sync_done = target;
+    }
+    pthread_cond_broadcast(&s->sync_cv);
+  }
+  int rc = s->sync_done >= my ? 0 : s->sync_err;
+  pthread_mutex_unlock(&s->sync_mu);
+  return rc;
+}
+
+int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
+                      uint32_t length, uint32_t crc, const uint32_t *block_crcs) {
+  char tmp[PATH_SZ], final[PATH_SZ];
+  int fd = -1, rc, tmp_made = 0;
+  if (length > DFS_CHUNK_SIZE || version == 0) return DFS_EINVAL;
+
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  rc = 0;
+  if (e && e->info.version == version)
+    rc = e->info.crc == crc ? 1 : DFS_EEXIST;
+  else if (e && e->info.version > version)
+    rc = DFS_ESTALE;
+  else if (s->capacity && s->used_bytes + CHUNK_HDR_SIZE + length > s->capacity)
+    rc = DFS_ENOSPACE;
+  pthread_mutex_unlock(&s->mu);
+  if (rc == 1) return 0; /* a retry of a write already done */
+  if (rc) return rc;
+
+  if ((rc = chunk_store_path(s, id, version, final, sizeof final))) return rc;
+  if (snprintf(tmp, sizeof tmp, "%s/tmp/%016" PRIx64 ".%" PRIu64 ".%016" PRIx64, s->dir, id,
+               version, dfs_random_u64()) >= (int)sizeof tmp)
+    return DFS_ETOOBIG;
+
+  chunk_hdr h = {.id = id, .version = version, .length = length, .crc = crc};
+  memcpy(h.block_crcs, block_crcs, nblocks(length) * sizeof(uint32_t));
+  uint8_t hdr[CHUNK_HDR_SIZE];
+  hdr_encode(&h, hdr);
+
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    rc = dfs_from_errno(errno);
+    goto err;
+  }
+  tmp_made = 1;
+  struct iovec iov[2] = {{hdr, CHUNK_HDR_SIZE}, {(void *)data, length}};
+  if ((rc = writev_all(fd, iov, length ? 2 : 1))) goto err;
+  if (fdatasync(fd) < 0) {
+    rc = dfs_from_errno(errno);
+    goto err;
+  }
+  close(fd);
+  fd = -1;
+  if (rename(tmp, final) < 0) {
+    rc = dfs_from_errno(errno);
+    goto err;
+  }
+  tmp_made = 0;
+  if ((rc = dir_sync(s, (unsigned)(id & 0xff)))) goto err;
+
+  chunk_info ci = {
+      .id = id, .version = version, .length = length, .crc = crc, .mtime_s = (int64_t)time(NULL)};
+  uint64_t old = 0;
+  pthread_mutex_lock(&s->mu);
+  rc = idx_put(s, &ci, &old);
+  if (rc == 0) fresh_add(s, &ci);
+  pthread_mutex_unlock(&s->mu);
+  if (rc) goto err;
+  if (old && old != version && chunk_store_path(s, id, old, tmp, sizeof tmp) == 0)
+    unlink(tmp); /* the replaced older version */
+  return 0;
+err:
+  if (fd >= 0) close(fd);
+  if (tmp_made) unlink(tmp);
+  LOG_WARN("write of chunk %016" PRIx64 ".%" PRIu64 " failed: %s", id, version, dfs_strerror(rc));
+  return rc;
+}
+
+/* ---- read ----------------------------------------------------------------------- */
+
+int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t offset,
+                     uint32_t length, uint8_t **base, const uint8_t **data, uint32_t *out_len) {
+  char path[PATH_SZ];
+  uint8_t hdrbuf[CHUNK_HDR_SIZE];
+  uint8_t *buf = NULL;
+  int fd = -1, rc;
+  chunk_info ci;
+  const char *why = NULL;
+
+  if ((rc = chunk_store_lookup(s, id, &ci))) return rc;
+  if (ci.version < version) return DFS_ESTALE;
+  if (ci.version != version) return DFS_ENOCHUNK;
+  if (offset > ci.length) return DFS_EINVAL;
+  if (length == 0) length = ci.length - offset;
+  if (length > ci.length - offset) return DFS_EINVAL;
+
+  if ((rc = chunk_store_path(s, id, version, path, sizeof path))) return rc;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    rc = errno == ENOENT ? DFS_ENOCHUNK : dfs_from_errno(errno); /* deleted meanwhile */
+    goto err;
+  }
+  chunk_hdr h;
+  if ((rc = pread_all(fd, hdrbuf, CHUNK_HDR_SIZE, 0))) {
+    why = "short header";
+    goto err;
+  }
+  if ((rc = hdr_decode(hdrbuf, &h, &why))) goto err;
+  if (h.id != id || h.version != version || h.length != ci.length || h.crc != ci.crc) {
+    why = "header does not match the index";
+    rc = DFS_ECHECKSUM;
+    goto err;
+  }
+  uint32_t first = offset / DFS_BLOCK_SIZE, start = first * DFS_BLOCK_SIZE, end = start;
+  if (length) {
+    uint32_t last = (offset + length - 1) / DFS_BLOCK_SIZE;
+    end = (last + 1) * DFS_BLOCK_SIZE;
+    if (end > ci.length) end = ci.length;
+  }
+  rc = DFS_ENOMEM;
+  buf = malloc(end - start ? end - start : 1);
+  if (!buf) goto err;
+  if ((rc = pread_all(fd, buf, end - start, CHUNK_HDR_SIZE + (off_t)start))) {
+    why = "file shorter than its header says";
+    goto err;
+  }
+  for (uint32_t b = start; b < end; b += DFS_BLOCK_SIZE) {
+    uint32_t n = end - b < DFS_BLOCK_SIZE ? end - b : DFS_BLOCK_SIZE;
+    if (dfs_crc32c(0, buf + (b - start), n) != h.block_crcs[b / DFS_BLOCK_SIZE]) {
+      why = "block CRC mismatch";
+      rc = DFS_ECHECKSUM;
+      goto err;
+    }
+  }
+  close(fd);
+  *base = buf;
+  *data = length ? buf + (offset - start) : buf;
+  *out_len = length;
+  return 0;
+err:
+  if (fd >= 0) close(fd);
+  free(buf);
+  if (rc == DFS_ECHECKSUM) {
+    LOG_ERROR("chunk %s is corrupt: %s", path, why ? why : "?");
+    chunk_store_quarantine(s, id, version);
+  }
+  return rc;
+}
+
+int chunk_store_verify(chunk_store *s, uint64_t id, uint64_t *bytes) {
+  chunk_info ci;
+  int rc = chunk_store_lookup(s, id, &ci);
+  if (rc) return rc;
+  uint8_t *base = NULL;
+  const uint8_t *data;
+  uint32_t n;
+  char path[PATH_SZ];
+  struct stat st;
+  if (chunk_store_path(s, id, ci.version, path, sizeof path) == 0 && stat(path, &st) == 0 &&
+      (uint64_t)st.st_size != CHUNK_HDR_SIZE + (uint64_t)ci.length) {
+    LOG_ERROR("chunk %s is corrupt: %lld bytes, expected %u", path, (long long)st.st_size,
+              CHUNK_HDR_SIZE + ci.length);
+    chunk_store_quarantine(s, id, ci.version);
+    return DFS_ECHECKSUM;
+  }
+  rc = chunk_store_read(s, id, ci.version, 0, 0, &base, &data, &n);
+  *bytes += CHUNK_HDR_SIZE + (rc == 0 ? n : 0);
+  if (rc == 0 && dfs_crc32c(0, data, n) != ci.crc) {
+    LOG_ERROR("chunk %016" PRIx64 ".%" PRIu64 " is corrupt: whole-chunk CRC mismatch", id,
+              ci.version);
+    chunk_store_quarantine(s, id, ci.version);
+    rc = DFS_ECHECKSUM;
+  }
+  free(base);
+  return rc;
+}
+
+int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version) {
+  char path[PATH_SZ], dst[PATH_SZ];
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  int rc = e && e->info.version == version ? idx_remove(s, id, NULL) : DFS_ENOCHUNK;
+  pthread_mutex_unlock(&s->mu);
+  if (rc) return rc;
+  if (chunk_store_path(s, id, version, path, sizeof path)) return 0;
+  snprintf(dst, sizeof dst, "%s/corrupt/%016" PRIx64 ".%" PRIu64 ".%lld", s->dir, id, version,
+           (long long)time(NULL));
+  if (rename(path, dst) == 0) {
+    LOG_WARN("chunk %016" PRIx64 ".%" PRIu64 " quarantined in %s", id, version, dst);
+  } else if (unlink(path) == 0 || errno == ENOENT) {
+    LOG_WARN("chunk %016" PRIx64 ".%" PRIu64 " deleted (corrupt)", id, version);
+  }
+  return 0;
+}
+
+/* ---- delete, lookup, lists ------------------------------------------------------ */
+
+int chunk_store_delete(chunk_store *s, uint64_t id) {
+  char path[PATH_SZ];
+  chunk_info ci;
+  pthread_mutex_lock(&s->mu);
+  int rc = idx_remove(s, id, &ci);
+  pthread_mutex_unlock(&s->mu);
+  if (rc) return rc;
+  if (chunk_store_path(s, id, ci.version, path, sizeof path) == 0 && unlink(path) < 0 &&
+      errno != ENOENT)
+    LOG_WARN("cannot delete %s: %s", path, strerror(errno));
+  return 0;
+}
+
+int chunk_store_lookup(chunk_store *s, uint64_t id, chunk_info *out) {
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  if (e) *out = e->info;
+  pthread_mutex_unlock(&s->mu);
+  return e ? 0 : DFS_ENOCHUNK;
+}
+
+int chunk_store_snapshot(chunk_store *s, chunk_info **out, size_t *n) {
+  int rc = 0;
+  pthread_mutex_lock(&s->mu);
+  *out = NULL;
+  *n = 0;
+  if (s->count) {
+    chunk_info *a = malloc(s->count * sizeof *a);
+    if (!a) {
+      rc = DFS_ENOMEM;
+      goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < s->nbuckets; i++)
+      for (struct entry *e = s->buckets[i]; e; e = e->next) a[k++] = e->info;
+    *out = a;
+    *n = k;
+  }
+  s->nfresh = 0;
+out:
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int chunk_store_list_ids(chunk_store *s, uint64_t **out, size_t *n) {
+  int rc = 0;
+  pthread_mutex_lock(&s->mu);
+  *out = NULL;
+  *n = 0;
+  if (s->count) {
+    uint64_t *a = malloc(s->count * sizeof *a);
+    if (!a) {
+      rc = DFS_ENOMEM;
+    } else {
+      size_t k = 0;
+      for (size_t i = 0; i < s->nbuckets; i++)
+        for (struct entry *e = s->buckets[i]; e; e = e->next) a[k++] = e->info.id;
+      *out = a;
+      *n = k;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int chunk_store_take_new(chunk_store *s, chunk_info **out, size_t *n) {
+  int rc = 0;
+  pthread_mutex_lock(&s->mu);
+  *out = NULL;
+  *n = 0;
+  if (s->nfresh) {
+    chunk_info *a = malloc(s->nfresh * sizeof *a);
+    if (!a) {
+      rc = DFS_ENOMEM;
+      goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < s->nfresh; i++) {
+      struct entry *e = idx_find(s, s->fresh[i].id); /* skip deleted or replaced ones */
+      if (e && e->info.version == s->fresh[i].version) a[k++] = s->fresh[i];
+    }
+    s->nfresh = 0;
+    if (k == 0)
+      free(a);
+    else {
+      *out = a;
+      *n = k;
+    }
+  }
+out:
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int chunk_store_stats_get(chunk_store *s, chunk_store_stats *out) {
+  struct statvfs v;
+  if (statvfs(s->dir, &v) < 0) return dfs_from_errno(errno);
+  uint64_t fs_size = (uint64_t)v.f_blocks * v.f_frsize;
+  uint64_t fs_free = (uint64_t)v.f_bavail * v.f_frsize;
+  pthread_mutex_lock(&s->mu);
+  out->used_bytes = s->used_bytes;
+  out->chunk_count = s->count;
+  pthread_mutex_unlock(&s->mu);
+  if (s->capacity) {
+    out->capacity_bytes = s->capacity;
+    uint64_t left = s->capacity > out->used_bytes ? s->capacity - out->used_bytes : 0;
+    out->free_bytes = left < fs_free ? left : fs_free;
+  } else {
+    out->capacity_bytes = fs_size;
+    out->free_bytes = fs_free;
+  }
+  return 0;
+}
+
+const char *chunk_store_uuid(const chunk_store *s) { return s->uuid; }
+
+/* ---- open: lock, uuid, scan ----------------------------------------------------- */
+
+static int valid_uuid(const char *u) {
+  for (int i = 0; i < CHUNK_UUID_LEN; i++) {
+    int dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? u[i] != '-' : !strchr("0123456789abcdef", u[i]) || !u[i]) return 0;
+  }
+  return u[CHUNK_UUID_LEN] == '\0';
+}
+
+static int load_uuid(chunk_store *s, char *err, size_t errsz) {
+  char path[PATH_SZ], tmp[PATH_SZ], buf[64];
+  snprintf(path, sizeof path, "%s/server.uuid", s->dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0) n = 0;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!valid_uuid(buf)) {
+      snprintf(err, errsz, "%s is not a valid server uuid file (fix or remove it)", path);
+      return DFS_ECONFIG;
+    }
+    memcpy(s->uuid, buf, sizeof s->uuid);
+    return 0;
+  }
+  if (errno != ENOENT) {
+    snprintf(err, errsz, "cannot read %s: %s", path, strerror(errno));
+    return DFS_EIO;
+  }
+  uint8_t r[16];
+  if (dfs_random_bytes(r, sizeof r)) {
+    snprintf(err, errsz, "no random bytes for the server uuid");
+    return DFS_EIO;
+  }
+  r[6] = (r[6] & 0x0f) | 0x40; /* version 4 */
+  r[8] = (r[8] & 0x3f) | 0x80; /* variant 1 */
+  snprintf(s->uuid, sizeof s->uuid,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+           r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+  snprintf(tmp, sizeof tmp, "%s/server.uuid.tmp", s->dir);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int n = snprintf(buf, sizeof buf, "%s\n", s->uuid);
+  if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) < 0 || close(fd) < 0 ||
+      (fd = -1, rename(tmp, path) < 0) || fsync_path(s->dir)) {
+    snprintf(err, errsz, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return DFS_EIO;
+  }
+  LOG_INFO("new server uuid %s in %s", s->uuid, path);
+  return 0;
+}
+
+/* Deletes every file in dir/tmp (partial writes of a previous run). */
+static void clean_tmp(chunk_store *s) {
+  char path[PATH_SZ];
+  snprintf(path, sizeof path, "%s/tmp", s->dir);
+  DIR *d = opendir(path);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+      LOG_INFO("removed leftover temp file tmp/%s", de->d_name);
+  }
+  closedir(d);
+}
+
+/* Parses "<16 hex>.<decimal>"; 0 on success. */
+static int parse_name(const char *name, uint64_t *id, uint64_t *version) {
+  if (strlen(name) < 18 || name[16] != '.') return -1;
+  uint64_t v = 0;
+  for (int i = 0; i < 16; i++) {
+    const char *p = strchr("0123456789abcdef", name[i]);
+    if (!p || !name[i]) return -1;
+    v = v << 4 | (uint64_t)(p - "0123456789abcdef");
+  }
+  *id = v;
+  v = 0;
+  const char *q = name + 17;
+  if (!*q || strlen(q) > 19) return -1;
+  for (; *q; q++) {
+    if (*q < '0' || *q > '9') return -1;
+    v = v * 10 + (uint64_t)(*q - '0');
+  }
+  if (v == 0) return -1;
+  *version = v;
+  return 0;
+}
+
+/* Validates one chunk file; 0 and *ci, or nonzero with a reason. */
+static int scan_file(int dirfd_, const char *name, unsigned xx, chunk_info *ci, const char **why) {
+  uint64_t id, version;
+  if (parse_name(name, &id, &version) || (id & 0xff) != xx) {
+    *why = "unexpected file name";
+    return -1;
+  }
+  int fd = openat(dirfd_, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *why = "cannot open";
+    return -1;
+  }
+  uint8_t buf[CHUNK_HDR_SIZE];
+  chunk_hdr h;
+  struct stat st;
+  int rc = -1;
+  if (fstat(fd, &st) < 0 || pread_all(fd, buf, sizeof buf, 0)) {
+    *why = "short or unreadable header";
+    goto out;
+  }
+  if (hdr_decode(buf, &h, why)) goto out;
+  if (h.id != id || h.version != version) {
+    *why = "header id/version differ from the file name";
+    goto out;
+  }
+  if ((uint64_t)st.st_size != CHUNK_HDR_SIZE + (uint64_t)h.length) {
+    *why = "file size differs from the header's length";
+    goto out;
+  }
+  ci->id = id;
+  ci->version = version;
+  ci->length = h.length;
+  ci->crc = h.crc;
+  ci->mtime_s = (int64_t)st.st_mtime;
+  rc = 0;
+out:
+  close(fd);
+  return rc;
+}
+
+/* Moves a bad chunk file to corrupt/ for the operator (deletes it if that fails). */
+static void discard_file(chunk_store *s, int dfd, const char *name) {
+  char dst[PATH_SZ];
+  snprintf(dst, sizeof dst, "%s/corrupt/%s.%lld", s->dir, name, (long long)time(NULL));
+  if (renameat(dfd, name, AT_FDCWD, dst) < 0) unlinkat(dfd, name, 0);
+}
+
+static int scan(chunk_store *s) {
+  char path[PATH_SZ], old[PATH_SZ];
+  size_t bad = 0;
+  for (unsigned xx = 0; xx < 256; xx++) {
+    snprintf(path, sizeof path, "%s/chunks/%02x", s->dir, xx);
+    DIR *d = opendir(path);
+    if (!d) return dfs_from_errno(errno);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+      if (de->d_name[0] == '.') continue;
+      chunk_info ci;
+      const char *why = "?";
+      if (scan_file(dirfd(d), de->d_name, xx, &ci, &why)) {
+        if (strcmp(why, "unexpected file name") == 0) {
+          LOG_WARN("ignoring chunks/%02x/%s: %s", xx, de->d_name, why);
+        } else {
+          LOG_WARN("discarding chunks/%02x/%s: %s", xx, de->d_name, why);
+          discard_file(s, dirfd(d), de->d_name);
+          bad++;
+        }
+        continue;
+      }
+      struct entry *e = idx_find(s, ci.id);
+      if (e && e->info.version > ci.version) { /* keep the newer one already indexed */
+        LOG_INFO("discarding chunks/%02x/%s: older version", xx, de->d_name);
+        unlinkat(dirfd(d), de->d_name, 0);
+        continue;
+      }
+      uint64_t oldv;
+      if (idx_put(s, &ci, &oldv)) {
+        closedir(d);
+        return DFS_ENOMEM;
+      }
+      if (oldv && chunk_store_path(s, ci.id, oldv, old, sizeof old) == 0) {
+        LOG_INFO("discarding %s: older version", old);
+        unlink(old);
+      }
+    }
+    closedir(d);
+  }
+  LOG_INFO("scanned %s: %zu chunks, %" PRIu64 " bytes, %zu bad files discarded", s->dir, s->count,
+           s->used_bytes, bad);
+  return 0;
+}
+
+int chunk_store_open(const char *dir, uint64_t capacity, chunk_store **out, char *err,
+                     size_t errsz) {
+  char path[PATH_SZ];
+  int rc;
+  chunk_store *s = calloc(1, sizeof *s);
+  if (!s) return DFS_ENOMEM;
+  s->lock_fd = -1;
+  s->capacity = capacity;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->sync_mu, NULL);
+  pthread_cond_init(&s->sync_cv, NULL);
+  rc = DFS_ENOMEM;
+  s->dir = strdup(dir);
+  s->nbuckets = 1024;
+  s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+  if (!s->dir || !s->buckets) goto err;
+  if (strlen(dir) > PATH_SZ - 64) {
+    rc = DFS_ETOOBIG;
+    snprintf(err, errsz, "data directory path too long");
+    goto err;
+  }
+  if ((rc = mkdir_p(dir))) {
+    snprintf(err, errsz, "cannot create data directory %s: %s", dir, strerror(errno));
+    goto err;
+  }
+  snprintf(path, sizeof path, "%s/lock", dir);
+  s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    rc = DFS_EBUSY;
+    snprintf(err, errsz, "cannot lock %s: %s", path,
+             errno == EWOULDBLOCK ? "another chunkd uses this data directory" : strerror(errno));
+    goto err;
+  }
+  for (unsigned xx = 0; xx < 256; xx++) {
+    snprintf(path, sizeof path, "%s/chunks/%02x", dir, xx);
+    if ((rc = mkdir_p(path))) {
+      snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
+      goto err;
+    }
+  }
+  static const char *const subdirs[] = {"tmp", "corrupt"};
+  for (unsigned i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, subdirs[i]);
+    if ((rc = mkdir_p(path))) {
+      snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
+      goto err;
+    }
+  }
+  clean_tmp(s);
+  if ((rc = load_uuid(s, err, errsz))) goto err;
+  if ((rc = scan(s))) {
+    snprintf(err, errsz, "cannot scan %s: %s", dir, dfs_strerror(rc));
+    goto err;
+  }
+  *out = s;
+  return 0;
+err:
+  chunk_store_close(s);
+  return rc;
+}
+
+void chunk_store_close(chunk_store *s) {
+  if (!s) return;
+  if (s->lock_fd >= 0) close(s->lock_fd);
+  if (s->buckets) {
+    for (size_t i = 0; i < s->nbuckets; i++) {
+      for (struct entry *e = s->buckets[i], *n; e; e = n) {
+        n = e->next;
+        free(e);
+      }
+    }
+  }
+  free(s->buckets);
+  free(s->fresh);
+  free(s->dir);
+  pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->sync_mu);
+  pthread_cond_destroy(&s->sync_cv);
+  free(s);
+}

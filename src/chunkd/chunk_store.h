@@ -1,0 +1,105 @@
+/* The chunk store: the only code in chunkd that touches the disk. Owns the data
+ * directory (chunk files, temp files, server.uuid, the lock file) and the in-memory
+ * index id -> (version, length, crc, mtime) built by the start-up scan.
+ *
+ * Threads: every function that does I/O is synchronous and meant to run on a libuv
+ * thread-pool work item (or before the loop runs). The index and the "new chunks" list
+ * are protected by a mutex inside the store, so any thread may call any function. */
+#ifndef DFS_CHUNK_STORE_H
+#define DFS_CHUNK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/frame.h"
+
+#define CHUNK_HDR_SIZE 4096u
+#define CHUNK_MAGIC "DFSCHNK1"
+#define CHUNK_UUID_LEN 36 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
+
+typedef struct chunk_store chunk_store;
+
+typedef struct {
+  uint64_t id;
+  uint64_t version;
+  uint32_t length;
+  uint32_t crc;    /* CRC32C of the whole chunk */
+  int64_t mtime_s; /* wall-clock seconds when the file was written */
+} chunk_info;
+
+typedef struct {
+  uint64_t capacity_bytes; /* data.capacity, or the file system's size */
+  uint64_t free_bytes;     /* min(capacity - used, file system free) */
+  uint64_t used_bytes;     /* bytes of chunk files in the index (headers included) */
+  uint64_t chunk_count;
+} chunk_store_stats;
+
+/* Opens (creating if missing) data directory `dir`: takes an exclusive lock on
+ * dir/lock, creates chunks/00..ff, tmp/ and corrupt/, deletes leftover temp files, loads
+ * or creates dir/server.uuid and scans every chunk file into the index (files with a bad
+ * header or size are moved to corrupt/, older versions of a chunk deleted, files with
+ * other names left alone). capacity: 0 = the file system's size. Returns 0 and *out
+ * (free with chunk_store_close), or a DFS_E* code with a one-line reason in err.
+ * Does disk I/O: thread pool or before the loop. */
+int chunk_store_open(const char *dir, uint64_t capacity, chunk_store **out, char *err,
+                     size_t errsz);
+/* Releases the lock and frees the store. No I/O may be in flight. */
+void chunk_store_close(chunk_store *s);
+
+/* The server uuid (NUL-terminated, valid for the store's life). */
+const char *chunk_store_uuid(const chunk_store *s);
+
+/* Stores a chunk durably: temp file in tmp/, write header+data, fdatasync, rename to
+ * chunks/XX/<id>.<version>, fsync the directory; then adds it to the index and to the
+ * "new chunks" list. data (length bytes) and block_crcs (ceil(length/64 KiB) entries)
+ * must already be verified by the caller; they are only read. Same id+version already
+ * stored with the same crc: 0 (nothing written). Same id+version with another crc:
+ * DFS_EEXIST. An older version than one already stored: DFS_ESTALE. A newer version
+ * replaces the older file. Thread pool. */
+int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
+                      uint32_t length, uint32_t crc, const uint32_t *block_crcs);
+
+/* Reads bytes [offset, offset+length) of chunk id at `version` (length 0 = to the end),
+ * verifying the header and the CRC of every 64 KiB block the range touches.
+ * On success *base is a new heap buffer (caller frees it with free()), *data points
+ * into it at the first requested byte, *out_len is the number of bytes.
+ * DFS_ENOCHUNK: not stored (or another version than asked, newer); DFS_ESTALE: the
+ * stored version is older than asked; DFS_EINVAL: range outside the chunk;
+ * DFS_ECHECKSUM: a block or the header is corrupt (logged, and the chunk quarantined);
+ * DFS_EIO. Thread pool. */
+int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t offset,
+                     uint32_t length, uint8_t **base, const uint8_t **data, uint32_t *out_len);
+
+/* Reads the whole chunk id and checks its file size, header, every block CRC and the
+ * whole CRC (the scrubber). *bytes += bytes read. 0, DFS_ENOCHUNK (gone meanwhile), DFS_ECHECKSUM
+ * (the chunk has been quarantined, see chunk_store_quarantine) or DFS_EIO. Thread pool. */
+int chunk_store_verify(chunk_store *s, uint64_t id, uint64_t *bytes);
+/* Takes a corrupt chunk out of service: removes it from the index and moves its file to
+ * corrupt/<016x id>.<version>.<unix time> for the operator (deleted if that fails).
+ * 0 or DFS_ENOCHUNK if that version is no longer indexed. Thread pool. */
+int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version);
+
+/* Deletes chunk id (any version). 0 or DFS_ENOCHUNK if it was not stored. Thread pool. */
+int chunk_store_delete(chunk_store *s, uint64_t id);
+
+/* Looks the chunk up in the index only (no I/O). 0 and *out, or DFS_ENOCHUNK. */
+int chunk_store_lookup(chunk_store *s, uint64_t id, chunk_info *out);
+
+/* Snapshot of the whole index (no I/O) for a full inventory report; also clears the
+ * "new chunks" list, since the snapshot includes them. *out: new array the caller
+ * frees (NULL if *n == 0). 0 or DFS_ENOMEM. */
+int chunk_store_snapshot(chunk_store *s, chunk_info **out, size_t *n);
+/* The ids in the index (no I/O), for the scrubber. *out: new array the caller frees
+ * (NULL if *n == 0). 0 or DFS_ENOMEM. */
+int chunk_store_list_ids(chunk_store *s, uint64_t **out, size_t *n);
+/* Takes the chunks written since the last take/snapshot (no I/O). *out: new array the
+ * caller frees (NULL if *n == 0). 0 or DFS_ENOMEM (the list is then kept). */
+int chunk_store_take_new(chunk_store *s, chunk_info **out, size_t *n);
+
+/* Capacity, free space (statvfs) and counts. Does a statvfs: thread pool. */
+int chunk_store_stats_get(chunk_store *s, chunk_store_stats *out);
+
+/* The path of chunk id/version under the store's directory (for tests and logs). */
+int chunk_store_path(const chunk_store *s, uint64_t id, uint64_t version, char *buf, size_t bufsz);
+
+#endif

@@ -1,0 +1,108 @@
+/* Background CRC scrubbing (see scrubber.h).
+ *
+ * A pass takes the list of chunk ids, then every tick (1 s) one thread-pool work item
+ * verifies chunks from the cursor until it has read the tick's byte budget. When the list
+ * is done the pass is logged and a new one starts at the next tick.
+ * Invariants: (1) at most one work item is in flight (`busy`); (2) ids/cursor are only
+ * touched on the loop thread or by the one work item while busy. */
+#include "chunkd/scrubber.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define TICK_MS 1000
+
+struct scrubber {
+  chunkd_state *st;
+  uint64_t rate;
+  uint64_t interval_ms; /* a new pass starts at most this often */
+  uv_timer_t timer;
+  uv_work_t work;
+  int busy, stopping;
+  /* the current pass */
+  uint64_t *ids;
+  size_t nids, cursor;
+  uint64_t pass_bytes, pass_start_ms;
+  size_t pass_bad;
+  /* the work item's results */
+  uint64_t tick_bytes;
+  size_t tick_bad;
+};
+
+static void scrub_run(uv_work_t *w) {
+  scrubber *sc = w->data;
+  sc->tick_bytes = 0;
+  sc->tick_bad = 0;
+  while (sc->cursor < sc->nids && sc->tick_bytes < sc->rate * TICK_MS / 1000) {
+    int rc = chunk_store_verify(sc->st->store, sc->ids[sc->cursor++], &sc->tick_bytes);
+    if (rc == DFS_ECHECKSUM) sc->tick_bad++;
+  }
+}
+
+static void scrub_done(uv_work_t *w, int status) {
+  scrubber *sc = w->data;
+  chunkd_work_done(sc->st);
+  sc->busy = 0;
+  sc->pass_bytes += sc->tick_bytes;
+  sc->pass_bad += sc->tick_bad;
+  if (sc->tick_bad && !sc->stopping && sc->st->corrupt_found)
+    sc->st->corrupt_found(sc->st->corrupt_ud);
+  if (sc->cursor >= sc->nids && sc->nids) {
+    char hs[32];
+    dfs_log(sc->pass_bad ? DFS_LOG_WARN : DFS_LOG_DEBUG,
+            "scrub pass done: %zu chunks, %s, %zu corrupt, %.1f s", sc->nids,
+            dfs_human_size(sc->pass_bytes, hs, sizeof hs), sc->pass_bad,
+            (double)(dfs_now_ms() - sc->pass_start_ms) / 1000.0);
+    free(sc->ids);
+    sc->ids = NULL;
+    sc->nids = sc->cursor = 0;
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  scrubber *sc = t->data;
+  if (sc->busy || sc->stopping) return;
+  if (sc->cursor >= sc->nids) { /* start a new pass */
+    if (sc->pass_start_ms && dfs_now_ms() - sc->pass_start_ms < sc->interval_ms) return;
+    free(sc->ids);
+    sc->ids = NULL;
+    sc->nids = sc->cursor = 0;
+    if (chunk_store_list_ids(sc->st->store, &sc->ids, &sc->nids) || sc->nids == 0) return;
+    sc->pass_bytes = 0;
+    sc->pass_bad = 0;
+  }
+  if (sc->cursor == 0) sc->pass_start_ms = dfs_now_ms();
+  sc->busy = 1;
+  if (chunkd_queue_work(sc->st, &sc->work, scrub_run, scrub_done) < 0) sc->busy = 0;
+}
+
+int scrubber_start(chunkd_state *st, uint64_t bytes_per_s, uint64_t interval_ms, scrubber **out) {
+  scrubber *sc = calloc(1, sizeof *sc);
+  if (!sc) return DFS_ENOMEM;
+  sc->st = st;
+  sc->rate = bytes_per_s;
+  sc->interval_ms = interval_ms;
+  sc->work.data = sc;
+  uv_timer_init(st->loop, &sc->timer);
+  sc->timer.data = sc;
+  uv_timer_start(&sc->timer, on_tick, TICK_MS, TICK_MS);
+  *out = sc;
+  return 0;
+}
+
+void scrubber_stop(scrubber *sc) {
+  if (sc->stopping) return;
+  sc->stopping = 1;
+  uv_timer_stop(&sc->timer);
+  uv_close((uv_handle_t *)&sc->timer, NULL);
+}
+
+void scrubber_free(scrubber *sc) {
+  if (!sc) return;
+  free(sc->ids);
+  free(sc);
+}
