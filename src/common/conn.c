@@ -572,6 +572,7 @@ static void on_connected(uv_connect_t *req, int status) {
   if (c->state == CONN_CONNECTING) {
     if (status < 0) {
       LOG_DEBUG("connect to %s failed: %s", c->peer, uv_strerror(status));
+      conn_fail_calls(c, DFS_ECONN); /* queued calls learn it was the connect */
       dfs_conn_close(c);
     } else {
       c->state = CONN_OPEN;
