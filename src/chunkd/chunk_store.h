@@ -51,24 +51,43 @@ const char *chunk_store_uuid(const chunk_store *s);
 
 /* Stores a chunk durably: temp file in tmp/, write header+data, fdatasync, rename to
  * chunks/XX/<id>.<version>, fsync the directory; then adds it to the index and to the
- * "new chunks" list. data (length bytes) and block_crcs (ceil(length/64 KiB) entries)
- * must already be verified by the caller; they are only read. Same id+version already
+ * "new chunks" list. Returns only when data and name are on disk. data (length bytes)
+ * and block_crcs (ceil(length/64 KiB) entries) must already be verified by the caller;
+ * they are only read. Same id+version already
  * stored with the same crc: 0 (nothing written). Same id+version with another crc:
  * DFS_EEXIST. An older version than one already stored: DFS_ESTALE. A newer version
  * replaces the older file. Thread pool. */
 int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
                       uint32_t length, uint32_t crc, const uint32_t *block_crcs);
 
+/* The bytes of a read: a read-only mapping of the chunk file (no copy out of the page
+ * cache) or, if mapping failed, a heap block. Owned by the caller from a successful
+ * chunk_store_read until chunk_buf_release; any thread. */
+typedef struct {
+  void *mem;      /* NULL: nothing to release */
+  size_t map_len; /* > 0: mem is a mapping of this many bytes; 0: mem is from malloc */
+} chunk_buf;
+
 /* Reads bytes [offset, offset+length) of chunk id at `version` (length 0 = to the end),
  * verifying the header and the CRC of every 64 KiB block the range touches.
- * On success *base is a new heap buffer (caller frees it with free()), *data points
- * into it at the first requested byte, *out_len is the number of bytes.
+ * On success *buf holds the bytes (release with chunk_buf_release), *data points at the
+ * first requested byte, *out_len is the number of bytes and, if crc is not NULL, *crc
+ * their CRC32C (from the verified block CRCs when the range is block-aligned, else by a
+ * pass over the range).
  * DFS_ENOCHUNK: not stored (or another version than asked, newer); DFS_ESTALE: the
  * stored version is older than asked; DFS_EINVAL: range outside the chunk;
- * DFS_ECHECKSUM: a block or the header is corrupt (logged, and the chunk quarantined);
- * DFS_EIO. Thread pool. */
+ * DFS_ECHECKSUM: a block or the header is corrupt, or the file is too short (logged,
+ * and the chunk quarantined); DFS_EIO. Thread pool.
+ * Chunk files are never modified in place (only renamed and unlinked), so a mapping
+ * stays valid. If the file is truncated by hand or the disk fails while the block CRCs
+ * are checked, the SIGBUS is caught and the read fails (DFS_ECHECKSUM if the file is
+ * now short, else DFS_EIO); after that, a fault while the reply is sent from the
+ * mapping makes the socket write fail (EFAULT: the connection closes), not chunkd. */
 int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t offset,
-                     uint32_t length, uint8_t **base, const uint8_t **data, uint32_t *out_len);
+                     uint32_t length, chunk_buf *buf, const uint8_t **data, uint32_t *out_len,
+                     uint32_t *crc);
+/* Unmaps or frees buf's memory and clears it. Idempotent; any thread. */
+void chunk_buf_release(chunk_buf *buf);
 
 /* Reads the whole chunk id and checks its file size, header, every block CRC and the
  * whole CRC (the scrubber). *bytes += bytes read. 0, DFS_ENOCHUNK (gone meanwhile), DFS_ECHECKSUM

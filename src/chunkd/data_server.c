@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "client_chunk.pb-c.h"
+#include "chunkd/chunk_crc.h"
 #include "common.pb-c.h"
 #include "common/conn.h"
 #include "common/crc.h"
@@ -346,7 +347,8 @@ static int write_validate(const Dfs__WriteChunkReq *r, const dfs_msg *m, char *w
       return DFS_ECHECKSUM;
     }
   }
-  if (dfs_crc32c(0, m->bulk, r->length) != r->crc32c) {
+  /* The blocks match the data, so the whole CRC follows from them: no second pass. */
+  if (chunk_crc_from_blocks(crcs, r->length) != r->crc32c) {
     snprintf(why, whysz, "whole-chunk CRC mismatch");
     return DFS_ECHECKSUM;
   }
@@ -414,7 +416,7 @@ struct read_op {
   uint32_t offset, length;
   uv_work_t work;
   int rc;
-  uint8_t *base; /* owned until handed to the reply's bulk_free */
+  chunk_buf buf; /* the bytes read; released with the op, after the reply is sent */
   const uint8_t *data;
   uint32_t n, crc;
 };
@@ -422,30 +424,36 @@ struct read_op {
 static void read_work(uv_work_t *w) {
   struct read_op *op = w->data;
   op->rc = chunk_store_read(op->ds->st->store, op->id, op->version, op->offset, op->length,
-                            &op->base, &op->data, &op->n);
-  if (op->rc == 0) op->crc = dfs_crc32c(0, op->data, op->n);
+                            &op->buf, &op->data, &op->n, &op->crc);
 }
 
-static void free_ud(void *bulk, void *ud) { free(ud); }
+/* The reply's bulk (the op's buffer) has been written or dropped: free the op. */
+static void read_op_free(void *bulk, void *ud) {
+  struct read_op *op = ud;
+  chunk_buf_release(&op->buf);
+  free(op);
+}
 
-/* Replies to a read and frees the op (loop thread). */
+/* Replies to a read; the op is freed now, or with the reply's bulk (loop thread). */
 static void read_finish(struct read_op *op) {
+  data_server *ds = op->ds;
+  dfs_conn *c = op->c;
   if (op->rc) {
     char why[160];
     snprintf(why, sizeof why, "chunk %" PRIu64 " version %" PRIu64 ": %s", op->id, op->version,
              dfs_strerror(op->rc));
-    reply_read_err(op->c, &op->hdr, op->rc, why);
+    reply_read_err(c, &op->hdr, op->rc, why);
+    read_op_free(NULL, op);
   } else {
     Dfs__Status s = DFS__STATUS__INIT;
     Dfs__ReadChunkRep rep = DFS__READ_CHUNK_REP__INIT;
     rep.status = &s;
     rep.length = op->n;
     rep.crc32c = op->crc;
-    dfs_conn_reply(op->c, &op->hdr, &rep.base, op->data, op->n, free_ud, op->base);
+    /* the bytes go out straight from the chunk file's page cache mapping */
+    dfs_conn_reply(c, &op->hdr, &rep.base, op->data, op->n, read_op_free, op);
   }
-  data_server *ds = op->ds;
-  dfs_conn_unref(op->c);
-  free(op);
+  dfs_conn_unref(c);
   op_end(ds);
 }
 
@@ -453,8 +461,7 @@ static void read_work_done(uv_work_t *w, int status) {
   struct read_op *op = w->data;
   chunkd_work_done(op->ds->st);
   if (status < 0 && op->rc == 0) {
-    free(op->base);
-    op->base = NULL;
+    chunk_buf_release(&op->buf);
     op->rc = DFS_EINTERNAL;
   }
   if (op->rc == DFS_ECHECKSUM && op->ds->st->corrupt_found)

@@ -1,12 +1,16 @@
 /* `dfs admin status`: the cluster overview from metad (one line per chunkserver, then
- * totals), and `--wait N` for scripts: poll until N chunkservers are alive or time out. */
+ * totals), and `--wait N` for scripts: poll until N chunkservers are alive or time out.
+ * `dfs admin users [disable|enable|delete NAME]`: account management through authd. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "auth.pb-c.h"
 #include "cli/output.h"
+#include "cli/session.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
 #include "common/errors.h"
@@ -58,17 +62,89 @@ static void print_status(const Dfs__ClusterRep *r) {
          r->is_leader ? "" : " (this metad is not the leader)");
 }
 
+static int by_user_name(const void *a, const void *b) {
+  const Dfs__UserInfo *x = *(Dfs__UserInfo *const *)a, *y = *(Dfs__UserInfo *const *)b;
+  return strcmp(x->username ? x->username : "", y->username ? y->username : "");
+}
+
+static int users_list(cli_ctx *ctx) {
+  Dfs__AuthUsersReq req = DFS__AUTH_USERS_REQ__INIT;
+  ProtobufCMessage *m = NULL;
+  char err[512];
+  int rc = meta_call(ctx->ac, DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_USERS, &req.base,
+                     &dfs__auth_users_rep__descriptor, &m, err, sizeof err);
+  if (rc) {
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    if (rc == DFS_EPERM) cli_err("admin", "%s", err);
+    else meta_report(ctx->ac, "admin", rc, err);
+    return CLI_FAIL;
+  }
+  Dfs__AuthUsersRep *rep = (Dfs__AuthUsersRep *)m;
+  qsort(rep->users, rep->n_users, sizeof *rep->users, by_user_name);
+  int w = 4;
+  for (size_t i = 0; i < rep->n_users; i++)
+    if (rep->users[i]->username && (int)strlen(rep->users[i]->username) > w)
+      w = (int)strlen(rep->users[i]->username);
+  printf("%-*s  %-5s  %-8s  %s\n", w, "name", "admin", "disabled", "created");
+  for (size_t i = 0; i < rep->n_users; i++) {
+    const Dfs__UserInfo *u = rep->users[i];
+    char tm[32];
+    printf("%-*s  %-5s  %-8s  %s\n", w, u->username ? u->username : "?",
+           u->is_admin ? "yes" : "no", u->disabled ? "yes" : "no",
+           cli_time_string(u->created_ms * 1000000, tm, sizeof tm));
+  }
+  dfs__auth_users_rep__free_unpacked(rep, NULL);
+  return CLI_OK;
+}
+
+static int users_set(cli_ctx *ctx, const char *action, const char *name) {
+  Dfs__AuthSetUserReq req = DFS__AUTH_SET_USER_REQ__INIT;
+  if (strcmp(action, "disable") == 0) req.action = DFS__SET_USER_ACTION__SET_USER_DISABLE;
+  else if (strcmp(action, "enable") == 0) req.action = DFS__SET_USER_ACTION__SET_USER_ENABLE;
+  else if (strcmp(action, "delete") == 0) req.action = DFS__SET_USER_ACTION__SET_USER_DELETE;
+  else return cli_usage_error("admin", "unknown users action '%s' (disable, enable, delete)", action);
+  if (!cli_user_name_valid(name, strlen(name)))
+    return cli_usage_error("admin", "invalid user name '%s'", name);
+  req.username = (char *)name;
+  ProtobufCMessage *m = NULL;
+  char err[512];
+  int rc = meta_call(ctx->ac, DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_SET_USER, &req.base,
+                     &dfs__auth_set_user_rep__descriptor, &m, err, sizeof err);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  if (rc == DFS_EPERM || rc == DFS_EINVAL) { cli_err("admin", "%s", err); return CLI_FAIL; }
+  if (rc == DFS_ENOENT) { cli_err("admin", "%s: no such user", name); return CLI_FAIL; }
+  if (rc) { meta_report(ctx->ac, "admin", rc, err); return CLI_FAIL; }
+  if (!ctx->quiet) printf("%s: %sd\n", name, action);
+  return CLI_OK;
+}
+
+static int admin_users(cli_ctx *ctx, size_t npos, const char **pos) {
+  if (!ctx->sess->token[0]) {
+    cli_err("admin", "not logged in or session expired (run 'dfs login')");
+    return CLI_FAIL;
+  }
+  if (npos == 1) return users_list(ctx);
+  if (npos != 3) return cli_usage_error("admin", "usage: admin users [disable|enable|delete NAME]");
+  return users_set(ctx, pos[1], pos[2]);
+}
+
 int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv) {
   static const cli_opt_spec specs[] = {{"wait", 'w', 1}, {"timeout", 't', 1}};
   cli_opt_val v[2];
-  const char *pos[1];
+  const char *pos[3];
   size_t npos;
   char err[512];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 2, v, pos, 1, &npos, err, sizeof err);
+  int rc = cli_parse_args(argc - 1, argv + 1, specs, 2, v, pos, 3, &npos, err, sizeof err);
   if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("admin")); return CLI_OK; }
   if (rc) return cli_usage_error("admin", "%s", err);
-  if (npos == 0) return cli_usage_error("admin", "missing subcommand (status)");
+  if (npos == 0) return cli_usage_error("admin", "missing subcommand (status, users)");
+  if (strcmp(pos[0], "users") == 0) {
+    if (v[0].present || v[1].present)
+      return cli_usage_error("admin", "--wait and --timeout go with 'admin status'");
+    return admin_users(ctx, npos, pos);
+  }
   if (strcmp(pos[0], "status") != 0) return cli_usage_error("admin", "unknown subcommand '%s'", pos[0]);
+  if (npos > 1) return cli_usage_error("admin", "unexpected argument '%s'", pos[1]);
   uint64_t want = 0, timeout_s = 30;
   if (v[0].present && cli_parse_u64(v[0].value, 1, 100000, &want))
     return cli_usage_error("admin", "--wait needs a number of chunkservers >= 1");

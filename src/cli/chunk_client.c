@@ -20,7 +20,7 @@ void chunk_conns_init(chunk_conns *cc) { memset(cc, 0, sizeof *cc); }
 
 void chunk_conns_close(chunk_conns *cc) {
   for (size_t i = 0; i < cc->n; i++)
-    if (cc->slots[i].fd >= 0) close(cc->slots[i].fd);
+    dfs_sock_close(cc->slots[i].fd);
   free(cc->slots);
   memset(cc, 0, sizeof *cc);
 }
@@ -66,7 +66,7 @@ static int get_fd(chunk_conns *cc, const cli_server *srv, chunk_conn_slot **out,
 }
 
 static void drop(chunk_conn_slot *s) {
-  if (s->fd >= 0) close(s->fd);
+  dfs_sock_close(s->fd);
   s->fd = -1;
 }
 

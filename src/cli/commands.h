@@ -8,17 +8,36 @@
 #include <stdio.h>
 
 #include "cli/meta_client.h"
+#include "cli/session.h"
 
 /* Exit codes. */
 #define CLI_OK 0
 #define CLI_FAIL 1
 #define CLI_USAGE 2
 
-/* What every handler gets: the metad connection (lazily connected) and the flags. */
+/* What every handler gets: the metad and authd connections (lazily connected; the
+ * session token is put into every request), the session and the flags. */
 typedef struct {
-  meta_client *mc;
+  meta_client *mc;          /* metad */
+  meta_client *ac;          /* authd */
+  cli_session *sess;        /* token "" = not logged in */
+  const char *session_path; /* session file; NULL if neither $XDG_CONFIG_HOME nor $HOME */
   int quiet;
+  int user_asked;           /* cli_user already asked authd whose token this is */
 } cli_ctx;
+
+/* The logged-in user (relative remote paths and "~" resolve against /home/<user>), or
+ * NULL when not logged in. With $DFS_TOKEN but no $DFS_USER, asks authd once (whoami);
+ * if that fails, prints a warning and returns NULL. */
+const char *cli_user(cli_ctx *ctx);
+
+/* The remote path argument as dfs should read it: in itself, or (logged in) "~..." in
+ * buf when in is the shell's expansion of an unquoted ~ (cli_unexpand_home). */
+const char *cli_remote_spelling(cli_ctx *ctx, const char *in, char *buf, size_t bufsz);
+
+/* Resolves a remote path argument (cli_remote_spelling, then cli_remote_path) into out (DFS_PATH_MAX + 1
+ * bytes). 0, or prints one error line for cmd and returns CLI_FAIL. */
+int cli_remote_arg(cli_ctx *ctx, const char *cmd, const char *in, char *out);
 
 /* argv[0] is the command name; argv[1..argc) its arguments. Returns an exit code. */
 typedef int (*cli_handler)(cli_ctx *ctx, int argc, char **argv);
@@ -43,14 +62,21 @@ void cli_print_command_help(FILE *f, const cli_command *c);
 /* Prints "usage: dfs <usage>" plus a hint to stderr and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Handlers (one file each area: put.c, get.c, ls.c, admin.c). */
+/* Handlers (one file each area: put.c, get.c, ls.c (also chmod), admin.c). */
 int cli_cmd_put(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_get(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mkdir(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_chmod(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv);
+/* auth_cmds.c: sessions and accounts (talk to authd). */
+int cli_cmd_register(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_login(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_logout(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_whoami(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_passwd(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
 
 #endif

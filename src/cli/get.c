@@ -97,7 +97,8 @@ static void note_bad(get_job *j, uint64_t chunk_id, uint64_t server_id, const ch
     get_bad *b = &j->bad[j->n_bad++];
     b->chunk_id = chunk_id;
     b->server_id = server_id;
-    snprintf(b->reason, sizeof b->reason, "%s", why);
+    if (snprintf(b->reason, sizeof b->reason, "%s", why) >= (int)sizeof b->reason)
+      b->reason[sizeof b->reason - 1] = '\0'; /* truncated reason is fine */
   }
   pthread_mutex_unlock(&j->lock);
 }
@@ -324,8 +325,7 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
     return cli_usage_error("get", "--parallel must be 1..%d", GET_MAX_PARALLEL);
 
   char remote[DFS_PATH_MAX + 1], local[DFS_PATH_MAX + 1];
-  rc = dfs_path_normalize(NULL, pos[0], remote, sizeof remote);
-  if (rc) { cli_err("get", "%s: invalid remote path (%s)", pos[0], dfs_strerror(rc)); return CLI_FAIL; }
+  if (cli_remote_arg(ctx, "get", pos[0], remote)) return CLI_FAIL;
   int to_stdout = npos > 1 && strcmp(pos[1], "-") == 0;
   if (!to_stdout) {
     rc = cli_get_dest(remote, npos > 1 ? pos[1] : NULL, cli_local_isdir, NULL, local, sizeof local);

@@ -1,11 +1,13 @@
-/* Namespace commands: `dfs ls`, `dfs stat`, `dfs mkdir`, `dfs rm`. Each is one or two
- * metad calls and prints the result; errors use the server's Status message. */
+/* Namespace commands: `dfs ls` (-R walks the tree client side), `dfs stat`, `dfs mkdir`,
+ * `dfs rm`, `dfs chmod`. Each is one or a few metad calls and prints the result; errors
+ * use the server's Status message. Paths go through cli_remote_arg (~, home). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/mode.h"
 #include "cli/output.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
@@ -14,10 +16,11 @@
 #include "common/util.h"
 
 /* Parses the command's arguments with specs and exactly one optional/required PATH
- * (normalised into path). Returns -1 to continue, or an exit code to return. */
-static int parse_one_path(const char *cmd, int argc, char **argv, const cli_opt_spec *specs,
-                          size_t nspecs, cli_opt_val *v, int required, const char *def,
-                          char *path, size_t pathsz) {
+ * (resolved into path, DFS_PATH_MAX + 1 bytes; def: used when none is given). Returns
+ * -1 to continue, or an exit code to return. */
+static int parse_one_path(cli_ctx *ctx, const char *cmd, int argc, char **argv,
+                          const cli_opt_spec *specs, size_t nspecs, cli_opt_val *v,
+                          int required, const char *def, char *path) {
   const char *pos[1];
   size_t npos;
   char err[512];
@@ -25,9 +28,7 @@ static int parse_one_path(const char *cmd, int argc, char **argv, const cli_opt_
   if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command(cmd)); return CLI_OK; }
   if (rc) return cli_usage_error(cmd, "%s", err);
   if (npos == 0 && required) return cli_usage_error(cmd, "missing PATH");
-  const char *in = npos ? pos[0] : def;
-  rc = dfs_path_normalize(NULL, in, path, pathsz);
-  if (rc) { cli_err(cmd, "%s: invalid path (%s)", in, dfs_strerror(rc)); return CLI_FAIL; }
+  if (cli_remote_arg(ctx, cmd, npos ? pos[0] : def, path)) return CLI_FAIL;
   return -1;
 }
 
@@ -87,33 +88,21 @@ static int by_name(const void *a, const void *b) {
   return strcmp(x->name ? x->name : "", y->name ? y->name : "");
 }
 
-int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"long", 'l', 0}, {"human", 'h', 0}};
-  cli_opt_val v[2];
-  char path[DFS_PATH_MAX + 1];
-  int rc = parse_one_path("ls", argc, argv, specs, 2, v, 0, "/", path, sizeof path);
-  if (rc >= 0) return rc;
-  int lng = v[0].present, human = v[1].present;
-
-  Dfs__StatRep *st = NULL;
-  if (stat_path(ctx, "ls", path, &st)) return CLI_FAIL;
-  if (st->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) {
-    ls_widths w = {0, 0, 0};
-    if (lng) print_long(st->entry, path, human, &w);
-    else printf("%s\n", path);
-    dfs__stat_rep__free_unpacked(st, NULL);
-    return CLI_OK;
-  }
-  dfs__stat_rep__free_unpacked(st, NULL);
-
+/* Lists the directory `path` (ls -R: every directory below too, each under a header).
+ * Returns 0 if everything could be listed, else CLI_FAIL (errors printed, and the walk
+ * goes on with the next directory). */
+static int list_dir(cli_ctx *ctx, const char *path, int lng, int human, int recursive,
+                    int header) {
   Dfs__ListReq req = DFS__LIST_REQ__INIT;
-  req.path = path;
+  req.path = (char *)path;
   ProtobufCMessage *m = NULL;
   char err[512];
-  rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, &req.base,
-                 &dfs__list_rep__descriptor, &m, err, sizeof err);
+  int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, &req.base,
+                     &dfs__list_rep__descriptor, &m, err, sizeof err);
+  if (header) printf("%s:\n", path);
   if (rc) {
     if (m) protobuf_c_message_free_unpacked(m, NULL);
+    fflush(stdout);
     meta_report_path(ctx->mc, "ls", path, rc, err);
     return CLI_FAIL;
   }
@@ -127,14 +116,55 @@ int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
     if (lng) print_long(e, name, human, &w);
     else printf("%s%s\n", name, e->type == DFS__ENTRY_TYPE__ENTRY_DIR ? "/" : "");
   }
+  int ret = 0;
+  /* On the heap: a deep tree recurses once per level. */
+  char *child = recursive ? malloc(2 * (DFS_PATH_MAX + DFS_NAME_MAX + 2)) : NULL;
+  if (recursive && !child) { cli_err("ls", "out of memory"); ret = CLI_FAIL; }
+  for (size_t i = 0; child && i < rep->n_entries; i++) {
+    const Dfs__Entry *e = rep->entries[i];
+    if (e->type != DFS__ENTRY_TYPE__ENTRY_DIR || !e->name || !*e->name) continue;
+    char *norm = child + DFS_PATH_MAX + DFS_NAME_MAX + 2;
+    snprintf(child, DFS_PATH_MAX + DFS_NAME_MAX + 2, "%s/%s", strcmp(path, "/") ? path : "", e->name);
+    if (dfs_path_normalize(NULL, child, norm, DFS_PATH_MAX + 1) != 0) {
+      fflush(stdout);
+      cli_err("ls", "%s: invalid or too long path, not listed", child);
+      ret = CLI_FAIL;
+      continue;
+    }
+    printf("\n");
+    if (list_dir(ctx, norm, lng, human, recursive, 1)) ret = CLI_FAIL;
+  }
+  free(child);
   dfs__list_rep__free_unpacked(rep, NULL);
-  return CLI_OK;
+  return ret;
+}
+
+int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {{"long", 'l', 0}, {"human", 'h', 0}, {"recursive", 'R', 0}};
+  cli_opt_val v[3];
+  char path[DFS_PATH_MAX + 1];
+  int rc = parse_one_path(ctx, "ls", argc, argv, specs, 3, v, 0, cli_user(ctx) ? "~" : "/", path);
+  if (rc >= 0) return rc;
+  int lng = v[0].present, human = v[1].present, rec = v[2].present;
+
+  Dfs__StatRep *st = NULL;
+  if (stat_path(ctx, "ls", path, &st)) return CLI_FAIL;
+  if (st->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) {
+    ls_widths w = {0, 0, 0};
+    widen(&w, st->entry, human);
+    if (lng) print_long(st->entry, path, human, &w);
+    else printf("%s\n", path);
+    dfs__stat_rep__free_unpacked(st, NULL);
+    return CLI_OK;
+  }
+  dfs__stat_rep__free_unpacked(st, NULL);
+  return list_dir(ctx, path, lng, human, rec, rec) ? CLI_FAIL : CLI_OK;
 }
 
 int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   char path[DFS_PATH_MAX + 1];
-  int rc = parse_one_path("stat", argc, argv, NULL, 0, v, 1, NULL, path, sizeof path);
+  int rc = parse_one_path(ctx, "stat", argc, argv, NULL, 0, v, 1, NULL, path);
   if (rc >= 0) return rc;
   Dfs__StatRep *st = NULL;
   if (stat_path(ctx, "stat", path, &st)) return CLI_FAIL;
@@ -158,15 +188,19 @@ int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cli_cmd_mkdir(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"parents", 'p', 0}};
-  cli_opt_val v[1];
+  static const cli_opt_spec specs[] = {{"parents", 'p', 0}, {"mode", 'm', 1}};
+  cli_opt_val v[2];
   char path[DFS_PATH_MAX + 1];
-  int rc = parse_one_path("mkdir", argc, argv, specs, 1, v, 1, NULL, path, sizeof path);
+  int rc = parse_one_path(ctx, "mkdir", argc, argv, specs, 2, v, 1, NULL, path);
   if (rc >= 0) return rc;
+  uint32_t mode = 0755;
+  if (v[1].present && cli_parse_mode(v[1].value, 0755, 1, &mode))
+    return cli_usage_error("mkdir", "--mode needs permission bits like 750 or go-rx (got '%s')",
+                           v[1].value);
   Dfs__MkdirReq req = DFS__MKDIR_REQ__INIT;
   req.path = path;
   req.parents = v[0].present;
-  req.mode = 0755;
+  req.mode = mode;
   req.request_id = dfs_random_u64();
   ProtobufCMessage *m = NULL;
   char err[512];
@@ -181,7 +215,7 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv) {
   static const cli_opt_spec specs[] = {{"recursive", 'r', 0}};
   cli_opt_val v[1];
   char path[DFS_PATH_MAX + 1];
-  int rc = parse_one_path("rm", argc, argv, specs, 1, v, 1, NULL, path, sizeof path);
+  int rc = parse_one_path(ctx, "rm", argc, argv, specs, 1, v, 1, NULL, path);
   if (rc >= 0) return rc;
   if (strcmp(path, "/") == 0) { cli_err("rm", "/ cannot be removed"); return CLI_FAIL; }
   Dfs__DeleteReq req = DFS__DELETE_REQ__INIT;
@@ -199,4 +233,53 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv) {
   }
   if (rc) { meta_report_path(ctx->mc, "rm", path, rc, err); return CLI_FAIL; }
   return CLI_OK;
+}
+
+/* chmod of one resolved path; 0 or CLI_FAIL (error printed). */
+static int chmod_one(cli_ctx *ctx, const char *mode_arg, const char *path) {
+  uint32_t mode = 0;
+  if (!cli_mode_is_octal(mode_arg)) {
+    /* Symbolic modes change the current bits: ask for them first. */
+    Dfs__StatRep *st = NULL;
+    if (stat_path(ctx, "chmod", path, &st)) return CLI_FAIL;
+    int rc = cli_parse_mode(mode_arg, st->entry->mode & 0777,
+                            st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR, &mode);
+    dfs__stat_rep__free_unpacked(st, NULL);
+    if (rc) return cli_usage_error("chmod", "invalid mode '%s'", mode_arg);
+  } else if (cli_parse_mode(mode_arg, 0, 0, &mode)) {
+    return cli_usage_error("chmod", "invalid mode '%s'", mode_arg);
+  }
+  Dfs__ChmodReq req = DFS__CHMOD_REQ__INIT;
+  req.path = (char *)path;
+  req.mode = mode;
+  req.request_id = dfs_random_u64();
+  ProtobufCMessage *m = NULL;
+  char err[512];
+  int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CHMOD, &req.base,
+                     &dfs__chmod_rep__descriptor, &m, err, sizeof err);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  if (rc) { meta_report_path(ctx->mc, "chmod", path, rc, err); return CLI_FAIL; }
+  return 0;
+}
+
+int cli_cmd_chmod(cli_ctx *ctx, int argc, char **argv) {
+  cli_opt_val v[1];
+  const char *pos[256];
+  size_t npos;
+  char err[512];
+  int rc = cli_parse_args(argc - 1, argv + 1, NULL, 0, v, pos, 256, &npos, err, sizeof err);
+  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("chmod")); return CLI_OK; }
+  if (rc) return cli_usage_error("chmod", "%s (a mode starting with '-' goes after '--')", err);
+  if (npos < 2) return cli_usage_error("chmod", "need MODE and at least one PATH");
+  uint32_t probe;
+  if (cli_mode_is_octal(pos[0]) ? cli_parse_mode(pos[0], 0, 0, &probe)
+                                : cli_parse_mode(pos[0], 0, 1, &probe))
+    return cli_usage_error("chmod", "invalid mode '%s' (octal like 750, or like u+x,go-w)", pos[0]);
+  int ret = CLI_OK;
+  for (size_t i = 1; i < npos; i++) {
+    char path[DFS_PATH_MAX + 1];
+    if (cli_remote_arg(ctx, "chmod", pos[i], path)) { ret = CLI_FAIL; continue; }
+    if (chmod_one(ctx, pos[0], path)) ret = CLI_FAIL;
+  }
+  return ret;
 }

@@ -21,11 +21,12 @@ int meta_client_init(meta_client *mc, const char *addr) {
   mc->fd = -1;
   if (dfs_parse_hostport(addr, mc->host, sizeof mc->host, &mc->port)) return DFS_EINVAL;
   snprintf(mc->addr, sizeof mc->addr, "%s", addr);
+  mc->service = "metad";
   return 0;
 }
 
 void meta_client_close(meta_client *mc) {
-  if (mc->fd >= 0) close(mc->fd);
+  dfs_sock_close(mc->fd);
   mc->fd = -1;
 }
 
@@ -39,6 +40,15 @@ static int ensure_connected(meta_client *mc) {
   mc->fd = fd;
   mc->ever_connected = 1;
   return 0;
+}
+
+void meta_set_token(const meta_client *mc, ProtobufCMessage *req) {
+  if (!mc->token || !*mc->token) return;
+  const ProtobufCFieldDescriptor *f =
+      protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "token");
+  if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED) return;
+  char **slot = (char **)((char *)req + f->offset);
+  if (!*slot || !**slot) *slot = (char *)mc->token; /* borrowed; never freed by us */
 }
 
 /* The Status of any reply: every reply message has `Status status = 1`. */
@@ -73,21 +83,21 @@ static int call_once(meta_client *mc, uint16_t type, const ProtobufCMessage *req
   *rep = NULL;
   int rc = ensure_connected(mc);
   if (rc) {
-    snprintf(err, errsz, "cannot reach metad at %s", mc->addr);
+    snprintf(err, errsz, "cannot reach %s at %s", mc->service, mc->addr);
     return rc;
   }
   dfs_msg m;
   err[0] = '\0';
   rc = dfs_sock_call(mc->fd, type, req, NULL, 0, &m, err, errsz);
   if (rc) {
-    if (!err[0]) snprintf(err, errsz, "metad %s: %s", mc->addr, dfs_strerror(rc));
+    if (!err[0]) snprintf(err, errsz, "%s %s: %s", mc->service, mc->addr, dfs_strerror(rc));
     meta_client_close(mc);  /* only a decoded error reply leaves the socket usable */
     return rc;
   }
   *rep = protobuf_c_message_unpack(rep_desc, NULL, m.hdr.payload_len, m.payload);
   dfs_msg_free(&m);
   if (!*rep) {
-    snprintf(err, errsz, "metad %s sent a reply that cannot be decoded", mc->addr);
+    snprintf(err, errsz, "%s %s sent a reply that cannot be decoded", mc->service, mc->addr);
     meta_client_close(mc);
     return DFS_EPROTO;
   }
@@ -107,9 +117,10 @@ static void set_addr(meta_client *mc, const char *host, int port) {
   snprintf(mc->addr, sizeof mc->addr, "%s:%d", host, port);
 }
 
-int meta_call(meta_client *mc, uint16_t type, const ProtobufCMessage *req,
+int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep, char *err,
               size_t errsz) {
+  meta_set_token(mc, req);
   int redirects = 0, timeouts = 0;
   uint64_t deadline = 0, backoff_ms = 0;
   char orig_host[sizeof mc->host];
@@ -156,17 +167,29 @@ int meta_call(meta_client *mc, uint16_t type, const ProtobufCMessage *req,
 }
 
 void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err) {
-  if (rc == DFS_ECONN)
+  if (rc == DFS_ECONN && strcmp(mc->service, "authd") == 0)
+    cli_err(NULL, "cannot reach authd at %s (is it running? its address comes from --auth, "
+                  "$DFS_AUTH or `auth:` in dfs.yaml)", mc->addr);
+  else if (rc == DFS_ECONN)
     cli_err(NULL, "cannot reach metad at %s (is the cluster running? start it with "
                   "scripts/cluster up)", mc->addr);
+  else if (rc == DFS_EAUTH)
+    cli_err(cmd, "not logged in or session expired (run 'dfs login')");
   else if (rc == DFS_ETIMEDOUT)
-    cli_err(cmd, "metad at %s did not answer in time (%s)", mc->addr, err);
+    cli_err(cmd, "%s at %s did not answer in time (%s)", mc->service, mc->addr, err);
+  else if ((rc == DFS_ECLOSED || rc == DFS_EPROTO) && !mc->tls)
+    cli_err(cmd, "%s (if %s uses TLS, give --tls-ca FILE or set tls.enabled/tls.ca in "
+                 "dfs.yaml)", err, mc->service);
+  else if (rc == DFS_ECLOSED || rc == DFS_EPROTO)
+    cli_err(cmd, "%s (does %s use TLS with a certificate from this CA?)", err, mc->service);
   else
     cli_err(cmd, "%s", err);
 }
 
 void meta_report_path(const meta_client *mc, const char *cmd, const char *path, int rc,
                       const char *err) {
-  if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || strstr(err, path)) meta_report(mc, cmd, rc, err);
+  if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_EAUTH || rc == DFS_ECLOSED ||
+      rc == DFS_EPROTO || strstr(err, path))
+    meta_report(mc, cmd, rc, err);
   else cli_err(cmd, "%s: %s", path, err);
 }

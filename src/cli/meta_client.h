@@ -1,4 +1,5 @@
-/* The CLI's blocking connection to metad: connects lazily (5 s), makes one call at a
+/* The CLI's blocking connection to metad (and, with the same code, to authd; `service`
+ * names which in messages): connects lazily (5 s), makes one call at a
  * time with a 30 s timeout, and retries (every request is a read or carries a request
  * id, so a retry is safe): a lost connection, a metad that went away after answering
  * once (restart) or DFS_EUNAVAIL are retried with backoff for up to CLI_META_RETRY_MS; a
@@ -24,18 +25,26 @@ typedef struct {
   char addr[300];  /* "host:port" as given, for messages */
   int fd;          /* -1 when not connected */
   int ever_connected; /* metad answered once: later connection failures are retried */
+  const char *service; /* "metad" or "authd" (static) */
+  const char *token;   /* session token put into every request (borrowed; NULL: none) */
+  int tls;             /* 1 if connections use TLS (only for hints in messages) */
 } meta_client;
 
-/* Parses addr (HOST:PORT) into mc without connecting. 0 or DFS_EINVAL. */
+/* Parses addr (HOST:PORT) into mc (service "metad", no token) without connecting. 0 or
+ * DFS_EINVAL. */
 int meta_client_init(meta_client *mc, const char *addr);
 void meta_client_close(meta_client *mc);
 
-/* Sends req (message type `type`) and waits for the reply, unpacked with rep_desc into
+/* Sets req's string field `token` (every metad request and every authd request after
+ * login has one) to mc->token unless it is already set. */
+void meta_set_token(const meta_client *mc, ProtobufCMessage *req);
+
+/* Fills in the token (meta_set_token), sends req (message type `type`) and waits for the reply, unpacked with rep_desc into
  * *rep (caller frees with protobuf_c_message_free_unpacked(*rep, NULL)). Returns 0 only
  * if the reply's Status says success. Otherwise a negative DFS_E* code, err holds one
  * human line (the server's Status.message when there is one), and *rep is still set if
  * a reply was decoded (or NULL). DFS_ECONN means metad could not be reached. */
-int meta_call(meta_client *mc, uint16_t type, const ProtobufCMessage *req,
+int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep, char *err,
               size_t errsz);
 
@@ -43,7 +52,8 @@ int meta_call(meta_client *mc, uint16_t type, const ProtobufCMessage *req,
  * 127.0.0.1:9400"); returns 0 and fills host (hostsz) and port, or DFS_EINVAL. */
 int meta_parse_leader(const char *msg, char *host, size_t hostsz, int *port);
 
-/* Prints the standard "cannot reach metad" / error line for a failed meta_call. */
+/* Prints the standard "cannot reach metad" / error line for a failed meta_call;
+ * DFS_EAUTH prints "dfs: CMD: not logged in or session expired (run 'dfs login')". */
 void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err);
 /* Same, but names `path` first unless the server's message already does. */
 void meta_report_path(const meta_client *mc, const char *cmd, const char *path, int rc,

@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/chunk_client.h"
 #include "cli/commands.h"
+#include "cli/mode.h"
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
@@ -51,6 +52,7 @@ typedef struct {
   int fd;
   uint64_t size, nchunks;
   uint32_t replicas;
+  uint32_t mode;             /* permission bits of the new file */
   cli_progress prog;
   put_chunk *chunks;         /* nchunks entries, each written by one worker */
 
@@ -125,7 +127,7 @@ static int alloc_locked(put_job *j, uint32_t count, put_alloc *out, const char *
                      &dfs__alloc_rep__descriptor, &m, err, sizeof err);
   Dfs__AllocRep *rep = (Dfs__AllocRep *)m;
   if (rc) {
-    if (last_err && *last_err && rc != DFS_ECONN)
+    if (last_err && *last_err && rc != DFS_ECONN && rc != DFS_EAUTH)
       fail_locked(j, rc, 0, "no chunkserver left to retry on (%s; last write error: %s)", err,
                   last_err);
     else
@@ -319,7 +321,7 @@ static int commit(put_job *j, const char *remote, int overwrite, char *err, size
   req.path = (char *)remote;
   req.size = j->size;
   req.replicas = j->replicas;
-  req.mode = 0644;
+  req.mode = j->mode;
   req.overwrite = overwrite;
   req.request_id = dfs_random_u64();  /* the same id on the retry inside meta_call */
   req.n_chunks = j->nchunks;
@@ -336,16 +338,24 @@ out:
 
 /* Resolves where LOCAL goes (see cli_put_dest) into remote (DFS_PATH_MAX + 1 bytes) and
  * checks, before anything is uploaded, that the parent is a directory and (with
- * --no-clobber) that nothing is there. Returns 0, or CLI_FAIL after printing why. */
+ * --no-clobber) that nothing is there. *existing_mode: the permission bits of the file
+ * being replaced (left alone if there is none). Returns 0, or CLI_FAIL after printing why. */
 static int put_resolve(cli_ctx *ctx, const char *local, const char *remote_arg, int no_clobber,
-                       char *remote) {
+                       char *remote, uint32_t *existing_mode) {
   char err[768];
   int rc;
   remote_isdir_ctx ix = {.mc = ctx->mc};
-  rc = cli_put_dest(local, remote_arg, remote_isdir, &ix, remote, DFS_PATH_MAX + 1);
+  char base[DFS_NAME_MAX + 1];
+  char unexp[DFS_PATH_MAX + 2];
+  if (remote_arg && *remote_arg) {
+    if (cli_remote_arg(ctx, "put", remote_arg, remote)) return CLI_FAIL; /* reports ~ errors */
+    remote_arg = cli_remote_spelling(ctx, remote_arg, unexp, sizeof unexp);
+  }
+  rc = cli_put_dest(local, remote_arg, cli_user(ctx), remote_isdir, &ix, remote, DFS_PATH_MAX + 1);
   if (rc) {
     if (ix.rc) meta_report(ctx->mc, "put", ix.rc, ix.err);
-    else if (rc == DFS_EINVAL) cli_err("put", "%s: cannot name a remote file after it (give REMOTE)", local);
+    else if (rc == DFS_EINVAL && cli_basename(local, base, sizeof base))
+      cli_err("put", "%s: cannot name a remote file after it (give REMOTE)", local);
     else cli_err("put", "%s: invalid remote path (%s)", remote_arg ? remote_arg : local, dfs_strerror(rc));
     return CLI_FAIL;
   }
@@ -370,31 +380,39 @@ static int put_resolve(cli_ctx *ctx, const char *local, const char *remote_arg, 
       if (!is_dir) { cli_err("put", "%s: %s is a file, not a directory", remote, parent); return CLI_FAIL; }
     }
   }
-  /* --no-clobber: refuse before uploading (the commit refuses too, atomically). */
-  if (no_clobber) {
+  /* What is there now: --no-clobber refuses before uploading (the commit refuses too,
+   * atomically); a replaced file keeps its permission bits unless --mode is given. */
+  {
     Dfs__StatReq sreq = DFS__STAT_REQ__INIT;
     sreq.path = remote;
     ProtobufCMessage *m = NULL;
     rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &sreq.base,
                    &dfs__stat_rep__descriptor, &m, err, sizeof err);
+    const Dfs__Entry *e = rc == 0 ? ((Dfs__StatRep *)m)->entry : NULL;
+    if (e && e->type != DFS__ENTRY_TYPE__ENTRY_DIR) *existing_mode = e->mode & 0777;
     if (m) protobuf_c_message_free_unpacked(m, NULL);
-    if (rc == 0) {
+    if (rc == 0 && no_clobber) {
       cli_err("put", "%s: already exists (--no-clobber given; drop it to replace the file)", remote);
       return CLI_FAIL;
     }
-    if (rc != DFS_ENOENT) { meta_report_path(ctx->mc, "put", remote, rc, err); return CLI_FAIL; }
+    /* Without --no-clobber only a failure to talk to metad at all stops us here. */
+    if (rc && rc != DFS_ENOENT &&
+        (no_clobber || rc == DFS_ECONN || rc == DFS_EAUTH || rc == DFS_ETIMEDOUT)) {
+      meta_report_path(ctx->mc, "put", remote, rc, err);
+      return CLI_FAIL;
+    }
   }
   return 0;
 }
 
 int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
   static const cli_opt_spec specs[] = {
-      {"replicas", 'r', 1}, {"no-clobber", 'n', 0}, {"parallel", 'P', 1}};
-  cli_opt_val v[3];
+      {"replicas", 'r', 1}, {"no-clobber", 'n', 0}, {"parallel", 'P', 1}, {"mode", 'm', 1}};
+  cli_opt_val v[4];
   const char *pos[2];
   size_t npos;
   char err[768];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 3, v, pos, 2, &npos, err, sizeof err);
+  int rc = cli_parse_args(argc - 1, argv + 1, specs, 4, v, pos, 2, &npos, err, sizeof err);
   if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("put")); return CLI_OK; }
   if (rc) return cli_usage_error("put", "%s", err);
   if (npos < 1) return cli_usage_error("put", "missing LOCAL file");
@@ -403,6 +421,10 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
     return cli_usage_error("put", "--replicas must be 1..%d", CLI_MAX_CHAIN);
   if (v[2].present && cli_parse_u64(v[2].value, 1, PUT_MAX_PARALLEL, &parallel))
     return cli_usage_error("put", "--parallel must be 1..%d", PUT_MAX_PARALLEL);
+  uint32_t mode = 0644;
+  if (v[3].present && cli_parse_mode(v[3].value, 0644, 0, &mode))
+    return cli_usage_error("put", "--mode needs permission bits like 640 or u+x (got '%s')",
+                           v[3].value);
   const char *local = pos[0];
   int no_clobber = v[1].present;
 
@@ -412,6 +434,7 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
   j.local = local;
   j.mc = ctx->mc;
   j.replicas = (uint32_t)replicas;
+  j.mode = mode;
   pthread_mutex_init(&j.lock, NULL);
   pthread_t th[PUT_MAX_PARALLEL];
   size_t nth = 0;
@@ -435,7 +458,10 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
   j.nchunks = (j.size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;
 
   char remote[DFS_PATH_MAX + 1];
-  if (put_resolve(ctx, local, npos > 1 ? pos[1] : NULL, no_clobber, remote)) goto out;
+  uint32_t existing_mode = UINT32_MAX;
+  if (put_resolve(ctx, local, npos > 1 ? pos[1] : NULL, no_clobber, remote, &existing_mode))
+    goto out;
+  if (!v[3].present && existing_mode != UINT32_MAX) j.mode = existing_mode;
 
   j.chunks = calloc(j.nchunks ? j.nchunks : 1, sizeof *j.chunks);
   if (!j.chunks) { cli_err("put", "out of memory for %llu chunks", (unsigned long long)j.nchunks); goto out; }
@@ -459,12 +485,29 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
   }
   rc = commit(&j, remote, !no_clobber, err, sizeof err);
   if (rc) {
-    if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_EUNAVAIL)
+    if (rc == DFS_EAUTH)
+      meta_report(ctx->mc, "put", rc, err);
+    else if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_EUNAVAIL)
       cli_err("put", "%s: metad %s did not confirm the commit (%s); the file may or may not "
               "be there: check with 'dfs stat %s'", remote, ctx->mc->addr, err, remote);
     else if (strstr(err, remote)) cli_err("put", "%s", err);
     else cli_err("put", "%s: %s", remote, err);
     goto out;
+  }
+  /* metad keeps a replaced file's mode: an explicit --mode is applied afterwards. */
+  if (v[3].present && existing_mode != UINT32_MAX && existing_mode != j.mode) {
+    Dfs__ChmodReq creq = DFS__CHMOD_REQ__INIT;
+    creq.path = remote;
+    creq.mode = j.mode;
+    creq.request_id = dfs_random_u64();
+    ProtobufCMessage *m = NULL;
+    rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CHMOD, &creq.base,
+                   &dfs__chmod_rep__descriptor, &m, err, sizeof err);
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    if (rc) {
+      cli_err("put", "%s: uploaded, but --mode could not be applied: %s", remote, err);
+      goto out;
+    }
   }
   cli_summary("put", local, remote, j.size, (double)(dfs_now_ms() - t0) / 1000.0);
   ret = CLI_OK;

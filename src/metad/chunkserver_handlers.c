@@ -1,8 +1,10 @@
 /* chunkserver_handlers: chunkd <-> metad (chunk_meta.proto): Register (uuid -> stable
  * server id, through the log the first time), Inventory (reconcile a server's chunks
  * against the chunk table: add locations, order deletes of stale and orphaned chunks)
- * and Heartbeat (stats, liveness, new chunks, pending deletes). Also md_on_request, the
- * one dispatch point of the listening socket. */
+ * and Heartbeat (stats, liveness, new chunks, pending deletes). A chunkserver proves
+ * itself with the cluster secret in Register; only then is its connection authenticated.
+ * Also md_on_request, the one dispatch point of the listening socket: client requests
+ * go through auth.c (token -> user) first. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "metad/auth.h"
 #include "metad/handlers.h"
 #include "metad/raft_glue.h"
 
@@ -139,6 +142,48 @@ static void register_done(metad *md, md_waiter *w, int status) {
   md_waiter_free(w);
 }
 
+/* Closes c shortly after a refusal, so that the reply is written first. Pending ones
+ * are listed so that shutdown can close them at once (before the loop walk). */
+typedef struct delayed_close {
+  struct delayed_close *next;
+  uv_timer_t t;
+  dfs_conn *c; /* reference held */
+} delayed_close;
+static delayed_close *dc_head;
+
+static void dc_free(uv_handle_t *h) { free(h->data); }
+static void dc_fire(uv_timer_t *t) {
+  delayed_close *d = t->data;
+  for (delayed_close **pp = &dc_head; *pp; pp = &(*pp)->next)
+    if (*pp == d) {
+      *pp = d->next;
+      break;
+    }
+  uv_timer_stop(&d->t);
+  dfs_conn_close(d->c);
+  dfs_conn_unref(d->c);
+  uv_close((uv_handle_t *)&d->t, dc_free);
+}
+static void close_soon(metad *md, dfs_conn *c) {
+  delayed_close *d = md->shutting_down ? NULL : calloc(1, sizeof *d);
+  if (!d) {
+    dfs_conn_close(c);
+    return;
+  }
+  d->c = c;
+  dfs_conn_ref(c);
+  uv_timer_init(md->loop, &d->t);
+  d->t.data = d;
+  uv_timer_start(&d->t, dc_fire, 200, 0);
+  d->next = dc_head;
+  dc_head = d;
+}
+
+void chunkserver_shutdown(metad *md) {
+  (void)md;
+  while (dc_head) dc_fire(&dc_head->t);
+}
+
 static void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
   char msg[MSGSZ];
   Dfs__RegisterReq *rq = dfs__register_req__unpack(NULL, m->hdr.payload_len, m->payload);
@@ -146,6 +191,16 @@ static void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode RegisterReq");
     return;
   }
+  if (!auth_secret_ok(md, rq->cluster_secret)) {
+    LOG_WARN("%s tried to register as a chunkserver with a %s cluster secret; refused",
+             dfs_conn_peer(c), *rq->cluster_secret ? "wrong" : "missing");
+    md_reply_status(c, &m->hdr, DFS_EAUTH,
+                    "wrong or missing cluster secret (set cluster.secret to metad's)");
+    dfs__register_req__free_unpacked(rq, NULL);
+    close_soon(md, c);
+    return;
+  }
+  dfs_conn_set_authenticated(c);
   int rc = 0;
   if (!uuid_ok(rq->server_uuid)) {
     rc = DFS_EINVAL;
@@ -313,7 +368,25 @@ void chunkserver_conn_closed(metad *md, dfs_conn *c) {
 
 static void dispatch(metad *md, dfs_conn *c, dfs_msg *m) {
   if (client_handles(m->hdr.type)) {
-    client_handle(md, c, m);
+    char msg[MSGSZ];
+    if (m->hdr.type != DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER &&
+        rg_check_leader(md, msg, sizeof msg) == DFS_ENOTLEADER) {
+      /* a follower redirects without asking authd: the leader checks the token */
+      md_reply_status(c, &m->hdr, DFS_ENOTLEADER, msg);
+      dfs_msg_free(m);
+      return;
+    }
+    auth_client_request(md, c, m, client_handle); /* takes m */
+    return;
+  }
+  int is_register = m->hdr.type == DFS__MSG_TYPE__MSG_CHUNK_TO_META_REGISTER;
+  if (chunkserver_handles(m->hdr.type) && !is_register && (md->auth || md->cluster_secret[0]) &&
+      !dfs_conn_is_authenticated(c)) {
+    /* only Register (with the secret) opens the chunkserver side of a connection */
+    LOG_WARN("%s: chunkserver message %u before registering; closing", dfs_conn_peer(c),
+             m->hdr.type);
+    dfs_conn_reply_error(c, &m->hdr, DFS_EAUTH, "register with the cluster secret first");
+    close_soon(md, c);
   } else if (chunkserver_handles(m->hdr.type)) {
     chunkserver_handle(md, c, m);
   } else {
@@ -353,6 +426,7 @@ void handlers_poll(metad *md) {
     size_t n = servers_collect_watched(&md->fsm->servers, now, chunk_is_referenced, md);
     if (n) LOG_INFO("%zu chunk(s) never committed within gc.orphan_grace: deleting", n);
   }
+  auth_poll(md);
   int unavailable = rg_check_leader(md, msg, sizeof msg) == DFS_EUNAVAIL && !md->shutting_down;
   parked **pp = &parked_head;
   while (*pp) {

@@ -1,8 +1,12 @@
 /* client_handlers: client <-> metad requests (client_meta.proto), one handler per
- * message type in `client_table`. Reads are answered from the leader's applied state;
- * mutations become ops in the raft log and are answered from the fsm's result table
- * once applied. Also owns the leader's chunk-id pool: ids are handed out only from
- * ranges whose OP_RESERVE_IDS entry has been applied, so a restart never repeats one. */
+ * message type in `client_table`, each run as the user auth.c validated. Reads are
+ * answered from the leader's applied state, permission-checked here; mutations become
+ * ops in the raft log carrying the user, permission-checked by the fsm at apply time,
+ * and are answered from the fsm's result table once applied. A user without a home
+ * gets /home/<user> (OP_MKHOME) before the first request runs. Alloc and GetFile sign
+ * chunk capabilities when cluster.secret is set. Also owns the leader's chunk-id pool:
+ * ids are handed out only from ranges whose OP_RESERVE_IDS entry has been applied, so a
+ * restart never repeats one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +17,9 @@
 #include "common/log.h"
 #include "common/path.h"
 #include "common/util.h"
+#include "metad/auth.h"
 #include "metad/handlers.h"
+#include "metad/perm.h"
 #include "metad/placement.h"
 #include "metad/raft_glue.h"
 
@@ -53,6 +59,9 @@ static int check_path(const char *path, char *msg, size_t msgsz) {
   }
   return 0;
 }
+
+/* OPF_ADMIN for administrators (the anonymous user "" needs no flag: "" is super). */
+static uint8_t user_flag(const md_user *u) { return u->is_admin ? OPF_ADMIN : 0; }
 
 /* ---- mutations ---- */
 
@@ -108,7 +117,7 @@ static void submit_mutation(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr, op
   if (rc) mutation_done(md, w, rc == DFS_ENOTLEADER ? DFS_ENOTLEADER : DFS_EUNAVAIL);
 }
 
-static void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__MkdirReq *rq = dfs__mkdir_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -124,16 +133,16 @@ static void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m) {
     op.type = OP_MKDIR;
     op.rid = rq->request_id;
     op.path = rq->path;
-    op.str = "";
+    op.str = u->name;
     op.mtime_ns = dfs_wall_ns();
-    op.mode = rq->mode ? (rq->mode & 07777) : 0755;
-    op.flag = rq->parents ? 1 : 0;
+    op.mode = rq->mode ? (rq->mode & 0777) : 0755;
+    op.flag = (uint8_t)((rq->parents ? OPF_MAIN : 0) | user_flag(u));
     submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
   }
   dfs__mkdir_req__free_unpacked(rq, NULL);
 }
 
-static void h_delete(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_delete(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__DeleteReq *rq = dfs__delete_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -153,15 +162,15 @@ static void h_delete(metad *md, dfs_conn *c, dfs_msg *m) {
     op.type = OP_DELETE;
     op.rid = rq->request_id;
     op.path = rq->path;
-    op.str = "";
+    op.str = u->name;
     op.mtime_ns = dfs_wall_ns();
-    op.flag = rq->recursive ? 1 : 0;
+    op.flag = (uint8_t)((rq->recursive ? OPF_MAIN : 0) | user_flag(u));
     submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
   }
   dfs__delete_req__free_unpacked(rq, NULL);
 }
 
-static void h_commit(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__CommitReq *rq = dfs__commit_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -205,16 +214,45 @@ static void h_commit(metad *md, dfs_conn *c, dfs_msg *m) {
   op.type = OP_COMMIT;
   op.rid = rq->request_id;
   op.path = rq->path;
-  op.str = "";
+  op.str = u->name;
   op.mtime_ns = dfs_wall_ns();
-  op.mode = rq->mode ? (rq->mode & 07777) : 0644;
-  op.flag = rq->overwrite ? 1 : 0;
+  op.mode = rq->mode ? (rq->mode & 0777) : 0644;
+  op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | user_flag(u));
   op.size = rq->size;
   op.replicas = rq->replicas ? rq->replicas : DEFAULT_REPLICAS;
   op.nchunks = (uint32_t)rq->n_chunks;
   /* rq stays alive in the waiter (its chunk server lists become locations) */
   submit_mutation(md, c, &m->hdr, &op, chunks, rq, free_commit_req);
   free(chunks);
+}
+
+static void h_chmod(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__ChmodReq *rq = dfs__chmod_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ChmodReq");
+    return;
+  }
+  int rc = check_path(rq->path, msg, sizeof msg);
+  if (!rc && rq->mode > 0777) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "mode %o is out of range 0..0777", rq->mode);
+  }
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    ops_op op = {0};
+    op.type = OP_CHMOD;
+    op.rid = rq->request_id;
+    op.path = rq->path;
+    op.str = u->name;
+    op.mtime_ns = dfs_wall_ns();
+    op.mode = rq->mode;
+    op.flag = user_flag(u);
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+  }
+  dfs__chmod_req__free_unpacked(rq, NULL);
 }
 
 /* ---- reads ---- */
@@ -231,11 +269,13 @@ static void fill_entry(Dfs__Entry *e, const ns_inode *n) {
   e->inode = n->ino;
 }
 
-/* Common start of a read: decode-independent leader check and path lookup. */
-static int read_lookup(metad *md, const char *path, ns_inode **n, char *msg, size_t msgsz) {
+/* Common start of a read: leader check and path lookup with x on every directory on
+ * the way (what stat needs; list and getfile then also need r on the inode). */
+static int read_lookup(metad *md, const md_user *u, const char *path, ns_inode **n,
+                       char *msg, size_t msgsz) {
   int rc = check_path(path, msg, msgsz);
   if (!rc) rc = rg_check_leader(md, msg, msgsz);
-  if (!rc) rc = ns_lookup(md->fsm->ns, path, n, msg, msgsz);
+  if (!rc) rc = perm_lookup(md->fsm->ns, path, u->name, u->is_admin, n, msg, msgsz);
   return rc;
 }
 
@@ -244,7 +284,7 @@ static int cmp_entry_name(const void *a, const void *b) {
   return strcmp(x->name, y->name);
 }
 
-static void h_list(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_list(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__ListReq *rq = dfs__list_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -252,7 +292,11 @@ static void h_list(metad *md, dfs_conn *c, dfs_msg *m) {
     return;
   }
   ns_inode *n;
-  int rc = read_lookup(md, rq->path, &n, msg, sizeof msg);
+  int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
+  if (!rc && n->is_dir && perm_check(u->name, u->is_admin, n, PERM_R)) {
+    perm_denied_msg(msg, sizeof msg, rq->path, strlen(rq->path), n);
+    rc = DFS_EPERM;
+  }
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
     goto out;
@@ -299,7 +343,7 @@ out:
   dfs__list_req__free_unpacked(rq, NULL);
 }
 
-static void h_stat(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_stat(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__StatReq *rq = dfs__stat_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -307,7 +351,7 @@ static void h_stat(metad *md, dfs_conn *c, dfs_msg *m) {
     return;
   }
   ns_inode *n;
-  int rc = read_lookup(md, rq->path, &n, msg, sizeof msg);
+  int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
   } else {
@@ -321,6 +365,11 @@ static void h_stat(metad *md, dfs_conn *c, dfs_msg *m) {
     dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
   }
   dfs__stat_req__free_unpacked(rq, NULL);
+}
+
+/* Wall-clock expiry (ms) of a capability signed now. */
+static int64_t cap_expiry(const metad *md) {
+  return dfs_wall_ns() / 1000000 + md->caps_ttl_ms;
 }
 
 static void fill_addr(Dfs__ServerAddr *a, const server_ent *e) {
@@ -347,7 +396,7 @@ static size_t live_locations(metad *md, const chunk_ent *ce, const server_ent **
   return n;
 }
 
-static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__GetFileReq *rq = dfs__get_file_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -357,10 +406,15 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m) {
   ns_inode *n;
   Dfs__ChunkLocation *locs = NULL, **lptrs = NULL;
   Dfs__ServerAddr *addrs = NULL, **aptrs = NULL;
-  int rc = read_lookup(md, rq->path, &n, msg, sizeof msg);
+  uint8_t (*caps)[DFS_CAP_LEN] = NULL;
+  int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
   if (!rc && n->is_dir) {
     rc = DFS_EISDIR;
     snprintf(msg, sizeof msg, "%s is a directory", rq->path);
+  }
+  if (!rc && perm_check(u->name, u->is_admin, n, PERM_R)) {
+    perm_denied_msg(msg, sizeof msg, rq->path, strlen(rq->path), n);
+    rc = DFS_EPERM;
   }
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
@@ -380,7 +434,8 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m) {
   lptrs = calloc(cnt ? cnt : 1, sizeof *lptrs);
   addrs = calloc(naddr ? naddr : 1, sizeof *addrs);
   aptrs = calloc(naddr ? naddr : 1, sizeof *aptrs);
-  if (!locs || !lptrs || !addrs || !aptrs) {
+  if (md->have_caps) caps = calloc(cnt ? cnt : 1, sizeof *caps);
+  if (!locs || !lptrs || !addrs || !aptrs || (md->have_caps && !caps)) {
     md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
     goto out;
   }
@@ -396,6 +451,11 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m) {
     l->version = ce->version;
     l->length = ce->length;
     l->crc32c = ce->crc32c;
+    if (caps) {
+      dfs_cap_sign(md->cap_key, l->chunk_id, l->version, DFS_CAP_READ, cap_expiry(md), caps[i]);
+      l->capability.data = caps[i];
+      l->capability.len = DFS_CAP_LEN;
+    }
     const server_ent *live[255];
     size_t nl = live_locations(md, ce, live, 255);
     l->replicas = &aptrs[ai];
@@ -417,6 +477,7 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m) {
   rep.chunks = lptrs;
   dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
 out:
+  free(caps);
   free(locs);
   free(lptrs);
   free(addrs);
@@ -424,7 +485,8 @@ out:
   dfs__get_file_req__free_unpacked(rq, NULL);
 }
 
-static void h_cluster(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_cluster(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  (void)u; /* any authenticated user may see the cluster overview */
   Dfs__ClusterReq *rq = dfs__cluster_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ClusterReq");
@@ -473,8 +535,9 @@ out:
   free(ad);
 }
 
-static void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
+  (void)u; /* any authenticated user may report a replica it could not read */
   Dfs__BadReplicaReq *rq = dfs__bad_replica_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode BadReplicaReq");
@@ -526,7 +589,8 @@ static void alloc_answer(metad *md, md_alloc *a) {
   Dfs__ServerAddr *ad = calloc((size_t)a->count * a->replicas, sizeof *ad);
   Dfs__ServerAddr **ap = calloc((size_t)a->count * a->replicas, sizeof *ap);
   uint64_t *chain = calloc(a->replicas, sizeof *chain);
-  if (!cands || !ca || !cp || !ad || !ap || !chain) {
+  uint8_t (*caps)[DFS_CAP_LEN] = md->have_caps ? calloc(a->count, sizeof *caps) : NULL;
+  if (!cands || !ca || !cp || !ad || !ap || !chain || (md->have_caps && !caps)) {
     md_reply_status(a->conn, &a->hdr, DFS_ENOMEM, "metad is out of memory");
     goto out;
   }
@@ -555,6 +619,12 @@ static void alloc_answer(metad *md, md_alloc *a) {
     cp[i] = &ca[i];
     ca[i].chunk_id = md->pool_next++;
     ca[i].version = 1;
+    if (caps) {
+      dfs_cap_sign(md->cap_key, ca[i].chunk_id, ca[i].version, DFS_CAP_WRITE, cap_expiry(md),
+                   caps[i]);
+      ca[i].capability.data = caps[i];
+      ca[i].capability.len = DFS_CAP_LEN;
+    }
     size_t k = placement_choose(cands, nc, a->replicas, a->exclude, a->nexclude, &md->rng,
                                 chain);
     ca[i].chain = &ap[ai];
@@ -577,6 +647,7 @@ static void alloc_answer(metad *md, md_alloc *a) {
   rep.chunks = cp;
   dfs_conn_reply(a->conn, &a->hdr, &rep.base, NULL, 0, NULL, NULL);
 out:
+  free(caps);
   free(cands);
   free(ca);
   free(cp);
@@ -645,8 +716,9 @@ static void reserve_ids(metad *md) {
   md->reserve_inflight = 1;
 }
 
-static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m) {
+static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
+  (void)u; /* fresh chunk ids for anyone authenticated; Commit checks the namespace */
   Dfs__AllocReq *rq = dfs__alloc_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode AllocReq");
@@ -726,7 +798,7 @@ void handlers_shutdown(metad *md) {
 
 /* ---- dispatch ---- */
 
-typedef void (*client_fn)(metad *md, dfs_conn *c, dfs_msg *m);
+typedef void (*client_fn)(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u);
 static const struct {
   uint16_t type;
   client_fn fn;
@@ -740,6 +812,7 @@ static const struct {
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, h_getfile},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, h_cluster},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_BAD_REPLICA, h_bad_replica},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_CHMOD, h_chmod},
 };
 
 int client_handles(uint16_t type) {
@@ -748,10 +821,126 @@ int client_handles(uint16_t type) {
   return 0;
 }
 
-void client_handle(metad *md, dfs_conn *c, dfs_msg *m) {
+static void run_handler(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   for (size_t i = 0; i < sizeof client_table / sizeof client_table[0]; i++)
     if (client_table[i].type == m->hdr.type) {
-      client_table[i].fn(md, c, m);
+      client_table[i].fn(md, c, m, u);
       return;
     }
+}
+
+/* Requests waiting for their user's home directory to be made: one OP_MKHOME per user
+ * in flight (homes_inflight), the user's requests queue on it in arrival order. */
+typedef struct home_req {
+  struct home_req *next;
+  dfs_conn *conn; /* reference held */
+  dfs_msg msg;    /* owned */
+  md_user user;
+} home_req;
+
+typedef struct home_wait {
+  struct home_wait *next; /* homes_inflight list */
+  char name[MD_USER_MAX + 1];
+  home_req *reqs, **tail;
+} home_wait;
+
+static home_wait *homes_inflight;
+
+static void home_unlink(home_wait *h) {
+  for (home_wait **pp = &homes_inflight; *pp; pp = &(*pp)->next)
+    if (*pp == h) {
+      *pp = h->next;
+      return;
+    }
+}
+
+/* Runs (run != 0, md set) or drops every queued request of h. */
+static void home_flush(metad *md, home_wait *h, int run) {
+  home_req *r = h->reqs;
+  h->reqs = NULL;
+  h->tail = &h->reqs;
+  while (r) {
+    home_req *next = r->next;
+    if (run && dfs_conn_is_open(r->conn)) run_handler(md, r->conn, &r->msg, &r->user);
+    dfs_msg_free(&r->msg);
+    dfs_conn_unref(r->conn);
+    free(r);
+    r = next;
+  }
+}
+
+static void home_wait_free(void *p) {
+  home_wait *h = p;
+  home_unlink(h);
+  home_flush(NULL, h, 0);
+  free(h);
+}
+
+static void home_done(metad *md, md_waiter *w, int status) {
+  home_wait *h = w->ud;
+  const fsm_result *r = status ? NULL : fsm_result_get(md->fsm, w->rid);
+  if (r && r->err)
+    LOG_WARN("cannot create the home directory of %s: %s", h->name,
+             r->msg ? r->msg : dfs_strerror(r->err));
+  /* run the requests whatever happened: each reports its own errors (not leader, ...) */
+  home_unlink(h);
+  home_flush(md, h, 1);
+  md_waiter_free(w);
+}
+
+/* 1 if u is a named user without /home/<u> and this node can make it now. */
+static int needs_home(metad *md, const md_user *u) {
+  char msg[MSGSZ];
+  if (!u->name[0] || rg_check_leader(md, msg, sizeof msg)) return 0;
+  ns_inode *home = ns_child(md->fsm->ns->root, "home", 4);
+  return !home || !ns_child(home, u->name, strlen(u->name));
+}
+
+void client_handle(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  if (!needs_home(md, u)) {
+    run_handler(md, c, m, u);
+    return;
+  }
+  home_req *rq = calloc(1, sizeof *rq);
+  if (!rq) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    return;
+  }
+  rq->conn = c;
+  dfs_conn_ref(c);
+  rq->msg = *m; /* take the frame; the caller's free of m is then a no-op */
+  memset(m, 0, sizeof *m);
+  rq->user = *u;
+  home_wait *h = homes_inflight;
+  while (h && strcmp(h->name, u->name)) h = h->next;
+  if (h) { /* the home is being made: wait for it */
+    *h->tail = rq;
+    h->tail = &rq->next;
+    return;
+  }
+  ops_op op = {0};
+  op.type = OP_MKHOME;
+  op.rid = rg_new_rid();
+  op.path = "";
+  op.str = u->name;
+  op.mtime_ns = dfs_wall_ns();
+  h = calloc(1, sizeof *h);
+  md_waiter *w = h ? md_waiter_new(NULL, NULL, op.rid, home_done) : NULL;
+  if (!w) {
+    free(h);
+    md_reply_status(c, &rq->msg.hdr, DFS_ENOMEM, "metad is out of memory");
+    dfs_msg_free(&rq->msg);
+    dfs_conn_unref(c);
+    free(rq);
+    return;
+  }
+  snprintf(h->name, sizeof h->name, "%s", u->name);
+  h->reqs = rq;
+  h->tail = &rq->next;
+  h->next = homes_inflight;
+  homes_inflight = h;
+  w->ud = h;
+  w->ud_free = home_wait_free;
+  LOG_INFO("creating /home/%s", u->name);
+  if (rg_submit(md, &op, NULL, w)) home_done(md, w, DFS_EUNAVAIL);
 }

@@ -2,7 +2,10 @@
  * Invariants: (1) every chunk id referenced by a file is in the chunk table with refs =
  * number of references; (2) every chunk id in the table is <= ids_reserved; (3) each
  * request id appears at most once in the result ring and res_idx maps it to its slot;
- * (4) apply depends only on the state and the entry bytes (no clocks, no randomness). */
+ * (4) apply depends only on the state and the entry bytes (no clocks, no randomness);
+ * (5) namespace ops are permission-checked here, at apply time, against the acting user
+ * carried in the op (perm.h), so every replica refuses the same ops whatever happened
+ * between the request and its entry. */
 #include "metad/fsm.h"
 
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/path.h"
+#include "metad/perm.h"
 
 #define SNAP_MAGIC 0x314e534du /* "MSN1" */
 #define SNAP_VERSION 1
@@ -149,14 +153,30 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     rc = DFS_EINVAL;
     goto out;
   }
-  ns_inode *old;
-  if ((rc = ns_put_check(f->ns, op->path, op->flag, &old, msg, msgsz))) goto out;
+  ns_inode *dir, *old;
+  int admin = (op->flag & OPF_ADMIN) != 0, overwrite = (op->flag & OPF_MAIN) != 0;
+  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &old, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ is a directory");
+    rc = DFS_EISDIR;
+  }
+  if (rc) goto out;
+  if (old && !old->is_dir && overwrite && perm_check(op->str, admin, old, PERM_W)) {
+    perm_denied_msg(msg, msgsz, op->path, strlen(op->path), old);
+    rc = DFS_EPERM;
+    goto out;
+  }
+  if ((rc = ns_put_check(f->ns, op->path, overwrite, &old, msg, msgsz))) goto out;
   for (uint32_t i = 0; i < op->nchunks; i++) {
     ops_chunk c = ops_chunk_at(op, i);
     if (chunks_add(&f->chunks, c.id, c.version, c.length, c.crc32c)) oom_abort();
   }
-  rc = ns_put_file(f->ns, op->path, op->flag, op->mode, op->str, op->mtime_ns, op->size,
-                   op->replicas, ids, op->nchunks, on_unref, f, msg, msgsz);
+  /* a replaced file keeps its owner and mode (like writing into it); ns_put_file copies
+   * the owner string before it frees the old inode */
+  rc = ns_put_file(f->ns, op->path, overwrite, old ? old->mode : op->mode,
+                   old ? old->owner : op->str, op->mtime_ns, op->size, op->replicas, ids,
+                   op->nchunks, on_unref, f, msg, msgsz);
   if (rc) oom_abort(); /* checked above: only OOM can fail here */
   ids = NULL;
 out:
@@ -182,6 +202,94 @@ static void set_meta_addr(fsm_t *f, uint64_t raft_id, const char *addr) {
   f->nmetas++;
 }
 
+static int apply_mkdir(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  int rc = check_path(op->path, msg, msgsz);
+  int admin = (op->flag & OPF_ADMIN) != 0, parents = (op->flag & OPF_MAIN) != 0;
+  if (rc) return rc;
+  if (parents) {
+    rc = perm_check_mkdir_p(f->ns, op->path, op->str, admin, msg, msgsz);
+  } else {
+    ns_inode *dir, *old;
+    rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &old, msg,
+                            msgsz);
+    if (rc == DFS_EINVAL) {
+      snprintf(msg, msgsz, "/ already exists");
+      rc = DFS_EEXIST;
+    }
+  }
+  if (rc) return rc;
+  return ns_mkdir(f->ns, op->path, parents, op->mode, op->str, op->mtime_ns, msg, msgsz);
+}
+
+static int apply_delete(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  int rc = check_path(op->path, msg, msgsz);
+  int admin = (op->flag & OPF_ADMIN) != 0, recursive = (op->flag & OPF_MAIN) != 0;
+  if (rc) return rc;
+  ns_inode *dir, *n;
+  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ cannot be deleted");
+    return DFS_EINVAL;
+  }
+  if (rc) return rc;
+  if (!n) {
+    snprintf(msg, msgsz, "%s does not exist", op->path);
+    return DFS_ENOENT;
+  }
+  if (n->is_dir && recursive &&
+      (rc = perm_check_subtree(n, op->path, op->str, admin, msg, msgsz)))
+    return rc;
+  return ns_delete(f->ns, op->path, recursive, op->mtime_ns, on_unref, f, msg, msgsz);
+}
+
+static int apply_chmod(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  int rc = check_path(op->path, msg, msgsz);
+  int admin = (op->flag & OPF_ADMIN) != 0;
+  ns_inode *n;
+  if (rc) return rc;
+  if ((rc = perm_lookup(f->ns, op->path, op->str, admin, &n, msg, msgsz))) return rc;
+  if (op->mode > 0777) {
+    snprintf(msg, msgsz, "mode %o is out of range 0..0777", op->mode);
+    return DFS_EINVAL;
+  }
+  const char *owner = n->owner ? n->owner : "";
+  if (!perm_is_super(op->str, admin) && strcmp(owner, op->str)) {
+    size_t len = strlen(op->path);
+    perm_denied_msg(msg, msgsz, op->path, len, n);
+    size_t used = strlen(msg);
+    snprintf(msg + used, msgsz - used, ": only the owner or an administrator may change it");
+    return DFS_EPERM;
+  }
+  n->mode = op->mode;
+  return 0;
+}
+
+/* Valid user names are single path components (authd allows [a-z0-9_-]). */
+static int apply_mkhome(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  size_t n = strlen(op->str);
+  if (!n || n > 64 || dfs_name_check(op->str, n, NULL) || strchr(op->str, '/')) {
+    snprintf(msg, msgsz, "invalid user name for a home directory");
+    return DFS_EINVAL;
+  }
+  ns_inode *root = f->ns->root, *home = ns_child(root, "home", 4);
+  if (!root->owner && ns_set_owner(root, PERM_ADMIN_OWNER)) return DFS_ENOMEM;
+  int rc;
+  if (!home) {
+    rc = ns_mkdir(f->ns, "/home", 0, 0755, PERM_ADMIN_OWNER, op->mtime_ns, msg, msgsz);
+    if (rc) return rc;
+    home = ns_child(root, "home", 4);
+  }
+  if (!home->is_dir) {
+    snprintf(msg, msgsz, "/home is a file, not a directory");
+    return DFS_ENOTDIR;
+  }
+  if (ns_child(home, op->str, n)) return 0; /* exists (whatever it is): nothing to do */
+  char path[80];
+  snprintf(path, sizeof path, "/home/%s", op->str);
+  return ns_mkdir(f->ns, path, 0, 0700, op->str, op->mtime_ns, msg, msgsz);
+}
+
 static void apply_op(fsm_t *f, const ops_op *op) {
   char msg[512] = "";
   int rc = 0;
@@ -189,13 +297,16 @@ static void apply_op(fsm_t *f, const ops_op *op) {
   if (fsm_result_get(f, op->rid)) return; /* replay of a request already applied */
   switch (op->type) {
   case OP_MKDIR:
-    if (!(rc = check_path(op->path, msg, sizeof msg)))
-      rc = ns_mkdir(f->ns, op->path, op->flag, op->mode, op->str, op->mtime_ns, msg,
-                    sizeof msg);
+    rc = apply_mkdir(f, op, msg, sizeof msg);
     break;
   case OP_DELETE:
-    if (!(rc = check_path(op->path, msg, sizeof msg)))
-      rc = ns_delete(f->ns, op->path, op->flag, op->mtime_ns, on_unref, f, msg, sizeof msg);
+    rc = apply_delete(f, op, msg, sizeof msg);
+    break;
+  case OP_CHMOD:
+    rc = apply_chmod(f, op, msg, sizeof msg);
+    break;
+  case OP_MKHOME:
+    rc = apply_mkhome(f, op, msg, sizeof msg);
     break;
   case OP_COMMIT:
     rc = apply_commit(f, op, msg, sizeof msg);

@@ -3,7 +3,8 @@
  * nodes and a bounded table of recent request results (idempotency: an op whose request
  * id is already there is skipped, and waiting clients read their result from it).
  * Changed only by fsm_apply_entry (one raft entry = a batch of ops, see ops.h), which
- * is deterministic; serialised whole by fsm_snapshot and rebuilt by fsm_restore. */
+ * is deterministic and checks namespace ops against the permissions of the user they
+ * carry (perm.h); serialised whole by fsm_snapshot and rebuilt by fsm_restore. */
 #ifndef METAD_FSM_H
 #define METAD_FSM_H
 

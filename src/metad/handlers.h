@@ -12,13 +12,18 @@ void md_on_request(dfs_conn *c, dfs_msg *msg);
 /* on_close of accepted connections: forgets chunkserver registrations on c. */
 void md_on_close(dfs_conn *c);
 
-/* Client side: one entry per message type. Return after replying (or queueing). */
-void client_handle(metad *md, dfs_conn *c, dfs_msg *m);
+/* Client side: one entry per message type, run as user u (after auth.c validated the
+ * token; an auth_run_cb). Makes u's home first if missing (the request then waits for
+ * that log entry and *m is taken). Returns after replying (or queueing); the caller
+ * frees m. */
+void client_handle(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u);
 int client_handles(uint16_t type);
 /* Chunkserver side. */
 void chunkserver_handle(metad *md, dfs_conn *c, dfs_msg *m);
 int chunkserver_handles(uint16_t type);
 void chunkserver_conn_closed(metad *md, dfs_conn *c);
+/* Shutdown: closes connections that were refused and wait to be closed. */
+void chunkserver_shutdown(metad *md);
 
 /* Leadership changed (ready = 1: this node is now the ready leader; 0: it lost it):
  * resets the chunk-id pool and fails waiting Allocs. */

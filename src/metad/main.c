@@ -12,6 +12,7 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "metad/auth.h"
 #include "metad/handlers.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
@@ -33,7 +34,7 @@ static int cfg_fail(const char *msg) {
 
 static int mkdir_p(const char *dir) {
   char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s", dir);
+  if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return -1;
   for (char *p = tmp + 1; *p; p++) {
     if (*p != '/') continue;
     *p = 0;
@@ -43,6 +44,76 @@ static int mkdir_p(const char *dir) {
   if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
   struct stat st;
   return stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+#define PRE_AUTH_MAX_PAYLOAD (64u << 10)
+#define PRE_AUTH_TIMEOUT_MS 10000
+
+/* auth.*, cluster.secret, caps.*, tls.*: 0 or DFS_ECONFIG with a message in err. */
+static int load_security(metad *md, char *err, size_t errsz) {
+  dfs_config *c = md->cfg;
+  const char *aa = dfs_config_str(c, "auth.address", "");
+  if (*aa) {
+    if (strlen(aa) >= sizeof md->auth_address ||
+        dfs_parse_hostport(aa, md->auth_host, sizeof md->auth_host, &md->auth_port) ||
+        md->auth_port < 1 || md->auth_port > 65535) {
+      snprintf(err, errsz, "auth.address: '%.200s' is not HOST:PORT", aa);
+      return DFS_ECONFIG;
+    }
+    snprintf(md->auth_address, sizeof md->auth_address, "%s", aa);
+  }
+  const char *env = getenv("DFS_CLUSTER_SECRET");
+  const char *sec = dfs_config_str(c, "cluster.secret", env ? env : "");
+  if (strlen(sec) >= sizeof md->cluster_secret) {
+    snprintf(err, errsz, "cluster.secret: longer than %zu bytes", sizeof md->cluster_secret - 1);
+    return DFS_ECONFIG;
+  }
+  snprintf(md->cluster_secret, sizeof md->cluster_secret, "%s", sec);
+  if (*md->auth_address && !*md->cluster_secret) {
+    snprintf(err, errsz, "auth.address is set but cluster.secret (or $DFS_CLUSTER_SECRET) is "
+             "not: metad needs it to ask authd and to sign chunk capabilities");
+    return DFS_ECONFIG;
+  }
+  if (dfs_config_ms(c, "auth.cache_ttl", 3000, &md->auth_cache_ttl_ms, err, errsz) ||
+      dfs_config_ms(c, "auth.timeout", 5000, &md->auth_timeout_ms, err, errsz) ||
+      dfs_config_ms(c, "caps.ttl", 600000, &md->caps_ttl_ms, err, errsz))
+    return DFS_ECONFIG;
+  if (md->auth_cache_ttl_ms < 0 || md->auth_cache_ttl_ms > 3600000 ||
+      md->auth_timeout_ms < 10 || md->auth_timeout_ms > 600000 || md->caps_ttl_ms < 1000 ||
+      md->caps_ttl_ms > 7 * 86400000LL) {
+    snprintf(err, errsz, "auth.cache_ttl must be 0..1h, auth.timeout 10ms..10m, caps.ttl 1s..7d");
+    return DFS_ECONFIG;
+  }
+  if (*md->cluster_secret) {
+    if (dfs_cap_key(md->cluster_secret, md->cap_key)) {
+      snprintf(err, errsz, "cannot derive the capability key (out of memory)");
+      return DFS_ECONFIG;
+    }
+    md->have_caps = 1;
+  }
+  if (dfs_tls_from_config(c, 1, &md->tls_server, err, errsz)) return DFS_ECONFIG;
+  /* auth.tls (default: tls.enabled) lets the authd link differ from the rest */
+  int tls_on = 0, auth_tls = 0;
+  if (dfs_config_bool(c, "tls.enabled", 0, &tls_on, err, errsz) ||
+      dfs_config_bool(c, "auth.tls", tls_on, &auth_tls, err, errsz))
+    return DFS_ECONFIG;
+  if (*md->auth_address && auth_tls) {
+    dfs_config *cc = dfs_config_new();
+    if (!cc || dfs_config_set(cc, "tls.enabled", "true")) {
+      dfs_config_free(cc);
+      snprintf(err, errsz, "out of memory");
+      return DFS_ECONFIG;
+    }
+    static const char *const keys[] = {"tls.ca", "tls.cert", "tls.key", "tls.verify_hostname"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+      const char *v = dfs_config_str(c, keys[i], NULL);
+      if (v) dfs_config_set(cc, keys[i], v);
+    }
+    int rc = dfs_tls_from_config(cc, 0, &md->tls_client, err, errsz);
+    dfs_config_free(cc);
+    if (rc) return DFS_ECONFIG;
+  }
+  return 0;
 }
 
 /* Reads every setting; 0 or a message in err. */
@@ -105,6 +176,7 @@ static int load_settings(metad *md, char *err, size_t errsz) {
     snprintf(err, errsz, "raft.heartbeat_timeout must be below raft.election_timeout");
     return DFS_ECONFIG;
   }
+  if (load_security(md, err, errsz)) return DFS_ECONFIG;
   /* raft.peers may also be one comma-separated string: split it into raft.peers.N */
   const char *peers = dfs_config_str(c, "raft.peers", NULL);
   if (peers && *peers) {
@@ -145,6 +217,8 @@ static void on_signal(uv_signal_t *s, int signum) {
   if (md->server) dfs_server_close(md->server);
   md->server = NULL;
   md->shutting_down = 1;
+  auth_shutdown(md);
+  chunkserver_shutdown(md);
   handlers_shutdown(md);
   handlers_poll(md); /* answers parked requests: "shutting down" */
   rg_close(md, on_raft_closed);
@@ -228,6 +302,25 @@ int main(int argc, char **argv) {
   opts.on_request = md_on_request;
   opts.on_close = md_on_close;
   opts.data = md;
+  opts.tls = md->tls_server;
+  if (*md->auth_address || *md->cluster_secret) {
+    /* strangers get small frames and 10 s to present a valid token or cluster secret */
+    opts.pre_auth.max_payload = PRE_AUTH_MAX_PAYLOAD;
+    opts.pre_auth.max_bulk = 0;
+    opts.auth_timeout_ms = PRE_AUTH_TIMEOUT_MS;
+  }
+  if (auth_init(md)) {
+    fprintf(stderr, "metad: out of memory\n");
+    return 1;
+  }
+  if (!*md->auth_address)
+    LOG_WARN("AUTHENTICATION IS OFF (auth.address is not set): every client request runs as "
+             "an anonymous superuser. Set auth.address and cluster.secret for a shared cluster.");
+  if (!*md->cluster_secret)
+    LOG_WARN("cluster.secret is not set: any process may register as a chunkserver and chunk "
+             "capabilities are not issued");
+  if (!md->tls_server)
+    LOG_WARN("TLS is off (tls.enabled: false): tokens and data travel in the clear");
   int rc = dfs_server_listen(md->loop, md->listen_host, md->listen_port, &opts, &md->server);
   if (rc) {
     fprintf(stderr, "metad: cannot listen on %s (in use, or not a local address?)\n",
@@ -248,7 +341,10 @@ int main(int argc, char **argv) {
 
   uv_run(md->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(md->loop)) LOG_WARN("event loop still had open handles at exit");
+  auth_free(md);
   fsm_free(md->fsm);
+  dfs_tls_ctx_free(md->tls_server);
+  dfs_tls_ctx_free(md->tls_client);
   dfs_config_free(md->cfg);
   LOG_INFO("stopped");
   return 0;

@@ -9,8 +9,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/cap.h"
 #include "common/config.h"
 #include "common/conn.h"
+#include "common/tls.h"
 #include "metad/fsm.h"
 #include "metad/ops.h"
 
@@ -39,6 +41,14 @@ void md_waiter_free(md_waiter *w); /* drops the conn reference, frees ud */
 
 typedef struct md_batch md_batch;
 typedef struct md_alloc md_alloc;
+typedef struct md_auth md_auth;
+
+/* Who a client request runs as. name "" with is_admin = 1: authentication is off. */
+#define MD_USER_MAX 64
+typedef struct {
+  char name[MD_USER_MAX + 1];
+  int is_admin;
+} md_user;
 
 struct metad {
   uv_loop_t *loop;
@@ -53,6 +63,17 @@ struct metad {
   int64_t heartbeat_ms, dead_timeout_ms, orphan_grace_ms;
   int64_t snapshot_threshold, snapshot_trailing, election_ms, raft_heartbeat_ms;
   int64_t max_inflight;
+  /* security (see auth.h): auth_address "" = authentication off */
+  char auth_address[300];
+  char auth_host[256];
+  int auth_port;
+  int64_t auth_cache_ttl_ms, auth_timeout_ms, caps_ttl_ms;
+  char cluster_secret[256];  /* "" = none: no capabilities, any chunkserver may register */
+  int have_caps;
+  uint8_t cap_key[DFS_CAP_KEY_LEN];
+  dfs_tls_ctx *tls_server;   /* clients and chunkservers (NULL = plaintext) */
+  dfs_tls_ctx *tls_client;   /* the link to authd */
+  md_auth *auth;             /* token cache (NULL when authentication is off) */
   /* state */
   fsm_t *fsm;
   /* raft */

@@ -100,6 +100,18 @@ static void dir_remove(ns_inode *d, ns_inode *c) {
   c->parent = NULL;
 }
 
+ns_inode *ns_child(const ns_inode *dir, const char *name, size_t len) {
+  return dir->is_dir ? dir_find(dir, name, len) : NULL;
+}
+
+int ns_set_owner(ns_inode *n, const char *owner) {
+  char *o = NULL;
+  if (owner && *owner && !(o = strdup(owner))) return DFS_ENOMEM;
+  free(n->owner);
+  n->owner = o;
+  return 0;
+}
+
 ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos) {
   if (!dir->is_dir) return NULL;
   while (*pos < dir->u.dir.cap) {

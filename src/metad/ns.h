@@ -69,6 +69,11 @@ int ns_put_file(ns_t *ns, const char *path, int overwrite, uint32_t mode, const 
 int ns_delete(ns_t *ns, const char *path, int recursive, int64_t mtime_ns,
               void (*on_chunk)(void *ud, uint64_t id), void *ud, char *msg, size_t msgsz);
 
+/* The child `name` (len bytes, not NUL-terminated) of directory dir, or NULL. */
+ns_inode *ns_child(const ns_inode *dir, const char *name, size_t len);
+/* Replaces n's owner (copied; "" or NULL = none). 0 or DFS_ENOMEM (n unchanged). */
+int ns_set_owner(ns_inode *n, const char *owner);
+
 /* Iterates a directory's children: *pos starts at 0; returns NULL at the end. The
  * directory must not change during the iteration. */
 ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos);

@@ -128,6 +128,8 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
   case OP_MKDIR:
   case OP_DELETE:
   case OP_COMMIT:
+  case OP_CHMOD:
+  case OP_MKHOME:
     wb_str(w, op->path);
     wb_str(w, op->str);
     wb_u64(w, (uint64_t)op->mtime_ns);
@@ -181,6 +183,8 @@ int ops_next(ops_iter *it, ops_op *op) {
   case OP_MKDIR:
   case OP_DELETE:
   case OP_COMMIT:
+  case OP_CHMOD:
+  case OP_MKHOME:
     op->path = rb_str(r);
     op->str = rb_str(r);
     op->mtime_ns = (int64_t)rb_u64(r);

@@ -42,14 +42,25 @@ const char *rb_str(ops_rbuf *r);
 int rb_has(const ops_rbuf *r, size_t n);
 
 /* ---- operations ---- */
+/* Namespace ops (MKDIR, DELETE, COMMIT, CHMOD) carry the acting user in `str` and are
+ * permission-checked at apply time (perm.h). The user "" is the anonymous superuser of
+ * a metad without authentication (and of entries written before it existed). */
 enum ops_type {
-  OP_MKDIR = 1,       /* path, owner, mtime, mode, flag=parents */
-  OP_DELETE = 2,      /* path, mtime, flag=recursive */
-  OP_COMMIT = 3,      /* path, owner, mtime, mode, flag=overwrite, size, replicas, chunks */
+  OP_MKDIR = 1,       /* path, str=user (owner), mtime, mode, flag=OPF_MAIN(parents)|OPF_ADMIN */
+  OP_DELETE = 2,      /* path, str=user, mtime, flag=OPF_MAIN(recursive)|OPF_ADMIN */
+  OP_COMMIT = 3,      /* path, str=user (owner), mtime, mode, flag=OPF_MAIN(overwrite)|OPF_ADMIN,
+                         size, replicas, chunks */
   OP_RESERVE_IDS = 4, /* a=first id, b=last id (inclusive); applied iff a = reserved+1 */
   OP_MAP_SERVER = 5,  /* str=uuid -> a stable server id */
   OP_META_ADDR = 6,   /* a=raft id, str=client address of that metad */
+  OP_CHMOD = 7,       /* path, str=user, mtime, mode (0..0777), flag=OPF_ADMIN */
+  OP_MKHOME = 8,      /* str=user name, mtime: makes /home (admin, 0755) and /home/<user>
+                         (owner user, 0700) where missing; also gives "/" to the admin */
 };
+
+/* Bits of ops_op.flag for namespace ops. */
+#define OPF_MAIN 0x01  /* parents (MKDIR), recursive (DELETE), overwrite (COMMIT) */
+#define OPF_ADMIN 0x02 /* the acting user is an administrator (bypasses permissions) */
 
 #define OPS_CHUNK_WIRE 24 /* id u64, version u64, length u32, crc u32 */
 
@@ -62,8 +73,9 @@ typedef struct {
 typedef struct {
   uint8_t type;
   uint64_t rid;          /* request id (never 0 in a valid entry) */
-  const char *path;      /* MKDIR/DELETE/COMMIT */
-  const char *str;       /* owner (MKDIR/COMMIT), uuid (MAP_SERVER), address (META_ADDR) */
+  const char *path;      /* MKDIR/DELETE/COMMIT/CHMOD */
+  const char *str;       /* acting user (namespace ops, MKHOME), uuid (MAP_SERVER),
+                            address (META_ADDR) */
   int64_t mtime_ns;
   uint32_t mode;
   uint8_t flag;

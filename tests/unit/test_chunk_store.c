@@ -1,4 +1,5 @@
-/* chunk_store: write/read round trips for 0..1 MiB, ranged reads, CRC corruption found
+/* chunk_store: write/read round trips for 0..1 MiB, ranged reads (and the CRC a read
+ * returns), CRC32C combination, CRC corruption and truncated files found
  * on read, bad headers and temp files discarded by the scan, delete, idempotent
  * rewrites, the "new chunks" list, the data-directory lock and the server uuid.
  * Data lives in a fresh mkdtemp directory per test, removed afterwards. */
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chunkd/chunk_crc.h"
 #include "chunkd/chunk_store.h"
 #include "common/crc.h"
 #include "common/errors.h"
@@ -89,13 +91,15 @@ static void test_round_trip_sizes(void **state) {
     uint8_t *d = pattern(len, i);
     uint64_t id = 0x1000 + i;
     assert_int_equal(put(f->s, id, 1, d, len), 0);
-    uint8_t *base;
+    chunk_buf base;
     const uint8_t *data;
     uint32_t n;
-    assert_int_equal(chunk_store_read(f->s, id, 1, 0, 0, &base, &data, &n), 0);
+    uint32_t crc = 1;
+    assert_int_equal(chunk_store_read(f->s, id, 1, 0, 0, &base, &data, &n, &crc), 0);
     assert_int_equal(n, len);
     assert_memory_equal(data, d, len);
-    free(base);
+    assert_int_equal(crc, dfs_crc32c(0, d, len));
+    chunk_buf_release(&base);
     chunk_info ci;
     assert_int_equal(chunk_store_lookup(f->s, id, &ci), 0);
     assert_int_equal(ci.length, len);
@@ -123,26 +127,32 @@ static void test_ranged_read(void **state) {
            {len - 1, 1},
            {len - 1, 0},
            {len, 0},
-           {500000, 0}};
+           {500000, 0},
+           {2 * DFS_BLOCK_SIZE, 3 * DFS_BLOCK_SIZE},
+           {15 * DFS_BLOCK_SIZE, 0}};
   for (unsigned i = 0; i < sizeof r / sizeof r[0]; i++) {
-    uint8_t *base;
+    chunk_buf base;
     const uint8_t *data;
     uint32_t n;
-    assert_int_equal(chunk_store_read(f->s, 42, 3, r[i].off, r[i].len, &base, &data, &n), 0);
+    uint32_t crc = 1;
+    assert_int_equal(chunk_store_read(f->s, 42, 3, r[i].off, r[i].len, &base, &data, &n, &crc),
+                     0);
     uint32_t want = r[i].len ? r[i].len : len - r[i].off;
     assert_int_equal(n, want);
     assert_memory_equal(data, d + r[i].off, want);
-    free(base);
+    assert_int_equal(crc, dfs_crc32c(0, d + r[i].off, want));
+    chunk_buf_release(&base);
   }
-  uint8_t *base;
+  chunk_buf base;
   const uint8_t *data;
   uint32_t n;
-  assert_int_equal(chunk_store_read(f->s, 42, 3, len + 1, 0, &base, &data, &n), DFS_EINVAL);
-  assert_int_equal(chunk_store_read(f->s, 42, 3, len - 1, 2, &base, &data, &n), DFS_EINVAL);
-  assert_int_equal(chunk_store_read(f->s, 42, 3, 0, 0xffffffffu, &base, &data, &n), DFS_EINVAL);
-  assert_int_equal(chunk_store_read(f->s, 42, 4, 0, 0, &base, &data, &n), DFS_ESTALE);
-  assert_int_equal(chunk_store_read(f->s, 42, 2, 0, 0, &base, &data, &n), DFS_ENOCHUNK);
-  assert_int_equal(chunk_store_read(f->s, 43, 3, 0, 0, &base, &data, &n), DFS_ENOCHUNK);
+  assert_int_equal(chunk_store_read(f->s, 42, 3, len + 1, 0, &base, &data, &n, NULL), DFS_EINVAL);
+  assert_int_equal(chunk_store_read(f->s, 42, 3, len - 1, 2, &base, &data, &n, NULL), DFS_EINVAL);
+  assert_int_equal(chunk_store_read(f->s, 42, 3, 0, 0xffffffffu, &base, &data, &n, NULL),
+                   DFS_EINVAL);
+  assert_int_equal(chunk_store_read(f->s, 42, 4, 0, 0, &base, &data, &n, NULL), DFS_ESTALE);
+  assert_int_equal(chunk_store_read(f->s, 42, 2, 0, 0, &base, &data, &n, NULL), DFS_ENOCHUNK);
+  assert_int_equal(chunk_store_read(f->s, 43, 3, 0, 0, &base, &data, &n, NULL), DFS_ENOCHUNK);
   free(d);
 }
 
@@ -166,25 +176,27 @@ static void test_corruption_detected(void **state) {
   assert_int_equal(chunk_store_path(f->s, 0xabcdef, 1, path, sizeof path), 0);
   assert_int_equal(chunk_store_path(f->s, 0xabcdf0, 1, path2, sizeof path2), 0);
   flip_byte(path, CHUNK_HDR_SIZE + 2 * DFS_BLOCK_SIZE + 100); /* in block 2 */
-  uint8_t *base;
+  chunk_buf base;
   const uint8_t *data;
   uint32_t n;
   /* blocks 0-1 are intact and still readable, anything touching block 2 is not */
-  assert_int_equal(chunk_store_read(f->s, 0xabcdef, 1, 0, 2 * DFS_BLOCK_SIZE, &base, &data, &n), 0);
-  assert_memory_equal(data, d, n);
-  free(base);
   assert_int_equal(
-      chunk_store_read(f->s, 0xabcdef, 1, 2 * DFS_BLOCK_SIZE + 101, 1, &base, &data, &n),
+      chunk_store_read(f->s, 0xabcdef, 1, 0, 2 * DFS_BLOCK_SIZE, &base, &data, &n, NULL), 0);
+  assert_memory_equal(data, d, n);
+  chunk_buf_release(&base);
+  assert_int_equal(
+      chunk_store_read(f->s, 0xabcdef, 1, 2 * DFS_BLOCK_SIZE + 101, 1, &base, &data, &n, NULL),
       DFS_ECHECKSUM);
   /* the corrupt chunk is out of service: gone from the index, its file in corrupt/ */
-  assert_int_equal(chunk_store_read(f->s, 0xabcdef, 1, 0, 0, &base, &data, &n), DFS_ENOCHUNK);
+  assert_int_equal(chunk_store_read(f->s, 0xabcdef, 1, 0, 0, &base, &data, &n, NULL), DFS_ENOCHUNK);
   assert_int_equal(access(path, F_OK), -1);
   char cmd[256];
   snprintf(cmd, sizeof cmd, "ls %s/corrupt | grep -q '^0000000000abcdef\\.1\\.'", f->dir);
   assert_int_equal(system(cmd), 0);
   /* a corrupt header is caught too, and so is corruption found by the scrubber */
   flip_byte(path2, 30);
-  assert_int_equal(chunk_store_read(f->s, 0xabcdf0, 1, 0, 1, &base, &data, &n), DFS_ECHECKSUM);
+  assert_int_equal(chunk_store_read(f->s, 0xabcdf0, 1, 0, 1, &base, &data, &n, NULL),
+                   DFS_ECHECKSUM);
   assert_int_equal(put(f->s, 0xabcdf1, 1, d, len), 0);
   assert_int_equal(put(f->s, 0xabcdf2, 1, d, len), 0);
   assert_int_equal(chunk_store_path(f->s, 0xabcdf1, 1, path, sizeof path), 0);
@@ -200,6 +212,47 @@ static void test_corruption_detected(void **state) {
   assert_int_equal(nids, 1);
   assert_int_equal(ids[0], 0xabcdf2);
   free(ids);
+  free(d);
+}
+
+/* The whole CRC computed from block CRCs equals a pass over the data. */
+static void test_crc_from_blocks(void **state) {
+  (void)state;
+  const uint32_t sizes[] = {1, 100, DFS_BLOCK_SIZE, DFS_BLOCK_SIZE + 1, 3 * DFS_BLOCK_SIZE - 7,
+                            DFS_CHUNK_SIZE - 1, DFS_CHUNK_SIZE};
+  for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    uint8_t *d = pattern(sizes[i], 100 + i);
+    uint32_t crcs[DFS_BLOCKS_PER_CHUNK];
+    dfs_block_crcs(d, sizes[i], crcs);
+    assert_int_equal(chunk_crc_from_blocks(crcs, sizes[i]), dfs_crc32c(0, d, sizes[i]));
+    uint32_t cut = sizes[i] / 3;
+    uint32_t head = dfs_crc32c(0, d, cut), tail = dfs_crc32c(0, d + cut, sizes[i] - cut);
+    assert_int_equal(chunk_crc_combine(head, tail, sizes[i] - cut), dfs_crc32c(0, d, sizes[i]));
+    free(d);
+  }
+  assert_int_equal(chunk_crc_from_blocks(NULL, 0), 0);
+}
+
+/* A chunk file cut short on disk is corrupt (not a crash through the mapping). */
+static void test_truncated_file(void **state) {
+  fixture *f = *state;
+  uint32_t len = 5 * DFS_BLOCK_SIZE;
+  uint8_t *d = pattern(len, 9);
+  assert_int_equal(put(f->s, 77, 1, d, len), 0);
+  char path[4096];
+  assert_int_equal(chunk_store_path(f->s, 77, 1, path, sizeof path), 0);
+  assert_int_equal(truncate(path, CHUNK_HDR_SIZE + 2 * DFS_BLOCK_SIZE), 0);
+  chunk_buf base;
+  const uint8_t *data;
+  uint32_t n;
+  /* the intact part is still readable */
+  assert_int_equal(chunk_store_read(f->s, 77, 1, 0, DFS_BLOCK_SIZE, &base, &data, &n, NULL), 0);
+  assert_memory_equal(data, d, n);
+  chunk_buf_release(&base);
+  chunk_buf_release(&base); /* idempotent */
+  assert_int_equal(chunk_store_read(f->s, 77, 1, 0, 0, &base, &data, &n, NULL), DFS_ECHECKSUM);
+  assert_null(base.mem);
+  assert_int_equal(chunk_store_lookup(f->s, 77, &(chunk_info){0}), DFS_ENOCHUNK);
   free(d);
 }
 
@@ -249,12 +302,12 @@ static void test_scan_rebuilds_and_discards(void **state) {
   assert_int_equal(chunk_store_snapshot(f->s, &all, &n), 0);
   assert_int_equal(n, 299);
   free(all);
-  uint8_t *base;
+  chunk_buf base;
   const uint8_t *data;
   uint32_t len;
-  assert_int_equal(chunk_store_read(f->s, 123, 1, 0, 0, &base, &data, &len), 0);
+  assert_int_equal(chunk_store_read(f->s, 123, 1, 0, 0, &base, &data, &len, NULL), 0);
   assert_memory_equal(data, d, 200000);
-  free(base);
+  chunk_buf_release(&base);
   free(d);
 }
 
@@ -285,10 +338,10 @@ static void test_delete_and_idempotent_write(void **state) {
   assert_int_equal(chunk_store_delete(f->s, 5), 0);
   assert_int_equal(access(path, F_OK), -1);
   assert_int_equal(chunk_store_delete(f->s, 5), DFS_ENOCHUNK);
-  uint8_t *base;
+  chunk_buf base;
   const uint8_t *data;
   uint32_t len;
-  assert_int_equal(chunk_store_read(f->s, 5, 2, 0, 0, &base, &data, &len), DFS_ENOCHUNK);
+  assert_int_equal(chunk_store_read(f->s, 5, 2, 0, 0, &base, &data, &len, NULL), DFS_ENOCHUNK);
   reopen(f);
   assert_int_equal(chunk_store_lookup(f->s, 5, &(chunk_info){0}), DFS_ENOCHUNK);
   free(d);
@@ -353,13 +406,14 @@ static void test_concurrent_writes(void **state) {
     for (unsigned i = 0; i < 16; i++) {
       uint64_t id = (uint64_t)t << 32 | i;
       uint32_t len = 1000 + 4099 * i;
-      uint8_t *d = pattern(len, (unsigned)id), *base;
+      uint8_t *d = pattern(len, (unsigned)id);
+      chunk_buf base;
       const uint8_t *data;
       uint32_t n;
-      assert_int_equal(chunk_store_read(f->s, id, 1, 0, 0, &base, &data, &n), 0);
+      assert_int_equal(chunk_store_read(f->s, id, 1, 0, 0, &base, &data, &n, NULL), 0);
       assert_int_equal(n, len);
       assert_memory_equal(data, d, len);
-      free(base);
+      chunk_buf_release(&base);
       free(d);
     }
   }
@@ -386,6 +440,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_round_trip_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ranged_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_detected, setup, teardown),
+      cmocka_unit_test(test_crc_from_blocks),
+      cmocka_unit_test_setup_teardown(test_truncated_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_scan_rebuilds_and_discards, setup, teardown),
       cmocka_unit_test_setup_teardown(test_delete_and_idempotent_write, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lock_and_capacity, setup, teardown),

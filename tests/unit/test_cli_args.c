@@ -89,11 +89,16 @@ static int fake_isdir(const char *path, void *ud) {
 
 static int fail_isdir(const char *path, void *ud) { return DFS_ECONN; }
 
-static void expect_put(const char *local, const char *remote, const char *want) {
-  static const char *dirs[] = {"/home/ann", "/d", NULL};
+static void expect_put_as(const char *user, const char *local, const char *remote,
+                          const char *want) {
+  static const char *dirs[] = {"/home/ann", "/d", "/home/ann/d", NULL};
   char out[4200];
-  assert_int_equal(cli_put_dest(local, remote, fake_isdir, dirs, out, sizeof out), 0);
+  assert_int_equal(cli_put_dest(local, remote, user, fake_isdir, dirs, out, sizeof out), 0);
   assert_string_equal(out, want);
+}
+
+static void expect_put(const char *local, const char *remote, const char *want) {
+  expect_put_as(NULL, local, remote, want);
 }
 
 static void test_put_dest(void **state) {
@@ -107,9 +112,18 @@ static void test_put_dest(void **state) {
   expect_put("dir/sub/", "/", "/sub");
   expect_put("x", "/", "/x");
   char out[64];
-  assert_int_equal(cli_put_dest("/", NULL, fake_isdir, (void *)(const char *[]){NULL}, out, sizeof out), DFS_EINVAL);
-  assert_int_equal(cli_put_dest("..", NULL, NULL, NULL, out, sizeof out), DFS_EINVAL);
-  assert_int_equal(cli_put_dest("x", "/a", fail_isdir, NULL, out, sizeof out), DFS_ECONN);
+  assert_int_equal(cli_put_dest("/", NULL, NULL, fake_isdir, (void *)(const char *[]){NULL}, out, sizeof out), DFS_EINVAL);
+  assert_int_equal(cli_put_dest("..", NULL, NULL, NULL, NULL, out, sizeof out), DFS_EINVAL);
+  assert_int_equal(cli_put_dest("x", "/a", NULL, fail_isdir, NULL, out, sizeof out), DFS_ECONN);
+  /* Logged in as ann: the default and relative destinations are under /home/ann. */
+  expect_put_as("ann", "./x", NULL, "/home/ann/x");
+  expect_put_as("ann", "x", "d", "/home/ann/d/x");          /* existing ~/d */
+  expect_put_as("ann", "x", "y", "/home/ann/y");
+  expect_put_as("ann", "x", "/d", "/d/x");                  /* absolute stays */
+  expect_put_as("ann", "x", "~/", "/home/ann/x");
+  expect_put_as("ann", "x", "~bob/in/", "/home/bob/in/x");
+  expect_put_as(NULL, "x", "~bob/f", "/home/bob/f");
+  assert_int_equal(cli_put_dest("x", "~/f", NULL, NULL, NULL, out, sizeof out), DFS_EAUTH);
 }
 
 static void expect_get(const char *remote, const char *local, const char *want) {

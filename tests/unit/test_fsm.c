@@ -1,7 +1,8 @@
 /* Unit tests of src/metad/fsm.c (with ops.c, chunks.c, servers.c): applying batches,
  * per-op results, validation of commits, idempotent replay by request id, chunk
  * reference counting and garbage, id reservation, snapshot/restore round trip, and
- * robustness against truncated entries and snapshots. */
+ * robustness against truncated entries and snapshots, and permission checks at apply
+ * time (users carried in the ops, home directories, chmod, admin bypass). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -403,6 +404,169 @@ static void test_servers_watch(void **state) {
   servers_free(&s);
 }
 
+static ops_op as_user(ops_op o, const char *user, int admin) {
+  o.str = user;
+  if (admin) o.flag |= OPF_ADMIN;
+  return o;
+}
+
+static ops_op mkhome_op(uint64_t rid, const char *user) {
+  ops_op o = {0};
+  o.type = OP_MKHOME;
+  o.rid = rid;
+  o.path = "";
+  o.str = user;
+  o.mtime_ns = 500;
+  return o;
+}
+
+static ops_op chmod_op(uint64_t rid, const char *path, uint32_t mode, const char *user,
+                       int admin) {
+  ops_op o = {0};
+  o.type = OP_CHMOD;
+  o.rid = rid;
+  o.path = path;
+  o.str = user;
+  o.mode = mode;
+  o.flag = admin ? OPF_ADMIN : 0;
+  o.mtime_ns = 600;
+  return o;
+}
+
+static const ns_inode *at(fsm_t *f, const char *path) {
+  ns_inode *n = NULL;
+  char m[256];
+  if (ns_lookup(f->ns, path, &n, m, sizeof m)) return NULL;
+  return n;
+}
+
+/* Namespace ops are permission-checked at apply time against the user in the op. */
+static void test_permissions(void **state) {
+  (void)state;
+  fsm_t *f = fsm_new(256);
+  uint64_t rid = 1;
+  ops_op o = reserve_op(rid++, 1, 1000);
+  apply1(f, &o, NULL);
+  /* homes: /home (admin 0755) and /home/<user> (user 0700); idempotent */
+  o = mkhome_op(100, "alice");
+  apply1(f, &o, NULL);
+  o = mkhome_op(101, "bob");
+  apply1(f, &o, NULL);
+  o = mkhome_op(102, "alice");
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 100), 0);
+  assert_int_equal(res(f, 101), 0);
+  assert_int_equal(res(f, 102), 0);
+  o = mkhome_op(103, "../x");
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 103), DFS_EINVAL);
+  assert_string_equal(at(f, "/")->owner, "admin");
+  assert_string_equal(at(f, "/home")->owner, "admin");
+  assert_int_equal(at(f, "/home")->mode, 0755);
+  assert_string_equal(at(f, "/home/alice")->owner, "alice");
+  assert_int_equal(at(f, "/home/alice")->mode, 0700);
+  /* alice works in her home; new inodes are hers */
+  o = as_user(mkdir_op(200, "/home/alice/docs", 0), "alice", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 200), 0);
+  assert_string_equal(at(f, "/home/alice/docs")->owner, "alice");
+  ops_chunk ch[1] = {{1, 1, 5, 7}};
+  o = as_user(commit_op(201, "/home/alice/docs/a", 5, 1, 0), "alice", 0);
+  apply1(f, &o, ch);
+  assert_int_equal(res(f, 201), 0);
+  assert_string_equal(at(f, "/home/alice/docs/a")->owner, "alice");
+  /* bob can do nothing there: mkdir, mkdir -p, commit, delete, chmod */
+  o = as_user(mkdir_op(300, "/home/alice/x", 0), "bob", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 300), DFS_EPERM);
+  assert_string_equal(fsm_result_get(f, 300)->msg,
+                      "permission denied: /home/alice (owner alice, mode 0700)");
+  o = as_user(mkdir_op(301, "/home/alice/x/y", 1), "bob", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 301), DFS_EPERM);
+  ops_chunk ch2[1] = {{2, 1, 5, 7}};
+  o = as_user(commit_op(302, "/home/alice/docs/a", 5, 1, 1), "bob", 0);
+  apply1(f, &o, ch2);
+  assert_int_equal(res(f, 302), DFS_EPERM);
+  assert_null(chunks_get(&f->chunks, 2)); /* nothing changed */
+  o = as_user(commit_op(303, "/home/alice/b", 5, 1, 0), "bob", 0);
+  apply1(f, &o, ch2);
+  assert_int_equal(res(f, 303), DFS_EPERM);
+  o = mkdir_op(304, "/home/alice/docs", 0);
+  o.type = OP_DELETE;
+  o.flag = OPF_MAIN;
+  o = as_user(o, "bob", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 304), DFS_EPERM);
+  o = chmod_op(305, "/home/alice", 0777, "bob", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 305), DFS_EPERM);
+  assert_non_null(strstr(fsm_result_get(f, 305)->msg, "only the owner"));
+  /* nor in / or /home, nor delete someone's home */
+  o = as_user(mkdir_op(306, "/top", 0), "bob", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 306), DFS_EPERM);
+  o = mkdir_op(307, "/home/alice", 0);
+  o.type = OP_DELETE;
+  o.flag = OPF_MAIN;
+  o = as_user(o, "alice", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 307), DFS_EPERM); /* /home is the admin's */
+  assert_non_null(at(f, "/home/alice/docs/a"));
+  /* alice opens a directory for everyone; bob may then write there but not replace
+   * alice's 0644 file; a replaced file keeps its owner and mode */
+  o = chmod_op(400, "/home/alice", 0711, "alice", 0);
+  apply1(f, &o, NULL);
+  o = chmod_op(401, "/home/alice/docs", 0777, "alice", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 400), 0);
+  assert_int_equal(res(f, 401), 0);
+  assert_int_equal(at(f, "/home/alice")->mode, 0711);
+  o = as_user(commit_op(402, "/home/alice/docs/a", 5, 1, 1), "bob", 0);
+  apply1(f, &o, ch2);
+  assert_int_equal(res(f, 402), DFS_EPERM);
+  o = chmod_op(403, "/home/alice/docs/a", 0666, "alice", 0);
+  apply1(f, &o, NULL);
+  o = as_user(commit_op(404, "/home/alice/docs/a", 5, 1, 1), "bob", 0);
+  apply1(f, &o, ch2);
+  assert_int_equal(res(f, 404), 0);
+  assert_string_equal(at(f, "/home/alice/docs/a")->owner, "alice");
+  assert_int_equal(at(f, "/home/alice/docs/a")->mode, 0666);
+  o = chmod_op(405, "/home/alice/docs/a", 01777, "alice", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 405), DFS_EINVAL);
+  /* the admin may do anything; so may the anonymous user "" (auth off) */
+  o = chmod_op(500, "/home/alice", 0700, "root", 1);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 500), 0);
+  o = as_user(mkdir_op(501, "/home/alice/adm", 0), "root", 1);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 501), 0);
+  assert_string_equal(at(f, "/home/alice/adm")->owner, "root");
+  o = as_user(mkdir_op(502, "/anon", 0), "", 0);
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 502), 0);
+  o = mkdir_op(503, "/home/alice", 0);
+  o.type = OP_DELETE;
+  o.flag = OPF_MAIN | OPF_ADMIN;
+  o.str = "root";
+  apply1(f, &o, NULL);
+  assert_int_equal(res(f, 503), 0);
+  assert_null(at(f, "/home/alice"));
+  /* modes and owners survive a snapshot */
+  ops_wbuf w;
+  wb_init(&w);
+  assert_int_equal(fsm_snapshot(f, &w), 0);
+  fsm_t *g = fsm_new(256);
+  assert_int_equal(fsm_restore(g, w.p, w.len), 0);
+  assert_string_equal(at(g, "/home/bob")->owner, "bob");
+  assert_int_equal(at(g, "/home/bob")->mode, 0700);
+  assert_string_equal(at(g, "/")->owner, "admin");
+  wb_free(&w);
+  fsm_free(g);
+  fsm_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_batch_and_results),
@@ -414,6 +578,7 @@ int main(void) {
       cmocka_unit_test(test_result_ring_eviction),
       cmocka_unit_test(test_u64map_random),
       cmocka_unit_test(test_servers_watch),
+      cmocka_unit_test(test_permissions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

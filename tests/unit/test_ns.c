@@ -163,12 +163,30 @@ static void test_encode_roundtrip(void **state) {
   wb_free(&w);
 }
 
+static void test_child_and_owner(void **state) {
+  (void)state;
+  ns_t *ns = ns_new();
+  assert_int_equal(ns_mkdir(ns, "/ab", 0, 0755, "bob", 1, msg, sizeof msg), 0);
+  assert_null(ns_child(ns->root, "a", 1));
+  ns_inode *d = ns_child(ns->root, "abc", 2); /* length-bounded, not NUL-terminated */
+  assert_non_null(d);
+  assert_string_equal(d->name, "ab");
+  assert_int_equal(ns_set_owner(d, "carol"), 0);
+  assert_string_equal(d->owner, "carol");
+  assert_int_equal(ns_set_owner(d, ""), 0);
+  assert_null(d->owner);
+  assert_int_equal(ns_set_owner(ns->root, "admin"), 0);
+  assert_string_equal(ns->root->owner, "admin");
+  ns_free(ns);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mkdir),
       cmocka_unit_test(test_files),
       cmocka_unit_test(test_delete_and_list),
       cmocka_unit_test(test_encode_roundtrip),
+      cmocka_unit_test(test_child_and_owner),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

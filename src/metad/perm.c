@@ -1,0 +1,173 @@
+/* perm: permission checks on the namespace (perm.h). Path walking here mirrors ns.c's
+ * walk (same messages for missing components) but checks x on each directory before
+ * looking inside it, so a refused user cannot even learn whether a name exists. */
+#include "metad/perm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/path.h"
+
+int perm_is_super(const char *user, int is_admin) { return is_admin || !user || !*user; }
+
+int perm_check(const char *user, int is_admin, const ns_inode *n, unsigned want) {
+  if (perm_is_super(user, is_admin)) return 0;
+  const char *owner = n->owner ? n->owner : "";
+  unsigned bits = !strcmp(owner, user) ? (n->mode >> 6) & 7 : n->mode & 7;
+  return (bits & want) == want ? 0 : DFS_EPERM;
+}
+
+void perm_denied_msg(char *msg, size_t msgsz, const char *path, size_t pathlen,
+                     const ns_inode *n) {
+  if (pathlen == 0) { /* the root */
+    path = "/";
+    pathlen = 1;
+  }
+  snprintf(msg, msgsz, "permission denied: %.*s (owner %s, mode %04o)",
+           (int)(pathlen > 1024 ? 1024 : pathlen), path,
+           n->owner && *n->owner ? n->owner : "(none)", n->mode & 07777);
+}
+
+/* Walks path from the root checking x on each directory entered. to_parent: stop at
+ * the parent of the last component (*last and *lastlen name it). */
+static int walk(ns_t *ns, const char *path, int to_parent, const char *user, int is_admin,
+                ns_inode **out, const char **last, size_t *lastlen, char *msg,
+                size_t msgsz) {
+  ns_inode *cur = ns->root;
+  const char *p = path;
+  while (*p == '/') p++;
+  if (!*p) {
+    if (to_parent) {
+      snprintf(msg, msgsz, "/ has no parent");
+      return DFS_EINVAL;
+    }
+    *out = cur;
+    return 0;
+  }
+  for (;;) {
+    /* cur is a directory we are about to look into: x needed */
+    if (perm_check(user, is_admin, cur, PERM_X)) {
+      perm_denied_msg(msg, msgsz, path, cur == ns->root ? 0 : (size_t)(p - 1 - path), cur);
+      return DFS_EPERM;
+    }
+    const char *e = strchr(p, '/');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    int is_last = !e || !e[1];
+    if (is_last && to_parent) {
+      *out = cur;
+      *last = p;
+      *lastlen = n;
+      return 0;
+    }
+    ns_inode *c = ns_child(cur, p, n);
+    int plen = (int)(p + n - path);
+    if (!c) {
+      if (is_last)
+        snprintf(msg, msgsz, "%s does not exist", path);
+      else
+        snprintf(msg, msgsz,
+                 "parent directory %.*s does not exist (create it with 'dfs mkdir -p %.*s')",
+                 plen, path, plen, path);
+      return DFS_ENOENT;
+    }
+    if (is_last) {
+      *out = c;
+      return 0;
+    }
+    if (!c->is_dir) {
+      snprintf(msg, msgsz, "%.*s is a file, not a directory", plen, path);
+      return DFS_ENOTDIR;
+    }
+    cur = c;
+    p = e + 1;
+  }
+}
+
+int perm_lookup(ns_t *ns, const char *path, const char *user, int is_admin, ns_inode **out,
+                char *msg, size_t msgsz) {
+  return walk(ns, path, 0, user, is_admin, out, NULL, NULL, msg, msgsz);
+}
+
+int perm_lookup_parent(ns_t *ns, const char *path, const char *user, int is_admin,
+                       unsigned want, ns_inode **parent, ns_inode **child, char *msg,
+                       size_t msgsz) {
+  const char *name;
+  size_t nlen;
+  ns_inode *dir;
+  int rc = walk(ns, path, 1, user, is_admin, &dir, &name, &nlen, msg, msgsz);
+  if (rc) return rc;
+  if (want && perm_check(user, is_admin, dir, want)) {
+    size_t plen = name > path + 1 ? (size_t)(name - 1 - path) : 0;
+    perm_denied_msg(msg, msgsz, path, plen, dir);
+    return DFS_EPERM;
+  }
+  *parent = dir;
+  *child = ns_child(dir, name, nlen);
+  return 0;
+}
+
+int perm_check_mkdir_p(ns_t *ns, const char *path, const char *user, int is_admin,
+                       char *msg, size_t msgsz) {
+  ns_inode *cur = ns->root;
+  const char *p = path;
+  while (*p == '/') p++;
+  while (*p) {
+    size_t plen = cur == ns->root ? 0 : (size_t)(p - 1 - path);
+    if (perm_check(user, is_admin, cur, PERM_X)) {
+      perm_denied_msg(msg, msgsz, path, plen, cur);
+      return DFS_EPERM;
+    }
+    const char *e = strchr(p, '/');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    ns_inode *c = ns_child(cur, p, n);
+    if (!c) { /* the first missing component: created in cur; the rest in our own dirs */
+      if (perm_check(user, is_admin, cur, PERM_W | PERM_X)) {
+        perm_denied_msg(msg, msgsz, path, plen, cur);
+        return DFS_EPERM;
+      }
+      return 0;
+    }
+    if (!c->is_dir) {
+      snprintf(msg, msgsz, "%.*s is a file, not a directory", (int)(p + n - path), path);
+      return DFS_ENOTDIR;
+    }
+    cur = c;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+/* buf holds the path of d (len bytes, room for DFS_PATH_MAX + 1). */
+static int subtree(const ns_inode *d, char *buf, size_t len, const char *user, int is_admin,
+                   char *msg, size_t msgsz) {
+  if (!d->is_dir || d->u.dir.count == 0) return 0;
+  if (perm_check(user, is_admin, d, PERM_R | PERM_W | PERM_X)) {
+    perm_denied_msg(msg, msgsz, buf, len, d);
+    return DFS_EPERM;
+  }
+  uint32_t pos = 0;
+  for (ns_inode *c; (c = ns_dir_next(d, &pos));) {
+    if (!c->is_dir || c->u.dir.count == 0) continue;
+    size_t nl = strlen(c->name);
+    if (len + 1 + nl > DFS_PATH_MAX) continue; /* cannot happen for valid trees */
+    buf[len] = '/';
+    memcpy(buf + len + 1, c->name, nl + 1);
+    int rc = subtree(c, buf, len + 1 + nl, user, is_admin, msg, msgsz);
+    buf[len] = 0;
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+int perm_check_subtree(const ns_inode *dir, const char *path, const char *user,
+                       int is_admin, char *msg, size_t msgsz) {
+  if (perm_is_super(user, is_admin)) return 0;
+  char buf[DFS_PATH_MAX + 1];
+  size_t len = strlen(path);
+  if (len > DFS_PATH_MAX) return DFS_EBADPATH;
+  memcpy(buf, path, len + 1);
+  if (len == 1) len = 0; /* "/": children are appended as "/name" */
+  return subtree(dir, buf, len, user, is_admin, msg, msgsz);
+}

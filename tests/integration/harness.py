@@ -1,0 +1,547 @@
+"""Integration-test harness (python3 stdlib only): starts a real local dfs cluster (one
+metad, N chunkd) on free loopback ports with its data in a fresh temp dir, runs the `dfs`
+CLI against it, kills/stops/restarts daemons by PID, and fails the test when a daemon
+printed a sanitizer report or died unexpectedly. Also: seeded random files + SHA-256, and
+a tiny case runner printing one line per case and `N passed, M failed` at the end.
+
+Environment: DFS_BIN (dir with metad, chunkd, dfs; default <repo>/build/bin),
+DFS_SANITIZED=1 (ASan/UBSan build: tests shrink big sizes), DFS_KEEP=1 (keep temp dirs)."""
+
+import ctypes
+import hashlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wire  # noqa: E402
+
+SOURCE = os.environ.get("DFS_SOURCE") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BIN = os.environ.get("DFS_BIN") or os.path.join(SOURCE, "build", "bin")
+SANITIZED = os.environ.get("DFS_SANITIZED", "0") == "1"
+KEEP = os.environ.get("DFS_KEEP", "0") == "1"
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
+                     "SUMMARY: UndefinedBehaviorSanitizer", "ThreadSanitizer")
+
+if SANITIZED:
+    os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def sanitizer_report(text):
+    return next((m for m in SANITIZER_MARKERS if m in text), None)
+
+
+# --- ports ----------------------------------------------------------------------------
+
+_used_ports = set()
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now (and not handed out before by
+    this process)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _used_ports:
+            _used_ports.add(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+# --- files ----------------------------------------------------------------------------
+
+def make_file(path, size, seed=None, quiet=False):
+    """Writes `size` bytes of a seeded pseudo-random pattern to path; returns the sha256
+    hex. The seed is printed so a failure can be reproduced. Big files reuse a random
+    pool at random unaligned offsets so every 1 MiB chunk differs but generation runs at
+    disk speed."""
+    if seed is None:
+        seed = random.randrange(1 << 31)
+    if not quiet:
+        print("    file %s: %d bytes, seed %d" % (os.path.basename(path), size, seed), flush=True)
+    rng = random.Random(seed)
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        if size <= 16 * MiB:
+            data = rng.randbytes(size)
+            f.write(data)
+            h.update(data)
+        else:
+            pool = rng.randbytes(9 * MiB)
+            left = size
+            while left:
+                n = min(left, MiB)
+                off = rng.randrange(8 * MiB)
+                piece = pool[off:off + n]
+                f.write(piece)
+                h.update(piece)
+                left -= n
+    return h.hexdigest()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(4 * MiB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def dir_size(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL this daemon if the test process dies (e.g.
+    killed by the ctest timeout), so no daemon outlives its test."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+# --- daemons --------------------------------------------------------------------------
+
+class Daemon:
+    """One daemon process. `expect_running` is what the test believes; a mismatch with
+    reality is an unexpected death."""
+
+    def __init__(self, name, argv, log_path):
+        self.name, self.argv, self.log_path = name, argv, log_path
+        self.proc = None
+        self.expect_running = False
+        self.exits = []       # (how, returncode) of finished runs
+        self._log_scanned = 0
+
+    def start(self):
+        assert self.proc is None or self.proc.poll() is not None
+        log = open(self.log_path, "ab")
+        log.write(("==== harness: start %s: %s\n" % (self.name, " ".join(self.argv))).encode())
+        log.flush()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=log, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        log.close()
+        self.expect_running = True
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        """Sends sig to our own child by PID (never by name)."""
+        check(self.running(), "%s is not running (cannot send signal %d)" % (self.name, sig))
+        os.kill(self.proc.pid, sig)
+
+    def kill9(self):
+        self.signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.exits.append(("SIGKILL", self.proc.returncode))
+        self.expect_running = False
+
+    def stop(self):
+        self.signal(signal.SIGSTOP)
+
+    def cont(self):
+        self.signal(signal.SIGCONT)
+
+    def terminate(self, timeout=20):
+        """SIGTERM and wait; returns None if it exited 0, else a problem string."""
+        if not self.running():
+            return None
+        os.kill(self.proc.pid, signal.SIGCONT)
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+            self.expect_running = False
+            return "%s did not exit within %d s of SIGTERM (killed)" % (self.name, timeout)
+        self.exits.append(("SIGTERM", rc))
+        self.expect_running = False
+        if rc != 0:
+            return "%s exited with status %d after SIGTERM (expected 0)" % (self.name, rc)
+        return None
+
+    def died_unexpectedly(self):
+        if self.expect_running and self.proc is not None and self.proc.poll() is not None:
+            self.expect_running = False
+            self.exits.append(("died", self.proc.returncode))
+            return "%s (pid %d) died unexpectedly with status %d" % (
+                self.name, self.proc.pid, self.proc.returncode)
+        return None
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def new_sanitizer_report(self):
+        """A sanitizer marker in the log since the last call, or None."""
+        text = self.log_text()
+        part = text[self._log_scanned:]
+        self._log_scanned = len(text)
+        return sanitizer_report(part)
+
+    def log_tail(self, lines=15):
+        return "\n".join("      | " + l for l in self.log_text().splitlines()[-lines:])
+
+
+class Cluster:
+    """A local cluster in a fresh temp dir. Use as a context manager; teardown raises
+    TestFailure if any daemon printed a sanitizer report, died unexpectedly or did not
+    shut down cleanly."""
+
+    def __init__(self, chunkservers=3, name="dfs", heartbeat="300ms", dead_timeout="2s",
+                 metad_args=(), chunkd_args=()):
+        for b in ("metad", "chunkd", "dfs"):
+            p = os.path.join(BIN, b)
+            if not os.access(p, os.X_OK):
+                raise TestFailure("binary %s not found (set DFS_BIN)" % p)
+        self.dir = tempfile.mkdtemp(prefix="dfs-it-%s-" % name)
+        os.makedirs(os.path.join(self.dir, "logs"))
+        self.meta_port, self.raft_port = free_port(), free_port()
+        self.meta = "127.0.0.1:%d" % self.meta_port
+        self.problems = []
+        self.metad = Daemon("metad", [
+            os.path.join(BIN, "metad"), "--listen", self.meta,
+            "--raft-address", "127.0.0.1:%d" % self.raft_port,
+            "--dir", os.path.join(self.dir, "metad"),
+            "--set", "chunkservers.heartbeat_interval=" + heartbeat,
+            "--set", "chunkservers.dead_timeout=" + dead_timeout, *metad_args],
+            os.path.join(self.dir, "logs", "metad.log"))
+        self.chunkd_args = list(chunkd_args)
+        self.chunkds = []
+        try:
+            self.metad.start()
+            for _ in range(chunkservers):
+                self.add_chunkserver(wait=False)
+            self.wait_registered(chunkservers)
+        except BaseException:
+            self.problems.append("cluster did not start")
+            self.teardown()  # stop what was started; keeps the logs if something broke
+            raise
+
+    # -- lifecycle
+    def add_chunkserver(self, wait=True):
+        i = len(self.chunkds) + 1
+        port = free_port()
+        d = Daemon("chunkd-%d" % i, [
+            os.path.join(BIN, "chunkd"), "--listen", "127.0.0.1:%d" % port,
+            "--dir", os.path.join(self.dir, "chunkd-%d" % i), "--meta", self.meta,
+            *self.chunkd_args], os.path.join(self.dir, "logs", "chunkd-%d.log" % i))
+        d.port = port
+        d.addr = "127.0.0.1:%d" % port
+        self.chunkds.append(d)
+        d.start()
+        if wait:
+            self.wait_registered(self.live_expected())
+        return d
+
+    def daemons(self):
+        return [self.metad] + self.chunkds
+
+    def live_expected(self):
+        return sum(1 for d in self.chunkds if d.expect_running)
+
+    def overview(self, timeout=5.0):
+        return wire.cluster_overview(self.meta, timeout)
+
+    def alive_ports(self):
+        return {s["port"] for s in self.overview()["servers"] if s["alive"]}
+
+    def wait_registered(self, n, timeout=40):
+        """Waits until metad reports at least n live chunkservers."""
+        deadline, last = time.time() + timeout, None
+        while time.time() < deadline:
+            self.check_daemons()
+            try:
+                alive = sum(1 for s in self.overview()["servers"] if s["alive"])
+                if alive >= n:
+                    return
+                last = "%d of %d chunkservers alive" % (alive, n)
+            except (OSError, ValueError) as e:
+                last = str(e)
+            time.sleep(0.1)
+        raise TestFailure("cluster not ready after %d s: %s" % (timeout, last))
+
+    def wait_dead(self, chunkd, timeout=30):
+        """Waits until metad no longer lists chunkd as alive."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if chunkd.port not in self.alive_ports():
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise TestFailure("metad still lists %s as alive after %d s" % (chunkd.name, timeout))
+
+    def wait_alive(self, chunkd, timeout=40):
+        """Waits until metad lists chunkd as alive, then a little longer so that its
+        inventory (sent right after registering) has been taken in."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.check_daemons()
+            try:
+                if chunkd.port in self.alive_ports():
+                    time.sleep(1.0)
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise TestFailure("%s not registered %d s after its start" % (chunkd.name, timeout))
+
+    def restart(self, d, wait=True):
+        """kill -9 (if running) and start again with the same data; waits until it is
+        registered (a chunkd) or every expected chunkserver is back (metad)."""
+        if d.running():
+            d.kill9()
+        d.start()
+        if wait and d is self.metad:
+            self.wait_registered(self.live_expected())
+            time.sleep(1.0)  # inventories taken in
+        elif wait:
+            self.wait_alive(d)
+
+    def ensure_running(self):
+        """Starts again any daemon a previous (failed) case left dead or stopped, so
+        that one failure does not cascade into the next case."""
+        for d in self.daemons():
+            if d.running():
+                os.kill(d.pid, signal.SIGCONT)
+            else:
+                self.restart(d)
+
+    def check_daemons(self):
+        """Raises TestFailure at once if a daemon died or printed a sanitizer report."""
+        for d in self.daemons():
+            p = d.died_unexpectedly()
+            if p:
+                self.problems.append(p)
+                raise TestFailure(p + "\n" + d.log_tail())
+            m = d.new_sanitizer_report()
+            if m:
+                p = "%s printed a sanitizer report (%s); see %s" % (d.name, m, d.log_path)
+                self.problems.append(p)
+                raise TestFailure(p + "\n" + d.log_tail(40))
+
+    def teardown(self):
+        problems = list(self.problems)
+        for d in self.daemons():
+            p = d.died_unexpectedly()
+            if p:
+                problems.append(p)
+        for d in reversed(self.daemons()):
+            p = d.terminate()
+            if p:
+                problems.append(p)
+        for d in self.daemons():
+            m = sanitizer_report(d.log_text())
+            if m:
+                problems.append("%s printed a sanitizer report (%s)" % (d.name, m))
+        # de-duplicate, keep order
+        seen, uniq = set(), []
+        for p in problems:
+            if p not in seen:
+                seen.add(p)
+                uniq.append(p)
+        if uniq:
+            for d in self.daemons():
+                print("    --- tail of %s:\n%s" % (d.log_path, d.log_tail(40)))
+        if KEEP or uniq:
+            if not KEEP:  # keep logs and metadata for the post-mortem, not gigabytes
+                shutil.rmtree(os.path.join(self.dir, "scratch"), ignore_errors=True)
+                for d in self.chunkds:
+                    data = d.argv[d.argv.index("--dir") + 1]
+                    if dir_size(data) > 256 * MiB:
+                        shutil.rmtree(os.path.join(data, "chunks"), ignore_errors=True)
+            print("    (cluster data and logs kept in %s)" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return uniq
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        problems = self.teardown()
+        if problems and et is None:
+            raise TestFailure("teardown: " + "; ".join(problems))
+        return False
+
+    # -- CLI
+    def dfs(self, *args, timeout=300, meta=None):
+        """Runs `dfs --meta ADDR ARGS...`; returns (rc, stdout, stderr) as text. Fails the
+        test if the CLI printed a sanitizer report."""
+        argv = [os.path.join(BIN, "dfs"), "--meta", meta or self.meta] + [str(a) for a in args]
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("`%s` did not finish within %d s" % (" ".join(argv[3:]), timeout))
+        out = r.stdout.decode("utf-8", "replace")
+        err = r.stderr.decode("utf-8", "replace")
+        m = sanitizer_report(err)
+        if m:
+            raise TestFailure("dfs %s: sanitizer report (%s):\n%s" % (" ".join(argv[3:]), m, err))
+        return r.returncode, out, err
+
+    def dfs_ok(self, *args, timeout=300):
+        rc, out, err = self.dfs(*args, timeout=timeout)
+        check(rc == 0, "dfs %s: exit %d, stderr: %s" % (" ".join(map(str, args)), rc,
+                                                          err.strip()))
+        return out
+
+    def dfs_fails(self, *args, timeout=120):
+        """Expects exit 1 with exactly one line `dfs: ...` on stderr; returns that line."""
+        rc, out, err = self.dfs(*args, timeout=timeout)
+        what = "dfs %s" % " ".join(map(str, args))
+        check(rc == 1, "%s: expected exit 1, got %d (stderr: %r)" % (what, rc, err))
+        lines = [l for l in err.splitlines() if l.strip()]
+        check(len(lines) == 1, "%s: expected one line on stderr, got %r" % (what, err))
+        check(lines[0].startswith("dfs: "), "%s: stderr should start with 'dfs: ': %r" %
+              (what, lines[0]))
+        return lines[0]
+
+    def popen_dfs(self, *args):
+        argv = [os.path.join(BIN, "dfs"), "--meta", self.meta] + [str(a) for a in args]
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+    def scratch(self, name):
+        """A path for local scratch files inside the cluster's temp dir."""
+        d = os.path.join(self.dir, "scratch")
+        os.makedirs(d, exist_ok=True)
+        return os.path.join(d, name)
+
+    def roundtrip(self, size, remote, seed=None, replicas=None, extra=()):
+        """put a seeded file of `size` bytes to remote, get it back, compare SHA-256."""
+        local = self.scratch("up-" + remote.strip("/").replace("/", "_"))
+        back = local + ".back"
+        digest = make_file(local, size, seed)
+        args = ["put", local, remote] + (["--replicas", replicas] if replicas else []) + list(extra)
+        self.dfs_ok(*args)
+        os.unlink(local)
+        self.get_check(remote, digest, back)
+        return digest
+
+    def get_check(self, remote, digest, back=None, timeout=300):
+        back = back or self.scratch("get-" + remote.strip("/").replace("/", "_"))
+        if os.path.exists(back):
+            os.unlink(back)
+        self.dfs_ok("get", remote, back, timeout=timeout)
+        got = sha256_file(back)
+        os.unlink(back)
+        check(got == digest, "%s: sha256 %s after get, expected %s" % (remote, got, digest))
+
+
+# --- runner ---------------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failed = 0
+        self.clusters = []
+
+    def case(self, name, fn, *args):
+        t0 = time.time()
+        try:
+            fn(*args)
+            for c in self.clusters:
+                c.check_daemons()
+        except Exception as e:  # noqa: BLE001 - every failure is reported, not raised
+            self.failed += 1
+            detail = str(e) if isinstance(e, TestFailure) else traceback.format_exc()
+            print("FAIL %s (%.1f s): %s" % (name, time.time() - t0, detail), flush=True)
+            return False
+        self.passed += 1
+        print("PASS %s (%.1f s)" % (name, time.time() - t0), flush=True)
+        return True
+
+    def cluster(self, *args, **kw):
+        """A Cluster whose teardown result is counted as a case of its own."""
+        runner = self
+
+        class _Ctx:
+            def __enter__(self):
+                try:
+                    self.c = Cluster(*args, **kw)
+                except TestFailure as e:  # e.g. a port taken between pick and bind
+                    print("    cluster start failed (%s); retrying once on new ports"
+                          % str(e).splitlines()[0], flush=True)
+                    self.c = Cluster(*args, **kw)
+                runner.clusters.append(self.c)
+                return self.c
+
+            def __exit__(self, et, ev, tb):
+                runner.clusters.remove(self.c)
+                problems = self.c.teardown()
+                if problems:
+                    runner.failed += 1
+                    print("FAIL cluster teardown: %s" % "; ".join(problems), flush=True)
+                else:
+                    runner.passed += 1
+                    print("PASS cluster teardown (clean shutdown, no sanitizer report)",
+                          flush=True)
+                return False
+        return _Ctx()
+
+
+def run(main):
+    """Runs main(runner); an exception escaping main counts as one failed case."""
+    name = os.path.basename(sys.argv[0])
+    r = Runner(name)
+    print("%s: DFS_BIN=%s%s" % (name, BIN, " (sanitized)" if SANITIZED else ""), flush=True)
+    t0 = time.time()
+    # SIGTERM (e.g. from a test driver) unwinds normally, so every cluster is torn down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated by SIGTERM"))
+    try:
+        main(r)
+    except Exception as e:  # noqa: BLE001
+        r.failed += 1
+        detail = str(e) if isinstance(e, TestFailure) else traceback.format_exc()
+        print("FAIL %s: %s" % ("setup" if not r.passed else "aborted", detail), flush=True)
+    print("(%.1f s)" % (time.time() - t0))
+    print("%d passed, %d failed" % (r.passed, r.failed), flush=True)
+    sys.exit(1 if r.failed else 0)

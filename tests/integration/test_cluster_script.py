@@ -1,0 +1,140 @@
+"""scripts/cluster end to end, as a user drives it: up (waits for registration, prints
+the DFS_META line), up again (says so), status, put/get through the printed address,
+kill-chunkserver / start-chunkserver, add-chunkserver, kill-metad / start-metad, and
+down (nothing left running). Uses a temp --dir and a free --port; fails on any
+sanitizer report in the daemons' logs."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import harness
+from harness import MiB, check
+
+SCRIPT = os.path.join(harness.SOURCE, "scripts", "cluster")
+
+
+def free_base():
+    for base in range(23400, 60000, 101):
+        try:
+            for p in [base, base + 1] + list(range(base + 10, base + 16)):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+    raise harness.TestFailure("no free port range")
+
+
+class ScriptCluster:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="dfs-it-script-")
+        self.port = free_base()
+        self.meta = "127.0.0.1:%d" % self.port
+        self.env = dict(os.environ, DFS_BIN=harness.BIN)
+
+    def run(self, *args, expect=0, timeout=120):
+        r = subprocess.run([SCRIPT, *args, "--dir", self.dir], env=self.env, timeout=timeout,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        check(expect is None or r.returncode == expect,
+              "scripts/cluster %s: exit %d (expected %s)\n%s%s" % (
+                  " ".join(args), r.returncode, expect, r.stdout, r.stderr))
+        return r.stdout + r.stderr
+
+    def pids(self):
+        d = os.path.join(self.dir, "pids")
+        out = {}
+        for n in os.listdir(d) if os.path.isdir(d) else []:
+            with open(os.path.join(d, n)) as f:
+                out[n[:-4]] = int(f.read())
+        return out
+
+    def dfs(self, *args):
+        r = subprocess.run([os.path.join(harness.BIN, "dfs"), "--meta", self.meta, *args],
+                           capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "dfs %s: exit %d %s" % (" ".join(args), r.returncode, r.stderr))
+        return r.stdout
+
+    def sanitizer_reports(self):
+        logs = os.path.join(self.dir, "logs")
+        bad = []
+        for n in os.listdir(logs) if os.path.isdir(logs) else []:
+            with open(os.path.join(logs, n), errors="replace") as f:
+                m = harness.sanitizer_report(f.read())
+            if m:
+                bad.append("%s: %s" % (n, m))
+        return bad
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
+
+
+def main(t):
+    sc = ScriptCluster()
+    started = {}
+    try:
+        def up():
+            out = sc.run("up", "--chunkservers", "2", "--port", str(sc.port))
+            check("export DFS_META=%s" % sc.meta in out, "no DFS_META line in:\n" + out)
+            started.update(sc.pids())
+            check(set(started) == {"metad", "chunkd-1", "chunkd-2"}, "pids: %r" % started)
+            out = sc.run("up", "--chunkservers", "2", "--port", str(sc.port))
+            check("already up" in out, "second up did not say so:\n" + out)
+            check(sc.pids() == started, "second up changed the processes")
+        t.case("up starts metad + 2 chunkd, waits, prints DFS_META; up again says so", up)
+
+        def status():
+            out = sc.run("status")
+            check(out.count("alive") >= 2, "status does not show 2 live servers:\n" + out)
+        t.case("status", status)
+
+        def roundtrip():
+            local = os.path.join(sc.dir, "f")
+            dig = harness.make_file(local, 3 * MiB + 1, seed=1500)
+            sc.dfs("put", local, "/f")
+            sc.run("kill-chunkserver", "1")
+            check(not alive(started["chunkd-1"]), "chunkd-1 still running after kill")
+            sc.dfs("get", "/f", local + ".back")
+            check(harness.sha256_file(local + ".back") == dig, "wrong bytes with chunkd-1 dead")
+            os.unlink(local + ".back")
+            sc.run("start-chunkserver", "1")
+            sc.run("add-chunkserver")
+            check("chunkd-3" in sc.pids(), "add-chunkserver did not record chunkd-3")
+            sc.run("kill-metad")
+            sc.run("start-metad")
+            sc.dfs("get", "/f", local + ".back")
+            check(harness.sha256_file(local + ".back") == dig, "wrong bytes after metad restart")
+            out = sc.run("status")
+            check(out.count("alive") >= 3, "status after add-chunkserver:\n" + out)
+        t.case("put/get, kill/start chunkserver, add-chunkserver, kill/start metad", roundtrip)
+
+        def bad_args():
+            sc.run("kill-chunkserver", "9", expect=2)
+            sc.run("up", "--tls", expect=2)
+        t.case("bad arguments exit 2 (unknown chunkserver, --tls)", bad_args)
+
+        def down():
+            pids = sc.pids()
+            sc.run("down")
+            left = [n for n, p in pids.items() if alive(p)]
+            check(not left, "still running after down: %r" % left)
+            check(not sc.pids(), "pid files left after down")
+            bad = sc.sanitizer_reports()
+            check(not bad, "sanitizer reports: %r" % bad)
+            out = sc.run("status", expect=1)
+            check("NOT RUNNING" in out, "status after down:\n" + out)
+        t.case("down stops everything; no sanitizer report in the logs", down)
+    finally:
+        sc.run("down", expect=None)
+        shutil.rmtree(sc.dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    harness.run(main)

@@ -1,0 +1,162 @@
+"""Round trips and the namespace through the real CLI on a 3-chunkserver cluster:
+put/get of edge sizes compared by SHA-256, ls / ls -l names and exact sizes, rm, mkdir
+and nested puts, overwrite, and the error paths (exit 1, one line on stderr)."""
+
+import hashlib
+import os
+import subprocess
+
+import harness
+from harness import MiB, check
+
+SIZES = [("0 B", 0), ("1 B", 1), ("1 MiB-1", MiB - 1), ("1 MiB", MiB), ("1 MiB+1", MiB + 1),
+         ("3 MiB+7 (4 chunks)", 3 * MiB + 7),
+         ("50 MiB+123", (12 if harness.SANITIZED else 50) * MiB + 123)]
+
+
+def ls_entries(c, path, long=False):
+    out = c.dfs_ok("ls", *(["-l"] if long else []), path)
+    return [l for l in out.splitlines() if l.strip()]
+
+
+def test_sizes(t, c, digests):
+    for i, (label, size) in enumerate(SIZES):
+        remote = "/size-%d" % size
+
+        def one(remote=remote, size=size, i=i):
+            digests[remote] = (size, c.roundtrip(size, remote, seed=1000 + i))
+        t.case("round trip %s" % label, one)
+
+
+def test_ls(c, digests):
+    names = ls_entries(c, "/")
+    for remote in digests:
+        check(remote[1:] in names, "ls / does not show %s: %r" % (remote[1:], names))
+    long = ls_entries(c, "/", long=True)
+    for remote, (size, _) in digests.items():
+        line = [l for l in long if l.split() and l.split()[-1] == remote[1:]]
+        check(len(line) == 1, "ls -l /: no single line for %s in %r" % (remote[1:], long))
+        check(str(size) in line[0].split()[:-1],
+              "ls -l: size %d of %s not shown exactly: %r" % (size, remote, line[0]))
+    # a file argument shows that file
+    one = ls_entries(c, "/size-1", long=True)
+    check(len(one) == 1 and one[0].split()[-1].endswith("size-1") and "1" in one[0].split(),
+          "ls -l /size-1: %r" % one)
+
+
+def test_mkdir_nested(c):
+    c.dfs_ok("mkdir", "/a")
+    c.dfs_ok("mkdir", "-p", "/a/b/c/d")
+    c.dfs_ok("mkdir", "-p", "/a/b")  # existing dirs are fine with -p
+    d1 = c.roundtrip(4096 + 5, "/a/b/c/d/deep.bin", seed=7)
+    d2 = c.roundtrip(MiB + 9, "/a/b/mid.bin", seed=8)
+    check("deep.bin" in ls_entries(c, "/a/b/c/d"), "ls /a/b/c/d misses deep.bin")
+    names = ls_entries(c, "/a/b")
+    check("mid.bin" in names and any(n.rstrip("/") == "c" for n in names),
+          "ls /a/b: %r" % names)
+    check(any(n.rstrip("/") == "a" for n in ls_entries(c, "/")), "ls / misses a/")
+    # put into an existing directory with a trailing slash keeps the local name
+    local = c.scratch("named.txt")
+    dig = harness.make_file(local, 100, seed=9)
+    c.dfs_ok("put", local, "/a/")
+    c.get_check("/a/named.txt", dig)
+    c.get_check("/a/b/c/d/deep.bin", d1)
+    c.get_check("/a/b/mid.bin", d2)
+
+
+def test_overwrite(c):
+    local = c.scratch("ow")
+    harness.make_file(local, 2 * MiB + 1, seed=11)
+    c.dfs_ok("put", local, "/ow")
+    dig = harness.make_file(local, 1000, seed=12)
+    c.dfs_ok("put", local, "/ow")
+    c.get_check("/ow", dig)
+    line = c.dfs_fails("put", local, "/ow", "--no-clobber")
+    c.get_check("/ow", dig)
+    return line
+
+
+def test_rm(c):
+    dig = c.roundtrip(MiB + 3, "/to-remove", seed=21)
+    c.dfs_ok("rm", "/to-remove")
+    check("to-remove" not in ls_entries(c, "/"), "ls / still shows a removed file")
+    c.dfs_fails("get", "/to-remove", c.scratch("gone"))
+    check(not os.path.exists(c.scratch("gone")), "a failed get left a local file")
+    # the name can be reused
+    c.roundtrip(10, "/to-remove", seed=22)
+    c.dfs_ok("rm", "/to-remove")
+    # directories: non-empty needs -r
+    c.dfs_ok("mkdir", "-p", "/rmdir/sub")
+    c.roundtrip(5, "/rmdir/sub/f", seed=23)
+    c.dfs_fails("rm", "/rmdir")
+    c.dfs_ok("rm", "-r", "/rmdir")
+    c.dfs_fails("ls", "/rmdir")
+    return dig
+
+
+def test_errors(c):
+    local = c.scratch("err-src")
+    harness.make_file(local, 1234, seed=31)
+    dst = c.scratch("err-dst")
+    c.dfs_fails("get", "/does-not-exist", dst)
+    check(not os.path.exists(dst), "failed get left %s behind" % dst)
+    c.dfs_fails("put", local, "/no-such-dir/x")
+    c.dfs_ok("mkdir", "-p", "/isdir")
+    # put over a directory: either refused, or stored as /isdir/err-src; never replaces it
+    rc, out, err = c.dfs("put", local, "/isdir")
+    if rc == 0:
+        check("err-src" in ls_entries(c, "/isdir"),
+              "put onto a directory succeeded but the file is not inside it")
+    else:
+        check(rc == 1 and len(err.strip().splitlines()) == 1,
+              "put onto a directory: exit %d, stderr %r" % (rc, err))
+    check(any(n.rstrip("/") == "isdir" for n in ls_entries(c, "/")), "directory vanished")
+    c.dfs_fails("put", c.scratch("no-such-local-file"), "/x")
+    c.dfs_fails("get", "/isdir", c.scratch("dir-as-file"))
+    c.dfs_fails("mkdir", "/isdir")            # exists, no -p
+    c.dfs_fails("mkdir", "/missing/parent/x")  # no -p
+    c.dfs_fails("rm", "/nothing-here")
+    c.dfs_fails("ls", "/nothing-here")
+    # a file as a directory component
+    c.roundtrip(3, "/plainfile", seed=32)
+    c.dfs_fails("put", local, "/plainfile/child")
+    # bad usage is exit 2
+    rc, _, _ = c.dfs("put")
+    check(rc == 2, "dfs put without arguments: exit %d, expected 2" % rc)
+    rc, _, _ = c.dfs("no-such-command")
+    check(rc == 2, "unknown command: exit %d, expected 2" % rc)
+
+
+def test_replicas(c):
+    # more replicas than servers: metad hands out min(replicas, live servers)
+    c.roundtrip(MiB + 77, "/rep1", seed=41, replicas=1)
+    c.roundtrip(2 * MiB + 77, "/rep3", seed=42, replicas=3)
+
+
+def test_stdout_get(c):
+    local = c.scratch("stdout-src")
+    dig = harness.make_file(local, 300000, seed=51)
+    c.dfs_ok("put", local, "/stdout-src")
+    r = subprocess.run([os.path.join(harness.BIN, "dfs"), "--meta", c.meta, "get",
+                        "/stdout-src", "-"], capture_output=True, timeout=60)
+    check(r.returncode == 0, "get to stdout: exit %d %r" % (r.returncode, r.stderr))
+    check(hashlib.sha256(r.stdout).hexdigest() == dig, "get to stdout: wrong bytes")
+
+
+def main(t):
+    with t.cluster(chunkservers=3, name="roundtrip") as c:
+        digests = {}
+        test_sizes(t, c, digests)
+        t.case("ls and ls -l show names and exact sizes", test_ls, c, digests)
+        t.case("mkdir, mkdir -p and nested puts", test_mkdir_nested, c)
+        t.case("overwrite replaces atomically; --no-clobber refuses", test_overwrite, c)
+        t.case("rm removes (get then fails, exit 1)", test_rm, c)
+        t.case("error paths: exit 1 and one line on stderr", test_errors, c)
+        t.case("replicas 1 and 3", test_replicas, c)
+        t.case("get to stdout", test_stdout_get, c)
+        t.case("every file still intact at the end", lambda: [
+            c.get_check(r, d) for r, (_, d) in digests.items()])
+
+
+if __name__ == "__main__":
+    harness.run(main)

@@ -1,0 +1,187 @@
+"""The dfs wire format from Python (stdlib only): the 24-byte frame header of
+src/common/frame.h and just enough protobuf encoding/decoding to build and read simple
+messages by field number. Used by the harness (cluster overview without the CLI) and by
+the fuzz tests (valid frames to compare against garbage)."""
+
+import socket
+import struct
+
+FRAME_MAGIC = 0x44465331  # "DFS1"
+FRAME_HDR_LEN = 24
+FRAME_REPLY = 0x0001
+HDR = struct.Struct(">IHHQII")  # magic, type, flags, request id, payload len, bulk len
+
+# A few MsgType values from proto/common.proto.
+MSG_CLIENT_TO_META_LIST = 102
+MSG_CLIENT_TO_META_STAT = 104
+MSG_CLIENT_TO_META_CLUSTER = 114
+MSG_META_TO_CLIENT_CLUSTER = 115
+MSG_CHUNK_TO_META_REGISTER = 200
+MSG_CHUNK_TO_META_HEARTBEAT = 204
+MSG_CLIENT_TO_CHUNK_WRITE = 300
+MSG_CLIENT_TO_CHUNK_READ = 302
+MSG_ERROR = 999
+
+
+def header(mtype, payload_len, bulk_len=0, req_id=1, flags=0, magic=FRAME_MAGIC):
+    return HDR.pack(magic, mtype, flags, req_id, payload_len, bulk_len)
+
+
+def frame(mtype, payload=b"", bulk=b"", req_id=1, flags=0):
+    return header(mtype, len(payload), len(bulk), req_id, flags) + payload + bulk
+
+
+# --- protobuf (proto3) encoding -------------------------------------------------------
+
+def varint(v):
+    if v < 0:
+        v &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def f_varint(field, v):
+    return varint(field << 3 | 0) + varint(v)
+
+
+def f_bytes(field, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return varint(field << 3 | 2) + varint(len(data)) + data
+
+
+def decode(buf):
+    """Decodes one protobuf message into {field: [values]}; varints as int,
+    length-delimited as bytes (decode nested messages again), fixed as int.
+    Raises ValueError on malformed input."""
+    out = {}
+    i, n = 0, len(buf)
+
+    def rd_varint():
+        nonlocal i
+        shift, v = 0, 0
+        while True:
+            if i >= n or shift > 63:
+                raise ValueError("truncated varint")
+            b = buf[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+
+    while i < n:
+        key = rd_varint()
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            val = rd_varint()
+        elif wt == 2:
+            ln = rd_varint()
+            if i + ln > n:
+                raise ValueError("truncated bytes field")
+            val = bytes(buf[i:i + ln])
+            i += ln
+        elif wt == 1:
+            if i + 8 > n:
+                raise ValueError("truncated fixed64")
+            val = struct.unpack_from("<Q", buf, i)[0]
+            i += 8
+        elif wt == 5:
+            if i + 4 > n:
+                raise ValueError("truncated fixed32")
+            val = struct.unpack_from("<I", buf, i)[0]
+            i += 4
+        else:
+            raise ValueError("bad wire type %d" % wt)
+        out.setdefault(field, []).append(val)
+    return out
+
+
+def zigzag_decode(v):
+    return (v >> 1) ^ -(v & 1)
+
+
+def one(msg, field, default=0):
+    v = msg.get(field)
+    return v[-1] if v else default
+
+
+# --- blocking exchange ----------------------------------------------------------------
+
+def recv_exact(sock, n):
+    data = bytearray()
+    while len(data) < n:
+        part = sock.recv(n - len(data))
+        if not part:
+            raise ConnectionError("connection closed after %d of %d bytes" % (len(data), n))
+        data += part
+    return bytes(data)
+
+
+def read_frame(sock):
+    """Returns (type, flags, req_id, payload, bulk) of the next frame."""
+    magic, mtype, flags, req_id, plen, blen = HDR.unpack(recv_exact(sock, FRAME_HDR_LEN))
+    if magic != FRAME_MAGIC:
+        raise ValueError("bad magic 0x%08x" % magic)
+    if plen > (64 << 20) or blen > (2 << 20):
+        raise ValueError("reply too large: payload %d bulk %d" % (plen, blen))
+    payload = recv_exact(sock, plen)
+    bulk = recv_exact(sock, blen)
+    return mtype, flags, req_id, payload, bulk
+
+
+def call(addr, mtype, payload=b"", timeout=5.0):
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(frame(mtype, payload, req_id=7))
+        return read_frame(s)
+
+
+def cluster_overview(addr, timeout=5.0):
+    """ClusterReq to metad; returns dict(servers=[{id,host,port,alive}], files, dirs,
+    chunks, is_leader) or raises."""
+    mtype, flags, _, payload, _ = call(addr, MSG_CLIENT_TO_META_CLUSTER, b"", timeout)
+    if mtype != MSG_META_TO_CLIENT_CLUSTER:
+        raise ValueError("unexpected reply type %d" % mtype)
+    rep = decode(payload)
+    status = decode(one(rep, 1, b""))
+    err = zigzag_decode(one(status, 1, 0))
+    if err:
+        raise ValueError("cluster request failed: %d %s" % (err, one(status, 2, b"").decode()))
+    servers = []
+    for raw in rep.get(2, []):
+        s = decode(raw)
+        a = decode(one(s, 1, b""))
+        servers.append({"id": one(a, 1), "host": one(a, 2, b"").decode(), "port": one(a, 3),
+                        "alive": bool(one(s, 2)), "chunks": one(s, 5)})
+    return {"servers": servers, "files": one(rep, 3), "dirs": one(rep, 4),
+            "chunks": one(rep, 5), "is_leader": bool(one(rep, 6))}
+
+
+# --- CRC32C (Castagnoli), table driven; fine for the few KiB the tests checksum ---------
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
