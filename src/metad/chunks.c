@@ -103,22 +103,25 @@ void chunks_encode(const chunks_t *t, ops_wbuf *w) {
     wb_u32(w, e->length);
     wb_u32(w, e->crc32c);
     wb_u32(w, e->refs);
+    wb_u8(w, e->goal);
   }
 }
 
 int chunks_decode(chunks_t *t, ops_rbuf *r) {
   chunks_init(t);
   uint64_t n = rb_u64(r);
-  if (r->err || n > r->len / 28 || !rb_has(r, n * 28)) return DFS_EPROTO;
+  if (r->err || n > r->len / 29 || !rb_has(r, n * 29)) return DFS_EPROTO;
   for (uint64_t i = 0; i < n; i++) {
     uint64_t id = rb_u64(r), ver = rb_u64(r);
     uint32_t len = rb_u32(r), crc = rb_u32(r), refs = rb_u32(r);
+    uint8_t goal = rb_u8(r);
     int rc = refs == 0 ? DFS_EPROTO : chunks_add(t, id, ver, len, crc);
     if (rc) {
       chunks_free(t);
       return rc == DFS_ENOMEM ? DFS_ENOMEM : DFS_EPROTO;
     }
     t->ents[t->n - 1].refs = refs;
+    t->ents[t->n - 1].goal = goal;
   }
   return 0;
 }

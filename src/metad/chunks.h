@@ -17,6 +17,7 @@ typedef struct {
   uint32_t length, crc32c;
   uint32_t refs;
   uint8_t nlocs, caplocs;
+  uint8_t goal;   /* durable: replication goal (highest asked by a file using it) */
   uint64_t *locs; /* owned; soft locations (server ids) */
 } chunk_ent;
 
@@ -30,7 +31,7 @@ void chunks_init(chunks_t *t);
 void chunks_free(chunks_t *t);
 /* NULL if unknown. Valid until the next chunks_add / chunks_decref. */
 chunk_ent *chunks_get(chunks_t *t, uint64_t id);
-/* Adds a new chunk with refs = 1. DFS_EEXIST if present, DFS_ENOMEM. */
+/* Adds a new chunk with refs = 1 and goal 0 (callers set it). DFS_EEXIST if present, DFS_ENOMEM. */
 int chunks_add(chunks_t *t, uint64_t id, uint64_t version, uint32_t length, uint32_t crc);
 /* Drops one reference. When it reaches 0 the chunk is removed and on_garbage(ud, id,
  * server) is called for each soft location first. */

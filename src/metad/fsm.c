@@ -171,6 +171,7 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   for (uint32_t i = 0; i < op->nchunks; i++) {
     ops_chunk c = ops_chunk_at(op, i);
     if (chunks_add(&f->chunks, c.id, c.version, c.length, c.crc32c)) oom_abort();
+    chunks_get(&f->chunks, c.id)->goal = (uint8_t)(op->replicas > 255 ? 255 : op->replicas);
   }
   /* a replaced file keeps its owner and mode (like writing into it); ns_put_file copies
    * the owner string before it frees the old inode */
