@@ -35,6 +35,7 @@
 #include "chunkd/chunk_crc.h"
 #include "common/crc.h"
 #include "common/errors.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -67,6 +68,13 @@ struct chunk_store {
     int syncing;        /* a leader is fsyncing this directory right now */
   } sync_dir[256]; /* chunks/XX */
   int sync_err; /* sticky: a directory fsync failed */
+  /* policy and health (under mu) */
+  uint64_t reserve;       /* free bytes writes must leave */
+  uint64_t max_io_errors; /* 0 = never failing */
+  uint64_t io_errors;
+  int failing;
+  chunk_ref *bad; /* quarantined since the last take */
+  size_t nbad, capbad;
 };
 
 /* ---- little helpers ------------------------------------------------------------- */
@@ -269,6 +277,31 @@ static void fresh_add(chunk_store *s, const chunk_info *ci) {
   s->fresh[s->nfresh++] = *ci;
 }
 
+/* Counts an EIO from the disk; after max_io_errors the disk is failing (logged once). */
+static void io_error(chunk_store *s, const char *what) {
+  pthread_mutex_lock(&s->mu);
+  uint64_t n = ++s->io_errors;
+  int now_failing = !s->failing && s->max_io_errors && n >= s->max_io_errors;
+  if (now_failing) s->failing = 1;
+  pthread_mutex_unlock(&s->mu);
+  LOG_WARN("I/O error on the disk of %s during %s (%" PRIu64 " since start)", s->dir, what, n);
+  if (now_failing)
+    LOG_ERROR("disk of %s is FAILING: %" PRIu64 " I/O errors (data.max_io_errors %" PRIu64
+              "); reporting disk_failing so metad drains this chunkserver - replace the disk",
+              s->dir, n, s->max_io_errors);
+}
+
+static void bad_add(chunk_store *s, uint64_t id, uint64_t version) { /* caller holds mu */
+  if (s->nbad == s->capbad) {
+    size_t nc = s->capbad ? s->capbad * 2 : 16;
+    chunk_ref *n = realloc(s->bad, nc * sizeof *n);
+    if (!n) return; /* metad still learns it from the next full inventory */
+    s->bad = n;
+    s->capbad = nc;
+  }
+  s->bad[s->nbad++] = (chunk_ref){id, version};
+}
+
 /* ---- paths ---------------------------------------------------------------------- */
 
 int chunk_store_path(const chunk_store *s, uint64_t id, uint64_t version, char *buf, size_t bufsz) {
@@ -341,10 +374,21 @@ int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8
     rc = e->info.crc == crc ? 1 : DFS_EEXIST;
   else if (e && e->info.version > version)
     rc = DFS_ESTALE;
-  else if (s->capacity && s->used_bytes + CHUNK_HDR_SIZE + length > s->capacity)
+  else if (s->capacity && s->used_bytes + CHUNK_HDR_SIZE + length + s->reserve > s->capacity)
     rc = DFS_ENOSPACE;
+  uint64_t used = s->used_bytes, reserve = s->reserve;
   pthread_mutex_unlock(&s->mu);
   if (rc == 1) return 0; /* a retry of a write already done */
+  struct statvfs vfs;
+  if (!rc && statvfs(s->dir, &vfs) == 0 &&
+      (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)CHUNK_HDR_SIZE + length + reserve)
+    rc = DFS_ENOSPACE;
+  if (rc == DFS_ENOSPACE) {
+    LOG_WARN("refusing chunk %016" PRIx64 ".%" PRIu64 " (%u bytes): this chunkserver is full "
+             "(%" PRIu64 " bytes used, data.reserve %" PRIu64 " bytes must stay free)",
+             id, version, length, used, reserve);
+    return rc;
+  }
   if (rc) return rc;
 
   if ((rc = chunk_store_path(s, id, version, final, sizeof final))) return rc;
@@ -363,7 +407,13 @@ int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8
     goto err;
   }
   tmp_made = 1;
-  if ((rc = write_durable(fd, hdr, data, length))) goto err;
+  if (DFS_FAULT_HIT(DFS_FAULT_DISK_WRITE_EIO))
+    rc = DFS_EIO;
+  else if (DFS_FAULT_HIT(DFS_FAULT_DISK_WRITE_ENOSPC))
+    rc = DFS_ENOSPACE;
+  else
+    rc = write_durable(fd, hdr, data, length);
+  if (rc) goto err;
   close(fd);
   fd = -1;
   if (rename(tmp, final) < 0) {
@@ -387,7 +437,14 @@ int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8
 err:
   if (fd >= 0) close(fd);
   if (tmp_made) unlink(tmp);
-  LOG_WARN("write of chunk %016" PRIx64 ".%" PRIu64 " failed: %s", id, version, dfs_strerror(rc));
+  if (rc == DFS_ENOSPACE)
+    LOG_WARN("write of chunk %016" PRIx64 ".%" PRIu64 " failed: the file system of %s is full "
+             "(ENOSPC); temp file removed",
+             id, version, s->dir);
+  else
+    LOG_WARN("write of chunk %016" PRIx64 ".%" PRIu64 " failed: %s", id, version,
+             dfs_strerror(rc));
+  if (rc == DFS_EIO) io_error(s, "a chunk write");
   return rc;
 }
 
@@ -469,6 +526,20 @@ static int check_blocks(const uint8_t *p, uint32_t start, uint32_t end, const ui
   return rc;
 }
 
+/* Fault hook: replaces buf (len bytes, mapped or not) by a heap copy with one bit
+ * flipped, as if the disk returned a bad block. 0 or DFS_ENOMEM. */
+static int fault_corrupt(chunk_buf *buf, size_t len) {
+  uint8_t *h = malloc(len);
+  if (!h) return DFS_ENOMEM;
+  memcpy(h, buf->mem, len);
+  chunk_buf_release(buf);
+  h[len / 2] ^= 0x10;
+  buf->mem = h;
+  buf->map_len = 0;
+  LOG_WARN("fault hook: flipped a bit in a block read from disk");
+  return 0;
+}
+
 int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t offset,
                      uint32_t length, chunk_buf *buf, const uint8_t **data, uint32_t *out_len,
                      uint32_t *crc) {
@@ -492,10 +563,22 @@ int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t off
   if ((rc = chunk_store_path(s, id, version, path, sizeof path))) return rc;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    rc = errno == ENOENT ? DFS_ENOCHUNK : dfs_from_errno(errno); /* deleted meanwhile */
+    rc = errno == ENOENT ? DFS_ENOCHUNK : dfs_from_errno(errno);
+    if (rc == DFS_ENOCHUNK) { /* deleted meanwhile, or lost: then report it */
+      pthread_mutex_lock(&s->mu);
+      struct entry *e = idx_find(s, id);
+      int lost = e && e->info.version == version && idx_remove(s, id, NULL) == 0;
+      if (lost) bad_add(s, id, version);
+      pthread_mutex_unlock(&s->mu);
+      if (lost) LOG_ERROR("chunk file %s is missing: reporting the replica as lost", path);
+    }
     goto err;
   }
   chunk_hdr h;
+  if (DFS_FAULT_HIT(DFS_FAULT_DISK_READ_EIO)) {
+    rc = DFS_EIO; /* as if the disk failed the header read */
+    goto err;
+  }
   if ((rc = pread_all(fd, hdrbuf, CHUNK_HDR_SIZE, 0))) {
     why = "short header";
     goto err;
@@ -529,6 +612,8 @@ int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t off
       goto err;
     }
     p = buf->mem;
+    if (DFS_FAULT_HIT(DFS_FAULT_CORRUPT_READ) && (rc = fault_corrupt(buf, end - start))) goto err;
+    p = buf->mem;
   }
   rc = check_blocks(p, start, end, h.block_crcs, buf->map_len != 0);
   if (rc == DFS_ECHECKSUM) {
@@ -559,6 +644,7 @@ err:
     LOG_ERROR("chunk %s is corrupt: %s", path, why ? why : "?");
     chunk_store_quarantine(s, id, version);
   }
+  if (rc == DFS_EIO) io_error(s, "a chunk read");
   return rc;
 }
 
@@ -596,6 +682,7 @@ int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version) {
   pthread_mutex_lock(&s->mu);
   struct entry *e = idx_find(s, id);
   int rc = e && e->info.version == version ? idx_remove(s, id, NULL) : DFS_ENOCHUNK;
+  if (rc == 0) bad_add(s, id, version);
   pthread_mutex_unlock(&s->mu);
   if (rc) return rc;
   if (chunk_store_path(s, id, version, path, sizeof path)) return 0;
@@ -623,6 +710,64 @@ int chunk_store_delete(chunk_store *s, uint64_t id) {
     LOG_WARN("cannot delete %s: %s", path, strerror(errno));
   return 0;
 }
+
+int chunk_store_delete_version(chunk_store *s, uint64_t id, uint64_t version) {
+  char path[PATH_SZ];
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  int rc = e && e->info.version == version ? idx_remove(s, id, NULL) : DFS_ENOCHUNK;
+  pthread_mutex_unlock(&s->mu);
+  if (rc) return rc;
+  if (chunk_store_path(s, id, version, path, sizeof path) == 0 && unlink(path) < 0 &&
+      errno != ENOENT)
+    LOG_WARN("cannot delete %s: %s", path, strerror(errno));
+  return 0;
+}
+
+int chunk_store_mark_fresh(chunk_store *s, uint64_t id) {
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  if (e) fresh_add(s, &e->info);
+  pthread_mutex_unlock(&s->mu);
+  return e ? 0 : DFS_ENOCHUNK;
+}
+
+int chunk_store_take_bad(chunk_store *s, chunk_ref **out, size_t *n) {
+  int rc = 0;
+  pthread_mutex_lock(&s->mu);
+  *out = NULL;
+  *n = 0;
+  if (s->nbad) {
+    chunk_ref *a = malloc(s->nbad * sizeof *a);
+    if (!a) {
+      rc = DFS_ENOMEM;
+    } else {
+      memcpy(a, s->bad, s->nbad * sizeof *a);
+      *out = a;
+      *n = s->nbad;
+      s->nbad = 0;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+void chunk_store_set_limits(chunk_store *s, int64_t reserve, uint64_t max_io_errors) {
+  uint64_t cap = s->capacity;
+  struct statvfs v;
+  if (!cap && statvfs(s->dir, &v) == 0) cap = (uint64_t)v.f_blocks * v.f_frsize;
+  uint64_t r = (uint64_t)reserve;
+  if (reserve < 0) {
+    r = cap / 100;
+    if (r < (64u << 20) && (uint64_t)(64u << 20) <= cap / 10) r = 64u << 20;
+  }
+  pthread_mutex_lock(&s->mu);
+  s->reserve = r;
+  s->max_io_errors = max_io_errors;
+  pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t chunk_store_reserve(const chunk_store *s) { return s->reserve; }
 
 int chunk_store_lookup(chunk_store *s, uint64_t id, chunk_info *out) {
   pthread_mutex_lock(&s->mu);
@@ -713,6 +858,9 @@ int chunk_store_stats_get(chunk_store *s, chunk_store_stats *out) {
   pthread_mutex_lock(&s->mu);
   out->used_bytes = s->used_bytes;
   out->chunk_count = s->count;
+  out->reserve_bytes = s->reserve;
+  out->io_errors = s->io_errors;
+  out->disk_failing = s->failing;
   pthread_mutex_unlock(&s->mu);
   if (s->capacity) {
     out->capacity_bytes = s->capacity;
@@ -984,6 +1132,7 @@ void chunk_store_close(chunk_store *s) {
   }
   free(s->buckets);
   free(s->fresh);
+  free(s->bad);
   free(s->dir);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->sync_mu);

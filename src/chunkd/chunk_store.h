@@ -32,7 +32,24 @@ typedef struct {
   uint64_t free_bytes;     /* min(capacity - used, file system free) */
   uint64_t used_bytes;     /* bytes of chunk files in the index (headers included) */
   uint64_t chunk_count;
+  uint64_t reserve_bytes; /* free space kept back (chunk_store_set_limits) */
+  uint64_t io_errors;     /* EIO from the disk since start */
+  int disk_failing;       /* io_errors reached the limit */
 } chunk_store_stats;
+
+/* A replica by exact version (bad-chunk reports, exact deletes). */
+typedef struct {
+  uint64_t id, version;
+} chunk_ref;
+
+/* Space and health policy, set once after open (before I/O starts):
+ * reserve: bytes of free space writes must leave (< 0: the default, 1% of the capacity
+ * but at least 64 MiB, unless that is more than a tenth of it: then 1%);
+ * max_io_errors: after this many EIOs the disk counts as failing (0 = never).
+ * Does a statvfs when the capacity is the file system's. */
+void chunk_store_set_limits(chunk_store *s, int64_t reserve, uint64_t max_io_errors);
+/* The reserve in bytes (no I/O). */
+uint64_t chunk_store_reserve(const chunk_store *s);
 
 /* Opens (creating if missing) data directory `dir`: takes an exclusive lock on
  * dir/lock, creates chunks/00..ff, tmp/ and corrupt/, deletes leftover temp files, loads
@@ -56,7 +73,9 @@ const char *chunk_store_uuid(const chunk_store *s);
  * they are only read. Same id+version already
  * stored with the same crc: 0 (nothing written). Same id+version with another crc:
  * DFS_EEXIST. An older version than one already stored: DFS_ESTALE. A newer version
- * replaces the older file. Thread pool. */
+ * replaces the older file. DFS_ENOSPACE if it would leave less than the reserve free
+ * (data.capacity or the file system) or the file system is full (no temp file is left);
+ * DFS_EIO is counted towards a failing disk. Thread pool. */
 int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
                       uint32_t length, uint32_t crc, const uint32_t *block_crcs);
 
@@ -77,7 +96,9 @@ typedef struct {
  * DFS_ENOCHUNK: not stored (or another version than asked, newer); DFS_ESTALE: the
  * stored version is older than asked; DFS_EINVAL: range outside the chunk;
  * DFS_ECHECKSUM: a block or the header is corrupt, or the file is too short (logged,
- * and the chunk quarantined); DFS_EIO. Thread pool.
+ * and the chunk quarantined); DFS_EIO (counted towards a failing disk). Quarantined or
+ * lost (file gone while indexed) replicas go on the bad list (chunk_store_take_bad).
+ * Thread pool.
  * Chunk files are never modified in place (only renamed and unlinked), so a mapping
  * stays valid. If the file is truncated by hand or the disk fails while the block CRCs
  * are checked, the SIGBUS is caught and the read fails (DFS_ECHECKSUM if the file is
@@ -100,6 +121,14 @@ int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version);
 
 /* Deletes chunk id (any version). 0 or DFS_ENOCHUNK if it was not stored. Thread pool. */
 int chunk_store_delete(chunk_store *s, uint64_t id);
+/* Deletes chunk id only if `version` is the stored one. 0 or DFS_ENOCHUNK. Thread pool. */
+int chunk_store_delete_version(chunk_store *s, uint64_t id, uint64_t version);
+/* Lists id again among the "new chunks" (a copy job found it already stored). 0 or
+ * DFS_ENOCHUNK. No I/O. */
+int chunk_store_mark_fresh(chunk_store *s, uint64_t id);
+/* Takes the replicas quarantined since the last take (no I/O). *out: new array the
+ * caller frees (NULL if *n == 0). 0 or DFS_ENOMEM (the list is then kept). */
+int chunk_store_take_bad(chunk_store *s, chunk_ref **out, size_t *n);
 
 /* Looks the chunk up in the index only (no I/O). 0 and *out, or DFS_ENOCHUNK. */
 int chunk_store_lookup(chunk_store *s, uint64_t id, chunk_info *out);

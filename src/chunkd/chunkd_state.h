@@ -24,10 +24,11 @@ typedef struct {
   const char *cluster_secret;       /* NULL = capabilities not checked; else sent in Register */
   uint8_t cap_key[DFS_CAP_KEY_LEN]; /* from cluster_secret: checks every read and write */
   unsigned work_inflight;           /* thread-pool items queued by chunkd_queue_work, not done */
-  /* A corrupt chunk was found and quarantined (set by main.c to the meta link's full
-   * re-report; may be NULL). */
+  /* A corrupt chunk was found and quarantined (set by main.c to meta_link_kick: an
+   * early heartbeat reports it in bad_chunks; may be NULL). */
   void (*corrupt_found)(void *ud);
   void *corrupt_ud;
+  struct copy_jobs *copies; /* the copy-job executor (copy_jobs.h; owned by main.c) */
 } chunkd_state;
 
 /* uv_queue_work that counts the item in st->work_inflight, so that shutdown can wait

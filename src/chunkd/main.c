@@ -11,11 +11,13 @@
 
 #include "chunkd/chunk_store.h"
 #include "chunkd/chunkd_state.h"
+#include "chunkd/copy_jobs.h"
 #include "chunkd/data_server.h"
 #include "chunkd/meta_link.h"
 #include "chunkd/scrubber.h"
 #include "common/config.h"
 #include "common/errors.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -32,6 +34,10 @@ typedef struct {
   int threads;
   uint64_t scrub_rate; /* bytes/s, 0 = off */
   uint64_t scrub_interval_ms;
+  int64_t reserve; /* data.reserve, -1 = default */
+  uint64_t max_io_errors;
+  uint64_t copy_max;
+  uint64_t copy_rate; /* bytes/s, 0 = unlimited */
 } chunkd_opts;
 
 typedef struct {
@@ -40,6 +46,11 @@ typedef struct {
   data_server *ds;
   meta_link *ml;
   scrubber *scrub;
+  copy_jobs *copies;
+#ifdef DFS_FAULT_HOOKS
+  uv_timer_t fault_timer; /* polls <data dir>/fault once a second */
+  char fault_path[4096];
+#endif
   uv_signal_t sigterm, sigint;
   uv_work_t open_work;
   int open_rc;
@@ -188,13 +199,30 @@ static int load_opts(const dfs_config *cfg, chunkd_state *st, chunkd_opts *o) {
   if (dfs_config_int(cfg, "max_inflight", 256, &v, err, sizeof err)) return config_error(err);
   if (v < 1 || v > 65536) return config_error("max_inflight must be in 1..65536");
   st->max_inflight = (uint32_t)v;
-  if (dfs_config_int(cfg, "scrub.rate", 8 << 20, &v, err, sizeof err)) return config_error(err);
-  if (v < 0) return config_error("scrub.rate must be >= 0 (0 = no scrubbing)");
+  /* scrub.bytes_per_s (scrub.rate is its older name) */
+  const char *scrub_key = dfs_config_str(cfg, "scrub.bytes_per_s", NULL) ? "scrub.bytes_per_s"
+                                                                          : "scrub.rate";
+  if (dfs_config_int(cfg, scrub_key, 8 << 20, &v, err, sizeof err)) return config_error(err);
+  if (v < 0) return config_error("scrub.bytes_per_s must be >= 0 (0 = no scrubbing)");
   o->scrub_rate = (uint64_t)v;
   if (dfs_config_ms(cfg, "scrub.interval", 3600 * 1000, &v, err, sizeof err))
     return config_error(err);
   if (v < 0) return config_error("scrub.interval must be >= 0");
   o->scrub_interval_ms = (uint64_t)v;
+  if (dfs_config_int(cfg, "data.reserve", -1, &v, err, sizeof err)) return config_error(err);
+  if (v < -1) return config_error("data.reserve must be >= 0 bytes (or -1 for the default)");
+  o->reserve = v;
+  if (dfs_config_int(cfg, "data.max_io_errors", 5, &v, err, sizeof err)) return config_error(err);
+  if (v < 0) return config_error("data.max_io_errors must be >= 0 (0 = never failing)");
+  o->max_io_errors = (uint64_t)v;
+  if (dfs_config_int(cfg, "copy.max_concurrent", 2, &v, err, sizeof err)) return config_error(err);
+  if (v < 1 || v > 1024) return config_error("copy.max_concurrent must be in 1..1024");
+  o->copy_max = (uint64_t)v;
+  if (dfs_config_int(cfg, "copy.max_bytes_per_s", 64 << 20, &v, err, sizeof err))
+    return config_error(err);
+  if (v < 0) return config_error("copy.max_bytes_per_s must be >= 0 (0 = unlimited)");
+  o->copy_rate = (uint64_t)v;
+  if (dfs_fault_configure(cfg, err, sizeof err)) return config_error(err);
   /* cluster.secret (or $DFS_CLUSTER_SECRET): shared with metad; when set, every read and
    * write must carry a capability signed with it. */
   const char *secret = getenv("DFS_CLUSTER_SECRET");
@@ -223,6 +251,10 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_close((uv_handle_t *)&m->sigint, NULL);
   if (m->ml) meta_link_stop(m->ml);
   if (m->scrub) scrubber_stop(m->scrub);
+  if (m->copies) copy_jobs_stop(m->copies);
+#ifdef DFS_FAULT_HOOKS
+  if (m->fault_path[0]) uv_close((uv_handle_t *)&m->fault_timer, NULL);
+#endif
   if (m->ds) data_server_stop(m->ds, on_drained, m);
   /* else: the open work is still running; the loop ends when it does */
 }
@@ -233,7 +265,21 @@ static void open_run(uv_work_t *w) {
   chunkd_main *m = w->data;
   m->open_rc =
       chunk_store_open(m->o.dir, m->o.capacity, &m->st.store, m->open_err, sizeof m->open_err);
+  if (!m->open_rc) chunk_store_set_limits(m->st.store, m->o.reserve, m->o.max_io_errors);
 }
+
+#ifdef DFS_FAULT_HOOKS
+/* Test builds: <data dir>/fault holds fault.* settings to apply at run time. */
+static void on_fault_poll(uv_timer_t *t) {
+  chunkd_main *m = t->data;
+  char err[512];
+  int rc = dfs_fault_load_file(m->fault_path, err, sizeof err);
+  if (rc < 0)
+    LOG_WARN("fault file: %s", err);
+  else if (rc > 0)
+    LOG_INFO("fault hooks reloaded from %s", m->fault_path);
+}
+#endif
 
 static void open_done(uv_work_t *w, int status) {
   chunkd_main *m = w->data;
@@ -256,8 +302,21 @@ static void open_done(uv_work_t *w, int status) {
     LOG_ERROR("cannot start the metad link: %s", dfs_strerror(rc));
     goto fail;
   }
-  m->st.corrupt_found = meta_link_request_report;
+  m->st.corrupt_found = meta_link_kick;
   m->st.corrupt_ud = m->ml;
+  if ((rc = copy_jobs_start(&m->st, (unsigned)m->o.copy_max, m->o.copy_rate, meta_link_kick, m->ml,
+                            &m->copies))) {
+    LOG_ERROR("cannot start the copy-job executor: %s", dfs_strerror(rc));
+    goto fail;
+  }
+  m->st.copies = m->copies;
+#ifdef DFS_FAULT_HOOKS
+  snprintf(m->fault_path, sizeof m->fault_path, "%s/fault", m->o.dir);
+  uv_timer_init(m->st.loop, &m->fault_timer);
+  m->fault_timer.data = m;
+  uv_timer_start(&m->fault_timer, on_fault_poll, 0, 1000);
+  LOG_INFO("fault hooks compiled in: write fault.* lines to %s to inject faults", m->fault_path);
+#endif
   if (m->o.scrub_rate &&
       (rc = scrubber_start(&m->st, m->o.scrub_rate, m->o.scrub_interval_ms, &m->scrub))) {
     LOG_ERROR("cannot start the scrubber: %s", dfs_strerror(rc));
@@ -268,6 +327,9 @@ static void open_done(uv_work_t *w, int status) {
   LOG_INFO("serving on %s:%d%s (advertised %s:%d), data in %s, metad %s:%d, %d I/O threads",
            m->o.listen_host, m->o.listen_port, m->st.tls_server ? " with TLS" : "", m->o.adv_host,
            m->o.adv_port, m->o.dir, m->o.meta.host[0], m->o.meta.port[0], m->o.threads);
+  LOG_INFO("reserve %" PRIu64 " bytes, disk failing after %" PRIu64 " I/O errors, %" PRIu64
+           " concurrent copies at %" PRIu64 " bytes/s (0 = unlimited)",
+           chunk_store_reserve(m->st.store), m->o.max_io_errors, m->o.copy_max, m->o.copy_rate);
   return;
 fail:
   m->exit_code = 1;
@@ -277,6 +339,7 @@ fail:
     uv_close((uv_handle_t *)&m->sigint, NULL);
   }
   if (m->ml) meta_link_stop(m->ml);
+  if (m->copies) copy_jobs_stop(m->copies);
   if (m->ds) data_server_stop(m->ds, on_drained, m);
 }
 
@@ -316,6 +379,7 @@ int main(int argc, char **argv) {
   /* Stopped: either drained after a signal or a start-up failure. Open client
    * connections are left to the process exit. */
   if (m.scrub) scrubber_free(m.scrub);
+  if (m.copies) copy_jobs_free(m.copies);
   if (m.ml) meta_link_free(m.ml);
   if (m.ds) data_server_free(m.ds);
   chunk_store_close(m.st.store);

@@ -4,6 +4,11 @@
  *   IDLE --timer--> STATS (statvfs on the thread pool) --> REGISTER (call in flight)
  *   REGISTER --ok--> INVENTORY (one batch call in flight at a time) --last ok--> RUNNING
  *   RUNNING --heartbeat timer--> HB_STATS --> HB_CALL --ok--> RUNNING
+ *   HB_CALL --ok with send_inventory--> INVENTORY (same connection) --last ok--> RUNNING
+ *   meta_link_kick (copy result, bad replica): the next heartbeat is due at once, but
+ *   no sooner than KICK_GAP_MS after the last one
+ * Heartbeats carry copy results and bad replicas; they are dropped only once a
+ * heartbeat carrying them was answered (else resent after reconnecting).
  *   any error --> IDLE with the timer at the current backoff, next metad address
  *   reregister, or a full report wanted (quarantined chunk) --> IDLE, timer 0
  * Invariants: (1) conn != NULL iff state is REGISTER, INVENTORY, RUNNING, HB_STATS or
@@ -19,6 +24,7 @@
 #include <time.h>
 
 #include "chunk_meta.pb-c.h"
+#include "chunkd/copy_jobs.h"
 #include "common.pb-c.h"
 #include "common/conn.h"
 #include "common/errors.h"
@@ -29,6 +35,7 @@
 #define BACKOFF_MAX_MS 2000
 #define CALL_TIMEOUT_MS 10000
 #define DEFAULT_HB_MS 10000
+#define KICK_GAP_MS 50 /* early heartbeats at most this often */
 
 enum ml_state { ML_IDLE, ML_STATS, ML_REGISTER, ML_INVENTORY, ML_RUNNING, ML_HB_STATS, ML_HB_CALL };
 
@@ -45,7 +52,15 @@ struct meta_link {
   uint32_t hb_ms;
   int stopping;
   unsigned failures; /* consecutive, for quieter logs while metad is down */
-  int want_report;   /* a chunk was quarantined: re-register after the next heartbeat */
+  int want_report;   /* meta_link_request_report: re-register after the next heartbeat */
+  int kick;          /* something to report (copy result, bad chunk): heartbeat early */
+  uint64_t last_hb_ms;
+  /* reported in the heartbeat in flight; kept for the next one if it fails */
+  copy_result *res;
+  size_t nres;
+  chunk_ref *bad;
+  size_t nbad;
+  int reports_unsent; /* the heartbeat in flight could not carry them (out of memory) */
   /* inventory being sent */
   chunk_info *inv;
   size_t ninv, inv_off;
@@ -63,6 +78,7 @@ struct delete_work {
   uv_work_t work;
   chunkd_state *st;
   size_t n, deleted;
+  int exact;            /* ids[] are id,version pairs (delete_versions) */
   uint64_t ids[];
 };
 
@@ -122,14 +138,18 @@ static int ml_status(const Dfs__Status *s, char *why, size_t whysz) {
 
 static void delete_work_run(uv_work_t *w) {
   struct delete_work *d = w->data;
-  for (size_t i = 0; i < d->n; i++)
-    if (chunk_store_delete(d->st->store, d->ids[i]) == 0) d->deleted++;
+  for (size_t i = 0; i < d->n; i++) {
+    int rc = d->exact ? chunk_store_delete_version(d->st->store, d->ids[2 * i], d->ids[2 * i + 1])
+                      : chunk_store_delete(d->st->store, d->ids[i]);
+    if (rc == 0) d->deleted++;
+  }
 }
 
 static void delete_work_done(uv_work_t *w, int status) {
   struct delete_work *d = w->data;
   chunkd_work_done(d->st);
-  LOG_INFO("deleted %zu of %zu chunks metad asked to delete", d->deleted, d->n);
+  LOG_INFO("deleted %zu of %zu chunk%s metad asked to delete", d->deleted, d->n,
+           d->exact ? " versions" : "s");
   free(d);
 }
 
@@ -145,7 +165,28 @@ static void ml_delete(meta_link *ml, const uint64_t *ids, size_t n) {
   d->st = ml->st;
   d->n = n;
   d->deleted = 0;
+  d->exact = 0;
   memcpy(d->ids, ids, n * sizeof(uint64_t));
+  if (chunkd_queue_work(ml->st, &d->work, delete_work_run, delete_work_done) < 0) free(d);
+}
+
+/* Deletes exact id+version replicas on the thread pool (trimmed extras, stale versions). */
+static void ml_delete_versions(meta_link *ml, Dfs__ChunkRef **refs, size_t n) {
+  if (n == 0) return;
+  struct delete_work *d = malloc(sizeof *d + 2 * n * sizeof(uint64_t));
+  if (!d) {
+    LOG_WARN("out of memory for %zu deletions (metad will ask again)", n);
+    return;
+  }
+  d->work.data = d;
+  d->st = ml->st;
+  d->n = n;
+  d->deleted = 0;
+  d->exact = 1;
+  for (size_t i = 0; i < n; i++) {
+    d->ids[2 * i] = refs[i]->chunk_id;
+    d->ids[2 * i + 1] = refs[i]->version;
+  }
   if (chunkd_queue_work(ml->st, &d->work, delete_work_run, delete_work_done) < 0) free(d);
 }
 
@@ -216,12 +257,87 @@ static void ml_heartbeat(meta_link *ml, const chunk_store_stats *cs) {
   req.load = ml->st->load;
   req.n_new_chunks = n;
   req.new_chunks = ptrs;
+  req.disk_errors = cs->io_errors;
+  req.disk_failing = cs->disk_failing != 0;
+  req.reserve_bytes = cs->reserve_bytes;
+  ml->kick = 0;
+  ml->last_hb_ms = dfs_now_ms();
+  /* copy results and bad replicas: add the new ones to those not yet acknowledged */
+  copy_jobs *cj = ml->st->copies;
+  if (cj) {
+    req.copy_slots_free = copy_jobs_slots_free(cj);
+    req.copies_running = copy_jobs_running(cj);
+    copy_result *nr = NULL;
+    size_t nn = 0;
+    copy_jobs_take_results(cj, &nr, &nn);
+    if (nn) {
+      copy_result *all = realloc(ml->res, (ml->nres + nn) * sizeof *all);
+      if (all) {
+        memcpy(all + ml->nres, nr, nn * sizeof *all);
+        ml->res = all;
+        ml->nres += nn;
+      } else {
+        LOG_WARN("out of memory for %zu copy results (metad times the jobs out)", nn);
+      }
+      free(nr);
+    }
+  }
+  chunk_ref *nb = NULL;
+  size_t nnb = 0;
+  if (chunk_store_take_bad(ml->st->store, &nb, &nnb) == 0 && nnb) {
+    chunk_ref *all = realloc(ml->bad, (ml->nbad + nnb) * sizeof *all);
+    if (all) {
+      memcpy(all + ml->nbad, nb, nnb * sizeof *all);
+      ml->bad = all;
+      ml->nbad += nnb;
+    } else {
+      LOG_WARN("out of memory for %zu bad-chunk reports", nnb);
+    }
+    free(nb);
+  }
+  Dfs__CopyResult *crs = ml->nres ? calloc(ml->nres, sizeof *crs) : NULL;
+  Dfs__CopyResult **crp = ml->nres ? calloc(ml->nres, sizeof *crp) : NULL;
+  Dfs__Status *sts = ml->nres ? calloc(ml->nres, sizeof *sts) : NULL;
+  Dfs__ChunkRef *brs = ml->nbad ? calloc(ml->nbad, sizeof *brs) : NULL;
+  Dfs__ChunkRef **brp = ml->nbad ? calloc(ml->nbad, sizeof *brp) : NULL;
+  if ((ml->nres && (!crs || !crp || !sts)) || (ml->nbad && (!brs || !brp))) {
+    LOG_WARN("out of memory for the heartbeat's reports; sending them next time");
+    ml->kick = 1;
+    ml->reports_unsent = 1;
+  } else {
+    ml->reports_unsent = 0;
+    for (size_t i = 0; i < ml->nres; i++) {
+      dfs__copy_result__init(&crs[i]);
+      dfs__status__init(&sts[i]);
+      crs[i].job_id = ml->res[i].job_id;
+      crs[i].chunk_id = ml->res[i].chunk_id;
+      crs[i].bytes = ml->res[i].bytes;
+      DFS_STATUS_INIT_ERR(sts[i], ml->res[i].error, ml->res[i].message);
+      crs[i].status = &sts[i];
+      crp[i] = &crs[i];
+    }
+    req.copy_results = crp;
+    req.n_copy_results = ml->nres;
+    for (size_t i = 0; i < ml->nbad; i++) {
+      dfs__chunk_ref__init(&brs[i]);
+      brs[i].chunk_id = ml->bad[i].id;
+      brs[i].version = ml->bad[i].version;
+      brp[i] = &brs[i];
+    }
+    req.bad_chunks = brp;
+    req.n_bad_chunks = ml->nbad;
+  }
   ml->state = ML_HB_CALL;
   int rc = dfs_conn_call(ml->conn, DFS__MSG_TYPE__MSG_CHUNK_TO_META_HEARTBEAT, &req.base, NULL, 0,
                          NULL, NULL, CALL_TIMEOUT_MS, heartbeat_reply, ml);
   free(fresh);
   free(reps);
   free(ptrs);
+  free(crs);
+  free(crp);
+  free(sts);
+  free(brs);
+  free(brp);
   if (rc) ml_fail(ml, "heartbeat", rc, NULL);
 }
 
@@ -255,6 +371,27 @@ static void ml_start_stats(meta_link *ml, enum ml_state next) {
     free(sw);
     ml_fail(ml, "statistics", DFS_EINTERNAL, NULL);
   }
+}
+
+/* The heartbeat carrying ml->res and ml->bad was answered: they are delivered. */
+static void ml_acked(meta_link *ml) {
+  free(ml->res);
+  ml->res = NULL;
+  ml->nres = 0;
+  free(ml->bad);
+  ml->bad = NULL;
+  ml->nbad = 0;
+}
+
+/* RUNNING: schedules the next heartbeat, early (KICK_GAP_MS after the last one) when
+ * there is something to report. */
+static void ml_arm_next(meta_link *ml) {
+  uint64_t ms = ml->hb_ms;
+  if (ml->kick) {
+    uint64_t now = dfs_now_ms(), due = ml->last_hb_ms + KICK_GAP_MS;
+    ms = due > now ? due - now : 0;
+  }
+  ml_arm(ml, ms);
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -340,7 +477,7 @@ static void inventory_reply(dfs_conn *c, int status, dfs_msg *m, void *ud) {
   ml->inv = NULL;
   ml->ninv = ml->inv_off = 0;
   ml->state = ML_RUNNING;
-  ml_arm(ml, ml->hb_ms);
+  ml_arm_next(ml);
 out:
   if (r) dfs__inventory_rep__free_unpacked(r, NULL);
   if (m) dfs_msg_free(m);
@@ -390,7 +527,12 @@ static void heartbeat_reply(dfs_conn *c, int status, dfs_msg *m, void *ud) {
     ml_fail(ml, "heartbeat", rc, why);
     goto out;
   }
+  /* metad has the reports now */
+  if (!ml->reports_unsent) ml_acked(ml);
   ml_delete(ml, r->delete_chunks, r->n_delete_chunks);
+  ml_delete_versions(ml, r->delete_versions, r->n_delete_versions);
+  if (ml->st->copies)
+    for (size_t i = 0; i < r->n_copy_jobs; i++) copy_jobs_add(ml->st->copies, r->copy_jobs[i]);
   if (r->reregister) {
     LOG_INFO("metad asks us to register again");
     ml->backoff_ms = BACKOFF_MIN_MS;
@@ -403,8 +545,20 @@ static void heartbeat_reply(dfs_conn *c, int status, dfs_msg *m, void *ud) {
     ml_reset(ml, 0);
     goto out;
   }
+  if (r->send_inventory) {
+    LOG_INFO("metad asks for a full inventory");
+    int irc = chunk_store_snapshot(ml->st->store, &ml->inv, &ml->ninv);
+    if (irc) {
+      ml_fail(ml, "inventory", irc, NULL);
+      goto out;
+    }
+    ml->inv_off = 0;
+    ml->state = ML_INVENTORY;
+    ml_send_batch(ml);
+    goto out;
+  }
   ml->state = ML_RUNNING;
-  ml_arm(ml, ml->hb_ms);
+  ml_arm_next(ml);
 out:
   if (r) dfs__heartbeat_rep__free_unpacked(r, NULL);
   if (m) dfs_msg_free(m);
@@ -451,6 +605,13 @@ void meta_link_request_report(void *ud) {
   if (!ml->stopping) ml->want_report = 1;
 }
 
+void meta_link_kick(void *ud) {
+  meta_link *ml = ud;
+  if (ml->stopping) return;
+  ml->kick = 1;
+  if (ml->state == ML_RUNNING) ml_arm_next(ml); /* else armed when the call in flight ends */
+}
+
 void meta_link_stop(meta_link *ml) {
   if (ml->stopping) return;
   ml->stopping = 1;
@@ -467,5 +628,7 @@ void meta_link_stop(meta_link *ml) {
 void meta_link_free(meta_link *ml) {
   if (!ml) return;
   free(ml->inv);
+  free(ml->res);
+  free(ml->bad);
   free(ml);
 }

@@ -25,12 +25,16 @@ int meta_addrs_add(meta_addrs *a, const char *list);
 
 /* Starts connecting to metad (addrs copied), announcing adv_host:adv_port (copied) as
  * where clients reach us. st must outlive the link; the link sets st->server_id once
- * registered. 0 and *out, or DFS_ENOMEM / DFS_EINVAL (no address). */
+ * registered. Heartbeats carry st->copies' state and results (if set) and hand it the
+ * CopyJobs of the replies. 0 and *out, or DFS_ENOMEM / DFS_EINVAL (no address). */
 int meta_link_start(chunkd_state *st, const meta_addrs *addrs, const char *adv_host, int adv_port,
                     meta_link **out);
 /* Asks for a full inventory report soon (after the next successful heartbeat, by
  * registering again), e.g. because a chunk disappeared. ud: the meta_link. */
 void meta_link_request_report(void *ud);
+/* Something to report (a copy job ended, a replica was quarantined): sends the next
+ * heartbeat early, at once but at most every 50 ms. ud: the meta_link. */
+void meta_link_kick(void *ud);
 /* Stops: closes the connection and the timer; work in flight finishes harmlessly. */
 void meta_link_stop(meta_link *ml);
 /* Frees ml; only after the loop has stopped running. */

@@ -1,10 +1,14 @@
 /* Background CRC scrubbing (see scrubber.h).
  *
- * A pass takes the list of chunk ids, then every tick (1 s) one thread-pool work item
- * verifies chunks from the cursor until it has read the tick's byte budget. When the list
- * is done the pass is logged and a new one starts at the next tick.
+ * A pass takes the list of chunk ids; one thread-pool work item at a time verifies
+ * chunks from the cursor until it has read a budget of one second at the rate. The next
+ * item starts when the bytes read have "paid" for themselves at the rate (bytes/rate
+ * after the item started: a token bucket), so the scrubber never reads faster than the
+ * rate on average. A pass ends (and is logged with its throughput) when the wait after
+ * its last item is over; a new one starts at most every interval_ms, checked each second.
  * Invariants: (1) at most one work item is in flight (`busy`); (2) ids/cursor are only
- * touched on the loop thread or by the one work item while busy. */
+ * touched on the loop thread or by the one work item while busy; (3) the timer is
+ * one-shot and armed whenever no work item is in flight (unless stopping). */
 #include "chunkd/scrubber.h"
 
 #include <inttypes.h>
@@ -28,10 +32,13 @@ struct scrubber {
   size_t nids, cursor;
   uint64_t pass_bytes, pass_start_ms;
   size_t pass_bad;
+  int pass_ending; /* the last item is done; the pass ends when its wait is over */
   /* the work item's results */
-  uint64_t tick_bytes;
+  uint64_t tick_bytes, tick_start_ms;
   size_t tick_bad;
 };
+
+static void on_tick(uv_timer_t *t);
 
 static void scrub_run(uv_work_t *w) {
   scrubber *sc = w->data;
@@ -43,6 +50,21 @@ static void scrub_run(uv_work_t *w) {
   }
 }
 
+static void pass_log(scrubber *sc) {
+  char hs[32];
+  double secs = (double)(dfs_now_ms() - sc->pass_start_ms) / 1000.0;
+  if (secs < 0.001) secs = 0.001;
+  dfs_log(sc->pass_bad ? DFS_LOG_WARN : DFS_LOG_INFO,
+          "scrub pass done: %zu chunks, %s, %zu corrupt, %.2f s: %.1f MiB/s, %.1f chunks/s "
+          "(limit %" PRIu64 " bytes/s)",
+          sc->nids, dfs_human_size(sc->pass_bytes, hs, sizeof hs), sc->pass_bad, secs,
+          (double)sc->pass_bytes / secs / 1048576.0, (double)sc->nids / secs, sc->rate);
+  free(sc->ids);
+  sc->ids = NULL;
+  sc->nids = sc->cursor = 0;
+  sc->pass_ending = 0;
+}
+
 static void scrub_done(uv_work_t *w, int status) {
   scrubber *sc = w->data;
   chunkd_work_done(sc->st);
@@ -51,33 +73,36 @@ static void scrub_done(uv_work_t *w, int status) {
   sc->pass_bad += sc->tick_bad;
   if (sc->tick_bad && !sc->stopping && sc->st->corrupt_found)
     sc->st->corrupt_found(sc->st->corrupt_ud);
-  if (sc->cursor >= sc->nids && sc->nids) {
-    char hs[32];
-    dfs_log(sc->pass_bad ? DFS_LOG_WARN : DFS_LOG_DEBUG,
-            "scrub pass done: %zu chunks, %s, %zu corrupt, %.1f s", sc->nids,
-            dfs_human_size(sc->pass_bytes, hs, sizeof hs), sc->pass_bad,
-            (double)(dfs_now_ms() - sc->pass_start_ms) / 1000.0);
-    free(sc->ids);
-    sc->ids = NULL;
-    sc->nids = sc->cursor = 0;
-  }
+  if (sc->stopping) return;
+  if (sc->cursor >= sc->nids && sc->nids) sc->pass_ending = 1;
+  /* token bucket: the next read may start once these bytes are paid for */
+  uint64_t due = sc->tick_bytes * 1000 / sc->rate, spent = dfs_now_ms() - sc->tick_start_ms;
+  uv_timer_start(&sc->timer, on_tick, due > spent ? due - spent : 0, 0);
 }
 
 static void on_tick(uv_timer_t *t) {
   scrubber *sc = t->data;
   if (sc->busy || sc->stopping) return;
+  if (sc->pass_ending) pass_log(sc);
   if (sc->cursor >= sc->nids) { /* start a new pass */
-    if (sc->pass_start_ms && dfs_now_ms() - sc->pass_start_ms < sc->interval_ms) return;
+    int wait = sc->pass_start_ms && dfs_now_ms() - sc->pass_start_ms < sc->interval_ms;
     free(sc->ids);
     sc->ids = NULL;
     sc->nids = sc->cursor = 0;
-    if (chunk_store_list_ids(sc->st->store, &sc->ids, &sc->nids) || sc->nids == 0) return;
+    if (wait || chunk_store_list_ids(sc->st->store, &sc->ids, &sc->nids) || sc->nids == 0) {
+      uv_timer_start(&sc->timer, on_tick, TICK_MS, 0);
+      return;
+    }
     sc->pass_bytes = 0;
     sc->pass_bad = 0;
   }
   if (sc->cursor == 0) sc->pass_start_ms = dfs_now_ms();
   sc->busy = 1;
-  if (chunkd_queue_work(sc->st, &sc->work, scrub_run, scrub_done) < 0) sc->busy = 0;
+  sc->tick_start_ms = dfs_now_ms();
+  if (chunkd_queue_work(sc->st, &sc->work, scrub_run, scrub_done) < 0) {
+    sc->busy = 0;
+    uv_timer_start(&sc->timer, on_tick, TICK_MS, 0);
+  }
 }
 
 int scrubber_start(chunkd_state *st, uint64_t bytes_per_s, uint64_t interval_ms, scrubber **out) {
@@ -89,7 +114,7 @@ int scrubber_start(chunkd_state *st, uint64_t bytes_per_s, uint64_t interval_ms,
   sc->work.data = sc;
   uv_timer_init(st->loop, &sc->timer);
   sc->timer.data = sc;
-  uv_timer_start(&sc->timer, on_tick, TICK_MS, TICK_MS);
+  uv_timer_start(&sc->timer, on_tick, TICK_MS, 0);
   *out = sc;
   return 0;
 }

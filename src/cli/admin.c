@@ -1,5 +1,7 @@
-/* `dfs admin status`: the cluster overview from metad (one line per chunkserver, then
- * totals), and `--wait N` for scripts: poll until N chunkservers are alive or time out.
+/* `dfs admin status [--json]`: the cluster overview from metad (one line per chunkserver
+ * with state and copy jobs, then totals and replication health), and `--wait N` for
+ * scripts: poll until N chunkservers are alive or time out. `dfs admin fsck [PATH]
+ * [--json] [--unhealthy]`: per-file replication health (exit 1 if a file is unreadable).
  * `dfs admin users [disable|enable|delete NAME]`: account management through authd. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,10 +37,57 @@ static size_t count_alive(const Dfs__ClusterRep *r) {
   return n;
 }
 
+/* JSON string (quotes included) on stdout. */
+static void json_str(const char *v) {
+  putchar('"');
+  for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
+    if (*p == '"' || *p == '\\') printf("\\%c", *p);
+    else if (*p < 0x20) printf("\\u%04x", *p);
+    else putchar(*p);
+  }
+  putchar('"');
+}
+
+static const char *server_state(const Dfs__ChunkServerInfo *s) {
+  if (s->state && *s->state) return s->state;
+  return s->alive ? "alive" : "dead";
+}
+
+static void print_status_json(const Dfs__ClusterRep *r) {
+  printf("{\"is_leader\":%s,\"leader_address\":", r->is_leader ? "true" : "false");
+  json_str(r->leader_address);
+  printf(",\"files\":%llu,\"dirs\":%llu,\"chunks\":%llu,\"under_replicated\":%llu,"
+         "\"endangered\":%llu,\"missing\":%llu,\"corrupt\":%llu,\"over_replicated\":%llu,"
+         "\"copy_jobs_running\":%u,\"copy_jobs_queued\":%u,\"copies_done\":%llu,"
+         "\"copies_stolen\":%llu,\"servers\":[",
+         (unsigned long long)r->files, (unsigned long long)r->dirs,
+         (unsigned long long)r->chunks, (unsigned long long)r->under_replicated,
+         (unsigned long long)r->endangered, (unsigned long long)r->missing,
+         (unsigned long long)r->corrupt, (unsigned long long)r->over_replicated,
+         r->copy_jobs_running, r->copy_jobs_queued, (unsigned long long)r->copies_done,
+         (unsigned long long)r->copies_stolen);
+  for (size_t i = 0; i < r->n_servers; i++) {
+    const Dfs__ChunkServerInfo *s = r->servers[i];
+    printf("%s{\"id\":%llu,\"host\":", i ? "," : "",
+           (unsigned long long)(s->addr ? s->addr->server_id : 0));
+    json_str(s->addr ? s->addr->host : "");
+    printf(",\"port\":%u,\"alive\":%s,\"state\":", s->addr ? s->addr->port : 0,
+           s->alive ? "true" : "false");
+    json_str(server_state(s));
+    printf(",\"capacity_bytes\":%llu,\"free_bytes\":%llu,\"chunk_count\":%llu,\"load\":%u,"
+           "\"last_heartbeat_ms_ago\":%lld,\"copies_running\":%u,\"copies_queued\":%u,"
+           "\"disk_errors\":%llu}",
+           (unsigned long long)s->capacity_bytes, (unsigned long long)s->free_bytes,
+           (unsigned long long)s->chunk_count, s->load, (long long)s->last_heartbeat_ms_ago,
+           s->copies_running, s->copies_queued, (unsigned long long)s->disk_errors);
+  }
+  printf("]}\n");
+}
+
 static void print_status(const Dfs__ClusterRep *r) {
   uint64_t cap = 0, free_b = 0;
-  printf("%-4s  %-21s  %-5s  %-21s  %8s  %4s  %s\n", "id", "address", "state",
-         "free/capacity", "chunks", "load", "heartbeat");
+  printf("%-4s  %-21s  %-8s  %-21s  %8s  %4s  %6s  %6s  %6s  %s\n", "id", "address", "state",
+         "free/capacity", "chunks", "load", "copies", "queued", "ioerr", "heartbeat");
   for (size_t i = 0; i < r->n_servers; i++) {
     const Dfs__ChunkServerInfo *s = r->servers[i];
     char addr[300], fb[32], cb[32], fc[80], hb[32];
@@ -48,9 +97,10 @@ static void print_status(const Dfs__ClusterRep *r) {
              dfs_human_size(s->capacity_bytes, cb, sizeof cb));
     if (s->last_heartbeat_ms_ago < 0) snprintf(hb, sizeof hb, "never");
     else snprintf(hb, sizeof hb, "%.1f s ago", (double)s->last_heartbeat_ms_ago / 1000.0);
-    printf("%-4llu  %-21s  %-5s  %-21s  %8llu  %4u  %s\n",
-           (unsigned long long)(s->addr ? s->addr->server_id : 0), addr,
-           s->alive ? "alive" : "dead", fc, (unsigned long long)s->chunk_count, s->load, hb);
+    printf("%-4llu  %-21s  %-8s  %-21s  %8llu  %4u  %6u  %6u  %6llu  %s\n",
+           (unsigned long long)(s->addr ? s->addr->server_id : 0), addr, server_state(s), fc,
+           (unsigned long long)s->chunk_count, s->load, s->copies_running, s->copies_queued,
+           (unsigned long long)s->disk_errors, hb);
     if (s->alive) { cap += s->capacity_bytes; free_b += s->free_bytes; }
   }
   char fb[32], cb[32];
@@ -60,6 +110,74 @@ static void print_status(const Dfs__ClusterRep *r) {
          dfs_human_size(cap, cb, sizeof cb), (unsigned long long)r->files,
          (unsigned long long)r->dirs, (unsigned long long)r->chunks,
          r->is_leader ? "" : " (this metad is not the leader)");
+  printf("chunks: %llu under-replicated, %llu endangered (one live replica), %llu missing, "
+         "%llu corrupt, %llu over-replicated\n",
+         (unsigned long long)r->under_replicated, (unsigned long long)r->endangered,
+         (unsigned long long)r->missing, (unsigned long long)r->corrupt,
+         (unsigned long long)r->over_replicated);
+  printf("copy jobs: %u running, %u queued; %llu copies done, %llu stolen by idle servers\n",
+         r->copy_jobs_running, r->copy_jobs_queued, (unsigned long long)r->copies_done,
+         (unsigned long long)r->copies_stolen);
+}
+
+/* `admin fsck [PATH] [--json]`: per-file health; CLI_FAIL if any file is unreadable. */
+static int admin_fsck(cli_ctx *ctx, const char *path, int json, int only_unhealthy) {
+  char err[512];
+  Dfs__FsckReq req = DFS__FSCK_REQ__INIT;
+  req.path = (char *)(path ? path : "/");
+  req.only_unhealthy = only_unhealthy;
+  req.limit = 100000;
+  ProtobufCMessage *m = NULL;
+  int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_FSCK, &req.base,
+                     &dfs__fsck_rep__descriptor, &m, err, sizeof err);
+  if (rc) {
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    meta_report(ctx->mc, "admin", rc, err);
+    return CLI_FAIL;
+  }
+  const Dfs__FsckRep *r = (const Dfs__FsckRep *)m;
+  if (json) {
+    printf("{\"files_checked\":%llu,\"healthy\":%llu,\"under_replicated\":%llu,"
+           "\"endangered\":%llu,\"unreadable\":%llu,\"corrupt\":%llu,\"truncated\":%s,"
+           "\"files\":[",
+           (unsigned long long)r->files_checked, (unsigned long long)r->healthy,
+           (unsigned long long)r->under_replicated, (unsigned long long)r->endangered,
+           (unsigned long long)r->unreadable, (unsigned long long)r->corrupt,
+           r->truncated ? "true" : "false");
+    for (size_t i = 0; i < r->n_files; i++) {
+      const Dfs__FsckFile *f = r->files[i];
+      printf("%s{\"path\":", i ? "," : "");
+      json_str(f->path);
+      printf(",\"state\":");
+      json_str(f->state);
+      printf(",\"chunks\":%llu,\"under_replicated\":%llu,\"missing\":%llu,"
+             "\"min_live_replicas\":%u,\"goal\":%u}",
+             (unsigned long long)f->chunks, (unsigned long long)f->under_replicated,
+             (unsigned long long)f->missing, f->min_live_replicas, f->goal);
+    }
+    printf("]}\n");
+  } else {
+    printf("%-16s  %8s  %6s  %7s  %4s  %4s  %s\n", "state", "chunks", "under", "missing",
+           "min", "goal", "path");
+    for (size_t i = 0; i < r->n_files; i++) {
+      const Dfs__FsckFile *f = r->files[i];
+      printf("%-16s  %8llu  %6llu  %7llu  %4u  %4u  %s\n", f->state,
+             (unsigned long long)f->chunks, (unsigned long long)f->under_replicated,
+             (unsigned long long)f->missing, f->min_live_replicas, f->goal, f->path);
+    }
+    printf("%llu files checked: %llu healthy, %llu under-replicated, %llu endangered, "
+           "%llu corrupt, %llu unreadable%s\n",
+           (unsigned long long)r->files_checked, (unsigned long long)r->healthy,
+           (unsigned long long)r->under_replicated, (unsigned long long)r->endangered,
+           (unsigned long long)r->corrupt, (unsigned long long)r->unreadable,
+           r->truncated ? " (list truncated)" : "");
+  }
+  int bad = r->unreadable > 0;
+  protobuf_c_message_free_unpacked(m, NULL);
+  if (bad && !json)
+    cli_err("admin", "some files are unreadable: every replica of a chunk is lost (restart "
+                     "the chunkservers that held them, or restore the files)");
+  return bad ? CLI_FAIL : CLI_OK;
 }
 
 static int by_user_name(const void *a, const void *b) {
@@ -129,15 +247,22 @@ static int admin_users(cli_ctx *ctx, size_t npos, const char **pos) {
 }
 
 int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"wait", 'w', 1}, {"timeout", 't', 1}};
-  cli_opt_val v[2];
+  static const cli_opt_spec specs[] = {
+      {"wait", 'w', 1}, {"timeout", 't', 1}, {"json", 'j', 0}, {"unhealthy", 'u', 0}};
+  cli_opt_val v[4];
   const char *pos[3];
   size_t npos;
   char err[512];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 2, v, pos, 3, &npos, err, sizeof err);
+  int rc = cli_parse_args(argc - 1, argv + 1, specs, 4, v, pos, 3, &npos, err, sizeof err);
   if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("admin")); return CLI_OK; }
   if (rc) return cli_usage_error("admin", "%s", err);
-  if (npos == 0) return cli_usage_error("admin", "missing subcommand (status, users)");
+  if (npos == 0) return cli_usage_error("admin", "missing subcommand (status, fsck, users)");
+  if (strcmp(pos[0], "fsck") == 0) {
+    if (v[0].present || v[1].present)
+      return cli_usage_error("admin", "--wait and --timeout go with 'admin status'");
+    if (npos > 2) return cli_usage_error("admin", "unexpected argument '%s'", pos[2]);
+    return admin_fsck(ctx, npos == 2 ? pos[1] : "/", v[2].present, v[3].present);
+  }
   if (strcmp(pos[0], "users") == 0) {
     if (v[0].present || v[1].present)
       return cli_usage_error("admin", "--wait and --timeout go with 'admin status'");
@@ -174,7 +299,8 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv) {
     struct timespec ts = {0, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
-  if (!ctx->quiet || !want) print_status(r);
+  if (v[2].present) print_status_json(r);
+  else if (!ctx->quiet || !want) print_status(r);
   dfs__cluster_rep__free_unpacked(r, NULL);
   return CLI_OK;
 }

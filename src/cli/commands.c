@@ -8,6 +8,7 @@
 #include "auth.pb-c.h"
 #include "cli/output.h"
 #include "cli/paths.h"
+#include "cli/shell_util.h"
 #include "common/errors.h"
 #include "common/path.h"
 
@@ -28,15 +29,18 @@ static const cli_command commands[] = {
      "and reported. The file appears only when complete (written to a temporary name).\n"
      "example: dfs get photos/photo.jpg /tmp/",
      cli_cmd_get},
-    {"ls", "ls [-l] [-h] [-R] [PATH]", "list a directory",
+    {"ls", "ls [-l] [-h] [-R] [--json] [PATH]", "list a directory",
      "Lists PATH (default: your home directory when logged in, else /), one name a line,\n"
      "directories with a trailing '/'. -l: mode, owner, size in bytes (number of entries\n"
      "for directories), replicas, mtime, name; -h: human sizes with -l; -R: every\n"
      "directory below too, each under a 'PATH:' header. A file argument shows that file.\n"
+     "Sizes are human on a terminal with -l. --json: one JSON document ({\"path\",\n"
+     "\"entries\": [...]}; with -R, {\"dirs\": [...]}).\n"
      "example: dfs ls -lR '~bob/shared'",
      cli_cmd_ls},
-    {"stat", "stat PATH", "show a file or directory",
-     "Prints type, size, mode, owner, mtime, replicas and chunks of PATH.\n"
+    {"stat", "stat [--json] PATH", "show a file or directory",
+     "Prints type, size, mode, owner, mtime, replicas and chunks of PATH (--json: one\n"
+     "JSON object). 'dfs info' also shows every chunk.\n"
      "example: dfs stat photos/photo.jpg",
      cli_cmd_stat},
     {"mkdir", "mkdir [-p] [-m MODE] PATH", "make a directory",
@@ -44,11 +48,79 @@ static const cli_command commands[] = {
      "-m/--mode: its permission bits (octal or symbolic from 0755; default 0755).\n"
      "example: dfs mkdir -p data/2026/11",
      cli_cmd_mkdir},
-    {"rm", "rm [-r] PATH", "remove a file or directory",
-     "Removes the file PATH, or an empty directory; -r removes a directory and\n"
-     "everything in it.\n"
-     "example: dfs rm -r old",
+    {"rm", "rm [-r] [--skip-trash] PATH...", "remove files or directories (to the trash)",
+     "Moves each PATH (a file, or an empty directory; -r: a directory and everything in\n"
+     "it) into your trash, where it stays for metad's trash time (default 24 h): see\n"
+     "'dfs trash'. --skip-trash deletes at once; the space is reclaimed right away.\n"
+     "example: dfs rm -r old    dfs rm --skip-trash big.iso",
      cli_cmd_rm},
+    {"rmdir", "rmdir PATH...", "remove empty directories",
+     "Removes each PATH, which must be an empty directory.\n"
+     "example: dfs rmdir data/2026/11",
+     cli_cmd_rmdir},
+    {"touch", "touch PATH...", "create empty files",
+     "Creates each PATH as an empty file (mode 0644), or sets the modification time of\n"
+     "an existing one to now.\n"
+     "example: dfs touch notes.txt",
+     cli_cmd_touch},
+    {"cat", "cat PATH...", "print files",
+     "Writes the content of each file to stdout, verifying every chunk's checksum.\n"
+     "example: dfs cat notes.txt | less",
+     cli_cmd_cat},
+    {"mv", "mv [-n] SRC DST", "move or rename",
+     "Renames SRC to DST atomically, also across directories. An existing directory DST\n"
+     "(or DST ending in '/') receives DST/NAME. An existing file DST is replaced\n"
+     "atomically unless -n/--no-clobber. A directory cannot move into itself.\n"
+     "example: dfs mv report.txt archive/    dfs mv -n a.txt b.txt",
+     cli_cmd_mv},
+    {"cp", "cp [-r] [-n] SRC DST", "copy (metadata only, chunks shared)",
+     "Copies SRC to DST (-r: a directory and everything in it). Only metadata is\n"
+     "copied: both copies share the immutable chunks, and changing one later never\n"
+     "changes the other. An existing directory DST receives DST/NAME; an existing file\n"
+     "is replaced unless -n/--no-clobber.\n"
+     "example: dfs cp -r project project.bak",
+     cli_cmd_cp},
+    {"setrep", "setrep [-R] PATH N", "change the replication goal",
+     "Sets the replication goal of the file PATH (-R: of every file below the\n"
+     "directory PATH) to N copies; the cluster adds or drops replicas in the background\n"
+     "(watch with 'dfs info PATH' or 'dfs admin fsck').\n"
+     "example: dfs setrep -R important 3",
+     cli_cmd_setrep},
+    {"tree", "tree [PATH]", "draw a directory tree",
+     "Draws PATH (default: home, or the shell's current directory) and everything below\n"
+     "it, with box characters, then counts directories and files.\n"
+     "example: dfs tree ~/project",
+     cli_cmd_tree},
+    {"info", "info [--json] PATH", "file details down to every chunk",
+     "Size, owner, mode, mtime, replication goal, and per chunk: index, id, version,\n"
+     "size, CRC32C, live replicas / goal, and the chunkservers holding it.\n"
+     "--json: one JSON object (chunks in \"chunks_detail\").\n"
+     "example: dfs info --json big.iso | jq '.chunks_detail[0]'",
+     cli_cmd_info},
+    {"search", "search PATTERN [PATH] [--glob] [--owner U] [--min-size S] [--max-size S] "
+               "[--newer T] [--older T] [--type f|d] [--limit N] [-l] [--json]",
+     "find files by name",
+     "Finds entries below PATH (default /, or the shell's cwd) whose name contains\n"
+     "PATTERN (--glob: matches the glob, * ? [..]), using metad's name index. Filters:\n"
+     "--owner, --min-size/--max-size (4096, 10K, 1.5M, 2G), --newer/--older (30m, 2h,\n"
+     "7d ago; 2026-11-22[T10:00]; @EPOCH), --type f|d. At most --limit results\n"
+     "(default 100). Only what you may see is listed. -l: long lines; --json: one object.\n"
+     "example: dfs search report /projects --type f --newer 7d",
+     cli_cmd_search},
+    {"trash", "trash ls [--json] | trash restore ID [PATH] | trash empty [ID]",
+     "list, restore or empty your trash",
+     "ls: what 'dfs rm' moved to your trash (ID, deleted, expires, size, path).\n"
+     "restore ID [PATH]: puts item ID back at its old path (or at PATH).\n"
+     "empty [ID]: deletes item ID (or everything) for good and reclaims the space.\n"
+     "example: dfs trash restore 12    dfs trash restore 12 ~/recovered.txt",
+     cli_cmd_trash},
+    {"shell", "shell", "interactive shell",
+     "A prompt (user@dfs:/cwd>) where every command works without 'dfs', relative to\n"
+     "the current directory; cd [DIR] (default home), pwd, help [CMD], exit or Ctrl-D.\n"
+     "Line editing, history (up arrow) and Tab completion of commands and remote\n"
+     "paths. Also reads commands from a non-terminal stdin, one per line (scripts).\n"
+     "example: dfs shell    (echo 'mkdir x'; echo 'ls') | dfs shell",
+     cli_cmd_shell},
     {"chmod", "chmod MODE PATH...", "change permission bits",
      "Sets the permission bits of each PATH (owner or admin only). MODE is octal (750,\n"
      "0640) or symbolic like chmod(1): [ugoa][+-=][rwxX], comma-separated (u+x,go-w).\n"
@@ -94,6 +166,7 @@ static const cli_command commands[] = {
      "users (administrators only): list the accounts (name, admin, disabled, created);\n"
      "users disable|enable NAME: lock or unlock an account (disabling ends its sessions);\n"
      "users delete NAME: delete the account and end its sessions.\n"
+     "fsck [PATH] [--json] [--unhealthy]: per-file replication health (exit 1 if unreadable); status --json too.\n"
      "example: dfs admin status --wait 3 --timeout 10    dfs admin users disable mallory",
      cli_cmd_admin},
     {"help", "help [COMMAND]", "show help",
@@ -189,6 +262,14 @@ const char *cli_remote_spelling(cli_ctx *ctx, const char *in, char *buf, size_t 
 int cli_remote_arg(cli_ctx *ctx, const char *cmd, const char *in, char *out) {
   char unexp[DFS_PATH_MAX + 2];
   in = cli_remote_spelling(ctx, in, unexp, sizeof unexp);
+  char joined[2 * DFS_PATH_MAX + 4];
+  if (ctx->cwd && in[0] != '/' && in[0] != '~') { /* dfs shell: relative to the cwd */
+    if (cli_join_cwd(ctx->cwd, in, joined, sizeof joined) != 0) {
+      cli_err(cmd, "%s: path too long", in);
+      return CLI_FAIL;
+    }
+    in = joined;
+  }
   int rc = cli_remote_path(cli_user(ctx), in, out, DFS_PATH_MAX + 1);
   if (rc == 0) return 0;
   if (rc == DFS_EAUTH)

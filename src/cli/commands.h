@@ -24,6 +24,8 @@ typedef struct {
   const char *session_path; /* session file; NULL if neither $XDG_CONFIG_HOME nor $HOME */
   int quiet;
   int user_asked;           /* cli_user already asked authd whose token this is */
+  const char *cwd;          /* dfs shell: the current remote directory (relative paths
+                             * resolve against it); NULL outside the shell */
 } cli_ctx;
 
 /* The logged-in user (relative remote paths and "~" resolve against /home/<user>), or
@@ -78,5 +80,18 @@ int cli_cmd_logout(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_whoami(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_passwd(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
+/* ns_cmds.c: the rest of the namespace (metadata-only requests to metad). */
+int cli_cmd_rmdir(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_touch(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_cat(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_cp(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_setrep(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_tree(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_info(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_search(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_trash(cli_ctx *ctx, int argc, char **argv);
+/* shell.c: the interactive shell (libedit); also reads commands from a non-terminal. */
+int cli_cmd_shell(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -253,6 +253,7 @@ static int take_page(get_job *j, const Dfs__GetFileRep *rep, uint64_t first, cha
 /* Fetches the entry and every chunk location. Returns 0, or an error already printed. */
 static int fetch_chunks(cli_ctx *ctx, get_job *j) {
   uint64_t first = 0, inode = 0;
+  int64_t mtime = 0; /* a replace (update) changes it: pages of two versions never mix */
   char err[768];
   for (;;) {
     Dfs__GetFileReq req = DFS__GET_FILE_REQ__INIT;
@@ -270,11 +271,13 @@ static int fetch_chunks(cli_ctx *ctx, get_job *j) {
     }
     if (rc == 0 && first == 0) {
       inode = rep->entry->inode;
+      mtime = rep->entry->mtime_ns;
       j->size = rep->entry->size;
       j->nchunks = (j->size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;
       j->chunks = calloc(j->nchunks ? j->nchunks : 1, sizeof *j->chunks);
       if (!j->chunks) { rc = DFS_ENOMEM; snprintf(err, sizeof err, "out of memory"); }
-    } else if (rc == 0 && (rep->entry->inode != inode || rep->entry->size != j->size)) {
+    } else if (rc == 0 && (rep->entry->inode != inode || rep->entry->size != j->size ||
+                          rep->entry->mtime_ns != mtime)) {
       rc = DFS_EPROTO;
       snprintf(err, sizeof err, "%s changed during the download, try again", j->remote);
     }

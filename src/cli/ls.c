@@ -4,10 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/mode.h"
+#include "cli/ns_cmds.h"
+#include "cli/shell_util.h"
 #include "cli/output.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
@@ -107,7 +110,7 @@ static int list_dir(cli_ctx *ctx, const char *path, int lng, int human, int recu
     return CLI_FAIL;
   }
   Dfs__ListRep *rep = (Dfs__ListRep *)m;
-  qsort(rep->entries, rep->n_entries, sizeof *rep->entries, by_name);
+  if (rep->n_entries) qsort(rep->entries, rep->n_entries, sizeof *rep->entries, by_name);
   ls_widths w = {0, 0, 0};
   for (size_t i = 0; i < rep->n_entries; i++) widen(&w, rep->entries[i], human);
   for (size_t i = 0; i < rep->n_entries; i++) {
@@ -139,16 +142,61 @@ static int list_dir(cli_ctx *ctx, const char *path, int lng, int human, int recu
   return ret;
 }
 
+/* ls --json: {"path":P,"entries":[...]} for one directory; -R: every directory below,
+ * each one such object in the "dirs" array. Returns 0 or CLI_FAIL (errors printed). */
+static int list_json(cli_ctx *ctx, const char *path, int recursive, int *first) {
+  Dfs__ListRep *rep = NULL;
+  if (cli_list(ctx, "ls", path, 0, &rep)) return CLI_FAIL;
+  printf("%s{\"path\":", *first ? "" : ",");
+  *first = 0;
+  cli_json_str(stdout, path);
+  printf(",\"entries\":[");
+  for (size_t i = 0; i < rep->n_entries; i++) {
+    if (i) putchar(',');
+    cli_entry_json(stdout, NULL, rep->entries[i]);
+  }
+  printf("]}");
+  int ret = 0;
+  for (size_t i = 0; recursive && i < rep->n_entries; i++) {
+    const Dfs__Entry *e = rep->entries[i];
+    if (e->type != DFS__ENTRY_TYPE__ENTRY_DIR || !e->name || !*e->name) continue;
+    char *child = malloc(DFS_PATH_MAX + 1);
+    if (!child || cli_child_path(path, e->name, child)) { free(child); ret = CLI_FAIL; continue; }
+    if (list_json(ctx, child, recursive, first)) ret = CLI_FAIL;
+    free(child);
+  }
+  dfs__list_rep__free_unpacked(rep, NULL);
+  return ret;
+}
+
 int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"long", 'l', 0}, {"human", 'h', 0}, {"recursive", 'R', 0}};
-  cli_opt_val v[3];
+  static const cli_opt_spec specs[] = {
+      {"long", 'l', 0}, {"human", 'h', 0}, {"recursive", 'R', 0}, {"json", 0, 0}};
+  cli_opt_val v[4];
   char path[DFS_PATH_MAX + 1];
-  int rc = parse_one_path(ctx, "ls", argc, argv, specs, 3, v, 0, cli_user(ctx) ? "~" : "/", path);
+  int rc = parse_one_path(ctx, "ls", argc, argv, specs, 4, v, 0,
+                          ctx->cwd ? "." : cli_user(ctx) ? "~" : "/", path);
   if (rc >= 0) return rc;
-  int lng = v[0].present, human = v[1].present, rec = v[2].present;
+  int lng = v[0].present, human = v[1].present || isatty(STDOUT_FILENO), rec = v[2].present;
 
   Dfs__StatRep *st = NULL;
   if (stat_path(ctx, "ls", path, &st)) return CLI_FAIL;
+  if (v[3].present) {
+    int first = 1, ret = 0;
+    if (st->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) {
+      printf("{\"path\":");
+      cli_json_str(stdout, path);
+      printf(",\"entries\":[");
+      cli_entry_json(stdout, NULL, st->entry);
+      printf("]}\n");
+    } else {
+      if (rec) printf("{\"dirs\":[");
+      ret = list_json(ctx, path, rec, &first);
+      printf("%s\n", rec ? "]}" : "");
+    }
+    dfs__stat_rep__free_unpacked(st, NULL);
+    return ret ? CLI_FAIL : CLI_OK;
+  }
   if (st->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) {
     ls_widths w = {0, 0, 0};
     widen(&w, st->entry, human);
@@ -162,13 +210,20 @@ int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {{"json", 0, 0}};
   cli_opt_val v[1];
   char path[DFS_PATH_MAX + 1];
-  int rc = parse_one_path(ctx, "stat", argc, argv, NULL, 0, v, 1, NULL, path);
+  int rc = parse_one_path(ctx, "stat", argc, argv, specs, 1, v, 1, NULL, path);
   if (rc >= 0) return rc;
   Dfs__StatRep *st = NULL;
   if (stat_path(ctx, "stat", path, &st)) return CLI_FAIL;
   const Dfs__Entry *e = st->entry;
+  if (v[0].present) {
+    cli_entry_json(stdout, path, e);
+    putchar('\n');
+    dfs__stat_rep__free_unpacked(st, NULL);
+    return CLI_OK;
+  }
   int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
   char mode[11], tm[32], hs[32];
   printf("path:     %s\n", path);
@@ -212,27 +267,35 @@ int cli_cmd_mkdir(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"recursive", 'r', 0}};
-  cli_opt_val v[1];
-  char path[DFS_PATH_MAX + 1];
-  int rc = parse_one_path(ctx, "rm", argc, argv, specs, 1, v, 1, NULL, path);
-  if (rc >= 0) return rc;
-  if (strcmp(path, "/") == 0) { cli_err("rm", "/ cannot be removed"); return CLI_FAIL; }
-  Dfs__DeleteReq req = DFS__DELETE_REQ__INIT;
-  req.path = path;
-  req.recursive = v[0].present;
-  req.request_id = dfs_random_u64();
-  ProtobufCMessage *m = NULL;
+  static const cli_opt_spec specs[] = {{"recursive", 'r', 0}, {"skip-trash", 0, 0}, {NULL, 'R', 0}};
+  cli_opt_val v[3];
+  const char *pos[256];
+  size_t npos;
   char err[512];
-  rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, &req.base,
-                 &dfs__delete_rep__descriptor, &m, err, sizeof err);
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
-  if (rc == DFS_ENOTEMPTY && !req.recursive) {
-    cli_err("rm", "%s: directory not empty (use rm -r to remove it and its contents)", path);
-    return CLI_FAIL;
+  int rc = cli_parse_args(argc - 1, argv + 1, specs, 3, v, pos, 256, &npos, err, sizeof err);
+  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("rm")); return CLI_OK; }
+  if (rc) return cli_usage_error("rm", "%s", err);
+  if (npos == 0) return cli_usage_error("rm", "missing PATH");
+  int recursive = v[0].present || v[2].present, ret = CLI_OK;
+  for (size_t i = 0; i < npos; i++) {
+    char path[DFS_PATH_MAX + 1];
+    if (cli_remote_arg(ctx, "rm", pos[i], path)) { ret = CLI_FAIL; continue; }
+    if (strcmp(path, "/") == 0) { cli_err("rm", "/ cannot be removed"); ret = CLI_FAIL; continue; }
+    Dfs__DeleteReq req = DFS__DELETE_REQ__INIT;
+    req.path = path;
+    req.recursive = recursive;
+    req.trash = !v[1].present;
+    req.request_id = dfs_random_u64();
+    ProtobufCMessage *m = NULL;
+    rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, &req.base,
+                   &dfs__delete_rep__descriptor, &m, err, sizeof err);
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    if (rc == DFS_ENOTEMPTY && !recursive)
+      cli_err("rm", "%s: directory not empty (use rm -r to remove it and its contents)", path);
+    else if (rc) meta_report_path(ctx->mc, "rm", path, rc, err);
+    if (rc) ret = CLI_FAIL;
   }
-  if (rc) { meta_report_path(ctx->mc, "rm", path, rc, err); return CLI_FAIL; }
-  return CLI_OK;
+  return ret;
 }
 
 /* chmod of one resolved path; 0 or CLI_FAIL (error printed). */

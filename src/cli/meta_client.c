@@ -166,6 +166,17 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
   }
 }
 
+/* What to do about a namespace error whose message does not already say it. */
+static const char *meta_hint(int rc) {
+  switch (rc) {
+  case DFS_ENOENT: return "check the name with 'dfs ls' of the directory above it";
+  case DFS_EEXIST: return "choose another name, or remove the existing one first";
+  case DFS_ENOTDIR: return "a file is in the way; check the path with 'dfs ls'";
+  case DFS_EPERM: return "ask the owner to grant access with 'dfs chmod', or log in as them";
+  default: return NULL;
+  }
+}
+
 void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err) {
   if (rc == DFS_ECONN && strcmp(mc->service, "authd") == 0)
     cli_err(NULL, "cannot reach authd at %s (is it running? its address comes from --auth, "
@@ -182,6 +193,8 @@ void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err
                  "dfs.yaml)", err, mc->service);
   else if (rc == DFS_ECLOSED || rc == DFS_EPROTO)
     cli_err(cmd, "%s (does %s use TLS with a certificate from this CA?)", err, mc->service);
+  else if (!strchr(err, '(') && meta_hint(rc))
+    cli_err(cmd, "%s (%s)", err, meta_hint(rc));
   else
     cli_err(cmd, "%s", err);
 }

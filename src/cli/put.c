@@ -2,8 +2,13 @@
  * pread their 1 MiB, and write them to the head of a replica chain; chunk allocations
  * come from metad in batches through one mutex-protected allocator (which also owns the
  * metad connection while workers run). A failed chunk is retried on a fresh chain that
- * avoids the servers that failed. Finally one idempotent Commit makes the file visible. */
+ * avoids the servers that failed. Finally one idempotent Commit makes the file visible.
+ * Update: onto an existing file, the old chunk list is fetched first (GetFile) and each
+ * local chunk whose length, CRC32C and CRC-64 (ISA-L crc64_ecma_refl) equal the old
+ * chunk's at that index (or anywhere in the old file) is committed with reuse=true
+ * instead of being sent; the summary says how many bytes were sent. */
 #include <errno.h>
+#include <isa-l/crc64.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -43,6 +48,8 @@ typedef struct {
 typedef struct {
   uint64_t id, version;
   uint32_t len, crc;
+  uint64_t crc64;
+  int reuse;                 /* 1: an unchanged chunk of the replaced file, not sent */
   size_t n_servers;
   uint64_t servers[CLI_MAX_CHAIN];
 } put_chunk;
@@ -222,6 +229,7 @@ static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
     return DFS_EIO;
   }
   uint32_t crc = dfs_crc32c(0, buf, len);
+  uint64_t crc64 = crc64_ecma_refl(0, buf, len);
   char err[512] = "";
   for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
     put_alloc a;
@@ -236,6 +244,7 @@ static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
       pc->version = a.version;
       pc->len = len;
       pc->crc = crc;
+      pc->crc64 = crc64;
       alloc_free(&a);
       cli_progress_add(&j->prog, len);
       return 0;
@@ -269,6 +278,7 @@ static void *put_worker(void *arg) {
     }
     uint64_t idx = j->next_index++;
     pthread_mutex_unlock(&j->lock);
+    if (j->chunks[idx].reuse) continue; /* unchanged: committed by reference */
     if (put_one(j, &cc, buf, idx)) break;
   }
   free(buf);
@@ -313,6 +323,8 @@ static int commit(put_job *j, const char *remote, int overwrite, char *err, size
     infos[i].version = j->chunks[i].version;
     infos[i].length = j->chunks[i].len;
     infos[i].crc32c = j->chunks[i].crc;
+    infos[i].crc64 = j->chunks[i].crc64;
+    infos[i].reuse = j->chunks[i].reuse;
     infos[i].n_servers = j->chunks[i].n_servers;
     infos[i].servers = j->chunks[i].servers;
     ptrs[i] = &infos[i];
@@ -334,6 +346,116 @@ out:
   free(infos);
   free(ptrs);
   return rc;
+}
+
+/* An unchanged-chunk candidate of the file being replaced. */
+typedef struct {
+  uint64_t id, version, crc64;
+  uint32_t len, crc;
+} old_chunk;
+
+static int old_by_crc64(const void *a, const void *b) {
+  const old_chunk *x = a, *y = b;
+  return x->crc64 < y->crc64 ? -1 : x->crc64 > y->crc64;
+}
+
+/* Fetches the chunk list of the file at remote (GetFile, in pages) into *out (caller
+ * frees). 0 (n may be 0), or a negative DFS_E* (err filled). */
+static int fetch_old_chunks(meta_client *mc, const char *remote, old_chunk **out, size_t *n,
+                            char *err, size_t errsz) {
+  old_chunk *v = NULL;
+  size_t cnt = 0, cap = 0;
+  uint64_t first = 0;
+  for (;;) {
+    Dfs__GetFileReq req = DFS__GET_FILE_REQ__INIT;
+    req.path = (char *)remote;
+    req.first_chunk = first;
+    req.max_chunks = 4096;
+    ProtobufCMessage *m = NULL;
+    int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, &req.base,
+                       &dfs__get_file_rep__descriptor, &m, err, errsz);
+    if (rc) {
+      if (m) protobuf_c_message_free_unpacked(m, NULL);
+      free(v);
+      return rc;
+    }
+    Dfs__GetFileRep *rep = (Dfs__GetFileRep *)m;
+    uint64_t total = rep->entry ? rep->entry->chunks : 0;
+    for (size_t i = 0; i < rep->n_chunks; i++) {
+      if (cnt == cap) {
+        cap = cap ? cap * 2 : 64;
+        old_chunk *nv = realloc(v, cap * sizeof *v);
+        if (!nv) {
+          dfs__get_file_rep__free_unpacked(rep, NULL);
+          free(v);
+          snprintf(err, errsz, "out of memory");
+          return DFS_ENOMEM;
+        }
+        v = nv;
+      }
+      const Dfs__ChunkLocation *c = rep->chunks[i];
+      v[cnt++] = (old_chunk){c->chunk_id, c->version, c->crc64, c->length, c->crc32c};
+    }
+    size_t got = rep->n_chunks;
+    dfs__get_file_rep__free_unpacked(rep, NULL);
+    first += got;
+    if (got == 0 || first >= total) break;
+  }
+  *out = v;
+  *n = cnt;
+  return 0;
+}
+
+/* Reads the local file once, computing each chunk's checksums, and marks as reuse the
+ * chunks equal (length, CRC32C, CRC-64) to an old chunk: the one at the same index
+ * first, else any (sorted by CRC-64, binary search). Returns the number of bytes left
+ * to send, or UINT64_MAX after a read error (printed). */
+static uint64_t plan_reuse(put_job *j, old_chunk *old, size_t nold, uint64_t *nreused) {
+  uint8_t *buf = malloc(DFS_CHUNK_SIZE);
+  old_chunk *sorted = malloc((nold ? nold : 1) * sizeof *sorted);
+  uint64_t send = 0;
+  *nreused = 0;
+  if (!buf || !sorted) { cli_err("put", "out of memory"); send = UINT64_MAX; goto out; }
+  memcpy(sorted, old, nold * sizeof *old);
+  qsort(sorted, nold, sizeof *sorted, old_by_crc64);
+  for (uint64_t i = 0; i < j->nchunks; i++) {
+    uint64_t off = i * DFS_CHUNK_SIZE;
+    uint32_t len = (uint32_t)(j->size - off < DFS_CHUNK_SIZE ? j->size - off : DFS_CHUNK_SIZE);
+    int rc = read_full(j->fd, buf, len, off);
+    if (rc) {
+      cli_err("put", "%s: read failed at byte %llu: %s", j->local, (unsigned long long)off,
+              rc == -ENODATA ? "file shrank during upload" : strerror(-rc));
+      send = UINT64_MAX;
+      goto out;
+    }
+    uint32_t crc = dfs_crc32c(0, buf, len);
+    uint64_t c64 = crc64_ecma_refl(0, buf, len);
+    const old_chunk *hit = NULL;
+    if (i < nold && old[i].crc64 == c64 && old[i].len == len && old[i].crc == crc) hit = &old[i];
+    if (!hit && c64) {
+      old_chunk key = {0, 0, c64, 0, 0};
+      const old_chunk *f = bsearch(&key, sorted, nold, sizeof *sorted, old_by_crc64);
+      while (f && f > sorted && f[-1].crc64 == c64) f--;
+      for (; f && f < sorted + nold && f->crc64 == c64; f++)
+        if (f->len == len && f->crc == crc) { hit = f; break; }
+    }
+    put_chunk *pc = &j->chunks[i];
+    if (hit && c64) {
+      pc->id = hit->id;
+      pc->version = hit->version;
+      pc->len = len;
+      pc->crc = crc;
+      pc->crc64 = c64;
+      pc->reuse = 1;
+      ++*nreused;
+    } else {
+      send += len;
+    }
+  }
+out:
+  free(buf);
+  free(sorted);
+  return send;
 }
 
 /* Resolves where LOCAL goes (see cli_put_dest) into remote (DFS_PATH_MAX + 1 bytes) and
@@ -465,8 +587,24 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
 
   j.chunks = calloc(j.nchunks ? j.nchunks : 1, sizeof *j.chunks);
   if (!j.chunks) { cli_err("put", "out of memory for %llu chunks", (unsigned long long)j.nchunks); goto out; }
-  cli_progress_init(&j.prog, "put", j.size, ctx->quiet);
-  uint64_t t0 = dfs_now_ms();
+  /* Update: reuse the unchanged chunks of the file being replaced. */
+  uint64_t t0 = dfs_now_ms(); /* the summary's time includes checksumming for reuse */
+  uint64_t to_send = j.size, nreused = 0;
+  int replacing = existing_mode != UINT32_MAX;
+  if (replacing && j.nchunks) {
+    old_chunk *old = NULL;
+    size_t nold = 0;
+    rc = fetch_old_chunks(ctx->mc, remote, &old, &nold, err, sizeof err);
+    if (rc == 0) {
+      to_send = plan_reuse(&j, old, nold, &nreused);
+      free(old);
+      if (to_send == UINT64_MAX) goto out;
+    } else if (rc == DFS_ECONN || rc == DFS_EAUTH) {
+      meta_report_path(ctx->mc, "put", remote, rc, err);
+      goto out;
+    } /* else (gone, a permission problem): upload everything; the commit decides */
+  }
+  cli_progress_init(&j.prog, "put", to_send, ctx->quiet);
   if (parallel > j.nchunks) parallel = j.nchunks ? j.nchunks : 1;
   for (; j.nchunks && nth < parallel; nth++) {
     if (pthread_create(&th[nth], NULL, put_worker, &j) != 0) {
@@ -484,6 +622,25 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
     goto out;
   }
   rc = commit(&j, remote, !no_clobber, err, sizeof err);
+  if (rc && nreused && strstr(err, "cannot be reused")) {
+    /* The old file changed under us: send everything and commit again. */
+    for (uint64_t i = 0; i < j.nchunks; i++) j.chunks[i].reuse = 0;
+    j.next_index = 0;
+    nreused = 0;
+    to_send = j.size;
+    for (nth = 0; nth < parallel; nth++)
+      if (pthread_create(&th[nth], NULL, put_worker, &j) != 0) break;
+    for (size_t i = 0; i < nth; i++) pthread_join(th[i], NULL);
+    if (j.failed) {
+      cli_err("put", "%s -> %s: %s", local, remote, j.fail_msg);
+      goto out;
+    }
+    rc = commit(&j, remote, !no_clobber, err, sizeof err);
+  }
+  if (rc == DFS_EEXIST && no_clobber) {
+    cli_err("put", "%s: already exists (--no-clobber given; drop it to replace the file)", remote);
+    goto out;
+  }
   if (rc) {
     if (rc == DFS_EAUTH)
       meta_report(ctx->mc, "put", rc, err);
@@ -509,7 +666,14 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
       goto out;
     }
   }
-  cli_summary("put", local, remote, j.size, (double)(dfs_now_ms() - t0) / 1000.0);
+  /* The rate is of the bytes actually sent (all of them for a new file). */
+  cli_summary("put", local, remote, to_send, (double)(dfs_now_ms() - t0) / 1000.0);
+  if (replacing && !ctx->quiet) {
+    char a[32], b[32];
+    printf("replaced %s: sent %s of %s (%llu chunk%s unchanged)\n", remote,
+           dfs_human_size(to_send, a, sizeof a), dfs_human_size(j.size, b, sizeof b),
+           (unsigned long long)nreused, nreused == 1 ? "" : "s");
+  }
   ret = CLI_OK;
 out:
   for (size_t i = j.pool_pos; i < j.pool_n; i++) alloc_free(&j.pool[i]);

@@ -16,6 +16,7 @@
 
 #include "common.pb-c.h"
 #include "common/errors.h"
+#include "common/fault.h"
 #include "common/log.h"
 
 #define STAGING 65536
@@ -187,7 +188,58 @@ static void on_call_timeout(uv_timer_t *t) {
 
 /* ---- reading -------------------------------------------------------------------- */
 
+#ifdef DFS_FAULT_HOOKS
+/* Fault hooks (common/fault.h): drop an incoming frame of the chosen type, or hold it
+ * back for a while and then deliver it (if the connection is still open). */
+static void deliver(dfs_conn *c, dfs_msg *m);
+static int fault_bypass; /* set while a held frame is delivered */
+struct fault_held {
+  uv_timer_t timer;
+  dfs_conn *conn; /* one reference */
+  dfs_msg msg;
+};
+static void fault_held_free(uv_handle_t *h) {
+  struct fault_held *f = h->data;
+  dfs_conn_unref(f->conn);
+  free(f);
+}
+static void fault_held_fire(uv_timer_t *t) {
+  struct fault_held *f = t->data;
+  if (dfs_conn_is_open(f->conn)) {
+    fault_bypass = 1;
+    deliver(f->conn, &f->msg);
+    fault_bypass = 0;
+  } else {
+    dfs_msg_free(&f->msg);
+  }
+  uv_close((uv_handle_t *)&f->timer, fault_held_free);
+}
+/* 1 if the hook took the frame (dropped or held). */
+static int fault_intercept(dfs_conn *c, dfs_msg *m) {
+  if (fault_bypass) return 0;
+  if (DFS_FAULT_DROP_MSG(m->hdr.type)) {
+    LOG_DEBUG("%s: fault hook: dropping a frame of type %u", dfs_conn_peer(c), m->hdr.type);
+    dfs_msg_free(m);
+    return 1;
+  }
+  uint64_t ms = DFS_FAULT_DELAY_MS(m->hdr.type);
+  if (!ms) return 0;
+  struct fault_held *f = malloc(sizeof *f);
+  if (!f) return 0;
+  f->msg = *m;
+  f->conn = c;
+  dfs_conn_ref(c);
+  uv_timer_init(dfs_conn_loop(c), &f->timer);
+  f->timer.data = f;
+  uv_timer_start(&f->timer, fault_held_fire, ms, 0);
+  return 1;
+}
+#endif
+
 static void deliver(dfs_conn *c, dfs_msg *m) {
+#ifdef DFS_FAULT_HOOKS
+  if (fault_intercept(c, m)) return;
+#endif
   if (m->hdr.flags & DFS_FRAME_REPLY) {
     for (struct call *k = c->calls; k; k = k->next) {
       if (k->req_id != m->hdr.req_id) continue;

@@ -18,6 +18,7 @@ typedef struct {
   uint32_t refs;
   uint8_t nlocs, caplocs;
   uint8_t goal;   /* durable: replication goal (highest asked by a file using it) */
+  uint64_t crc64; /* durable (fsm snapshot section): CRC-64 of the chunk, 0 = unknown */
   uint64_t *locs; /* owned; soft locations (server ids) */
 } chunk_ent;
 

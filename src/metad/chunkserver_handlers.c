@@ -17,8 +17,11 @@
 #include "metad/auth.h"
 #include "metad/handlers.h"
 #include "metad/raft_glue.h"
+#include "metad/replication.h"
 
 #define MAX_DELETES_PER_REPLY 4096
+#define MAX_JOBS_PER_REPLY 64
+#define MAX_SOURCES 8
 #define MSGSZ 512
 
 typedef struct {
@@ -50,7 +53,10 @@ static void reconcile(metad *md, server_ent *e, const Dfs__ChunkReport *r, idvec
   if (ce) {
     if (r->version == ce->version) {
       if (r->length == ce->length && r->crc32c == ce->crc32c) {
-        chunks_add_loc(&md->fsm->chunks, r->chunk_id, e->id);
+        /* not if we just told it to delete this replica (trim): the report may predate it */
+        if (!servers_recently_deleted(&md->fsm->servers, e->id, r->chunk_id, r->version,
+                                      dfs_now_ms(), SERVERS_TOMB_MS))
+          chunks_add_loc(&md->fsm->chunks, r->chunk_id, e->id);
       } else {
         LOG_WARN("server %llu has chunk %llu v%llu with length %u crc %08x, expected %u %08x; "
                  "not used", (unsigned long long)e->id, (unsigned long long)r->chunk_id,
@@ -58,7 +64,8 @@ static void reconcile(metad *md, server_ent *e, const Dfs__ChunkReport *r, idvec
                  ce->crc32c);
       }
     } else if (r->version < ce->version) {
-      idvec_push(dels, r->chunk_id); /* stale replica */
+      /* stale replica: delete exactly that version (next heartbeat reply) */
+      servers_queue_delete_version(&md->fsm->servers, e->id, r->chunk_id, r->version);
     } else {
       LOG_WARN("server %llu reports chunk %llu v%llu newer than metad's v%llu; left alone",
                (unsigned long long)e->id, (unsigned long long)r->chunk_id,
@@ -279,6 +286,170 @@ static void h_inventory(metad *md, dfs_conn *c, dfs_msg *m) {
   dfs__inventory_req__free_unpacked(rq, NULL);
 }
 
+static void *hb_keep[3]; /* buffers of the reply being built (loop thread only) */
+
+/* Replication part of a heartbeat (replication.h): disk state, copy results, bad
+ * replicas, then the reply's send_inventory, delete_versions and new copy jobs. The
+ * reply's arrays are allocated here and freed by hb_rep_free. */
+static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq,
+                           Dfs__HeartbeatRep *rep) {
+  chunks_t *t = &md->fsm->chunks;
+  servers_t *sv = &md->fsm->servers;
+  repl_t *r = &md->repl;
+  if (rq->disk_failing && !e->draining) {
+    LOG_WARN("chunkserver %llu (%s:%u) reports a failing disk (%llu I/O errors): draining it",
+             (unsigned long long)e->id, e->host, e->port, (unsigned long long)rq->disk_errors);
+    r->scan_wanted = 1;
+  }
+  e->draining = rq->disk_failing;
+  e->disk_errors = rq->disk_errors;
+  e->reserve_bytes = rq->reserve_bytes;
+  e->copy_slots_free = rq->copy_slots_free;
+  e->copies_running = rq->copies_running;
+  for (size_t i = 0; i < rq->n_copy_results; i++) {
+    const Dfs__CopyResult *cr = rq->copy_results[i];
+    int ok = !cr->status || cr->status->error == 0;
+    /* its disk said no: place nothing there for a while, whatever free space it reports */
+    if (!ok && cr->status->error == DFS_ENOSPACE) e->nospace_until_ms = dfs_now_ms() + 10000;
+    if (!ok)
+      LOG_WARN("copy job %llu (chunk %llu) failed on server %llu: %.200s; requeued",
+               (unsigned long long)cr->job_id, (unsigned long long)cr->chunk_id,
+               (unsigned long long)e->id, cr->status->message ? cr->status->message : "");
+    repl_job_result(r, t, sv, e->id, cr->job_id, ok, dfs_now_ms());
+  }
+  for (size_t i = 0; i < rq->n_bad_chunks; i++) {
+    const Dfs__ChunkRef *b = rq->bad_chunks[i];
+    const chunk_ent *ce = chunks_get(t, b->chunk_id);
+    if (!ce || ce->version != b->version) continue;
+    LOG_WARN("chunkserver %llu reports its replica of chunk %llu v%llu bad; replacing it",
+             (unsigned long long)e->id, (unsigned long long)b->chunk_id,
+             (unsigned long long)b->version);
+    repl_bad_replica(r, t, b->chunk_id, e->id, 0); /* chunkd quarantined it already */
+  }
+  if (e->need_inventory) {
+    e->need_inventory = 0;
+    rep->send_inventory = 1;
+    for (size_t i = 0; i < t->n; i++) chunks_del_loc(t, t->ents[i].id, e->id);
+  }
+  if (e->ndv) {
+    uint64_t *pairs = malloc(2 * MAX_DELETES_PER_REPLY * sizeof *pairs);
+    size_t k = pairs ? servers_take_delete_versions(sv, e->id, pairs, MAX_DELETES_PER_REPLY) : 0;
+    Dfs__ChunkRef *refs = calloc(k ? k : 1, sizeof *refs);
+    Dfs__ChunkRef **rp = calloc(k ? k : 1, sizeof *rp);
+    if (refs && rp && k) {
+      for (size_t i = 0; i < k; i++) {
+        dfs__chunk_ref__init(&refs[i]);
+        refs[i].chunk_id = pairs[2 * i];
+        refs[i].version = pairs[2 * i + 1];
+        rp[i] = &refs[i];
+      }
+      rep->n_delete_versions = k;
+      rep->delete_versions = rp;
+    } else {
+      free(refs);
+      free(rp);
+    }
+    free(pairs);
+  }
+  if (!md->leader_ready || !rq->copy_slots_free) return;
+  /* an event since the last scan and nothing queued anywhere: scan now rather than at
+   * the next poll, so that a server asking for work gets it in this reply */
+  uint64_t now = dfs_now_ms();
+  if (r->scan_wanted && !repl_jobs_queued(r, 0) && now - md->repl_last_scan_ms >= 50) {
+    repl_scan(r, t, sv, now);
+    md->repl_last_scan_ms = now;
+  }
+  repl_job *jobs[MAX_JOBS_PER_REPLY];
+  size_t nj = repl_take_jobs(r, t, sv, e->id, rq->copy_slots_free, dfs_now_ms(), jobs,
+                             MAX_JOBS_PER_REPLY);
+  if (!nj) return;
+  Dfs__CopyJob *cj = calloc(nj, sizeof *cj);
+  Dfs__CopyJob **cjp = calloc(nj, sizeof *cjp);
+  Dfs__ServerAddr *ad = calloc(nj * MAX_SOURCES, sizeof *ad);
+  Dfs__ServerAddr **ap = calloc(nj * MAX_SOURCES, sizeof *ap);
+  uint8_t(*caps)[DFS_CAP_LEN] = calloc(nj, sizeof *caps);
+  if (!cj || !cjp || !ad || !ap || !caps) {
+    free(cj);
+    free(cjp);
+    free(ad);
+    free(ap);
+    free(caps);
+    return; /* the jobs time out and are requeued */
+  }
+  int64_t ttl = md->caps_ttl_ms > md->repl_job_timeout_ms ? md->caps_ttl_ms
+                                                         : md->repl_job_timeout_ms;
+  size_t ai = 0, out = 0, ndrop = 0;
+  uint64_t drop_ids[MAX_JOBS_PER_REPLY];
+  for (size_t jn = 0; jn < nj; jn++) {
+    const repl_job *j = jobs[jn];
+    const chunk_ent *ce = chunks_get(t, j->chunk);
+    uint64_t src[MAX_SOURCES];
+    size_t ns = ce ? repl_sources(ce, sv, e->id, src, MAX_SOURCES) : 0;
+    if (!ns) { /* no live source any more: drop it (a later scan decides again) */
+      drop_ids[ndrop++] = j->job_id;
+      continue;
+    }
+    size_t i = out++;
+    dfs__copy_job__init(&cj[i]);
+    cjp[i] = &cj[i];
+    cj[i].job_id = j->job_id;
+    cj[i].chunk_id = j->chunk;
+    cj[i].version = j->version;
+    cj[i].length = j->length;
+    cj[i].crc32c = j->crc32c;
+    cj[i].priority = j->prio;
+    cj[i].sources = &ap[ai];
+    for (size_t k = 0; k < ns; k++) {
+      const server_ent *s = servers_get(sv, src[k]);
+      dfs__server_addr__init(&ad[ai]);
+      ad[ai].server_id = s->id;
+      ad[ai].host = (char *)s->host;
+      ad[ai].port = s->port;
+      ap[ai] = &ad[ai];
+      ai++;
+    }
+    cj[i].n_sources = ns;
+    if (md->have_caps) {
+      dfs_cap_sign(md->cap_key, j->chunk, j->version, DFS_CAP_READ,
+                   dfs_wall_ns() / 1000000 + ttl, caps[i]);
+      cj[i].capability.data = caps[i];
+      cj[i].capability.len = DFS_CAP_LEN;
+    }
+  }
+  /* jobs[] point into the job table: drop only after the last use */
+  for (size_t k = 0; k < ndrop; k++)
+    repl_job_result(r, t, sv, e->id, drop_ids[k], 0, dfs_now_ms());
+  if (!out) {
+    free(cj);
+    free(cjp);
+    free(ad);
+    free(ap);
+    free(caps);
+    return;
+  }
+  rep->n_copy_jobs = out;
+  rep->copy_jobs = cjp;
+  /* kept alive until hb_rep_free: cjp[0] is cj, sources point into ad/ap, caps */
+  hb_keep[0] = ad;
+  hb_keep[1] = ap;
+  hb_keep[2] = caps;
+}
+
+static void hb_rep_free(Dfs__HeartbeatRep *rep) {
+  if (rep->n_delete_versions) {
+    free(rep->delete_versions[0]);
+    free(rep->delete_versions);
+  }
+  if (rep->n_copy_jobs) {
+    free(rep->copy_jobs[0]);
+    free(rep->copy_jobs);
+  }
+  for (int i = 0; i < 3; i++) {
+    free(hb_keep[i]);
+    hb_keep[i] = NULL;
+  }
+}
+
 static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
   char msg[MSGSZ];
   Dfs__HeartbeatReq *rq = dfs__heartbeat_req__unpack(NULL, m->hdr.payload_len, m->payload);
@@ -303,17 +474,22 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
     st.error = rc;
     st.message = msg;
   } else {
-    if (!e->alive)
-      LOG_INFO("chunkserver %llu (%s:%u) is alive again", (unsigned long long)e->id, e->host,
-               e->port);
+    if (!e->alive) {
+      LOG_INFO("chunkserver %llu (%s:%u) is alive again; asking for its full inventory",
+               (unsigned long long)e->id, e->host, e->port);
+      e->need_inventory = 1; /* reconciled, not trusted blindly */
+      md->repl.scan_wanted = 1;
+    }
     e->alive = 1;
     e->last_hb_ms = dfs_now_ms();
     e->capacity = rq->capacity_bytes;
-    e->free_bytes = rq->free_bytes;
-    if (e->capacity && e->free_bytes > e->capacity) e->free_bytes = e->capacity;
+    servers_note_free(e, e->capacity && rq->free_bytes > e->capacity ? e->capacity
+                                                                     : rq->free_bytes,
+                      dfs_now_ms());
     e->chunk_count = rq->chunk_count;
     e->load = rq->load;
     for (size_t i = 0; i < rq->n_new_chunks; i++) reconcile(md, e, rq->new_chunks[i], &dels);
+    hb_replication(md, e, rq, &rep);
     size_t room = dels.n < MAX_DELETES_PER_REPLY ? MAX_DELETES_PER_REPLY - dels.n : 0;
     if (room && e->ndel) {
       uint64_t *tmp = malloc(room * sizeof *tmp);
@@ -327,6 +503,7 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
     rep.delete_chunks = dels.v;
   }
   dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  hb_rep_free(&rep);
   free(dels.v);
   dfs__heartbeat_req__free_unpacked(rq, NULL);
 }
@@ -417,6 +594,31 @@ static int chunk_is_referenced(void *ud, uint64_t chunk) {
   return chunks_get(&((metad *)ud)->fsm->chunks, chunk) != NULL;
 }
 
+/* Replication on the poll tick: a new leader asks every chunkserver for a full
+ * inventory and starts with empty queues; scans run every replication.scan_interval,
+ * sooner after an event (server death, copy result, bad replica). */
+static void repl_poll(metad *md, uint64_t now) {
+  static int was_ready;
+  static size_t last_live;
+  servers_t *sv = &md->fsm->servers;
+  if (md->leader_ready != was_ready) {
+    was_ready = md->leader_ready;
+    repl_reset(&md->repl);
+    if (was_ready)
+      for (size_t i = 0; i < sv->n; i++) sv->v[i].need_inventory = sv->v[i].registered;
+  }
+  if (!md->leader_ready) return;
+  size_t live = servers_live_count(sv);
+  if (live != last_live) md->repl.scan_wanted = 1; /* a server died or came back */
+  last_live = live;
+  uint64_t soon = md->repl_scan_ms < 200 ? (uint64_t)md->repl_scan_ms : 200;
+  if (now - md->repl_last_scan_ms >= (uint64_t)md->repl_scan_ms ||
+      (md->repl.scan_wanted && now - md->repl_last_scan_ms >= soon)) {
+    repl_scan(&md->repl, &md->fsm->chunks, sv, now);
+    md->repl_last_scan_ms = now;
+  }
+}
+
 void handlers_poll(metad *md) {
   char msg[MSGSZ];
   uint64_t now = dfs_now_ms();
@@ -426,6 +628,7 @@ void handlers_poll(metad *md) {
     size_t n = servers_collect_watched(&md->fsm->servers, now, chunk_is_referenced, md);
     if (n) LOG_INFO("%zu chunk(s) never committed within gc.orphan_grace: deleting", n);
   }
+  repl_poll(md, now);
   auth_poll(md);
   int unavailable = rg_check_leader(md, msg, sizeof msg) == DFS_EUNAVAIL && !md->shutting_down;
   parked **pp = &parked_head;

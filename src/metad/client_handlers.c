@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/path.h"
 #include "common/util.h"
+#include "metad/admin_handlers.h"
 #include "metad/auth.h"
 #include "metad/handlers.h"
 #include "metad/perm.h"
@@ -87,7 +88,24 @@ static void mutation_done(metad *md, md_waiter *w, int status) {
               chunks_add_loc(&md->fsm->chunks, rq->chunks[i]->chunk_id,
                              rq->chunks[i]->servers[k]);
       }
-      md_reply_status(w->conn, &w->hdr, r->err, r->msg);
+      if (r->err == 0 && w->hdr.type == DFS__MSG_TYPE__MSG_CLIENT_TO_META_COPY) {
+        Dfs__Status st = DFS__STATUS__INIT;
+        st.message = "";
+        Dfs__CopyRep rep = DFS__COPY_REP__INIT;
+        rep.status = &st;
+        rep.files = r->val;
+        rep.bytes = r->val2;
+        dfs_conn_reply(w->conn, &w->hdr, &rep.base, NULL, 0, NULL, NULL);
+      } else if (r->err == 0 && w->hdr.type == DFS__MSG_TYPE__MSG_CLIENT_TO_META_SETREP) {
+        Dfs__Status st = DFS__STATUS__INIT;
+        st.message = "";
+        Dfs__SetrepRep rep = DFS__SETREP_REP__INIT;
+        rep.status = &st;
+        rep.files = r->val;
+        dfs_conn_reply(w->conn, &w->hdr, &rep.base, NULL, 0, NULL, NULL);
+      } else {
+        md_reply_status(w->conn, &w->hdr, r->err, r->msg);
+      }
     }
   }
   md_waiter_free(w);
@@ -159,11 +177,13 @@ static void h_delete(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     md_reply_status(c, &m->hdr, rc, msg);
   } else {
     ops_op op = {0};
-    op.type = OP_DELETE;
+    op.type = rq->trash ? OP_TRASH : OP_DELETE;
     op.rid = rq->request_id;
     op.path = rq->path;
+    op.path2 = "";
     op.str = u->name;
     op.mtime_ns = dfs_wall_ns();
+    op.a = (uint64_t)(op.mtime_ns + md->trash_retention_ms * 1000000);
     op.flag = (uint8_t)((rq->recursive ? OPF_MAIN : 0) | user_flag(u));
     submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
   }
@@ -209,9 +229,11 @@ static void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     chunks[i].version = rq->chunks[i]->version;
     chunks[i].length = rq->chunks[i]->length;
     chunks[i].crc32c = rq->chunks[i]->crc32c;
+    chunks[i].crc64 = rq->chunks[i]->crc64;
+    chunks[i].reuse = rq->chunks[i]->reuse ? 1 : 0;
   }
   ops_op op = {0};
-  op.type = OP_COMMIT;
+  op.type = OP_COMMIT2;
   op.rid = rq->request_id;
   op.path = rq->path;
   op.str = u->name;
@@ -451,6 +473,9 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     l->version = ce->version;
     l->length = ce->length;
     l->crc32c = ce->crc32c;
+    l->crc64 = ce->crc64;
+    l->goal = ce->goal;
+    l->all_replicas = ce->nlocs;
     if (caps) {
       dfs_cap_sign(md->cap_key, l->chunk_id, l->version, DFS_CAP_READ, cap_expiry(md), caps[i]);
       l->capability.data = caps[i];
@@ -485,56 +510,6 @@ out:
   dfs__get_file_req__free_unpacked(rq, NULL);
 }
 
-static void h_cluster(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
-  (void)u; /* any authenticated user may see the cluster overview */
-  Dfs__ClusterReq *rq = dfs__cluster_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ClusterReq");
-    return;
-  }
-  dfs__cluster_req__free_unpacked(rq, NULL);
-  servers_t *sv = &md->fsm->servers;
-  size_t n = sv->n;
-  Dfs__ChunkServerInfo *inf = calloc(n ? n : 1, sizeof *inf);
-  Dfs__ChunkServerInfo **ip = calloc(n ? n : 1, sizeof *ip);
-  Dfs__ServerAddr *ad = calloc(n ? n : 1, sizeof *ad);
-  if (!inf || !ip || !ad) {
-    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
-    goto out;
-  }
-  uint64_t now = dfs_now_ms();
-  for (size_t i = 0; i < n; i++) {
-    const server_ent *e = &sv->v[i];
-    dfs__chunk_server_info__init(&inf[i]);
-    fill_addr(&ad[i], e);
-    inf[i].addr = &ad[i];
-    inf[i].alive = e->alive != 0;
-    inf[i].capacity_bytes = e->capacity;
-    inf[i].free_bytes = e->free_bytes;
-    inf[i].chunk_count = e->chunk_count;
-    inf[i].load = e->load;
-    inf[i].last_heartbeat_ms_ago = e->registered ? (int64_t)(now - e->last_hb_ms) : -1;
-    ip[i] = &inf[i];
-  }
-  Dfs__Status st = DFS__STATUS__INIT;
-  st.message = "";
-  Dfs__ClusterRep rep = DFS__CLUSTER_REP__INIT;
-  rep.status = &st;
-  rep.n_servers = n;
-  rep.servers = ip;
-  rep.files = md->fsm->ns->files;
-  rep.dirs = md->fsm->ns->dirs;
-  rep.chunks = md->fsm->chunks.n;
-  rep.is_leader = raft_state(&md->raft) == RAFT_LEADER && md->leader_ready;
-  const char *la = rg_leader_addr(md);
-  rep.leader_address = (char *)(la ? la : "");
-  dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
-out:
-  free(inf);
-  free(ip);
-  free(ad);
-}
-
 static void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   (void)u; /* any authenticated user may report a replica it could not read */
@@ -560,10 +535,9 @@ static void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) 
     LOG_WARN("%s reports a bad replica of chunk %llu on server %llu: %.200s",
              dfs_conn_peer(c), (unsigned long long)rq->chunk_id,
              (unsigned long long)rq->server_id, rq->reason);
-    /* Only the soft location goes: clients also report replicas they could not reach,
-     * so nothing is deleted here. A healthy replica comes back with the server's next
-     * full inventory; a corrupt one is chunkd's to find (scrubber / read checks). */
-    chunks_del_loc(&md->fsm->chunks, rq->chunk_id, rq->server_id);
+    /* The location goes and the chunk is re-replicated (replication.c); the reported
+     * copy is deleted only once the chunk meets its goal again elsewhere. */
+    repl_bad_replica(&md->repl, &md->fsm->chunks, rq->chunk_id, rq->server_id, 1);
     md_reply_status(c, &m->hdr, 0, NULL);
   }
   dfs__bad_replica_req__free_unpacked(rq, NULL);
@@ -598,9 +572,9 @@ static void alloc_answer(metad *md, md_alloc *a) {
     const server_ent *e = &sv->v[i];
     if (!e->alive) continue;
     live++;
-    if (e->free_bytes < DFS_CHUNK_SIZE) continue;
+    if (!servers_placeable(e)) continue; /* full (reserve) or draining */
     cands[nc].id = e->id;
-    cands[nc].free_bytes = e->free_bytes;
+    cands[nc].free_bytes = servers_effective_free(e);
     cands[nc].load = e->load;
     nc++;
   }
@@ -610,7 +584,8 @@ static void alloc_answer(metad *md, md_alloc *a) {
     goto out;
   }
   if (!nc) {
-    md_reply_status(a->conn, &a->hdr, DFS_ENOSPACE, "every live chunkserver is full");
+    md_reply_status(a->conn, &a->hdr, DFS_ENOSPACE,
+                    "no space left in the cluster: add chunkservers or free space");
     goto out;
   }
   size_t ai = 0;
@@ -631,6 +606,7 @@ static void alloc_answer(metad *md, md_alloc *a) {
     ca[i].n_chain = k;
     for (size_t j = 0; j < k; j++) {
       fill_addr(&ad[ai], servers_get(sv, chain[j]));
+      servers_note_alloc(servers_get(sv, chain[j]), DFS_CHUNK_SIZE, dfs_now_ms());
       ap[ai] = &ad[ai];
       ai++;
       /* spread the rest of this request: count the chunk as load on chosen servers */
@@ -796,6 +772,371 @@ void handlers_shutdown(metad *md) {
   }
 }
 
+/* ---- issue 4: rename, copy, setrep, touch, trash, search ---- */
+
+#define SEARCH_LIMIT_DEFAULT 1000
+#define SEARCH_LIMIT_MAX 100000
+#define TRASH_CHECK_MS 1000
+
+static void h_rename(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__RenameReq *rq = dfs__rename_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode RenameReq");
+    return;
+  }
+  int rc = check_path(rq->src, msg, sizeof msg);
+  if (!rc) rc = check_path(rq->dst, msg, sizeof msg);
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    ops_op op = {0};
+    op.type = OP_RENAME;
+    op.rid = rq->request_id;
+    op.path = rq->src;
+    op.path2 = rq->dst;
+    op.str = u->name;
+    op.mtime_ns = dfs_wall_ns();
+    op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | user_flag(u));
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+  }
+  dfs__rename_req__free_unpacked(rq, NULL);
+}
+
+static void h_copy(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__CopyReq *rq = dfs__copy_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CopyReq");
+    return;
+  }
+  int rc = check_path(rq->src, msg, sizeof msg);
+  if (!rc) rc = check_path(rq->dst, msg, sizeof msg);
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    ops_op op = {0};
+    op.type = OP_COPY;
+    op.rid = rq->request_id;
+    op.path = rq->src;
+    op.path2 = rq->dst;
+    op.str = u->name;
+    op.mtime_ns = dfs_wall_ns();
+    op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | (rq->recursive ? OPF_RECURSIVE : 0) |
+                        user_flag(u));
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+  }
+  dfs__copy_req__free_unpacked(rq, NULL);
+}
+
+static void h_setrep(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__SetrepReq *rq = dfs__setrep_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode SetrepReq");
+    return;
+  }
+  int rc = check_path(rq->path, msg, sizeof msg);
+  if (!rc && (rq->replicas < 1 || rq->replicas > MAX_REPLICAS)) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
+  }
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    ops_op op = {0};
+    op.type = OP_SETREP;
+    op.rid = rq->request_id;
+    op.path = rq->path;
+    op.str = u->name;
+    op.mtime_ns = dfs_wall_ns();
+    op.a = rq->replicas;
+    op.flag = (uint8_t)((rq->recursive ? OPF_RECURSIVE : 0) | user_flag(u));
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+  }
+  dfs__setrep_req__free_unpacked(rq, NULL);
+}
+
+static void h_touch(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__TouchReq *rq = dfs__touch_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode TouchReq");
+    return;
+  }
+  int rc = check_path(rq->path, msg, sizeof msg);
+  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    ops_op op = {0};
+    op.type = OP_TOUCH;
+    op.rid = rq->request_id;
+    op.path = rq->path;
+    op.str = u->name;
+    op.mtime_ns = dfs_wall_ns();
+    op.mode = rq->mode & 0777;
+    op.a = DEFAULT_REPLICAS;
+    op.flag = user_flag(u);
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+  }
+  dfs__touch_req__free_unpacked(rq, NULL);
+}
+
+static void fill_trash_item(Dfs__TrashItem *ti, Dfs__Entry *e, const trash_item *it) {
+  dfs__trash_item__init(ti);
+  dfs__entry__init(e);
+  fill_entry(e, it->node);
+  e->name = it->node->name; /* detached: fill_entry would call it "/" */
+  ti->id = it->id;
+  ti->original_path = it->path;
+  ti->deleted_ns = it->deleted_ns;
+  ti->expires_ns = it->expires_ns;
+  ti->entry = e;
+}
+
+/* Trash items the user sees: their own; an administrator sees everyone's. */
+static int trash_visible(const trash_item *it, const md_user *u) {
+  return perm_is_super(u->name, u->is_admin) || !strcmp(it->user, u->name);
+}
+
+static void h_trash(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__TrashReq *rq = dfs__trash_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode TrashReq");
+    return;
+  }
+  int rc = rg_check_leader(md, msg, sizeof msg);
+  if (!rc && rq->action == DFS__TRASH_ACTION__TRASH_RESTORE && *rq->path)
+    rc = check_path(rq->path, msg, sizeof msg);
+  if (!rc && rq->action == DFS__TRASH_ACTION__TRASH_RESTORE && !rq->id) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "restore needs a trash item id (see dfs trash ls)");
+  }
+  if (!rc && rq->action != DFS__TRASH_ACTION__TRASH_LIST &&
+      rq->action != DFS__TRASH_ACTION__TRASH_RESTORE &&
+      rq->action != DFS__TRASH_ACTION__TRASH_EMPTY) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "unknown trash action %d", (int)rq->action);
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    goto out;
+  }
+  if (rq->action != DFS__TRASH_ACTION__TRASH_LIST) {
+    ops_op op = {0};
+    op.type = rq->action == DFS__TRASH_ACTION__TRASH_RESTORE ? OP_TRASH_RESTORE : OP_TRASH_EMPTY;
+    op.rid = rq->request_id;
+    op.path = "";
+    op.path2 = rq->path;
+    op.str = u->name;
+    op.mtime_ns = dfs_wall_ns();
+    op.a = rq->id;
+    op.flag = user_flag(u);
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+    goto out;
+  }
+  const trash_t *t = &md->fsm->trash;
+  size_t cnt = 0;
+  for (size_t i = 0; i < t->n; i++) cnt += trash_visible(&t->items[i], u);
+  Dfs__TrashItem *items = calloc(cnt ? cnt : 1, sizeof *items);
+  Dfs__TrashItem **ptrs = calloc(cnt ? cnt : 1, sizeof *ptrs);
+  Dfs__Entry *ents = calloc(cnt ? cnt : 1, sizeof *ents);
+  if (!items || !ptrs || !ents) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+  } else {
+    size_t k = 0;
+    for (size_t i = 0; i < t->n; i++) {
+      if (!trash_visible(&t->items[i], u)) continue;
+      fill_trash_item(&items[k], &ents[k], &t->items[i]);
+      ptrs[k] = &items[k];
+      k++;
+    }
+    Dfs__Status st = DFS__STATUS__INIT;
+    st.message = "";
+    Dfs__TrashRep rep = DFS__TRASH_REP__INIT;
+    rep.status = &st;
+    rep.n_items = cnt;
+    rep.items = ptrs;
+    rep.count = cnt;
+    while (rep.n_items && protobuf_c_message_get_packed_size(&rep.base) > DFS_MAX_PAYLOAD - 1024)
+      rep.n_items /= 2; /* count still tells how many there are */
+    dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  }
+  free(items);
+  free(ptrs);
+  free(ents);
+out:
+  dfs__trash_req__free_unpacked(rq, NULL);
+}
+
+/* ---- search ---- */
+
+typedef struct {
+  metad *md;
+  const md_user *u;
+  const Dfs__SearchReq *rq;
+  const ns_inode *base;
+  size_t limit;
+  ns_inode **hits;
+  size_t n;
+  int truncated;
+} search_ctx;
+
+/* 1 if the user has r+x on every directory from the root down to n's parent (and n's
+ * chain ends at the base directory of the search, i.e. below it, not in the trash). */
+static int search_visible(search_ctx *s, const ns_inode *n) {
+  int below = 0;
+  for (const ns_inode *d = n->parent; d; d = d->parent) {
+    if (d == s->base) below = 1;
+    if (perm_check(s->u->name, s->u->is_admin, d, PERM_R | PERM_X)) return 0;
+    if (!d->parent && d != s->md->fsm->ns->root) return 0;
+  }
+  return below;
+}
+
+static int search_hit(void *ud, ns_inode *n) {
+  search_ctx *s = ud;
+  const Dfs__SearchReq *rq = s->rq;
+  if (rq->type == DFS__SEARCH_TYPE__SEARCH_FILES && n->is_dir) return 0;
+  if (rq->type == DFS__SEARCH_TYPE__SEARCH_DIRS && !n->is_dir) return 0;
+  if (*rq->owner && strcmp(rq->owner, n->owner ? n->owner : "")) return 0;
+  if (rq->min_size || rq->max_size) {
+    if (n->is_dir) return 0;
+    if (n->u.file.size < rq->min_size) return 0;
+    if (rq->max_size && n->u.file.size > rq->max_size) return 0;
+  }
+  if (rq->mtime_after_ns && n->mtime_ns < rq->mtime_after_ns) return 0;
+  if (rq->mtime_before_ns && n->mtime_ns > rq->mtime_before_ns) return 0;
+  if (!search_visible(s, n)) return 0;
+  if (s->n == s->limit) {
+    s->truncated = 1;
+    return 1;
+  }
+  s->hits[s->n++] = n;
+  return 0;
+}
+
+static int cmp_hit_path(const void *a, const void *b) {
+  const Dfs__SearchHit *x = *(Dfs__SearchHit *const *)a, *y = *(Dfs__SearchHit *const *)b;
+  return strcmp(x->path, y->path);
+}
+
+static void h_search(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__SearchReq *rq = dfs__search_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode SearchReq");
+    return;
+  }
+  search_ctx s = {0};
+  Dfs__SearchHit *hits = NULL, **hp = NULL;
+  Dfs__Entry *ents = NULL;
+  char **paths = NULL;
+  ns_inode *base;
+  const char *path = *rq->path ? rq->path : "/";
+  int rc = read_lookup(md, u, path, &base, msg, sizeof msg);
+  if (!rc && !base->is_dir) {
+    rc = DFS_ENOTDIR;
+    snprintf(msg, sizeof msg, "%s is a file, not a directory to search in", path);
+  }
+  if (!rc && strlen(rq->pattern) > 255) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "the search pattern is longer than 255 bytes");
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    goto out;
+  }
+  s.md = md;
+  s.u = u;
+  s.rq = rq;
+  s.base = base;
+  s.limit = rq->limit ? rq->limit : SEARCH_LIMIT_DEFAULT;
+  if (s.limit > SEARCH_LIMIT_MAX) s.limit = SEARCH_LIMIT_MAX;
+  s.hits = malloc(s.limit * sizeof *s.hits);
+  if (!s.hits) goto oom;
+  uint64_t scanned = 0;
+  search_run(&md->fsm->ns->idx, rq->pattern, rq->glob, search_hit, &s, &scanned);
+  hits = calloc(s.n ? s.n : 1, sizeof *hits);
+  hp = calloc(s.n ? s.n : 1, sizeof *hp);
+  ents = calloc(s.n ? s.n : 1, sizeof *ents);
+  paths = calloc(s.n ? s.n : 1, sizeof *paths);
+  if (!hits || !hp || !ents || !paths) goto oom;
+  size_t k = 0;
+  for (size_t i = 0; i < s.n; i++) {
+    char p[DFS_PATH_MAX + 1];
+    if (ns_path(s.hits[i], md->fsm->ns, p, sizeof p)) continue;
+    if (!(paths[k] = strdup(p))) goto oom;
+    dfs__search_hit__init(&hits[k]);
+    dfs__entry__init(&ents[k]);
+    fill_entry(&ents[k], s.hits[i]);
+    hits[k].path = paths[k];
+    hits[k].entry = &ents[k];
+    hp[k] = &hits[k];
+    k++;
+  }
+  qsort(hp, k, sizeof *hp, cmp_hit_path);
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__SearchRep rep = DFS__SEARCH_REP__INIT;
+  rep.status = &st;
+  rep.hits = hp;
+  rep.n_hits = k;
+  rep.truncated = s.truncated;
+  rep.scanned = scanned;
+  while (rep.n_hits && protobuf_c_message_get_packed_size(&rep.base) > DFS_MAX_PAYLOAD - 1024) {
+    rep.n_hits /= 2;
+    rep.truncated = 1;
+  }
+  dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  goto out;
+oom:
+  md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+out:
+  for (size_t i = 0; paths && i < s.n; i++) free(paths[i]);
+  free(paths);
+  free(hits);
+  free(hp);
+  free(ents);
+  free(s.hits);
+  dfs__search_req__free_unpacked(rq, NULL);
+}
+
+/* ---- trash expiry (leader) ---- */
+
+static void expire_done(metad *md, md_waiter *w, int status) {
+  (void)md;
+  (void)status;
+  md_waiter_free(w);
+}
+
+/* At most every TRASH_CHECK_MS, the leader submits OP_TRASH_EXPIRE with its clock when
+ * some trash item has expired (apply drops every item expired by that time). */
+static void trash_expire_check(metad *md) {
+  int64_t now_ms = dfs_wall_ns() / 1000000;
+  if (!md->leader_ready || now_ms - md->trash_checked_ms < TRASH_CHECK_MS) return;
+  md->trash_checked_ms = now_ms;
+  const trash_t *t = &md->fsm->trash;
+  int64_t now = dfs_wall_ns();
+  size_t i = 0;
+  while (i < t->n && t->items[i].expires_ns > now) i++;
+  if (i == t->n) return;
+  ops_op op = {0};
+  op.type = OP_TRASH_EXPIRE;
+  op.rid = rg_new_rid();
+  op.path = "";
+  op.path2 = "";
+  op.str = "";
+  op.mtime_ns = now;
+  md_waiter *w = md_waiter_new(NULL, NULL, op.rid, expire_done);
+  if (w && rg_submit(md, &op, NULL, w)) md_waiter_free(w);
+}
+
 /* ---- dispatch ---- */
 
 typedef void (*client_fn)(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u);
@@ -810,9 +1151,16 @@ static const struct {
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, h_alloc},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMMIT, h_commit},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, h_getfile},
-    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, h_cluster},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, admin_h_cluster},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_FSCK, admin_h_fsck},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_BAD_REPLICA, h_bad_replica},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_CHMOD, h_chmod},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_RENAME, h_rename},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_COPY, h_copy},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_SETREP, h_setrep},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_TOUCH, h_touch},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_SEARCH, h_search},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_TRASH, h_trash},
 };
 
 int client_handles(uint16_t type) {
@@ -897,6 +1245,7 @@ static int needs_home(metad *md, const md_user *u) {
 }
 
 void client_handle(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  trash_expire_check(md);
   if (!needs_home(md, u)) {
     run_handler(md, c, m, u);
     return;

@@ -19,7 +19,7 @@
 #include "metad/perm.h"
 
 #define SNAP_MAGIC 0x314e534du /* "MSN1" */
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2 /* 2: results val2, chunk crc64 section, trash */
 
 static void oom_abort(void) {
   LOG_ERROR("out of memory while applying a log entry; exiting to keep replicas consistent");
@@ -35,6 +35,7 @@ fsm_t *fsm_new(size_t results_cap) {
   chunks_init(&f->chunks);
   servers_init(&f->servers);
   u64map_init(&f->res_idx);
+  trash_init(&f->trash);
   if (!f->ns || !f->res) {
     fsm_free(f);
     return NULL;
@@ -51,6 +52,7 @@ static void free_results(fsm_t *f) {
 
 void fsm_free(fsm_t *f) {
   if (!f) return;
+  trash_free(&f->trash, NULL);
   ns_free(f->ns);
   chunks_free(&f->chunks);
   servers_free(&f->servers);
@@ -73,7 +75,8 @@ const char *fsm_meta_addr(const fsm_t *f, uint64_t raft_id) {
 }
 
 /* Records a result, evicting the oldest when the ring is full. msg is copied. */
-static void record(fsm_t *f, uint64_t rid, int err, uint64_t val, const char *msg) {
+static void record(fsm_t *f, uint64_t rid, int err, uint64_t val, uint64_t val2,
+                   const char *msg) {
   size_t slot;
   if (f->res_count == f->res_cap) {
     slot = f->res_head;
@@ -86,6 +89,7 @@ static void record(fsm_t *f, uint64_t rid, int err, uint64_t val, const char *ms
   f->res[slot].rid = rid;
   f->res[slot].err = err;
   f->res[slot].val = val;
+  f->res[slot].val2 = val2;
   f->res[slot].msg = NULL;
   if (err && msg && *msg && !(f->res[slot].msg = strdup(msg))) oom_abort();
   if (u64map_put(&f->res_idx, rid, slot)) oom_abort();
@@ -111,6 +115,42 @@ static int check_path(const char *path, char *msg, size_t msgsz) {
   return 0;
 }
 
+/* Every chunk marked reuse must be a chunk of old (the file being replaced) with equal
+ * version, length, crc32c and a known, equal crc64. */
+static int check_reuse(fsm_t *f, const ops_op *op, const ns_inode *old, char *msg,
+                       size_t msgsz) {
+  int rc = 0;
+  u64map olds; /* the replaced file's chunk ids, built at the first reused chunk */
+  u64map_init(&olds);
+  int built = 0;
+  for (uint32_t i = 0; i < op->nchunks && !rc; i++) {
+    ops_chunk c = ops_chunk_at(op, i);
+    if (!c.reuse) continue;
+    if (!built && old && !old->is_dir) {
+      for (uint32_t k = 0; k < old->u.file.nchunks; k++)
+        if (u64map_put(&olds, old->u.file.chunks[k], 1)) oom_abort();
+      built = 1;
+    }
+    const chunk_ent *ce = u64map_get(&olds, c.id, NULL) ? chunks_get(&f->chunks, c.id) : NULL;
+    if (!ce) {
+      snprintf(msg, msgsz,
+               "chunk %llu cannot be reused: it is not part of the file being replaced at %s "
+               "(upload it again)",
+               (unsigned long long)c.id, op->path);
+      rc = DFS_EINVAL;
+    } else if (!c.crc64 || ce->crc64 != c.crc64 || ce->version != c.version ||
+               ce->length != c.length || ce->crc32c != c.crc32c) {
+      snprintf(msg, msgsz,
+               "chunk %llu cannot be reused: its version, length or checksums differ "
+               "(upload it again)",
+               (unsigned long long)c.id);
+      rc = DFS_EINVAL;
+    }
+  }
+  u64map_free(&olds);
+  return rc;
+}
+
 static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   int rc = check_path(op->path, msg, msgsz);
   if (rc) return rc;
@@ -133,7 +173,7 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
       rc = DFS_EINVAL;
       goto out;
     }
-    if (chunks_get(&f->chunks, c.id) || u64map_get(&seen, c.id, NULL)) {
+    if ((!c.reuse && chunks_get(&f->chunks, c.id)) || u64map_get(&seen, c.id, NULL)) {
       snprintf(msg, msgsz, "chunk id %llu is already part of a file", (unsigned long long)c.id);
       rc = DFS_EEXIST;
       goto out;
@@ -168,10 +208,21 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     goto out;
   }
   if ((rc = ns_put_check(f->ns, op->path, overwrite, &old, msg, msgsz))) goto out;
+  if ((rc = check_reuse(f, op, old, msg, msgsz))) goto out;
+  uint8_t goal = (uint8_t)(op->replicas > 255 ? 255 : op->replicas);
   for (uint32_t i = 0; i < op->nchunks; i++) {
     ops_chunk c = ops_chunk_at(op, i);
+    chunk_ent *ce;
+    if (c.reuse) { /* shared with the file being replaced: its decref comes after */
+      ce = chunks_get(&f->chunks, c.id);
+      ce->refs++;
+      if (goal > ce->goal) ce->goal = goal;
+      continue;
+    }
     if (chunks_add(&f->chunks, c.id, c.version, c.length, c.crc32c)) oom_abort();
-    chunks_get(&f->chunks, c.id)->goal = (uint8_t)(op->replicas > 255 ? 255 : op->replicas);
+    ce = chunks_get(&f->chunks, c.id);
+    ce->goal = goal;
+    ce->crc64 = c.crc64;
   }
   /* a replaced file keeps its owner and mode (like writing into it); ns_put_file copies
    * the owner string before it frees the old inode */
@@ -291,10 +342,341 @@ static int apply_mkhome(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   return ns_mkdir(f->ns, path, 0, 0700, op->str, op->mtime_ns, msg, msgsz);
 }
 
+/* ---- issue 4: rename, copy, setrep, touch, trash ---- */
+
+static const char *last_name(const char *path, size_t *len) {
+  const char *s = strrchr(path, '/');
+  s = s ? s + 1 : path;
+  *len = strlen(s);
+  return s;
+}
+
+static void on_ref(void *ud, uint64_t id) {
+  chunk_ent *ce = chunks_get(&((fsm_t *)ud)->chunks, id);
+  if (ce) ce->refs++;
+}
+
+/* The checks of a delete (DELETE and TRASH): w+x on the parent, and for a recursive
+ * directory delete r+w+x on every non-empty directory below. *out = the entry. */
+static int delete_target(fsm_t *f, const ops_op *op, ns_inode **out, char *msg,
+                         size_t msgsz) {
+  int rc = check_path(op->path, msg, msgsz);
+  int admin = (op->flag & OPF_ADMIN) != 0, recursive = (op->flag & OPF_MAIN) != 0;
+  if (rc) return rc;
+  ns_inode *dir, *n;
+  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ cannot be deleted");
+    return DFS_EINVAL;
+  }
+  if (rc) return rc;
+  if (!n) {
+    snprintf(msg, msgsz, "%s does not exist", op->path);
+    return DFS_ENOENT;
+  }
+  if (n->is_dir && n->u.dir.count && !recursive) {
+    snprintf(msg, msgsz, "directory %s is not empty (delete it recursively: dfs rm -r %s)",
+             op->path, op->path);
+    return DFS_ENOTEMPTY;
+  }
+  if (n->is_dir && recursive &&
+      (rc = perm_check_subtree(n, op->path, op->str, admin, msg, msgsz)))
+    return rc;
+  *out = n;
+  return 0;
+}
+
+static int apply_rename(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  int admin = (op->flag & OPF_ADMIN) != 0, overwrite = (op->flag & OPF_MAIN) != 0;
+  int rc = check_path(op->path, msg, msgsz);
+  if (!rc) rc = check_path(op->path2, msg, msgsz);
+  if (rc) return rc;
+  ns_inode *sdir, *sn, *ddir, *dn;
+  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &sdir, &sn, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) snprintf(msg, msgsz, "/ cannot be moved");
+  if (rc) return rc;
+  if (!sn) {
+    snprintf(msg, msgsz, "%s does not exist", op->path);
+    return DFS_ENOENT;
+  }
+  rc = perm_lookup_parent(f->ns, op->path2, op->str, admin, PERM_W | PERM_X, &ddir, &dn, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ already exists");
+    return DFS_EEXIST;
+  }
+  if (rc) return rc;
+  if (sn->is_dir && ns_is_ancestor(sn, ddir)) {
+    snprintf(msg, msgsz, "cannot move directory %s into itself (%s)", op->path, op->path2);
+    return DFS_EINVAL;
+  }
+  if (dn == sn) return 0; /* same entry: nothing to do */
+  if (dn) {
+    if (!overwrite) {
+      snprintf(msg, msgsz, "%s already exists (use overwrite to replace it)", op->path2);
+      return DFS_EEXIST;
+    }
+    if (dn->is_dir && !sn->is_dir) {
+      snprintf(msg, msgsz, "%s is a directory: a file cannot replace it", op->path2);
+      return DFS_EISDIR;
+    }
+    if (!dn->is_dir && sn->is_dir) {
+      snprintf(msg, msgsz, "%s is a file: a directory cannot replace it", op->path2);
+      return DFS_ENOTDIR;
+    }
+    if (dn->is_dir && dn->u.dir.count) {
+      snprintf(msg, msgsz, "directory %s is not empty: it cannot be replaced", op->path2);
+      return DFS_ENOTEMPTY;
+    }
+    ns_detach(f->ns, dn, op->mtime_ns);
+    ns_free_detached(f->ns, dn, on_unref, f);
+  }
+  size_t nlen;
+  const char *name = last_name(op->path2, &nlen);
+  ns_detach(f->ns, sn, op->mtime_ns);
+  if (ns_attach(f->ns, ddir, sn, name, nlen, op->mtime_ns)) oom_abort();
+  return 0;
+}
+
+/* r on every file and r+x on every directory of the subtree (what reading it needs). */
+static int check_readable(const ns_inode *n, const char *user, int admin, char *msg,
+                          size_t msgsz, const char *path) {
+  if (perm_check(user, admin, n, n->is_dir ? PERM_R | PERM_X : PERM_R)) {
+    char p[DFS_PATH_MAX + 1];
+    if (ns_path(n, NULL, p, sizeof p)) snprintf(p, sizeof p, "%s (below)", path);
+    perm_denied_msg(msg, msgsz, p, strlen(p), n);
+    return DFS_EPERM;
+  }
+  if (n->is_dir) {
+    uint32_t pos = 0;
+    for (ns_inode *c; (c = ns_dir_next(n, &pos));) {
+      int rc = check_readable(c, user, admin, msg, msgsz, path);
+      if (rc) return rc;
+    }
+  }
+  return 0;
+}
+
+static int apply_copy(fsm_t *f, const ops_op *op, uint64_t *files, uint64_t *bytes,
+                      char *msg, size_t msgsz) {
+  int admin = (op->flag & OPF_ADMIN) != 0, overwrite = (op->flag & OPF_MAIN) != 0;
+  int rc = check_path(op->path, msg, msgsz);
+  if (!rc) rc = check_path(op->path2, msg, msgsz);
+  if (rc) return rc;
+  ns_inode *sn, *ddir, *dn;
+  if ((rc = perm_lookup(f->ns, op->path, op->str, admin, &sn, msg, msgsz))) return rc;
+  if (sn->is_dir && !(op->flag & OPF_RECURSIVE)) {
+    snprintf(msg, msgsz, "%s is a directory (copy it recursively: dfs cp -r)", op->path);
+    return DFS_EISDIR;
+  }
+  rc = perm_lookup_parent(f->ns, op->path2, op->str, admin, PERM_W | PERM_X, &ddir, &dn, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ already exists");
+    return DFS_EEXIST;
+  }
+  if (rc) return rc;
+  if (sn->is_dir && ns_is_ancestor(sn, ddir)) {
+    snprintf(msg, msgsz, "cannot copy directory %s into itself (%s)", op->path, op->path2);
+    return DFS_EINVAL;
+  }
+  if (dn) {
+    if (!overwrite || sn->is_dir) {
+      snprintf(msg, msgsz, "%s already exists%s", op->path2,
+               sn->is_dir ? "" : " (use overwrite to replace it)");
+      return DFS_EEXIST;
+    }
+    if (dn->is_dir) {
+      snprintf(msg, msgsz, "%s is a directory: a file cannot replace it", op->path2);
+      return DFS_EISDIR;
+    }
+    if (perm_check(op->str, admin, dn, PERM_W)) {
+      perm_denied_msg(msg, msgsz, op->path2, strlen(op->path2), dn);
+      return DFS_EPERM;
+    }
+  }
+  if ((rc = check_readable(sn, op->str, admin, msg, msgsz, op->path))) return rc;
+  ns_inode *copy = ns_copy_tree(f->ns, sn, op->str, op->mtime_ns, on_ref, f, files, bytes);
+  if (!copy) oom_abort();
+  if (dn) { /* after the increfs: a chunk shared by both is never dropped */
+    ns_detach(f->ns, dn, op->mtime_ns);
+    ns_free_detached(f->ns, dn, on_unref, f);
+  }
+  size_t nlen;
+  const char *name = last_name(op->path2, &nlen);
+  if (ns_attach(f->ns, ddir, copy, name, nlen, op->mtime_ns)) oom_abort();
+  return 0;
+}
+
+/* Sets the goal of file n and its chunks (a shared chunk keeps the highest goal asked). */
+static void set_goal(fsm_t *f, ns_inode *n, uint8_t goal) {
+  n->replicas = goal;
+  for (uint32_t i = 0; i < n->u.file.nchunks; i++) {
+    chunk_ent *ce = chunks_get(&f->chunks, n->u.file.chunks[i]);
+    if (!ce) continue;
+    if (ce->refs <= 1 || goal > ce->goal) ce->goal = goal;
+  }
+}
+
+static uint64_t setrep_tree(fsm_t *f, ns_inode *n, const char *user, int admin, uint8_t goal) {
+  const char *owner = n->owner ? n->owner : "";
+  if (!n->is_dir) {
+    if (!perm_is_super(user, admin) && strcmp(owner, user)) return 0;
+    set_goal(f, n, goal);
+    return 1;
+  }
+  uint64_t cnt = 0;
+  uint32_t pos = 0;
+  for (ns_inode *c; (c = ns_dir_next(n, &pos));) cnt += setrep_tree(f, c, user, admin, goal);
+  return cnt;
+}
+
+static int apply_setrep(fsm_t *f, const ops_op *op, uint64_t *files, char *msg,
+                        size_t msgsz) {
+  int admin = (op->flag & OPF_ADMIN) != 0;
+  int rc = check_path(op->path, msg, msgsz);
+  ns_inode *n;
+  if (rc) return rc;
+  if (op->a < 1 || op->a > 16) {
+    snprintf(msg, msgsz, "replicas must be 1..16, not %llu", (unsigned long long)op->a);
+    return DFS_EINVAL;
+  }
+  if ((rc = perm_lookup(f->ns, op->path, op->str, admin, &n, msg, msgsz))) return rc;
+  if (n->is_dir && !(op->flag & OPF_RECURSIVE)) {
+    snprintf(msg, msgsz, "%s is a directory (use recursive to set every file below it)",
+             op->path);
+    return DFS_EISDIR;
+  }
+  const char *owner = n->owner ? n->owner : "";
+  if (!perm_is_super(op->str, admin) && strcmp(owner, op->str)) {
+    perm_denied_msg(msg, msgsz, op->path, strlen(op->path), n);
+    size_t used = strlen(msg);
+    snprintf(msg + used, msgsz - used, ": only the owner or an administrator may change it");
+    return DFS_EPERM;
+  }
+  *files = setrep_tree(f, n, op->str, admin, (uint8_t)op->a);
+  return 0;
+}
+
+static int apply_touch(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  int admin = (op->flag & OPF_ADMIN) != 0;
+  int rc = check_path(op->path, msg, msgsz);
+  if (rc) return rc;
+  ns_inode *dir, *n;
+  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) { /* "/" */
+    rc = perm_lookup(f->ns, "/", op->str, admin, &n, msg, msgsz);
+    if (rc) return rc;
+  } else if (rc) {
+    return rc;
+  }
+  if (n) {
+    const char *owner = n->owner ? n->owner : "";
+    if (perm_check(op->str, admin, n, PERM_W) && strcmp(owner, op->str)) {
+      perm_denied_msg(msg, msgsz, op->path, strlen(op->path), n);
+      return DFS_EPERM;
+    }
+    n->mtime_ns = op->mtime_ns;
+    return 0;
+  }
+  uint32_t goal = op->a >= 1 && op->a <= 16 ? (uint32_t)op->a : 3;
+  return ns_put_file(f->ns, op->path, 0, op->mode ? op->mode & 0777 : 0644, op->str,
+                     op->mtime_ns, 0, goal, NULL, 0, on_unref, f, msg, msgsz);
+}
+
+static int apply_trash(fsm_t *f, const ops_op *op, uint64_t *id, char *msg, size_t msgsz) {
+  ns_inode *n;
+  int rc = delete_target(f, op, &n, msg, msgsz);
+  if (rc) return rc;
+  ns_detach(f->ns, n, op->mtime_ns);
+  if (!(*id = trash_add(&f->trash, op->str, op->path, op->mtime_ns, (int64_t)op->a, n)))
+    oom_abort();
+  return 0;
+}
+
+/* The trash item op->a if the acting user may use it (its owner or an admin). */
+static int trash_item_of(fsm_t *f, const ops_op *op, long *idx, char *msg, size_t msgsz) {
+  int admin = (op->flag & OPF_ADMIN) != 0;
+  long i = trash_find(&f->trash, op->a);
+  if (i < 0 || (!perm_is_super(op->str, admin) && strcmp(f->trash.items[i].user, op->str))) {
+    snprintf(msg, msgsz, "trash item %llu does not exist (see dfs trash ls)",
+             (unsigned long long)op->a);
+    return DFS_ENOENT;
+  }
+  *idx = i;
+  return 0;
+}
+
+static int apply_trash_restore(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  int admin = (op->flag & OPF_ADMIN) != 0;
+  long i;
+  int rc = trash_item_of(f, op, &i, msg, msgsz);
+  if (rc) return rc;
+  trash_item *it = &f->trash.items[i];
+  const char *target = *op->path2 ? op->path2 : it->path;
+  if ((rc = check_path(target, msg, msgsz))) return rc;
+  ns_inode *dir, *n;
+  rc = perm_lookup_parent(f->ns, target, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ already exists");
+    return DFS_EEXIST;
+  }
+  if (rc) return rc;
+  if (n) {
+    snprintf(msg, msgsz, "%s already exists: restore to another path or move it away first",
+             target);
+    return DFS_EEXIST;
+  }
+  size_t nlen;
+  const char *name = last_name(target, &nlen);
+  if (ns_attach(f->ns, dir, it->node, name, nlen, op->mtime_ns)) oom_abort();
+  trash_remove(&f->trash, (size_t)i);
+  return 0;
+}
+
+/* Frees trash item i and releases its chunks. */
+static void trash_drop(fsm_t *f, size_t i) {
+  ns_inode *node = f->trash.items[i].node;
+  trash_remove(&f->trash, i);
+  ns_free_detached(f->ns, node, on_unref, f);
+}
+
+static int apply_trash_empty(fsm_t *f, const ops_op *op, uint64_t *count, char *msg,
+                             size_t msgsz) {
+  if (op->a) {
+    long i;
+    int rc = trash_item_of(f, op, &i, msg, msgsz);
+    if (rc) return rc;
+    trash_drop(f, (size_t)i);
+    *count = 1;
+    return 0;
+  }
+  for (size_t i = f->trash.n; i-- > 0;)
+    if (!strcmp(f->trash.items[i].user, op->str)) {
+      trash_drop(f, i);
+      (*count)++;
+    }
+  return 0;
+}
+
+static uint64_t trash_expire(fsm_t *f, int64_t now_ns) {
+  uint64_t cnt = 0;
+  for (size_t i = f->trash.n; i-- > 0;)
+    if (f->trash.items[i].expires_ns <= now_ns) {
+      trash_drop(f, i);
+      cnt++;
+    }
+  return cnt;
+}
+
 static void apply_op(fsm_t *f, const ops_op *op) {
   char msg[512] = "";
   int rc = 0;
-  uint64_t val = 0;
+  uint64_t val = 0, val2 = 0;
   if (fsm_result_get(f, op->rid)) return; /* replay of a request already applied */
   switch (op->type) {
   case OP_MKDIR:
@@ -310,7 +692,32 @@ static void apply_op(fsm_t *f, const ops_op *op) {
     rc = apply_mkhome(f, op, msg, sizeof msg);
     break;
   case OP_COMMIT:
+  case OP_COMMIT2:
     rc = apply_commit(f, op, msg, sizeof msg);
+    break;
+  case OP_RENAME:
+    rc = apply_rename(f, op, msg, sizeof msg);
+    break;
+  case OP_COPY:
+    rc = apply_copy(f, op, &val, &val2, msg, sizeof msg);
+    break;
+  case OP_SETREP:
+    rc = apply_setrep(f, op, &val, msg, sizeof msg);
+    break;
+  case OP_TOUCH:
+    rc = apply_touch(f, op, msg, sizeof msg);
+    break;
+  case OP_TRASH:
+    rc = apply_trash(f, op, &val, msg, sizeof msg);
+    break;
+  case OP_TRASH_RESTORE:
+    rc = apply_trash_restore(f, op, msg, sizeof msg);
+    break;
+  case OP_TRASH_EMPTY:
+    rc = apply_trash_empty(f, op, &val, msg, sizeof msg);
+    break;
+  case OP_TRASH_EXPIRE:
+    val = trash_expire(f, op->mtime_ns);
     break;
   case OP_RESERVE_IDS:
     if (op->a != f->ids_reserved + 1 || op->b < op->a) {
@@ -339,7 +746,7 @@ static void apply_op(fsm_t *f, const ops_op *op) {
     snprintf(msg, sizeof msg, "unknown operation %u", op->type);
   }
   if (rc == DFS_ENOMEM) oom_abort();
-  record(f, op->rid, rc, val, msg);
+  record(f, op->rid, rc, val, val2, msg);
 }
 
 int fsm_apply_entry(fsm_t *f, const void *buf, size_t len) {
@@ -374,11 +781,22 @@ int fsm_snapshot(const fsm_t *f, ops_wbuf *w) {
     wb_u64(w, r->rid);
     wb_u32(w, (uint32_t)r->err);
     wb_u64(w, r->val);
+    wb_u64(w, r->val2);
     wb_str(w, r->msg);
   }
   servers_encode(&f->servers, w);
   chunks_encode(&f->chunks, w);
   ns_encode(f->ns, w);
+  /* v2: crc64 of the chunks that have one, then the trash */
+  uint64_t ncrc = 0;
+  for (size_t i = 0; i < f->chunks.n; i++) ncrc += f->chunks.ents[i].crc64 != 0;
+  wb_u64(w, ncrc);
+  for (size_t i = 0; i < f->chunks.n; i++)
+    if (f->chunks.ents[i].crc64) {
+      wb_u64(w, f->chunks.ents[i].id);
+      wb_u64(w, f->chunks.ents[i].crc64);
+    }
+  trash_encode(&f->trash, w);
   wb_pad8(w);
   return w->oom ? DFS_ENOMEM : 0;
 }
@@ -389,7 +807,8 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
   fsm_t *n = fsm_new(f->res_cap);
   int rc = DFS_EPROTO;
   if (!n) return DFS_ENOMEM;
-  if (rb_u32(&r) != SNAP_MAGIC || rb_u32(&r) != SNAP_VERSION) goto err;
+  uint32_t magic = rb_u32(&r), version = rb_u32(&r);
+  if (magic != SNAP_MAGIC || version < 1 || version > SNAP_VERSION) goto err;
   n->ids_reserved = rb_u64(&r);
   uint64_t nm = rb_u64(&r);
   if (r.err || nm > len / 13) goto err;
@@ -405,9 +824,10 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
     uint64_t rid = rb_u64(&r);
     int32_t err = (int32_t)rb_u32(&r);
     uint64_t val = rb_u64(&r);
+    uint64_t val2 = version >= 2 ? rb_u64(&r) : 0;
     const char *m = rb_str(&r);
     if (r.err || rid == 0 || fsm_result_get(n, rid)) goto err;
-    record(n, rid, err, val, m);
+    record(n, rid, err, val, val2, m);
   }
   chunks_free(&n->chunks);
   servers_free(&n->servers);
@@ -416,6 +836,19 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
   rc = DFS_EPROTO;
   ns_free(n->ns);
   if (!(n->ns = ns_decode(&r))) goto err;
+  if (version >= 2) {
+    uint64_t ncrc = rb_u64(&r);
+    if (r.err || ncrc > n->chunks.n) goto err;
+    for (uint64_t i = 0; i < ncrc; i++) {
+      uint64_t id = rb_u64(&r), crc = rb_u64(&r);
+      chunk_ent *ce = chunks_get(&n->chunks, id);
+      if (r.err || !ce) goto err;
+      ce->crc64 = crc;
+    }
+    trash_free(&n->trash, n->ns);
+    if ((rc = trash_decode(&n->trash, n->ns, &r))) goto err;
+    rc = DFS_EPROTO;
+  }
   if (r.err) goto err;
   /* swap the new durable state in */
   fsm_t tmp = *f;

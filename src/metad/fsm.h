@@ -15,6 +15,7 @@
 #include "metad/ns.h"
 #include "metad/ops.h"
 #include "metad/servers.h"
+#include "metad/trash.h"
 #include "metad/u64map.h"
 
 #define FSM_RESULTS_DEFAULT 65536
@@ -22,7 +23,9 @@
 typedef struct {
   uint64_t rid;
   int32_t err;  /* 0 or DFS_E* */
-  uint64_t val; /* op-specific: server id (MAP_SERVER), last id (RESERVE_IDS) */
+  uint64_t val; /* op-specific: server id (MAP_SERVER), last id (RESERVE_IDS), files
+                   (COPY, SETREP), trash item id (TRASH) */
+  uint64_t val2; /* op-specific: bytes (COPY) */
   char *msg;    /* owned, NULL on success */
 } fsm_result;
 
@@ -43,6 +46,7 @@ typedef struct {
   size_t res_cap, res_head, res_count;
   u64map res_idx;        /* rid -> ring slot */
   uint64_t entries_applied;
+  trash_t trash;         /* per-user trash (trash.h) */
 } fsm_t;
 
 /* New empty state. results_cap: how many recent request results are remembered. */

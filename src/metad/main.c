@@ -161,6 +161,12 @@ static int load_settings(metad *md, char *err, size_t errsz) {
       {"chunkservers.heartbeat_interval", 1, 10000, 10, 3600000, &md->heartbeat_ms},
       {"chunkservers.dead_timeout", 1, 30000, 20, 86400000, &md->dead_timeout_ms},
       {"gc.orphan_grace", 1, 3600000, 0, 365LL * 86400000, &md->orphan_grace_ms},
+      {"replication.scan_interval", 1, 1000, 10, 3600000, &md->repl_scan_ms},
+      {"replication.job_timeout", 1, 60000, 100, 86400000, &md->repl_job_timeout_ms},
+      {"replication.max_jobs_per_server", 0, 4, 1, 1024, &md->repl_max_jobs},
+      {"rebalance.threshold", 0, 5, 1, 100, &md->rebalance_pct},
+      {"rebalance.max_jobs", 0, 4, 0, 1024, &md->rebalance_max_jobs},
+      {"trash.retention", 1, 86400000, 0, 3650LL * 86400000, &md->trash_retention_ms},
   };
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
     int rc = nums[i].is_ms ? dfs_config_ms(c, nums[i].key, nums[i].def, nums[i].out, err, errsz)
@@ -292,6 +298,12 @@ int main(int argc, char **argv) {
   md->loop = uv_default_loop();
   md->rng = dfs_random_u64() | 1;
   md->fsm = fsm_new(FSM_RESULTS_DEFAULT);
+  repl_init(&md->repl);
+  md->repl.max_jobs_per_server = (uint32_t)md->repl_max_jobs;
+  md->repl.job_timeout_ms = (uint64_t)md->repl_job_timeout_ms;
+  md->repl.rebalance_threshold = (double)md->rebalance_pct / 100.0;
+  md->repl.rebalance_max_jobs = (uint32_t)md->rebalance_max_jobs;
+  md->repl.tomb_copy_ms = md->heartbeat_ms * 4 > 2000 ? (uint64_t)md->heartbeat_ms * 4 : 2000;
   if (!md->fsm) {
     fprintf(stderr, "metad: out of memory\n");
     return 1;
@@ -342,6 +354,7 @@ int main(int argc, char **argv) {
   uv_run(md->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(md->loop)) LOG_WARN("event loop still had open handles at exit");
   auth_free(md);
+  repl_free(&md->repl);
   fsm_free(md->fsm);
   dfs_tls_ctx_free(md->tls_server);
   dfs_tls_ctx_free(md->tls_client);

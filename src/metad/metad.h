@@ -15,6 +15,7 @@
 #include "common/tls.h"
 #include "metad/fsm.h"
 #include "metad/ops.h"
+#include "metad/replication.h"
 
 typedef struct metad metad;
 typedef struct md_waiter md_waiter;
@@ -63,6 +64,8 @@ struct metad {
   int64_t heartbeat_ms, dead_timeout_ms, orphan_grace_ms;
   int64_t snapshot_threshold, snapshot_trailing, election_ms, raft_heartbeat_ms;
   int64_t max_inflight;
+  int64_t trash_retention_ms;  /* trash.retention: how long deleted entries stay in trash */
+  int64_t trash_checked_ms;    /* leader: last time expired trash items were looked for */
   /* security (see auth.h): auth_address "" = authentication off */
   char auth_address[300];
   char auth_host[256];
@@ -94,6 +97,10 @@ struct metad {
   int reserve_inflight;
   md_alloc *allocs_waiting;   /* Alloc requests waiting for ids */
   uint64_t rng;               /* placement randomness */
+  /* replication (replication.h; settings replication.*, rebalance.*) */
+  int64_t repl_scan_ms, repl_job_timeout_ms, repl_max_jobs, rebalance_pct, rebalance_max_jobs;
+  repl_t repl;
+  uint64_t repl_last_scan_ms;
   /* network */
   dfs_server *server;
   int shutting_down;

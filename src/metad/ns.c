@@ -29,22 +29,56 @@ static char *dupn(const char *s, size_t n) {
   return p;
 }
 
+/* Owner names are interned: one copy per distinct user for the whole process (users
+ * are few, files many), never freed. 0 and *out (NULL for ""), or DFS_ENOMEM. */
+static char **owner_tab;
+static size_t owner_n, owner_cap, owner_last;
+
+static int owner_intern(const char *s, char **out) {
+  *out = NULL;
+  if (!s || !*s) return 0;
+  if (owner_last < owner_n && !strcmp(owner_tab[owner_last], s)) {
+    *out = owner_tab[owner_last];
+    return 0;
+  }
+  for (size_t i = 0; i < owner_n; i++)
+    if (!strcmp(owner_tab[i], s)) {
+      owner_last = i;
+      *out = owner_tab[i];
+      return 0;
+    }
+  if (owner_n == owner_cap) {
+    size_t nc = owner_cap ? owner_cap * 2 : 16;
+    char **nt = realloc(owner_tab, nc * sizeof *nt);
+    if (!nt) return DFS_ENOMEM;
+    owner_tab = nt;
+    owner_cap = nc;
+  }
+  if (!(owner_tab[owner_n] = strdup(s))) return DFS_ENOMEM;
+  owner_last = owner_n;
+  *out = owner_tab[owner_n++];
+  return 0;
+}
+
 static ns_inode *inode_new(ns_t *ns, const char *name, size_t nlen, int is_dir,
                            uint32_t mode, const char *owner, int64_t mtime) {
   ns_inode *n = calloc(1, sizeof *n);
   if (!n) return NULL;
   n->name = dupn(name, nlen);
-  if (owner && *owner) n->owner = strdup(owner);
-  if (!n->name || (owner && *owner && !n->owner)) {
+  if (!n->name || owner_intern(owner, &n->owner)) {
     free(n->name);
-    free(n->owner);
     free(n);
     return NULL;
   }
   n->ino = ns->next_ino++;
   n->is_dir = (uint8_t)is_dir;
-  n->mode = mode;
+  n->mode = (uint16_t)(mode & 07777);
   n->mtime_ns = mtime;
+  if (search_add(&ns->idx, n)) {
+    free(n->name);
+    free(n);
+    return NULL;
+  }
   return n;
 }
 
@@ -105,9 +139,8 @@ ns_inode *ns_child(const ns_inode *dir, const char *name, size_t len) {
 }
 
 int ns_set_owner(ns_inode *n, const char *owner) {
-  char *o = NULL;
-  if (owner && *owner && !(o = strdup(owner))) return DFS_ENOMEM;
-  free(n->owner);
+  char *o;
+  if (owner_intern(owner, &o)) return DFS_ENOMEM;
   n->owner = o;
   return 0;
 }
@@ -124,6 +157,7 @@ ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos) {
 /* Frees n and its subtree, calling on_chunk for file chunks; updates counters. */
 static void inode_free_tree(ns_t *ns, ns_inode *n, void (*on_chunk)(void *, uint64_t),
                             void *ud) {
+  if (ns) search_del(&ns->idx, n);
   if (n->is_dir) {
     for (uint32_t i = 0; i < n->u.dir.cap; i++)
       if (n->u.dir.slots[i]) inode_free_tree(ns, n->u.dir.slots[i], on_chunk, ud);
@@ -132,11 +166,10 @@ static void inode_free_tree(ns_t *ns, ns_inode *n, void (*on_chunk)(void *, uint
   } else {
     if (on_chunk)
       for (uint32_t i = 0; i < n->u.file.nchunks; i++) on_chunk(ud, n->u.file.chunks[i]);
-    free(n->u.file.chunks);
+    if (n->u.file.chunks != &n->u.file.one) free(n->u.file.chunks);
     if (ns) ns->files--;
   }
   free(n->name);
-  free(n->owner);
   free(n);
 }
 
@@ -144,11 +177,14 @@ ns_t *ns_new(void) {
   ns_t *ns = calloc(1, sizeof *ns);
   if (!ns) return NULL;
   ns->next_ino = 1;
+  search_init(&ns->idx);
   ns->root = inode_new(ns, "", 0, 1, 0755, NULL, 0);
   if (!ns->root) {
+    search_free(&ns->idx);
     free(ns);
     return NULL;
   }
+  search_del(&ns->idx, ns->root); /* the root has no name to find */
   ns->dirs = 1;
   return ns;
 }
@@ -156,7 +192,20 @@ ns_t *ns_new(void) {
 void ns_free(ns_t *ns) {
   if (!ns) return;
   if (ns->root) inode_free_tree(NULL, ns->root, NULL, NULL);
+  search_free(&ns->idx);
   free(ns);
+}
+
+/* Gives file f the chunk array ids (malloc'd, ownership taken); one id is kept inline. */
+static void set_chunks(ns_inode *f, uint64_t *ids, uint32_t n) {
+  f->u.file.nchunks = n;
+  if (n == 1) {
+    f->u.file.one = ids[0];
+    free(ids);
+    f->u.file.chunks = &f->u.file.one;
+  } else {
+    f->u.file.chunks = ids;
+  }
 }
 
 /* ---- path walking ---- */
@@ -235,7 +284,7 @@ int ns_mkdir(ns_t *ns, const char *path, int parents, uint32_t mode, const char 
     }
     ns_inode *d = inode_new(ns, name, nlen, 1, mode, owner, mtime_ns);
     if (!d || dir_add(dir, d)) {
-      if (d) inode_free_tree(NULL, d, NULL, NULL);
+      if (d) search_del(&ns->idx, d), inode_free_tree(NULL, d, NULL, NULL);
       snprintf(msg, msgsz, "out of memory");
       return DFS_ENOMEM;
     }
@@ -258,7 +307,7 @@ int ns_mkdir(ns_t *ns, const char *path, int parents, uint32_t mode, const char 
     if (!c) {
       c = inode_new(ns, p, n, 1, mode, owner, mtime_ns);
       if (!c || dir_add(cur, c)) {
-        if (c) inode_free_tree(NULL, c, NULL, NULL);
+        if (c) search_del(&ns->idx, c), inode_free_tree(NULL, c, NULL, NULL);
         snprintf(msg, msgsz, "out of memory");
         return DFS_ENOMEM;
       }
@@ -317,13 +366,12 @@ int ns_put_file(ns_t *ns, const char *path, int overwrite, uint32_t mode, const 
     inode_free_tree(ns, old, on_old_chunk, ud);
   }
   if (dir_add(dir, f)) goto oom;
-  f->u.file.chunks = chunks;
-  f->u.file.nchunks = nchunks;
+  set_chunks(f, chunks, nchunks);
   ns->files++;
   dir->mtime_ns = mtime_ns;
   return 0;
 oom:
-  if (f) inode_free_tree(NULL, f, NULL, NULL);
+  if (f) search_del(&ns->idx, f), inode_free_tree(NULL, f, NULL, NULL);
   snprintf(msg, msgsz, "out of memory");
   return DFS_ENOMEM;
 }
@@ -347,6 +395,123 @@ int ns_delete(ns_t *ns, const char *path, int recursive, int64_t mtime_ns,
   dir->mtime_ns = mtime_ns;
   inode_free_tree(ns, n, on_chunk, ud);
   return 0;
+}
+
+/* ---- subtree moves (rename, trash, copy) ---- */
+
+/* Adds n (if self) and its descendants to the search index. */
+static int index_tree(ns_t *ns, ns_inode *n, int self) {
+  if (self && search_add(&ns->idx, n)) return DFS_ENOMEM;
+  if (n->is_dir)
+    for (uint32_t i = 0; i < n->u.dir.cap; i++)
+      if (n->u.dir.slots[i] && index_tree(ns, n->u.dir.slots[i], 1)) return DFS_ENOMEM;
+  return 0;
+}
+
+static void unindex_tree(ns_t *ns, ns_inode *n) {
+  search_del(&ns->idx, n);
+  if (n->is_dir)
+    for (uint32_t i = 0; i < n->u.dir.cap; i++)
+      if (n->u.dir.slots[i]) unindex_tree(ns, n->u.dir.slots[i]);
+}
+
+int ns_path(const ns_inode *n, const ns_t *ns, char *buf, size_t bufsz) {
+  size_t pos = bufsz;
+  if (bufsz < 2) return DFS_ETOOBIG;
+  buf[--pos] = 0;
+  const ns_inode *c = n;
+  for (; c->parent; c = c->parent) {
+    size_t l = strlen(c->name);
+    if (pos < l + 1) return DFS_ETOOBIG;
+    pos -= l;
+    memcpy(buf + pos, c->name, l);
+    buf[--pos] = '/';
+  }
+  if (ns ? c != ns->root : c->name[0] != 0) return DFS_ENOENT;
+  if (pos == bufsz - 1) buf[--pos] = '/';
+  memmove(buf, buf + pos, bufsz - pos);
+  return 0;
+}
+
+int ns_is_ancestor(const ns_inode *a, const ns_inode *n) {
+  for (; n; n = n->parent)
+    if (n == a) return 1;
+  return 0;
+}
+
+void ns_detach(ns_t *ns, ns_inode *n, int64_t mtime_ns) {
+  ns_inode *dir = n->parent;
+  dir_remove(dir, n);
+  dir->mtime_ns = mtime_ns;
+  unindex_tree(ns, n);
+}
+
+int ns_attach(ns_t *ns, ns_inode *dir, ns_inode *n, const char *name, size_t nlen,
+              int64_t mtime_ns) {
+  if (strlen(n->name) != nlen || memcmp(n->name, name, nlen)) {
+    char *nm = dupn(name, nlen);
+    if (!nm) return DFS_ENOMEM;
+    free(n->name);
+    n->name = nm;
+  }
+  if (dir_add(dir, n)) return DFS_ENOMEM;
+  dir->mtime_ns = mtime_ns;
+  if (index_tree(ns, n, 1)) return DFS_ENOMEM;
+  return 0;
+}
+
+void ns_free_detached(ns_t *ns, ns_inode *n, void (*on_chunk)(void *ud, uint64_t id),
+                      void *ud) {
+  inode_free_tree(ns, n, on_chunk, ud);
+}
+
+ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t mtime_ns,
+                       void (*on_ref)(void *ud, uint64_t id), void *ud, uint64_t *files,
+                       uint64_t *bytes) {
+  ns_inode *n = inode_new(ns, src->name, strlen(src->name), src->is_dir, src->mode, owner,
+                          mtime_ns);
+  if (!n) return NULL;
+  search_del(&ns->idx, n); /* detached until attached */
+  if (src->is_dir) {
+    ns->dirs++;
+    for (uint32_t i = 0; i < src->u.dir.cap; i++) {
+      const ns_inode *sc = src->u.dir.slots[i];
+      if (!sc) continue;
+      ns_inode *c = ns_copy_tree(ns, sc, owner, mtime_ns, on_ref, ud, files, bytes);
+      if (!c) goto err;
+      if (dir_add(n, c)) {
+        inode_free_tree(ns, c, NULL, NULL);
+        goto err;
+      }
+    }
+  } else {
+    ns->files++;
+    n->replicas = src->replicas;
+    n->u.file.size = src->u.file.size;
+    if (src->u.file.nchunks) {
+      uint64_t *ids = malloc((size_t)src->u.file.nchunks * sizeof(uint64_t));
+      if (!ids) goto err;
+      memcpy(ids, src->u.file.chunks, (size_t)src->u.file.nchunks * sizeof(uint64_t));
+      set_chunks(n, ids, src->u.file.nchunks);
+      for (uint32_t i = 0; i < n->u.file.nchunks; i++) on_ref(ud, n->u.file.chunks[i]);
+    }
+    (*files)++;
+    *bytes += src->u.file.size;
+  }
+  return n;
+err:
+  inode_free_tree(ns, n, NULL, NULL); /* only reached on OOM (the caller aborts) */
+  return NULL;
+}
+
+int ns_lookup_parent(ns_t *ns, const char *path, ns_inode **dir, const char **name,
+                     size_t *nlen, char *msg, size_t msgsz) {
+  int rc = walk(ns, path, 1, dir, name, nlen, msg, msgsz);
+  if (!rc && !(*dir)->is_dir) {
+    snprintf(msg, msgsz, "the parent of %s is a file, not a directory", path);
+    return DFS_ENOTDIR;
+  }
+  return rc;
 }
 
 /* ---- snapshot ---- */
@@ -389,12 +554,13 @@ static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth) {
   ns_inode *n = calloc(1, sizeof *n);
   if (!n) return NULL;
   n->name = strdup(name);
-  n->owner = *owner ? strdup(owner) : NULL;
+  int own_rc = owner_intern(owner, &n->owner);
   n->ino = ino;
   n->mtime_ns = mtime;
-  n->mode = mode;
+  n->mode = (uint16_t)(mode & 07777);
   n->is_dir = is_dir;
-  if (!n->name || (*owner && !n->owner)) goto err;
+  n->sidx = SEARCH_NONE;
+  if (!n->name || own_rc) goto err;
   if (is_dir) {
     ns->dirs++;
     uint32_t cnt = rb_u32(r);
@@ -414,11 +580,11 @@ static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth) {
     uint32_t nc = rb_u32(r);
     if (r->err || !rb_has(r, (size_t)nc * 8)) goto err;
     if (nc) {
-      n->u.file.chunks = malloc((size_t)nc * 8);
-      if (!n->u.file.chunks) goto err;
-      for (uint32_t i = 0; i < nc; i++) n->u.file.chunks[i] = rb_u64(r);
+      uint64_t *ids = malloc((size_t)nc * 8);
+      if (!ids) goto err;
+      for (uint32_t i = 0; i < nc; i++) ids[i] = rb_u64(r);
+      set_chunks(n, ids, nc);
     }
-    n->u.file.nchunks = nc;
   }
   return n;
 err:
@@ -429,11 +595,19 @@ err:
 ns_t *ns_decode(ops_rbuf *r) {
   ns_t *ns = calloc(1, sizeof *ns);
   if (!ns) return NULL;
+  search_init(&ns->idx);
   ns->next_ino = rb_u64(r);
   ns->root = dec_node(ns, r, 0);
-  if (!ns->root || !ns->root->is_dir) {
+  if (!ns->root || !ns->root->is_dir || index_tree(ns, ns->root, 0)) {
     ns_free(ns);
     return NULL;
   }
   return ns;
+}
+
+void ns_encode_tree(const ns_inode *n, ops_wbuf *w) { enc_node(n, w); }
+
+ns_inode *ns_decode_tree(ns_t *ns, ops_rbuf *r) {
+  ns_inode *n = dec_node(ns, r, 1);
+  return n;
 }

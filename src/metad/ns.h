@@ -1,7 +1,8 @@
 /* ns: the in-memory namespace of metad: a tree of inodes (directories and files).
  * A directory keeps its children in an open-addressing hash table (name -> inode); a
  * file keeps its ordered chunk id array, size, replication goal. Memory per file is the
- * inode (72 bytes), its name and its chunk array; nothing else is allocated per file.
+ * inode (80 bytes), its name and, beyond one chunk, its chunk array; nothing else is
+ * allocated per file (the search index keeps its name once more, search.h).
  * Only fsm.c mutates the namespace (deterministically, from applied log entries). */
 #ifndef METAD_NS_H
 #define METAD_NS_H
@@ -10,17 +11,20 @@
 #include <stdint.h>
 
 #include "metad/ops.h"
+#include "metad/search.h"
 
 typedef struct ns_inode ns_inode;
 struct ns_inode {
   ns_inode *parent; /* NULL for the root */
   char *name;       /* owned; "" for the root */
-  char *owner;      /* owned; NULL means "" */
+  char *owner;      /* interned (shared by every inode of that user, never freed: set
+                       it only with ns_set_owner); NULL means "" */
   uint64_t ino;
   int64_t mtime_ns;
-  uint32_t mode;
+  uint16_t mode;
   uint8_t is_dir;
   uint8_t replicas; /* files: replication goal */
+  uint32_t sidx;    /* entry in the search index, SEARCH_NONE if not indexed */
   union {
     struct {
       ns_inode **slots; /* owned; NULL = empty slot */
@@ -28,8 +32,10 @@ struct ns_inode {
     } dir;
     struct {
       uint64_t size;
-      uint64_t *chunks; /* owned; nchunks chunk ids in file order */
+      uint64_t *chunks; /* nchunks chunk ids in file order: owned malloc'd array, or
+                           &one for a one-chunk file (no allocation) */
       uint32_t nchunks;
+      uint64_t one;     /* the id of a one-chunk file */
     } file;
   } u;
 };
@@ -37,7 +43,8 @@ struct ns_inode {
 typedef struct {
   ns_inode *root;
   uint64_t next_ino;
-  uint64_t files, dirs; /* dirs counts the root too */
+  uint64_t files, dirs; /* dirs counts the root too (and trash contents) */
+  search_idx idx;       /* names of the visible tree (search.h) */
 } ns_t;
 
 /* New namespace holding only "/" (mode 0755, owner ""). NULL on OOM. */
@@ -77,6 +84,35 @@ int ns_set_owner(ns_inode *n, const char *owner);
 /* Iterates a directory's children: *pos starts at 0; returns NULL at the end. The
  * directory must not change during the iteration. */
 ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos);
+
+/* ---- issue 4: subtree moves (rename, trash, copy) ---- */
+/* Full path of n into buf ("/" for the root). 0, or DFS_ETOOBIG if it does not fit,
+ * or DFS_ENOENT if n is not attached under the root (trash). */
+int ns_path(const ns_inode *n, const ns_t *ns, char *buf, size_t bufsz); /* ns NULL: any root */
+/* 1 if a is n or an ancestor of n. */
+int ns_is_ancestor(const ns_inode *a, const ns_inode *n);
+/* Takes n (not the root) out of its parent and its subtree out of the search index;
+ * counters unchanged. The parent's mtime becomes mtime_ns. */
+void ns_detach(ns_t *ns, ns_inode *n, int64_t mtime_ns);
+/* Puts detached n into directory dir under name (nlen bytes; dir must not hold it) and
+ * its subtree into the search index. 0 or DFS_ENOMEM (n stays detached). */
+int ns_attach(ns_t *ns, ns_inode *dir, ns_inode *n, const char *name, size_t nlen,
+              int64_t mtime_ns);
+/* Frees a detached subtree, calling on_chunk per chunk id; updates counters. */
+void ns_free_detached(ns_t *ns, ns_inode *n, void (*on_chunk)(void *ud, uint64_t id),
+                      void *ud);
+/* Deep copy of src as a detached subtree owned by owner with mtime mtime_ns; on_ref is
+ * called for each chunk id of each copied file. *files and *bytes are increased.
+ * NULL on OOM. */
+ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t mtime_ns,
+                       void (*on_ref)(void *ud, uint64_t id), void *ud, uint64_t *files,
+                       uint64_t *bytes);
+/* Encodes / decodes one detached subtree (trash) in the snapshot format. */
+void ns_encode_tree(const ns_inode *n, ops_wbuf *w);
+ns_inode *ns_decode_tree(ns_t *ns, ops_rbuf *r);
+/* Resolves the parent dir of a valid path: *dir, *name, *nlen (see ns_lookup). */
+int ns_lookup_parent(ns_t *ns, const char *path, ns_inode **dir, const char **name,
+                     size_t *nlen, char *msg, size_t msgsz);
 
 /* Snapshot: appends the whole tree to w / rebuilds a namespace from r (validating
  * everything; NULL if malformed or OOM). */

@@ -128,6 +128,7 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
   case OP_MKDIR:
   case OP_DELETE:
   case OP_COMMIT:
+  case OP_COMMIT2:
   case OP_CHMOD:
   case OP_MKHOME:
     wb_str(w, op->path);
@@ -135,7 +136,7 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
     wb_u64(w, (uint64_t)op->mtime_ns);
     wb_u32(w, op->mode);
     wb_u8(w, op->flag);
-    if (op->type == OP_COMMIT) {
+    if (op->type == OP_COMMIT || op->type == OP_COMMIT2) {
       wb_u64(w, op->size);
       wb_u32(w, op->replicas);
       wb_u32(w, op->nchunks);
@@ -144,8 +145,29 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
         wb_u64(w, chunks[i].version);
         wb_u32(w, chunks[i].length);
         wb_u32(w, chunks[i].crc32c);
+        if (op->type == OP_COMMIT2) {
+          wb_u64(w, chunks[i].crc64);
+          wb_u8(w, chunks[i].reuse ? 1 : 0);
+        }
       }
     }
+    break;
+  case OP_RENAME:
+  case OP_COPY:
+  case OP_SETREP:
+  case OP_TOUCH:
+  case OP_TRASH:
+  case OP_TRASH_RESTORE:
+  case OP_TRASH_EMPTY:
+  case OP_TRASH_EXPIRE:
+    wb_str(w, op->path);
+    wb_str(w, op->str);
+    wb_u64(w, (uint64_t)op->mtime_ns);
+    wb_u32(w, op->mode);
+    wb_u8(w, op->flag);
+    wb_str(w, op->path2);
+    wb_u64(w, op->a);
+    wb_u64(w, op->b);
     break;
   case OP_RESERVE_IDS:
   case OP_MAP_SERVER:
@@ -183,6 +205,7 @@ int ops_next(ops_iter *it, ops_op *op) {
   case OP_MKDIR:
   case OP_DELETE:
   case OP_COMMIT:
+  case OP_COMMIT2:
   case OP_CHMOD:
   case OP_MKHOME:
     op->path = rb_str(r);
@@ -190,14 +213,32 @@ int ops_next(ops_iter *it, ops_op *op) {
     op->mtime_ns = (int64_t)rb_u64(r);
     op->mode = rb_u32(r);
     op->flag = rb_u8(r);
-    if (op->type == OP_COMMIT) {
+    if (op->type == OP_COMMIT || op->type == OP_COMMIT2) {
+      size_t cw = op->type == OP_COMMIT2 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE;
       op->size = rb_u64(r);
       op->replicas = rb_u32(r);
       op->nchunks = rb_u32(r);
-      if (!rb_has(r, (size_t)op->nchunks * OPS_CHUNK_WIRE)) return DFS_EPROTO;
+      if (!rb_has(r, (size_t)op->nchunks * cw)) return DFS_EPROTO;
       op->chunks = r->p + r->pos;
-      r->pos += (size_t)op->nchunks * OPS_CHUNK_WIRE;
+      r->pos += (size_t)op->nchunks * cw;
     }
+    break;
+  case OP_RENAME:
+  case OP_COPY:
+  case OP_SETREP:
+  case OP_TOUCH:
+  case OP_TRASH:
+  case OP_TRASH_RESTORE:
+  case OP_TRASH_EMPTY:
+  case OP_TRASH_EXPIRE:
+    op->path = rb_str(r);
+    op->str = rb_str(r);
+    op->mtime_ns = (int64_t)rb_u64(r);
+    op->mode = rb_u32(r);
+    op->flag = rb_u8(r);
+    op->path2 = rb_str(r);
+    op->a = rb_u64(r);
+    op->b = rb_u64(r);
     break;
   case OP_RESERVE_IDS:
   case OP_MAP_SERVER:
@@ -216,11 +257,14 @@ int ops_next(ops_iter *it, ops_op *op) {
 
 ops_chunk ops_chunk_at(const ops_op *op, uint32_t i) {
   ops_rbuf r;
-  rb_init(&r, op->chunks + (size_t)i * OPS_CHUNK_WIRE, OPS_CHUNK_WIRE);
+  size_t cw = op->type == OP_COMMIT2 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE;
+  rb_init(&r, op->chunks + (size_t)i * cw, cw);
   ops_chunk c;
   c.id = rb_u64(&r);
   c.version = rb_u64(&r);
   c.length = rb_u32(&r);
   c.crc32c = rb_u32(&r);
+  c.crc64 = op->type == OP_COMMIT2 ? rb_u64(&r) : 0;
+  c.reuse = op->type == OP_COMMIT2 ? rb_u8(&r) : 0;
   return c;
 }

@@ -56,24 +56,42 @@ enum ops_type {
   OP_CHMOD = 7,       /* path, str=user, mtime, mode (0..0777), flag=OPF_ADMIN */
   OP_MKHOME = 8,      /* str=user name, mtime: makes /home (admin, 0755) and /home/<user>
                          (owner user, 0700) where missing; also gives "/" to the admin */
+  /* issue 4 (namespace). Encoded as path, str=user, mtime, mode, flag, path2, a, b. */
+  OP_RENAME = 9,         /* path=src, path2=dst, flag=OPF_MAIN(overwrite)|OPF_ADMIN */
+  OP_COPY = 10,          /* path=src, path2=dst, flag=OPF_MAIN(overwrite)|OPF_RECURSIVE|ADMIN;
+                            result val=files, val2=bytes */
+  OP_SETREP = 11,        /* path, a=replicas, flag=OPF_RECURSIVE|OPF_ADMIN; val=files */
+  OP_TOUCH = 12,         /* path, mtime, mode (for a new file), flag=OPF_ADMIN */
+  OP_TRASH = 13,         /* delete into the trash: path, a=expiry time (ns), flag like
+                            DELETE; val=trash item id */
+  OP_TRASH_RESTORE = 14, /* a=item id, path2=target ("" = original path), flag=OPF_ADMIN */
+  OP_TRASH_EMPTY = 15,   /* a=item id (0 = every item of the user), flag=OPF_ADMIN */
+  OP_TRASH_EXPIRE = 16,  /* mtime = the leader's clock: drops items expired by then */
+  OP_COMMIT2 = 17,       /* COMMIT whose chunks carry crc64 and a reuse flag
+                            (OPS_CHUNK2_WIRE bytes each) */
 };
 
 /* Bits of ops_op.flag for namespace ops. */
 #define OPF_MAIN 0x01  /* parents (MKDIR), recursive (DELETE), overwrite (COMMIT) */
 #define OPF_ADMIN 0x02 /* the acting user is an administrator (bypasses permissions) */
+#define OPF_RECURSIVE 0x04 /* COPY, SETREP: the whole subtree */
 
 #define OPS_CHUNK_WIRE 24 /* id u64, version u64, length u32, crc u32 */
+#define OPS_CHUNK2_WIRE 33 /* OPS_CHUNK_WIRE + crc64 u64 + reuse u8 (OP_COMMIT2) */
 
 typedef struct {
   uint64_t id, version;
   uint32_t length, crc32c;
+  uint64_t crc64; /* 0 = unknown (OP_COMMIT has none) */
+  uint8_t reuse;  /* 1 = a chunk of the file being replaced, shared (OP_COMMIT2) */
 } ops_chunk;
 
 /* A decoded op; string pointers point into the entry buffer. */
 typedef struct {
   uint8_t type;
   uint64_t rid;          /* request id (never 0 in a valid entry) */
-  const char *path;      /* MKDIR/DELETE/COMMIT/CHMOD */
+  const char *path;      /* MKDIR/DELETE/COMMIT/CHMOD and the issue-4 ops */
+  const char *path2;     /* RENAME/COPY destination, TRASH_RESTORE target */
   const char *str;       /* acting user (namespace ops, MKHOME), uuid (MAP_SERVER),
                             address (META_ADDR) */
   int64_t mtime_ns;
@@ -82,11 +100,12 @@ typedef struct {
   uint64_t size;
   uint32_t replicas;
   uint32_t nchunks;
-  const uint8_t *chunks; /* nchunks * OPS_CHUNK_WIRE bytes, read with ops_chunk_at */
+  const uint8_t *chunks; /* nchunks * OPS_CHUNK_WIRE (COMMIT2: OPS_CHUNK2_WIRE) bytes,
+                            read with ops_chunk_at */
   uint64_t a, b;
 } ops_op;
 
-/* Appends one op to w (an entry being built with ops_entry_begin). For COMMIT,
+/* Appends one op to w (an entry being built with ops_entry_begin). For COMMIT/COMMIT2,
  * op->chunks is ignored and `chunks` (nchunks entries) is encoded instead. */
 void ops_entry_begin(ops_wbuf *w);
 void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks);

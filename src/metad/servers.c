@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/frame.h"
 #include "common/log.h"
+#include "common/util.h"
 
 void servers_init(servers_t *s) { memset(s, 0, sizeof *s); }
 
@@ -15,6 +17,8 @@ void servers_free(servers_t *s) {
     free(s->v[i].uuid);
     free(s->v[i].pending_del);
     free(s->v[i].watch);
+    free(s->v[i].pending_dv);
+    free(s->v[i].tomb);
   }
   free(s->v);
   memset(s, 0, sizeof *s);
@@ -151,5 +155,106 @@ int servers_decode(servers_t *s, ops_rbuf *r) {
       return DFS_ENOMEM;
     }
   }
+  return 0;
+}
+
+uint64_t servers_effective_free(const server_ent *e) {
+  return e->free_bytes > e->alloc_bytes ? e->free_bytes - e->alloc_bytes : 0;
+}
+
+void servers_note_alloc(server_ent *e, uint64_t bytes, uint64_t now_ms) {
+  e->alloc_bytes += bytes;
+  e->last_alloc_ms = now_ms;
+}
+
+#define ALLOC_FORGET_MS 10000
+
+void servers_note_free(server_ent *e, uint64_t free_bytes, uint64_t now_ms) {
+  uint64_t written = e->free_bytes > free_bytes ? e->free_bytes - free_bytes : 0;
+  e->alloc_bytes = e->alloc_bytes > written ? e->alloc_bytes - written : 0;
+  if (now_ms - e->last_alloc_ms > ALLOC_FORGET_MS) e->alloc_bytes = 0;
+  e->free_bytes = free_bytes;
+}
+
+int servers_is_full(const server_ent *e) {
+  if (e->nospace_until_ms && dfs_now_ms() < e->nospace_until_ms) return 1;
+  return servers_effective_free(e) < e->reserve_bytes + (uint64_t)DFS_CHUNK_SIZE;
+}
+
+int servers_placeable(const server_ent *e) {
+  return e->alive && !e->draining && !servers_is_full(e);
+}
+
+const char *servers_state(const server_ent *e) {
+  if (!e->alive) return "dead";
+  if (e->draining) return "draining";
+  if (servers_is_full(e)) return "full";
+  return "alive";
+}
+
+void servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
+                                  uint64_t version) {
+  server_ent *e = servers_get(s, server);
+  if (!e || e->ndv >= SERVERS_MAX_PENDING_DELETES) return;
+  for (size_t i = 0; i < e->ndv; i++)
+    if (e->pending_dv[2 * i] == chunk && e->pending_dv[2 * i + 1] == version) return;
+  if (e->ndv == e->capdv) {
+    size_t ncap = e->capdv ? e->capdv * 2 : 32;
+    uint64_t *nd = realloc(e->pending_dv, ncap * 2 * sizeof *nd);
+    if (!nd) return;
+    e->pending_dv = nd;
+    e->capdv = ncap;
+  }
+  /* remember it: reports taken before the delete runs must not count it again */
+  uint64_t now = dfs_now_ms();
+  size_t k = 0;
+  for (size_t i = 0; i < e->ntomb; i++)
+    if (now - e->tomb[i].at_ms < SERVERS_TOMB_MS &&
+        (e->tomb[i].chunk != chunk || e->tomb[i].version != version))
+      e->tomb[k++] = e->tomb[i];
+  e->ntomb = k;
+  if (e->ntomb == e->captomb && e->ntomb < SERVERS_MAX_WATCHED) {
+    size_t ncap = e->captomb ? e->captomb * 2 : 32;
+    server_tomb *nt = realloc(e->tomb, ncap * sizeof *nt);
+    if (nt) {
+      e->tomb = nt;
+      e->captomb = ncap;
+    }
+  }
+  if (e->ntomb < e->captomb)
+    e->tomb[e->ntomb++] = (server_tomb){chunk, version, now};
+  e->pending_dv[2 * e->ndv] = chunk;
+  e->pending_dv[2 * e->ndv + 1] = version;
+  e->ndv++;
+}
+
+size_t servers_take_delete_versions(servers_t *s, uint64_t server, uint64_t *out, size_t max) {
+  server_ent *e = servers_get(s, server);
+  if (!e) return 0;
+  size_t n = e->ndv < max ? e->ndv : max;
+  if (!n) return 0;
+  memcpy(out, e->pending_dv + 2 * (e->ndv - n), 2 * n * sizeof *out);
+  e->ndv -= n;
+  /* the delete runs on the chunkserver only from now on: date the tombs from the send,
+   * so "recently deleted" covers the time the delete may still be in progress there */
+  uint64_t now = dfs_now_ms();
+  for (size_t i = 0; i < n; i++)
+    for (size_t t = 0; t < e->ntomb; t++)
+      if (e->tomb[t].chunk == out[2 * i] && e->tomb[t].version == out[2 * i + 1])
+        e->tomb[t].at_ms = now;
+  return n;
+}
+
+int servers_recently_deleted(servers_t *s, uint64_t server, uint64_t chunk, uint64_t version,
+                             uint64_t now_ms, uint64_t max_age_ms) {
+  server_ent *e = servers_get(s, server);
+  if (!e) return 0;
+  for (size_t i = 0; i < e->ntomb; i++)
+    if (e->tomb[i].chunk == chunk && e->tomb[i].version == version &&
+        now_ms - e->tomb[i].at_ms < max_age_ms)
+      return 1;
+  /* a delete not even sent yet (the server's heartbeats are late) */
+  for (size_t i = 0; i < e->ndv; i++)
+    if (e->pending_dv[2 * i] == chunk && e->pending_dv[2 * i + 1] == version) return 1;
   return 0;
 }

@@ -21,6 +21,11 @@ typedef struct {
   uint64_t due_ms; /* dfs_now_ms() after which it is garbage if still unreferenced */
 } server_watch;
 
+/* An exact replica a server was told to delete (delete_versions), remembered a while. */
+typedef struct {
+  uint64_t chunk, version, at_ms; /* when the delete was queued */
+} server_tomb;
+
 typedef struct {
   uint64_t id;
   char *uuid;           /* owned, durable */
@@ -37,6 +42,19 @@ typedef struct {
   size_t ndel, capdel;
   server_watch *watch;  /* owned; young unreferenced chunks on this server */
   size_t nwatch, capwatch;
+  /* replication (soft; see replication.h) */
+  int draining;          /* reported disk_failing: no new chunks, replicas do not count */
+  int need_inventory;    /* ask for a full inventory in the next heartbeat reply */
+  uint64_t reserve_bytes; /* free space it keeps back */
+  uint64_t nospace_until_ms; /* a copy to it failed with no space: full until then */
+  uint64_t disk_errors;
+  uint32_t copy_slots_free, copies_running; /* from its last heartbeat */
+  uint64_t alloc_bytes;  /* handed out by Alloc and not yet seen in free_bytes */
+  uint64_t last_alloc_ms;
+  uint64_t *pending_dv;  /* owned; id,version pairs to delete exactly (delete_versions) */
+  server_tomb *tomb;     /* owned; replicas told to delete recently (until due_ms) */
+  size_t ntomb, captomb;
+  size_t ndv, capdv;     /* in pairs */
 } server_ent;
 
 typedef struct {
@@ -65,6 +83,32 @@ size_t servers_collect_watched(servers_t *s, uint64_t now_ms,
 /* Marks servers without a heartbeat for timeout_ms dead; returns how many changed. */
 int servers_check_dead(servers_t *s, uint64_t now_ms, uint64_t timeout_ms);
 size_t servers_live_count(const servers_t *s);
+/* free_bytes minus what Alloc handed out since (not yet written as far as we know). */
+uint64_t servers_effective_free(const server_ent *e);
+/* Alloc placed bytes on e. */
+void servers_note_alloc(server_ent *e, uint64_t bytes, uint64_t now_ms);
+/* A heartbeat/registration reports free: what was written is no longer pending; pending
+ * bytes older than 10 s (uploads that died) are forgotten. */
+void servers_note_free(server_ent *e, uint64_t free_bytes, uint64_t now_ms);
+/* 1 if e has less than one chunk of room above its reserve (effective free). */
+int servers_is_full(const server_ent *e);
+/* 1 if new chunks may go to e: alive, not draining, not full. */
+int servers_placeable(const server_ent *e);
+/* "alive", "dead", "draining" or "full" (static string). */
+const char *servers_state(const server_ent *e);
+/* Queues an exact delete of chunk id+version on server (soft; no duplicates). */
+void servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
+                                  uint64_t version);
+/* 1 if server was told to delete chunk+version less than max_age_ms before now (kept
+ * 30 s): a report of it (an inventory taken before the delete ran) must not bring the
+ * location back (30 s), nor may a copy go there just then (a few heartbeats). */
+#define SERVERS_TOMB_MS 30000
+/* 1 if server was told to delete chunk+version less than max_age_ms ago (counted from
+ * when the order left in a heartbeat reply), or the order is still queued. */
+int servers_recently_deleted(servers_t *s, uint64_t server, uint64_t chunk, uint64_t version,
+                             uint64_t now_ms, uint64_t max_age_ms);
+/* Moves up to max queued id,version pairs of server into out (room for 2*max). */
+size_t servers_take_delete_versions(servers_t *s, uint64_t server, uint64_t *out, size_t max);
 
 /* Snapshot of the durable part (uuids in id order). */
 void servers_encode(const servers_t *s, ops_wbuf *w);

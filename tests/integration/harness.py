@@ -5,7 +5,26 @@ printed a sanitizer report or died unexpectedly. Also: seeded random files + SHA
 a tiny case runner printing one line per case and `N passed, M failed` at the end.
 
 Environment: DFS_BIN (dir with metad, chunkd, dfs; default <repo>/build/bin),
-DFS_SANITIZED=1 (ASan/UBSan build: tests shrink big sizes), DFS_KEEP=1 (keep temp dirs)."""
+DFS_SANITIZED=1 (ASan/UBSan build: tests shrink big sizes), DFS_KEEP=1 (keep temp dirs).
+
+Security (issue 3): `Cluster(auth=True)` also starts authd (on a free port, bcrypt cost 4
+unless auth_args say otherwise) with a random service/cluster secret (c.secret, given to
+every daemon through $DFS_SERVICE_SECRET / $DFS_CLUSTER_SECRET), metad with auth.address
+(and auth.cache_ttl=1s) and an administrator "admin" with password c.admin_password.
+`Cluster(tls=True)` makes a throwaway CA and certificate (scripts/tls-certs, in
+c.dir/tls) and switches TLS on for every link (the CLI gets $DFS_TLS_CA; wire calls get
+c.ssl_context()). Both are off by default; nothing changes for existing tests.
+With auth on:
+  c.register(user, pw)        `dfs register USER --password-stdin` (checks success)
+  c.login(user, pw)           `dfs login`; returns the session token (also c.tokens[user])
+  c.logout(user)              `dfs logout` for that user's session
+  c.dfs_as(user, *args)       runs the CLI with that user's session: each user has their
+                              own XDG_CONFIG_HOME/HOME (c.user_env(user)); returns
+                              (rc, stdout, stderr). dfs_as_ok / dfs_as_fails as dfs_ok /
+                              dfs_fails. user=None: no session at all (anonymous).
+  c.dfs(...), dfs_ok, dfs_fails, roundtrip, get_check run as "admin" (logged in at start;
+  c.admin_token), so existing helpers work on an auth cluster unchanged.
+  c.overview() and wait_registered() send the admin token."""
 
 import ctypes
 import hashlib
@@ -139,8 +158,9 @@ class Daemon:
     """One daemon process. `expect_running` is what the test believes; a mismatch with
     reality is an unexpected death."""
 
-    def __init__(self, name, argv, log_path):
+    def __init__(self, name, argv, log_path, env=None):
         self.name, self.argv, self.log_path = name, argv, log_path
+        self.env = env  # None = inherit ours (secrets go here, never on the command line)
         self.proc = None
         self.expect_running = False
         self.exits = []       # (how, returncode) of finished runs
@@ -153,7 +173,7 @@ class Daemon:
         log.flush()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=log, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=_die_with_parent, env=self.env)
         log.close()
         self.expect_running = True
 
@@ -232,26 +252,69 @@ class Cluster:
     shut down cleanly."""
 
     def __init__(self, chunkservers=3, name="dfs", heartbeat="300ms", dead_timeout="2s",
-                 metad_args=(), chunkd_args=()):
-        for b in ("metad", "chunkd", "dfs"):
+                 metad_args=(), chunkd_args=(), auth=False, tls=False, auth_args=(),
+                 log_level=None, host="127.0.0.1"):
+        for b in ("metad", "chunkd", "dfs") + (("authd",) if auth else ()):
             p = os.path.join(BIN, b)
             if not os.access(p, os.X_OK):
                 raise TestFailure("binary %s not found (set DFS_BIN)" % p)
         self.dir = tempfile.mkdtemp(prefix="dfs-it-%s-" % name)
         os.makedirs(os.path.join(self.dir, "logs"))
         self.meta_port, self.raft_port = free_port(), free_port()
-        self.meta = "127.0.0.1:%d" % self.meta_port
+        self.meta = "%s:%d" % (host, self.meta_port)  # host: e.g. a veth address (netns tests)
         self.problems = []
+        self.auth, self.tls = auth, tls
+        self.authd = None
+        self.admin_token = None
+        self.tokens = {}
+        self.secret = self.admin_password = None
+        self.auth_addr = None
+        self.tls_dir = None
+        sec_metad, sec_chunkd, env = [], [], None
+        if log_level:
+            sec_metad += ["--log-level", log_level]
+            sec_chunkd += ["--log-level", log_level]
+        if tls:
+            self.tls_dir = os.path.join(self.dir, "tls")
+            r = subprocess.run([os.path.join(SOURCE, "scripts", "tls-certs"), self.tls_dir],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise TestFailure("scripts/tls-certs failed: " + r.stderr.strip())
+            t = ["--set", "tls.ca=" + os.path.join(self.tls_dir, "ca.pem"),
+                 "--set", "tls.cert=" + os.path.join(self.tls_dir, "node.pem"),
+                 "--set", "tls.key=" + os.path.join(self.tls_dir, "node.key")]
+            sec_metad += ["--set", "tls.enabled=true"] + t
+            sec_chunkd += t
+        if auth:
+            self.secret = os.urandom(24).hex()
+            self.admin_password = "adm-" + os.urandom(12).hex()
+            env = dict(os.environ, DFS_CLUSTER_SECRET=self.secret)
+            self.auth_addr = "127.0.0.1:%d" % free_port()
+            aenv = dict(os.environ, DFS_SERVICE_SECRET=self.secret,
+                        DFS_ADMIN_PASSWORD=self.admin_password)
+            self.authd = Daemon("authd", [
+                os.path.join(BIN, "authd"), "--listen", self.auth_addr,
+                "--dir", os.path.join(self.dir, "authd"), "--set", "bcrypt.cost=4",
+                *(["--log-level", log_level] if log_level else []),
+                *(["--set", "tls.enabled=true"] + t if tls else []), *auth_args],
+                os.path.join(self.dir, "logs", "authd.log"), env=aenv)
+            sec_metad += ["--set", "auth.address=" + self.auth_addr,
+                          "--set", "auth.cache_ttl=1s"]
+        self.chunkd_env = env
+        metad_args = tuple(sec_metad) + tuple(metad_args)
+        chunkd_args = tuple(sec_chunkd) + tuple(chunkd_args)
         self.metad = Daemon("metad", [
             os.path.join(BIN, "metad"), "--listen", self.meta,
-            "--raft-address", "127.0.0.1:%d" % self.raft_port,
+            "--raft-address", "%s:%d" % (host, self.raft_port),
             "--dir", os.path.join(self.dir, "metad"),
             "--set", "chunkservers.heartbeat_interval=" + heartbeat,
             "--set", "chunkservers.dead_timeout=" + dead_timeout, *metad_args],
-            os.path.join(self.dir, "logs", "metad.log"))
+            os.path.join(self.dir, "logs", "metad.log"), env=env)
         self.chunkd_args = list(chunkd_args)
         self.chunkds = []
         try:
+            if self.authd:
+                self.start_authd()
             self.metad.start()
             for _ in range(chunkservers):
                 self.add_chunkserver(wait=False)
@@ -262,15 +325,17 @@ class Cluster:
             raise
 
     # -- lifecycle
-    def add_chunkserver(self, wait=True):
+    def add_chunkserver(self, wait=True, host="127.0.0.1", wrap=()):
+        """host: the address it listens on; wrap: an argv prefix (e.g. ip netns exec NS)."""
         i = len(self.chunkds) + 1
         port = free_port()
-        d = Daemon("chunkd-%d" % i, [
-            os.path.join(BIN, "chunkd"), "--listen", "127.0.0.1:%d" % port,
+        d = Daemon("chunkd-%d" % i, [*wrap,
+            os.path.join(BIN, "chunkd"), "--listen", "%s:%d" % (host, port),
             "--dir", os.path.join(self.dir, "chunkd-%d" % i), "--meta", self.meta,
-            *self.chunkd_args], os.path.join(self.dir, "logs", "chunkd-%d.log" % i))
+            *self.chunkd_args], os.path.join(self.dir, "logs", "chunkd-%d.log" % i),
+            env=self.chunkd_env)
         d.port = port
-        d.addr = "127.0.0.1:%d" % port
+        d.addr = "%s:%d" % (host, port)
         self.chunkds.append(d)
         d.start()
         if wait:
@@ -278,12 +343,115 @@ class Cluster:
         return d
 
     def daemons(self):
-        return [self.metad] + self.chunkds
+        return ([self.authd] if self.authd else []) + [self.metad] + self.chunkds
+
+    # -- security (auth=True / tls=True)
+    def start_authd(self, timeout=20):
+        """Starts authd, waits until it accepts connections, logs the admin in."""
+        self.authd.start()
+        host, port = self.auth_addr.rsplit(":", 1)
+        deadline = time.time() + timeout
+        while True:
+            self.check_daemons()
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise TestFailure("authd not listening %d s after its start" % timeout)
+                time.sleep(0.05)
+        self.admin_token = self.login("admin", self.admin_password)
+
+    def ssl_context(self):
+        """An ssl.SSLContext trusting the cluster CA (tls=True), else None."""
+        if not self.tls:
+            return None
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.path.join(self.tls_dir, "ca.pem"))
+        return ctx
+
+    def user_dir(self, user):
+        return os.path.join(self.dir, "users", user or "_anonymous")
+
+    def user_env(self, user):
+        """Environment for the CLI as `user` (None: no session): own XDG_CONFIG_HOME and
+        HOME, authd address, TLS CA; no inherited DFS_TOKEN/DFS_USER/DFS_PASSWORD."""
+        env = dict(os.environ)
+        for k in ("DFS_TOKEN", "DFS_USER", "DFS_PASSWORD", "DFS_NEW_PASSWORD", "DFS_META"):
+            env.pop(k, None)
+        if self.auth or user:
+            home = self.user_dir(user)
+            os.makedirs(os.path.join(home, "config"), mode=0o700, exist_ok=True)
+            env["HOME"] = home
+            env["XDG_CONFIG_HOME"] = os.path.join(home, "config")
+            env["USER"] = user or "nobody"
+        if self.auth_addr:
+            env["DFS_AUTH"] = self.auth_addr
+        if self.tls:
+            env["DFS_TLS_CA"] = os.path.join(self.tls_dir, "ca.pem")
+        return env
+
+    def session_path(self, user):
+        return os.path.join(self.user_dir(user), "config", "dfs", "session")
+
+    def session_token(self, user):
+        """The token in user's session file, or None."""
+        try:
+            with open(self.session_path(user)) as f:
+                for line in f:
+                    if line.startswith("token "):
+                        return line.split(" ", 1)[1].strip()
+        except FileNotFoundError:
+            return None
+        return None
+
+    def dfs_as(self, user, *args, timeout=300, input=None, env=None):
+        """Runs the CLI as `user` (see user_env); input: text for stdin. (rc, out, err)."""
+        e = self.user_env(user)
+        if env:
+            e.update(env)
+        return self.dfs(*args, timeout=timeout, input=input, env=e)
+
+    def dfs_as_ok(self, user, *args, timeout=300, input=None, env=None):
+        rc, out, err = self.dfs_as(user, *args, timeout=timeout, input=input, env=env)
+        check(rc == 0, "dfs %s (as %s): exit %d, stderr: %s" % (
+            " ".join(map(str, args)), user, rc, err.strip()))
+        return out
+
+    def dfs_as_fails(self, user, *args, timeout=120, input=None, env=None):
+        """Expects exit 1 with exactly one line `dfs: ...` on stderr; returns that line."""
+        rc, out, err = self.dfs_as(user, *args, timeout=timeout, input=input, env=env)
+        return _one_error_line("dfs %s (as %s)" % (" ".join(map(str, args)), user), rc, err)
+
+    def register(self, user, password):
+        self.dfs_as_ok(user, "register", user, "--password-stdin", input=password + "\n")
+
+    def login(self, user, password):
+        """Logs user in (session file in the user's own config dir); returns the token."""
+        self.dfs_as_ok(user, "login", user, "--password-stdin", input=password + "\n")
+        tok = self.session_token(user)
+        check(tok, "dfs login %s: no token in %s" % (user, self.session_path(user)))
+        self.tokens[user] = tok
+        return tok
+
+    def logout(self, user):
+        self.dfs_as_ok(user, "logout")
 
     def live_expected(self):
         return sum(1 for d in self.chunkds if d.expect_running)
 
     def overview(self, timeout=5.0):
+        if self.auth or self.tls:
+            try:
+                return wire.cluster_overview(self.meta, timeout, token=self.admin_token,
+                                             ssl_ctx=self.ssl_context())
+            except ValueError as e:
+                if not self.auth or "failed: -21 " not in str(e):
+                    raise
+                # the admin session expired (short sessions.ttl): log in again
+                self.admin_token = self.login("admin", self.admin_password)
+                return wire.cluster_overview(self.meta, timeout, token=self.admin_token,
+                                             ssl_ctx=self.ssl_context())
         return wire.cluster_overview(self.meta, timeout)
 
     def alive_ports(self):
@@ -336,6 +504,9 @@ class Cluster:
         registered (a chunkd) or every expected chunkserver is back (metad)."""
         if d.running():
             d.kill9()
+        if d is self.authd:
+            self.start_authd()
+            return
         d.start()
         if wait and d is self.metad:
             self.wait_registered(self.live_expected())
@@ -410,13 +581,17 @@ class Cluster:
         return False
 
     # -- CLI
-    def dfs(self, *args, timeout=300, meta=None):
+    def dfs(self, *args, timeout=300, meta=None, input=None, env=None):
         """Runs `dfs --meta ADDR ARGS...`; returns (rc, stdout, stderr) as text. Fails the
-        test if the CLI printed a sanitizer report."""
+        test if the CLI printed a sanitizer report. On an auth/TLS cluster it runs as
+        admin unless env (see user_env) is given; input: text for stdin."""
         argv = [os.path.join(BIN, "dfs"), "--meta", meta or self.meta] + [str(a) for a in args]
+        if env is None and (self.auth or self.tls):
+            env = self.user_env("admin" if self.auth else None)
         try:
-            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=timeout)
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL if input is None else None,
+                               input=None if input is None else input.encode(),
+                               capture_output=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             raise TestFailure("`%s` did not finish within %d s" % (" ".join(argv[3:]), timeout))
         out = r.stdout.decode("utf-8", "replace")
@@ -435,18 +610,13 @@ class Cluster:
     def dfs_fails(self, *args, timeout=120):
         """Expects exit 1 with exactly one line `dfs: ...` on stderr; returns that line."""
         rc, out, err = self.dfs(*args, timeout=timeout)
-        what = "dfs %s" % " ".join(map(str, args))
-        check(rc == 1, "%s: expected exit 1, got %d (stderr: %r)" % (what, rc, err))
-        lines = [l for l in err.splitlines() if l.strip()]
-        check(len(lines) == 1, "%s: expected one line on stderr, got %r" % (what, err))
-        check(lines[0].startswith("dfs: "), "%s: stderr should start with 'dfs: ': %r" %
-              (what, lines[0]))
-        return lines[0]
+        return _one_error_line("dfs %s" % " ".join(map(str, args)), rc, err)
 
     def popen_dfs(self, *args):
         argv = [os.path.join(BIN, "dfs"), "--meta", self.meta] + [str(a) for a in args]
+        env = self.user_env("admin" if self.auth else None) if (self.auth or self.tls) else None
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, env=env)
 
     def scratch(self, name):
         """A path for local scratch files inside the cluster's temp dir."""
@@ -473,6 +643,15 @@ class Cluster:
         got = sha256_file(back)
         os.unlink(back)
         check(got == digest, "%s: sha256 %s after get, expected %s" % (remote, got, digest))
+
+
+def _one_error_line(what, rc, err):
+    check(rc == 1, "%s: expected exit 1, got %d (stderr: %r)" % (what, rc, err))
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(len(lines) == 1, "%s: expected one line on stderr, got %r" % (what, err))
+    check(lines[0].startswith("dfs: "), "%s: stderr should start with 'dfs: ': %r" %
+          (what, lines[0]))
+    return lines[0]
 
 
 # --- runner ---------------------------------------------------------------------------
@@ -545,3 +724,25 @@ def run(main):
     print("(%.1f s)" % (time.time() - t0))
     print("%d passed, %d failed" % (r.passed, r.failed), flush=True)
     sys.exit(1 if r.failed else 0)
+
+
+# --- fault hooks (chunkd built with -DDFS_FAULT_HOOKS=ON; docs/internals.md "Fault hooks")
+
+def chunkd_data_dir(d):
+    """The data directory of chunkd Daemon d (its --dir argument)."""
+    return d.argv[d.argv.index("--dir") + 1]
+
+
+def set_fault(d, text, timeout=10):
+    """Replaces the fault settings of the running chunkd d with `text` ("key=value" lines,
+    "" = all off) through data.dir/fault, and waits until d has applied them."""
+    path = os.path.join(chunkd_data_dir(d), "fault")
+    before = d.log_text().count("fault hooks reloaded")
+    with open(path + ".tmp", "w") as f:
+        f.write(text + "\n")
+    os.rename(path + ".tmp", path)
+    deadline = time.time() + timeout
+    while d.log_text().count("fault hooks reloaded") <= before:
+        check(d.running(), "%s is not running (cannot set faults)" % d.name)
+        check(time.time() < deadline, "%s did not reload %s within %d s" % (d.name, path, timeout))
+        time.sleep(0.05)

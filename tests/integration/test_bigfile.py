@@ -40,7 +40,7 @@ def main(t):
                 time.sleep(0.2)
             n = total_chunks(c)
             check(n >= expect, "chunkservers report %d chunks, expected >= %d" % (n, expect))
-            c.dfs_ok("rm", "/big.bin")
+            c.dfs_ok("rm", "--skip-trash", "/big.bin")
             deadline = time.time() + 30
             while time.time() < deadline and total_chunks(c) > state["before"]:
                 time.sleep(0.2)

@@ -137,17 +137,37 @@ def read_frame(sock):
     return mtype, flags, req_id, payload, bulk
 
 
-def call(addr, mtype, payload=b"", timeout=5.0):
+def connect(addr, timeout=5.0, ssl_ctx=None):
+    """A connected socket to HOST:PORT, wrapped in TLS when ssl_ctx is given."""
     host, port = addr.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=timeout) as s:
-        s.sendall(frame(mtype, payload, req_id=7))
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    if ssl_ctx is not None:
+        try:
+            s = ssl_ctx.wrap_socket(s, server_hostname=host)
+        except Exception:
+            s.close()
+            raise
+    return s
+
+
+def call(addr, mtype, payload=b"", timeout=5.0, bulk=b"", ssl_ctx=None):
+    with connect(addr, timeout, ssl_ctx) as s:
+        s.sendall(frame(mtype, payload, bulk, req_id=7))
         return read_frame(s)
 
 
-def cluster_overview(addr, timeout=5.0):
+def status_of(payload):
+    """(error, message) of a reply whose field 1 is Status (every reply)."""
+    st = decode(one(decode(payload), 1, b""))
+    return zigzag_decode(one(st, 1, 0)), one(st, 2, b"").decode("utf-8", "replace")
+
+
+def cluster_overview(addr, timeout=5.0, token=None, ssl_ctx=None):
     """ClusterReq to metad; returns dict(servers=[{id,host,port,alive}], files, dirs,
-    chunks, is_leader) or raises."""
-    mtype, flags, _, payload, _ = call(addr, MSG_CLIENT_TO_META_CLUSTER, b"", timeout)
+    chunks, is_leader) or raises. token: the session token on an auth cluster."""
+    mtype, flags, _, payload, _ = call(addr, MSG_CLIENT_TO_META_CLUSTER,
+                                       f_bytes(1, token) if token else b"", timeout,
+                                       ssl_ctx=ssl_ctx)
     if mtype != MSG_META_TO_CLIENT_CLUSTER:
         raise ValueError("unexpected reply type %d" % mtype)
     rep = decode(payload)
@@ -185,3 +205,59 @@ def crc32c(data, crc=0):
     for b in data:
         crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
+
+
+# --- namespace requests of issue 4 (metad): a persistent connection and builders -------
+
+MSG_CLIENT_TO_META_MKDIR = 100
+MSG_CLIENT_TO_META_DELETE = 106
+MSG_CLIENT_TO_META_ALLOC = 108
+MSG_CLIENT_TO_META_COMMIT = 110
+MSG_CLIENT_TO_META_GETFILE = 112
+MSG_CLIENT_TO_META_RENAME = 120
+MSG_CLIENT_TO_META_COPY = 122
+MSG_CLIENT_TO_META_SETREP = 124
+MSG_CLIENT_TO_META_SEARCH = 126
+MSG_CLIENT_TO_META_TRASH = 128
+MSG_CLIENT_TO_META_TOUCH = 132
+
+# DFS_E* codes (src/common/errors.h)
+E_INVAL, E_NOENT, E_EXIST, E_NOTDIR, E_ISDIR, E_NOTEMPTY, E_PERM = -1, -4, -5, -6, -7, -8, -20
+
+
+def msg(*fields):
+    """Concatenates (field, value) pairs: int/bool -> varint, str/bytes -> bytes; None
+    and False/0/"" are skipped (proto3 defaults)."""
+    out = b""
+    for field, v in fields:
+        if v is None or v is False or v == 0 or v == "" or v == b"":
+            continue
+        if isinstance(v, (bool, int)):
+            out += f_varint(field, int(v) & ((1 << 64) - 1))
+        else:
+            out += f_bytes(field, v.encode() if isinstance(v, str) else v)
+    return out
+
+
+class MetaSession:
+    """One connection to metad; req() sends a request and returns (error, message,
+    decoded reply fields)."""
+
+    def __init__(self, addr, timeout=10.0, token=None):
+        self.sock = connect(addr, timeout)
+        self.token = token
+        self.rid = 0
+
+    def close(self):
+        self.sock.close()
+
+    def req(self, mtype, payload):
+        self.rid += 1
+        if self.token:
+            payload = f_bytes(1, self.token.encode()) + payload
+        self.sock.sendall(frame(mtype, payload, req_id=self.rid))
+        rtype, _, rid, rep, _ = read_frame(self.sock)
+        if rtype != mtype + 1 or rid != self.rid:
+            raise ValueError("unexpected reply type %d id %d" % (rtype, rid))
+        err, text = status_of(rep)
+        return err, text, decode(rep)

@@ -1,7 +1,9 @@
 /* chunk_store: write/read round trips for 0..1 MiB, ranged reads (and the CRC a read
  * returns), CRC32C combination, CRC corruption and truncated files found
  * on read, bad headers and temp files discarded by the scan, delete, idempotent
- * rewrites, the "new chunks" list, the data-directory lock and the server uuid.
+ * rewrites, the "new chunks" list, the data-directory lock and the server uuid; the
+ * reserve, exact-version deletes, and (in DFS_FAULT_HOOKS builds) EIO counting up to a
+ * failing disk, ENOSPC/EIO writes leaving no temp file and corrupt reads reported.
  * Data lives in a fresh mkdtemp directory per test, removed afterwards. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include "chunkd/chunk_store.h"
 #include "common/crc.h"
 #include "common/errors.h"
+#include "common/fault.h"
 #include "common/log.h"
 
 typedef struct {
@@ -434,6 +437,150 @@ static void test_bad_uuid_file(void **state) {
   assert_int_equal(chunk_store_open(f->dir, 0, &f->s, err, sizeof err), 0);
 }
 
+static void test_reserve(void **state) {
+  fixture *f = *state;
+  char err[256];
+  chunk_store_close(f->s);
+  assert_int_equal(chunk_store_open(f->dir, 4u << 20, &f->s, err, sizeof err), 0);
+  chunk_store_set_limits(f->s, 2 << 20, 5);
+  assert_int_equal(chunk_store_reserve(f->s), 2u << 20);
+  uint8_t *d = pattern(512 << 10, 7);
+  for (uint64_t id = 1; id <= 3; id++) assert_int_equal(put(f->s, id, 1, d, 512 << 10), 0);
+  assert_int_equal(put(f->s, 4, 1, d, 512 << 10), DFS_ENOSPACE);
+  chunk_info ci;
+  assert_int_equal(chunk_store_lookup(f->s, 4, &ci), DFS_ENOCHUNK);
+  chunk_store_stats st;
+  assert_int_equal(chunk_store_stats_get(f->s, &st), 0);
+  assert_int_equal(st.reserve_bytes, 2u << 20);
+  assert_int_equal(st.io_errors, 0);
+  assert_int_equal(st.disk_failing, 0);
+  /* defaults: 1% of the capacity, at least 64 MiB unless that is over a tenth of it */
+  const struct {
+    uint64_t cap, want;
+  } defs[] = {{10ull << 30, (10ull << 30) / 100}, {1ull << 30, 64u << 20}, {100u << 20, (100u << 20) / 100}};
+  for (size_t i = 0; i < 3; i++) {
+    chunk_store_close(f->s);
+    assert_int_equal(chunk_store_open(f->dir, defs[i].cap, &f->s, err, sizeof err), 0);
+    chunk_store_set_limits(f->s, -1, 5);
+    assert_int_equal(chunk_store_reserve(f->s), defs[i].want);
+  }
+  free(d);
+}
+
+static void test_delete_version_and_mark_fresh(void **state) {
+  fixture *f = *state;
+  uint8_t *d = pattern(1000, 3);
+  chunk_info *fresh;
+  size_t n;
+  assert_int_equal(put(f->s, 9, 2, d, 1000), 0);
+  assert_int_equal(chunk_store_take_new(f->s, &fresh, &n), 0);
+  free(fresh);
+  assert_int_equal(chunk_store_delete_version(f->s, 9, 1), DFS_ENOCHUNK);
+  assert_int_equal(chunk_store_mark_fresh(f->s, 9), 0);
+  assert_int_equal(chunk_store_take_new(f->s, &fresh, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(fresh[0].id, 9);
+  free(fresh);
+  assert_int_equal(chunk_store_delete_version(f->s, 9, 2), 0);
+  chunk_info ci;
+  assert_int_equal(chunk_store_lookup(f->s, 9, &ci), DFS_ENOCHUNK);
+  assert_int_equal(chunk_store_mark_fresh(f->s, 9), DFS_ENOCHUNK);
+  char path[512];
+  assert_int_equal(chunk_store_path(f->s, 9, 2, path, sizeof path), 0);
+  assert_int_equal(access(path, F_OK), -1);
+  free(d);
+}
+
+#ifdef DFS_FAULT_HOOKS
+static int tmp_files(const fixture *f) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "ls -A %s/tmp | wc -l", f->dir);
+  FILE *p = popen(cmd, "r");
+  int n = -1;
+  if (p) {
+    if (fscanf(p, "%d", &n) != 1) n = -1;
+    pclose(p);
+  }
+  return n;
+}
+
+static void test_fault_eio_until_failing(void **state) {
+  fixture *f = *state;
+  char err[256];
+  chunk_store_set_limits(f->s, 0, 3);
+  uint8_t *d = pattern(70000, 5);
+  assert_int_equal(put(f->s, 1, 1, d, 70000), 0);
+  assert_int_equal(dfs_fault_set("disk_read_eio", "1", err, sizeof err), 0);
+  chunk_buf b;
+  const uint8_t *p;
+  uint32_t n;
+  chunk_store_stats st;
+  for (int i = 1; i <= 3; i++) {
+    assert_int_equal(chunk_store_read(f->s, 1, 1, 0, 0, &b, &p, &n, NULL), DFS_EIO);
+    assert_int_equal(chunk_store_stats_get(f->s, &st), 0);
+    assert_int_equal(st.io_errors, (uint64_t)i);
+    assert_int_equal(st.disk_failing, i >= 3);
+  }
+  dfs_fault_reset();
+  assert_int_equal(chunk_store_read(f->s, 1, 1, 0, 0, &b, &p, &n, NULL), 0);
+  assert_memory_equal(p, d, 70000);
+  chunk_buf_release(&b);
+  /* write EIO: counted too, no temp file, nothing indexed */
+  assert_int_equal(dfs_fault_set("disk_write_eio", "once:1", err, sizeof err), 0);
+  assert_int_equal(put(f->s, 2, 1, d, 70000), DFS_EIO);
+  assert_int_equal(chunk_store_stats_get(f->s, &st), 0);
+  assert_int_equal(st.io_errors, 4);
+  assert_int_equal(tmp_files(f), 0);
+  chunk_info ci;
+  assert_int_equal(chunk_store_lookup(f->s, 2, &ci), DFS_ENOCHUNK);
+  dfs_fault_reset();
+  free(d);
+}
+
+static void test_fault_enospc_write(void **state) {
+  fixture *f = *state;
+  char err[256];
+  uint8_t *d = pattern(200000, 6);
+  assert_int_equal(dfs_fault_set("disk_write_enospc", "once:1", err, sizeof err), 0);
+  assert_int_equal(put(f->s, 3, 1, d, 200000), DFS_ENOSPACE);
+  assert_int_equal(tmp_files(f), 0);
+  chunk_info ci;
+  assert_int_equal(chunk_store_lookup(f->s, 3, &ci), DFS_ENOCHUNK);
+  assert_int_equal(put(f->s, 3, 1, d, 200000), 0); /* once: the retry works */
+  assert_int_equal(chunk_store_lookup(f->s, 3, &ci), 0);
+  dfs_fault_reset();
+  free(d);
+}
+
+static void test_fault_corrupt_read(void **state) {
+  fixture *f = *state;
+  char err[256];
+  uint8_t *d = pattern(300000, 8);
+  assert_int_equal(put(f->s, 4, 3, d, 300000), 0);
+  assert_int_equal(put(f->s, 5, 1, d, 300000), 0);
+  assert_int_equal(dfs_fault_set("corrupt_read", "once:1", err, sizeof err), 0);
+  chunk_buf b;
+  const uint8_t *p;
+  uint32_t n;
+  assert_int_equal(chunk_store_read(f->s, 4, 3, 65536, 1000, &b, &p, &n, NULL), DFS_ECHECKSUM);
+  assert_int_equal(chunk_store_read(f->s, 5, 1, 0, 0, &b, &p, &n, NULL), 0);
+  chunk_buf_release(&b);
+  chunk_ref *bad;
+  size_t nbad;
+  assert_int_equal(chunk_store_take_bad(f->s, &bad, &nbad), 0);
+  assert_int_equal(nbad, 1);
+  assert_int_equal(bad[0].id, 4);
+  assert_int_equal(bad[0].version, 3);
+  free(bad);
+  assert_int_equal(chunk_store_take_bad(f->s, &bad, &nbad), 0);
+  assert_int_equal(nbad, 0);
+  chunk_info ci;
+  assert_int_equal(chunk_store_lookup(f->s, 4, &ci), DFS_ENOCHUNK);
+  dfs_fault_reset();
+  free(d);
+}
+#endif
+
 int main(void) {
   dfs_log_init("test", DFS_LOG_ERROR);
   const struct CMUnitTest tests[] = {
@@ -447,6 +594,13 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lock_and_capacity, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_uuid_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_writes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delete_version_and_mark_fresh, setup, teardown),
+#ifdef DFS_FAULT_HOOKS
+      cmocka_unit_test_setup_teardown(test_fault_eio_until_failing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fault_enospc_write, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fault_corrupt_read, setup, teardown),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

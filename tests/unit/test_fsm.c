@@ -133,7 +133,7 @@ static void test_commit_rules(void **state) {
   ops_op r = reserve_op(1, 1, 1000), m = mkdir_op(2, "/d", 0);
   apply1(f, &r, NULL);
   apply1(f, &m, NULL);
-  ops_chunk ch[3] = {{1, 1, MIB, 11}, {2, 1, MIB, 22}, {3, 1, 5, 33}};
+  ops_chunk ch[3] = {{1, 1, MIB, 11, 0, 0}, {2, 1, MIB, 22, 0, 0}, {3, 1, 5, 33, 0, 0}};
   ops_op c = commit_op(3, "/d/f", 2 * MIB + 5, 3, 0);
   apply1(f, &c, ch);
   assert_int_equal(res(f, 3), 0);
@@ -141,27 +141,27 @@ static void test_commit_rules(void **state) {
   assert_int_equal(f->chunks.n, 3);
   assert_int_equal(chunks_get(&f->chunks, 3)->crc32c, 33);
   /* wrong total size */
-  ops_chunk ch2[1] = {{4, 1, 7, 0}};
+  ops_chunk ch2[1] = {{4, 1, 7, 0, 0, 0}};
   ops_op c2 = commit_op(4, "/d/g", 8, 1, 0);
   apply1(f, &c2, ch2);
   assert_int_equal(res(f, 4), DFS_EINVAL);
   /* a short chunk that is not the last */
-  ops_chunk ch3[2] = {{5, 1, 7, 0}, {6, 1, 7, 0}};
+  ops_chunk ch3[2] = {{5, 1, 7, 0, 0, 0}, {6, 1, 7, 0, 0, 0}};
   ops_op c3 = commit_op(5, "/d/g", 14, 2, 0);
   apply1(f, &c3, ch3);
   assert_int_equal(res(f, 5), DFS_EINVAL);
   /* never allocated id */
-  ops_chunk ch4[1] = {{5000, 1, 7, 0}};
+  ops_chunk ch4[1] = {{5000, 1, 7, 0, 0, 0}};
   ops_op c4 = commit_op(6, "/d/g", 7, 1, 0);
   apply1(f, &c4, ch4);
   assert_int_equal(res(f, 6), DFS_EINVAL);
   /* chunk already in a file */
-  ops_chunk ch5[1] = {{3, 1, 5, 33}};
+  ops_chunk ch5[1] = {{3, 1, 5, 33, 0, 0}};
   ops_op c5 = commit_op(7, "/d/g", 5, 1, 0);
   apply1(f, &c5, ch5);
   assert_int_equal(res(f, 7), DFS_EEXIST);
   /* parent missing, existing dir, existing file without overwrite */
-  ops_chunk ch6[1] = {{8, 1, 5, 0}};
+  ops_chunk ch6[1] = {{8, 1, 5, 0, 0, 0}};
   ops_op c6 = commit_op(8, "/nope/g", 5, 1, 0), c7 = commit_op(9, "/d", 5, 1, 1),
          c8 = commit_op(10, "/d/f", 5, 1, 0);
   apply1(f, &c6, ch6);
@@ -192,14 +192,14 @@ static void test_garbage_on_replace_and_delete(void **state) {
   ms.rid = 3;
   apply1(f, &ms, NULL); /* same uuid -> same id */
   assert_int_equal(fsm_result_get(f, 3)->val, 1);
-  ops_chunk ch[2] = {{1, 1, MIB, 0}, {2, 1, 9, 0}};
+  ops_chunk ch[2] = {{1, 1, MIB, 0, 0, 0}, {2, 1, 9, 0, 0, 0}};
   ops_op c = commit_op(4, "/f", MIB + 9, 2, 0);
   apply1(f, &c, ch);
   assert_int_equal(res(f, 4), 0);
   chunks_add_loc(&f->chunks, 1, 1);
   chunks_add_loc(&f->chunks, 2, 1);
   /* overwrite: the old chunks become garbage on server 1 */
-  ops_chunk ch2[1] = {{3, 1, 4, 0}};
+  ops_chunk ch2[1] = {{3, 1, 4, 0, 0, 0}};
   ops_op c2 = commit_op(5, "/f", 4, 1, 1);
   apply1(f, &c2, ch2);
   assert_int_equal(res(f, 5), 0);
@@ -233,7 +233,7 @@ static void build_state(fsm_t *f) {
     apply1(f, &m, NULL);
     for (int j = 0; j < 5; j++) {
       snprintf(path, sizeof path, "/dir%d/sub/f%d", i, j);
-      ops_chunk ch[2] = {{next, 1, MIB, (uint32_t)next}, {next + 1, 1, 100, 7}};
+      ops_chunk ch[2] = {{next, 1, MIB, (uint32_t)next, 0, 0}, {next + 1, 1, 100, 7, 0, 0}};
       next += 2;
       ops_op c = commit_op(rid++, path, MIB + 100, 2, 0);
       apply1(f, &c, ch);
@@ -280,7 +280,7 @@ static void test_snapshot_roundtrip(void **state) {
   assert_int_equal(w2.len, w.len);
   assert_memory_equal(w2.p, w.p, w.len);
   /* replaying an already-applied commit after restore does nothing (idempotency) */
-  ops_chunk ch[2] = {{1, 1, MIB, 1}, {2, 1, 100, 7}};
+  ops_chunk ch[2] = {{1, 1, MIB, 1, 0, 0}, {2, 1, 100, 7, 0, 0}};
   ops_op again = commit_op(1001, "/dir0/sub/f0", MIB + 100, 2, 1);
   apply1(g, &again, ch);
   assert_int_equal(g->chunks.n, 200);
@@ -304,7 +304,7 @@ static void test_malformed_entries(void **state) {
   dfs_log_init("test_fsm", (enum dfs_log_level)(DFS_LOG_ERROR + 1));
   fsm_t *f = fsm_new(64);
   ops_wbuf w;
-  ops_chunk ch[1] = {{1, 1, 5, 0}};
+  ops_chunk ch[1] = {{1, 1, 5, 0, 0, 0}};
   ops_op c = commit_op(9, "/f", 5, 1, 0);
   entry1(&w, &c, ch);
   for (size_t cut = 0; cut < w.len; cut++) fsm_apply_entry(f, w.p, cut);
@@ -470,7 +470,7 @@ static void test_permissions(void **state) {
   apply1(f, &o, NULL);
   assert_int_equal(res(f, 200), 0);
   assert_string_equal(at(f, "/home/alice/docs")->owner, "alice");
-  ops_chunk ch[1] = {{1, 1, 5, 7}};
+  ops_chunk ch[1] = {{1, 1, 5, 7, 0, 0}};
   o = as_user(commit_op(201, "/home/alice/docs/a", 5, 1, 0), "alice", 0);
   apply1(f, &o, ch);
   assert_int_equal(res(f, 201), 0);
@@ -484,7 +484,7 @@ static void test_permissions(void **state) {
   o = as_user(mkdir_op(301, "/home/alice/x/y", 1), "bob", 0);
   apply1(f, &o, NULL);
   assert_int_equal(res(f, 301), DFS_EPERM);
-  ops_chunk ch2[1] = {{2, 1, 5, 7}};
+  ops_chunk ch2[1] = {{2, 1, 5, 7, 0, 0}};
   o = as_user(commit_op(302, "/home/alice/docs/a", 5, 1, 1), "bob", 0);
   apply1(f, &o, ch2);
   assert_int_equal(res(f, 302), DFS_EPERM);

@@ -12,6 +12,7 @@
 #include <raft.h>
 
 #include "common/errors.h"
+#include "common/path.h"
 #include "metad/ns.h"
 
 static char msg[512];
@@ -180,6 +181,71 @@ static void test_child_and_owner(void **state) {
   ns_free(ns);
 }
 
+static void count_chunk(void *ud, uint64_t id) { *(uint64_t *)ud += id; }
+
+/* Issue 4: paths, copies (chunk ids shared, owner set), detach/attach, one-chunk files
+ * without a chunk array, interned owners, and a copy's encode round trip. */
+static void test_copy_path_inline(void **state) {
+  (void)state;
+  char p[DFS_PATH_MAX + 1];
+  ns_t *ns = ns_new();
+  assert_int_equal(ns_mkdir(ns, "/a/b", 1, 0755, "ann", 1, msg, sizeof msg), 0);
+  uint64_t *one = malloc(8), *two = malloc(16);
+  one[0] = 7;
+  two[0] = 8;
+  two[1] = 9;
+  assert_int_equal(ns_put_file(ns, "/a/b/one", 0, 0644, "ann", 2, 10, 3, one, 1, NULL, NULL,
+                               msg, sizeof msg), 0);
+  assert_int_equal(ns_put_file(ns, "/a/two", 0, 0644, "bob", 2, 20, 3, two, 2, NULL, NULL,
+                               msg, sizeof msg), 0);
+  ns_inode *f1, *a, *f2;
+  assert_int_equal(ns_lookup(ns, "/a/b/one", &f1, msg, sizeof msg), 0);
+  assert_int_equal(ns_lookup(ns, "/a/two", &f2, msg, sizeof msg), 0);
+  assert_ptr_equal(f1->u.file.chunks, &f1->u.file.one); /* inline, no allocation */
+  assert_int_equal(f1->u.file.chunks[0], 7);
+  assert_int_equal(ns_lookup(ns, "/a", &a, msg, sizeof msg), 0);
+  assert_ptr_equal(a->owner, f1->owner); /* interned */
+  assert_int_equal(ns_path(f1, ns, p, sizeof p), 0);
+  assert_string_equal(p, "/a/b/one");
+  assert_int_equal(ns_path(ns->root, ns, p, sizeof p), 0);
+  assert_string_equal(p, "/");
+  assert_int_equal(ns_path(f1, ns, p, 5), DFS_ETOOBIG);
+  uint64_t refs = 0, files = 0, bytes = 0;
+  ns_inode *cp = ns_copy_tree(ns, a, "carl", 3, count_chunk, &refs, &files, &bytes);
+  assert_non_null(cp);
+  assert_int_equal(refs, 7 + 8 + 9);
+  assert_int_equal(files, 2);
+  assert_int_equal(bytes, 30);
+  assert_int_equal(ns_path(cp, ns, p, sizeof p), DFS_ENOENT); /* detached */
+  assert_int_equal(ns_attach(ns, ns->root, cp, "c", 1, 4), 0);
+  ns_inode *c1;
+  assert_int_equal(ns_lookup(ns, "/c/b/one", &c1, msg, sizeof msg), 0);
+  assert_string_equal(c1->owner, "carl");
+  assert_int_equal(c1->u.file.chunks[0], 7);
+  assert_int_equal(ns->files, 4);
+  /* detach and free: the chunk callback sees every id once */
+  ns_detach(ns, cp, 5);
+  refs = 0;
+  ns_free_detached(ns, cp, count_chunk, &refs);
+  assert_int_equal(refs, 24);
+  assert_int_equal(ns->files, 2);
+  /* encode/decode keeps the inline chunk */
+  ops_wbuf w;
+  wb_init(&w);
+  ns_encode(ns, &w);
+  ops_rbuf r;
+  rb_init(&r, w.p, w.len);
+  ns_t *ns2 = ns_decode(&r);
+  assert_non_null(ns2);
+  assert_int_equal(ns_lookup(ns2, "/a/b/one", &f1, msg, sizeof msg), 0);
+  assert_ptr_equal(f1->u.file.chunks, &f1->u.file.one);
+  assert_int_equal(f1->u.file.chunks[0], 7);
+  assert_string_equal(f1->owner, "ann");
+  wb_free(&w);
+  ns_free(ns2);
+  ns_free(ns);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mkdir),
@@ -187,6 +253,7 @@ int main(void) {
       cmocka_unit_test(test_delete_and_list),
       cmocka_unit_test(test_encode_roundtrip),
       cmocka_unit_test(test_child_and_owner),
+      cmocka_unit_test(test_copy_path_inline),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,496 @@
+/* replication: scan, job queues with work stealing, trimming and rebalancing
+ * (replication.h). Invariants: (1) at most one job per (chunk, destination); (2) a trim
+ * or a bad-copy delete is queued only while the chunk keeps at least its goal in live
+ * replicas elsewhere, so the last good replica is never deleted. */
+#include "metad/replication.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+
+#define REBALANCE_PRIO 100
+#define SCAN_MAX_NEW_JOBS 65536
+
+void repl_init(repl_t *r) {
+  memset(r, 0, sizeof *r);
+  r->max_jobs_per_server = 4;
+  r->max_queue_per_server = 64;
+  r->job_timeout_ms = 60000;
+  r->rebalance_threshold = 0.05;
+  r->rebalance_max_jobs = 4;
+  r->tomb_copy_ms = 1000;
+  r->next_job_id = 1;
+  u64map_init(&r->corrupt);
+  u64map_init(&r->pend);
+}
+
+void repl_free(repl_t *r) {
+  free(r->jobs);
+  free(r->bad);
+  u64map_free(&r->corrupt);
+  u64map_free(&r->pend);
+  r->pend_valid = 0;
+  r->jobs = NULL;
+  r->bad = NULL;
+  r->njobs = r->capjobs = r->nbad = r->capbad = 0;
+}
+
+void repl_reset(repl_t *r) {
+  repl_t keep = *r;
+  repl_free(r);
+  repl_init(r);
+  r->max_jobs_per_server = keep.max_jobs_per_server;
+  r->max_queue_per_server = keep.max_queue_per_server;
+  r->job_timeout_ms = keep.job_timeout_ms;
+  r->rebalance_threshold = keep.rebalance_threshold;
+  r->rebalance_max_jobs = keep.rebalance_max_jobs;
+  r->tomb_copy_ms = keep.tomb_copy_ms;
+  r->next_job_id = keep.next_job_id;
+}
+
+unsigned repl_goal(const chunk_ent *ce) { return ce->goal ? ce->goal : 1; }
+
+unsigned repl_live_replicas(const chunk_ent *ce, servers_t *sv) {
+  unsigned n = 0;
+  for (uint8_t k = 0; k < ce->nlocs; k++) {
+    const server_ent *s = servers_get(sv, ce->locs[k]);
+    n += s && s->alive && !s->draining;
+  }
+  return n;
+}
+
+unsigned repl_readable_replicas(const chunk_ent *ce, servers_t *sv) {
+  unsigned n = 0;
+  for (uint8_t k = 0; k < ce->nlocs; k++) {
+    const server_ent *s = servers_get(sv, ce->locs[k]);
+    n += s && s->alive;
+  }
+  return n;
+}
+
+static int has_loc(const chunk_ent *ce, uint64_t server) {
+  for (uint8_t k = 0; k < ce->nlocs; k++)
+    if (ce->locs[k] == server) return 1;
+  return 0;
+}
+
+static void job_remove(repl_t *r, size_t i) { r->jobs[i] = r->jobs[--r->njobs]; }
+
+static repl_job *job_add(repl_t *r, const chunk_ent *ce, uint64_t dst, uint32_t prio) {
+  if (r->njobs == r->capjobs) {
+    size_t ncap = r->capjobs ? r->capjobs * 2 : 64;
+    repl_job *nj = realloc(r->jobs, ncap * sizeof *nj);
+    if (!nj) return NULL;
+    r->jobs = nj;
+    r->capjobs = ncap;
+  }
+  repl_job *j = &r->jobs[r->njobs++];
+  memset(j, 0, sizeof *j);
+  j->job_id = r->next_job_id++;
+  j->chunk = ce->id;
+  j->version = ce->version;
+  j->length = ce->length;
+  j->crc32c = ce->crc32c;
+  j->dst = dst;
+  j->prio = prio;
+  return j;
+}
+
+static size_t jobs_for_chunk(const repl_t *r, uint64_t chunk) {
+  uint64_t v;
+  if (r->pend_valid) return u64map_get(&r->pend, chunk, &v) ? (size_t)v : 0;
+  size_t n = 0;
+  for (size_t i = 0; i < r->njobs; i++) n += r->jobs[i].chunk == chunk;
+  return n;
+}
+
+/* Per-chunk job counts for one scan (pend_valid while it is in step with jobs). */
+static void pend_build(repl_t *r) {
+  u64map_free(&r->pend);
+  u64map_init(&r->pend);
+  r->pend_valid = 1;
+  for (size_t i = 0; i < r->njobs; i++) {
+    uint64_t v = 0;
+    u64map_get(&r->pend, r->jobs[i].chunk, &v);
+    if (u64map_put(&r->pend, r->jobs[i].chunk, v + 1)) {
+      r->pend_valid = 0; /* out of memory: count by walking the jobs */
+      return;
+    }
+  }
+}
+
+static void pend_add(repl_t *r, uint64_t chunk) {
+  if (!r->pend_valid) return;
+  uint64_t v = 0;
+  u64map_get(&r->pend, chunk, &v);
+  if (u64map_put(&r->pend, chunk, v + 1)) r->pend_valid = 0;
+}
+
+static int job_exists(const repl_t *r, uint64_t chunk, uint64_t dst) {
+  for (size_t i = 0; i < r->njobs; i++)
+    if (r->jobs[i].chunk == chunk && r->jobs[i].dst == dst) return 1;
+  return 0;
+}
+
+uint32_t repl_jobs_running(const repl_t *r, uint64_t server) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < r->njobs; i++)
+    n += r->jobs[i].running && (!server || r->jobs[i].dst == server);
+  return n;
+}
+
+uint32_t repl_jobs_queued(const repl_t *r, uint64_t server) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < r->njobs; i++)
+    n += !r->jobs[i].running && (!server || r->jobs[i].dst == server);
+  return n;
+}
+
+/* Drops jobs that can no longer finish. */
+static void expire_jobs(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
+  for (size_t i = 0; i < r->njobs;) {
+    repl_job *j = &r->jobs[i];
+    const server_ent *d = servers_get(sv, j->dst);
+    const chunk_ent *ce = chunks_get(t, j->chunk);
+    int drop = !ce || ce->version != j->version || !d || !d->alive || d->draining;
+    if (!drop && has_loc(ce, j->dst)) { /* new_chunks came before the CopyResult */
+      if (j->running) r->copies_done++;
+      drop = 1;
+    }
+    if (!drop && j->running && now_ms > j->deadline_ms) {
+      LOG_WARN("copy job %llu (chunk %llu to server %llu) timed out; requeued",
+               (unsigned long long)j->job_id, (unsigned long long)j->chunk,
+               (unsigned long long)j->dst);
+      r->copies_failed++;
+      drop = 1;
+    }
+    if (!drop && !j->running && servers_is_full(d)) drop = 1;
+    if (drop) job_remove(r, i);
+    else i++;
+  }
+}
+
+/* Projected free bytes of s: what it reported minus the jobs already aimed at it. */
+static uint64_t projected_free(const repl_t *r, const server_ent *s) {
+  uint64_t pend = 0;
+  for (size_t i = 0; i < r->njobs; i++)
+    if (r->jobs[i].dst == s->id) pend += r->jobs[i].length;
+  return s->free_bytes > pend ? s->free_bytes - pend : 0;
+}
+
+static int is_bad(const repl_t *r, uint64_t chunk, uint64_t server) {
+  for (size_t i = 0; i < r->nbad; i++)
+    if (r->bad[i].chunk == chunk && r->bad[i].server == server) return 1;
+  return 0;
+}
+
+/* Best destination for a copy of ce: placeable, not holding it, not already targeted
+ * for it, with room in its queue; emptiest (projected) first. 0 if none. */
+static uint64_t choose_dst(const repl_t *r, const chunk_ent *ce, servers_t *sv,
+                           uint64_t now_ms) {
+  uint64_t best = 0, best_free = 0;
+  for (size_t i = 0; i < sv->n; i++) {
+    const server_ent *s = &sv->v[i];
+    if (!servers_placeable(s) || has_loc(ce, s->id) || job_exists(r, ce->id, s->id)) continue;
+    if (is_bad(r, ce->id, s->id)) continue; /* its bad copy is still there */
+    /* told to delete this replica lately: a copy could race with that delete */
+    if (servers_recently_deleted(sv, s->id, ce->id, ce->version, now_ms, r->tomb_copy_ms)) continue;
+    if (repl_jobs_queued(r, s->id) + repl_jobs_running(r, s->id) >= r->max_queue_per_server)
+      continue;
+    uint64_t f = projected_free(r, s);
+    if (f < s->reserve_bytes + ce->length) continue;
+    if (!best || f > best_free) {
+      best = s->id;
+      best_free = f;
+    }
+  }
+  return best;
+}
+
+/* Fraction of its capacity a server uses (1.0 when it reports no capacity). */
+static double use_of(const server_ent *s) {
+  if (!s->capacity) return 1.0;
+  uint64_t f = s->free_bytes > s->capacity ? s->capacity : s->free_bytes;
+  return 1.0 - (double)f / (double)s->capacity;
+}
+
+static void bad_remove(repl_t *r, size_t i) { r->bad[i] = r->bad[--r->nbad]; }
+
+/* Trims ce down to its goal (fullest servers first), removes draining replicas and
+ * bad copies once the goal is met by live, non-draining replicas. */
+static void trim_chunk(repl_t *r, chunks_t *t, servers_t *sv, chunk_ent *ce, unsigned live,
+                       unsigned goal) {
+  uint64_t id = ce->id, version = ce->version;
+  if (live < goal || live == 0) return;
+  /* bad copies still on disk */
+  for (size_t i = 0; i < r->nbad;) {
+    if (r->bad[i].chunk == id) {
+      if (r->bad[i].version <= version && !has_loc(ce, r->bad[i].server))
+        servers_queue_delete_version(sv, r->bad[i].server, id, r->bad[i].version);
+      bad_remove(r, i);
+    } else {
+      i++;
+    }
+  }
+  u64map_del(&r->corrupt, id);
+  /* draining replicas: not counted, no longer needed */
+  uint64_t drop[255];
+  size_t nd = 0;
+  for (uint8_t k = 0; k < ce->nlocs; k++) {
+    const server_ent *s = servers_get(sv, ce->locs[k]);
+    if (s && s->alive && s->draining) drop[nd++] = s->id;
+  }
+  /* extra live replicas: fullest first, only while no copy of it is in flight */
+  unsigned extra = live - goal;
+  if (extra && !jobs_for_chunk(r, id)) {
+    while (extra--) {
+      const server_ent *fullest = NULL;
+      for (uint8_t k = 0; k < ce->nlocs; k++) {
+        const server_ent *s = servers_get(sv, ce->locs[k]);
+        if (!s || !s->alive || s->draining) continue;
+        int taken = 0;
+        for (size_t q = 0; q < nd; q++) taken |= drop[q] == s->id;
+        if (taken) continue;
+        if (!fullest || use_of(s) > use_of(fullest) ||
+            (use_of(s) == use_of(fullest) && s->id > fullest->id))
+          fullest = s;
+      }
+      if (!fullest) break;
+      drop[nd++] = fullest->id;
+    }
+  }
+  for (size_t q = 0; q < nd; q++) {
+    servers_queue_delete_version(sv, drop[q], id, version);
+    chunks_del_loc(t, id, drop[q]); /* ce stays valid: only locs change */
+    r->trims++;
+  }
+}
+
+typedef struct {
+  size_t idx;
+  unsigned live;
+} cand;
+
+static int cmp_cand(const void *a, const void *b) {
+  const cand *x = a, *y = b;
+  if (x->live != y->live) return x->live < y->live ? -1 : 1;
+  return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void rebalance(repl_t *r, chunks_t *t, servers_t *sv) {
+  uint32_t inflight = 0;
+  for (size_t i = 0; i < r->njobs; i++) inflight += r->jobs[i].prio == REBALANCE_PRIO;
+  if (inflight >= r->rebalance_max_jobs) return;
+  double sum = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < sv->n; i++) {
+    const server_ent *s = &sv->v[i];
+    if (!s->alive || s->draining || !s->capacity) continue;
+    sum += use_of(s);
+    n++;
+  }
+  if (n < 2) return;
+  double mean = sum / (double)n;
+  const server_ent *dst = NULL, *src = NULL;
+  for (size_t i = 0; i < sv->n; i++) {
+    const server_ent *s = &sv->v[i];
+    if (!s->alive || s->draining || !s->capacity) continue;
+    if (servers_placeable(s) && use_of(s) < mean - r->rebalance_threshold &&
+        (!dst || use_of(s) < use_of(dst)))
+      dst = s;
+    if (use_of(s) > mean && (!src || use_of(s) > use_of(src))) src = s;
+  }
+  if (!dst || !src || dst == src) return;
+  for (size_t i = 0; i < t->n && inflight < r->rebalance_max_jobs; i++) {
+    chunk_ent *ce = &t->ents[i];
+    if (!has_loc(ce, src->id) || has_loc(ce, dst->id) || jobs_for_chunk(r, ce->id)) continue;
+    if (repl_live_replicas(ce, sv) < repl_goal(ce)) continue;
+    if (projected_free(r, dst) < dst->reserve_bytes + ce->length) break;
+    if (job_add(r, ce, dst->id, REBALANCE_PRIO)) {
+      pend_add(r, ce->id);
+      inflight++;
+    }
+  }
+}
+
+void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
+  r->scan_wanted = 0;
+  expire_jobs(r, t, sv, now_ms);
+  pend_build(r);
+  r->under = r->endangered = r->missing = r->corrupt_n = r->over = 0;
+  cand *cs = malloc((t->n ? t->n : 1) * sizeof *cs);
+  size_t nc = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    chunk_ent *ce = &t->ents[i];
+    unsigned live = repl_live_replicas(ce, sv), goal = repl_goal(ce);
+    unsigned readable = repl_readable_replicas(ce, sv);
+    if (u64map_get(&r->corrupt, ce->id, NULL)) r->corrupt_n++;
+    if (!readable) {
+      r->missing++;
+      continue;
+    }
+    if (live < goal) {
+      r->under++;
+      if (live <= 1 && goal > 1) r->endangered++;
+      size_t pending = jobs_for_chunk(r, ce->id);
+      if (live + pending < goal && cs) cs[nc++] = (cand){i, live};
+    } else {
+      if (live > goal) r->over++;
+      trim_chunk(r, t, sv, ce, live, goal);
+    }
+  }
+  if (cs) {
+    qsort(cs, nc, sizeof *cs, cmp_cand);
+    size_t added = 0, room = 0; /* queue room on the servers that can take copies */
+    for (size_t k = 0; k < sv->n; k++) {
+      uint32_t used = repl_jobs_queued(r, sv->v[k].id) + repl_jobs_running(r, sv->v[k].id);
+      if (servers_placeable(&sv->v[k]) && used < r->max_queue_per_server)
+        room += r->max_queue_per_server - used;
+    }
+    for (size_t i = 0; i < nc && added < SCAN_MAX_NEW_JOBS && added < room; i++) {
+      chunk_ent *ce = &t->ents[cs[i].idx];
+      unsigned goal = repl_goal(ce);
+      size_t have = cs[i].live + jobs_for_chunk(r, ce->id);
+      while (have < goal) {
+        uint64_t dst = choose_dst(r, ce, sv, now_ms);
+        if (!dst || !job_add(r, ce, dst, cs[i].live)) break;
+        pend_add(r, ce->id);
+        have++;
+        added++;
+      }
+    }
+  }
+  free(cs);
+  if (!r->under) rebalance(r, t, sv); /* moves only once nothing is under its goal */
+  r->pend_valid = 0; /* jobs change outside scans */
+}
+
+/* 1 if server may run job j (instead of its own destination). */
+static int can_steal(const repl_t *r, chunks_t *t, servers_t *sv, const repl_job *j,
+                     const server_ent *thief, uint64_t now_ms) {
+  const chunk_ent *ce = chunks_get(t, j->chunk);
+  if (!ce || has_loc(ce, thief->id) || job_exists(r, j->chunk, thief->id) ||
+      is_bad(r, j->chunk, thief->id))
+    return 0;
+  if (j->prio == REBALANCE_PRIO) return 0; /* moves are aimed at one particular server */
+  if (servers_recently_deleted(sv, thief->id, j->chunk, j->version, now_ms, r->tomb_copy_ms)) return 0;
+  return projected_free(r, thief) >= thief->reserve_bytes + ce->length;
+}
+
+static repl_job *best_queued(repl_t *r, uint64_t dst) {
+  repl_job *best = NULL;
+  for (size_t i = 0; i < r->njobs; i++) {
+    repl_job *j = &r->jobs[i];
+    if (j->running || j->dst != dst) continue;
+    if (!best || j->prio < best->prio || (j->prio == best->prio && j->job_id < best->job_id))
+      best = j;
+  }
+  return best;
+}
+
+size_t repl_take_jobs(repl_t *r, chunks_t *t, servers_t *sv, uint64_t server, uint32_t slots,
+                      uint64_t now_ms, repl_job **out, size_t max) {
+  server_ent *me = servers_get(sv, server);
+  if (!me || !servers_placeable(me)) return 0;
+  uint32_t running = repl_jobs_running(r, server);
+  if (running >= r->max_jobs_per_server) return 0;
+  size_t room = r->max_jobs_per_server - running;
+  if (slots < room) room = slots;
+  if (max < room) room = max;
+  size_t n = 0;
+  while (n < room) {
+    repl_job *j = best_queued(r, server);
+    if (!j) break;
+    j->running = 1;
+    j->sent_ms = now_ms;
+    j->deadline_ms = now_ms + r->job_timeout_ms;
+    out[n++] = j;
+  }
+  while (n < room) { /* own queue empty: steal the most urgent job queued for a busy server */
+    repl_job *best = NULL;
+    for (size_t i = 0; i < r->njobs; i++) {
+      repl_job *j = &r->jobs[i];
+      if (j->running || j->dst == server) continue;
+      const server_ent *owner = servers_get(sv, j->dst);
+      /* busy: the owner has no free slot right now */
+      if (owner && owner->copy_slots_free > 0 &&
+          repl_jobs_running(r, owner->id) < r->max_jobs_per_server)
+        continue;
+      if (!can_steal(r, t, sv, j, me, now_ms)) continue;
+      if (!best || j->prio < best->prio || (j->prio == best->prio && j->job_id < best->job_id))
+        best = j;
+    }
+    if (!best) break;
+    best->dst = server;
+    best->running = 1;
+    best->sent_ms = now_ms;
+    best->deadline_ms = now_ms + r->job_timeout_ms;
+    r->copies_stolen++;
+    out[n++] = best;
+  }
+  return n;
+}
+
+size_t repl_sources(const chunk_ent *ce, servers_t *sv, uint64_t dst, uint64_t *out,
+                    size_t max) {
+  size_t n = 0;
+  for (int pass = 0; pass < 2; pass++) /* non-draining first, then draining */
+    for (uint8_t k = 0; k < ce->nlocs && n < max; k++) {
+      const server_ent *s = servers_get(sv, ce->locs[k]);
+      if (!s || !s->alive || s->id == dst || (s->draining != 0) != (pass == 1)) continue;
+      size_t j = n++;
+      while (j > 0 && pass == 0 && servers_get(sv, out[j - 1])->load > s->load) {
+        out[j] = out[j - 1];
+        j--;
+      }
+      out[j] = s->id;
+    }
+  return n;
+}
+
+void repl_job_result(repl_t *r, chunks_t *t, servers_t *sv, uint64_t server, uint64_t job_id,
+                     int ok, uint64_t now_ms) {
+  for (size_t i = 0; i < r->njobs; i++) {
+    repl_job *j = &r->jobs[i];
+    if (j->job_id != job_id || j->dst != server) continue;
+    const chunk_ent *ce = chunks_get(t, j->chunk);
+    if (ok && now_ms >= j->sent_ms &&
+        servers_recently_deleted(sv, server, j->chunk, j->version, now_ms,
+                                 now_ms - j->sent_ms + 1)) {
+      LOG_WARN("copy job %llu: server %llu was told to delete chunk %llu meanwhile; not "
+               "counting its copy", (unsigned long long)job_id, (unsigned long long)server,
+               (unsigned long long)j->chunk);
+      ok = 0;
+    }
+    if (ok && ce && ce->version == j->version) {
+      chunks_add_loc(t, j->chunk, server);
+      r->copies_done++;
+    } else if (!ok) {
+      r->copies_failed++;
+    }
+    job_remove(r, i);
+    r->scan_wanted = 1;
+    return;
+  }
+}
+
+void repl_bad_replica(repl_t *r, chunks_t *t, uint64_t chunk, uint64_t server, int delete_copy) {
+  chunk_ent *ce = chunks_get(t, chunk);
+  if (!ce) return;
+  chunks_del_loc(t, chunk, server);
+  u64map_put(&r->corrupt, chunk, 1);
+  r->scan_wanted = 1;
+  if (!delete_copy) return;
+  for (size_t i = 0; i < r->nbad; i++)
+    if (r->bad[i].chunk == chunk && r->bad[i].server == server) return;
+  if (r->nbad == r->capbad) {
+    size_t ncap = r->capbad ? r->capbad * 2 : 16;
+    repl_bad *nb = realloc(r->bad, ncap * sizeof *nb);
+    if (!nb) return;
+    r->bad = nb;
+    r->capbad = ncap;
+  }
+  r->bad[r->nbad++] = (repl_bad){chunk, ce->version, server};
+}

@@ -1,0 +1,279 @@
+/* Writes the seed corpus of every fuzz target: small valid (and a few deliberately
+ * refused) messages, one file each, into DIR/<target>/. Run by hand after a protocol
+ * change and commit the files: build-h2/fuzz/fuzz_gen_corpus (any build dir) tests/fuzz/corpus */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "auth.pb-c.h"
+#include "chunk_meta.pb-c.h"
+#include "chunkd/chunk_crc.h"
+#include "client_chunk.pb-c.h"
+#include "client_meta.pb-c.h"
+#include "common/cap.h"
+#include "common/crc.h"
+#include "common/frame.h"
+#include "fuzz_proto_list.h"
+#include "fz_authd.h"
+#include "fz_chunkd.h"
+#include "fz_net.h"
+
+static const char *root;
+static uint8_t buf[1 << 17];
+static size_t blen;
+
+static void save(const char *target, const char *name) {
+  char p[1024];
+  snprintf(p, sizeof p, "%s/%s", root, target);
+  mkdir(p, 0755);
+  snprintf(p, sizeof p, "%s/%s/%s", root, target, name);
+  FILE *f = fopen(p, "wb");
+  if (!f || fwrite(buf, 1, blen, f) != blen || fclose(f)) { perror(p); exit(1); }
+  blen = 0;
+}
+
+static size_t pack(const ProtobufCMessage *m, uint8_t *out) { return protobuf_c_message_pack(m, out); }
+
+/* One record (fz_net.h) holding message m. */
+static void rec(uint8_t sel, const ProtobufCMessage *m, const void *bulk, uint16_t bulk_len) {
+  uint8_t p[8192];
+  size_t n = m ? pack(m, p) : 0;
+  if (fz_record_put(buf, sizeof buf, &blen, sel, p, (uint16_t)n, bulk, bulk_len)) exit(1);
+}
+
+static void frame(uint16_t type, uint16_t flags, const void *payload, uint32_t plen, uint32_t bulk_len) {
+  dfs_frame_hdr h = {type, flags, 7, plen, bulk_len};
+  dfs_frame_encode_hdr(&h, buf + blen);
+  blen += DFS_FRAME_HDR_LEN;
+  memcpy(buf + blen, payload, plen);
+  blen += plen;
+  memset(buf + blen, 'b', bulk_len);
+  blen += bulk_len;
+}
+
+static void gen_frame(void) {
+  frame(100, 0, "hello", 5, 0);
+  save("frame", "small");
+  frame(100, 0, "Aauth", 5, 0);
+  frame(300, 0, "after", 5, 1000);
+  frame(102, 0, "second", 6, 0);
+  save("frame", "auth_then_bulk");
+  frame(100, 0, "x", 1, 10); /* bulk before authentication */
+  save("frame", "preauth_bulk");
+  frame(100, 0, "", 0, 0);
+  buf[0] ^= 0xff; /* bad magic */
+  save("frame", "bad_magic");
+  frame(100, DFS_FRAME_REPLY, "r", 1, 0);
+  save("frame", "reply_flag");
+}
+
+static uint8_t proto_sel(const ProtobufCMessageDescriptor *d) {
+  for (size_t i = 0; i < sizeof fz_descriptors / sizeof fz_descriptors[0]; i++)
+    if (fz_descriptors[i] == d) return (uint8_t)i;
+  fprintf(stderr, "gen: descriptor %s not in the list\n", d->name);
+  exit(1);
+}
+
+static void proto_seed(const ProtobufCMessage *m, const char *name) {
+  buf[0] = proto_sel(m->descriptor);
+  blen = 1 + pack(m, buf + 1);
+  save("proto", name);
+}
+
+static void gen_proto(void) {
+  Dfs__MkdirReq mk = DFS__MKDIR_REQ__INIT;
+  mk.token = "0123456789abcdef";
+  mk.path = "/home/alice/dir with space";
+  mk.parents = 1;
+  mk.mode = 0755;
+  proto_seed(&mk.base, "mkdir");
+  Dfs__AuthLoginReq lg = DFS__AUTH_LOGIN_REQ__INIT;
+  lg.username = "alice";
+  lg.password = "alice-password";
+  proto_seed(&lg.base, "login");
+  Dfs__ServerAddr a = DFS__SERVER_ADDR__INIT, *chain[] = {&a};
+  a.server_id = 2;
+  a.host = "127.0.0.1";
+  a.port = 9000;
+  uint32_t crcs[1] = {1};
+  Dfs__WriteChunkReq w = DFS__WRITE_CHUNK_REQ__INIT;
+  w.chunk_id = 5;
+  w.version = 1;
+  w.length = 10;
+  w.n_block_crc32c = 1;
+  w.block_crc32c = crcs;
+  w.n_chain = 1;
+  w.chain = chain;
+  proto_seed(&w.base, "write");
+  Dfs__RegisterReq r = DFS__REGISTER_REQ__INIT;
+  r.server_uuid = "8c1f-uuid";
+  r.host = "127.0.0.1";
+  r.port = 9000;
+  r.cluster_secret = "secret";
+  proto_seed(&r.base, "register");
+  Dfs__ListReq ls = DFS__LIST_REQ__INIT;
+  ls.path = "/a/../b/./\xc3\xa9";
+  proto_seed(&ls.base, "list_path_tricks");
+  /* field number 0 in an over-long tag: kept by protobuf-c as an unknown field */
+  buf[0] = proto_sel(&dfs__bad_replica_req__descriptor);
+  memcpy(buf + 1, "\x80\x00\x00", 3);
+  blen = 4;
+  save("proto", "unknown_field_0");
+}
+
+static void gen_authd(void) {
+  Dfs__AuthRegisterReq rg = DFS__AUTH_REGISTER_REQ__INIT;
+  rg.username = "alice";
+  rg.password = "alice-password";
+  Dfs__AuthLoginReq lg = DFS__AUTH_LOGIN_REQ__INIT;
+  lg.username = "alice";
+  lg.password = "alice-password";
+  Dfs__AuthWhoamiReq wh = DFS__AUTH_WHOAMI_REQ__INIT;
+  wh.token = FZ_TOKEN_PLACEHOLDER;
+  Dfs__AuthLogoutReq lo = DFS__AUTH_LOGOUT_REQ__INIT;
+  lo.token = FZ_TOKEN_PLACEHOLDER;
+  rec(FZ_A_REGISTER, &rg.base, NULL, 0);
+  rec(FZ_A_LOGIN, &lg.base, NULL, 0);
+  rec(FZ_A_WHOAMI, &wh.base, NULL, 0);
+  rec(FZ_A_LOGOUT, &lo.base, NULL, 0);
+  rec(FZ_A_WHOAMI, &wh.base, NULL, 0);
+  save("authd", "register_login_whoami_logout");
+
+  Dfs__AuthLoginReq adm = DFS__AUTH_LOGIN_REQ__INIT;
+  adm.username = FZ_AUTHD_ADMIN;
+  adm.password = FZ_AUTHD_ADMIN_PW;
+  Dfs__AuthUsersReq us = DFS__AUTH_USERS_REQ__INIT;
+  us.token = FZ_TOKEN_PLACEHOLDER;
+  Dfs__AuthSetUserReq su = DFS__AUTH_SET_USER_REQ__INIT;
+  su.token = FZ_TOKEN_PLACEHOLDER;
+  su.username = "alice";
+  su.action = DFS__SET_USER_ACTION__SET_USER_DISABLE;
+  Dfs__AuthValidateReq va = DFS__AUTH_VALIDATE_REQ__INIT;
+  va.token = FZ_TOKEN_PLACEHOLDER;
+  va.service_secret = FZ_AUTHD_SERVICE_SECRET;
+  rec(FZ_A_LOGIN, &adm.base, NULL, 0);
+  rec(FZ_A_USERS, &us.base, NULL, 0);
+  rec(FZ_A_VALIDATE, &va.base, NULL, 0);
+  rec(FZ_A_SET_USER, &su.base, NULL, 0);
+  su.action = DFS__SET_USER_ACTION__SET_USER_ENABLE;
+  rec(FZ_A_SET_USER, &su.base, NULL, 0);
+  va.service_secret = "wrong-secret";
+  rec(FZ_A_VALIDATE, &va.base, NULL, 0);
+  save("authd", "admin_users_setuser_validate");
+
+  Dfs__AuthPasswdReq pw = DFS__AUTH_PASSWD_REQ__INIT;
+  pw.token = FZ_TOKEN_PLACEHOLDER;
+  pw.old_password = "alice-password";
+  pw.new_password = "alice-password2";
+  rec(FZ_A_REGISTER, &rg.base, NULL, 0);
+  rec(FZ_A_LOGIN, &lg.base, NULL, 0);
+  rec(FZ_A_PASSWD, &pw.base, NULL, 0);
+  rec(FZ_A_WHOAMI, &wh.base, NULL, 0);
+  save("authd", "passwd_revokes");
+
+  lg.password = "wrong-password";
+  rec(FZ_A_LOGIN, &lg.base, NULL, 0);
+  lg.username = "Not-A-Valid-Name!";
+  rec(FZ_A_LOGIN, &lg.base, NULL, 0);
+  rec(FZ_A_UNKNOWN, &rg.base, NULL, 0);
+  rec(FZ_A_REPLY_TYPE, NULL, NULL, 0);
+  rec(FZ_A_REGISTER, &rg.base, "bulk", 4); /* over authd's limits: closes the connection */
+  save("authd", "refusals");
+}
+
+static void gen_chunkd(void) {
+  uint8_t key[DFS_CAP_KEY_LEN], wcap[DFS_CAP_LEN], rcap[DFS_CAP_LEN];
+  if (dfs_cap_key(FZ_CHUNKD_SECRET, key)) exit(1);
+  dfs_cap_sign(key, 1, 1, DFS_CAP_WRITE, FZ_CHUNKD_CAP_EXPIRY, wcap);
+  dfs_cap_sign(key, 1, 1, DFS_CAP_READ, FZ_CHUNKD_CAP_EXPIRY, rcap);
+  uint8_t data[100];
+  for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7);
+  uint32_t crcs[DFS_BLOCKS_PER_CHUNK];
+  dfs_block_crcs(data, sizeof data, crcs);
+  Dfs__WriteChunkReq w = DFS__WRITE_CHUNK_REQ__INIT;
+  w.capability.data = wcap;
+  w.capability.len = sizeof wcap;
+  w.chunk_id = 1;
+  w.version = 1;
+  w.length = sizeof data;
+  w.n_block_crc32c = 1;
+  w.block_crc32c = crcs;
+  w.crc32c = chunk_crc_from_blocks(crcs, sizeof data);
+  Dfs__ReadChunkReq r = DFS__READ_CHUNK_REQ__INIT;
+  r.capability.data = rcap;
+  r.capability.len = sizeof rcap;
+  r.chunk_id = 1;
+  r.version = 1;
+  r.offset = 10;
+  r.length = 50;
+  rec(FZ_C_WRITE, &w.base, data, sizeof data);
+  rec(FZ_C_READ, &r.base, NULL, 0);
+  save("chunkd", "write_read");
+
+  Dfs__ServerAddr a = DFS__SERVER_ADDR__INIT, *chain[] = {&a};
+  a.server_id = 2;
+  a.host = "127.0.0.1";
+  a.port = 9;
+  w.n_chain = 1;
+  w.chain = chain;
+  rec(FZ_C_WRITE, &w.base, data, sizeof data);
+  save("chunkd", "write_chain");
+
+  Dfs__ReadChunkReq bad = r;
+  bad.capability.len = 0;
+  rec(FZ_C_READ, &bad.base, NULL, 0);          /* no capability */
+  bad.capability.data = wcap;
+  bad.capability.len = sizeof wcap;
+  rec(FZ_C_READ, &bad.base, NULL, 0);          /* write capability for a read */
+  bad = r;
+  bad.chunk_id = 2;
+  rec(FZ_C_READ, &bad.base, NULL, 0);          /* another chunk's capability */
+  uint8_t old[DFS_CAP_LEN];
+  dfs_cap_sign(key, 1, 1, DFS_CAP_READ, 1000, old);
+  bad = r;
+  bad.capability.data = old;
+  rec(FZ_C_READ, &bad.base, NULL, 0);          /* expired */
+  rec(FZ_C_UNKNOWN, NULL, NULL, 0);
+  save("chunkd", "capability_refusals");
+}
+
+static void gen_metad(void) {
+  Dfs__MkdirReq mk = DFS__MKDIR_REQ__INIT;
+  mk.token = "0123456789abcdef0123456789abcdef";
+  mk.path = "/home/alice";
+  buf[0] = 0;
+  blen = 1 + pack(&mk.base, buf + 1);
+  save("metad", "token_scan");
+  Dfs__RegisterReq r = DFS__REGISTER_REQ__INIT;
+  r.server_uuid = "0f0e-uuid";
+  r.host = "127.0.0.1";
+  r.port = 9000;
+  r.cluster_secret = "fuzz-cluster-secret";
+  buf[0] = 1;
+  blen = 1 + pack(&r.base, buf + 1);
+  save("metad", "register_ok");
+  r.cluster_secret = "fuzz-cluster-secreT";
+  buf[0] = 1;
+  blen = 1 + pack(&r.base, buf + 1);
+  save("metad", "register_wrong_secret");
+  buf[0] = 2;
+  blen = 1;
+  frame(100, 0, "", 0, 0);
+  save("metad", "preauth_header");
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: fuzz_gen_corpus DIR (e.g. tests/fuzz/corpus)\n");
+    return 2;
+  }
+  root = argv[1];
+  mkdir(root, 0755);
+  gen_frame();
+  gen_proto();
+  gen_authd();
+  gen_chunkd();
+  gen_metad();
+  return 0;
+}
