@@ -1,13 +1,14 @@
 /* authd: users and sessions for dfs. Parses the command line and config, opens the
  * user store, creates the first administrator if asked to, and serves until SIGTERM. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "authd/authd.h"
 #include "common/config.h"
+#include "common/daemon.h"
 #include "common/errors.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/util.h"
@@ -19,15 +20,17 @@ static const char usage[] =
     "admin.name, admin.password (or $DFS_ADMIN_PASSWORD), service.secret (or $DFS_SERVICE_SECRET),\n"
     "tls.enabled, tls.ca, tls.cert, tls.key, tls.require_client_cert\n";
 
-static uv_signal_t sigterm, sigint;
+static const dfs_daemon_shortcut shortcuts[] = {{"--listen", "listen"}, {"--dir", "data.dir"}};
+static const dfs_daemon_spec spec = {"authd", usage, shortcuts,
+                                     sizeof shortcuts / sizeof shortcuts[0]};
+
+static dfs_daemon_signals sigs;
 static dfs_server *server;
 
-static void on_signal(uv_signal_t *s, int signum) {
-  LOG_INFO("signal %d: shutting down", signum);
+static void on_stop(void *ud, int signum) {
+  (void)signum;
   dfs_server_close(server);
-  uv_close((uv_handle_t *)&sigterm, NULL);
-  uv_close((uv_handle_t *)&sigint, NULL);
-  uv_stop(s->loop);
+  uv_stop(ud);
 }
 
 static void on_admin_durable(int status, void *ud) {
@@ -43,55 +46,12 @@ static int fail(const char *msg) {
   return 2;
 }
 
-/* Fills *cfgp from the command line and --config FILE (the file is the base, command-line
- * settings win; *cfgp may be replaced, caller frees it). -1 to go on, else an exit code. */
-static int parse_cmdline(int argc, char **argv, dfs_config **cfgp) {
-  dfs_config *cfg = *cfgp;
-  char err[512];
-  const char *config_file = NULL;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int rc = 0;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(usage, stdout); return 0; }
-    if (!v) { fprintf(stderr, "authd: %s needs a value\n%s", a, usage); return 2; }
-    if (strcmp(a, "--config") == 0) config_file = v;
-    else if (strcmp(a, "--set") == 0) rc = dfs_config_set_kv(cfg, v);
-    else if (strcmp(a, "--log-level") == 0) rc = dfs_config_set(cfg, "log.level", v);
-    else if (strcmp(a, "--listen") == 0) rc = dfs_config_set(cfg, "listen", v);
-    else if (strcmp(a, "--dir") == 0) rc = dfs_config_set(cfg, "data.dir", v);
-    else { fprintf(stderr, "authd: unknown option %s\n%s", a, usage); return 2; }
-    if (rc) { fprintf(stderr, "authd: bad value for %s: %s\n", a, v); return 2; }
-    i++;
-  }
-  if (config_file) {
-    /* The file is the base; command-line settings win: load it into a fresh config and
-     * re-apply ours on top. */
-    dfs_config *base = dfs_config_new();
-    if (!base) return 1;
-    if (dfs_config_load_file(base, config_file, err, sizeof err)) {
-      dfs_config_free(base);
-      return fail(err);
-    }
-    static const char *keys[] = {"log.level", "listen", "data.dir", "bcrypt.cost", "sessions.ttl",
-                                 "admin.name", "admin.password", "service.secret",
-                                 "tls.enabled", "tls.ca", "tls.cert", "tls.key",
-                                 "tls.require_client_cert"};
-    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-      const char *v = dfs_config_str(cfg, keys[k], NULL);
-      if (v) dfs_config_set(base, keys[k], v);
-    }
-    dfs_config_free(cfg);
-    *cfgp = base;
-  }
-  return -1;
-}
-
 /* Validates the settings, opens the store, serves until SIGTERM. The exit code. */
 static int serve(const dfs_config *cfg) {
   char err[512];
-  int level = dfs_log_parse_level(dfs_config_str(cfg, "log.level", "info"));
-  if (level < 0) return fail("log.level must be debug, info, warn or error");
-  dfs_log_init("authd", (enum dfs_log_level)level);
+  if (dfs_daemon_log_init("authd", cfg)) return 2;
+  /* fault.drop_msg / fault.delay_msg etc. (test builds; else an error if any is set) */
+  if (dfs_fault_configure(cfg, err, sizeof err)) return fail(err);
 
   authd ad = {0};
   int64_t cost, ttl;
@@ -146,15 +106,12 @@ static int serve(const dfs_config *cfg) {
 
   dfs_conn_opts opts = authd_conn_opts(&ad);
   opts.tls = tls;
+  /* before the listener: a SIGTERM right after the port opens is a clean stop */
+  dfs_daemon_signals_start(&sigs, loop, on_stop, loop);
   if (dfs_server_listen(loop, host, port, &opts, &server)) {
     fprintf(stderr, "authd: cannot listen on %s:%d (is another authd running?)\n", host, port);
     goto out;
   }
-  signal(SIGPIPE, SIG_IGN);
-  uv_signal_init(loop, &sigterm);
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  uv_signal_init(loop, &sigint);
-  uv_signal_start(&sigint, on_signal, SIGINT);
   LOG_INFO("listening on %s:%d%s, data in %s, bcrypt cost %d", host, dfs_server_port(server),
            tls ? " with TLS" : "", dir, ad.bcrypt_cost);
   if (!tls) LOG_WARN("TLS is off (tls.enabled: false): passwords and tokens travel in the clear");
@@ -174,7 +131,7 @@ out:
 int main(int argc, char **argv) {
   dfs_config *cfg = dfs_config_new();
   if (!cfg) return 1;
-  int rc = parse_cmdline(argc, argv, &cfg);
+  int rc = dfs_daemon_args(&spec, argc, argv, cfg);
   if (rc < 0) rc = serve(cfg);
   dfs_config_free(cfg);
   return rc;

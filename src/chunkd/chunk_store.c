@@ -45,6 +45,7 @@
 struct entry {
   struct entry *next;
   chunk_info info;
+  int deleting; /* metad ordered it deleted; the delete is queued (chunk_store_delete_ordered) */
 };
 
 struct chunk_store {
@@ -237,6 +238,7 @@ static int idx_put(chunk_store *s, const chunk_info *ci, uint64_t *old_version) 
     *old_version = e->info.version;
     s->used_bytes -= CHUNK_HDR_SIZE + e->info.length;
     e->info = *ci;
+    e->deleting = 0; /* a new version: an exact delete of the old one does not cover it */
     s->used_bytes += CHUNK_HDR_SIZE + ci->length;
     return 0;
   }
@@ -244,6 +246,7 @@ static int idx_put(chunk_store *s, const chunk_info *ci, uint64_t *old_version) 
   e = malloc(sizeof *e);
   if (!e) return DFS_ENOMEM;
   e->info = *ci;
+  e->deleting = 0;
   size_t k = bucket_of(s, ci->id);
   e->next = s->buckets[k];
   s->buckets[k] = e;
@@ -370,7 +373,9 @@ int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8
   pthread_mutex_lock(&s->mu);
   struct entry *e = idx_find(s, id);
   rc = 0;
-  if (e && e->info.version == version)
+  if (e && e->info.version == version && e->deleting)
+    rc = DFS_EBUSY; /* not "already stored": the delete metad ordered is about to run */
+  else if (e && e->info.version == version)
     rc = e->info.crc == crc ? 1 : DFS_EEXIST;
   else if (e && e->info.version > version)
     rc = DFS_ESTALE;
@@ -777,6 +782,24 @@ int chunk_store_lookup(chunk_store *s, uint64_t id, chunk_info *out) {
   return e ? 0 : DFS_ENOCHUNK;
 }
 
+int chunk_store_lookup_kept(chunk_store *s, uint64_t id, chunk_info *out) {
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  int rc = !e ? DFS_ENOCHUNK : e->deleting ? DFS_EBUSY : 0;
+  if (e) *out = e->info;
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int chunk_store_delete_ordered(chunk_store *s, uint64_t id, uint64_t version, int on) {
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  int hit = e && (version == 0 || e->info.version == version);
+  if (hit) e->deleting = on != 0;
+  pthread_mutex_unlock(&s->mu);
+  return hit;
+}
+
 int chunk_store_snapshot(chunk_store *s, chunk_info **out, size_t *n) {
   int rc = 0;
   pthread_mutex_lock(&s->mu);
@@ -790,7 +813,8 @@ int chunk_store_snapshot(chunk_store *s, chunk_info **out, size_t *n) {
     }
     size_t k = 0;
     for (size_t i = 0; i < s->nbuckets; i++)
-      for (struct entry *e = s->buckets[i]; e; e = e->next) a[k++] = e->info;
+      for (struct entry *e = s->buckets[i]; e; e = e->next)
+        if (!e->deleting) a[k++] = e->info; /* on its way out: not reported */
     *out = a;
     *n = k;
   }
@@ -835,7 +859,7 @@ int chunk_store_take_new(chunk_store *s, chunk_info **out, size_t *n) {
     size_t k = 0;
     for (size_t i = 0; i < s->nfresh; i++) {
       struct entry *e = idx_find(s, s->fresh[i].id); /* skip deleted or replaced ones */
-      if (e && e->info.version == s->fresh[i].version) a[k++] = s->fresh[i];
+      if (e && e->info.version == s->fresh[i].version && !e->deleting) a[k++] = s->fresh[i];
     }
     s->nfresh = 0;
     if (k == 0)

@@ -72,7 +72,8 @@ const char *chunk_store_uuid(const chunk_store *s);
  * and block_crcs (ceil(length/64 KiB) entries) must already be verified by the caller;
  * they are only read. Same id+version already
  * stored with the same crc: 0 (nothing written). Same id+version with another crc:
- * DFS_EEXIST. An older version than one already stored: DFS_ESTALE. A newer version
+ * DFS_EEXIST; DFS_EBUSY while a delete of it is pending (chunk_store_delete_ordered).
+ * An older version than one already stored: DFS_ESTALE. A newer version
  * replaces the older file. DFS_ENOSPACE if it would leave less than the reserve free
  * (data.capacity or the file system) or the file system is full (no temp file is left);
  * DFS_EIO is counted towards a failing disk. Thread pool. */
@@ -132,6 +133,16 @@ int chunk_store_take_bad(chunk_store *s, chunk_ref **out, size_t *n);
 
 /* Looks the chunk up in the index only (no I/O). 0 and *out, or DFS_ENOCHUNK. */
 int chunk_store_lookup(chunk_store *s, uint64_t id, chunk_info *out);
+/* As chunk_store_lookup, but DFS_EBUSY (*out still filled) while a delete metad ordered
+ * is pending: such a chunk must not count as "already stored" (copy jobs). No I/O. */
+int chunk_store_lookup_kept(chunk_store *s, uint64_t id, chunk_info *out);
+/* metad ordered chunk id deleted (version 0: any version; else only that one) and the
+ * delete is queued (on = 1), or could not be queued after all (on = 0). Until the delete
+ * runs, the chunk is left out of inventories and new-chunk lists, lookup_kept answers
+ * DFS_EBUSY and a write of the same version fails with DFS_EBUSY instead of "already
+ * stored". Writing a newer version clears the mark. Returns 1 if the chunk was there to
+ * mark. No I/O; call it before queueing the delete. */
+int chunk_store_delete_ordered(chunk_store *s, uint64_t id, uint64_t version, int on);
 
 /* Snapshot of the whole index (no I/O) for a full inventory report; also clears the
  * "new chunks" list, since the snapshot includes them. *out: new array the caller

@@ -179,7 +179,9 @@ static void store_run(uv_work_t *w) {
   j->rc = chunk_store_write(j->cj->st->store, j->chunk_id, j->version, p, j->length, crc, blocks);
   if (j->rc)
     snprintf(j->why, sizeof j->why, "cannot store the copy here: %s",
-             j->rc == DFS_ENOSPACE ? "this chunkserver is full" : dfs_strerror(j->rc));
+             j->rc == DFS_ENOSPACE ? "this chunkserver is full"
+             : j->rc == DFS_EBUSY  ? "a delete of this chunk metad ordered is in progress"
+                                   : dfs_strerror(j->rc));
 }
 
 static void store_done(uv_work_t *w, int status) {
@@ -368,10 +370,16 @@ void copy_jobs_add(copy_jobs *cj, const Dfs__CopyJob *job) {
   j->next = cj->jobs;
   cj->jobs = j;
   cj->running++;
-  /* idempotent: the same id+version+crc already here counts as success */
+  /* idempotent: the same id+version+crc already here counts as success, unless metad
+   * ordered this replica deleted and the delete has not run yet (it is on its way out) */
   chunk_info ci;
-  if (chunk_store_lookup(cj->st->store, j->chunk_id, &ci) == 0 && ci.version == j->version &&
-      ci.crc == j->crc && ci.length == j->length) {
+  int have = chunk_store_lookup_kept(cj->st->store, j->chunk_id, &ci);
+  if (have == DFS_EBUSY && ci.version == j->version) {
+    job_end(j, DFS_EBUSY, "a delete of this chunk metad ordered is still in progress here; "
+                          "copy it to another server");
+    return;
+  }
+  if (have == 0 && ci.version == j->version && ci.crc == j->crc && ci.length == j->length) {
     chunk_store_mark_fresh(cj->st->store, j->chunk_id);
     j->rc = 1;
     job_end(j, 0, NULL);

@@ -3,7 +3,6 @@
  * SIGTERM/SIGINT. Exit codes: 0 clean shutdown, 1 run-time failure (data directory,
  * listen address), 2 bad usage or configuration. */
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "chunkd/meta_link.h"
 #include "chunkd/scrubber.h"
 #include "common/config.h"
+#include "common/daemon.h"
 #include "common/errors.h"
 #include "common/fault.h"
 #include "common/log.h"
@@ -51,7 +51,7 @@ typedef struct {
   uv_timer_t fault_timer; /* polls <data dir>/fault once a second */
   char fault_path[4096];
 #endif
-  uv_signal_t sigterm, sigint;
+  dfs_daemon_signals sigs;
   uv_work_t open_work;
   int open_rc;
   char open_err[512];
@@ -59,66 +59,25 @@ typedef struct {
   int shutting_down;
 } chunkd_main;
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: chunkd [--config FILE] [--set key=value]... [--log-level LEVEL]\n"
-          "              [--listen HOST:PORT] [--dir DIR] [--meta HOST:PORT] [--capacity BYTES]\n"
-          "Serves chunk reads and writes and reports to metad. See config/chunkd.yaml for\n"
-          "every key; --listen/--dir/--meta/--capacity set listen, data.dir, meta.address and\n"
-          "data.capacity. LEVEL: debug, info, warn, error.\n");
-}
+static const char usage[] =
+    "usage: chunkd [--config FILE] [--set key=value]... [--log-level LEVEL]\n"
+    "              [--listen HOST:PORT] [--dir DIR] [--meta HOST:PORT] [--capacity BYTES]\n"
+    "Serves chunk reads and writes and reports to metad. See config/chunkd.yaml for\n"
+    "every key; --listen/--dir/--meta/--capacity set listen, data.dir, meta.address and\n"
+    "data.capacity. LEVEL: debug, info, warn, error.\n";
+
+static const dfs_daemon_shortcut shortcuts[] = {
+    {"--listen", "listen"},
+    {"--dir", "data.dir"},
+    {"--meta", "meta.address"},
+    {"--capacity", "data.capacity"},
+};
+static const dfs_daemon_spec spec = {"chunkd", usage, shortcuts,
+                                     sizeof shortcuts / sizeof shortcuts[0]};
 
 static int config_error(const char *msg) {
   fprintf(stderr, "chunkd: config error: %s\n", msg);
   return 2;
-}
-
-/* Parses argv into cfg (file first, then the overrides in order). 0, or an exit code. */
-static int parse_args(int argc, char **argv, dfs_config *cfg) {
-  char err[512];
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      usage(stdout);
-      exit(0);
-    }
-    if (strcmp(argv[i], "--config") == 0) {
-      if (i + 1 >= argc) return config_error("--config needs a file");
-      if (dfs_config_load_file(cfg, argv[++i], err, sizeof err)) return config_error(err);
-    }
-  }
-  static const struct {
-    const char *flag, *key;
-  } shortcuts[] = {
-      {"--listen", "listen"},          {"--dir", "data.dir"},        {"--meta", "meta.address"},
-      {"--capacity", "data.capacity"}, {"--log-level", "log.level"},
-  };
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--config") == 0) {
-      i++;
-      continue;
-    }
-    if (strcmp(a, "--set") == 0) {
-      if (i + 1 >= argc) return config_error("--set needs key=value");
-      if (dfs_config_set_kv(cfg, argv[++i])) return config_error("--set needs key=value");
-      continue;
-    }
-    size_t k = 0, nk = sizeof shortcuts / sizeof shortcuts[0];
-    for (; k < nk; k++) {
-      if (strcmp(a, shortcuts[k].flag) == 0) break;
-    }
-    if (k == nk) {
-      fprintf(stderr, "chunkd: unknown argument '%s'\n", a);
-      usage(stderr);
-      return 2;
-    }
-    if (i + 1 >= argc) {
-      fprintf(stderr, "chunkd: %s needs a value\n", a);
-      return 2;
-    }
-    if (dfs_config_set(cfg, shortcuts[k].key, argv[++i])) return config_error("out of memory");
-  }
-  return 0;
 }
 
 /* TLS on every link when tls.ca is set: our listener presents tls.cert/tls.key, and the
@@ -150,13 +109,7 @@ static int load_tls(const dfs_config *cfg, chunkd_state *st) {
 static int load_opts(const dfs_config *cfg, chunkd_state *st, chunkd_opts *o) {
   char err[512];
   int64_t v;
-  const char *lvl = dfs_config_str(cfg, "log.level", "info");
-  int level = dfs_log_parse_level(lvl);
-  if (level < 0) {
-    snprintf(err, sizeof err, "log.level '%s' is not debug, info, warn or error", lvl);
-    return config_error(err);
-  }
-  dfs_log_init("chunkd", (enum dfs_log_level)level);
+  if (dfs_daemon_log_init("chunkd", cfg)) return 2;
 
   const char *listen = dfs_config_str(cfg, "listen", "127.0.0.1:9411");
   if (dfs_parse_hostport(listen, o->listen_host, sizeof o->listen_host, &o->listen_port)) {
@@ -242,13 +195,11 @@ static void on_drained(void *ud) {
   uv_stop(m->st.loop);
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-  chunkd_main *m = h->data;
+static void on_stop(void *ud, int signum) {
+  chunkd_main *m = ud;
+  (void)signum;
   if (m->shutting_down) return;
   m->shutting_down = 1;
-  LOG_INFO("%s: shutting down", strsignal(signum));
-  uv_close((uv_handle_t *)&m->sigterm, NULL);
-  uv_close((uv_handle_t *)&m->sigint, NULL);
   if (m->ml) meta_link_stop(m->ml);
   if (m->scrub) scrubber_stop(m->scrub);
   if (m->copies) copy_jobs_stop(m->copies);
@@ -333,11 +284,8 @@ static void open_done(uv_work_t *w, int status) {
   return;
 fail:
   m->exit_code = 1;
-  if (!m->shutting_down) { /* else on_signal already closed them */
-    m->shutting_down = 1;
-    uv_close((uv_handle_t *)&m->sigterm, NULL);
-    uv_close((uv_handle_t *)&m->sigint, NULL);
-  }
+  m->shutting_down = 1;
+  dfs_daemon_signals_close(&m->sigs); /* no-op if a signal already closed them */
   if (m->ml) meta_link_stop(m->ml);
   if (m->copies) copy_jobs_stop(m->copies);
   if (m->ds) data_server_stop(m->ds, on_drained, m);
@@ -348,9 +296,9 @@ int main(int argc, char **argv) {
   dfs_log_init("chunkd", DFS_LOG_INFO);
   dfs_config *cfg = dfs_config_new();
   if (!cfg) return config_error("out of memory");
-  int rc = parse_args(argc, argv, cfg);
-  if (!rc) rc = load_opts(cfg, &m.st, &m.o);
-  if (rc) {
+  int rc = dfs_daemon_args(&spec, argc, argv, cfg); /* -1: go on */
+  if (rc < 0 && load_opts(cfg, &m.st, &m.o)) rc = 2;
+  if (rc >= 0) {
     if (m.st.tls_server) dfs_tls_ctx_free(m.st.tls_server);
     dfs_config_free(cfg);
     return rc;
@@ -359,15 +307,10 @@ int main(int argc, char **argv) {
   char nthreads[16];
   snprintf(nthreads, sizeof nthreads, "%d", m.o.threads);
   setenv("UV_THREADPOOL_SIZE", nthreads, 1);
-  signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t *loop = uv_default_loop();
   m.st.loop = loop;
-  uv_signal_init(loop, &m.sigterm);
-  uv_signal_init(loop, &m.sigint);
-  m.sigterm.data = m.sigint.data = &m;
-  uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&m.sigint, on_signal, SIGINT);
+  dfs_daemon_signals_start(&m.sigs, loop, on_stop, &m);
   m.open_work.data = &m;
   uv_queue_work(loop, &m.open_work, open_run, open_done);
 

@@ -153,6 +153,17 @@ static void delete_work_done(uv_work_t *w, int status) {
   free(d);
 }
 
+/* Marks (on = 1) the chunks of d as ordered deleted before d is queued, so that from this
+ * moment on a copy job cannot count them as "already stored" nor a write as done, and no
+ * report lists them (chunk_store_delete_ordered); on = 0 undoes it if d was not queued. */
+static void delete_mark(struct delete_work *d, int on) {
+  for (size_t i = 0; i < d->n; i++)
+    if (d->exact)
+      chunk_store_delete_ordered(d->st->store, d->ids[2 * i], d->ids[2 * i + 1], on);
+    else
+      chunk_store_delete_ordered(d->st->store, d->ids[i], 0, on);
+}
+
 /* Deletes chunks on the thread pool (metad's orders). */
 static void ml_delete(meta_link *ml, const uint64_t *ids, size_t n) {
   if (n == 0) return;
@@ -167,7 +178,11 @@ static void ml_delete(meta_link *ml, const uint64_t *ids, size_t n) {
   d->deleted = 0;
   d->exact = 0;
   memcpy(d->ids, ids, n * sizeof(uint64_t));
-  if (chunkd_queue_work(ml->st, &d->work, delete_work_run, delete_work_done) < 0) free(d);
+  delete_mark(d, 1);
+  if (chunkd_queue_work(ml->st, &d->work, delete_work_run, delete_work_done) < 0) {
+    delete_mark(d, 0);
+    free(d);
+  }
 }
 
 /* Deletes exact id+version replicas on the thread pool (trimmed extras, stale versions). */
@@ -187,7 +202,11 @@ static void ml_delete_versions(meta_link *ml, Dfs__ChunkRef **refs, size_t n) {
     d->ids[2 * i] = refs[i]->chunk_id;
     d->ids[2 * i + 1] = refs[i]->version;
   }
-  if (chunkd_queue_work(ml->st, &d->work, delete_work_run, delete_work_done) < 0) free(d);
+  delete_mark(d, 1);
+  if (chunkd_queue_work(ml->st, &d->work, delete_work_run, delete_work_done) < 0) {
+    delete_mark(d, 0);
+    free(d);
+  }
 }
 
 static void chunk_report_fill(Dfs__ChunkReport *r, const chunk_info *ci, int64_t now) {

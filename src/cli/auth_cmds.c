@@ -149,7 +149,7 @@ out:
 }
 
 int cli_cmd_register(cli_ctx *ctx, int argc, char **argv) {
-  pw_in in;
+  pw_in in = {0};
   const char *pos[1];
   size_t npos;
   char user[CLI_USER_MAX + 1], pw[PWBUF];
@@ -175,7 +175,7 @@ int cli_cmd_register(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cli_cmd_login(cli_ctx *ctx, int argc, char **argv) {
-  pw_in in;
+  pw_in in = {0};
   const char *pos[1];
   size_t npos;
   char user[CLI_USER_MAX + 1], pw[PWBUF];
@@ -213,7 +213,7 @@ int cli_cmd_login(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cli_cmd_logout(cli_ctx *ctx, int argc, char **argv) {
-  pw_in in;
+  pw_in in = {0};
   const char *pos[1];
   size_t npos;
   int rc = parse_pw_args("logout", argc, argv, 0, &in, pos, &npos);
@@ -251,7 +251,7 @@ int cli_cmd_logout(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cli_cmd_whoami(cli_ctx *ctx, int argc, char **argv) {
-  pw_in in;
+  pw_in in = {0};
   const char *pos[1];
   size_t npos;
   int rc = parse_pw_args("whoami", argc, argv, 0, &in, pos, &npos);
@@ -281,7 +281,7 @@ int cli_cmd_whoami(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cli_cmd_passwd(cli_ctx *ctx, int argc, char **argv) {
-  pw_in in;
+  pw_in in = {0};
   const char *pos[1];
   size_t npos;
   int rc = parse_pw_args("passwd", argc, argv, 0, &in, pos, &npos);

@@ -13,21 +13,30 @@
 #include "common/path.h"
 
 static const cli_command commands[] = {
-    {"put", "put LOCAL [REMOTE] [--replicas N] [--no-clobber] [--parallel K] [--mode MODE]",
-     "upload a local file",
+    {"put", "put [-r] LOCAL... [REMOTE] [--replicas N] [--no-clobber] [--parallel K] [--mode MODE]",
+     "upload local files",
      "Uploads LOCAL (any size, streamed in 1 MiB chunks). REMOTE defaults to ~/NAME when\n"
      "logged in (/NAME otherwise); an existing directory or a path ending in '/' receives\n"
      "REMOTE/NAME. An existing file is replaced atomically unless --no-clobber.\n"
-     "--replicas N copies (default 2), --parallel K chunks in flight (default 4), --mode\n"
-     "the permission bits (octal, or symbolic from 0644; default: 0644 for a new file,\n"
-     "the old file's bits for a replaced one).\n"
-     "example: dfs put ./photo.jpg photos/ --mode 600    (-> ~/photos/photo.jpg)",
+     "Several LOCALs go into the existing directory REMOTE, in one process; -r uploads\n"
+     "directories and everything in them (a new REMOTE name becomes the copy, like cp -r).\n"
+     "Each file is committed on its own: a failing file is named, the others still land,\n"
+     "and the exit status is 1.\n"
+     "--replicas N copies (default 2), --parallel K chunks (one file) or files (several)\n"
+     "in flight (default 16), --mode the permission bits (octal, or symbolic from 0644;\n"
+     "default: 0644 for a new file, the old file's bits for a replaced one).\n"
+     "example: dfs put ./photo.jpg photos/ --mode 600    (-> ~/photos/photo.jpg)\n"
+     "example: dfs put -r ./album photos/                (-> ~/photos/album/...)",
      cli_cmd_put},
-    {"get", "get REMOTE [LOCAL] [--parallel K]", "download a file",
+    {"get", "get [-r] REMOTE... [LOCAL] [--parallel K]", "download files",
      "Downloads REMOTE to LOCAL (default ./NAME; an existing directory receives DIR/NAME;\n"
      "'-' writes to stdout). Every chunk's CRC32C is verified; a bad replica is skipped\n"
      "and reported. The file appears only when complete (written to a temporary name).\n"
-     "example: dfs get photos/photo.jpg /tmp/",
+     "Several REMOTEs go into the existing local directory LOCAL, in one process; -r\n"
+     "downloads directories and everything in them (a new LOCAL name becomes the copy).\n"
+     "A failing file is named, the others still land, and the exit status is 1.\n"
+     "--parallel K chunks (one file) or files (several) in flight (default 8).\n"
+     "example: dfs get photos/photo.jpg /tmp/     dfs get -r photos/album /tmp/",
      cli_cmd_get},
     {"ls", "ls [-l] [-h] [-R] [--json] [PATH]", "list a directory",
      "Lists PATH (default: your home directory when logged in, else /), one name a line,\n"

@@ -3,7 +3,12 @@
  * checked against metad's), report replicas that answered wrongly (bad CRC, missing
  * chunk; not unreachable servers) to metad, and pwrite into a temporary
  * file in the destination directory that is fsynced and renamed only when complete.
- * `-` writes to stdout in order with one reader. */
+ * `-` writes to stdout in order with one reader. The temp file is fallocated up front and
+ * each chunk's writeback is started (sync_file_range) as soon as it is written, so the
+ * final fsync has little left to do.
+ * Several files (`get R1 R2 LOCALDIR`, `get -r REMOTEDIR [LOCALDIR]`): one process, K
+ * files in flight, each worker with its own metad and chunkserver connections; each
+ * file lands atomically on its own, a failed file is named and the others still land. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/batch.h"
 #include "cli/chunk_client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -30,6 +36,8 @@
 
 #define GET_PAGE 1024
 #define GET_MAX_PARALLEL 64
+#define GET_DEFAULT_PARALLEL 8
+#define GET_PENDING 16 /* multi-file get: complete files per worker awaiting one sync */
 #define GET_MAX_BAD 1024
 
 /* One chunk of the file. Replicas are indices into get_job.servers (a chunkserver's
@@ -56,7 +64,8 @@ typedef struct {
   get_chunk *chunks;
   cli_server *servers;      /* distinct replica addresses; read-only once workers run */
   size_t n_servers, cap_servers;
-  cli_progress prog;
+  cli_progress own_prog;    /* single-file get */
+  cli_progress *prog;       /* own_prog, or a multi-file get's shared bar (borrowed) */
 
   pthread_mutex_t lock;     /* guards below */
   uint64_t next_index;
@@ -68,12 +77,23 @@ typedef struct {
   size_t n_dead;
 } get_job;
 
-/* The temp file to remove if we are interrupted (set while it exists). */
-static char g_tmp_path[DFS_PATH_MAX + DFS_NAME_MAX + 64];
-static volatile sig_atomic_t g_tmp_active;
+/* The temp files to remove if we are interrupted: slot 0 for a single-file get, slots
+ * [w * GET_PENDING, (w + 1) * GET_PENDING) for worker w of a multi-file get (its file in
+ * flight and its complete files awaiting the sync); active while the file exists. */
+typedef struct {
+  char path[DFS_PATH_MAX + DFS_NAME_MAX + 64];
+  volatile sig_atomic_t active;
+} get_tmp_slot;
+static get_tmp_slot g_tmp[GET_MAX_PARALLEL * GET_PENDING];
+
+/* Multi-file get: the signal (SIGINT/SIGTERM/SIGHUP) that asked us to stop, or 0. Its
+ * workers run with those signals blocked; a sigwait thread sets this, the workers stop,
+ * remove their temp files, and the command then dies of the signal. */
+static _Atomic int g_stop_sig;
 
 static void on_signal(int sig) {
-  if (g_tmp_active) unlink(g_tmp_path);
+  for (size_t i = 0; i < GET_MAX_PARALLEL * GET_PENDING; i++)
+    if (g_tmp[i].active) unlink(g_tmp[i].path);
   signal(sig, SIG_DFL);
   raise(sig);
 }
@@ -162,7 +182,10 @@ static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
         fail(j, "write failed: %s", strerror(-rc));
         return DFS_EIO;
       }
-      cli_progress_add(&j->prog, c->len);
+      /* Start writeback now so the final fsync finds little left to do. */
+      if (!j->sequential)
+        (void)sync_file_range(j->out_fd, (off_t)(idx * DFS_CHUNK_SIZE), c->len, SYNC_FILE_RANGE_WRITE);
+      cli_progress_add(j->prog, c->len);
       return 0;
     }
     if (!unreachable) note_bad(j, c->id, srv->server_id, err);
@@ -174,19 +197,25 @@ static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
   return DFS_EUNAVAIL;
 }
 
+/* Pulls chunk indices until none is left or the job failed. */
+static void get_loop(get_job *j, chunk_conns *cc, uint8_t *buf) {
+  for (;;) {
+    pthread_mutex_lock(&j->lock);
+    if (j->failed || j->next_index >= j->nchunks) { pthread_mutex_unlock(&j->lock); break; }
+    uint64_t idx = j->next_index++;
+    pthread_mutex_unlock(&j->lock);
+    if (g_stop_sig) { fail(j, "interrupted"); break; }
+    if (get_one(j, cc, buf, idx)) break;
+  }
+}
+
 static void *get_worker(void *arg) {
   get_job *j = arg;
   chunk_conns cc;
   chunk_conns_init(&cc);
   uint8_t *buf = malloc(DFS_CHUNK_SIZE);
   if (!buf) { fail(j, "out of memory"); return NULL; }
-  for (;;) {
-    pthread_mutex_lock(&j->lock);
-    if (j->failed || j->next_index >= j->nchunks) { pthread_mutex_unlock(&j->lock); break; }
-    uint64_t idx = j->next_index++;
-    pthread_mutex_unlock(&j->lock);
-    if (get_one(j, &cc, buf, idx)) break;
-  }
+  get_loop(j, &cc, buf);
   free(buf);
   chunk_conns_close(&cc);
   return NULL;
@@ -251,7 +280,7 @@ static int take_page(get_job *j, const Dfs__GetFileRep *rep, uint64_t first, cha
 }
 
 /* Fetches the entry and every chunk location. Returns 0, or an error already printed. */
-static int fetch_chunks(cli_ctx *ctx, get_job *j) {
+static int fetch_chunks(meta_client *mc, get_job *j) {
   uint64_t first = 0, inode = 0;
   int64_t mtime = 0; /* a replace (update) changes it: pages of two versions never mix */
   char err[768];
@@ -261,7 +290,7 @@ static int fetch_chunks(cli_ctx *ctx, get_job *j) {
     req.first_chunk = first;
     req.max_chunks = GET_PAGE;
     ProtobufCMessage *m = NULL;
-    int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, &req.base,
+    int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, &req.base,
                        &dfs__get_file_rep__descriptor, &m, err, sizeof err);
     Dfs__GetFileRep *rep = (Dfs__GetFileRep *)m;
     if (rc == 0 && !rep->entry) { rc = DFS_EPROTO; snprintf(err, sizeof err, "metad sent no entry"); }
@@ -285,7 +314,7 @@ static int fetch_chunks(cli_ctx *ctx, get_job *j) {
     size_t got = rc == 0 ? rep->n_chunks : 0;
     if (m) protobuf_c_message_free_unpacked(m, NULL);
     if (rc) {
-      meta_report_path(ctx->mc, "get", j->remote, rc, err);
+      meta_report_path(mc, "get", j->remote, rc, err);
       return rc;
     }
     first += got;
@@ -298,7 +327,7 @@ static int fetch_chunks(cli_ctx *ctx, get_job *j) {
   }
 }
 
-static void report_bad(cli_ctx *ctx, get_job *j) {
+static void report_bad(meta_client *mc, get_job *j) {
   for (size_t i = 0; i < j->n_bad; i++) {
     Dfs__BadReplicaReq req = DFS__BAD_REPLICA_REQ__INIT;
     req.chunk_id = j->bad[i].chunk_id;
@@ -306,48 +335,36 @@ static void report_bad(cli_ctx *ctx, get_job *j) {
     req.reason = j->bad[i].reason;
     ProtobufCMessage *m = NULL;
     char err[256];
-    int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_BAD_REPLICA, &req.base,
+    int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_BAD_REPLICA, &req.base,
                        &dfs__bad_replica_rep__descriptor, &m, err, sizeof err);
     if (m) protobuf_c_message_free_unpacked(m, NULL);
     if (rc == DFS_ECONN) break; /* best effort */
   }
 }
 
-int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"parallel", 'P', 1}};
-  cli_opt_val v[1];
-  const char *pos[2];
-  size_t npos;
-  char err[512];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 1, v, pos, 2, &npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("get")); return CLI_OK; }
-  if (rc) return cli_usage_error("get", "%s", err);
-  if (npos < 1) return cli_usage_error("get", "missing REMOTE file");
-  uint64_t parallel = 4;
-  if (v[0].present && cli_parse_u64(v[0].value, 1, GET_MAX_PARALLEL, &parallel))
-    return cli_usage_error("get", "--parallel must be 1..%d", GET_MAX_PARALLEL);
-
-  char remote[DFS_PATH_MAX + 1], local[DFS_PATH_MAX + 1];
-  if (cli_remote_arg(ctx, "get", pos[0], remote)) return CLI_FAIL;
-  int to_stdout = npos > 1 && strcmp(pos[1], "-") == 0;
-  if (!to_stdout) {
-    rc = cli_get_dest(remote, npos > 1 ? pos[1] : NULL, cli_local_isdir, NULL, local, sizeof local);
-    if (rc) {
-      cli_err("get", "%s: cannot name a local file after it (give LOCAL)", remote);
-      return CLI_FAIL;
-    }
-  }
-
+/* Downloads remote into local (NULL: stdout, in order) through a temp file in local's
+ * directory (temp slot `slot`), fsynced and renamed when complete. parallel: chunk
+ * workers; with parallel 1 and cc/buf given, the caller's thread, connections and 1 MiB
+ * buffer do the work. shared: a multi-file get's progress bar (NULL: own bar and a
+ * summary line). defer: leave the complete temp file (slot stays active) unsynced and
+ * not renamed; the caller syncs many at once and renames them (get_flush). Returns
+ * CLI_OK, or CLI_FAIL after printing one line naming the file. */
+static int get_download(meta_client *mc, const char *remote, const char *local,
+                        uint64_t parallel, chunk_conns *cc, uint8_t *buf, cli_progress *shared,
+                        int quiet, size_t slot, int defer) {
+  int to_stdout = local == NULL;
+  get_tmp_slot *tmp = &g_tmp[slot];
   get_job j;
   memset(&j, 0, sizeof j);
   j.remote = remote;
   j.out_fd = -1;
+  j.prog = shared ? shared : &j.own_prog;
   pthread_mutex_init(&j.lock, NULL);
-  int ret = CLI_FAIL, progress_on = 0;
+  int ret = CLI_FAIL, progress_on = 0, return_deferred = 0;
   pthread_t th[GET_MAX_PARALLEL];
   size_t nth = 0;
 
-  if (fetch_chunks(ctx, &j)) goto out;
+  if (fetch_chunks(mc, &j)) goto out;
 
   if (to_stdout) {
     j.out_fd = STDOUT_FILENO;
@@ -359,30 +376,38 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
     char *slash = strrchr(dir, '/');
     if (slash) { if (slash == dir) slash[1] = '\0'; else *slash = '\0'; } else snprintf(dir, sizeof dir, ".");
     if (cli_basename(local, base, sizeof base)) { cli_err("get", "%s: invalid local name", local); goto out; }
-    if ((size_t)snprintf(g_tmp_path, sizeof g_tmp_path, "%s/.%s.dfs-tmp-XXXXXX", dir, base) >=
-        sizeof g_tmp_path) {
+    if ((size_t)snprintf(tmp->path, sizeof tmp->path, "%s/.%s.dfs-tmp-XXXXXX", dir, base) >=
+        sizeof tmp->path) {
       cli_err("get", "%s: local path too long", local);
       goto out;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
-    j.out_fd = mkstemp(g_tmp_path);
+    j.out_fd = mkstemp(tmp->path);
     if (j.out_fd < 0) {
       cli_err("get", "cannot create a file in %s: %s", dir, strerror(errno));
       goto out;
     }
-    g_tmp_active = 1;
+    tmp->active = 1;
     mode_t um = umask(0);
     umask(um);
     fchmod(j.out_fd, 0666 & ~um);
+    /* Reserve the blocks up front: workers write at disjoint offsets into a file that
+     * does not grow under them (a file system without fallocate just skips this). */
+    if (j.size && fallocate(j.out_fd, 0, 0, (off_t)j.size) != 0 && errno == ENOSPC) {
+      cli_err("get", "%s: not enough local disk space for %llu bytes", local,
+              (unsigned long long)j.size);
+      goto out;
+    }
   }
 
-  cli_progress_init(&j.prog, "get", j.size, ctx->quiet);
-  progress_on = 1;
+  if (!shared) {
+    cli_progress_init(&j.own_prog, "get", j.size, quiet);
+    progress_on = 1;
+  }
   uint64_t t0 = dfs_now_ms();
   if (parallel > j.nchunks) parallel = j.nchunks ? j.nchunks : 1;
-  if (j.sequential && j.nchunks) {
+  if (j.nchunks && parallel == 1 && cc && buf) {
+    get_loop(&j, cc, buf);
+  } else if (j.sequential && j.nchunks) {
     get_worker(&j);
   } else {
     for (; j.nchunks && nth < parallel; nth++)
@@ -392,16 +417,16 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
       }
     for (size_t i = 0; i < nth; i++) pthread_join(th[i], NULL);
   }
-  cli_progress_finish(&j.prog);
+  if (progress_on) cli_progress_finish(&j.own_prog);
   progress_on = 0;
-  report_bad(ctx, &j);
+  report_bad(mc, &j);
   if (j.failed) {
-    cli_err("get", "%s: %s", remote, j.fail_msg);
+    if (!g_stop_sig) cli_err("get", "%s: %s", remote, j.fail_msg);
     goto out;
   }
   if (!to_stdout) {
     struct stat st;
-    if (fsync(j.out_fd) != 0 || fstat(j.out_fd, &st) != 0) {
+    if ((!defer && fsync(j.out_fd) != 0) || fstat(j.out_fd, &st) != 0) {
       cli_err("get", "%s: %s", local, strerror(errno));
       goto out;
     }
@@ -416,25 +441,352 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
       goto out;
     }
     j.out_fd = -1;
-    if (rename(g_tmp_path, local) != 0) {
+    if (defer) {
+      ret = CLI_OK;
+      return_deferred = 1;
+      goto out;
+    }
+    if (rename(tmp->path, local) != 0) {
       cli_err("get", "cannot rename to %s: %s", local, strerror(errno));
       goto out;
     }
-    g_tmp_active = 0;
+    tmp->active = 0;
   } else if (fflush(stdout) != 0) {
     cli_err("get", "stdout: %s", strerror(errno));
     goto out;
   }
-  if (!to_stdout) cli_summary("get", remote, local, j.size, (double)(dfs_now_ms() - t0) / 1000.0);
+  if (!to_stdout && !shared)
+    cli_summary("get", remote, local, j.size, (double)(dfs_now_ms() - t0) / 1000.0);
   ret = CLI_OK;
 out:
-  if (progress_on) cli_progress_finish(&j.prog);
+  if (progress_on) cli_progress_finish(&j.own_prog);
   if (j.out_fd >= 0 && !to_stdout) close(j.out_fd);
-  if (g_tmp_active) { unlink(g_tmp_path); g_tmp_active = 0; }
+  if (tmp->active && !return_deferred) { unlink(tmp->path); tmp->active = 0; }
   if (j.chunks)
     for (uint64_t i = 0; i < j.nchunks; i++) free(j.chunks[i].cap);
   free(j.chunks);
   free(j.servers);
   pthread_mutex_destroy(&j.lock);
+  return ret;
+}
+
+/* ---- multi-file get: `get R1 R2 ... LOCALDIR`, `get -r REMOTEDIR [LOCALDIR]` ---- */
+
+typedef struct {
+  const meta_client *proto_mc; /* copied per worker: one metad connection each */
+  cli_xfer_list *list;
+  uint64_t per_file_parallel;
+  int quiet;
+  int root_fd;                 /* the destination directory (syncfs), or -1 */
+  dev_t root_dev;
+  cli_progress prog;
+  pthread_mutex_t lock;        /* guards next_slot, next, nfailed */
+  size_t next_slot, next, nfailed;
+} get_batch;
+
+/* Makes a worker's complete temp files durable with one syncfs of the destination's
+ * file system (a file on another file system gets its own fsync) and renames them into
+ * place. Returns how many failed (each named). */
+static size_t get_flush(get_batch *b, size_t base, const size_t *items, size_t n) {
+  size_t bad = 0;
+  if (g_stop_sig) { /* interrupted: none of them appears */
+    for (size_t k = 0; k < n; k++) {
+      unlink(g_tmp[base + k].path);
+      g_tmp[base + k].active = 0;
+    }
+    return n;
+  }
+  int synced = b->root_fd >= 0 && n && syncfs(b->root_fd) == 0;
+  for (size_t k = 0; k < n; k++) {
+    get_tmp_slot *tmp = &g_tmp[base + k];
+    cli_xfer_item *it = &b->list->files[items[k]];
+    struct stat st;
+    int ok = synced && stat(tmp->path, &st) == 0 && st.st_dev == b->root_dev;
+    if (!ok) {
+      int fd = open(tmp->path, O_RDONLY | O_CLOEXEC);
+      ok = fd >= 0 && fsync(fd) == 0;
+      if (fd >= 0) close(fd);
+    }
+    if (!ok || rename(tmp->path, it->dst) != 0) {
+      cli_err("get", "%s: cannot %s: %s", it->dst, ok ? "rename the complete file into place"
+              : "sync the downloaded file", strerror(errno));
+      unlink(tmp->path);
+      it->failed = 1;
+      bad++;
+    }
+    tmp->active = 0;
+  }
+  return bad;
+}
+
+static void *get_batch_worker(void *arg) {
+  get_batch *b = arg;
+  meta_client mc = *b->proto_mc;
+  mc.fd = -1;
+  chunk_conns cc;
+  chunk_conns_init(&cc);
+  uint8_t *buf = malloc(DFS_CHUNK_SIZE);
+  pthread_mutex_lock(&b->lock);
+  size_t base = b->next_slot++ * GET_PENDING;
+  pthread_mutex_unlock(&b->lock);
+  size_t pending[GET_PENDING], np = 0, bad = 0;
+  for (;;) {
+    pthread_mutex_lock(&b->lock);
+    size_t i = b->next < b->list->n_files && !g_stop_sig ? b->next++ : SIZE_MAX;
+    pthread_mutex_unlock(&b->lock);
+    if (i == SIZE_MAX) break;
+    cli_xfer_item *it = &b->list->files[i];
+    int ok = 0;
+    if (!buf) cli_err("get", "%s: out of memory", it->src);
+    else ok = get_download(&mc, it->src, it->dst, b->per_file_parallel, &cc, buf, &b->prog,
+                           b->quiet, base + np, 1) == CLI_OK;
+    if (!ok) {
+      it->failed = 1;
+      bad++;
+      continue;
+    }
+    pending[np++] = i;
+    if (np == GET_PENDING) {
+      bad += get_flush(b, base, pending, np);
+      np = 0;
+    }
+  }
+  bad += get_flush(b, base, pending, np);
+  pthread_mutex_lock(&b->lock);
+  b->nfailed += bad;
+  pthread_mutex_unlock(&b->lock);
+  free(buf);
+  chunk_conns_close(&cc);
+  meta_client_close(&mc);
+  return NULL;
+}
+
+/* Stat of a resolved remote path: *is_dir and *size. 0, or a negative DFS_E* after
+ * printing one line. */
+static int remote_stat(meta_client *mc, const char *path, int *is_dir, uint64_t *size) {
+  Dfs__StatReq req = DFS__STAT_REQ__INIT;
+  req.path = (char *)path;
+  ProtobufCMessage *m = NULL;
+  char err[768];
+  int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &req.base,
+                     &dfs__stat_rep__descriptor, &m, err, sizeof err);
+  const Dfs__Entry *e = rc == 0 ? ((Dfs__StatRep *)m)->entry : NULL;
+  if (rc == 0 && !e) { rc = DFS_EPROTO; snprintf(err, sizeof err, "metad sent no entry"); }
+  if (rc == 0) {
+    *is_dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+    *size = e->size;
+  } else {
+    meta_report_path(mc, "get", path, rc, err);
+  }
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  return rc;
+}
+
+/* Adds the remote tree at rdir: ldir (and each subdirectory) to create, each file as an
+ * item, in name order. 0 or a negative DFS_E* (printed). */
+static int walk_remote(meta_client *mc, cli_xfer_list *l, const char *rdir, const char *ldir) {
+  if (cli_xfer_add_dir(l, ldir)) { cli_err("get", "out of memory"); return DFS_ENOMEM; }
+  Dfs__ListReq req = DFS__LIST_REQ__INIT;
+  req.path = (char *)rdir;
+  ProtobufCMessage *m = NULL;
+  char err[768];
+  int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, &req.base,
+                     &dfs__list_rep__descriptor, &m, err, sizeof err);
+  if (rc) {
+    meta_report_path(mc, "get", rdir, rc, err);
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+  }
+  Dfs__ListRep *rep = (Dfs__ListRep *)m;
+  char rp[DFS_PATH_MAX + 1], lp[DFS_PATH_MAX + 1];
+  for (size_t i = 0; i < rep->n_entries && rc == 0; i++) {
+    const Dfs__Entry *e = rep->entries[i];
+    if (!e || !e->name || !*e->name || strchr(e->name, '/') || !strcmp(e->name, ".") ||
+        !strcmp(e->name, "..")) {
+      cli_err("get", "%s: metad listed an invalid name", rdir);
+      rc = DFS_EPROTO;
+      break;
+    }
+    if (cli_join(rdir, e->name, rp, sizeof rp) || cli_join(ldir, e->name, lp, sizeof lp)) {
+      cli_err("get", "%s/%s: path too long", rdir, e->name);
+      rc = DFS_ETOOBIG;
+      break;
+    }
+    if (e->type == DFS__ENTRY_TYPE__ENTRY_DIR) rc = walk_remote(mc, l, rp, lp);
+    else if ((rc = cli_xfer_add_file(l, rp, lp, e->size)) != 0) cli_err("get", "out of memory");
+  }
+  protobuf_c_message_free_unpacked(m, NULL);
+  return rc;
+}
+
+/* Waits for SIGINT/SIGTERM/SIGHUP (blocked in every thread) and records it in
+ * g_stop_sig; SIGUSR1 (sent when the transfer is over) ends it quietly. */
+static void *get_sigwaiter(void *arg) {
+  const sigset_t *set = arg;
+  int sig = 0;
+  while (sigwait(set, &sig) == 0) {
+    if (sig == SIGUSR1) break;
+    g_stop_sig = sig;
+  }
+  return NULL;
+}
+
+static int get_batch_run(cli_ctx *ctx, int recursive, const char **pos, size_t npos,
+                         uint64_t parallel) {
+  cli_xfer_list l;
+  cli_xfer_init(&l);
+  int ret = CLI_FAIL;
+  size_t nsrc = npos >= 2 ? npos - 1 : npos, nbad = 0;
+  const char *dest = npos >= 2 ? pos[npos - 1] : ".";
+  char rp[DFS_PATH_MAX + 1], lp[DFS_PATH_MAX + 1], base[DFS_NAME_MAX + 1];
+  struct stat dst;
+  int dest_is_dir = stat(dest, &dst) == 0 && S_ISDIR(dst.st_mode);
+  int dest_missing = !dest_is_dir && errno == ENOENT;
+  /* `get -r REMOTEDIR NEWNAME` creates NEWNAME as the copy (like cp -r); otherwise the
+   * destination must be an existing local directory that receives each source by name. */
+  int rename_root = recursive && nsrc == 1 && dest_missing;
+  if (!rename_root && !dest_is_dir) {
+    cli_err("get", "%s: %s (several files go into an existing local directory)", dest,
+            dest_missing ? "no such directory" : "not a directory");
+    goto out;
+  }
+  for (size_t i = 0; i < nsrc; i++) {
+    if (cli_remote_arg(ctx, "get", pos[i], rp)) { nbad++; continue; }
+    int is_dir = 0;
+    uint64_t size = 0;
+    if (remote_stat(ctx->mc, rp, &is_dir, &size)) { nbad++; continue; }
+    if (rename_root) snprintf(lp, sizeof lp, "%s", dest);
+    else if (cli_basename(rp, base, sizeof base) || cli_join(dest, base, lp, sizeof lp)) {
+      cli_err("get", "%s: cannot name a local file after it", rp);
+      nbad++;
+      continue;
+    }
+    if (is_dir) {
+      if (!recursive) {
+        cli_err("get", "%s: is a directory (give -r to download it and everything in it)", rp);
+        nbad++;
+        continue;
+      }
+      if (walk_remote(ctx->mc, &l, rp, lp)) goto out;
+    } else if (cli_xfer_add_file(&l, rp, lp, size)) {
+      cli_err("get", "out of memory");
+      goto out;
+    }
+  }
+  for (size_t i = 0; i < l.n_dirs; i++) {
+    struct stat st;
+    if (mkdir(l.dirs[i], 0777) != 0 && !(errno == EEXIST && stat(l.dirs[i], &st) == 0 &&
+                                         S_ISDIR(st.st_mode))) {
+      cli_err("get", "%s: cannot create the directory: %s (nothing was downloaded)", l.dirs[i],
+              strerror(errno == EEXIST ? ENOTDIR : errno));
+      goto out;
+    }
+  }
+  get_batch b;
+  memset(&b, 0, sizeof b);
+  b.proto_mc = ctx->mc;
+  b.list = &l;
+  b.quiet = ctx->quiet;
+  size_t nw = parallel < l.n_files ? (size_t)parallel : l.n_files;
+  if (nw == 0) nw = 1;
+  b.per_file_parallel = parallel / nw ? parallel / nw : 1;
+  b.root_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat rst;
+  if (b.root_fd >= 0 && fstat(b.root_fd, &rst) == 0) b.root_dev = rst.st_dev;
+  else if (b.root_fd >= 0) { close(b.root_fd); b.root_fd = -1; }
+  pthread_mutex_init(&b.lock, NULL);
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, &old);  /* inherited by every worker */
+  pthread_t waiter;
+  int have_waiter = pthread_create(&waiter, NULL, get_sigwaiter, &set) == 0;
+  cli_progress_init(&b.prog, "get", l.total_bytes, ctx->quiet);
+  uint64_t t0 = dfs_now_ms();
+  if (l.n_files) cli_run_pool(nw, get_batch_worker, &b);
+  cli_progress_finish(&b.prog);
+  if (have_waiter) {
+    pthread_kill(waiter, SIGUSR1);
+    pthread_join(waiter, NULL);
+  }
+  int stop = g_stop_sig;
+  if (stop) { /* every temp file is gone: now die of the signal, as if unhandled */
+    if (b.root_fd >= 0) close(b.root_fd);
+    cli_xfer_free(&l);
+    signal(stop, SIG_DFL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    raise(stop);
+    _exit(128 + stop); /* not reached: the default action of these signals ends us */
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  double secs = (double)(dfs_now_ms() - t0) / 1000.0;
+  pthread_mutex_destroy(&b.lock);
+  if (b.root_fd >= 0) close(b.root_fd);
+  if (!ctx->quiet) {
+    char hs[32], rs[32];
+    printf("get %zu file%s (%s) -> %s: %zu downloaded in %.2f s (%s, %.0f files/s)\n",
+           l.n_files, l.n_files == 1 ? "" : "s", dfs_human_size(l.total_bytes, hs, sizeof hs),
+           dest, l.n_files - b.nfailed, secs, cli_rate_string(l.total_bytes, secs, rs, sizeof rs),
+           secs > 0 ? (double)(l.n_files - b.nfailed) / secs : 0.0);
+    fflush(stdout);
+  }
+  if (b.nfailed || nbad) {
+    cli_err("get", "%zu of %zu file%s failed (each named above); the others were downloaded",
+            b.nfailed + nbad, l.n_files + nbad, l.n_files + nbad == 1 ? "" : "s");
+    goto out;
+  }
+  ret = CLI_OK;
+out:
+  cli_xfer_free(&l);
+  return ret;
+}
+
+int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {{"parallel", 'P', 1}, {"recursive", 'r', 0}, {NULL, 'R', 0}};
+  cli_opt_val v[3];
+  const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+  if (!pos) { cli_err("get", "out of memory"); return CLI_FAIL; }
+  size_t npos;
+  char err[512];
+  int ret = CLI_FAIL;
+  int rc = cli_parse_args(argc - 1, argv + 1, specs, 3, v, pos, (size_t)argc, &npos, err, sizeof err);
+  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("get")); ret = CLI_OK; goto out; }
+  if (rc) { ret = cli_usage_error("get", "%s", err); goto out; }
+  if (npos < 1) { ret = cli_usage_error("get", "missing REMOTE file"); goto out; }
+  uint64_t parallel = GET_DEFAULT_PARALLEL;
+  if (v[0].present && cli_parse_u64(v[0].value, 1, GET_MAX_PARALLEL, &parallel)) {
+    ret = cli_usage_error("get", "--parallel must be 1..%d", GET_MAX_PARALLEL);
+    goto out;
+  }
+  int recursive = v[1].present || v[2].present;
+  if (recursive || npos > 2) {
+    if (npos > 1 && strcmp(pos[npos - 1], "-") == 0) {
+      ret = cli_usage_error("get", "several files cannot go to stdout ('-')");
+      goto out;
+    }
+    ret = get_batch_run(ctx, recursive, pos, npos, parallel);
+    goto out;
+  }
+
+  char remote[DFS_PATH_MAX + 1], local[DFS_PATH_MAX + 1];
+  if (cli_remote_arg(ctx, "get", pos[0], remote)) goto out;
+  int to_stdout = npos > 1 && strcmp(pos[1], "-") == 0;
+  if (!to_stdout) {
+    rc = cli_get_dest(remote, npos > 1 ? pos[1] : NULL, cli_local_isdir, NULL, local, sizeof local);
+    if (rc) {
+      cli_err("get", "%s: cannot name a local file after it (give LOCAL)", remote);
+      goto out;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+  }
+  ret = get_download(ctx->mc, remote, to_stdout ? NULL : local, parallel, NULL, NULL, NULL,
+                     ctx->quiet, 0, 0);
+out:
+  free(pos);
   return ret;
 }

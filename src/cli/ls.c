@@ -65,12 +65,15 @@ static void long_fields(const Dfs__Entry *e, int human, char *size, size_t sizes
   else snprintf(reps, repsz, "%u", e->replicas);
 }
 
-static const char *owner_of(const Dfs__Entry *e) { return e->owner && *e->owner ? e->owner : "-"; }
+/* The owner as printed (escaped, see cli_esc) in buf (>= 1024 bytes). */
+static const char *owner_of(const Dfs__Entry *e, char *buf) {
+  return e->owner && *e->owner ? cli_esc(e->owner, buf, 1024) : "-";
+}
 
 static void widen(ls_widths *w, const Dfs__Entry *e, int human) {
-  char size[32], reps[16];
+  char size[32], reps[16], ob[1024];
   long_fields(e, human, size, sizeof size, reps, sizeof reps);
-  int n = (int)strlen(owner_of(e));
+  int n = (int)strlen(owner_of(e, ob));
   if (n > w->owner) w->owner = n;
   if ((int)strlen(size) > w->size) w->size = (int)strlen(size);
   if ((int)strlen(reps) > w->reps) w->reps = (int)strlen(reps);
@@ -79,11 +82,12 @@ static void widen(ls_widths *w, const Dfs__Entry *e, int human) {
 /* mode  owner  size  replicas  date time  name (size in exact bytes unless human). */
 static void print_long(const Dfs__Entry *e, const char *name, int human, const ls_widths *w) {
   int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-  char mode[11], tm[32], size[32], reps[16];
+  char mode[11], tm[32], size[32], reps[16], ob[1024], nb[CLI_ESC_BUF];
   cli_mode_string(dir, e->mode, mode);
   long_fields(e, human, size, sizeof size, reps, sizeof reps);
-  printf("%s  %-*s  %*s  %*s  %s  %s%s\n", mode, w->owner, owner_of(e), w->size, size, w->reps,
-         reps, cli_time_string(e->mtime_ns, tm, sizeof tm), name, dir ? "/" : "");
+  printf("%s  %-*s  %*s  %*s  %s  %s%s\n", mode, w->owner, owner_of(e, ob), w->size, size, w->reps,
+         reps, cli_time_string(e->mtime_ns, tm, sizeof tm), cli_esc(name, nb, sizeof nb),
+         dir ? "/" : "");
 }
 
 static int by_name(const void *a, const void *b) {
@@ -102,7 +106,10 @@ static int list_dir(cli_ctx *ctx, const char *path, int lng, int human, int recu
   char err[512];
   int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, &req.base,
                      &dfs__list_rep__descriptor, &m, err, sizeof err);
-  if (header) printf("%s:\n", path);
+  if (header) {
+    cli_put_esc(stdout, path);
+    printf(":\n");
+  }
   if (rc) {
     if (m) protobuf_c_message_free_unpacked(m, NULL);
     fflush(stdout);
@@ -117,7 +124,10 @@ static int list_dir(cli_ctx *ctx, const char *path, int lng, int human, int recu
     const Dfs__Entry *e = rep->entries[i];
     const char *name = e->name ? e->name : "";
     if (lng) print_long(e, name, human, &w);
-    else printf("%s%s\n", name, e->type == DFS__ENTRY_TYPE__ENTRY_DIR ? "/" : "");
+    else {
+      cli_put_esc(stdout, name);
+      printf("%s\n", e->type == DFS__ENTRY_TYPE__ENTRY_DIR ? "/" : "");
+    }
   }
   int ret = 0;
   /* On the heap: a deep tree recurses once per level. */
@@ -201,7 +211,10 @@ int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
     ls_widths w = {0, 0, 0};
     widen(&w, st->entry, human);
     if (lng) print_long(st->entry, path, human, &w);
-    else printf("%s\n", path);
+    else {
+      cli_put_esc(stdout, path);
+      putchar('\n');
+    }
     dfs__stat_rep__free_unpacked(st, NULL);
     return CLI_OK;
   }
@@ -225,13 +238,13 @@ int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv) {
     return CLI_OK;
   }
   int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-  char mode[11], tm[32], hs[32];
-  printf("path:     %s\n", path);
+  char mode[11], tm[32], hs[32], eb[CLI_ESC_BUF];
+  printf("path:     %s\n", cli_esc(path, eb, sizeof eb));
   printf("type:     %s\n", dir ? "directory" : "file");
   if (dir) printf("entries:  %llu\n", (unsigned long long)e->size);
   else printf("size:     %llu (%s)\n", (unsigned long long)e->size, dfs_human_size(e->size, hs, sizeof hs));
   printf("mode:     %s (%04o)\n", cli_mode_string(dir, e->mode, mode), e->mode & 07777);
-  printf("owner:    %s\n", e->owner && *e->owner ? e->owner : "-");
+  printf("owner:    %s\n", e->owner && *e->owner ? cli_esc(e->owner, eb, sizeof eb) : "-");
   printf("mtime:    %s\n", cli_time_string(e->mtime_ns, tm, sizeof tm));
   if (!dir) {
     printf("replicas: %u\n", e->replicas);

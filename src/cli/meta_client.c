@@ -38,7 +38,6 @@ static int ensure_connected(meta_client *mc) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   mc->fd = fd;
-  mc->ever_connected = 1;
   return 0;
 }
 
@@ -89,6 +88,7 @@ static int call_once(meta_client *mc, uint16_t type, const ProtobufCMessage *req
   dfs_msg m;
   err[0] = '\0';
   rc = dfs_sock_call(mc->fd, type, req, NULL, 0, &m, err, errsz);
+  if (rc == 0 || err[0]) mc->ever_connected = 1; /* a reply or an error frame came back */
   if (rc) {
     if (!err[0]) snprintf(err, errsz, "%s %s: %s", mc->service, mc->addr, dfs_strerror(rc));
     meta_client_close(mc);  /* only a decoded error reply leaves the socket usable */
@@ -121,7 +121,7 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep, char *err,
               size_t errsz) {
   meta_set_token(mc, req);
-  int redirects = 0, timeouts = 0;
+  int redirects = 0, timeouts = 0, plain_closes = 0;
   uint64_t deadline = 0, backoff_ms = 0;
   char orig_host[sizeof mc->host];
   int orig_port = mc->port;
@@ -143,6 +143,13 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
     /* A leader we were redirected to is gone: ask the address we were given again. */
     if (rc == DFS_ECONN && redirects && (mc->port != orig_port || strcmp(mc->host, orig_host)))
       set_addr(mc, orig_host, orig_port);
+    /* A server that never answered and closes our plaintext connection again right
+     * away is a TLS server refusing plaintext: say so at once instead of retrying. */
+    if (rc == DFS_ECLOSED && !mc->ever_connected && !mc->tls && ++plain_closes >= 2) {
+      snprintf(err, errsz, "%s at %s requires TLS: pass --tls-ca FILE (or set $DFS_TLS_CA, "
+               "or tls.enabled: true and tls.ca in dfs.yaml)", mc->service, mc->addr);
+      return DFS_ECONFIG;
+    }
     /* The connection broke, metad is restarting, electing, or not ready: retry with the
      * same request (reads are idempotent, mutations carry request ids). A metad that
      * never answered is reported at once ("is the cluster running?"). */
@@ -202,7 +209,7 @@ void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err
 void meta_report_path(const meta_client *mc, const char *cmd, const char *path, int rc,
                       const char *err) {
   if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_EAUTH || rc == DFS_ECLOSED ||
-      rc == DFS_EPROTO || strstr(err, path))
+      rc == DFS_EPROTO || rc == DFS_ECONFIG || strstr(err, path))
     meta_report(mc, cmd, rc, err);
   else cli_err(cmd, "%s: %s", path, err);
 }

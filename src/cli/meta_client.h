@@ -43,7 +43,8 @@ void meta_set_token(const meta_client *mc, ProtobufCMessage *req);
  * *rep (caller frees with protobuf_c_message_free_unpacked(*rep, NULL)). Returns 0 only
  * if the reply's Status says success. Otherwise a negative DFS_E* code, err holds one
  * human line (the server's Status.message when there is one), and *rep is still set if
- * a reply was decoded (or NULL). DFS_ECONN means metad could not be reached. */
+ * a reply was decoded (or NULL). DFS_ECONN means metad could not be reached;
+ * DFS_ECONFIG that it closes plaintext connections unanswered (it requires TLS). */
 int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep, char *err,
               size_t errsz);

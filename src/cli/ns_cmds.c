@@ -336,7 +336,9 @@ static void tree_walk(cli_ctx *ctx, const char *path, char *prefix, size_t plen,
     const Dfs__Entry *e = rep->entries[i];
     int last = i + 1 == rep->n_entries;
     int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-    printf("%s%s%s%s\n", prefix, last ? "└── " : "├── ", e->name ? e->name : "", dir ? "/" : "");
+    printf("%s%s", prefix, last ? "└── " : "├── ");
+    cli_put_esc(stdout, e->name);
+    printf("%s\n", dir ? "/" : "");
     if (!dir) { tc->files++; continue; }
     tc->dirs++;
     char child[DFS_PATH_MAX + 1];
@@ -368,7 +370,8 @@ int cli_cmd_tree(cli_ctx *ctx, int argc, char **argv) {
   if (!dir) { cli_err("tree", "%s: not a directory (use 'dfs info' for a file)", path); return CLI_FAIL; }
   char *prefix = calloc(1, 4096 + 8);
   if (!prefix) { cli_err("tree", "out of memory"); return CLI_FAIL; }
-  printf("%s\n", path);
+  cli_put_esc(stdout, path);
+  putchar('\n');
   tree_count tc = {0, 0, 0};
   tree_walk(ctx, path, prefix, 0, &tc);
   free(prefix);
@@ -411,12 +414,13 @@ int cli_cmd_info(cli_ctx *ctx, int argc, char **argv) {
     putchar('{');
     entry_json_fields(stdout, path, e);
   } else {
-    printf("path:     %s\n", path);
+    char eb[CLI_ESC_BUF];
+    printf("path:     %s\n", cli_esc(path, eb, sizeof eb));
     printf("type:     %s\n", dir ? "directory" : "file");
     if (dir) printf("entries:  %llu\n", (unsigned long long)e->size);
     else printf("size:     %llu (%s)\n", (unsigned long long)e->size, dfs_human_size(e->size, hs, sizeof hs));
     printf("mode:     %s (%04o)\n", cli_mode_string(dir, e->mode, mode), e->mode & 07777);
-    printf("owner:    %s\n", e->owner && *e->owner ? e->owner : "-");
+    printf("owner:    %s\n", e->owner && *e->owner ? cli_esc(e->owner, eb, sizeof eb) : "-");
     printf("mtime:    %s\n", cli_time_string(e->mtime_ns, tm, sizeof tm));
     if (!dir) printf("goal:     %u replicas\nchunks:   %llu\n", e->replicas, (unsigned long long)e->chunks);
     printf("inode:    %llu\n", (unsigned long long)e->inode);
@@ -460,9 +464,11 @@ int cli_cmd_info(cli_ctx *ctx, int argc, char **argv) {
           printf("]}");
         } else {
           servers_str(c, srv, sizeof srv);
-          printf("%-6llu %-20llu %-8llu %-8u %08x %zu/%-2u %s\n", (unsigned long long)c->index,
+          printf("%-6llu %-20llu %-8llu %-8u %08x %zu/%-2u ", (unsigned long long)c->index,
                  (unsigned long long)c->chunk_id, (unsigned long long)c->version, c->length,
-                 c->crc32c, c->n_replicas, c->goal ? c->goal : e->replicas, srv);
+                 c->crc32c, c->n_replicas, c->goal ? c->goal : e->replicas);
+          cli_put_esc(stdout, srv); /* hosts come from chunkserver registrations */
+          putchar('\n');
         }
       }
       uint64_t got = rep->n_chunks;
@@ -533,14 +539,14 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv) {
       const Dfs__SearchHit *h = rep->hits[i];
       int dir = h->entry && h->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
       if (v[9].present && h->entry) {
-        char mode[11], tm[32], hs[32];
-        printf("%s  %-10s %9s  %s  %s%s\n", cli_mode_string(dir, h->entry->mode, mode),
-               h->entry->owner ? h->entry->owner : "-",
+        char mode[11], tm[32], hs[32], ob[1024];
+        printf("%s  %-10s %9s  %s  ", cli_mode_string(dir, h->entry->mode, mode),
+               h->entry->owner ? cli_esc(h->entry->owner, ob, sizeof ob) : "-",
                dir ? "-" : dfs_human_size(h->entry->size, hs, sizeof hs),
-               cli_time_string(h->entry->mtime_ns, tm, sizeof tm), h->path, dir ? "/" : "");
-      } else {
-        printf("%s%s\n", h->path, dir ? "/" : "");
+               cli_time_string(h->entry->mtime_ns, tm, sizeof tm));
       }
+      cli_put_esc(stdout, h->path);
+      printf("%s\n", dir ? "/" : "");
     }
     if (rep->truncated)
       cli_err("search", "more than %u results; showing the first %u (raise --limit or narrow the pattern)",
@@ -615,10 +621,11 @@ int cli_cmd_trash(cli_ctx *ctx, int argc, char **argv) {
         const Dfs__TrashItem *t = rep->items[i];
         char d[32], x[32], hs[32];
         int dir = t->entry && t->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-        printf("%-6llu  %-16s  %-16s  %9s  %s%s\n", (unsigned long long)t->id,
+        printf("%-6llu  %-16s  %-16s  %9s  ", (unsigned long long)t->id,
                cli_time_string(t->deleted_ns, d, sizeof d), cli_time_string(t->expires_ns, x, sizeof x),
-               dir || !t->entry ? "-" : dfs_human_size(t->entry->size, hs, sizeof hs),
-               t->original_path ? t->original_path : "", dir ? "/" : "");
+               dir || !t->entry ? "-" : dfs_human_size(t->entry->size, hs, sizeof hs));
+        cli_put_esc(stdout, t->original_path);
+        printf("%s\n", dir ? "/" : "");
       }
     }
   } else if (req.action == DFS__TRASH_ACTION__TRASH_RESTORE) {

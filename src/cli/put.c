@@ -6,7 +6,8 @@
  * Update: onto an existing file, the old chunk list is fetched first (GetFile) and each
  * local chunk whose length, CRC32C and CRC-64 (ISA-L crc64_ecma_refl) equal the old
  * chunk's at that index (or anywhere in the old file) is committed with reuse=true
- * instead of being sent; the summary says how many bytes were sent. */
+ * instead of being sent; the summary says how many bytes were sent.
+ * Several files or -r: batch_put.c, which uploads each file with put_upload. */
 #include <errno.h>
 #include <isa-l/crc64.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/put_file.h"
 #include "cli/chunk_client.h"
 #include "cli/commands.h"
 #include "cli/mode.h"
@@ -33,17 +35,9 @@
 #include "common/path.h"
 #include "common/util.h"
 
-#define PUT_BATCH 64
 #define PUT_ATTEMPTS 5
-#define PUT_MAX_PARALLEL 64
+#define PUT_DEFAULT_PARALLEL 16 /* chunk workers (one file) or files in flight (several) */
 
-typedef struct {
-  uint64_t id, version;
-  size_t n_chain;
-  cli_server chain[CLI_MAX_CHAIN];
-  uint8_t *cap;  /* owned */
-  size_t cap_len;
-} put_alloc;
 
 typedef struct {
   uint64_t id, version;
@@ -54,13 +48,16 @@ typedef struct {
   uint64_t servers[CLI_MAX_CHAIN];
 } put_chunk;
 
+
 typedef struct {
   const char *local;
   int fd;
+  put_pool *spool;           /* multi-file put: first attempts allocate from here */
   uint64_t size, nchunks;
   uint32_t replicas;
   uint32_t mode;             /* permission bits of the new file */
-  cli_progress prog;
+  cli_progress own_prog;     /* single-file put */
+  cli_progress *prog;        /* own_prog, or a multi-file put's shared bar (borrowed) */
   put_chunk *chunks;         /* nchunks entries, each written by one worker */
 
   pthread_mutex_t lock;      /* guards everything below, and mc */
@@ -93,6 +90,11 @@ static void fail_locked(put_job *j, int rc, int meta, const char *fmt, ...) {
 static void alloc_free(put_alloc *a) {
   free(a->cap);
   a->cap = NULL;
+}
+
+void put_pool_release(put_pool *p) {
+  for (size_t i = p->pos; i < p->n; i++) alloc_free(&p->a[i]);
+  p->n = p->pos = 0;
 }
 
 /* Copies a ChunkAlloc from metad into *a after validating it. 0 or DFS_EPROTO. */
@@ -173,6 +175,27 @@ static int take_alloc(put_job *j, int retry, put_alloc *a, const char *last_err)
     rc = alloc_locked(j, 1, a, last_err);
     goto out;
   }
+  if (j->spool) {
+    put_pool *p = j->spool;
+    pthread_mutex_lock(&p->lock);
+    if (p->pos == p->n) {
+      uint64_t want = p->left > PUT_BATCH ? PUT_BATCH : p->left;
+      if (want == 0) want = 1; /* files grew since they were listed */
+      rc = alloc_locked(j, (uint32_t)want, p->a, NULL);
+      if (rc == 0) {
+        p->n = (size_t)want;
+        p->pos = 0;
+        p->left -= want < p->left ? want : p->left;
+      }
+    }
+    if (rc == 0) {
+      *a = p->a[p->pos];
+      memset(&p->a[p->pos], 0, sizeof p->a[0]);
+      p->pos++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    goto out;
+  }
   if (j->pool_pos == j->pool_n) {
     uint64_t want = j->nchunks - j->batched;
     if (want > PUT_BATCH) want = PUT_BATCH;
@@ -246,7 +269,7 @@ static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
       pc->crc = crc;
       pc->crc64 = crc64;
       alloc_free(&a);
-      cli_progress_add(&j->prog, len);
+      cli_progress_add(j->prog, len);
       return 0;
     }
     alloc_free(&a);
@@ -257,6 +280,21 @@ static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
               (unsigned long long)idx, PUT_ATTEMPTS, err);
   pthread_mutex_unlock(&j->lock);
   return rc;
+}
+
+/* Pulls chunk indices until none is left or the job failed. */
+static void put_loop(put_job *j, chunk_conns *cc, uint8_t *buf) {
+  for (;;) {
+    pthread_mutex_lock(&j->lock);
+    if (j->failed || j->next_index >= j->nchunks) {
+      pthread_mutex_unlock(&j->lock);
+      break;
+    }
+    uint64_t idx = j->next_index++;
+    pthread_mutex_unlock(&j->lock);
+    if (j->chunks[idx].reuse) continue; /* unchanged: committed by reference */
+    if (put_one(j, cc, buf, idx)) break;
+  }
 }
 
 static void *put_worker(void *arg) {
@@ -270,20 +308,32 @@ static void *put_worker(void *arg) {
     pthread_mutex_unlock(&j->lock);
     return NULL;
   }
-  for (;;) {
-    pthread_mutex_lock(&j->lock);
-    if (j->failed || j->next_index >= j->nchunks) {
-      pthread_mutex_unlock(&j->lock);
-      break;
-    }
-    uint64_t idx = j->next_index++;
-    pthread_mutex_unlock(&j->lock);
-    if (j->chunks[idx].reuse) continue; /* unchanged: committed by reference */
-    if (put_one(j, &cc, buf, idx)) break;
-  }
+  put_loop(j, &cc, buf);
   free(buf);
   chunk_conns_close(&cc);
   return NULL;
+}
+
+/* Runs the chunk uploads of j: inline on the caller's connections and buffer when
+ * parallel is 1 and cc is given (multi-file put), else on `parallel` threads. */
+static void put_run(put_job *j, uint64_t parallel, chunk_conns *cc, uint8_t *buf) {
+  if (!j->nchunks) return;
+  if (parallel > j->nchunks) parallel = j->nchunks;
+  if (parallel <= 1 && cc && buf) {
+    put_loop(j, cc, buf);
+    return;
+  }
+  pthread_t th[PUT_MAX_PARALLEL];
+  size_t nth = 0;
+  for (; nth < parallel && nth < PUT_MAX_PARALLEL; nth++) {
+    if (pthread_create(&th[nth], NULL, put_worker, j) != 0) {
+      pthread_mutex_lock(&j->lock);
+      fail_locked(j, DFS_ENOMEM, 0, "cannot start worker threads");
+      pthread_mutex_unlock(&j->lock);
+      break;
+    }
+  }
+  for (size_t i = 0; i < nth; i++) pthread_join(th[i], NULL);
 }
 
 /* Stat of a remote path for destination resolution: 1 dir, 0 file/missing, <0 error. */
@@ -416,8 +466,10 @@ static uint64_t plan_reuse(put_job *j, old_chunk *old, size_t nold, uint64_t *nr
   uint64_t send = 0;
   *nreused = 0;
   if (!buf || !sorted) { cli_err("put", "out of memory"); send = UINT64_MAX; goto out; }
-  memcpy(sorted, old, nold * sizeof *old);
-  qsort(sorted, nold, sizeof *sorted, old_by_crc64);
+  if (nold) {
+    memcpy(sorted, old, nold * sizeof *old);
+    qsort(sorted, nold, sizeof *sorted, old_by_crc64);
+  }
   for (uint64_t i = 0; i < j->nchunks; i++) {
     uint64_t off = i * DFS_CHUNK_SIZE;
     uint32_t len = (uint32_t)(j->size - off < DFS_CHUNK_SIZE ? j->size - off : DFS_CHUNK_SIZE);
@@ -456,6 +508,39 @@ out:
   free(buf);
   free(sorted);
   return send;
+}
+
+/* What is at remote now: --no-clobber refuses before uploading (the commit refuses too,
+ * atomically); a replaced file keeps its permission bits unless --mode is given
+ * (*existing_mode: its bits, left alone if there is no file). Returns 0, or CLI_FAIL
+ * after printing why. */
+int put_remote_existing(meta_client *mc, const char *remote, int no_clobber,
+                           uint32_t *existing_mode) {
+  char err[768];
+  Dfs__StatReq sreq = DFS__STAT_REQ__INIT;
+  sreq.path = (char *)remote;
+  ProtobufCMessage *m = NULL;
+  int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &sreq.base,
+                     &dfs__stat_rep__descriptor, &m, err, sizeof err);
+  const Dfs__Entry *e = rc == 0 ? ((Dfs__StatRep *)m)->entry : NULL;
+  if (e && e->type != DFS__ENTRY_TYPE__ENTRY_DIR) *existing_mode = e->mode & 0777;
+  int is_dir = e && e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  if (rc == 0 && no_clobber) {
+    cli_err("put", "%s: already exists (--no-clobber given; drop it to replace the file)", remote);
+    return CLI_FAIL;
+  }
+  if (is_dir) {
+    cli_err("put", "%s: is a directory on the cluster (give a file name, or remove it)", remote);
+    return CLI_FAIL;
+  }
+  /* Without --no-clobber only a failure to talk to metad at all stops us here. */
+  if (rc && rc != DFS_ENOENT &&
+      (no_clobber || rc == DFS_ECONN || rc == DFS_EAUTH || rc == DFS_ETIMEDOUT)) {
+    meta_report_path(mc, "put", remote, rc, err);
+    return CLI_FAIL;
+  }
+  return 0;
 }
 
 /* Resolves where LOCAL goes (see cli_put_dest) into remote (DFS_PATH_MAX + 1 bytes) and
@@ -502,88 +587,37 @@ static int put_resolve(cli_ctx *ctx, const char *local, const char *remote_arg, 
       if (!is_dir) { cli_err("put", "%s: %s is a file, not a directory", remote, parent); return CLI_FAIL; }
     }
   }
-  /* What is there now: --no-clobber refuses before uploading (the commit refuses too,
-   * atomically); a replaced file keeps its permission bits unless --mode is given. */
-  {
-    Dfs__StatReq sreq = DFS__STAT_REQ__INIT;
-    sreq.path = remote;
-    ProtobufCMessage *m = NULL;
-    rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &sreq.base,
-                   &dfs__stat_rep__descriptor, &m, err, sizeof err);
-    const Dfs__Entry *e = rc == 0 ? ((Dfs__StatRep *)m)->entry : NULL;
-    if (e && e->type != DFS__ENTRY_TYPE__ENTRY_DIR) *existing_mode = e->mode & 0777;
-    if (m) protobuf_c_message_free_unpacked(m, NULL);
-    if (rc == 0 && no_clobber) {
-      cli_err("put", "%s: already exists (--no-clobber given; drop it to replace the file)", remote);
-      return CLI_FAIL;
-    }
-    /* Without --no-clobber only a failure to talk to metad at all stops us here. */
-    if (rc && rc != DFS_ENOENT &&
-        (no_clobber || rc == DFS_ECONN || rc == DFS_EAUTH || rc == DFS_ETIMEDOUT)) {
-      meta_report_path(ctx->mc, "put", remote, rc, err);
-      return CLI_FAIL;
-    }
-  }
-  return 0;
+  return put_remote_existing(ctx->mc, remote, no_clobber, existing_mode);
 }
 
-int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {
-      {"replicas", 'r', 1}, {"no-clobber", 'n', 0}, {"parallel", 'P', 1}, {"mode", 'm', 1}};
-  cli_opt_val v[4];
-  const char *pos[2];
-  size_t npos;
-  char err[768];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 4, v, pos, 2, &npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("put")); return CLI_OK; }
-  if (rc) return cli_usage_error("put", "%s", err);
-  if (npos < 1) return cli_usage_error("put", "missing LOCAL file");
-  uint64_t replicas = 2, parallel = 4;
-  if (v[0].present && cli_parse_u64(v[0].value, 1, CLI_MAX_CHAIN, &replicas))
-    return cli_usage_error("put", "--replicas must be 1..%d", CLI_MAX_CHAIN);
-  if (v[2].present && cli_parse_u64(v[2].value, 1, PUT_MAX_PARALLEL, &parallel))
-    return cli_usage_error("put", "--parallel must be 1..%d", PUT_MAX_PARALLEL);
-  uint32_t mode = 0644;
-  if (v[3].present && cli_parse_mode(v[3].value, 0644, 0, &mode))
-    return cli_usage_error("put", "--mode needs permission bits like 640 or u+x (got '%s')",
-                           v[3].value);
-  const char *local = pos[0];
-  int no_clobber = v[1].present;
 
+/* Uploads the open local file fd (size bytes) to the resolved path remote and commits
+ * it (update with chunk reuse when a file is there: existing_mode != UINT32_MAX).
+ * parallel: chunk workers; with parallel 1 and cc/buf given, the caller's thread,
+ * connections and 1 MiB buffer do the work. shared: a multi-file put's progress bar
+ * (NULL: own bar and a summary line); spool: its shared allocations (or NULL). *sent:
+ * bytes actually sent. Returns CLI_OK, or
+ * CLI_FAIL after printing one line naming the file. */
+int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd,
+                      uint64_t size, const char *remote, uint32_t existing_mode,
+                      uint64_t parallel, chunk_conns *cc, uint8_t *buf, cli_progress *shared,
+                      put_pool *spool, uint64_t *sent) {
+  char err[768];
+  int rc;
   put_job j;
   memset(&j, 0, sizeof j);
-  j.fd = -1;
+  j.fd = fd;
   j.local = local;
-  j.mc = ctx->mc;
-  j.replicas = (uint32_t)replicas;
-  j.mode = mode;
+  j.mc = mc;
+  j.replicas = o->replicas;
+  j.mode = o->mode;
+  j.size = size;
+  j.nchunks = (size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;
+  j.prog = shared ? shared : &j.own_prog;
+  j.spool = spool;
   pthread_mutex_init(&j.lock, NULL);
-  pthread_t th[PUT_MAX_PARALLEL];
-  size_t nth = 0;
-  int ret = CLI_FAIL;
-
-  j.fd = open(local, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  if (j.fd < 0 || fstat(j.fd, &st) != 0) {
-    cli_err("put", "%s: %s", local, strerror(errno));
-    goto out;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    cli_err("put", "%s: is a directory (put uploads one file)", local);
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    cli_err("put", "%s: not a regular file", local);
-    goto out;
-  }
-  j.size = (uint64_t)st.st_size;
-  j.nchunks = (j.size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;
-
-  char remote[DFS_PATH_MAX + 1];
-  uint32_t existing_mode = UINT32_MAX;
-  if (put_resolve(ctx, local, npos > 1 ? pos[1] : NULL, no_clobber, remote, &existing_mode))
-    goto out;
-  if (!v[3].present && existing_mode != UINT32_MAX) j.mode = existing_mode;
+  int ret = CLI_FAIL, prog_on = 0;
+  if (!o->mode_given && existing_mode != UINT32_MAX) j.mode = existing_mode;
 
   j.chunks = calloc(j.nchunks ? j.nchunks : 1, sizeof *j.chunks);
   if (!j.chunks) { cli_err("put", "out of memory for %llu chunks", (unsigned long long)j.nchunks); goto out; }
@@ -594,71 +628,65 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
   if (replacing && j.nchunks) {
     old_chunk *old = NULL;
     size_t nold = 0;
-    rc = fetch_old_chunks(ctx->mc, remote, &old, &nold, err, sizeof err);
+    rc = fetch_old_chunks(mc, remote, &old, &nold, err, sizeof err);
     if (rc == 0) {
       to_send = plan_reuse(&j, old, nold, &nreused);
       free(old);
       if (to_send == UINT64_MAX) goto out;
+      if (shared) cli_progress_add(shared, j.size - to_send);
     } else if (rc == DFS_ECONN || rc == DFS_EAUTH) {
-      meta_report_path(ctx->mc, "put", remote, rc, err);
+      meta_report_path(mc, "put", remote, rc, err);
       goto out;
     } /* else (gone, a permission problem): upload everything; the commit decides */
   }
-  cli_progress_init(&j.prog, "put", to_send, ctx->quiet);
-  if (parallel > j.nchunks) parallel = j.nchunks ? j.nchunks : 1;
-  for (; j.nchunks && nth < parallel; nth++) {
-    if (pthread_create(&th[nth], NULL, put_worker, &j) != 0) {
-      pthread_mutex_lock(&j.lock);
-      fail_locked(&j, DFS_ENOMEM, 0, "cannot start worker threads");
-      pthread_mutex_unlock(&j.lock);
-      break;
-    }
+  if (!shared) {
+    cli_progress_init(&j.own_prog, "put", to_send, o->quiet);
+    prog_on = 1;
   }
-  for (size_t i = 0; i < nth; i++) pthread_join(th[i], NULL);
-  cli_progress_finish(&j.prog);
+  put_run(&j, parallel, cc, buf);
+  if (prog_on) cli_progress_finish(&j.own_prog);
+  prog_on = 0;
   if (j.failed) {
-    if (j.fail_meta) meta_report_path(ctx->mc, "put", remote, j.fail_rc, j.fail_msg);
+    if (j.fail_meta) meta_report_path(mc, "put", remote, j.fail_rc, j.fail_msg);
     else cli_err("put", "%s -> %s: %s", local, remote, j.fail_msg);
     goto out;
   }
-  rc = commit(&j, remote, !no_clobber, err, sizeof err);
+  rc = commit(&j, remote, !o->no_clobber, err, sizeof err);
   if (rc && nreused && strstr(err, "cannot be reused")) {
     /* The old file changed under us: send everything and commit again. */
     for (uint64_t i = 0; i < j.nchunks; i++) j.chunks[i].reuse = 0;
     j.next_index = 0;
     nreused = 0;
     to_send = j.size;
-    for (nth = 0; nth < parallel; nth++)
-      if (pthread_create(&th[nth], NULL, put_worker, &j) != 0) break;
-    for (size_t i = 0; i < nth; i++) pthread_join(th[i], NULL);
+    put_run(&j, parallel, cc, buf);
     if (j.failed) {
       cli_err("put", "%s -> %s: %s", local, remote, j.fail_msg);
       goto out;
     }
-    rc = commit(&j, remote, !no_clobber, err, sizeof err);
+    rc = commit(&j, remote, !o->no_clobber, err, sizeof err);
   }
-  if (rc == DFS_EEXIST && no_clobber) {
+  if (rc == DFS_EEXIST && o->no_clobber) {
     cli_err("put", "%s: already exists (--no-clobber given; drop it to replace the file)", remote);
     goto out;
   }
   if (rc) {
     if (rc == DFS_EAUTH)
-      meta_report(ctx->mc, "put", rc, err);
+      meta_report(mc, "put", rc, err);
     else if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_EUNAVAIL)
       cli_err("put", "%s: metad %s did not confirm the commit (%s); the file may or may not "
-              "be there: check with 'dfs stat %s'", remote, ctx->mc->addr, err, remote);
+              "be there: check with 'dfs stat %s'", remote, mc->addr, err, remote);
     else if (strstr(err, remote)) cli_err("put", "%s", err);
     else cli_err("put", "%s: %s", remote, err);
     goto out;
   }
   /* metad keeps a replaced file's mode: an explicit --mode is applied afterwards. */
-  if (v[3].present && existing_mode != UINT32_MAX && existing_mode != j.mode) {
+  if (o->mode_given && existing_mode != UINT32_MAX && existing_mode != j.mode) {
     Dfs__ChmodReq creq = DFS__CHMOD_REQ__INIT;
-    creq.path = remote;
+    creq.path = (char *)remote;
     creq.mode = j.mode;
     creq.request_id = dfs_random_u64();
     ProtobufCMessage *m = NULL;
-    rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CHMOD, &creq.base,
+    rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CHMOD, &creq.base,
                    &dfs__chmod_rep__descriptor, &m, err, sizeof err);
     if (m) protobuf_c_message_free_unpacked(m, NULL);
     if (rc) {
@@ -666,19 +694,99 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
       goto out;
     }
   }
-  /* The rate is of the bytes actually sent (all of them for a new file). */
-  cli_summary("put", local, remote, to_send, (double)(dfs_now_ms() - t0) / 1000.0);
-  if (replacing && !ctx->quiet) {
-    char a[32], b[32];
-    printf("replaced %s: sent %s of %s (%llu chunk%s unchanged)\n", remote,
-           dfs_human_size(to_send, a, sizeof a), dfs_human_size(j.size, b, sizeof b),
-           (unsigned long long)nreused, nreused == 1 ? "" : "s");
+  *sent = to_send;
+  if (!shared) {
+    /* The rate is of the bytes actually sent (all of them for a new file). */
+    cli_summary("put", local, remote, to_send, (double)(dfs_now_ms() - t0) / 1000.0);
+    if (replacing && !o->quiet) {
+      char a[32], b[32];
+      printf("replaced %s: sent %s of %s (%llu chunk%s unchanged)\n", remote,
+             dfs_human_size(to_send, a, sizeof a), dfs_human_size(j.size, b, sizeof b),
+             (unsigned long long)nreused, nreused == 1 ? "" : "s");
+    }
   }
   ret = CLI_OK;
 out:
+  if (prog_on) cli_progress_finish(&j.own_prog);
   for (size_t i = j.pool_pos; i < j.pool_n; i++) alloc_free(&j.pool[i]);
   free(j.chunks);
-  if (j.fd >= 0) close(j.fd);
   pthread_mutex_destroy(&j.lock);
+  return ret;
+}
+
+/* Opens local for reading; checks it is a regular file. fd >= 0 and *size, or -1 after
+ * printing why. */
+int put_open_local(const char *local, int recursive_hint, uint64_t *size) {
+  int fd = open(local, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    cli_err("put", "%s: %s", local, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (recursive_hint) cli_err("put", "%s: is a directory (give -r to upload it and everything in it)", local);
+    else cli_err("put", "%s: is a directory (put uploads one file)", local);
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    cli_err("put", "%s: not a regular file", local);
+    close(fd);
+    return -1;
+  }
+  *size = (uint64_t)st.st_size;
+  return fd;
+}
+
+int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {{"replicas", 0, 1},  {"no-clobber", 'n', 0},
+                                       {"parallel", 'P', 1}, {"mode", 'm', 1},
+                                       {"recursive", 'r', 0}, {NULL, 'R', 0}};
+  cli_opt_val v[6];
+  const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+  if (!pos) { cli_err("put", "out of memory"); return CLI_FAIL; }
+  size_t npos;
+  char err[768];
+  int ret = CLI_FAIL, fd = -1;
+  int rc = cli_parse_args(argc - 1, argv + 1, specs, 6, v, pos, (size_t)argc, &npos, err, sizeof err);
+  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("put")); ret = CLI_OK; goto out; }
+  if (rc) { ret = cli_usage_error("put", "%s", err); goto out; }
+  if (npos < 1) { ret = cli_usage_error("put", "missing LOCAL file"); goto out; }
+  uint64_t replicas = 2, parallel = PUT_DEFAULT_PARALLEL;
+  if (v[0].present && cli_parse_u64(v[0].value, 1, CLI_MAX_CHAIN, &replicas)) {
+    ret = cli_usage_error("put", "--replicas must be 1..%d", CLI_MAX_CHAIN);
+    goto out;
+  }
+  if (v[2].present && cli_parse_u64(v[2].value, 1, PUT_MAX_PARALLEL, &parallel)) {
+    ret = cli_usage_error("put", "--parallel must be 1..%d", PUT_MAX_PARALLEL);
+    goto out;
+  }
+  put_opts o = {.replicas = (uint32_t)replicas, .mode = 0644, .mode_given = v[3].present,
+                .no_clobber = v[1].present, .quiet = ctx->quiet};
+  if (v[3].present && cli_parse_mode(v[3].value, 0644, 0, &o.mode)) {
+    ret = cli_usage_error("put", "--mode needs permission bits like 640 or u+x (got '%s')",
+                          v[3].value);
+    goto out;
+  }
+  int recursive = v[4].present || v[5].present;
+  if (recursive || npos > 2) {
+    ret = put_batch_run(ctx, &o, recursive, pos, npos, parallel);
+    goto out;
+  }
+
+  const char *local = pos[0];
+  uint64_t size = 0, sent = 0;
+  fd = put_open_local(local, 0, &size);
+  if (fd < 0) goto out;
+  char remote[DFS_PATH_MAX + 1];
+  uint32_t existing_mode = UINT32_MAX;
+  if (put_resolve(ctx, local, npos > 1 ? pos[1] : NULL, o.no_clobber, remote, &existing_mode))
+    goto out;
+  ret = put_upload(ctx->mc, &o, local, fd, size, remote, existing_mode, parallel, NULL, NULL,
+                   NULL, NULL, &sent);
+out:
+  if (fd >= 0) close(fd);
+  free(pos);
   return ret;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chunk_meta.pb-c.h"
 #include "common/errors.h"
@@ -53,9 +54,17 @@ static void reconcile(metad *md, server_ent *e, const Dfs__ChunkReport *r, idvec
   if (ce) {
     if (r->version == ce->version) {
       if (r->length == ce->length && r->crc32c == ce->crc32c) {
-        /* not if we just told it to delete this replica (trim): the report may predate it */
-        if (!servers_recently_deleted(&md->fsm->servers, e->id, r->chunk_id, r->version,
-                                      dfs_now_ms(), SERVERS_TOMB_MS))
+        /* not if we just told it to delete this replica (trim): the report may predate
+         * it. A tomb from before the server's last full inventory was asked for does not
+         * count: chunkd leaves replicas it was ordered to delete out of every report from
+         * the moment the order arrives, so a report on a later connection (a restart) or
+         * after send_inventory shows what is on its disk; ignoring it would leave a
+         * replica that exists unlisted until the next inventory. */
+        uint64_t now = dfs_now_ms();
+        uint64_t age = now > e->inventory_ms ? now - e->inventory_ms : 0;
+        if (age > SERVERS_TOMB_MS) age = SERVERS_TOMB_MS;
+        if (!servers_recently_deleted(&md->fsm->servers, e->id, r->chunk_id, r->version, now,
+                                      age))
           chunks_add_loc(&md->fsm->chunks, r->chunk_id, e->id);
       } else {
         LOG_WARN("server %llu has chunk %llu v%llu with length %u crc %08x, expected %u %08x; "
@@ -113,6 +122,8 @@ static void finish_register(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr,
   e->registered = 1;
   e->conn = c;
   e->last_hb_ms = dfs_now_ms();
+  e->inventory_ms = e->last_hb_ms;
+  e->draining = 0; /* a new registration: its heartbeats say again whether its disk fails */
   /* the full inventory that follows rebuilds this server's locations */
   chunks_t *t = &md->fsm->chunks;
   for (size_t i = 0; i < t->n; i++)
@@ -288,6 +299,31 @@ static void h_inventory(metad *md, dfs_conn *c, dfs_msg *m) {
 
 static void *hb_keep[3]; /* buffers of the reply being built (loop thread only) */
 
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* One replication scan, timed (repl.scan_us). */
+static void run_scan(metad *md, uint64_t now) {
+  uint64_t t0 = now_us();
+  repl_scan(&md->repl, &md->fsm->chunks, &md->fsm->servers, now);
+  md->repl.scan_us = now_us() - t0;
+  md->repl_last_scan_ms = now;
+  if (md->repl.scan_us > 100000)
+    LOG_DEBUG("replication scan of %zu chunks took %llu ms", md->fsm->chunks.n,
+              (unsigned long long)(md->repl.scan_us / 1000));
+}
+
+/* Least time between scans started by events (copy results, reports): at least base_ms,
+ * and ten times what the last scan took, so that scans of a big chunk table use at most
+ * about a tenth of the loop while copies stream in. */
+static uint64_t scan_gap(const metad *md, uint64_t base_ms) {
+  uint64_t adaptive = md->repl.scan_us / 100; /* 10 x scan_us, in ms */
+  return adaptive > base_ms ? adaptive : base_ms;
+}
+
 /* Replication part of a heartbeat (replication.h): disk state, copy results, bad
  * replicas, then the reply's send_inventory, delete_versions and new copy jobs. The
  * reply's arrays are allocated here and freed by hb_rep_free. */
@@ -328,6 +364,7 @@ static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq
   }
   if (e->need_inventory) {
     e->need_inventory = 0;
+    e->inventory_ms = dfs_now_ms();
     rep->send_inventory = 1;
     for (size_t i = 0; i < t->n; i++) chunks_del_loc(t, t->ents[i].id, e->id);
   }
@@ -355,10 +392,8 @@ static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq
   /* an event since the last scan and nothing queued anywhere: scan now rather than at
    * the next poll, so that a server asking for work gets it in this reply */
   uint64_t now = dfs_now_ms();
-  if (r->scan_wanted && !repl_jobs_queued(r, 0) && now - md->repl_last_scan_ms >= 50) {
-    repl_scan(r, t, sv, now);
-    md->repl_last_scan_ms = now;
-  }
+  if (r->scan_wanted && !repl_jobs_queued(r, 0) && now - md->repl_last_scan_ms >= scan_gap(md, 50))
+    run_scan(md, now);
   repl_job *jobs[MAX_JOBS_PER_REPLY];
   size_t nj = repl_take_jobs(r, t, sv, e->id, rq->copy_slots_free, dfs_now_ms(), jobs,
                              MAX_JOBS_PER_REPLY);
@@ -495,7 +530,10 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
       uint64_t *tmp = malloc(room * sizeof *tmp);
       if (tmp) {
         size_t k = servers_take_deletes(&md->fsm->servers, e->id, tmp, room);
-        for (size_t i = 0; i < k; i++) idvec_push(&dels, tmp[i]);
+        /* garbage when queued; a commit since then (a slow upload) makes it a file's
+         * chunk again: then it must not go, or metad lists a replica that is deleted */
+        for (size_t i = 0; i < k; i++)
+          if (!chunks_get(&md->fsm->chunks, tmp[i])) idvec_push(&dels, tmp[i]);
         free(tmp);
       }
     }
@@ -613,10 +651,8 @@ static void repl_poll(metad *md, uint64_t now) {
   last_live = live;
   uint64_t soon = md->repl_scan_ms < 200 ? (uint64_t)md->repl_scan_ms : 200;
   if (now - md->repl_last_scan_ms >= (uint64_t)md->repl_scan_ms ||
-      (md->repl.scan_wanted && now - md->repl_last_scan_ms >= soon)) {
-    repl_scan(&md->repl, &md->fsm->chunks, sv, now);
-    md->repl_last_scan_ms = now;
-  }
+      (md->repl.scan_wanted && now - md->repl_last_scan_ms >= scan_gap(md, soon)))
+    run_scan(md, now);
 }
 
 void handlers_poll(metad *md) {

@@ -1110,14 +1110,17 @@ out:
 /* ---- trash expiry (leader) ---- */
 
 static void expire_done(metad *md, md_waiter *w, int status) {
-  (void)md;
-  (void)status;
+  const fsm_result *r = status ? NULL : fsm_result_get(md->fsm, w->rid);
+  if (r && !r->err && r->val)
+    LOG_INFO("trash: %llu expired item%s removed", (unsigned long long)r->val,
+             r->val == 1 ? "" : "s");
   md_waiter_free(w);
 }
 
 /* At most every TRASH_CHECK_MS, the leader submits OP_TRASH_EXPIRE with its clock when
- * some trash item has expired (apply drops every item expired by that time). */
-static void trash_expire_check(metad *md) {
+ * some trash item has expired (apply drops every item expired by that time). Called on
+ * every client request and from the raft poll timer (so an idle cluster expires too). */
+void handlers_trash_expire(metad *md) {
   int64_t now_ms = dfs_wall_ns() / 1000000;
   if (!md->leader_ready || now_ms - md->trash_checked_ms < TRASH_CHECK_MS) return;
   md->trash_checked_ms = now_ms;
@@ -1245,7 +1248,7 @@ static int needs_home(metad *md, const md_user *u) {
 }
 
 void client_handle(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
-  trash_expire_check(md);
+  handlers_trash_expire(md);
   if (!needs_home(md, u)) {
     run_handler(md, c, m, u);
     return;

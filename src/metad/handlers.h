@@ -30,6 +30,9 @@ void chunkserver_shutdown(metad *md);
 void handlers_leader_changed(metad *md, int ready);
 /* Called every poll tick: re-dispatches requests parked while no leader was ready. */
 void handlers_poll(metad *md);
+/* Ready leader, at most once a second: submits OP_TRASH_EXPIRE when a trash item has
+ * expired (client_handlers.c; from every client request and every poll tick). */
+void handlers_trash_expire(metad *md);
 /* Fails everything the handlers hold (shutdown). */
 void handlers_shutdown(metad *md);
 

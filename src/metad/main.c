@@ -2,13 +2,14 @@
  * log in the data directory, listens for clients and chunkservers, and runs the libuv
  * loop until SIGTERM/SIGINT (clean shutdown, exit 0). Config errors: one line, exit 2. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/daemon.h"
 #include "common/errors.h"
+#include "common/fault.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -18,14 +19,21 @@
 #include "metad/raft_glue.h"
 
 static metad g_md;
-static uv_signal_t sig_term, sig_int;
+static dfs_daemon_signals sigs;
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: metad [--config FILE] [--set key=value]... [--log-level debug|info|warn|error]\n"
-          "             [--listen HOST:PORT] [--dir DIR] [--raft-address HOST:PORT] [--raft-id N]\n"
-          "See config/metad.yaml for every key and its default.\n");
-}
+static const char usage[] =
+    "usage: metad [--config FILE] [--set key=value]... [--log-level debug|info|warn|error]\n"
+    "             [--listen HOST:PORT] [--dir DIR] [--raft-address HOST:PORT] [--raft-id N]\n"
+    "See config/metad.yaml for every key and its default.\n";
+
+static const dfs_daemon_shortcut shortcuts[] = {
+    {"--listen", "listen"},
+    {"--dir", "data.dir"},
+    {"--raft-address", "raft.address"},
+    {"--raft-id", "raft.id"},
+};
+static const dfs_daemon_spec spec = {"metad", usage, shortcuts,
+                                     sizeof shortcuts / sizeof shortcuts[0]};
 
 static int cfg_fail(const char *msg) {
   fprintf(stderr, "metad: %s\n", msg);
@@ -183,6 +191,8 @@ static int load_settings(metad *md, char *err, size_t errsz) {
     return DFS_ECONFIG;
   }
   if (load_security(md, err, errsz)) return DFS_ECONFIG;
+  /* fault.drop_msg / fault.delay_msg etc. (test builds; else an error if any is set) */
+  if (dfs_fault_configure(c, err, errsz)) return DFS_ECONFIG;
   /* raft.peers may also be one comma-separated string: split it into raft.peers.N */
   const char *peers = dfs_config_str(c, "raft.peers", NULL);
   if (peers && *peers) {
@@ -202,6 +212,7 @@ static int load_settings(metad *md, char *err, size_t errsz) {
 /* ---- shutdown ---- */
 
 static void close_leftover(uv_handle_t *h, void *arg) {
+  (void)arg;
   if (uv_is_closing(h)) return;
   if (h->type == UV_TCP && h->data) dfs_conn_close(h->data); /* accepted connections */
   else uv_close(h, NULL);
@@ -212,14 +223,10 @@ static void on_raft_closed(metad *md) {
   uv_walk(md->loop, close_leftover, NULL);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  metad *md = s->data;
+static void on_stop(void *ud, int signum) {
+  metad *md = ud;
+  (void)signum;
   if (md->shutting_down) return;
-  LOG_INFO("signal %d: shutting down", signum);
-  uv_signal_stop(&sig_term);
-  uv_signal_stop(&sig_int);
-  uv_close((uv_handle_t *)&sig_term, NULL);
-  uv_close((uv_handle_t *)&sig_int, NULL);
   if (md->server) dfs_server_close(md->server);
   md->server = NULL;
   md->shutting_down = 1;
@@ -233,67 +240,21 @@ static void on_signal(uv_signal_t *s, int signum) {
 int main(int argc, char **argv) {
   metad *md = &g_md;
   char err[512] = "";
-  const char *cfg_file = NULL, *level = "info";
   dfs_log_init("metad", DFS_LOG_INFO);
   md->cfg = dfs_config_new();
   if (!md->cfg) return 1;
-  /* first pass: --config and --log-level; overrides are applied after the file */
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
-      return 0;
-    }
-    int takes = !strcmp(a, "--config") || !strcmp(a, "--set") || !strcmp(a, "--log-level") ||
-                !strcmp(a, "--listen") || !strcmp(a, "--dir") || !strcmp(a, "--raft-address") ||
-                !strcmp(a, "--raft-id");
-    if (!takes) {
-      fprintf(stderr, "metad: unknown argument '%s'\n", a);
-      usage(stderr);
-      return 2;
-    }
-    if (i + 1 >= argc) {
-      fprintf(stderr, "metad: %s needs a value\n", a);
-      return 2;
-    }
-    if (!strcmp(a, "--config")) cfg_file = argv[i + 1];
-    if (!strcmp(a, "--log-level")) level = argv[i + 1];
-    i++;
+  int arc = dfs_daemon_args(&spec, argc, argv, md->cfg);
+  if (arc < 0 && dfs_daemon_log_init("metad", md->cfg)) arc = 2;
+  if (arc >= 0) {
+    dfs_config_free(md->cfg);
+    return arc;
   }
-  int lvl = dfs_log_parse_level(level);
-  if (lvl < 0) {
-    fprintf(stderr, "metad: --log-level: unknown level '%s'\n", level);
-    return 2;
-  }
-  if (cfg_file && dfs_config_load_file(md->cfg, cfg_file, err, sizeof err)) return cfg_fail(err);
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const char *a = argv[i], *v = argv[i + 1];
-    const char *key = !strcmp(a, "--listen")         ? "listen"
-                      : !strcmp(a, "--dir")          ? "data.dir"
-                      : !strcmp(a, "--raft-address") ? "raft.address"
-                      : !strcmp(a, "--raft-id")      ? "raft.id"
-                                                     : NULL;
-    if (key) dfs_config_set(md->cfg, key, v);
-    if (!strcmp(a, "--set") && dfs_config_set_kv(md->cfg, v)) {
-      fprintf(stderr, "metad: --set '%s': expected key=value\n", v);
-      return 2;
-    }
-  }
-  const char *cfg_level = dfs_config_str(md->cfg, "log.level", NULL);
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--log-level")) cfg_level = NULL; /* the flag wins */
-  if (cfg_level && (lvl = dfs_log_parse_level(cfg_level)) < 0) {
-    snprintf(err, sizeof err, "log.level: unknown level '%s'", cfg_level);
-    return cfg_fail(err);
-  }
-  dfs_log_init("metad", (enum dfs_log_level)lvl);
   if (load_settings(md, err, sizeof err)) return cfg_fail(err);
   if (mkdir_p(md->data_dir)) {
     fprintf(stderr, "metad: cannot create data directory %s: %s\n", md->data_dir,
             strerror(errno));
     return 1;
   }
-  signal(SIGPIPE, SIG_IGN);
 
   md->loop = uv_default_loop();
   md->rng = dfs_random_u64() | 1;
@@ -333,6 +294,8 @@ int main(int argc, char **argv) {
              "capabilities are not issued");
   if (!md->tls_server)
     LOG_WARN("TLS is off (tls.enabled: false): tokens and data travel in the clear");
+  /* before the listener: a SIGTERM right after the port opens is a clean stop */
+  dfs_daemon_signals_start(&sigs, md->loop, on_stop, md);
   int rc = dfs_server_listen(md->loop, md->listen_host, md->listen_port, &opts, &md->server);
   if (rc) {
     fprintf(stderr, "metad: cannot listen on %s (in use, or not a local address?)\n",
@@ -343,11 +306,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "metad: %s\n", err);
     return 1;
   }
-  uv_signal_init(md->loop, &sig_term);
-  uv_signal_init(md->loop, &sig_int);
-  sig_term.data = sig_int.data = md;
-  uv_signal_start(&sig_term, on_signal, SIGTERM);
-  uv_signal_start(&sig_int, on_signal, SIGINT);
   LOG_INFO("metad %llu listening on %s (raft %s, data %s)", (unsigned long long)md->raft_id,
            md->listen_addr, md->raft_address, md->data_dir);
 

@@ -285,6 +285,7 @@ static void on_poll(uv_timer_t *t) {
   }
   if (leader && !md->leader_ready && !ready_inflight) submit_ready(md);
   handlers_poll(md);
+  handlers_trash_expire(md); /* no-op unless the ready leader; rate-limited inside */
   servers_check_dead(&md->fsm->servers, dfs_now_ms(), (uint64_t)md->dead_timeout_ms);
 }
 

@@ -186,25 +186,57 @@ static int is_bad(const repl_t *r, uint64_t chunk, uint64_t server) {
   return 0;
 }
 
+/* Per-server state of one scan's queueing step, indexed by server id - 1: jobs aimed at
+ * it (queued + running) and their bytes. Kept in step with job_add so that choosing a
+ * destination costs O(servers), not O(servers * jobs). */
+typedef struct {
+  uint32_t *used;
+  uint64_t *bytes;
+  size_t n;
+  unsigned open; /* placeable servers with room left in their queue */
+} dst_ctx;
+
+static int dst_ctx_init(dst_ctx *d, const repl_t *r, servers_t *sv) {
+  d->n = sv->n;
+  d->used = calloc(sv->n ? sv->n : 1, sizeof *d->used);
+  d->bytes = calloc(sv->n ? sv->n : 1, sizeof *d->bytes);
+  d->open = 0;
+  if (!d->used || !d->bytes) return DFS_ENOMEM;
+  for (size_t i = 0; i < r->njobs; i++) {
+    uint64_t id = r->jobs[i].dst;
+    if (id && id <= sv->n) {
+      d->used[id - 1]++;
+      d->bytes[id - 1] += r->jobs[i].length;
+    }
+  }
+  for (size_t k = 0; k < sv->n; k++)
+    d->open += servers_placeable(&sv->v[k]) && d->used[k] < r->max_queue_per_server;
+  return 0;
+}
+
+static void dst_ctx_free(dst_ctx *d) {
+  free(d->used);
+  free(d->bytes);
+}
+
 /* Best destination for a copy of ce: placeable, not holding it, not already targeted
  * for it, with room in its queue; emptiest (projected) first. 0 if none. */
-static uint64_t choose_dst(const repl_t *r, const chunk_ent *ce, servers_t *sv,
+static uint64_t choose_dst(const repl_t *r, const chunk_ent *ce, servers_t *sv, const dst_ctx *d,
                            uint64_t now_ms) {
   uint64_t best = 0, best_free = 0;
+  int has_jobs = jobs_for_chunk(r, ce->id) > 0;
   for (size_t i = 0; i < sv->n; i++) {
     const server_ent *s = &sv->v[i];
-    if (!servers_placeable(s) || has_loc(ce, s->id) || job_exists(r, ce->id, s->id)) continue;
+    if (d->used[i] >= r->max_queue_per_server || !servers_placeable(s) || has_loc(ce, s->id))
+      continue;
+    uint64_t f = s->free_bytes > d->bytes[i] ? s->free_bytes - d->bytes[i] : 0;
+    if (f < s->reserve_bytes + ce->length || (best && f <= best_free)) continue;
+    if (has_jobs && job_exists(r, ce->id, s->id)) continue;
     if (is_bad(r, ce->id, s->id)) continue; /* its bad copy is still there */
     /* told to delete this replica lately: a copy could race with that delete */
     if (servers_recently_deleted(sv, s->id, ce->id, ce->version, now_ms, r->tomb_copy_ms)) continue;
-    if (repl_jobs_queued(r, s->id) + repl_jobs_running(r, s->id) >= r->max_queue_per_server)
-      continue;
-    uint64_t f = projected_free(r, s);
-    if (f < s->reserve_bytes + ce->length) continue;
-    if (!best || f > best_free) {
-      best = s->id;
-      best_free = f;
-    }
+    best = s->id;
+    best_free = f;
   }
   return best;
 }
@@ -273,10 +305,17 @@ typedef struct {
   unsigned live;
 } cand;
 
-static int cmp_cand(const void *a, const void *b) {
-  const cand *x = a, *y = b;
-  if (x->live != y->live) return x->live < y->live ? -1 : 1;
-  return x->idx < y->idx ? -1 : x->idx > y->idx;
+/* Orders candidates by live replicas, then table order: a stable counting sort (live is
+ * below 256), O(n) where qsort of a large backlog cost more than the rest of the scan. */
+static void sort_cands(cand *cs, size_t nc) {
+  size_t cnt[257] = {0};
+  for (size_t i = 0; i < nc; i++) cnt[(cs[i].live > 255 ? 255 : cs[i].live) + 1]++;
+  for (size_t v = 1; v < 257; v++) cnt[v] += cnt[v - 1];
+  cand *tmp = malloc(nc * sizeof *tmp);
+  if (!tmp) return; /* out of memory: table order (still correct, less urgent first) */
+  for (size_t i = 0; i < nc; i++) tmp[cnt[cs[i].live > 255 ? 255 : cs[i].live]++] = cs[i];
+  memcpy(cs, tmp, nc * sizeof *cs);
+  free(tmp);
 }
 
 static void rebalance(repl_t *r, chunks_t *t, servers_t *sv) {
@@ -303,8 +342,12 @@ static void rebalance(repl_t *r, chunks_t *t, servers_t *sv) {
     if (use_of(s) > mean && (!src || use_of(s) > use_of(src))) src = s;
   }
   if (!dst || !src || dst == src) return;
-  for (size_t i = 0; i < t->n && inflight < r->rebalance_max_jobs; i++) {
+  /* resume where the last pass stopped: the chunks before it were moved or skipped */
+  if (r->rebalance_cursor >= t->n) r->rebalance_cursor = 0;
+  for (size_t step = 0; step < t->n && inflight < r->rebalance_max_jobs; step++) {
+    size_t i = (r->rebalance_cursor + step) % t->n;
     chunk_ent *ce = &t->ents[i];
+    r->rebalance_cursor = i + 1;
     if (!has_loc(ce, src->id) || has_loc(ce, dst->id) || jobs_for_chunk(r, ce->id)) continue;
     if (repl_live_replicas(ce, sv) < repl_goal(ce)) continue;
     if (projected_free(r, dst) < dst->reserve_bytes + ce->length) break;
@@ -315,55 +358,101 @@ static void rebalance(repl_t *r, chunks_t *t, servers_t *sv) {
   }
 }
 
+/* Appends c to the candidate vector (grown by doubling). 0 or DFS_ENOMEM. */
+static int cand_push(cand **v, size_t *n, size_t *cap, cand c) {
+  if (*n == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 256;
+    cand *nv = realloc(*v, ncap * sizeof *nv);
+    if (!nv) return DFS_ENOMEM;
+    *v = nv;
+    *cap = ncap;
+  }
+  (*v)[(*n)++] = c;
+  return 0;
+}
+
+/* Per-server flags for one scan, indexed by id - 1 (one pass over the servers instead of
+ * one per replica). */
+#define SV_ALIVE 1u
+#define SV_COUNTS 2u    /* alive and not draining: counts toward the goal */
+#define SV_PLACEABLE 4u /* servers_placeable */
+
 void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
   r->scan_wanted = 0;
   expire_jobs(r, t, sv, now_ms);
   pend_build(r);
-  r->under = r->endangered = r->missing = r->corrupt_n = r->over = 0;
-  cand *cs = malloc((t->n ? t->n : 1) * sizeof *cs);
-  size_t nc = 0;
-  for (size_t i = 0; i < t->n; i++) {
+  r->under = r->endangered = r->missing = r->corrupt_n = r->over = r->repairable = 0;
+  uint8_t *fl = calloc(sv->n ? sv->n : 1, 1);
+  unsigned nplaceable = 0;
+  for (size_t k = 0; fl && k < sv->n; k++) {
+    const server_ent *s = &sv->v[k];
+    fl[k] = (uint8_t)((s->alive ? SV_ALIVE : 0) | (s->alive && !s->draining ? SV_COUNTS : 0) |
+                      (servers_placeable(s) ? SV_PLACEABLE : 0));
+    nplaceable += (fl[k] & SV_PLACEABLE) != 0;
+  }
+  cand *cs = NULL;
+  size_t nc = 0, capc = 0;
+  int cs_ok = fl != NULL;
+  int any_corrupt = r->corrupt.count > 0;
+  for (size_t i = 0; fl && i < t->n; i++) {
     chunk_ent *ce = &t->ents[i];
-    unsigned live = repl_live_replicas(ce, sv), goal = repl_goal(ce);
-    unsigned readable = repl_readable_replicas(ce, sv);
-    if (u64map_get(&r->corrupt, ce->id, NULL)) r->corrupt_n++;
+    unsigned live = 0, readable = 0, draining = 0, placed = 0, goal = repl_goal(ce);
+    for (uint8_t k = 0; k < ce->nlocs; k++) {
+      uint64_t id = ce->locs[k];
+      uint8_t f = id && id <= sv->n ? fl[id - 1] : 0;
+      readable += (f & SV_ALIVE) != 0;
+      live += (f & SV_COUNTS) != 0;
+      draining += (f & SV_ALIVE) && !(f & SV_COUNTS);
+      placed += (f & SV_PLACEABLE) != 0;
+    }
+    if (any_corrupt && u64map_get(&r->corrupt, ce->id, NULL)) r->corrupt_n++;
     if (!readable) {
-      r->missing++;
+      r->missing++; /* nothing can copy it: it waits for a server holding it to return */
       continue;
     }
     if (live < goal) {
       r->under++;
       if (live <= 1 && goal > 1) r->endangered++;
-      size_t pending = jobs_for_chunk(r, ce->id);
-      if (live + pending < goal && cs) cs[nc++] = (cand){i, live};
+      /* a copy can go somewhere: some placeable server does not hold it yet */
+      if (placed < nplaceable) r->repairable++;
+      size_t pending = r->njobs ? jobs_for_chunk(r, ce->id) : 0;
+      if (live + pending < goal && cs_ok && cand_push(&cs, &nc, &capc, (cand){i, live}))
+        cs_ok = 0; /* out of memory: queue what fits, the next scan finds the rest */
     } else {
       if (live > goal) r->over++;
-      trim_chunk(r, t, sv, ce, live, goal);
+      /* anything to trim: extra or draining replicas, bad copies, a corrupt mark */
+      if (live > goal || draining || r->nbad || any_corrupt)
+        trim_chunk(r, t, sv, ce, live, goal);
     }
   }
-  if (cs) {
-    qsort(cs, nc, sizeof *cs, cmp_cand);
-    size_t added = 0, room = 0; /* queue room on the servers that can take copies */
-    for (size_t k = 0; k < sv->n; k++) {
-      uint32_t used = repl_jobs_queued(r, sv->v[k].id) + repl_jobs_running(r, sv->v[k].id);
-      if (servers_placeable(&sv->v[k]) && used < r->max_queue_per_server)
-        room += r->max_queue_per_server - used;
-    }
-    for (size_t i = 0; i < nc && added < SCAN_MAX_NEW_JOBS && added < room; i++) {
+  free(fl);
+  dst_ctx d;
+  if (cs && dst_ctx_init(&d, r, sv) == 0) {
+    sort_cands(cs, nc);
+    size_t added = 0;
+    /* most endangered first, until every destination's queue is full */
+    for (size_t i = 0; i < nc && added < SCAN_MAX_NEW_JOBS && d.open; i++) {
       chunk_ent *ce = &t->ents[cs[i].idx];
       unsigned goal = repl_goal(ce);
       size_t have = cs[i].live + jobs_for_chunk(r, ce->id);
       while (have < goal) {
-        uint64_t dst = choose_dst(r, ce, sv, now_ms);
-        if (!dst || !job_add(r, ce, dst, cs[i].live)) break;
+        uint64_t dst = choose_dst(r, ce, sv, &d, now_ms);
+        /* priority: the replicas it will have before this copy, so that a chunk down to
+         * one copy gets its second before any chunk gets its third */
+        if (!dst || !job_add(r, ce, dst, (uint32_t)have)) break;
         pend_add(r, ce->id);
+        d.bytes[dst - 1] += ce->length;
+        if (++d.used[dst - 1] == r->max_queue_per_server) d.open--;
         have++;
         added++;
       }
     }
   }
+  if (cs) dst_ctx_free(&d);
   free(cs);
-  if (!r->under) rebalance(r, t, sv); /* moves only once nothing is under its goal */
+  /* moves only once no chunk that can be repaired is under its goal (missing chunks and
+   * chunks with no possible destination do not hold rebalancing up) */
+  if (!r->repairable) rebalance(r, t, sv);
   r->pend_valid = 0; /* jobs change outside scans */
 }
 
@@ -401,34 +490,34 @@ size_t repl_take_jobs(repl_t *r, chunks_t *t, servers_t *sv, uint64_t server, ui
   if (max < room) room = max;
   size_t n = 0;
   while (n < room) {
-    repl_job *j = best_queued(r, server);
-    if (!j) break;
-    j->running = 1;
-    j->sent_ms = now_ms;
-    j->deadline_ms = now_ms + r->job_timeout_ms;
-    out[n++] = j;
-  }
-  while (n < room) { /* own queue empty: steal the most urgent job queued for a busy server */
+    repl_job *own = best_queued(r, server);
+    /* work stealing: with an empty own queue, the most urgent job queued for a busy
+     * server; with only less urgent jobs queued here, a more urgent job queued for any
+     * server (endangered chunks first across the whole cluster, not per destination) */
     repl_job *best = NULL;
-    for (size_t i = 0; i < r->njobs; i++) {
+    for (size_t i = 0; (!own || own->prio > 0) && i < r->njobs; i++) {
       repl_job *j = &r->jobs[i];
-      if (j->running || j->dst == server) continue;
+      if (j->running || j->dst == server || (own && j->prio >= own->prio)) continue;
       const server_ent *owner = servers_get(sv, j->dst);
-      /* busy: the owner has no free slot right now */
-      if (owner && owner->copy_slots_free > 0 &&
+      /* with nothing queued here, only from a busy owner (no free slot right now); a
+       * strictly more urgent job than this server's own is taken from any owner */
+      if (!own && owner && owner->copy_slots_free > 0 &&
           repl_jobs_running(r, owner->id) < r->max_jobs_per_server)
         continue;
       if (!can_steal(r, t, sv, j, me, now_ms)) continue;
       if (!best || j->prio < best->prio || (j->prio == best->prio && j->job_id < best->job_id))
         best = j;
     }
-    if (!best) break;
-    best->dst = server;
-    best->running = 1;
-    best->sent_ms = now_ms;
-    best->deadline_ms = now_ms + r->job_timeout_ms;
-    r->copies_stolen++;
-    out[n++] = best;
+    repl_job *j = best ? best : own;
+    if (!j) break;
+    if (best) {
+      best->dst = server;
+      r->copies_stolen++;
+    }
+    j->running = 1;
+    j->sent_ms = now_ms;
+    j->deadline_ms = now_ms + r->job_timeout_ms;
+    out[n++] = j;
   }
   return n;
 }

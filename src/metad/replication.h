@@ -18,7 +18,8 @@
 typedef struct {
   uint64_t job_id, chunk, version, dst;
   uint32_t length, crc32c;
-  uint32_t prio;        /* live replicas when queued (0 = most urgent); 100 = rebalance */
+  uint32_t prio;        /* replicas the chunk has (live + earlier jobs) before this copy:
+                         * 0 = most urgent; 100 = rebalance */
   int running;          /* handed to dst in a heartbeat reply */
   uint64_t deadline_ms; /* running: requeue after this */
   uint64_t sent_ms;     /* running: when it was handed out */
@@ -50,6 +51,9 @@ typedef struct {
   /* counters (since this metad became leader) and the last scan's health */
   uint64_t copies_done, copies_stolen, copies_failed, trims;
   uint64_t under, endangered, missing, corrupt_n, over;
+  uint64_t repairable;          /* under its goal with a possible destination: blocks moves */
+  size_t rebalance_cursor;      /* where the next rebalancing pass starts in the table */
+  uint64_t scan_us;             /* how long the last scan took (set by the caller) */
 } repl_t;
 
 void repl_init(repl_t *r);
@@ -67,14 +71,17 @@ unsigned repl_goal(const chunk_ent *ce);
 /* One pass: drops jobs whose destination died or that timed out (counted as failed),
  * recounts health, queues copies for chunks below goal (most endangered first), trims
  * replicas beyond the goal and of draining servers (queued on the servers as
- * delete_versions), deletes replaced bad replicas, and when nothing is under-replicated
- * adds up to rebalance_max_jobs moves toward servers whose use is more than the
- * threshold below the mean. */
+ * delete_versions), deletes replaced bad replicas, and when no chunk that can be
+ * repaired is under its goal (missing chunks, and chunks no placeable server could take,
+ * do not count) adds up to rebalance_max_jobs moves toward servers whose use is more than
+ * the threshold below the mean. One pass over the chunk table (docs/internals.md
+ * "Replication follow-ups": its cost at 1M chunks). */
 void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms);
 
-/* Up to max jobs for server (its own queue first, then stolen from other servers'
- * queues when its own is empty), marked running. Copies pointers into out; valid until
- * the next call into repl_*. Returns the count. */
+/* Up to max jobs for server, most urgent first: its own queue, or a strictly more urgent
+ * job stolen from any server's queue; when its own queue is empty, a job stolen from a
+ * busy server's queue (no free slot). Marked running. Copies pointers into out; valid until the next call
+ * into repl_*. Returns the count. */
 size_t repl_take_jobs(repl_t *r, chunks_t *t, servers_t *sv, uint64_t server, uint32_t slots,
                       uint64_t now_ms, repl_job **out, size_t max);
 

@@ -54,6 +54,9 @@ typedef struct {
   uint64_t *pending_dv;  /* owned; id,version pairs to delete exactly (delete_versions) */
   server_tomb *tomb;     /* owned; replicas told to delete recently (until due_ms) */
   size_t ntomb, captomb;
+  uint64_t inventory_ms; /* when its last full inventory was asked for (register or
+                          * send_inventory): reports since then show its disk as it is,
+                          * so older tombs no longer hide them */
   size_t ndv, capdv;     /* in pairs */
 } server_ent;
 

@@ -2,8 +2,11 @@
 """Fault-injection suite of issue 5: a real cluster, files made from a seeded pattern, then
 faults (kill -9 also mid-upload, SIGSTOP past the dead timeout, bit flips and truncation in
 chunk files, a deleted file's chunk file put back, a goal-1 file's only server away and
-back, EIO/ENOSPC from the disk via the fault hooks, a new empty chunkserver, a chunkserver
-cut off in a network namespace) while checking the four invariants:
+back, EIO/ENOSPC from the disk via the fault hooks, kill -9 of copy sources and
+destinations mid-copy (copies held back by the delay_msg hook), heartbeat replies dropped
+(drop_msg hook) until the server is declared dead, the only replica of a goal-1 file on a
+drained server, a new empty chunkserver, a chunkserver cut off in a network namespace)
+while checking the four invariants:
  1 every acknowledged file reads back byte-identical or fails with an error;
  2 after the faults stop every chunk reaches its goal within a bounded time (endangered
    chunks first), and every replica metad lists serves the right bytes;
@@ -31,6 +34,7 @@ ONLY = [x for x in os.environ.get("DFS_FAULT_CASES", "").split(",") if x]
 SOAK = os.environ.get("DFS_FAULT_SOAK", "0") == "1"
 RECOVERY = fl.scale(60, 150)  # seconds allowed to restore the goal after faults stop
 HB, DEAD = "200ms", "1500ms"
+MSG_READ_REP, MSG_HEARTBEAT_REP = 303, 205  # ReadChunk and Heartbeat replies (fault hooks)
 METAD_ARGS = ("--set", "replication.job_timeout=5s", "--set", "gc.orphan_grace=2s",
               "--set", "replication.scan_interval=500ms", "--set", "rebalance.threshold=1")
 CHUNKD_ARGS = ("--set", "scrub.interval=2s", "--set", "scrub.rate=64M",
@@ -106,40 +110,81 @@ def case_kill_and_rereplicate(c, files, pr):
     settle(c, files, exact=True, what="trimming after %s returned" % victim.name)
 
 
+def chunk_lives(c, files):
+    """{chunk id: (live replicas, goal)} from GetFile only (no reads: fast sampling)."""
+    out = {}
+    for m in files.values():
+        err, chunks = fl.get_file(c, m.path)
+        if err:
+            continue
+        for ch in chunks:
+            out[ch["id"]] = (len(ch["replicas"]), ch["goal"] or m.goal)
+    return out
+
+
 def case_endangered_first(c, files, pr):
     """Two of the servers die at once: chunks left with one copy (endangered) must reach
-    safety no later than the merely under-replicated ones."""
+    safety first. Copies are slowed down (delay_msg on the survivors' ReadChunk replies) so
+    that their order shows. Checked: every endangered chunk is safe (2 live copies) no
+    later than the last merely under-replicated one reaches its goal, and the median
+    endangered chunk is safe no later than the median under-replicated one is repaired.
+    (A stricter "no under-replicated chunk before any endangered one" does not hold: metad
+    sees the two deaths a heartbeat apart, and copies queued after the first one may run.)"""
     victims = RNG.sample(c.chunkds, 2)
-    for v in victims:
-        pr.mark_down(v)
-        v.kill9()
-    for v in victims:
-        c.wait_dead(v)
-    t0, t_end, t_under = time.time(), None, None
-    seen_health = False
-    while time.time() - t0 < RECOVERY:
-        h = fl.health(c)
-        seen_health |= bool(h["under"] or h["endangered"] or h["missing"])
-        _, st = fl.replica_state(c, files)
-        # chunks whose every replica was on the two dead servers cannot be repaired
-        # until they return: they are checked after the restart below
-        if st["one"] - st["missing"] == 0 and t_end is None:
-            t_end = time.time() - t0
-        if st["under"] - st["missing"] == 0:
-            t_under = time.time() - t0
-            break
-        time.sleep(0.3)
-    if t_under is None:
-        problems, _ = fl.replica_state(c, files)
-        raise fl.TestFailure("INVARIANT 2 VIOLATED: chunks still under-replicated %d s after "
-                             "%s died (health %s; e.g. %s)" % (
-                                 RECOVERY, " and ".join(v.name for v in victims),
-                                 {k: v for k, v in fl.health(c).items() if k != "servers"},
-                                 "; ".join(problems[:4])))
-    print("    endangered chunks safe after %.1f s, all at goal after %.1f s (%d chunks "
-          "unavailable until the servers return)%s" % (t_end, t_under, st["missing"], "" if seen_health else " (repair was faster than a ClusterRep sample)"),
-        flush=True)
-    check(t_end <= t_under, "endangered chunks were repaired after the others")
+    survivors = [d for d in c.chunkds if d not in victims]
+    for d in survivors:
+        fl.set_faults(d, delay_msg="%d:%d" % (MSG_READ_REP, fl.scale(300, 500)))
+    try:
+        for v in victims:
+            pr.mark_down(v)
+            v.kill9()
+        for v in victims:
+            c.wait_dead(v)
+        t0 = time.time()
+        start = chunk_lives(c, files)
+        endangered = {k for k, (live, goal) in start.items() if live == 1 and goal >= 2}
+        under = {k for k, (live, goal) in start.items() if 2 <= live < goal}
+        missing = {k for k, (live, goal) in start.items() if live == 0}
+        safe_at, done_at = {}, {}
+        while True:
+            now = chunk_lives(c, files)
+            t = time.time() - t0
+            for k in endangered - set(safe_at):
+                if now.get(k, (0, 0))[0] >= 2:
+                    safe_at[k] = t
+            for k in under - set(done_at):
+                if k in now and now[k][0] >= now[k][1]:
+                    done_at[k] = t
+            if all(now.get(k, (0, 0))[0] >= now[k][1] for k in now if k not in missing):
+                break
+            if t > RECOVERY:
+                problems, _ = fl.replica_state(c, files)
+                raise fl.TestFailure("INVARIANT 2 VIOLATED: chunks still under-replicated %d s "
+                                     "after %s died (e.g. %s)" % (
+                                         RECOVERY, " and ".join(v.name for v in victims),
+                                         "; ".join(problems[:4])))
+            time.sleep(0.05)
+    finally:
+        for d in survivors:
+            fl.clear_faults(d)
+
+    def median(v):
+        v = sorted(v)
+        return v[len(v) // 2] if v else None
+
+    e_last, u_last = max(safe_at.values(), default=0), max(done_at.values(), default=None)
+    e_med, u_med = median(safe_at.values()), median(done_at.values())
+    print("    %d endangered chunks: median safe after %s s, all after %.1f s; %d under-"
+          "replicated: median at goal after %s s, all after %s s; everything repairable at "
+          "goal after %.1f s (%d chunks unavailable until the servers return)" % (
+              len(endangered), "%.1f" % e_med if e_med is not None else "-", e_last,
+              len(under), "%.1f" % u_med if u_med is not None else "-",
+              "%.1f" % u_last if u_last is not None else "-", t, len(missing)), flush=True)
+    if endangered and under:
+        check(e_last <= u_last, "ENDANGERED FIRST VIOLATED: the last endangered chunk was safe "
+              "after %.1f s, after every under-replicated one (%.1f s)" % (e_last, u_last))
+        check(e_med <= u_med, "ENDANGERED FIRST VIOLATED: median endangered chunk safe after "
+              "%.1f s, median under-replicated one at goal after %.1f s" % (e_med, u_med))
     for v in victims:
         c.restart(v)
         pr.mark_up(v)
@@ -287,6 +332,112 @@ def case_disk_errors(c, files, pr):
     settle(c, files, exact=True, what="after %s came back healthy" % victim.name)
 
 
+def case_last_replica_draining(c, files, pr):
+    """The last replica is never deleted, even on a drained server: a goal-1 file's only
+    replica sits on a server whose disk fails every read (EIO, fault hook) until metad
+    drains it; the file fails to read cleanly meanwhile, its chunk file stays on disk,
+    and once the server restarts with a good disk the file reads back."""
+    c.dfs_ok("mkdir", "-p", "/last")
+    one, _, err = fl.put_file(c, RNG, "/last/single-%08x" % RNG.randrange(1 << 32), MiB + 3, 1)
+    check(one is not None, "put: %s" % err)
+    chunks = fl.servers_of(c, one)
+    print("    %s: %s" % (one.path, ["chunk %d on %s" % (x["index"], [r["port"] for r in
+                                                               x["replicas"]]) for x in chunks]),
+          flush=True)
+    ch = chunks[0]
+    check(len(ch["replicas"]) == 1, "a goal-1 chunk with %d replicas" % len(ch["replicas"]))
+    holder = fl.by_port(c, ch["replicas"][0]["port"])
+    path = fl.chunk_path(holder, ch["id"], ch["version"])
+    check(os.path.exists(path), "chunk file %s not found" % path)
+    fl.set_faults(holder, disk_read_eio=1)
+    check(not fl.read_back(c, one), "%s read back with every disk read failing" % one.path)
+    for _ in range(6):  # max_io_errors (5) EIOs: the disk counts as failing
+        fl.read_chunk(holder.addr, ch["id"], ch["version"])
+    deadline = time.time() + 15
+    while True:
+        st = [s for s in fl.health(c)["servers"] if s["port"] == holder.port]
+        if st and st[0]["state"] == "draining":
+            break
+        check(time.time() < deadline, "%s not draining after its EIOs" % holder.name)
+        time.sleep(0.2)
+    fl.verify_all(c, files)
+    settle(c, files, what="draining of %s" % holder.name)
+    t_end = time.time() + 3  # a few scans and heartbeats: no delete order may come
+    while time.time() < t_end:
+        check(os.path.exists(path), "INVARIANT 3 VIOLATED: the only replica of %s (%s) was "
+              "deleted while its server drained" % (one.path, path))
+        time.sleep(0.2)
+    fl.clear_faults(holder)
+    pr.mark_down(holder)
+    c.restart(holder)  # a fresh process: the error count starts over
+    pr.mark_up(holder)
+    deadline = time.time() + 15
+    while not fl.read_back(c, one):
+        check(time.time() < deadline, "INVARIANT 3 VIOLATED: %s unreadable 15 s after its "
+              "server came back with a good disk" % one.path)
+        time.sleep(0.5)
+    settle(c, files, exact=True, what="after %s came back" % holder.name)
+    c.dfs_ok("rm", "--skip-trash", one.path)
+
+
+def case_kill_mid_copy(c, files, pr):
+    """kill -9 in the middle of copy jobs: every chunkd holds back the replies to its copy
+    reads (delay_msg hook on ReadChunk replies, so copies stay in flight for seconds), a
+    server is killed so that copies start, then a second one is killed while they run
+    (it is a source and a destination of them). Afterwards everything reaches its goal
+    and is trimmed back to it, and no half-copied replica is ever listed or served."""
+    counts = {s["port"]: s["count"] for s in fl.health(c)["servers"] if s["alive"]}
+    up = [d for d in c.chunkds if d.port in counts]
+    first = max(up, key=lambda d: (counts[d.port], d.port))  # the most copies to make
+    second = RNG.choice([d for d in up if d is not first])
+    rest = [d for d in c.chunkds if d is not first]
+    for d in rest:
+        fl.set_faults(d, delay_msg="%d:%d" % (MSG_READ_REP, fl.scale(1500, 2500)))
+    try:
+        pr.mark_down(first)
+        first.kill9()
+        c.wait_dead(first)
+        deadline = time.time() + 20
+        while fl.health(c)["running"] == 0:
+            check(time.time() < deadline, "no copy job started after %s died" % first.name)
+            time.sleep(0.05)
+        pr.mark_down(second)
+        second.kill9()
+        print("    killed %s, then %s with %d copy job(s) running" % (
+            first.name, second.name, fl.health(c)["running"]), flush=True)
+    finally:
+        for d in rest:
+            if d.running():
+                fl.clear_faults(d)
+            elif os.path.exists(os.path.join(fl.data_dir(d), "fault")):
+                os.unlink(os.path.join(fl.data_dir(d), "fault"))  # restarts without it
+    c.wait_dead(second)
+    fl.verify_all(c, files, must_read=False)  # right bytes or a clean error
+    for d in (first, second):
+        c.restart(d)
+        pr.mark_up(d)
+    fl.verify_all(c, files)
+    settle(c, files, exact=True, what="after kill -9 mid-copy of %s" % second.name)
+
+
+def case_heartbeats_dropped(c, files, pr):
+    """A chunkserver whose heartbeat replies are dropped (drop_msg hook) stops heartbeating
+    (its call waits for the reply), is declared dead and its chunks re-replicated while it
+    keeps serving reads; once the hook is off it comes back on its own, is reconciled and
+    the extra replicas are trimmed."""
+    victim = RNG.choice(c.chunkds)
+    fl.set_faults(victim, drop_msg=MSG_HEARTBEAT_REP)
+    try:
+        c.wait_dead(victim)
+        fl.verify_all(c, files)
+        settle(c, files, what="re-replication while %s's heartbeats were lost" % victim.name)
+    finally:
+        fl.clear_faults(victim)
+    c.wait_alive(victim, timeout=40)  # its heartbeat call times out (10 s), it registers again
+    fl.verify_all(c, files)
+    settle(c, files, exact=True, what="after %s's heartbeats came through again" % victim.name)
+
+
 def case_new_server(c, files, pr):
     """A new empty chunkserver is filled by rebalancing; everything stays readable."""
     d = c.add_chunkserver()
@@ -409,7 +560,8 @@ def soak(r, minutes):
             r.case("write the initial files", write_set, c, files, "/soak")
             actions = [case_kill_mid_upload, case_kill_and_rereplicate, case_sigstop,
                        case_disk_damage, case_endangered_first, case_disk_errors,
-                       case_stale_copy]
+                       case_stale_copy, case_kill_mid_copy, case_heartbeats_dropped,
+                       case_last_replica_draining]
             step = 0
             while time.time() < deadline:
                 step += 1
@@ -439,9 +591,15 @@ def main(r):
                              ("kill -9, re-replication, trimming", case_kill_and_rereplicate),
                              ("two servers die: endangered first", case_endangered_first),
                              ("SIGSTOP past the dead timeout, SIGCONT", case_sigstop),
+                             ("kill -9 of copy sources/destinations mid-copy",
+                              case_kill_mid_copy),
+                             ("heartbeat replies dropped: dead, re-replicated, back",
+                              case_heartbeats_dropped),
                              ("bit flips and truncation on disk", case_disk_damage),
                              ("stale copy put back, last replica kept", case_stale_copy),
                              ("EIO and ENOSPC from the disk", case_disk_errors),
+                             ("last replica on a drained server is kept",
+                              case_last_replica_draining),
                              ("new empty chunkserver", case_new_server)):
                 if ONLY and not any(o in fn.__name__ for o in ONLY):
                     continue

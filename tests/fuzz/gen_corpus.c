@@ -17,6 +17,7 @@
 #include "fuzz_proto_list.h"
 #include "fz_authd.h"
 #include "fz_chunkd.h"
+#include "fz_metad.h"
 #include "fz_net.h"
 
 static const char *root;
@@ -263,6 +264,89 @@ static void gen_metad(void) {
   save("metad", "preauth_header");
 }
 
+/* fuzz_metad_dispatch: namespace sessions through the real dispatch (auth off). */
+static void gen_metad_dispatch(void) {
+  Dfs__MkdirReq mk = DFS__MKDIR_REQ__INIT;
+  mk.path = "/fz/a/b";
+  mk.parents = 1;
+  mk.request_id = 11;
+  Dfs__ListReq ls = DFS__LIST_REQ__INIT;
+  ls.path = "/fz/a";
+  Dfs__StatReq st = DFS__STAT_REQ__INIT;
+  st.path = "/fz/a/b";
+  Dfs__TouchReq to = DFS__TOUCH_REQ__INIT;
+  to.path = "/fz/a/f";
+  to.request_id = 12;
+  Dfs__RenameReq rn = DFS__RENAME_REQ__INIT;
+  rn.src = "/fz/a/f";
+  rn.dst = "/fz/a/b/g";
+  rn.request_id = 13;
+  Dfs__SearchReq se = DFS__SEARCH_REQ__INIT;
+  se.path = "/";
+  se.pattern = "g";
+  rec(FZ_M_MKDIR, &mk.base, NULL, 0);
+  rec(FZ_M_LIST, &ls.base, NULL, 0);
+  rec(FZ_M_STAT, &st.base, NULL, 0);
+  rec(FZ_M_TOUCH, &to.base, NULL, 0);
+  rec(FZ_M_RENAME, &rn.base, NULL, 0);
+  rec(FZ_M_SEARCH, &se.base, NULL, 0);
+  save("metad_dispatch", "mkdir_list_touch_rename_search");
+
+  Dfs__CopyReq cp = DFS__COPY_REQ__INIT;
+  cp.src = "/fz/a";
+  cp.dst = "/fz/c";
+  cp.recursive = 1;
+  cp.request_id = 21;
+  Dfs__SetrepReq sr = DFS__SETREP_REQ__INIT;
+  sr.path = "/fz/c";
+  sr.replicas = 2;
+  sr.recursive = 1;
+  sr.request_id = 22;
+  Dfs__ChmodReq ch = DFS__CHMOD_REQ__INIT;
+  ch.path = "/fz/c";
+  ch.mode = 0700;
+  ch.request_id = 23;
+  Dfs__DeleteReq de = DFS__DELETE_REQ__INIT;
+  de.path = "/fz/c";
+  de.recursive = 1;
+  de.trash = 1;
+  de.request_id = 24;
+  Dfs__TrashReq tl = DFS__TRASH_REQ__INIT;
+  tl.action = DFS__TRASH_ACTION__TRASH_LIST;
+  Dfs__TrashReq tr = DFS__TRASH_REQ__INIT;
+  tr.action = DFS__TRASH_ACTION__TRASH_RESTORE;
+  tr.id = 1;
+  tr.path = "/fz/restored";
+  tr.request_id = 25;
+  rec(FZ_M_MKDIR, &mk.base, NULL, 0);
+  rec(FZ_M_COPY, &cp.base, NULL, 0);
+  rec(FZ_M_SETREP, &sr.base, NULL, 0);
+  rec(FZ_M_CHMOD, &ch.base, NULL, 0);
+  rec(FZ_M_DELETE, &de.base, NULL, 0);
+  rec(FZ_M_TRASH, &tl.base, NULL, 0);
+  rec(FZ_M_TRASH, &tr.base, NULL, 0);
+  save("metad_dispatch", "copy_setrep_chmod_trash_restore");
+
+  Dfs__AllocReq al = DFS__ALLOC_REQ__INIT;
+  al.count = 1;
+  al.replicas = 1;
+  Dfs__CommitReq cm = DFS__COMMIT_REQ__INIT;
+  cm.path = "/fz/file";
+  cm.request_id = 31;
+  Dfs__GetFileReq gf = DFS__GET_FILE_REQ__INIT;
+  gf.path = "/fz/file";
+  Dfs__ClusterReq cl = DFS__CLUSTER_REQ__INIT;
+  Dfs__FsckReq fs = DFS__FSCK_REQ__INIT;
+  fs.path = "/";
+  rec(FZ_M_ALLOC, &al.base, NULL, 0); /* no chunkservers: refused */
+  rec(FZ_M_COMMIT, &cm.base, NULL, 0);
+  rec(FZ_M_GETFILE, &gf.base, NULL, 0);
+  rec(FZ_M_CLUSTER, &cl.base, NULL, 0);
+  rec(FZ_M_FSCK, &fs.base, NULL, 0);
+  rec(FZ_M_UNKNOWN, NULL, NULL, 0);
+  save("metad_dispatch", "alloc_commit_getfile_cluster_fsck");
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: fuzz_gen_corpus DIR (e.g. tests/fuzz/corpus)\n");
@@ -275,5 +359,6 @@ int main(int argc, char **argv) {
   gen_authd();
   gen_chunkd();
   gen_metad();
+  gen_metad_dispatch();
   return 0;
 }

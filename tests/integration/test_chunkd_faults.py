@@ -302,6 +302,28 @@ def case_copy_jobs(fake):
         fake.wait("the inventory asked for", lambda: fake.inventories[b.sid] > inv)
         chunks = fake.inv_chunks[b.sid]
         check(chunks == {base + 2: 1}, "inventory after send_inventory: %r" % chunks)
+        # a delete order and a copy job for the same replica in one reply: the delete runs
+        # on the thread pool, so the copy must not answer "already stored" for a replica on
+        # its way out; it fails (busy) or, if the delete was already done, really copies
+        cid = base + 5
+        for d in (a, b):
+            err, msg = write_chunk(d.addr, cid, 1, data[cid])
+            check(err == 0, "write to %s failed: %d %s" % (d.name, err, msg))
+        deleted = b.log_text().count("chunk versions metad asked to delete")
+        fake.queue(b.sid, wire.f_bytes(6, wire.f_varint(1, cid) + wire.f_varint(2, 1)) +
+                   copy_job(6, cid, 1, data[cid], src))
+        r = wait_result(fake, b.sid, 6)
+        deadline = time.time() + 10
+        while b.log_text().count("chunk versions metad asked to delete") <= deleted:
+            check(time.time() < deadline, "the delete of chunk %x did not run" % cid)
+            time.sleep(0.05)
+        err, msg, got = read_chunk(b.addr, cid, 1)
+        if r[0] == 0:
+            check(r[2] == len(data[cid]), "job 6 claimed a replica being deleted: %r" % (r,))
+            check(err == 0 and got == data[cid], "job 6 succeeded but the chunk is gone (%d)" % err)
+        else:
+            check(r[0] == -25 and "delete" in r[1], "job 6: unexpected error %r" % (r,))
+            check(err == -24, "chunk still there after its delete: %d %s" % (err, msg))
     finally:
         cs.teardown()
 
@@ -627,7 +649,7 @@ def main(r):
     fake = FakeMetad()
     try:
         r.case("copy jobs: copy, idempotent, fallback, bad CRC, missing; delete_versions, "
-               "send_inventory", case_copy_jobs, fake)
+               "send_inventory; a copy racing a delete order", case_copy_jobs, fake)
         r.case("copy throttle (token bucket)", case_throttle, fake)
         r.case("SIGTERM with copy jobs in flight: clean exit", case_sigterm_mid_copy, fake)
         r.case("disk faults: EIO -> disk_failing, corrupt read -> bad_chunks, ENOSPC/EIO "

@@ -10,6 +10,7 @@ import random
 import socket
 import subprocess
 import tempfile
+import time
 
 import harness
 from harness import MiB, check
@@ -97,6 +98,21 @@ def t_untrusted_ca(c):
     check(rc == 1, "whoami to authd with another CA got through")
 
 
+def t_no_ca_fails_fast(c):
+    """A CLI that does not speak TLS to TLS daemons fails at once (not after the 15 s of
+    reconnect retries) with one line saying to pass the CA."""
+    env = c.user_env("tess")
+    env.pop("DFS_TLS_CA", None)
+    for args, svc, addr in ((("ls", "~"), "metad", c.meta), (("whoami",), "authd", c.auth_addr)):
+        t0 = time.monotonic()
+        rc, _, err = c.dfs(*args, env=env, timeout=60)
+        took = time.monotonic() - t0
+        line = harness._one_error_line("dfs %s without the CA" % args[0], rc, err)
+        check("%s at %s requires TLS" % (svc, addr) in line and "--tls-ca" in line,
+              "dfs %s without the CA: %r" % (args[0], line))
+        check(took < 5, "dfs %s without the CA took %.1f s to fail" % (args[0], took))
+
+
 def t_authd_tls_config_errors(c):
     """authd refuses a TLS configuration it cannot use: exit 2, one line saying why."""
     authd = os.path.join(harness.BIN, "authd")
@@ -122,6 +138,7 @@ def main(r):
         r.case("passwd and logout over TLS", t_passwd_logout, c)
         r.case("plaintext peers refused by authd, metad, chunkd", t_plaintext_refused, c)
         r.case("a client trusting another CA is refused", t_untrusted_ca, c)
+        r.case("a client without TLS fails at once with a hint (metad, authd)", t_no_ca_fails_fast, c)
         r.case("authd: unusable TLS settings are a config error (exit 2)", t_authd_tls_config_errors, c)
 
 

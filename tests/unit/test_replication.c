@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -83,13 +84,28 @@ static void test_queue_order_and_missing(void **state) {
   /* a second scan adds nothing: jobs in flight count */
   repl_scan(&w.r, &w.t, &w.sv, 10);
   assert_int_equal(repl_jobs_queued(&w.r, 0), 3);
-  /* server 3 (it holds nothing of chunks 1/2) takes the endangered chunk first */
+  /* priority = replicas before the copy: chunk 2's second replica (prio 1) comes before
+   * anything's third (prio 2: chunk 2's other copy and chunk 1's) */
+  uint32_t p1 = 0, p2 = 0;
+  for (size_t i = 0; i < w.r.njobs; i++) {
+    if (w.r.jobs[i].prio == 1) {
+      assert_int_equal(w.r.jobs[i].chunk, 2);
+      p1++;
+    }
+    if (w.r.jobs[i].prio == 2) p2++;
+  }
+  assert_int_equal(p1, 1);
+  assert_int_equal(p2, 2);
+  /* the server the prio-1 copy is queued for takes it first */
   repl_job *out[64];
-  size_t n = take(&w, 3, 1, out);
+  uint64_t first = 0;
+  for (size_t i = 0; i < w.r.njobs; i++)
+    if (w.r.jobs[i].prio == 1) first = w.r.jobs[i].dst;
+  size_t n = take(&w, first, 1, out);
   assert_int_equal(n, 1);
   assert_int_equal(out[0]->chunk, 2);
   assert_int_equal(out[0]->prio, 1);
-  assert_int_equal(repl_jobs_running(&w.r, 3), 1);
+  assert_int_equal(repl_jobs_running(&w.r, first), 1);
   world_free(&w);
 }
 
@@ -302,6 +318,144 @@ static void test_rebalance(void **state) {
   world_free(&w);
 }
 
+/* Endangered first across servers: a server whose own queue holds only a less urgent
+ * copy steals a more urgent one queued for a busy server first. */
+static void test_steal_more_urgent_first(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, 4);
+  servers_get(&w.sv, 1)->free_bytes = 19 * GiB; /* the emptiest: gets the endangered copy */
+  servers_get(&w.sv, 3)->free_bytes = 15 * GiB;
+  add_chunk(&w, 1, 2, (uint64_t[]){2, 0});       /* one copy left: prio 1 */
+  add_chunk(&w, 2, 3, (uint64_t[]){1, 2, 0});    /* two of three: prio 2 */
+  repl_scan(&w.r, &w.t, &w.sv, 0);
+  assert_int_equal(repl_jobs_queued(&w.r, 1), 1); /* chunk 1 -> server 1 */
+  assert_int_equal(repl_jobs_queued(&w.r, 3), 1); /* chunk 2 -> server 3 */
+  servers_get(&w.sv, 1)->copy_slots_free = 0;    /* server 1 is busy */
+  repl_job *out[64];
+  assert_int_equal(take(&w, 3, 1, out), 1);
+  assert_int_equal(out[0]->chunk, 1); /* the endangered one, stolen */
+  assert_int_equal(out[0]->dst, 3);
+  assert_int_equal(w.r.copies_stolen, 1);
+  assert_int_equal(take(&w, 3, 1, out), 1);
+  assert_int_equal(out[0]->chunk, 2); /* then its own */
+  world_free(&w);
+}
+
+/* Rebalancing waits only for chunks that can be repaired: a missing chunk (no readable
+ * replica) and a chunk whose goal no placeable server can raise do not hold it up; a
+ * repairable under-replicated chunk does. */
+static void test_rebalance_not_blocked_by_unrepairable(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, 3);
+  servers_get(&w.sv, 1)->free_bytes = 4 * GiB;
+  servers_get(&w.sv, 2)->free_bytes = 5 * GiB;
+  servers_get(&w.sv, 3)->free_bytes = 20 * GiB; /* new and empty */
+  for (uint64_t id = 1; id <= 6; id++) add_chunk(&w, id, 2, (uint64_t[]){1, 2, 0});
+  add_chunk(&w, 50, 2, (uint64_t[]){0});          /* missing: nothing can copy it */
+  add_chunk(&w, 51, 4, (uint64_t[]){1, 2, 3, 0}); /* goal 4 on 3 servers: no destination */
+  repl_scan(&w.r, &w.t, &w.sv, 0);
+  assert_int_equal(w.r.under, 1);
+  assert_int_equal(w.r.missing, 1);
+  assert_int_equal(w.r.repairable, 0);
+  assert_true(w.r.njobs > 0);
+  for (size_t i = 0; i < w.r.njobs; i++) {
+    assert_int_equal(w.r.jobs[i].prio, 100);
+    assert_int_equal(w.r.jobs[i].dst, 3);
+  }
+  world_free(&w);
+  /* a chunk that can be repaired (one copy, a server without it) blocks the moves */
+  world_init(&w, 3);
+  servers_get(&w.sv, 1)->free_bytes = 4 * GiB;
+  servers_get(&w.sv, 2)->free_bytes = 5 * GiB;
+  servers_get(&w.sv, 3)->free_bytes = 20 * GiB;
+  for (uint64_t id = 1; id <= 6; id++) add_chunk(&w, id, 2, (uint64_t[]){1, 2, 0});
+  add_chunk(&w, 60, 2, (uint64_t[]){1, 0});
+  repl_scan(&w.r, &w.t, &w.sv, 0);
+  assert_int_equal(w.r.repairable, 1);
+  assert_int_equal(w.r.njobs, 1);
+  assert_int_equal(w.r.jobs[0].chunk, 60);
+  assert_true(w.r.jobs[0].prio < 100);
+  world_free(&w);
+}
+
+/* The scan at scale (docs/internals.md "Replication scan"): 1M chunks (100k under the
+ * sanitizers) on 5 servers, a fifth of them down to one replica. Every scan queues the
+ * most endangered chunks first, fills every queue that can take copies, and its CPU time
+ * is printed; outside the sanitizers it must stay well below the 50 ms budget per scan
+ * times four (a regression to O(chunks x jobs) took > 300 ms). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SCAN_BENCH_CHUNKS 100000u
+#define SCAN_BENCH_LIMIT_MS 0 /* not timed */
+#else
+#define SCAN_BENCH_CHUNKS 1000000u
+#define SCAN_BENCH_LIMIT_MS 200.0
+#endif
+
+static double cpu_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void test_scan_bench(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, 5);
+  w.r.max_queue_per_server = 64;
+  for (uint64_t id = 1; id <= SCAN_BENCH_CHUNKS; id++) {
+    uint64_t a = 1 + id % 5, b = 1 + (id + 1) % 5;
+    assert_int_equal(chunks_add(&w.t, id, 1, DFS_CHUNK_SIZE, 7), 0);
+    chunks_get(&w.t, id)->goal = 2;
+    if (id % 5 == 0) { /* its one copy is on the draining server 5: no live copy left */
+      assert_int_equal(chunks_add_loc(&w.t, id, 5), 0);
+      continue;
+    }
+    assert_int_equal(chunks_add_loc(&w.t, id, a), 0);
+    assert_int_equal(chunks_add_loc(&w.t, id, b), 0);
+  }
+  servers_get(&w.sv, 5)->draining = 1; /* its chunks with a second copy are down to one */
+  double worst = 0, healthy = 0;
+  for (int pass = 0; pass < 3; pass++) {
+    double t0 = cpu_ms();
+    repl_scan(&w.r, &w.t, &w.sv, 1000 + (uint64_t)pass);
+    double ms = cpu_ms() - t0;
+    if (ms > worst) worst = ms;
+  }
+  /* under: chunks with one copy; every placeable server's queue is full */
+  assert_true(w.r.under >= SCAN_BENCH_CHUNKS / 5);
+  for (uint64_t s = 1; s <= 4; s++)
+    assert_true(repl_jobs_queued(&w.r, s) + repl_jobs_running(&w.r, s) <= 64);
+  /* most endangered first: 200k chunks have no live copy, more than the queues hold,
+   * so every queued job must be for one of them (ids that are multiples of 5) */
+  assert_true(w.r.njobs > 0);
+  for (size_t i = 0; i < w.r.njobs; i++) {
+    assert_int_equal(w.r.jobs[i].chunk % 5, 0);
+    assert_true(w.r.jobs[i].prio <= 1);
+  }
+  /* and the same table with nothing to do */
+  world_free(&w);
+  world_init(&w, 5);
+  for (uint64_t id = 1; id <= SCAN_BENCH_CHUNKS; id++) {
+    assert_int_equal(chunks_add(&w.t, id, 1, DFS_CHUNK_SIZE, 7), 0);
+    chunks_get(&w.t, id)->goal = 2;
+    assert_int_equal(chunks_add_loc(&w.t, id, 1 + id % 5), 0);
+    assert_int_equal(chunks_add_loc(&w.t, id, 1 + (id + 1) % 5), 0);
+  }
+  double t0 = cpu_ms();
+  repl_scan(&w.r, &w.t, &w.sv, 1000);
+  healthy = cpu_ms() - t0;
+  assert_int_equal(w.r.under, 0);
+  printf("replication scan of %u chunks: %.1f ms (a fifth under-replicated, worst of 3), "
+         "%.1f ms (all healthy)\n", SCAN_BENCH_CHUNKS, worst, healthy);
+  if (SCAN_BENCH_LIMIT_MS > 0) {
+    assert_true(worst < SCAN_BENCH_LIMIT_MS);
+    assert_true(healthy < SCAN_BENCH_LIMIT_MS);
+  }
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_queue_order_and_missing),
@@ -312,6 +466,9 @@ int main(void) {
       cmocka_unit_test(test_full_servers),
       cmocka_unit_test(test_bad_replica),
       cmocka_unit_test(test_rebalance),
+      cmocka_unit_test(test_steal_more_urgent_first),
+      cmocka_unit_test(test_rebalance_not_blocked_by_unrepairable),
+      cmocka_unit_test(test_scan_bench),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
