@@ -135,6 +135,28 @@ static void submit_mutation(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr, op
   if (rc) mutation_done(md, w, rc == DFS_ENOTLEADER ? DFS_ENOTLEADER : DFS_EUNAVAIL);
 }
 
+/* The shared tail of the namespace mutations below. rc/msg: the handler's own checks of
+ * the request (0 = fine), reported after a bad path, as before. Checks op->path (and
+ * op->path2 when check_path2), then leadership; replies the first error, or stamps op with
+ * the acting user, the clock (unless the caller set it) and the admin bit and submits it.
+ * The caller fills type, rid, paths and the op's own fields; strings must stay valid
+ * until this returns (submit_mutation encodes them). */
+static void submit_ns_op(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr, const md_user *u,
+                         int rc, char *msg, ops_op *op, int check_path2) {
+  int prc = check_path(op->path, msg, MSGSZ);
+  if (!prc && check_path2) prc = check_path(op->path2, msg, MSGSZ);
+  if (prc) rc = prc;
+  if (!rc) rc = rg_check_leader(md, msg, MSGSZ);
+  if (rc) {
+    md_reply_status(c, hdr, rc, msg);
+    return;
+  }
+  op->str = u->name;
+  if (!op->mtime_ns) op->mtime_ns = dfs_wall_ns();
+  op->flag = (uint8_t)(op->flag | user_flag(u));
+  submit_mutation(md, c, hdr, op, NULL, NULL, NULL);
+}
+
 static void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__MkdirReq *rq = dfs__mkdir_req__unpack(NULL, m->hdr.payload_len, m->payload);
@@ -142,21 +164,13 @@ static void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode MkdirReq");
     return;
   }
-  int rc = check_path(rq->path, msg, sizeof msg);
-  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
-  if (rc) {
-    md_reply_status(c, &m->hdr, rc, msg);
-  } else {
-    ops_op op = {0};
-    op.type = OP_MKDIR;
-    op.rid = rq->request_id;
-    op.path = rq->path;
-    op.str = u->name;
-    op.mtime_ns = dfs_wall_ns();
-    op.mode = rq->mode ? (rq->mode & 0777) : 0755;
-    op.flag = (uint8_t)((rq->parents ? OPF_MAIN : 0) | user_flag(u));
-    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
-  }
+  ops_op op = {0};
+  op.type = OP_MKDIR;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.mode = rq->mode ? (rq->mode & 0777) : 0755;
+  op.flag = rq->parents ? OPF_MAIN : 0;
+  submit_ns_op(md, c, &m->hdr, u, 0, msg, &op, 0);
   dfs__mkdir_req__free_unpacked(rq, NULL);
 }
 
@@ -167,26 +181,20 @@ static void h_delete(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode DeleteReq");
     return;
   }
-  int rc = check_path(rq->path, msg, sizeof msg);
-  if (!rc && !strcmp(rq->path, "/")) {
+  int rc = 0;
+  if (!strcmp(rq->path, "/")) {
     rc = DFS_EINVAL;
     snprintf(msg, sizeof msg, "/ cannot be deleted");
   }
-  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
-  if (rc) {
-    md_reply_status(c, &m->hdr, rc, msg);
-  } else {
-    ops_op op = {0};
-    op.type = rq->trash ? OP_TRASH : OP_DELETE;
-    op.rid = rq->request_id;
-    op.path = rq->path;
-    op.path2 = "";
-    op.str = u->name;
-    op.mtime_ns = dfs_wall_ns();
-    op.a = (uint64_t)(op.mtime_ns + md->trash_retention_ms * 1000000);
-    op.flag = (uint8_t)((rq->recursive ? OPF_MAIN : 0) | user_flag(u));
-    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
-  }
+  ops_op op = {0};
+  op.type = rq->trash ? OP_TRASH : OP_DELETE;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.path2 = "";
+  op.mtime_ns = dfs_wall_ns();
+  op.a = (uint64_t)(op.mtime_ns + md->trash_retention_ms * 1000000);
+  op.flag = rq->recursive ? OPF_MAIN : 0;
+  submit_ns_op(md, c, &m->hdr, u, rc, msg, &op, 0);
   dfs__delete_req__free_unpacked(rq, NULL);
 }
 
@@ -255,25 +263,17 @@ static void h_chmod(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ChmodReq");
     return;
   }
-  int rc = check_path(rq->path, msg, sizeof msg);
-  if (!rc && rq->mode > 0777) {
+  int rc = 0;
+  if (rq->mode > 0777) {
     rc = DFS_EINVAL;
     snprintf(msg, sizeof msg, "mode %o is out of range 0..0777", rq->mode);
   }
-  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
-  if (rc) {
-    md_reply_status(c, &m->hdr, rc, msg);
-  } else {
-    ops_op op = {0};
-    op.type = OP_CHMOD;
-    op.rid = rq->request_id;
-    op.path = rq->path;
-    op.str = u->name;
-    op.mtime_ns = dfs_wall_ns();
-    op.mode = rq->mode;
-    op.flag = user_flag(u);
-    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
-  }
+  ops_op op = {0};
+  op.type = OP_CHMOD;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.mode = rq->mode;
+  submit_ns_op(md, c, &m->hdr, u, rc, msg, &op, 0);
   dfs__chmod_req__free_unpacked(rq, NULL);
 }
 
@@ -785,22 +785,13 @@ static void h_rename(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode RenameReq");
     return;
   }
-  int rc = check_path(rq->src, msg, sizeof msg);
-  if (!rc) rc = check_path(rq->dst, msg, sizeof msg);
-  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
-  if (rc) {
-    md_reply_status(c, &m->hdr, rc, msg);
-  } else {
-    ops_op op = {0};
-    op.type = OP_RENAME;
-    op.rid = rq->request_id;
-    op.path = rq->src;
-    op.path2 = rq->dst;
-    op.str = u->name;
-    op.mtime_ns = dfs_wall_ns();
-    op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | user_flag(u));
-    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
-  }
+  ops_op op = {0};
+  op.type = OP_RENAME;
+  op.rid = rq->request_id;
+  op.path = rq->src;
+  op.path2 = rq->dst;
+  op.flag = rq->overwrite ? OPF_MAIN : 0;
+  submit_ns_op(md, c, &m->hdr, u, 0, msg, &op, 1);
   dfs__rename_req__free_unpacked(rq, NULL);
 }
 
@@ -811,23 +802,13 @@ static void h_copy(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CopyReq");
     return;
   }
-  int rc = check_path(rq->src, msg, sizeof msg);
-  if (!rc) rc = check_path(rq->dst, msg, sizeof msg);
-  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
-  if (rc) {
-    md_reply_status(c, &m->hdr, rc, msg);
-  } else {
-    ops_op op = {0};
-    op.type = OP_COPY;
-    op.rid = rq->request_id;
-    op.path = rq->src;
-    op.path2 = rq->dst;
-    op.str = u->name;
-    op.mtime_ns = dfs_wall_ns();
-    op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | (rq->recursive ? OPF_RECURSIVE : 0) |
-                        user_flag(u));
-    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
-  }
+  ops_op op = {0};
+  op.type = OP_COPY;
+  op.rid = rq->request_id;
+  op.path = rq->src;
+  op.path2 = rq->dst;
+  op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | (rq->recursive ? OPF_RECURSIVE : 0));
+  submit_ns_op(md, c, &m->hdr, u, 0, msg, &op, 1);
   dfs__copy_req__free_unpacked(rq, NULL);
 }
 
@@ -838,25 +819,18 @@ static void h_setrep(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode SetrepReq");
     return;
   }
-  int rc = check_path(rq->path, msg, sizeof msg);
-  if (!rc && (rq->replicas < 1 || rq->replicas > MAX_REPLICAS)) {
+  int rc = 0;
+  if (rq->replicas < 1 || rq->replicas > MAX_REPLICAS) {
     rc = DFS_EINVAL;
     snprintf(msg, sizeof msg, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
   }
-  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
-  if (rc) {
-    md_reply_status(c, &m->hdr, rc, msg);
-  } else {
-    ops_op op = {0};
-    op.type = OP_SETREP;
-    op.rid = rq->request_id;
-    op.path = rq->path;
-    op.str = u->name;
-    op.mtime_ns = dfs_wall_ns();
-    op.a = rq->replicas;
-    op.flag = (uint8_t)((rq->recursive ? OPF_RECURSIVE : 0) | user_flag(u));
-    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
-  }
+  ops_op op = {0};
+  op.type = OP_SETREP;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.a = rq->replicas;
+  op.flag = rq->recursive ? OPF_RECURSIVE : 0;
+  submit_ns_op(md, c, &m->hdr, u, rc, msg, &op, 0);
   dfs__setrep_req__free_unpacked(rq, NULL);
 }
 
@@ -867,22 +841,13 @@ static void h_touch(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode TouchReq");
     return;
   }
-  int rc = check_path(rq->path, msg, sizeof msg);
-  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
-  if (rc) {
-    md_reply_status(c, &m->hdr, rc, msg);
-  } else {
-    ops_op op = {0};
-    op.type = OP_TOUCH;
-    op.rid = rq->request_id;
-    op.path = rq->path;
-    op.str = u->name;
-    op.mtime_ns = dfs_wall_ns();
-    op.mode = rq->mode & 0777;
-    op.a = DEFAULT_REPLICAS;
-    op.flag = user_flag(u);
-    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
-  }
+  ops_op op = {0};
+  op.type = OP_TOUCH;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.mode = rq->mode & 0777;
+  op.a = DEFAULT_REPLICAS;
+  submit_ns_op(md, c, &m->hdr, u, 0, msg, &op, 0);
   dfs__touch_req__free_unpacked(rq, NULL);
 }
 
