@@ -332,15 +332,18 @@ static void rebalance(repl_t *r, chunks_t *t, servers_t *sv) {
   }
   if (n < 2) return;
   double mean = sum / (double)n;
-  const server_ent *dst = NULL, *src = NULL;
+  const server_ent *dst = NULL, *src = NULL, *low = NULL;
   for (size_t i = 0; i < sv->n; i++) {
     const server_ent *s = &sv->v[i];
     if (!s->alive || s->draining || !s->capacity) continue;
+    if (servers_placeable(s) && use_of(s) < mean && (!low || use_of(s) < use_of(low))) low = s;
     if (servers_placeable(s) && use_of(s) < mean - r->rebalance_threshold &&
         (!dst || use_of(s) < use_of(dst)))
       dst = s;
     if (use_of(s) > mean && (!src || use_of(s) > use_of(src))) src = s;
   }
+  /* nobody far below the mean, but somebody far above it: move to the emptiest one */
+  if (!dst && src && use_of(src) > mean + r->rebalance_threshold) dst = low;
   if (!dst || !src || dst == src) return;
   /* resume where the last pass stopped: the chunks before it were moved or skipped */
   if (r->rebalance_cursor >= t->n) r->rebalance_cursor = 0;
