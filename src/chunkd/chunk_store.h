@@ -13,7 +13,7 @@
 
 #include "common/frame.h"
 
-#define CHUNK_HDR_SIZE 4096u
+#define CHUNK_HDR_SIZE DFS_CHUNK_FILE_HDR
 #define CHUNK_MAGIC "DFSCHNK1"
 #define CHUNK_UUID_LEN 36 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
 

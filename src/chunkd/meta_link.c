@@ -245,6 +245,7 @@ static void ml_register(meta_link *ml, const chunk_store_stats *cs) {
   req.capacity_bytes = cs->capacity_bytes;
   req.free_bytes = cs->free_bytes;
   req.chunk_count = cs->chunk_count;
+  req.chunk_bytes = cs->used_bytes;
   req.cluster_secret = (char *)(ml->st->cluster_secret ? ml->st->cluster_secret : "");
   int rc = dfs_conn_call(ml->conn, DFS__MSG_TYPE__MSG_CHUNK_TO_META_REGISTER, &req.base, NULL, 0,
                          NULL, NULL, CALL_TIMEOUT_MS, register_reply, ml);
@@ -273,6 +274,7 @@ static void ml_heartbeat(meta_link *ml, const chunk_store_stats *cs) {
   req.capacity_bytes = cs->capacity_bytes;
   req.free_bytes = cs->free_bytes;
   req.chunk_count = cs->chunk_count;
+  req.chunk_bytes = cs->used_bytes;
   req.load = ml->st->load;
   req.n_new_chunks = n;
   req.new_chunks = ptrs;

@@ -19,6 +19,9 @@
 #define DFS_CHUNK_SIZE (1u << 20)       /* 1 MiB chunks */
 #define DFS_BLOCK_SIZE (64u << 10)      /* CRC32C per 64 KiB block */
 #define DFS_BLOCKS_PER_CHUNK (DFS_CHUNK_SIZE / DFS_BLOCK_SIZE)
+/* chunkd's header per chunk file: a replica uses this plus its length on disk (metad
+ * counts it when it estimates a server's use) */
+#define DFS_CHUNK_FILE_HDR 4096u
 
 /* Default limits: metadata payloads (a commit of a 100 GiB file lists 100k chunks). */
 #define DFS_MAX_PAYLOAD (32u << 20)

@@ -117,6 +117,7 @@ static void finish_register(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr,
   e->free_bytes = rq->free_bytes;
   if (e->capacity && e->free_bytes > e->capacity) e->free_bytes = e->capacity;
   e->chunk_count = rq->chunk_count;
+  e->chunk_bytes = rq->chunk_bytes;
   e->load = 0;
   e->alive = 1;
   e->registered = 1;
@@ -522,6 +523,7 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
                                                                      : rq->free_bytes,
                       dfs_now_ms());
     e->chunk_count = rq->chunk_count;
+    e->chunk_bytes = rq->chunk_bytes;
     e->load = rq->load;
     for (size_t i = 0; i < rq->n_new_chunks; i++) reconcile(md, e, rq->new_chunks[i], &dels);
     hb_replication(md, e, rq, &rep);

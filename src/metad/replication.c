@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/frame.h"
 #include "common/log.h"
 
 #define REBALANCE_PRIO 100
@@ -29,6 +30,9 @@ void repl_init(repl_t *r) {
 void repl_free(repl_t *r) {
   free(r->jobs);
   free(r->bad);
+  free(r->held);
+  r->held = NULL;
+  r->nheld = 0;
   u64map_free(&r->corrupt);
   u64map_free(&r->pend);
   r->pend_valid = 0;
@@ -241,11 +245,40 @@ static uint64_t choose_dst(const repl_t *r, const chunk_ent *ce, servers_t *sv, 
   return best;
 }
 
-/* Fraction of its capacity a server uses (1.0 when it reports no capacity). */
-static double use_of(const server_ent *s) {
+/* Bytes in use on s that are not our chunk files (other data on its file system), by
+ * its last report. */
+static uint64_t foreign_bytes(const server_ent *s) {
+  uint64_t used = s->capacity > s->free_bytes ? s->capacity - s->free_bytes : 0;
+  return used > s->chunk_bytes ? used - s->chunk_bytes : 0;
+}
+
+static uint64_t replica_bytes(const chunk_ent *ce) {
+  return (uint64_t)DFS_CHUNK_FILE_HDR + ce->length;
+}
+
+/* Fraction of s's capacity in use if it held `held` bytes of replicas (1.0 when it
+ * reports no capacity). */
+static double use_with(const server_ent *s, uint64_t held) {
+  if (!s->capacity) return 1.0;
+  return (double)(foreign_bytes(s) + held) / (double)s->capacity;
+}
+
+/* s's use as the chunk table stands now: the replicas metad placed there (counted by the
+ * last scan, minus what it trimmed since) plus foreign data. Counting from the table
+ * rather than from the free space of the last heartbeat makes a move or a trim visible
+ * to the next decision at once; with heartbeat numbers, moves overshot and trims
+ * undid them. A server the last scan did not count falls back to its report. */
+static double use_of(const repl_t *r, const server_ent *s) {
+  if (r->held && s->id && s->id <= r->nheld) return use_with(s, r->held[s->id - 1]);
   if (!s->capacity) return 1.0;
   uint64_t f = s->free_bytes > s->capacity ? s->capacity : s->free_bytes;
   return 1.0 - (double)f / (double)s->capacity;
+}
+
+static void held_sub(repl_t *r, uint64_t server, uint64_t bytes) {
+  if (!r->held || !server || server > r->nheld) return;
+  uint64_t *h = &r->held[server - 1];
+  *h = *h > bytes ? *h - bytes : 0;
 }
 
 static void bad_remove(repl_t *r, size_t i) { r->bad[i] = r->bad[--r->nbad]; }
@@ -285,8 +318,8 @@ static void trim_chunk(repl_t *r, chunks_t *t, servers_t *sv, chunk_ent *ce, uns
         int taken = 0;
         for (size_t q = 0; q < nd; q++) taken |= drop[q] == s->id;
         if (taken) continue;
-        if (!fullest || use_of(s) > use_of(fullest) ||
-            (use_of(s) == use_of(fullest) && s->id > fullest->id))
+        if (!fullest || use_of(r, s) > use_of(r, fullest) ||
+            (use_of(r, s) == use_of(r, fullest) && s->id > fullest->id))
           fullest = s;
       }
       if (!fullest) break;
@@ -294,8 +327,9 @@ static void trim_chunk(repl_t *r, chunks_t *t, servers_t *sv, chunk_ent *ce, uns
     }
   }
   for (size_t q = 0; q < nd; q++) {
-    servers_queue_delete_version(sv, drop[q], id, version);
+    if (servers_queue_delete_version(sv, drop[q], id, version)) continue; /* next scan */
     chunks_del_loc(t, id, drop[q]); /* ce stays valid: only locs change */
+    held_sub(r, drop[q], replica_bytes(ce));
     r->trims++;
   }
 }
@@ -318,47 +352,92 @@ static void sort_cands(cand *cs, size_t nc) {
   free(tmp);
 }
 
-static void rebalance(repl_t *r, chunks_t *t, servers_t *sv) {
-  uint32_t inflight = 0;
-  for (size_t i = 0; i < r->njobs; i++) inflight += r->jobs[i].prio == REBALANCE_PRIO;
-  if (inflight >= r->rebalance_max_jobs) return;
-  double sum = 0;
-  size_t n = 0;
-  for (size_t i = 0; i < sv->n; i++) {
-    const server_ent *s = &sv->v[i];
-    if (!s->alive || s->draining || !s->capacity) continue;
-    sum += use_of(s);
-    n++;
-  }
-  if (n < 2) return;
-  double mean = sum / (double)n;
-  const server_ent *dst = NULL, *src = NULL, *low = NULL;
-  for (size_t i = 0; i < sv->n; i++) {
-    const server_ent *s = &sv->v[i];
-    if (!s->alive || s->draining || !s->capacity) continue;
-    if (servers_placeable(s) && use_of(s) < mean && (!low || use_of(s) < use_of(low))) low = s;
-    if (servers_placeable(s) && use_of(s) < mean - r->rebalance_threshold &&
-        (!dst || use_of(s) < use_of(dst)))
-      dst = s;
-    if (use_of(s) > mean && (!src || use_of(s) > use_of(src))) src = s;
-  }
-  /* nobody far below the mean, but somebody far above it: move to the emptiest one */
-  if (!dst && src && use_of(src) > mean + r->rebalance_threshold) dst = low;
-  if (!dst || !src || dst == src) return;
-  /* resume where the last pass stopped: the chunks before it were moved or skipped */
+/* Next chunk to move from src to dst, searching the table from the rebalance cursor
+ * (one lap at most): held by src, not by dst, at its goal, no job for it, not deleted
+ * from dst lately, small enough for dst. NULL if none. */
+static chunk_ent *move_candidate(repl_t *r, chunks_t *t, servers_t *sv, const server_ent *src,
+                                 const server_ent *dst, uint64_t now_ms) {
   if (r->rebalance_cursor >= t->n) r->rebalance_cursor = 0;
-  for (size_t step = 0; step < t->n && inflight < r->rebalance_max_jobs; step++) {
+  for (size_t step = 0; step < t->n; step++) {
     size_t i = (r->rebalance_cursor + step) % t->n;
     chunk_ent *ce = &t->ents[i];
-    r->rebalance_cursor = i + 1;
     if (!has_loc(ce, src->id) || has_loc(ce, dst->id) || jobs_for_chunk(r, ce->id)) continue;
-    if (repl_live_replicas(ce, sv) < repl_goal(ce)) continue;
-    if (projected_free(r, dst) < dst->reserve_bytes + ce->length) break;
-    if (job_add(r, ce, dst->id, REBALANCE_PRIO)) {
-      pend_add(r, ce->id);
-      inflight++;
-    }
+    if (repl_live_replicas(ce, sv) < repl_goal(ce) || is_bad(r, ce->id, dst->id)) continue;
+    if (servers_recently_deleted(sv, dst->id, ce->id, ce->version, now_ms, r->tomb_copy_ms))
+      continue;
+    if (projected_free(r, dst) < dst->reserve_bytes + ce->length) return NULL;
+    r->rebalance_cursor = i + 1;
+    return ce;
   }
+  return NULL;
+}
+
+/* Up to rebalance_max_jobs moves in flight, once some server's use is more than the
+ * threshold from the mean, until every server is within half of it. Each move is chosen on projected use: the
+ * table's bytes per server, plus jobs in flight to it, minus the replicas earlier moves
+ * will trim from the server they relieve; a move is made only while the destination
+ * stays below the source afterwards, so moves never overshoot or ping-pong. */
+static void rebalance(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
+  if (!r->held || r->nheld != sv->n || sv->n < 2) return;
+  uint64_t *proj = malloc(sv->n * sizeof *proj);
+  if (!proj) return;
+  memcpy(proj, r->held, sv->n * sizeof *proj);
+  uint32_t inflight = 0;
+  for (size_t i = 0; i < r->njobs; i++) {
+    const repl_job *j = &r->jobs[i];
+    uint64_t b = (uint64_t)DFS_CHUNK_FILE_HDR + j->length;
+    if (j->dst && j->dst <= sv->n) proj[j->dst - 1] += b;
+    if (j->prio != REBALANCE_PRIO) continue;
+    inflight++;
+    if (j->from && j->from <= sv->n) proj[j->from - 1] -= proj[j->from - 1] > b ? b : proj[j->from - 1];
+  }
+  while (inflight < r->rebalance_max_jobs) {
+    /* hysteresis: start beyond the threshold, then go on until within half of it */
+    double thr = r->rebalancing ? r->rebalance_threshold / 2 : r->rebalance_threshold;
+    double sum = 0;
+    size_t n = 0;
+    const server_ent *dst = NULL, *src = NULL, *low = NULL;
+    double udst = 0, usrc = 0, ulow = 0;
+    for (size_t i = 0; i < sv->n; i++) {
+      const server_ent *s = &sv->v[i];
+      if (!s->alive || s->draining || !s->capacity) continue;
+      sum += use_with(s, proj[i]);
+      n++;
+    }
+    if (n < 2) break;
+    double mean = sum / (double)n;
+    for (size_t i = 0; i < sv->n; i++) {
+      const server_ent *s = &sv->v[i];
+      if (!s->alive || s->draining || !s->capacity) continue;
+      double u = use_with(s, proj[i]);
+      if (servers_placeable(s) && u < mean && (!low || u < ulow)) low = s, ulow = u;
+      if (servers_placeable(s) && u < mean - thr && (!dst || u < udst))
+        dst = s, udst = u;
+      if (u > mean && (!src || u > usrc)) src = s, usrc = u;
+    }
+    /* nobody far below the mean, but somebody far above it: move to the emptiest one */
+    if (!dst && src && usrc > mean + thr) dst = low, udst = ulow;
+    if (!dst || !src || dst == src) {
+      r->rebalancing = 0; /* balanced */
+      break;
+    }
+    chunk_ent *ce = move_candidate(r, t, sv, src, dst, now_ms);
+    if (!ce) break;
+    uint64_t b = replica_bytes(ce);
+    /* the move must leave dst below src, or it only swaps which of them is fuller */
+    if (use_with(dst, proj[dst->id - 1] + b) >= use_with(src, proj[src->id - 1] - (proj[src->id - 1] > b ? b : proj[src->id - 1])))
+      break;
+    repl_job *j = job_add(r, ce, dst->id, REBALANCE_PRIO);
+    if (!j) break;
+    j->from = src->id;
+    r->rebalancing = 1;
+    pend_add(r, ce->id);
+    proj[dst->id - 1] += b;
+    proj[src->id - 1] -= proj[src->id - 1] > b ? b : proj[src->id - 1];
+    r->moves++;
+    inflight++;
+  }
+  free(proj);
 }
 
 /* Appends c to the candidate vector (grown by doubling). 0 or DFS_ENOMEM. */
@@ -393,9 +472,11 @@ void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
                       (servers_placeable(s) ? SV_PLACEABLE : 0));
     nplaceable += (fl[k] & SV_PLACEABLE) != 0;
   }
-  cand *cs = NULL;
-  size_t nc = 0, capc = 0;
-  int cs_ok = fl != NULL;
+  cand *cs = NULL, *over = NULL;
+  size_t nc = 0, capc = 0, nover = 0, capover = 0;
+  int cs_ok = fl != NULL, over_ok = 1;
+  /* bytes of replicas per server (id - 1) by the table: trims and moves decide on these */
+  uint64_t *held = calloc(sv->n ? sv->n : 1, sizeof *held);
   int any_corrupt = r->corrupt.count > 0;
   for (size_t i = 0; fl && i < t->n; i++) {
     chunk_ent *ce = &t->ents[i];
@@ -407,6 +488,7 @@ void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
       live += (f & SV_COUNTS) != 0;
       draining += (f & SV_ALIVE) && !(f & SV_COUNTS);
       placed += (f & SV_PLACEABLE) != 0;
+      if (held && id && id <= sv->n) held[id - 1] += replica_bytes(ce);
     }
     if (any_corrupt && u64map_get(&r->corrupt, ce->id, NULL)) r->corrupt_n++;
     if (!readable) {
@@ -422,13 +504,25 @@ void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
       if (live + pending < goal && cs_ok && cand_push(&cs, &nc, &capc, (cand){i, live}))
         cs_ok = 0; /* out of memory: queue what fits, the next scan finds the rest */
     } else {
-      if (live > goal) r->over++;
-      /* anything to trim: extra or draining replicas, bad copies, a corrupt mark */
-      if (live > goal || draining || r->nbad || any_corrupt)
+      /* extra replicas: trimmed after the loop, when every server's bytes are counted
+       * (fullest first); draining replicas, bad copies, a corrupt mark: now */
+      if (live > goal) {
+        r->over++;
+        if (over_ok && cand_push(&over, &nover, &capover, (cand){i, live})) over_ok = 0;
+      } else if (draining || r->nbad || any_corrupt) {
         trim_chunk(r, t, sv, ce, live, goal);
+      }
     }
   }
   free(fl);
+  free(r->held);
+  r->held = held;
+  r->nheld = held ? sv->n : 0;
+  for (size_t i = 0; i < nover; i++) {
+    chunk_ent *ce = &t->ents[over[i].idx];
+    trim_chunk(r, t, sv, ce, over[i].live, repl_goal(ce));
+  }
+  free(over);
   dst_ctx d;
   if (cs && dst_ctx_init(&d, r, sv) == 0) {
     sort_cands(cs, nc);
@@ -455,7 +549,7 @@ void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
   free(cs);
   /* moves only once no chunk that can be repaired is under its goal (missing chunks and
    * chunks with no possible destination do not hold rebalancing up) */
-  if (!r->repairable) rebalance(r, t, sv);
+  if (!r->repairable) rebalance(r, t, sv, now_ms);
   r->pend_valid = 0; /* jobs change outside scans */
 }
 

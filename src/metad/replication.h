@@ -23,6 +23,7 @@ typedef struct {
   int running;          /* handed to dst in a heartbeat reply */
   uint64_t deadline_ms; /* running: requeue after this */
   uint64_t sent_ms;     /* running: when it was handed out */
+  uint64_t from;        /* rebalance: the server whose replica the move replaces */
 } repl_job;
 
 /* A replica reported bad that is still on disk: deleted once the chunk meets its goal. */
@@ -53,6 +54,11 @@ typedef struct {
   uint64_t under, endangered, missing, corrupt_n, over;
   uint64_t repairable;          /* under its goal with a possible destination: blocks moves */
   size_t rebalance_cursor;      /* where the next rebalancing pass starts in the table */
+  uint64_t moves;               /* rebalancing moves queued */
+  int rebalancing;              /* moving until within half the threshold */
+  uint64_t *held;               /* owned: bytes of replicas per server (id - 1) by the
+                                 * chunk table, counted by the last scan, less its trims */
+  size_t nheld;
   uint64_t scan_us;             /* how long the last scan took (set by the caller) */
 } repl_t;
 
@@ -73,8 +79,9 @@ unsigned repl_goal(const chunk_ent *ce);
  * replicas beyond the goal and of draining servers (queued on the servers as
  * delete_versions), deletes replaced bad replicas, and when no chunk that can be
  * repaired is under its goal (missing chunks, and chunks no placeable server could take,
- * do not count) adds up to rebalance_max_jobs moves toward servers whose use is more than
- * the threshold below the mean. One pass over the chunk table (docs/internals.md
+ * do not count) adds up to rebalance_max_jobs moves from the fullest server to the emptiest
+ * once one is more than the threshold from the mean, until all are within half of it
+ * (use counted from the chunk table, so moves in flight and trims count at once). One pass over the chunk table (docs/internals.md
  * "Replication follow-ups": its cost at 1M chunks). */
 void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms);
 

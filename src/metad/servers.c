@@ -192,16 +192,16 @@ const char *servers_state(const server_ent *e) {
   return "alive";
 }
 
-void servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
-                                  uint64_t version) {
+int servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
+                                 uint64_t version) {
   server_ent *e = servers_get(s, server);
-  if (!e || e->ndv >= SERVERS_MAX_PENDING_DELETES) return;
+  if (!e || e->ndv >= SERVERS_MAX_PENDING_DELETES) return DFS_EBUSY;
   for (size_t i = 0; i < e->ndv; i++)
-    if (e->pending_dv[2 * i] == chunk && e->pending_dv[2 * i + 1] == version) return;
+    if (e->pending_dv[2 * i] == chunk && e->pending_dv[2 * i + 1] == version) return 0;
   if (e->ndv == e->capdv) {
     size_t ncap = e->capdv ? e->capdv * 2 : 32;
     uint64_t *nd = realloc(e->pending_dv, ncap * 2 * sizeof *nd);
-    if (!nd) return;
+    if (!nd) return DFS_ENOMEM;
     e->pending_dv = nd;
     e->capdv = ncap;
   }
@@ -226,6 +226,7 @@ void servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
   e->pending_dv[2 * e->ndv] = chunk;
   e->pending_dv[2 * e->ndv + 1] = version;
   e->ndv++;
+  return 0;
 }
 
 size_t servers_take_delete_versions(servers_t *s, uint64_t server, uint64_t *out, size_t max) {

@@ -35,6 +35,7 @@ typedef struct {
   int registered;       /* has registered with this metad since it started */
   int alive;
   uint64_t capacity, free_bytes, chunk_count;
+  uint64_t chunk_bytes; /* reported bytes of its chunk files; the rest of the use is not ours */
   uint32_t load;
   uint64_t last_hb_ms;  /* dfs_now_ms() of the last register/heartbeat */
   void *conn;           /* dfs_conn of the current registration; not owned */
@@ -99,9 +100,11 @@ int servers_is_full(const server_ent *e);
 int servers_placeable(const server_ent *e);
 /* "alive", "dead", "draining" or "full" (static string). */
 const char *servers_state(const server_ent *e);
-/* Queues an exact delete of chunk id+version on server (soft; no duplicates). */
-void servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
-                                  uint64_t version);
+/* Queues an exact delete of chunk id+version on server (soft; no duplicates). 0 when
+ * queued (or already queued); DFS_EBUSY (queue full) or DFS_ENOMEM when not: the caller
+ * must keep the location, or the replica would stay on disk unknown to metad. */
+int servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
+                                 uint64_t version);
 /* 1 if server was told to delete chunk+version less than max_age_ms before now (kept
  * 30 s): a report of it (an inventory taken before the delete ran) must not bring the
  * location back (30 s), nor may a copy go there just then (a few heartbeats). */

@@ -245,6 +245,11 @@ class Daemon:
     def log_tail(self, lines=15):
         return "\n".join("      | " + l for l in self.log_text().splitlines()[-lines:])
 
+    def warnings_tail(self, lines=8):
+        """The last warning and error lines of the log (for a failed case's report)."""
+        hits = [l for l in self.log_text().splitlines() if " WARN " in l or " ERROR " in l]
+        return "\n".join("      | " + l[:300] for l in hits[-lines:])
+
 
 class Cluster:
     """A local cluster in a fresh temp dir. Use as a context manager; teardown raises
@@ -673,6 +678,11 @@ class Runner:
             self.failed += 1
             detail = str(e) if isinstance(e, TestFailure) else traceback.format_exc()
             print("FAIL %s (%.1f s): %s" % (name, time.time() - t0, detail), flush=True)
+            for c in self.clusters:  # what the daemons complained about, for the post-mortem
+                for d in c.daemons():
+                    w = d.warnings_tail()
+                    if w:
+                        print("    --- last warnings of %s:\n%s" % (d.name, w), flush=True)
             return False
         self.passed += 1
         print("PASS %s (%.1f s)" % (name, time.time() - t0), flush=True)

@@ -195,10 +195,19 @@ def rebalance_new_server(c):
         ok, detail = converged(c, total)()
         return ok and spread <= 0.06, "use %s, mean %.3f; %s" % (
             {k: round(v, 3) for k, v in u.items()}, mean, detail)
+    done0 = status(c)["copies_done"]
     t = wait_for("new chunkserver filled to within 6% of the mean use", balanced, 40)
     u = uses(c)
-    print("    %s filled to %.1f%% (mean %.1f%%) in %.1f s" % (
-        new.name, 100 * u[new_id], 100 * sum(u.values()) / len(u), t), flush=True)
+    moved = status(c)["copies_done"] - done0
+    print("    %s filled to %.1f%% (mean %.1f%%) in %.1f s with %d moves, holding %d chunks" % (
+        new.name, 100 * u[new_id], 100 * sum(u.values()) / len(u), t, moved,
+        [x for x in status(c)["servers"] if x["id"] == new_id][0]["chunk_count"]), flush=True)
+    # settled: no more moves, and it stays balanced (moves never overshoot and undo)
+    time.sleep(1.5)
+    ok, detail = balanced()
+    check(ok and status(c)["copies_done"] - done0 == moved,
+          "rebalancing did not settle: %s; %d moves before, %d after" % (
+              detail, moved, status(c)["copies_done"] - done0))
     for remote, dig in digests.items():
         c.get_check(remote, dig)
     return total

@@ -318,6 +318,44 @@ static void test_rebalance(void **state) {
   world_free(&w);
 }
 
+/* Reports that lag behind (free space never updated here, as between heartbeats) do
+ * not make rebalancing overshoot: moves are counted from the chunk table, so the new
+ * server ends near the mean, no replica moved to it is trimmed back, and moving stops. */
+static void test_rebalance_no_overshoot(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, 4);
+  w.r.rebalance_max_jobs = 64;
+  const uint64_t cap = 64ull << 20, per = DFS_CHUNK_FILE_HDR + DFS_CHUNK_SIZE;
+  for (uint64_t id = 1; id <= 30; id++) /* 20 replicas on each of servers 1-3 */
+    add_chunk(&w, id, 2, (uint64_t[]){1 + (id - 1) % 3, 1 + id % 3, 0});
+  for (uint64_t s = 1; s <= 4; s++) {
+    server_ent *e = servers_get(&w.sv, s);
+    e->capacity = cap;
+    e->chunk_bytes = s < 4 ? 20 * per : 0;
+    e->free_bytes = cap - e->chunk_bytes;
+    e->copy_slots_free = 64;
+  }
+  repl_job *out[64];
+  uint64_t now = 0;
+  for (int round = 0; round < 100; round++) {
+    repl_scan(&w.r, &w.t, &w.sv, now += 10);
+    if (!w.r.njobs) break;
+    size_t n = take(&w, 4, 64, out);
+    uint64_t ids[64];
+    for (size_t i = 0; i < n; i++) ids[i] = out[i]->job_id;
+    for (size_t i = 0; i < n; i++) repl_job_result(&w.r, &w.t, &w.sv, 4, ids[i], 1, now += 2000);
+  }
+  assert_int_equal(w.r.njobs, 0);
+  unsigned held[5] = {0};
+  for (size_t i = 0; i < w.t.n; i++)
+    for (uint8_t k = 0; k < w.t.ents[i].nlocs; k++) held[w.t.ents[i].locs[k]]++;
+  /* 60 replicas: mean 15; within 5% of 64 MiB (3 chunks) */
+  for (int s = 1; s <= 4; s++) assert_in_range(held[s], 12, 18);
+  assert_int_equal(w.r.moves, held[4]); /* every move stayed */
+  world_free(&w);
+}
+
 /* Endangered first across servers: a server whose own queue holds only a less urgent
  * copy steals a more urgent one queued for a busy server first. */
 static void test_steal_more_urgent_first(void **state) {
@@ -466,6 +504,7 @@ int main(void) {
       cmocka_unit_test(test_full_servers),
       cmocka_unit_test(test_bad_replica),
       cmocka_unit_test(test_rebalance),
+      cmocka_unit_test(test_rebalance_no_overshoot),
       cmocka_unit_test(test_steal_more_urgent_first),
       cmocka_unit_test(test_rebalance_not_blocked_by_unrepairable),
       cmocka_unit_test(test_scan_bench),
