@@ -18,7 +18,8 @@ void servers_free(servers_t *s) {
     free(s->v[i].pending_del);
     free(s->v[i].watch);
     free(s->v[i].pending_dv);
-    free(s->v[i].tomb);
+    u64map_free(&s->v[i].tomb_ver);
+    u64map_free(&s->v[i].tomb_at);
   }
   free(s->v);
   memset(s, 0, sizeof *s);
@@ -192,12 +193,35 @@ const char *servers_state(const server_ent *e) {
   return "alive";
 }
 
+#define TOMB_PENDING UINT64_MAX /* tomb_at of a delete queued but not sent yet */
+
+/* Drops tombs older than SERVERS_TOMB_MS, at most every half of that (amortised O(1)). */
+static void tombs_sweep(server_ent *e, uint64_t now) {
+  if (now - e->tomb_swept_ms < SERVERS_TOMB_MS / 2 || !e->tomb_at.count) return;
+  e->tomb_swept_ms = now;
+  uint64_t *old = malloc(e->tomb_at.count * sizeof *old);
+  if (!old) return;
+  size_t n = 0;
+  for (size_t i = 0; i < e->tomb_at.cap; i++) {
+    uint64_t at = e->tomb_at.vals[i];
+    if (e->tomb_at.keys[i] && at != TOMB_PENDING && now - at >= SERVERS_TOMB_MS)
+      old[n++] = e->tomb_at.keys[i];
+  }
+  for (size_t i = 0; i < n; i++) { /* deleting while walking would shift the slots */
+    u64map_del(&e->tomb_at, old[i]);
+    u64map_del(&e->tomb_ver, old[i]);
+  }
+  free(old);
+}
+
 int servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
                                  uint64_t version) {
   server_ent *e = servers_get(s, server);
   if (!e || e->ndv >= SERVERS_MAX_PENDING_DELETES) return DFS_EBUSY;
-  for (size_t i = 0; i < e->ndv; i++)
-    if (e->pending_dv[2 * i] == chunk && e->pending_dv[2 * i + 1] == version) return 0;
+  uint64_t v, at;
+  if (u64map_get(&e->tomb_ver, chunk, &v) && v == version &&
+      u64map_get(&e->tomb_at, chunk, &at) && at == TOMB_PENDING)
+    return 0; /* already queued */
   if (e->ndv == e->capdv) {
     size_t ncap = e->capdv ? e->capdv * 2 : 32;
     uint64_t *nd = realloc(e->pending_dv, ncap * 2 * sizeof *nd);
@@ -205,24 +229,12 @@ int servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
     e->pending_dv = nd;
     e->capdv = ncap;
   }
-  /* remember it: reports taken before the delete runs must not count it again */
-  uint64_t now = dfs_now_ms();
-  size_t k = 0;
-  for (size_t i = 0; i < e->ntomb; i++)
-    if (now - e->tomb[i].at_ms < SERVERS_TOMB_MS &&
-        (e->tomb[i].chunk != chunk || e->tomb[i].version != version))
-      e->tomb[k++] = e->tomb[i];
-  e->ntomb = k;
-  if (e->ntomb == e->captomb && e->ntomb < SERVERS_MAX_WATCHED) {
-    size_t ncap = e->captomb ? e->captomb * 2 : 32;
-    server_tomb *nt = realloc(e->tomb, ncap * sizeof *nt);
-    if (nt) {
-      e->tomb = nt;
-      e->captomb = ncap;
-    }
-  }
-  if (e->ntomb < e->captomb)
-    e->tomb[e->ntomb++] = (server_tomb){chunk, version, now};
+  /* remember it: reports taken before the delete runs must not count it again (one
+   * version per chunk: the latest order wins) */
+  tombs_sweep(e, dfs_now_ms());
+  if (e->tomb_at.count < SERVERS_MAX_WATCHED && u64map_put(&e->tomb_ver, chunk, version) == 0 &&
+      u64map_put(&e->tomb_at, chunk, TOMB_PENDING) != 0)
+    u64map_del(&e->tomb_ver, chunk);
   e->pending_dv[2 * e->ndv] = chunk;
   e->pending_dv[2 * e->ndv + 1] = version;
   e->ndv++;
@@ -238,24 +250,20 @@ size_t servers_take_delete_versions(servers_t *s, uint64_t server, uint64_t *out
   e->ndv -= n;
   /* the delete runs on the chunkserver only from now on: date the tombs from the send,
    * so "recently deleted" covers the time the delete may still be in progress there */
-  uint64_t now = dfs_now_ms();
+  uint64_t now = dfs_now_ms(), v;
   for (size_t i = 0; i < n; i++)
-    for (size_t t = 0; t < e->ntomb; t++)
-      if (e->tomb[t].chunk == out[2 * i] && e->tomb[t].version == out[2 * i + 1])
-        e->tomb[t].at_ms = now;
+    if (u64map_get(&e->tomb_ver, out[2 * i], &v) && v == out[2 * i + 1])
+      u64map_put(&e->tomb_at, out[2 * i], now); /* present: overwriting never allocates */
   return n;
 }
 
 int servers_recently_deleted(servers_t *s, uint64_t server, uint64_t chunk, uint64_t version,
                              uint64_t now_ms, uint64_t max_age_ms) {
   server_ent *e = servers_get(s, server);
-  if (!e) return 0;
-  for (size_t i = 0; i < e->ntomb; i++)
-    if (e->tomb[i].chunk == chunk && e->tomb[i].version == version &&
-        now_ms - e->tomb[i].at_ms < max_age_ms)
-      return 1;
-  /* a delete not even sent yet (the server's heartbeats are late) */
-  for (size_t i = 0; i < e->ndv; i++)
-    if (e->pending_dv[2 * i] == chunk && e->pending_dv[2 * i + 1] == version) return 1;
-  return 0;
+  uint64_t v, at;
+  if (!e || !u64map_get(&e->tomb_ver, chunk, &v) || v != version ||
+      !u64map_get(&e->tomb_at, chunk, &at))
+    return 0;
+  /* not even sent yet (the server's heartbeats are late), or sent lately */
+  return at == TOMB_PENDING || now_ms - at < max_age_ms;
 }

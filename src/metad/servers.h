@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "metad/ops.h"
+#include "metad/u64map.h"
 
 #define SERVERS_UUID_MAX 64
 #define SERVERS_HOST_MAX 255
@@ -21,10 +22,6 @@ typedef struct {
   uint64_t due_ms; /* dfs_now_ms() after which it is garbage if still unreferenced */
 } server_watch;
 
-/* An exact replica a server was told to delete (delete_versions), remembered a while. */
-typedef struct {
-  uint64_t chunk, version, at_ms; /* when the delete was queued */
-} server_tomb;
 
 typedef struct {
   uint64_t id;
@@ -53,8 +50,11 @@ typedef struct {
   uint64_t alloc_bytes;  /* handed out by Alloc and not yet seen in free_bytes */
   uint64_t last_alloc_ms;
   uint64_t *pending_dv;  /* owned; id,version pairs to delete exactly (delete_versions) */
-  server_tomb *tomb;     /* owned; replicas told to delete recently (until due_ms) */
-  size_t ntomb, captomb;
+  /* exact replicas it was told to delete lately (delete_versions), by chunk id: the
+   * version, and when the order was sent (SERVERS_TOMB_PENDING: not sent yet). Hash maps,
+   * so that a trim or an inventory of a million chunks costs O(n), not O(n^2). */
+  u64map tomb_ver, tomb_at;
+  uint64_t tomb_swept_ms; /* last removal of expired tombs */
   uint64_t inventory_ms; /* when its last full inventory was asked for (register or
                           * send_inventory): reports since then show its disk as it is,
                           * so older tombs no longer hide them */

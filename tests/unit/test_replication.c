@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/frame.h"
+#include "common/util.h"
 #include "metad/replication.h"
 
 #define GiB (1ull << 30)
@@ -356,6 +357,46 @@ static void test_rebalance_no_overshoot(void **state) {
   world_free(&w);
 }
 
+static double secs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Delete orders and their tombs: a queued order counts as a recent delete, a sent one
+ * for max_age from the send, other versions never; and a trim of 200k replicas on one
+ * server is linear (it was quadratic: tens of seconds of a frozen metad). */
+static void test_delete_tombs(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, 2);
+  const uint64_t n = 200000;
+  double t0 = secs();
+  for (uint64_t c = 1; c <= n; c++)
+    assert_int_equal(servers_queue_delete_version(&w.sv, 1, c, 7), 0);
+  assert_int_equal(servers_queue_delete_version(&w.sv, 1, 5, 7), 0); /* a duplicate */
+  assert_int_equal(servers_get(&w.sv, 1)->ndv, n);
+  double t1 = secs();
+  uint64_t now = dfs_now_ms();
+  assert_true(servers_recently_deleted(&w.sv, 1, 5, 7, now + 3600000, 1)); /* pending */
+  assert_false(servers_recently_deleted(&w.sv, 1, 5, 6, now, 1000));      /* other version */
+  assert_false(servers_recently_deleted(&w.sv, 2, 5, 7, now, 1000));      /* other server */
+  static uint64_t pairs[2 * 4096];
+  size_t got = 0, k;
+  while ((k = servers_take_delete_versions(&w.sv, 1, pairs, 4096)) > 0) got += k;
+  assert_int_equal(got, n);
+  double t2 = secs();
+  now = dfs_now_ms();
+  size_t recent = 0;
+  for (uint64_t c = 1; c <= n; c++) recent += servers_recently_deleted(&w.sv, 1, c, 7, now, 60000);
+  assert_int_equal(recent, n);
+  assert_false(servers_recently_deleted(&w.sv, 1, 5, 7, now + 60000, 1000)); /* aged out */
+  double t3 = secs();
+  print_message("%llu delete orders: queued in %.1f ms, sent in %.1f ms, looked up in %.1f ms\n",
+                (unsigned long long)n, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3);
+  world_free(&w);
+}
+
 /* Endangered first across servers: a server whose own queue holds only a less urgent
  * copy steals a more urgent one queued for a busy server first. */
 static void test_steal_more_urgent_first(void **state) {
@@ -505,6 +546,7 @@ int main(void) {
       cmocka_unit_test(test_bad_replica),
       cmocka_unit_test(test_rebalance),
       cmocka_unit_test(test_rebalance_no_overshoot),
+      cmocka_unit_test(test_delete_tombs),
       cmocka_unit_test(test_steal_more_urgent_first),
       cmocka_unit_test(test_rebalance_not_blocked_by_unrepairable),
       cmocka_unit_test(test_scan_bench),
