@@ -13,6 +13,7 @@
 #include "auth.pb-c.h"
 #include "cli/output.h"
 #include "cli/session.h"
+#include "cli/shell_util.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
 #include "common/errors.h"
@@ -38,15 +39,7 @@ static size_t count_alive(const Dfs__ClusterRep *r) {
 }
 
 /* JSON string (quotes included) on stdout. */
-static void json_str(const char *v) {
-  putchar('"');
-  for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
-    if (*p == '"' || *p == '\\') printf("\\%c", *p);
-    else if (*p < 0x20) printf("\\u%04x", *p);
-    else putchar(*p);
-  }
-  putchar('"');
-}
+static void json_str(const char *v) { cli_json_str(stdout, v); }
 
 static const char *server_state(const Dfs__ChunkServerInfo *s) {
   if (s->state && *s->state) return s->state;
@@ -90,8 +83,11 @@ static void print_status(const Dfs__ClusterRep *r) {
          "free/capacity", "chunks", "load", "copies", "queued", "ioerr", "heartbeat");
   for (size_t i = 0; i < r->n_servers; i++) {
     const Dfs__ChunkServerInfo *s = r->servers[i];
-    char addr[300], fb[32], cb[32], fc[80], hb[32];
-    if (s->addr) snprintf(addr, sizeof addr, "%s:%u", s->addr->host ? s->addr->host : "?", s->addr->port);
+    char addr[300], fb[32], cb[32], fc[80], hb[32], esc[CLI_ESC_BUF];
+    /* hosts come from chunkservers' registrations: escaped like names */
+    if (s->addr)
+      snprintf(addr, sizeof addr, "%s:%u", cli_esc(s->addr->host ? s->addr->host : "?", esc, sizeof esc),
+               s->addr->port);
     else snprintf(addr, sizeof addr, "?");
     snprintf(fc, sizeof fc, "%s/%s", dfs_human_size(s->free_bytes, fb, sizeof fb),
              dfs_human_size(s->capacity_bytes, cb, sizeof cb));
@@ -159,11 +155,13 @@ static int admin_fsck(cli_ctx *ctx, const char *path, int json, int only_unhealt
   } else {
     printf("%-16s  %8s  %6s  %7s  %4s  %4s  %s\n", "state", "chunks", "under", "missing",
            "min", "goal", "path");
+    char esc[CLI_ESC_BUF];
     for (size_t i = 0; i < r->n_files; i++) {
       const Dfs__FsckFile *f = r->files[i];
-      printf("%-16s  %8llu  %6llu  %7llu  %4u  %4u  %s\n", f->state,
+      printf("%-16s  %8llu  %6llu  %7llu  %4u  %4u  %s\n", cli_esc(f->state, esc, 64),
              (unsigned long long)f->chunks, (unsigned long long)f->under_replicated,
-             (unsigned long long)f->missing, f->min_live_replicas, f->goal, f->path);
+             (unsigned long long)f->missing, f->min_live_replicas, f->goal,
+             cli_esc(f->path, esc + 64, sizeof esc - 64));
     }
     printf("%llu files checked: %llu healthy, %llu under-replicated, %llu endangered, "
            "%llu corrupt, %llu unreadable%s\n",

@@ -90,8 +90,11 @@ size_t cli_json_escape(const char *s, char *out, size_t outsz) {
     else if (c == '\n') { PUT('\\'); PUT('n'); }
     else if (c == '\t') { PUT('\\'); PUT('t'); }
     else if (c == '\r') { PUT('\\'); PUT('r'); }
-    else if (c < 0x20) {
+    else if (c < 0x20 || c == 0x7f || (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+      /* C0 controls, DEL and C1 controls (U+0080-U+009F, two bytes in UTF-8) as \u00XX:
+       * valid JSON either way, but a terminal showing raw output would act on them */
       static const char hex[] = "0123456789abcdef";
+      if (c == 0xc2) c = *++p;
       PUT('\\'); PUT('u'); PUT('0'); PUT('0'); PUT(hex[c >> 4]); PUT(hex[c & 15]);
     } else PUT((char)c);
   }
@@ -105,15 +108,14 @@ void cli_json_str(FILE *f, const char *s) {
   char small[512];
   size_t n = cli_json_escape(s, small, sizeof small);
   if (n < sizeof small) { fputs(small, f); return; }
-  /* Long: escape piecewise, one character at a time. */
-  fputc('"', f);
-  for (const char *p = s; *p; p++) {
-    char one[2] = {*p, 0}, esc[16];
-    cli_json_escape(one, esc, sizeof esc);
-    esc[strlen(esc) - 1] = '\0';
-    fputs(esc + 1, f);
+  char *big = malloc(n + 1);
+  if (big) {
+    cli_json_escape(s, big, n + 1);
+    fputs(big, f);
+    free(big);
+  } else {
+    fputs("\"\"", f); /* out of memory: an empty string rather than broken JSON */
   }
-  fputc('"', f);
 }
 
 /* "10M", "1.5GiB", "4096", "2k" -> bytes (binary units). 0 or DFS_EINVAL. */

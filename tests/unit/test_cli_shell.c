@@ -97,6 +97,9 @@ static void test_json_escape(void **state) {
   assert_string_equal(out, "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
   cli_json_escape("h\xc3\xa9", out, sizeof out); /* UTF-8 passes through */
   assert_string_equal(out, "\"h\xc3\xa9\"");
+  /* DEL and C1 controls (U+0085, U+009B CSI) escaped; U+00A0 (0xc2 0xa0) kept */
+  cli_json_escape("a\x7f" "b\xc2\x85" "c\xc2\x9b" "d\xc2\xa0", out, sizeof out);
+  assert_string_equal(out, "\"a\\u007fb\\u0085c\\u009bd\xc2\xa0\"");
   cli_json_escape(NULL, out, sizeof out);
   assert_string_equal(out, "\"\"");
   /* truncation like snprintf: returns the full length */
