@@ -165,9 +165,12 @@ static void delete_mark(struct delete_work *d, int on) {
 }
 
 /* Deletes chunks on the thread pool (metad's orders). */
-static void ml_delete(meta_link *ml, const uint64_t *ids, size_t n) {
+/* Queues the deletes metad ordered: ids (any version) or, with refs, exact id+version
+ * pairs. Marked before the work is queued (delete_mark); n of one kind. */
+static void ml_delete_any(meta_link *ml, const uint64_t *ids, Dfs__ChunkRef **refs, size_t n) {
   if (n == 0) return;
-  struct delete_work *d = malloc(sizeof *d + n * sizeof(uint64_t));
+  size_t words = refs ? 2 * n : n;
+  struct delete_work *d = malloc(sizeof *d + words * sizeof(uint64_t));
   if (!d) {
     LOG_WARN("out of memory for %zu deletions (metad will ask again)", n);
     return;
@@ -176,8 +179,15 @@ static void ml_delete(meta_link *ml, const uint64_t *ids, size_t n) {
   d->st = ml->st;
   d->n = n;
   d->deleted = 0;
-  d->exact = 0;
-  memcpy(d->ids, ids, n * sizeof(uint64_t));
+  d->exact = refs != NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (refs) {
+      d->ids[2 * i] = refs[i]->chunk_id;
+      d->ids[2 * i + 1] = refs[i]->version;
+    } else {
+      d->ids[i] = ids[i];
+    }
+  }
   delete_mark(d, 1);
   if (chunkd_queue_work(ml->st, &d->work, delete_work_run, delete_work_done) < 0) {
     delete_mark(d, 0);
@@ -185,28 +195,12 @@ static void ml_delete(meta_link *ml, const uint64_t *ids, size_t n) {
   }
 }
 
-/* Deletes exact id+version replicas on the thread pool (trimmed extras, stale versions). */
+static void ml_delete(meta_link *ml, const uint64_t *ids, size_t n) {
+  ml_delete_any(ml, ids, NULL, n);
+}
+
 static void ml_delete_versions(meta_link *ml, Dfs__ChunkRef **refs, size_t n) {
-  if (n == 0) return;
-  struct delete_work *d = malloc(sizeof *d + 2 * n * sizeof(uint64_t));
-  if (!d) {
-    LOG_WARN("out of memory for %zu deletions (metad will ask again)", n);
-    return;
-  }
-  d->work.data = d;
-  d->st = ml->st;
-  d->n = n;
-  d->deleted = 0;
-  d->exact = 1;
-  for (size_t i = 0; i < n; i++) {
-    d->ids[2 * i] = refs[i]->chunk_id;
-    d->ids[2 * i + 1] = refs[i]->version;
-  }
-  delete_mark(d, 1);
-  if (chunkd_queue_work(ml->st, &d->work, delete_work_run, delete_work_done) < 0) {
-    delete_mark(d, 0);
-    free(d);
-  }
+  ml_delete_any(ml, NULL, refs, n);
 }
 
 static void chunk_report_fill(Dfs__ChunkReport *r, const chunk_info *ci, int64_t now) {

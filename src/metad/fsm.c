@@ -273,28 +273,6 @@ static int apply_mkdir(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   return ns_mkdir(f->ns, op->path, parents, op->mode, op->str, op->mtime_ns, msg, msgsz);
 }
 
-static int apply_delete(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
-  int rc = check_path(op->path, msg, msgsz);
-  int admin = (op->flag & OPF_ADMIN) != 0, recursive = (op->flag & OPF_MAIN) != 0;
-  if (rc) return rc;
-  ns_inode *dir, *n;
-  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
-                          msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ cannot be deleted");
-    return DFS_EINVAL;
-  }
-  if (rc) return rc;
-  if (!n) {
-    snprintf(msg, msgsz, "%s does not exist", op->path);
-    return DFS_ENOENT;
-  }
-  if (n->is_dir && recursive &&
-      (rc = perm_check_subtree(n, op->path, op->str, admin, msg, msgsz)))
-    return rc;
-  return ns_delete(f->ns, op->path, recursive, op->mtime_ns, on_unref, f, msg, msgsz);
-}
-
 static int apply_chmod(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   int rc = check_path(op->path, msg, msgsz);
   int admin = (op->flag & OPF_ADMIN) != 0;
@@ -385,6 +363,14 @@ static int delete_target(fsm_t *f, const ops_op *op, ns_inode **out, char *msg,
     return rc;
   *out = n;
   return 0;
+}
+
+static int apply_delete(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  ns_inode *n;
+  int rc = delete_target(f, op, &n, msg, msgsz);
+  if (rc) return rc;
+  return ns_delete(f->ns, op->path, (op->flag & OPF_MAIN) != 0, op->mtime_ns, on_unref, f, msg,
+                   msgsz);
 }
 
 static int apply_rename(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {

@@ -25,6 +25,8 @@ void repl_init(repl_t *r) {
   r->next_job_id = 1;
   u64map_init(&r->corrupt);
   u64map_init(&r->pend);
+  u64map_init(&r->fails);
+  u64map_init(&r->retry_at);
 }
 
 void repl_free(repl_t *r) {
@@ -35,6 +37,8 @@ void repl_free(repl_t *r) {
   r->nheld = 0;
   u64map_free(&r->corrupt);
   u64map_free(&r->pend);
+  u64map_free(&r->fails);
+  u64map_free(&r->retry_at);
   r->pend_valid = 0;
   r->jobs = NULL;
   r->bad = NULL;
@@ -81,6 +85,33 @@ static int has_loc(const chunk_ent *ce, uint64_t server) {
 }
 
 static void job_remove(repl_t *r, size_t i) { r->jobs[i] = r->jobs[--r->njobs]; }
+
+#define BACKOFF_AFTER 2          /* failures in a row before a chunk waits */
+#define BACKOFF_MAX_MS 30000u
+
+/* A copy of chunk failed (or timed out): after BACKOFF_AFTER in a row, no new job for it
+ * for 1 s, doubling up to 30 s. */
+static void copy_failed(repl_t *r, uint64_t chunk, uint64_t now_ms) {
+  uint64_t n = 0;
+  u64map_get(&r->fails, chunk, &n);
+  if (u64map_put(&r->fails, chunk, ++n)) return;
+  if (n < BACKOFF_AFTER) return;
+  uint64_t shift = n - BACKOFF_AFTER, wait = shift >= 5 ? BACKOFF_MAX_MS : 1000u << shift;
+  if (wait > BACKOFF_MAX_MS) wait = BACKOFF_MAX_MS;
+  u64map_put(&r->retry_at, chunk, now_ms + wait);
+}
+
+static void copy_succeeded(repl_t *r, uint64_t chunk) {
+  if (!r->fails.count) return;
+  u64map_del(&r->fails, chunk);
+  u64map_del(&r->retry_at, chunk);
+}
+
+/* 1 while chunk waits out a backoff. */
+static int backing_off(const repl_t *r, uint64_t chunk, uint64_t now_ms) {
+  uint64_t at;
+  return r->retry_at.count && u64map_get(&r->retry_at, chunk, &at) && now_ms < at;
+}
 
 static repl_job *job_add(repl_t *r, const chunk_ent *ce, uint64_t dst, uint32_t prio) {
   if (r->njobs == r->capjobs) {
@@ -161,6 +192,7 @@ static void expire_jobs(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) 
     int drop = !ce || ce->version != j->version || !d || !d->alive || d->draining;
     if (!drop && has_loc(ce, j->dst)) { /* new_chunks came before the CopyResult */
       if (j->running) r->copies_done++;
+      copy_succeeded(r, j->chunk);
       drop = 1;
     }
     if (!drop && j->running && now_ms > j->deadline_ms) {
@@ -168,6 +200,7 @@ static void expire_jobs(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) 
                (unsigned long long)j->job_id, (unsigned long long)j->chunk,
                (unsigned long long)j->dst);
       r->copies_failed++;
+      copy_failed(r, j->chunk, now_ms);
       drop = 1;
     }
     if (!drop && !j->running && servers_is_full(d)) drop = 1;
@@ -362,7 +395,9 @@ static chunk_ent *move_candidate(repl_t *r, chunks_t *t, servers_t *sv, const se
     size_t i = (r->rebalance_cursor + step) % t->n;
     chunk_ent *ce = &t->ents[i];
     if (!has_loc(ce, src->id) || has_loc(ce, dst->id) || jobs_for_chunk(r, ce->id)) continue;
-    if (repl_live_replicas(ce, sv) < repl_goal(ce) || is_bad(r, ce->id, dst->id)) continue;
+    if (repl_live_replicas(ce, sv) < repl_goal(ce) || is_bad(r, ce->id, dst->id) ||
+        backing_off(r, ce->id, now_ms))
+      continue;
     if (servers_recently_deleted(sv, dst->id, ce->id, ce->version, now_ms, r->tomb_copy_ms))
       continue;
     if (projected_free(r, dst) < dst->reserve_bytes + ce->length) return NULL;
@@ -459,9 +494,21 @@ static int cand_push(cand **v, size_t *n, size_t *cap, cand c) {
 #define SV_COUNTS 2u    /* alive and not draining: counts toward the goal */
 #define SV_PLACEABLE 4u /* servers_placeable */
 
+/* Forgets the failure counts of chunks that no longer exist. */
+static void fails_prune(repl_t *r, chunks_t *t) {
+  if (!r->fails.count) return;
+  uint64_t *gone = malloc(r->fails.count * sizeof *gone);
+  size_t n = 0;
+  for (size_t i = 0; gone && i < r->fails.cap; i++)
+    if (r->fails.keys[i] && !chunks_get(t, r->fails.keys[i])) gone[n++] = r->fails.keys[i];
+  for (size_t i = 0; i < n; i++) copy_succeeded(r, gone[i]);
+  free(gone);
+}
+
 void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
   r->scan_wanted = 0;
   expire_jobs(r, t, sv, now_ms);
+  fails_prune(r, t);
   pend_build(r);
   r->under = r->endangered = r->missing = r->corrupt_n = r->over = r->repairable = 0;
   uint8_t *fl = calloc(sv->n ? sv->n : 1, 1);
@@ -501,9 +548,10 @@ void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
       /* a copy can go somewhere: some placeable server does not hold it yet */
       if (placed < nplaceable) r->repairable++;
       size_t pending = r->njobs ? jobs_for_chunk(r, ce->id) : 0;
-      if (live + pending < goal && cs_ok && cand_push(&cs, &nc, &capc, (cand){i, live}))
+      if (live + pending < goal && cs_ok && !backing_off(r, ce->id, now_ms) && cand_push(&cs, &nc, &capc, (cand){i, live}))
         cs_ok = 0; /* out of memory: queue what fits, the next scan finds the rest */
     } else {
+      if (r->fails.count) copy_succeeded(r, ce->id); /* at its goal: forget old failures */
       /* extra replicas: trimmed after the loop, when every server's bytes are counted
        * (fullest first); draining replicas, bad copies, a corrupt mark: now */
       if (live > goal) {
@@ -653,8 +701,10 @@ void repl_job_result(repl_t *r, chunks_t *t, servers_t *sv, uint64_t server, uin
     if (ok && ce && ce->version == j->version) {
       chunks_add_loc(t, j->chunk, server);
       r->copies_done++;
+      copy_succeeded(r, j->chunk);
     } else if (!ok) {
       r->copies_failed++;
+      copy_failed(r, j->chunk, now_ms);
     }
     job_remove(r, i);
     r->scan_wanted = 1;

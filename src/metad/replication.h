@@ -44,6 +44,10 @@ typedef struct {
   size_t njobs, capjobs;
   uint64_t next_job_id;
   u64map corrupt;               /* chunk id -> 1: a replica was bad, not yet at goal again */
+  u64map fails;                 /* chunk id -> consecutive failed copies of it */
+  u64map retry_at;              /* chunk id -> no new copy job before this (ms): backoff
+                                 * after repeated failures (e.g. its only source's disk
+                                 * fails every read), instead of a failing job per scan */
   repl_bad *bad;                /* owned */
   size_t nbad, capbad;
   int scan_wanted;

@@ -129,8 +129,13 @@ static void test_result_and_timeout(void **state) {
   assert_int_equal(w.r.njobs, 1);
   dst = w.r.jobs[0].dst;
   assert_int_equal(take(&w, dst, 2, out), 1); /* running from t=1000, deadline +60 s */
-  repl_scan(&w.r, &w.t, &w.sv, 1000 + 60001); /* timed out: dropped and requeued */
+  repl_scan(&w.r, &w.t, &w.sv, 1000 + 60001); /* timed out: dropped */
   assert_int_equal(w.r.copies_failed, 2);
+  /* two failures in a row: the chunk waits 1 s before it is queued again */
+  assert_int_equal(w.r.njobs, 0);
+  repl_scan(&w.r, &w.t, &w.sv, 1000 + 60001 + 999);
+  assert_int_equal(w.r.njobs, 0);
+  repl_scan(&w.r, &w.t, &w.sv, 1000 + 60001 + 1000);
   assert_int_equal(w.r.njobs, 1);
   assert_int_equal(w.r.jobs[0].running, 0);
   dst = w.r.jobs[0].dst;
@@ -397,6 +402,40 @@ static void test_delete_tombs(void **state) {
   world_free(&w);
 }
 
+/* A chunk whose copies keep failing (its only source's disk fails every read) waits
+ * 1, 2, 4 ... s (at most 30 s) between attempts instead of a failing job per scan; a
+ * success forgets the failures. */
+static void test_copy_failure_backoff(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, 3);
+  add_chunk(&w, 9, 2, (uint64_t[]){1, 0});
+  uint64_t now = 1000000, attempts = 0;
+  repl_job *out[64];
+  for (uint64_t t = now; t < now + 40000; t += 100) { /* 40 s of scans every 100 ms */
+    repl_scan(&w.r, &w.t, &w.sv, t);
+    if (!w.r.njobs) continue;
+    uint64_t dst = w.r.jobs[0].dst;
+    assert_int_equal(take(&w, dst, 1, out), 1);
+    repl_job_result(&w.r, &w.t, &w.sv, dst, out[0]->job_id, 0, t);
+    attempts++;
+  }
+  /* t=0, 0.1 (2nd failure: wait 1 s), 1.1 (2 s), 3.1 (4 s), 7.1 (8 s), 15.1 (16 s), 31.1 */
+  assert_int_equal(attempts, 7);
+  now += 40000;
+  uint64_t dst = 0;
+  for (uint64_t t = now; !dst && t < now + 40000; t += 100) {
+    repl_scan(&w.r, &w.t, &w.sv, t);
+    if (w.r.njobs) dst = w.r.jobs[0].dst, now = t;
+  }
+  assert_int_not_equal(dst, 0);
+  assert_int_equal(take(&w, dst, 1, out), 1);
+  repl_job_result(&w.r, &w.t, &w.sv, dst, out[0]->job_id, 1, now);
+  assert_int_equal(w.r.fails.count, 0);
+  assert_int_equal(w.r.retry_at.count, 0);
+  world_free(&w);
+}
+
 /* Endangered first across servers: a server whose own queue holds only a less urgent
  * copy steals a more urgent one queued for a busy server first. */
 static void test_steal_more_urgent_first(void **state) {
@@ -547,6 +586,7 @@ int main(void) {
       cmocka_unit_test(test_rebalance),
       cmocka_unit_test(test_rebalance_no_overshoot),
       cmocka_unit_test(test_delete_tombs),
+      cmocka_unit_test(test_copy_failure_backoff),
       cmocka_unit_test(test_steal_more_urgent_first),
       cmocka_unit_test(test_rebalance_not_blocked_by_unrepairable),
       cmocka_unit_test(test_scan_bench),
