@@ -87,10 +87,10 @@ static int has_loc(const chunk_ent *ce, uint64_t server) {
 static void job_remove(repl_t *r, size_t i) { r->jobs[i] = r->jobs[--r->njobs]; }
 
 #define BACKOFF_AFTER 2          /* failures in a row before a chunk waits */
-#define BACKOFF_MAX_MS 30000u
+#define BACKOFF_MAX_MS 10000u
 
 /* A copy of chunk failed (or timed out): after BACKOFF_AFTER in a row, no new job for it
- * for 1 s, doubling up to 30 s. */
+ * for 1 s, doubling up to 10 s. */
 static void copy_failed(repl_t *r, uint64_t chunk, uint64_t now_ms) {
   uint64_t n = 0;
   u64map_get(&r->fails, chunk, &n);
