@@ -43,9 +43,19 @@ static chunk_conn_slot *slot_for(chunk_conns *cc, const cli_server *srv) {
   return s;
 }
 
-/* A connected socket for srv in *fd, or a DFS_E* code with err set. */
-static int get_fd(chunk_conns *cc, const cli_server *srv, chunk_conn_slot **out, char *err,
-                  size_t errsz) {
+/* Send and receive timeouts of s's socket: ms of silence before a call fails. */
+static void set_timeout(chunk_conn_slot *s, unsigned ms) {
+  if (s->timeout_ms == ms) return;
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  s->timeout_ms = ms;
+}
+
+/* A connected socket for srv in *fd (timeouts of timeout_ms), or a DFS_E* code with err
+ * set. */
+static int get_fd(chunk_conns *cc, const cli_server *srv, unsigned timeout_ms,
+                  chunk_conn_slot **out, char *err, size_t errsz) {
   chunk_conn_slot *s = slot_for(cc, srv);
   if (!s) { snprintf(err, errsz, "out of memory"); return DFS_ENOMEM; }
   if (s->fd < 0) {
@@ -56,11 +66,10 @@ static int get_fd(chunk_conns *cc, const cli_server *srv, chunk_conn_slot **out,
                fd == DFS_ETIMEDOUT ? "connect timed out" : "cannot connect");
       return fd;
     }
-    struct timeval tv = {CLI_CHUNK_TIMEOUT_MS / 1000, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     s->fd = fd;
+    s->timeout_ms = 0;
   }
+  set_timeout(s, timeout_ms);
   *out = s;
   return 0;
 }
@@ -111,7 +120,7 @@ int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64
   req.n_chain = n_chain - 1;
   req.chain = addrp;
 
-  rc = get_fd(cc, &chain[0], &s, err, errsz);
+  rc = get_fd(cc, &chain[0], CLI_CHUNK_TIMEOUT_MS, &s, err, errsz);
   if (rc) goto err;
   err[0] = '\0';
   rc = dfs_sock_call(s->fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE, &req.base, data, len, &m,
@@ -172,7 +181,7 @@ int chunk_read(chunk_conns *cc, const cli_server *srv, uint64_t id, uint64_t ver
   req.offset = 0;
   req.length = len;
 
-  rc = get_fd(cc, srv, &s, err, errsz);
+  rc = get_fd(cc, srv, CLI_READ_TIMEOUT_MS, &s, err, errsz);
   if (rc) return rc;
   err[0] = '\0';
   rc = dfs_sock_call(s->fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &req.base, NULL, 0, &m,

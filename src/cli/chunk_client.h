@@ -19,6 +19,7 @@ typedef struct {
 typedef struct {
   cli_server srv;
   int fd;
+  unsigned timeout_ms; /* the send/receive timeout set on fd */
 } chunk_conn_slot;
 
 typedef struct {

@@ -16,6 +16,9 @@
 #define CLI_CONNECT_TIMEOUT_MS 5000
 #define CLI_META_TIMEOUT_MS 30000
 #define CLI_CHUNK_TIMEOUT_MS 60000
+/* a read of one chunk silent this long (a hung or SIGSTOPped chunkserver): try the next
+ * replica. Shorter than writes, which wait for a chain of fsyncs. */
+#define CLI_READ_TIMEOUT_MS 10000
 #define CLI_META_RETRY_MS 15000
 #define CLI_META_MAX_REDIRECTS 3
 

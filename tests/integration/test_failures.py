@@ -2,7 +2,8 @@
 still downloads intact, at once and after metad declared it dead), kill -9 of metad in
 the middle of a stream of puts and mkdirs (every acknowledged one survives the restart),
 a put interrupted by kill -9 of a chunkserver (completes intact or fails cleanly with
-nothing visible), and a SIGSTOPped (hung) chunkserver that metad stops handing out."""
+nothing visible), and a SIGSTOPped (hung) chunkserver: a read already under way moves
+to another replica after the 10 s read timeout, and metad stops handing it out."""
 
 import os
 import threading
@@ -142,6 +143,13 @@ def hung_chunkserver(c, digests):
     d = c.chunkds[1]
     d.stop()                          # SIGSTOP: the socket accepts, nothing answers
     try:
+        # a read started before metad notices: replicas on the hung server time out
+        # (10 s of silence, not the 60 s a write may take) and the next replica serves
+        t0 = time.time()
+        c.get_check("/f-17m", digests["/f-17m"], timeout=120)
+        took = time.time() - t0
+        print("    get of /f-17m with a hung holder: %.1f s" % took, flush=True)
+        check(took < 30, "get with a hung chunkserver took %.1f s (read timeout 10 s)" % took)
         c.wait_dead(d)
         dig = c.roundtrip(2 * MiB + 1, "/while-hung", seed=900)
         digests["/while-hung"] = dig
