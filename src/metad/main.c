@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "common/daemon.h"
@@ -253,6 +254,12 @@ int main(int argc, char **argv) {
   if (mkdir_p(md->data_dir)) {
     fprintf(stderr, "metad: cannot create data directory %s: %s\n", md->data_dir,
             strerror(errno));
+    return 1;
+  }
+  /* libraft reports an unwritable directory only as "I/O error" */
+  if (access(md->data_dir, R_OK | W_OK | X_OK)) {
+    fprintf(stderr, "metad: cannot write to data directory %s: %s (give this user access or "
+            "pick another --dir)\n", md->data_dir, strerror(errno));
     return 1;
   }
 

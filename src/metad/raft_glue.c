@@ -347,7 +347,8 @@ int rg_init(metad *md, char *err, size_t errsz) {
   md->raft_fsm.snapshot = fsm_snapshot_cb;
   md->raft_fsm.restore = fsm_restore_cb;
   if ((rv = raft_init(&md->raft, &md->io, &md->raft_fsm, md->raft_id, md->raft_address))) {
-    snprintf(err, errsz, "raft_init: %s", raft_strerror(rv));
+    snprintf(err, errsz, "cannot start raft on the data directory %s: %s", md->data_dir,
+             raft_strerror(rv));
     raft_uv_close(&md->io);
     raft_uv_tcp_close(&md->transport);
     return DFS_EINTERNAL;
