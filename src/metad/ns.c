@@ -210,10 +210,8 @@ static void set_chunks(ns_inode *f, uint64_t *ids, uint32_t n) {
 
 /* ---- path walking ---- */
 
-/* Walks the components of path. If to_parent, stops at the parent of the last
- * component and returns the last name in *last and *lastlen. */
-static int walk(ns_t *ns, const char *path, int to_parent, ns_inode **out,
-                const char **last, size_t *lastlen, char *msg, size_t msgsz) {
+int ns_walk(ns_t *ns, const char *path, int to_parent, ns_enter_fn enter, void *ud,
+            ns_inode **out, const char **last, size_t *lastlen, char *msg, size_t msgsz) {
   ns_inode *cur = ns->root;
   const char *p = path;
   while (*p == '/') p++;
@@ -226,6 +224,10 @@ static int walk(ns_t *ns, const char *path, int to_parent, ns_inode **out,
     return 0;
   }
   for (;;) {
+    int rc;
+    if (enter && (rc = enter(ud, cur, path, cur == ns->root ? 0 : (size_t)(p - 1 - path), msg,
+                             msgsz)))
+      return rc;
     const char *e = strchr(p, '/');
     size_t n = e ? (size_t)(e - p) : strlen(p);
     int is_last = !e || !e[1];
@@ -258,6 +260,12 @@ static int walk(ns_t *ns, const char *path, int to_parent, ns_inode **out,
     cur = c;
     p = e + 1;
   }
+}
+
+/* The unchecked walk (metad's own lookups). */
+static int walk(ns_t *ns, const char *path, int to_parent, ns_inode **out,
+                const char **last, size_t *lastlen, char *msg, size_t msgsz) {
+  return ns_walk(ns, path, to_parent, NULL, NULL, out, last, lastlen, msg, msgsz);
 }
 
 int ns_lookup(ns_t *ns, const char *path, ns_inode **out, char *msg, size_t msgsz) {

@@ -55,6 +55,16 @@ void ns_free(ns_t *ns); /* frees every inode; NULL is fine */
  * DFS_ENOENT / DFS_ENOTDIR with a one-line message in msg. */
 int ns_lookup(ns_t *ns, const char *path, ns_inode **out, char *msg, size_t msgsz);
 
+/* Called before a walk looks into directory dir (the first prefix_len bytes of path name
+ * it; 0 for /). Nonzero stops the walk with that code; it sets msg. */
+typedef int (*ns_enter_fn)(void *ud, const ns_inode *dir, const char *path, size_t prefix_len,
+                           char *msg, size_t msgsz);
+/* The one path walk (ns_lookup, ns_lookup_parent and perm.c's checked lookups): from the
+ * root through path, calling enter (may be NULL) on every directory it looks into. With
+ * to_parent it stops at the parent of the last component: *last, *lastlen name that. */
+int ns_walk(ns_t *ns, const char *path, int to_parent, ns_enter_fn enter, void *ud,
+            ns_inode **out, const char **last, size_t *lastlen, char *msg, size_t msgsz);
+
 /* mkdir (parents = like mkdir -p). 0 or DFS_E* with message. */
 int ns_mkdir(ns_t *ns, const char *path, int parents, uint32_t mode, const char *owner,
              int64_t mtime_ns, char *msg, size_t msgsz);

@@ -29,59 +29,25 @@ void perm_denied_msg(char *msg, size_t msgsz, const char *path, size_t pathlen,
            n->owner && *n->owner ? n->owner : "(none)", n->mode & 07777);
 }
 
-/* Walks path from the root checking x on each directory entered. to_parent: stop at
- * the parent of the last component (*last and *lastlen name it). */
+typedef struct {
+  const char *user;
+  int is_admin;
+} searcher;
+
+/* ns_walk's enter: search (x) permission on every directory the walk looks into. */
+static int need_x(void *ud, const ns_inode *dir, const char *path, size_t prefix_len,
+                  char *msg, size_t msgsz) {
+  const searcher *w = ud;
+  if (!perm_check(w->user, w->is_admin, dir, PERM_X)) return 0;
+  perm_denied_msg(msg, msgsz, path, prefix_len, dir);
+  return DFS_EPERM;
+}
+
 static int walk(ns_t *ns, const char *path, int to_parent, const char *user, int is_admin,
                 ns_inode **out, const char **last, size_t *lastlen, char *msg,
                 size_t msgsz) {
-  ns_inode *cur = ns->root;
-  const char *p = path;
-  while (*p == '/') p++;
-  if (!*p) {
-    if (to_parent) {
-      snprintf(msg, msgsz, "/ has no parent");
-      return DFS_EINVAL;
-    }
-    *out = cur;
-    return 0;
-  }
-  for (;;) {
-    /* cur is a directory we are about to look into: x needed */
-    if (perm_check(user, is_admin, cur, PERM_X)) {
-      perm_denied_msg(msg, msgsz, path, cur == ns->root ? 0 : (size_t)(p - 1 - path), cur);
-      return DFS_EPERM;
-    }
-    const char *e = strchr(p, '/');
-    size_t n = e ? (size_t)(e - p) : strlen(p);
-    int is_last = !e || !e[1];
-    if (is_last && to_parent) {
-      *out = cur;
-      *last = p;
-      *lastlen = n;
-      return 0;
-    }
-    ns_inode *c = ns_child(cur, p, n);
-    int plen = (int)(p + n - path);
-    if (!c) {
-      if (is_last)
-        snprintf(msg, msgsz, "%s does not exist", path);
-      else
-        snprintf(msg, msgsz,
-                 "parent directory %.*s does not exist (create it with 'dfs mkdir -p %.*s')",
-                 plen, path, plen, path);
-      return DFS_ENOENT;
-    }
-    if (is_last) {
-      *out = c;
-      return 0;
-    }
-    if (!c->is_dir) {
-      snprintf(msg, msgsz, "%.*s is a file, not a directory", plen, path);
-      return DFS_ENOTDIR;
-    }
-    cur = c;
-    p = e + 1;
-  }
+  searcher w = {user, is_admin};
+  return ns_walk(ns, path, to_parent, need_x, &w, out, last, lastlen, msg, msgsz);
 }
 
 int perm_lookup(ns_t *ns, const char *path, const char *user, int is_admin, ns_inode **out,
