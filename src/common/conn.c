@@ -44,6 +44,10 @@ struct dfs_conn {
   char peer[64];
   dfs_connect_cb connect_cb;
   void *connect_ud;
+  /* resolving the peer's name: libuv cannot queue writes on a socket it has not started
+   * to connect, so sends wait here (each holding a reference) until it has */
+  int resolving;
+  struct write_req *pending, **pending_tail;
   /* read side */
   uint8_t staging[STAGING];
   size_t staged;
@@ -76,6 +80,9 @@ struct write_req {
   dfs_bulk_free_cb bulk_free;
   void *bulk_ud;
   dfs_conn *conn;
+  size_t hlen;
+  uint32_t bulk_len;
+  struct write_req *next; /* queued while the peer's name resolves */
 };
 
 static void conn_fail_calls(dfs_conn *c, int status);
@@ -397,6 +404,34 @@ static void on_write(uv_write_t *w, int status) {
   free(wr);
 }
 
+/* Starts writing wr (header, then its bulk); on success wr holds a reference to its
+ * conn until on_write. A libuv error code when the write cannot start. */
+static int write_out(struct write_req *wr) {
+  uv_buf_t bufs[2] = {uv_buf_init((char *)wr->head, (unsigned)wr->hlen),
+                      uv_buf_init((char *)wr->bulk, wr->bulk_len)};
+  int rc = uv_write(&wr->req, (uv_stream_t *)&wr->conn->tcp, bufs, wr->bulk_len ? 2 : 1,
+                    on_write);
+  if (rc == 0) dfs_conn_ref(wr->conn);
+  return rc;
+}
+
+/* Starts (connected = 1) or drops the sends queued while the name resolved. */
+static void flush_pending(dfs_conn *c, int connected) {
+  struct write_req *wr = c->pending;
+  c->pending = NULL;
+  c->pending_tail = &c->pending;
+  while (wr) {
+    struct write_req *next = wr->next;
+    int rc = connected ? write_out(wr) : UV_ECANCELED;
+    if (rc < 0) {
+      dfs_conn_ref(c);
+      on_write(&wr->req, rc); /* frees it, closes c on a real error, drops that ref */
+    }
+    dfs_conn_unref(c); /* the queue's reference */
+    wr = next;
+  }
+}
+
 /* Writes out whatever ciphertext the TLS engine has produced. 0 or an error. */
 static int tls_flush(dfs_conn *c) {
   size_t n;
@@ -450,14 +485,19 @@ int dfs_conn_send(dfs_conn *c, uint16_t type, uint16_t flags, uint64_t req_id,
   wr->bulk_free = bulk_free;
   wr->bulk_ud = bulk_ud;
   wr->conn = c;
-  uv_buf_t bufs[2] = {uv_buf_init((char *)wr->head, (unsigned)hlen),
-                      uv_buf_init((char *)bulk, bulk_len)};
-  int uvrc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, bulk_len ? 2 : 1, on_write);
-  if (uvrc < 0) {
+  wr->hlen = hlen;
+  wr->bulk_len = bulk_len;
+  if (c->resolving) {
+    if (!c->pending_tail) c->pending_tail = &c->pending;
+    *c->pending_tail = wr;
+    c->pending_tail = &wr->next;
+    dfs_conn_ref(c);
+    return 0;
+  }
+  if (write_out(wr) < 0) {
     rc = DFS_ECLOSED;
     goto err;
   }
-  dfs_conn_ref(c);
   return 0;
 err:
   if (wr) free(wr->head);
@@ -637,6 +677,49 @@ static void on_connected(uv_connect_t *req, int status) {
   dfs_conn_unref(c); /* the connect request's reference */
 }
 
+/* The connect failed before libuv took it (a name that does not resolve, or
+ * uv_tcp_connect refused): what on_connected does for a failed connect, then drops the
+ * connect's reference. */
+static void connect_failed(dfs_conn *c) {
+  dfs_connect_cb cb = c->connect_cb;
+  flush_pending(c, 0);
+  if (c->state == CONN_CONNECTING) {
+    conn_fail_calls(c, DFS_ECONN);
+    dfs_conn_close(c);
+  }
+  if (cb) cb(c, DFS_ECONN, c->connect_ud);
+  dfs_conn_unref(c);
+}
+
+static void start_connect(dfs_conn *c, const struct sockaddr_in *sa) {
+  if (uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)sa, on_connected) < 0)
+    connect_failed(c);
+  else
+    flush_pending(c, 1); /* libuv queues them until connected */
+}
+
+typedef struct {
+  uv_getaddrinfo_t req;
+  dfs_conn *c; /* holds the connect's reference */
+  int port;
+} resolve_req;
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  resolve_req *r = req->data;
+  dfs_conn *c = r->c;
+  c->resolving = 0;
+  if (status == 0 && res && c->state == CONN_CONNECTING) {
+    struct sockaddr_in sa = *(struct sockaddr_in *)res->ai_addr;
+    sa.sin_port = htons((uint16_t)r->port);
+    start_connect(c, &sa);
+  } else {
+    if (status < 0) LOG_DEBUG("cannot resolve %s: %s", c->peer, uv_strerror(status));
+    connect_failed(c);
+  }
+  uv_freeaddrinfo(res);
+  free(r);
+}
+
 dfs_conn *dfs_conn_connect(uv_loop_t *loop, const char *host, int port,
                            const dfs_conn_opts *opts, dfs_connect_cb cb, void *ud) {
   dfs_conn *c = conn_new(loop, opts, 0, host);
@@ -645,16 +728,25 @@ dfs_conn *dfs_conn_connect(uv_loop_t *loop, const char *host, int port,
   c->connect_cb = cb;
   c->connect_ud = ud;
   c->connect_req.data = c;
+  dfs_conn_ref(c); /* for on_connected (or on_resolved, or connect_failed) */
   struct sockaddr_in sa;
-  dfs_conn_ref(c); /* for on_connected */
-  if (resolve4(host, port, &sa) ||
-      uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&sa, on_connected) < 0) {
-    /* Report asynchronously through a failed state: close now, callback never comes
-     * from libuv, so drop its reference and tell the caller via the close path. */
-    dfs_conn_unref(c);
-    dfs_conn_close(c);
-    if (cb) cb(c, DFS_ECONN, ud);
+  if (uv_ip4_addr(host, port, &sa) == 0) {
+    start_connect(c, &sa);
     return c;
+  }
+  /* a hostname: resolved on libuv's thread pool, so a slow DNS never stalls the loop */
+  resolve_req *r = malloc(sizeof *r);
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+  if (r) {
+    r->c = c;
+    r->port = port;
+    r->req.data = r;
+  }
+  c->resolving = 1;
+  if (!r || uv_getaddrinfo(loop, &r->req, on_resolved, host, NULL, &hints) < 0) {
+    free(r);
+    c->resolving = 0;
+    connect_failed(c);
   }
   return c;
 }

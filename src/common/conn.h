@@ -57,7 +57,9 @@ void dfs_server_close(dfs_server *s); /* stops listening; frees s asynchronously
 
 /* Starts an outgoing connection; connect_cb gets status 0 or DFS_ECONN. The returned
  * conn can be used at once: sends and calls queue until connected (and fail with
- * DFS_ECONN if the connection fails). NULL on OOM. host: IPv4 or a hostname. */
+ * DFS_ECONN if the connection fails). NULL on OOM. host: IPv4 or a hostname (resolved
+ * asynchronously on libuv's thread pool). connect_cb runs once, from the loop (or at
+ * once, inside this call, if the connect cannot even start). */
 typedef void (*dfs_connect_cb)(dfs_conn *c, int status, void *ud);
 dfs_conn *dfs_conn_connect(uv_loop_t *loop, const char *host, int port,
                            const dfs_conn_opts *opts, dfs_connect_cb cb, void *ud);

@@ -175,6 +175,44 @@ static void test_async_calls(void **state) {
   srv_stop(&sv);
 }
 
+struct connect_state { int done, status; };
+static void on_connect(dfs_conn *c, int status, void *ud) {
+  (void)c;
+  struct connect_state *cs = ud;
+  cs->done = 1;
+  cs->status = status;
+}
+
+/* A host name is resolved off the loop (uv_getaddrinfo) and then connected; calls queued
+ * meanwhile go out once connected. "localhost" comes from /etc/hosts: no network. */
+static void test_hostname_connect(void **state) {
+  struct srv sv;
+  srv_start(&sv);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  dfs_conn_opts o = {.limits = {1 << 20, DFS_MAX_BULK}};
+  struct connect_state cs = {0};
+  dfs_conn *c = dfs_conn_connect(&loop, "localhost", sv.port, &o, on_connect, &cs);
+  assert_non_null(c);
+  dfs_conn_ref(c);
+  assert_int_equal(cs.done, 0); /* not from inside dfs_conn_connect: resolving first */
+  Dfs__ReadChunkReq r = DFS__READ_CHUNK_REQ__INIT;
+  r.length = 10;
+  struct call_state ok = {0};
+  assert_int_equal(dfs_conn_call(c, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &r.base, NULL, 0,
+                                 NULL, NULL, 5000, on_reply, &ok), 0);
+  while (!ok.done) uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(cs.done, 1);
+  assert_int_equal(cs.status, 0);
+  assert_int_equal(ok.status, 0);
+  assert_int_equal(ok.bulk_len, 10);
+  dfs_conn_close(c);
+  dfs_conn_unref(c);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  srv_stop(&sv);
+}
+
 static void test_connect_refused(void **state) {
   assert_int_equal(dfs_sock_connect("127.0.0.1", 1, 1000), DFS_ECONN);
 }
@@ -225,6 +263,7 @@ int main(void) {
       cmocka_unit_test(test_sock_roundtrip_bulk),
       cmocka_unit_test(test_oversized_frame_closes),
       cmocka_unit_test(test_async_calls),
+      cmocka_unit_test(test_hostname_connect),
       cmocka_unit_test(test_connect_refused),
       cmocka_unit_test(test_pre_auth),
   };
