@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,6 +599,22 @@ static int put_resolve(cli_ctx *ctx, const char *local, const char *remote_arg, 
  * (NULL: own bar and a summary line); spool: its shared allocations (or NULL). *sent:
  * bytes actually sent. Returns CLI_OK, or
  * CLI_FAIL after printing one line naming the file. */
+/* One warning per process when chunks were stored on fewer servers than the goal (a
+ * goal above the number of live chunkservers): the put succeeded, the file is
+ * under-replicated until more chunkservers join. */
+static void warn_short_chain(const put_job *j, const char *remote, int quiet) {
+  static int warned; /* a multi-file put warns once */
+  size_t fewest = SIZE_MAX;
+  for (uint64_t i = 0; i < j->nchunks; i++)
+    if (!j->chunks[i].reuse && j->chunks[i].n_servers < fewest) fewest = j->chunks[i].n_servers;
+  if (quiet || fewest == SIZE_MAX || fewest >= j->replicas ||
+      __atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+    return;
+  cli_err("put", "warning: %s has %zu of its %u replicas: fewer chunkservers could take it; "
+          "metad adds copies when more join (see 'dfs info %s')", remote, fewest, j->replicas,
+          remote);
+}
+
 int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd,
                       uint64_t size, const char *remote, uint32_t existing_mode,
                       uint64_t parallel, chunk_conns *cc, uint8_t *buf, cli_progress *shared,
@@ -695,6 +712,7 @@ int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd,
     }
   }
   *sent = to_send;
+  warn_short_chain(&j, remote, o->quiet);
   if (!shared) {
     /* The rate is of the bytes actually sent (all of them for a new file). */
     cli_summary("put", local, remote, to_send, (double)(dfs_now_ms() - t0) / 1000.0);

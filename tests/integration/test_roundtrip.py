@@ -128,9 +128,17 @@ def test_errors(c):
 
 
 def test_replicas(c):
-    # more replicas than servers: metad hands out min(replicas, live servers)
     c.roundtrip(MiB + 77, "/rep1", seed=41, replicas=1)
     c.roundtrip(2 * MiB + 77, "/rep3", seed=42, replicas=3)
+    # more replicas than servers: metad hands out min(replicas, live servers); the put
+    # succeeds and says, in one warning line, that the file starts under its goal
+    local = c.scratch("rep5")
+    dig = harness.make_file(local, MiB + 5, seed=43)
+    rc, out, err = c.dfs("put", local, "/rep5", "--replicas", 5)
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(rc == 0 and len(lines) == 1 and "warning" in lines[0] and "3 of its 5" in lines[0],
+          "put with a goal above the 3 servers: exit %d, stderr %r" % (rc, err))
+    c.get_check("/rep5", dig)
 
 
 def test_stdout_get(c):
@@ -152,7 +160,7 @@ def main(t):
         t.case("overwrite replaces atomically; --no-clobber refuses", test_overwrite, c)
         t.case("rm removes (get then fails, exit 1)", test_rm, c)
         t.case("error paths: exit 1 and one line on stderr", test_errors, c)
-        t.case("replicas 1 and 3", test_replicas, c)
+        t.case("replicas 1, 3 and 5 (above the servers: a warning)", test_replicas, c)
         t.case("get to stdout", test_stdout_get, c)
         t.case("every file still intact at the end", lambda: [
             c.get_check(r, d) for r, (_, d) in digests.items()])
