@@ -52,13 +52,16 @@ static void print_status_json(const Dfs__ClusterRep *r) {
   printf(",\"files\":%llu,\"dirs\":%llu,\"chunks\":%llu,\"under_replicated\":%llu,"
          "\"endangered\":%llu,\"missing\":%llu,\"corrupt\":%llu,\"over_replicated\":%llu,"
          "\"copy_jobs_running\":%u,\"copy_jobs_queued\":%u,\"copies_done\":%llu,"
-         "\"copies_stolen\":%llu,\"servers\":[",
+         "\"copies_stolen\":%llu,\"copies_failed\":%llu,\"rebalancing\":%s,"
+         "\"rebalance_moves\":%llu,\"trims\":%llu,\"servers\":[",
          (unsigned long long)r->files, (unsigned long long)r->dirs,
          (unsigned long long)r->chunks, (unsigned long long)r->under_replicated,
          (unsigned long long)r->endangered, (unsigned long long)r->missing,
          (unsigned long long)r->corrupt, (unsigned long long)r->over_replicated,
          r->copy_jobs_running, r->copy_jobs_queued, (unsigned long long)r->copies_done,
-         (unsigned long long)r->copies_stolen);
+         (unsigned long long)r->copies_stolen, (unsigned long long)r->copies_failed,
+         r->rebalancing ? "true" : "false", (unsigned long long)r->rebalance_moves,
+         (unsigned long long)r->trims);
   for (size_t i = 0; i < r->n_servers; i++) {
     const Dfs__ChunkServerInfo *s = r->servers[i];
     printf("%s{\"id\":%llu,\"host\":", i ? "," : "",
@@ -111,9 +114,13 @@ static void print_status(const Dfs__ClusterRep *r) {
          (unsigned long long)r->under_replicated, (unsigned long long)r->endangered,
          (unsigned long long)r->missing, (unsigned long long)r->corrupt,
          (unsigned long long)r->over_replicated);
-  printf("copy jobs: %u running, %u queued; %llu copies done, %llu stolen by idle servers\n",
+  printf("copy jobs: %u running, %u queued; %llu copies done, %llu failed, %llu stolen by "
+         "idle servers\n",
          r->copy_jobs_running, r->copy_jobs_queued, (unsigned long long)r->copies_done,
-         (unsigned long long)r->copies_stolen);
+         (unsigned long long)r->copies_failed, (unsigned long long)r->copies_stolen);
+  printf("rebalancing: %s; %llu moves, %llu extra replicas trimmed (since this metad led)\n",
+         r->rebalancing ? "moving chunks toward the mean use" : "idle (balanced)",
+         (unsigned long long)r->rebalance_moves, (unsigned long long)r->trims);
 }
 
 /* `admin fsck [PATH] [--json]`: per-file health; CLI_FAIL if any file is unreadable. */

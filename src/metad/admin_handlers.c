@@ -82,6 +82,10 @@ void admin_h_cluster(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     rep.copy_jobs_queued = repl_jobs_queued(r, 0);
     rep.copies_done = r->copies_done;
     rep.copies_stolen = r->copies_stolen;
+    rep.copies_failed = r->copies_failed;
+    rep.rebalancing = r->rebalancing != 0;
+    rep.rebalance_moves = r->moves;
+    rep.trims = r->trims;
   }
   dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
 out:

@@ -205,9 +205,12 @@ def rebalance_new_server(c):
     # settled: no more moves, and it stays balanced (moves never overshoot and undo)
     time.sleep(1.5)
     ok, detail = balanced()
-    check(ok and status(c)["copies_done"] - done0 == moved,
-          "rebalancing did not settle: %s; %d moves before, %d after" % (
-              detail, moved, status(c)["copies_done"] - done0))
+    s = status(c)
+    check(ok and s["copies_done"] - done0 == moved and not s["rebalancing"]
+          and s["rebalance_moves"] == moved,
+          "rebalancing did not settle: %s; %d moves before, %d after; status says "
+          "rebalancing=%s after %d moves" % (detail, moved, s["copies_done"] - done0,
+                                            s["rebalancing"], s["rebalance_moves"]))
     for remote, dig in digests.items():
         c.get_check(remote, dig)
     return total
