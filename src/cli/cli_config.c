@@ -23,12 +23,23 @@ int cli_config_path(const char *xdg, const char *home, char *out, size_t outsz) 
 
 static int set_out(const cli_addr_spec *spec, const char *addr, const char *src, char *out,
                    size_t outsz, const char **source, char *err, size_t errsz) {
-  char host[256];
-  int port;
-  if (dfs_parse_hostport(addr, host, sizeof host, &port) != 0) {
-    snprintf(err, errsz, "invalid %s address '%s' from %s (expected HOST:PORT)", spec->service,
-             addr, src);
-    return DFS_EINVAL;
+  /* one HOST:PORT, or several separated by commas (every metad voter) */
+  for (const char *p = addr;;) {
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    char one[300], host[256];
+    int port;
+    if (n < sizeof one) {
+      memcpy(one, p, n);
+      one[n] = '\0';
+    }
+    if (n == 0 || n >= sizeof one || dfs_parse_hostport(one, host, sizeof host, &port) != 0) {
+      snprintf(err, errsz, "invalid %s address '%s' from %s (expected HOST:PORT, or several "
+               "separated by commas)", spec->service, addr, src);
+      return DFS_EINVAL;
+    }
+    if (!e) break;
+    p = e + 1;
   }
   if ((size_t)snprintf(out, outsz, "%s", addr) >= outsz) {
     snprintf(err, errsz, "%s address from %s is too long", spec->service, src);

@@ -19,9 +19,22 @@
 int meta_client_init(meta_client *mc, const char *addr) {
   memset(mc, 0, sizeof *mc);
   mc->fd = -1;
-  if (dfs_parse_hostport(addr, mc->host, sizeof mc->host, &mc->port)) return DFS_EINVAL;
-  snprintf(mc->addr, sizeof mc->addr, "%s", addr);
   mc->service = "metad";
+  for (const char *p = addr;;) {
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    char one[300], host[256];
+    int port;
+    if (n == 0 || n >= sizeof one || mc->naddrs == CLI_META_MAX_ADDRS) return DFS_EINVAL;
+    memcpy(one, p, n);
+    one[n] = '\0';
+    if (dfs_parse_hostport(one, host, sizeof host, &port)) return DFS_EINVAL;
+    memcpy(mc->addrs[mc->naddrs++], one, n + 1);
+    if (!e) break;
+    p = e + 1;
+  }
+  if (dfs_parse_hostport(mc->addrs[0], mc->host, sizeof mc->host, &mc->port)) return DFS_EINVAL;
+  snprintf(mc->addr, sizeof mc->addr, "%s", mc->addrs[0]);
   return 0;
 }
 
@@ -117,11 +130,23 @@ static void set_addr(meta_client *mc, const char *host, int port) {
   snprintf(mc->addr, sizeof mc->addr, "%s:%d", host, port);
 }
 
+/* Switches to the next of several addresses (after one could not be reached). 1 if
+ * there is another, 0 with a single address. */
+static int next_addr(meta_client *mc) {
+  if (mc->naddrs < 2) return 0;
+  mc->cur = (mc->cur + 1) % mc->naddrs;
+  char host[256];
+  int port;
+  if (dfs_parse_hostport(mc->addrs[mc->cur], host, sizeof host, &port)) return 0;
+  set_addr(mc, host, port);
+  return 1;
+}
+
 int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep, char *err,
               size_t errsz) {
   meta_set_token(mc, req);
-  int redirects = 0, timeouts = 0, plain_closes = 0;
+  int redirects = 0, timeouts = 0, plain_closes = 0, unreachable = 0;
   uint64_t deadline = 0, backoff_ms = 0;
   char orig_host[sizeof mc->host];
   int orig_port = mc->port;
@@ -140,8 +165,18 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
         continue;
       }
     }
+    /* Several metad voters: one that cannot be reached (dead, or the leader we were
+     * redirected to died) is skipped for the next at once; after a full round without
+     * an answer, the usual retry below (or the error) applies. */
+    if ((rc == DFS_ECONN || rc == DFS_ECLOSED) && mc->naddrs > 1 &&
+        ++unreachable % mc->naddrs != 0 && next_addr(mc)) {
+      if (*rep) protobuf_c_message_free_unpacked(*rep, NULL);
+      *rep = NULL;
+      continue;
+    }
     /* A leader we were redirected to is gone: ask the address we were given again. */
-    if (rc == DFS_ECONN && redirects && (mc->port != orig_port || strcmp(mc->host, orig_host)))
+    if (rc == DFS_ECONN && redirects && mc->naddrs < 2 &&
+        (mc->port != orig_port || strcmp(mc->host, orig_host)))
       set_addr(mc, orig_host, orig_port);
     /* A server that never answered and closes our plaintext connection again right
      * away is a TLS server refusing plaintext: say so at once instead of retrying. */
@@ -188,6 +223,9 @@ void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err
   if (rc == DFS_ECONN && strcmp(mc->service, "authd") == 0)
     cli_err(NULL, "cannot reach authd at %s (is it running? its address comes from --auth, "
                   "$DFS_AUTH or `auth:` in dfs.yaml)", mc->addr);
+  else if (rc == DFS_ECONN && mc->naddrs > 1)
+    cli_err(NULL, "cannot reach any of the %d metad addresses given (last tried %s; is the "
+                  "cluster running, with a majority of its metads up?)", mc->naddrs, mc->addr);
   else if (rc == DFS_ECONN)
     cli_err(NULL, "cannot reach metad at %s (is the cluster running? start it with "
                   "scripts/cluster up)", mc->addr);

@@ -22,10 +22,16 @@
 #define CLI_META_RETRY_MS 15000
 #define CLI_META_MAX_REDIRECTS 3
 
+#define CLI_META_MAX_ADDRS 7 /* metad voters a client may be given (--meta A,B,C) */
+
 typedef struct {
   char host[256];
   int port;
-  char addr[300];  /* "host:port" as given, for messages */
+  char addr[300];  /* "host:port" in use now, for messages */
+  /* every address given (several metad voters): one that cannot be reached is skipped
+   * for the next; a redirect still goes straight to the leader */
+  char addrs[CLI_META_MAX_ADDRS][300];
+  int naddrs, cur;
   int fd;          /* -1 when not connected */
   int ever_connected; /* metad answered once: later connection failures are retried */
   const char *service; /* "metad" or "authd" (static) */
@@ -33,8 +39,8 @@ typedef struct {
   int tls;             /* 1 if connections use TLS (only for hints in messages) */
 } meta_client;
 
-/* Parses addr (HOST:PORT) into mc (service "metad", no token) without connecting. 0 or
- * DFS_EINVAL. */
+/* Parses addr (HOST:PORT, or several separated by commas: the metad voters) into mc
+ * (service "metad", no token) without connecting. 0 or DFS_EINVAL. */
 int meta_client_init(meta_client *mc, const char *addr);
 void meta_client_close(meta_client *mc);
 

@@ -219,7 +219,8 @@ int rg_check_leader(metad *md, char *msg, size_t msgsz) {
   const char *raddr = NULL;
   raft_leader(&md->raft, &id, &raddr);
   if (!id) {
-    snprintf(msg, msgsz, "no metad leader is elected yet; retry in a moment");
+    snprintf(msg, msgsz, "no metad leader is elected (a majority of the metad voters must be "
+             "up and reach each other); retry in a moment");
     return DFS_EUNAVAIL;
   }
   const char *caddr = fsm_meta_addr(md->fsm, id);

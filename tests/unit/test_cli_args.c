@@ -188,6 +188,23 @@ static void test_leader_addr(void **state) {
   assert_int_equal(meta_parse_leader("at host:notaport", host, sizeof host, &port), DFS_EINVAL);
 }
 
+/* --meta A,B,C: every metad voter, the first one used first; malformed lists refused. */
+static void test_meta_addrs(void **state) {
+  meta_client mc;
+  assert_int_equal(meta_client_init(&mc, "127.0.0.1:9400"), 0);
+  assert_int_equal(mc.naddrs, 1);
+  assert_int_equal(meta_client_init(&mc, "127.0.0.1:9400,metad2:9400,10.0.0.3:19400"), 0);
+  assert_int_equal(mc.naddrs, 3);
+  assert_string_equal(mc.host, "127.0.0.1");
+  assert_int_equal(mc.port, 9400);
+  assert_string_equal(mc.addrs[1], "metad2:9400");
+  assert_string_equal(mc.addrs[2], "10.0.0.3:19400");
+  assert_int_equal(meta_client_init(&mc, "a:1,,b:2"), DFS_EINVAL);
+  assert_int_equal(meta_client_init(&mc, "a:1,"), DFS_EINVAL);
+  assert_int_equal(meta_client_init(&mc, "a:1,b"), DFS_EINVAL);
+  assert_int_equal(meta_client_init(&mc, "a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8"), DFS_EINVAL);
+}
+
 /* Every command has a usage line starting with its name, a help text with an example,
  * and a handler; names are unique. */
 static void test_command_table(void **state) {
@@ -212,6 +229,7 @@ int main(void) {
       cmocka_unit_test(test_put_dest),    cmocka_unit_test(test_get_dest),
       cmocka_unit_test(test_basename),    cmocka_unit_test(test_mode_string),
       cmocka_unit_test(test_rate),        cmocka_unit_test(test_leader_addr),
+      cmocka_unit_test(test_meta_addrs),
       cmocka_unit_test(test_command_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
