@@ -109,9 +109,20 @@ static void ml_fail(meta_link *ml, const char *what, int err, const char *msg) {
           "metad %s:%d: %s failed: %s%s%s; retrying in %" PRIu64 " ms (attempt %u)",
           ml->addrs.host[ml->cur], ml->addrs.port[ml->cur], what, dfs_strerror(err),
           msg && msg[0] ? " - " : "", msg ? msg : "", ml->backoff_ms, ml->failures);
-  ml_reset(ml, ml->backoff_ms);
-  ml->cur = (ml->cur + 1) % ml->addrs.n; /* several metads: try the next one */
-  ml->backoff_ms = ml->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ml->backoff_ms * 2;
+  /* A metad that answers "not the leader" (naming it) or "no leader yet" is a cluster
+   * in or just after an election: go to the leader named, else to the next address, soon
+   * (without the doubling that spares a metad that is down). */
+  int electing = err == DFS_ENOTLEADER || err == DFS_EUNAVAIL;
+  int leader = -1;
+  char host[256];
+  int port;
+  if (err == DFS_ENOTLEADER && msg && dfs_find_hostport(msg, host, sizeof host, &port) == 0)
+    for (int i = 0; i < ml->addrs.n; i++)
+      if (ml->addrs.port[i] == port && strcmp(ml->addrs.host[i], host) == 0) leader = i;
+  ml_reset(ml, electing ? BACKOFF_MIN_MS : ml->backoff_ms);
+  ml->cur = leader >= 0 ? leader : (ml->cur + 1) % ml->addrs.n; /* several metads */
+  if (!electing)
+    ml->backoff_ms = ml->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ml->backoff_ms * 2;
 }
 
 /* Checks a reply frame: MSG_ERROR or a wrong type -> error; otherwise 0. */

@@ -19,17 +19,28 @@
 #include "common/errors.h"
 #include "common/util.h"
 
+/* The cluster overview, from the leader: a follower answers with what it knows (no live
+ * chunkservers: they heartbeat to the leader only) and names the leader, asked next. */
 static int cluster(cli_ctx *ctx, Dfs__ClusterRep **out, char *err, size_t errsz) {
-  Dfs__ClusterReq req = DFS__CLUSTER_REQ__INIT;
-  ProtobufCMessage *m = NULL;
-  int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, &req.base,
-                     &dfs__cluster_rep__descriptor, &m, err, errsz);
-  if (rc) {
-    if (m) protobuf_c_message_free_unpacked(m, NULL);
-    return rc;
+  for (int hop = 0;; hop++) {
+    Dfs__ClusterReq req = DFS__CLUSTER_REQ__INIT;
+    ProtobufCMessage *m = NULL;
+    int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, &req.base,
+                       &dfs__cluster_rep__descriptor, &m, err, errsz);
+    if (rc) {
+      if (m) protobuf_c_message_free_unpacked(m, NULL);
+      return rc;
+    }
+    Dfs__ClusterRep *r = (Dfs__ClusterRep *)m;
+    if (!r->is_leader && r->leader_address && *r->leader_address && hop < 2 &&
+        strcmp(r->leader_address, ctx->mc->addr) != 0 &&
+        meta_client_switch(ctx->mc, r->leader_address) == 0) {
+      protobuf_c_message_free_unpacked(m, NULL);
+      continue;
+    }
+    *out = r;
+    return 0;
   }
-  *out = (Dfs__ClusterRep *)m;
-  return 0;
 }
 
 static size_t count_alive(const Dfs__ClusterRep *r) {

@@ -72,21 +72,7 @@ static const Dfs__Status *reply_status(const ProtobufCMessage *m) {
 }
 
 int meta_parse_leader(const char *msg, char *host, size_t hostsz, int *port) {
-  const char *p = msg;
-  while (*p) {
-    while (*p && isspace((unsigned char)*p)) p++;
-    const char *s = p;
-    while (*p && !isspace((unsigned char)*p)) p++;
-    char tok[300];
-    size_t n = (size_t)(p - s);
-    while (n && strchr(".,;()'\"", s[n - 1])) n--;
-    while (n && strchr("('\"", *s)) { s++; n--; }
-    if (n == 0 || n >= sizeof tok) continue;
-    memcpy(tok, s, n);
-    tok[n] = '\0';
-    if (strchr(tok, ':') && dfs_parse_hostport(tok, host, hostsz, port) == 0) return 0;
-  }
-  return DFS_EINVAL;
+  return dfs_find_hostport(msg, host, hostsz, port);
 }
 
 static int call_once(meta_client *mc, uint16_t type, const ProtobufCMessage *req,
@@ -130,6 +116,14 @@ static void set_addr(meta_client *mc, const char *host, int port) {
   snprintf(mc->addr, sizeof mc->addr, "%s:%d", host, port);
 }
 
+int meta_client_switch(meta_client *mc, const char *hostport) {
+  char host[256];
+  int port;
+  if (dfs_parse_hostport(hostport, host, sizeof host, &port)) return DFS_EINVAL;
+  if (port != mc->port || strcmp(host, mc->host)) set_addr(mc, host, port);
+  return 0;
+}
+
 /* Switches to the next of several addresses (after one could not be reached). 1 if
  * there is another, 0 with a single address. */
 static int next_addr(meta_client *mc) {
@@ -147,22 +141,31 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
               size_t errsz) {
   meta_set_token(mc, req);
   int redirects = 0, timeouts = 0, plain_closes = 0, unreachable = 0;
+  char last_leader[300] = "";
   uint64_t deadline = 0, backoff_ms = 0;
   char orig_host[sizeof mc->host];
   int orig_port = mc->port;
   snprintf(orig_host, sizeof orig_host, "%s", mc->host);
   for (;;) {
     int rc = call_once(mc, type, req, rep_desc, rep, err, errsz);
-    if (rc == DFS_ENOTLEADER && redirects < CLI_META_MAX_REDIRECTS) {
-      char host[256];
+    if (rc == DFS_ENOTLEADER) {
+      char host[256], named[300];
       int port;
       if (meta_parse_leader(err, host, sizeof host, &port) == 0 &&
           !(port == mc->port && strcmp(host, mc->host) == 0)) {
-        if (*rep) protobuf_c_message_free_unpacked(*rep, NULL);
-        *rep = NULL;
-        set_addr(mc, host, port);
-        redirects++;
-        continue;
+        /* a leader named for the first time is always followed (after a failover the
+         * followers name the new one); the same one again only a few times (it may be
+         * the old leader, dead, that a follower still believes in) */
+        snprintf(named, sizeof named, "%s:%d", host, port);
+        if (strcmp(named, last_leader) != 0) redirects = 0;
+        snprintf(last_leader, sizeof last_leader, "%s", named);
+        if (redirects < CLI_META_MAX_REDIRECTS) {
+          if (*rep) protobuf_c_message_free_unpacked(*rep, NULL);
+          *rep = NULL;
+          set_addr(mc, host, port);
+          redirects++;
+          continue;
+        }
       }
     }
     /* Several metad voters: one that cannot be reached (dead, or the leader we were

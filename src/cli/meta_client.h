@@ -43,6 +43,9 @@ typedef struct {
  * (service "metad", no token) without connecting. 0 or DFS_EINVAL. */
 int meta_client_init(meta_client *mc, const char *addr);
 void meta_client_close(meta_client *mc);
+/* Talks to hostport (e.g. the leader a follower named) from the next call on; the other
+ * addresses stay. 0 or DFS_EINVAL. */
+int meta_client_switch(meta_client *mc, const char *hostport);
 
 /* Sets req's string field `token` (every metad request and every authd request after
  * login has one) to mc->token unless it is already set. */

@@ -2,6 +2,7 @@
 #include "common/util.h"
 
 #include <openssl/rand.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,4 +56,22 @@ int dfs_parse_hostport(const char *s, char *host, size_t hostsz, int *port) {
   host[colon - s] = '\0';
   *port = (int)p;
   return 0;
+}
+
+int dfs_find_hostport(const char *msg, char *host, size_t hostsz, int *port) {
+  const char *p = msg;
+  while (*p) {
+    while (*p && isspace((unsigned char)*p)) p++;
+    const char *s = p;
+    while (*p && !isspace((unsigned char)*p)) p++;
+    char tok[300];
+    size_t n = (size_t)(p - s);
+    while (n && strchr(".,;()'\"", s[n - 1])) n--;
+    while (n && strchr("('\"", *s)) { s++; n--; }
+    if (n == 0 || n >= sizeof tok) continue;
+    memcpy(tok, s, n);
+    tok[n] = '\0';
+    if (strchr(tok, ':') && dfs_parse_hostport(tok, host, hostsz, port) == 0) return 0;
+  }
+  return DFS_EINVAL;
 }

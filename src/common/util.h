@@ -14,5 +14,8 @@ uint64_t dfs_random_u64(void);
 char *dfs_human_size(uint64_t bytes, char *buf, size_t bufsz);
 /* Parses "host:port"; host copied to host (hostsz). 0 or DFS_EINVAL. */
 int dfs_parse_hostport(const char *s, char *host, size_t hostsz, int *port);
+/* The first word of text that parses as HOST:PORT (quotes and trailing punctuation
+ * stripped), e.g. the leader named in a "not the leader" message. 0 or DFS_EINVAL. */
+int dfs_find_hostport(const char *text, char *host, size_t hostsz, int *port);
 
 #endif

@@ -124,6 +124,7 @@ static void finish_register(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr,
   e->conn = c;
   e->last_hb_ms = dfs_now_ms();
   e->inventory_ms = e->last_hb_ms;
+  e->inventory_pending = 1; /* chunkd sends its inventory right after registering */
   e->draining = 0; /* a new registration: its heartbeats say again whether its disk fails */
   /* the full inventory that follows rebuilds this server's locations */
   chunks_t *t = &md->fsm->chunks;
@@ -282,8 +283,10 @@ static void h_inventory(metad *md, dfs_conn *c, dfs_msg *m) {
   }
   idvec dels = {0};
   for (size_t i = 0; i < rq->n_chunks; i++) reconcile(md, e, rq->chunks[i], &dels);
-  if (rq->last)
+  if (rq->last) {
+    e->inventory_pending = 0;
     LOG_INFO("chunkserver %llu inventory complete", (unsigned long long)e->id);
+  }
   if (dels.n)
     LOG_INFO("chunkserver %llu: %zu stale or orphaned chunk(s) to delete",
              (unsigned long long)e->id, dels.n);
@@ -306,8 +309,10 @@ static uint64_t now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* One replication scan, timed (repl.scan_us). */
+/* One replication scan, timed (repl.scan_us); none while chunkservers are still
+ * re-registering with a new leader (rg_reregistering). */
 static void run_scan(metad *md, uint64_t now) {
+  if (rg_reregistering(md, NULL, 0)) return;
   uint64_t t0 = now_us();
   repl_scan(&md->repl, &md->fsm->chunks, &md->fsm->servers, now);
   md->repl.scan_us = now_us() - t0;
@@ -366,6 +371,7 @@ static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq
   if (e->need_inventory) {
     e->need_inventory = 0;
     e->inventory_ms = dfs_now_ms();
+    e->inventory_pending = 1;
     rep->send_inventory = 1;
     for (size_t i = 0; i < t->n; i++) chunks_del_loc(t, t->ents[i].id, e->id);
   }

@@ -483,6 +483,10 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     }
     const server_ent *live[255];
     size_t nl = live_locations(md, ce, live, 255);
+    if (!nl && rg_reregistering(md, msg, sizeof msg)) { /* locations are soft state */
+      md_reply_status(c, &m->hdr, DFS_EUNAVAIL, msg);
+      goto out;
+    }
     l->replicas = &aptrs[ai];
     for (size_t k = 0; k < nl; k++) {
       fill_addr(&addrs[ai], live[k]);
@@ -579,8 +583,12 @@ static void alloc_answer(metad *md, md_alloc *a) {
     nc++;
   }
   if (!live) {
-    md_reply_status(a->conn, &a->hdr, DFS_ENOSERVERS,
-                    "no live chunkservers (start chunkd, or wait for one to register)");
+    char msg[MSGSZ];
+    if (rg_reregistering(md, msg, sizeof msg))
+      md_reply_status(a->conn, &a->hdr, DFS_EUNAVAIL, msg);
+    else
+      md_reply_status(a->conn, &a->hdr, DFS_ENOSERVERS,
+                      "no live chunkservers (start chunkd, or wait for one to register)");
     goto out;
   }
   if (!nc) {
@@ -713,8 +721,11 @@ static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   }
   if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
   if (!rc && !servers_live_count(&md->fsm->servers)) {
-    rc = DFS_ENOSERVERS;
-    snprintf(msg, sizeof msg, "no live chunkservers (start chunkd, or wait for one to register)");
+    rc = DFS_EUNAVAIL;
+    if (!rg_reregistering(md, msg, sizeof msg)) {
+      rc = DFS_ENOSERVERS;
+      snprintf(msg, sizeof msg, "no live chunkservers (start chunkd, or wait for one to register)");
+    }
   }
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);

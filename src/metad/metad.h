@@ -87,6 +87,7 @@ struct metad {
   int raft_started;
   int was_leader;             /* raft_state() == RAFT_LEADER at the last poll */
   int leader_ready;           /* our own first entry of this term has been applied */
+  uint64_t leader_ready_ms;   /* dfs_now_ms() when leader_ready was set */
   uint64_t leader_term;       /* raft term in which we became the leader */
   uint64_t ready_rid;         /* request id of that entry */
   md_batch *pending;          /* ops collected during this loop iteration */

@@ -205,6 +205,20 @@ const char *rg_leader_addr(metad *md) {
   return fsm_meta_addr(md->fsm, id);
 }
 
+int rg_reregistering(metad *md, char *msg, size_t msgsz) {
+  const servers_t *sv = &md->fsm->servers;
+  uint64_t since = dfs_now_ms() - md->leader_ready_ms;
+  if (!md->leader_ready || since >= (uint64_t)md->dead_timeout_ms) return 0;
+  size_t listed = 0; /* registered, with its whole inventory in */
+  for (size_t i = 0; i < sv->n; i++)
+    listed += sv->v[i].alive && !sv->v[i].inventory_pending && !sv->v[i].need_inventory;
+  if (listed >= sv->n) return 0;
+  if (msg)
+    snprintf(msg, msgsz, "this metad became the leader %.1f s ago and the chunkservers are "
+             "still re-registering with it; retry", (double)since / 1000.0);
+  return 1;
+}
+
 int rg_check_leader(metad *md, char *msg, size_t msgsz) {
   if (md->shutting_down) {
     snprintf(msg, msgsz, "metad is shutting down; retry");
@@ -237,6 +251,7 @@ static void ready_done(metad *md, md_waiter *w, int status) {
   if (status == 0 && w->rid == md->ready_rid && raft_state(&md->raft) == RAFT_LEADER &&
       md->was_leader) {
     md->leader_ready = 1;
+    md->leader_ready_ms = dfs_now_ms();
     LOG_INFO("leader ready: %llu files, %llu dirs, %zu chunks, chunk ids reserved up to %llu",
              (unsigned long long)md->fsm->ns->files, (unsigned long long)md->fsm->ns->dirs,
              md->fsm->chunks.n, (unsigned long long)md->fsm->ids_reserved);

@@ -24,6 +24,14 @@ int rg_submit(metad *md, const ops_op *op, const ops_chunk *chunks, md_waiter *w
  * leader's client address when known, as the first host:port in the message) or
  * DFS_EUNAVAIL (no leader yet / just elected). */
 int rg_check_leader(metad *md, char *msg, size_t msgsz);
+/* 1 just after this metad became the leader (for up to chunkservers.dead_timeout) while
+ * fewer chunkservers have registered with it and sent their whole inventory than it
+ * knows: they heartbeat to the leader
+ * only and find a new one within a heartbeat or two. Meanwhile "no live replica" and "no
+ * live chunkserver" mean "not yet" (clients get DFS_EUNAVAIL, which they retry, with the
+ * reason in msg; msg may be NULL) and re-replication waits, so that a failover does not
+ * copy every chunk whose other holders have not re-registered yet. */
+int rg_reregistering(metad *md, char *msg, size_t msgsz);
 /* Client address of the current leader (NULL if unknown). */
 const char *rg_leader_addr(metad *md);
 /* A fresh random non-zero request id for internal operations. */

@@ -316,22 +316,27 @@ static void held_sub(repl_t *r, uint64_t server, uint64_t bytes) {
 
 static void bad_remove(repl_t *r, size_t i) { r->bad[i] = r->bad[--r->nbad]; }
 
+/* Deletes the bad copies of ce still on disk (delete_versions) and forgets them. Called
+ * once the chunk is at its goal again, or sooner when a bad copy blocks its repair. */
+static void drop_bad_copies(repl_t *r, servers_t *sv, const chunk_ent *ce) {
+  for (size_t i = 0; i < r->nbad;) {
+    if (r->bad[i].chunk == ce->id) {
+      if (r->bad[i].version <= ce->version && !has_loc(ce, r->bad[i].server))
+        servers_queue_delete_version(sv, r->bad[i].server, ce->id, r->bad[i].version);
+      bad_remove(r, i);
+    } else {
+      i++;
+    }
+  }
+}
+
 /* Trims ce down to its goal (fullest servers first), removes draining replicas and
  * bad copies once the goal is met by live, non-draining replicas. */
 static void trim_chunk(repl_t *r, chunks_t *t, servers_t *sv, chunk_ent *ce, unsigned live,
                        unsigned goal) {
   uint64_t id = ce->id, version = ce->version;
   if (live < goal || live == 0) return;
-  /* bad copies still on disk */
-  for (size_t i = 0; i < r->nbad;) {
-    if (r->bad[i].chunk == id) {
-      if (r->bad[i].version <= version && !has_loc(ce, r->bad[i].server))
-        servers_queue_delete_version(sv, r->bad[i].server, id, r->bad[i].version);
-      bad_remove(r, i);
-    } else {
-      i++;
-    }
-  }
+  drop_bad_copies(r, sv, ce);
   u64map_del(&r->corrupt, id);
   /* draining replicas: not counted, no longer needed */
   uint64_t drop[255];
@@ -457,11 +462,14 @@ static void rebalance(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
       break;
     }
     chunk_ent *ce = move_candidate(r, t, sv, src, dst, now_ms);
-    if (!ce) break;
-    uint64_t b = replica_bytes(ce);
-    /* the move must leave dst below src, or it only swaps which of them is fuller */
-    if (use_with(dst, proj[dst->id - 1] + b) >= use_with(src, proj[src->id - 1] - (proj[src->id - 1] > b ? b : proj[src->id - 1])))
+    uint64_t b = ce ? replica_bytes(ce) : 0;
+    /* nothing to move, or the move would only swap which of them is fuller: stop (and
+     * say so in admin status; the next scan looks again) */
+    if (!ce || use_with(dst, proj[dst->id - 1] + b) >=
+                   use_with(src, proj[src->id - 1] - (proj[src->id - 1] > b ? b : proj[src->id - 1]))) {
+      if (!inflight) r->rebalancing = 0;
       break;
+    }
     repl_job *j = job_add(r, ce, dst->id, REBALANCE_PRIO);
     if (!j) break;
     j->from = src->id;
@@ -582,6 +590,10 @@ void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
       size_t have = cs[i].live + jobs_for_chunk(r, ce->id);
       while (have < goal) {
         uint64_t dst = choose_dst(r, ce, sv, &d, now_ms);
+        /* no destination because the only servers that could take it still hold a bad
+         * copy of it (a small cluster): delete those now (a good replica is live), so
+         * that a later scan can copy there instead of waiting forever */
+        if (!dst && r->nbad && cs[i].live > 0) drop_bad_copies(r, sv, ce);
         /* priority: the replicas it will have before this copy, so that a chunk down to
          * one copy gets its second before any chunk gets its third */
         if (!dst || !job_add(r, ce, dst, (uint32_t)have)) break;

@@ -43,6 +43,8 @@ typedef struct {
   /* replication (soft; see replication.h) */
   int draining;          /* reported disk_failing: no new chunks, replicas do not count */
   int need_inventory;    /* ask for a full inventory in the next heartbeat reply */
+  int inventory_pending; /* registered or asked, its full inventory not all in yet: its
+                          * replicas are not all listed (rg_reregistering waits for it) */
   uint64_t reserve_bytes; /* free space it keeps back */
   uint64_t nospace_until_ms; /* a copy to it failed with no space: full until then */
   uint64_t disk_errors;

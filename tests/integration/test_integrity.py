@@ -6,6 +6,7 @@ threshold so the restart really loads a snapshot)."""
 
 import concurrent.futures
 import glob
+import json
 import os
 import time
 
@@ -45,7 +46,21 @@ def one_replica_corrupt(c):
     c.get_check("/a", dig)
 
 
+def settled(c, timeout=30):
+    """Waits until metad repaired what the last case broke (no chunk under its goal, no
+    copy job): copies still landing would count as this case's new chunk files."""
+    deadline = time.time() + timeout
+    while True:
+        s = json.loads(c.dfs_ok("admin", "status", "--json"))
+        if (s["under_replicated"] == 0 and s["copy_jobs_running"] == 0
+                and s["copy_jobs_queued"] == 0 and s["corrupt"] == 0):
+            return
+        check(time.time() < deadline, "replication did not settle: %r" % s)
+        time.sleep(0.1)
+
+
 def all_replicas_corrupt(c):
+    settled(c)
     before = {d.name: set(chunk_files(d)) for d in c.chunkds}
     local = c.scratch("b")
     harness.make_file(local, 5 * MiB + 3, seed=1200)

@@ -437,6 +437,28 @@ static void test_copy_failure_backoff(void **state) {
   world_free(&w);
 }
 
+/* A client reports server 1's copy bad in a 2-server cluster: the only destination
+ * holds that bad copy. It is deleted at once (the good replica is live) and the chunk is
+ * copied there after the tomb period, instead of staying under its goal forever. */
+static void test_bad_copy_on_only_destination(void **state) {
+  (void)state;
+  world w;
+  world_init(&w, 2);
+  add_chunk(&w, 5, 2, (uint64_t[]){1, 2, 0});
+  repl_bad_replica(&w.r, &w.t, 5, 1, 1);
+  uint64_t now = dfs_now_ms();
+  repl_scan(&w.r, &w.t, &w.sv, now);
+  assert_int_equal(w.r.under, 1);
+  assert_int_equal(w.r.nbad, 0);                        /* forgotten: delete queued */
+  assert_int_equal(servers_get(&w.sv, 1)->ndv, 1);
+  uint64_t pairs[2];
+  assert_int_equal(servers_take_delete_versions(&w.sv, 1, pairs, 1), 1);
+  repl_scan(&w.r, &w.t, &w.sv, dfs_now_ms() + 5000);   /* after the tomb period */
+  assert_int_equal(w.r.njobs, 1);
+  assert_int_equal(w.r.jobs[0].dst, 1);
+  world_free(&w);
+}
+
 /* Endangered first across servers: a server whose own queue holds only a less urgent
  * copy steals a more urgent one queued for a busy server first. */
 static void test_steal_more_urgent_first(void **state) {
@@ -588,6 +610,7 @@ int main(void) {
       cmocka_unit_test(test_rebalance_no_overshoot),
       cmocka_unit_test(test_delete_tombs),
       cmocka_unit_test(test_copy_failure_backoff),
+      cmocka_unit_test(test_bad_copy_on_only_destination),
       cmocka_unit_test(test_steal_more_urgent_first),
       cmocka_unit_test(test_rebalance_not_blocked_by_unrepairable),
       cmocka_unit_test(test_scan_bench),
