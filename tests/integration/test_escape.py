@@ -11,6 +11,7 @@ and an error whose message carries escape sequences."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -203,6 +204,7 @@ def main(r):
         r.case("--json escapes and round-trips the exact names", t_json, env, fake)
     finally:
         fake.close()
+        shutil.rmtree(home, ignore_errors=True)
     with r.cluster(chunkservers=0, name="escape") as c:
         r.case("a real metad refuses control characters in names", t_metad_refuses, c)
 
