@@ -111,7 +111,7 @@ static void file_check(metad *md, const ns_inode *f, file_health *h) {
   h->goal = f->replicas ? f->replicas : 1;
   h->min_live = f->u.file.nchunks ? 255 : h->goal;
   for (uint32_t i = 0; i < f->u.file.nchunks; i++) {
-    const chunk_ent *ce = chunks_get(&md->fsm->chunks, f->u.file.chunks[i]);
+    const chunk_ent *ce = chunks_get(&md->fsm->chunks, ns_file_chunks(f)[i]);
     h->chunks++;
     unsigned live = ce ? repl_live_replicas(ce, &md->fsm->servers) : 0;
     unsigned readable = ce ? repl_readable_replicas(ce, &md->fsm->servers) : 0;

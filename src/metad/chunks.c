@@ -7,13 +7,17 @@
 
 #include "common/errors.h"
 
+/* Memory per chunk (issue 4's aim: <= 200 bytes): the entry plus its id-map slots. */
+_Static_assert(sizeof(chunk_ent) <= 56, "chunk_ent grew past 56 bytes");
+
 void chunks_init(chunks_t *t) {
   memset(t, 0, sizeof *t);
   u64map_init(&t->idx);
 }
 
 void chunks_free(chunks_t *t) {
-  for (size_t i = 0; i < t->n; i++) free(t->ents[i].locs);
+  for (size_t i = 0; i < t->n; i++)
+    if (t->ents[i].caplocs) free(t->ents[i].locs.heap);
   free(t->ents);
   u64map_free(&t->idx);
   memset(t, 0, sizeof *t);
@@ -48,7 +52,7 @@ int chunks_add(chunks_t *t, uint64_t id, uint64_t version, uint32_t length, uint
 
 static void remove_at(chunks_t *t, size_t i) {
   u64map_del(&t->idx, t->ents[i].id);
-  free(t->ents[i].locs);
+  if (t->ents[i].caplocs) free(t->ents[i].locs.heap);
   if (i != t->n - 1) {
     t->ents[i] = t->ents[t->n - 1];
     u64map_put(&t->idx, t->ents[i].id, i); /* overwrite: cannot fail */
@@ -63,35 +67,47 @@ void chunks_decref(chunks_t *t, uint64_t id,
   chunk_ent *e = &t->ents[i];
   if (--e->refs > 0) return;
   if (on_garbage)
-    for (uint8_t k = 0; k < e->nlocs; k++) on_garbage(ud, id, e->locs[k]);
+    for (uint8_t k = 0; k < e->nlocs; k++) on_garbage(ud, id, chunk_locs(e)[k]);
   remove_at(t, (size_t)i);
 }
 
 int chunks_add_loc(chunks_t *t, uint64_t id, uint64_t server) {
   chunk_ent *e = chunks_get(t, id);
   if (!e) return DFS_ENOENT;
+  if (!server || server > UINT32_MAX) return DFS_EINVAL;
+  const uint32_t *cur = chunk_locs(e);
   for (uint8_t k = 0; k < e->nlocs; k++)
-    if (e->locs[k] == server) return 0;
+    if (cur[k] == server) return 0;
   if (e->nlocs == 255) return DFS_ENOMEM;
-  if (e->nlocs == e->caplocs) {
-    uint8_t ncap = e->caplocs ? (uint8_t)(e->caplocs * 2 > 255 ? 255 : e->caplocs * 2) : 3;
-    uint64_t *nl = realloc(e->locs, ncap * sizeof *nl);
-    if (!nl) return DFS_ENOMEM;
-    e->locs = nl;
+  if (!e->caplocs && e->nlocs == CHUNK_INLINE_LOCS) { /* inline is full: move to the heap */
+    uint32_t *h = malloc(2 * CHUNK_INLINE_LOCS * sizeof *h);
+    if (!h) return DFS_ENOMEM;
+    memcpy(h, e->locs.in, sizeof e->locs.in);
+    e->locs.heap = h;
+    e->caplocs = 2 * CHUNK_INLINE_LOCS;
+  } else if (e->caplocs && e->nlocs == e->caplocs) {
+    uint8_t ncap = (uint8_t)(e->caplocs * 2 > 255 ? 255 : e->caplocs * 2);
+    uint32_t *h = realloc(e->locs.heap, ncap * sizeof *h);
+    if (!h) return DFS_ENOMEM;
+    e->locs.heap = h;
     e->caplocs = ncap;
   }
-  e->locs[e->nlocs++] = server;
+  (e->caplocs ? e->locs.heap : e->locs.in)[e->nlocs++] = (uint32_t)server;
   return 0;
+}
+
+void chunk_ent_del_loc(chunk_ent *e, uint64_t server) {
+  uint32_t *l = e->caplocs ? e->locs.heap : e->locs.in;
+  for (uint8_t k = 0; k < e->nlocs; k++)
+    if (l[k] == server) {
+      l[k] = l[--e->nlocs];
+      return; /* a heap array stays (it is freed with the entry) */
+    }
 }
 
 void chunks_del_loc(chunks_t *t, uint64_t id, uint64_t server) {
   chunk_ent *e = chunks_get(t, id);
-  if (!e) return;
-  for (uint8_t k = 0; k < e->nlocs; k++)
-    if (e->locs[k] == server) {
-      e->locs[k] = e->locs[--e->nlocs];
-      return;
-    }
+  if (e) chunk_ent_del_loc(e, server);
 }
 
 void chunks_encode(const chunks_t *t, ops_wbuf *w) {

@@ -12,15 +12,29 @@
 #include "metad/ops.h"
 #include "metad/u64map.h"
 
+#define CHUNK_INLINE_LOCS 4 /* locations kept in the entry itself (no allocation) */
+
 typedef struct {
   uint64_t id, version;
+  uint64_t crc64; /* durable (fsm snapshot section): CRC-64 of the chunk, 0 = unknown */
   uint32_t length, crc32c;
   uint32_t refs;
-  uint8_t nlocs, caplocs;
+  uint8_t nlocs, caplocs; /* caplocs 0: the locations are inline */
   uint8_t goal;   /* durable: replication goal (highest asked by a file using it) */
-  uint64_t crc64; /* durable (fsm snapshot section): CRC-64 of the chunk, 0 = unknown */
-  uint64_t *locs; /* owned; soft locations (server ids) */
-} chunk_ent;
+  /* Soft locations (server ids, which are small: servers.c numbers them 1, 2, ...):
+   * inline while there are at most CHUNK_INLINE_LOCS, else an owned array of caplocs.
+   * Read them through chunk_locs(); change them only through chunks.c. */
+  union {
+    uint32_t in[CHUNK_INLINE_LOCS];
+    uint32_t *heap;
+  } locs;
+} chunk_ent; /* 56 bytes: a 1M-chunk table is 56 MiB plus its id map */
+
+/* The nlocs server ids holding a replica of e (owned by e; valid until e's locations or
+ * the table change). */
+static inline const uint32_t *chunk_locs(const chunk_ent *e) {
+  return e->caplocs ? e->locs.heap : e->locs.in;
+}
 
 typedef struct {
   chunk_ent *ents; /* owned vector */
@@ -41,6 +55,8 @@ void chunks_decref(chunks_t *t, uint64_t id,
 /* Soft locations. add: no-op if present; 0 or DFS_ENOENT/DFS_ENOMEM. */
 int chunks_add_loc(chunks_t *t, uint64_t id, uint64_t server);
 void chunks_del_loc(chunks_t *t, uint64_t id, uint64_t server);
+/* Drops server from e's locations (no-op if absent). */
+void chunk_ent_del_loc(chunk_ent *e, uint64_t server);
 
 /* Snapshot of the durable part. decode: 0 or DFS_EPROTO/DFS_ENOMEM (t left empty). */
 void chunks_encode(const chunks_t *t, ops_wbuf *w);

@@ -129,8 +129,7 @@ static void finish_register(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr,
   /* the full inventory that follows rebuilds this server's locations */
   chunks_t *t = &md->fsm->chunks;
   for (size_t i = 0; i < t->n; i++)
-    for (uint8_t k = 0; k < t->ents[i].nlocs; k++)
-      if (t->ents[i].locs[k] == id) t->ents[i].locs[k] = t->ents[i].locs[--t->ents[i].nlocs];
+    chunk_ent_del_loc(&t->ents[i], id);
   LOG_INFO("chunkserver %llu registered: %s:%u (uuid %s, %llu chunks, %llu of %llu bytes free)",
            (unsigned long long)id, e->host, e->port, e->uuid,
            (unsigned long long)rq->chunk_count, (unsigned long long)rq->free_bytes,

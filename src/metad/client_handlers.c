@@ -406,7 +406,7 @@ static size_t live_locations(metad *md, const chunk_ent *ce, const server_ent **
                              size_t max) {
   size_t n = 0;
   for (uint8_t k = 0; k < ce->nlocs && n < max; k++) {
-    const server_ent *s = servers_get(&md->fsm->servers, ce->locs[k]);
+    const server_ent *s = servers_get(&md->fsm->servers, chunk_locs(ce)[k]);
     if (!s || !s->alive) continue;
     size_t j = n++;
     while (j > 0 && out[j - 1]->load > s->load) {
@@ -449,7 +449,7 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   if (cnt > maxc) cnt = maxc;
   size_t naddr = 0;
   for (uint64_t i = 0; i < cnt; i++) {
-    const chunk_ent *ce = chunks_get(&md->fsm->chunks, n->u.file.chunks[first + i]);
+    const chunk_ent *ce = chunks_get(&md->fsm->chunks, ns_file_chunks(n)[first + i]);
     if (ce) naddr += ce->nlocs;
   }
   locs = calloc(cnt ? cnt : 1, sizeof *locs);
@@ -467,7 +467,7 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs__chunk_location__init(l);
     lptrs[i] = l;
     l->index = first + i;
-    l->chunk_id = n->u.file.chunks[first + i];
+    l->chunk_id = ns_file_chunks(n)[first + i];
     chunk_ent *ce = chunks_get(&md->fsm->chunks, l->chunk_id);
     if (!ce) continue; /* cannot happen (fsm invariant 1); reply it without replicas */
     l->version = ce->version;

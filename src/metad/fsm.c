@@ -128,7 +128,7 @@ static int check_reuse(fsm_t *f, const ops_op *op, const ns_inode *old, char *ms
     if (!c.reuse) continue;
     if (!built && old && !old->is_dir) {
       for (uint32_t k = 0; k < old->u.file.nchunks; k++)
-        if (u64map_put(&olds, old->u.file.chunks[k], 1)) oom_abort();
+        if (u64map_put(&olds, ns_file_chunks(old)[k], 1)) oom_abort();
       built = 1;
     }
     const chunk_ent *ce = u64map_get(&olds, c.id, NULL) ? chunks_get(&f->chunks, c.id) : NULL;
@@ -500,7 +500,7 @@ static int apply_copy(fsm_t *f, const ops_op *op, uint64_t *files, uint64_t *byt
 static void set_goal(fsm_t *f, ns_inode *n, uint8_t goal) {
   n->replicas = goal;
   for (uint32_t i = 0; i < n->u.file.nchunks; i++) {
-    chunk_ent *ce = chunks_get(&f->chunks, n->u.file.chunks[i]);
+    chunk_ent *ce = chunks_get(&f->chunks, ns_file_chunks(n)[i]);
     if (!ce) continue;
     if (ce->refs <= 1 || goal > ce->goal) ce->goal = goal;
   }

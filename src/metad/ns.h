@@ -1,7 +1,7 @@
 /* ns: the in-memory namespace of metad: a tree of inodes (directories and files).
  * A directory keeps its children in an open-addressing hash table (name -> inode); a
  * file keeps its ordered chunk id array, size, replication goal. Memory per file is the
- * inode (80 bytes), its name and, beyond one chunk, its chunk array; nothing else is
+ * inode (72 bytes), its name and, beyond one chunk, its chunk array; nothing else is
  * allocated per file (the search index keeps its name once more, search.h).
  * Only fsm.c mutates the namespace (deterministically, from applied log entries). */
 #ifndef METAD_NS_H
@@ -32,13 +32,21 @@ struct ns_inode {
     } dir;
     struct {
       uint64_t size;
-      uint64_t *chunks; /* nchunks chunk ids in file order: owned malloc'd array, or
-                           &one for a one-chunk file (no allocation) */
+      union {
+        uint64_t *many; /* nchunks != 1: owned malloc'd array of the chunk ids in file
+                           order (NULL if 0) */
+        uint64_t one;   /* nchunks == 1: the id itself (no allocation) */
+      } ids;            /* read through ns_file_chunks() */
       uint32_t nchunks;
-      uint64_t one;     /* the id of a one-chunk file */
     } file;
   } u;
 };
+
+/* The nchunks chunk ids of file f in file order (owned by f; valid while f lives and
+ * its content is not replaced). */
+static inline const uint64_t *ns_file_chunks(const ns_inode *f) {
+  return f->u.file.nchunks == 1 ? &f->u.file.ids.one : f->u.file.ids.many;
+}
 
 typedef struct {
   ns_inode *root;

@@ -63,7 +63,7 @@ unsigned repl_goal(const chunk_ent *ce) { return ce->goal ? ce->goal : 1; }
 unsigned repl_live_replicas(const chunk_ent *ce, servers_t *sv) {
   unsigned n = 0;
   for (uint8_t k = 0; k < ce->nlocs; k++) {
-    const server_ent *s = servers_get(sv, ce->locs[k]);
+    const server_ent *s = servers_get(sv, chunk_locs(ce)[k]);
     n += s && s->alive && !s->draining;
   }
   return n;
@@ -72,7 +72,7 @@ unsigned repl_live_replicas(const chunk_ent *ce, servers_t *sv) {
 unsigned repl_readable_replicas(const chunk_ent *ce, servers_t *sv) {
   unsigned n = 0;
   for (uint8_t k = 0; k < ce->nlocs; k++) {
-    const server_ent *s = servers_get(sv, ce->locs[k]);
+    const server_ent *s = servers_get(sv, chunk_locs(ce)[k]);
     n += s && s->alive;
   }
   return n;
@@ -80,7 +80,7 @@ unsigned repl_readable_replicas(const chunk_ent *ce, servers_t *sv) {
 
 static int has_loc(const chunk_ent *ce, uint64_t server) {
   for (uint8_t k = 0; k < ce->nlocs; k++)
-    if (ce->locs[k] == server) return 1;
+    if (chunk_locs(ce)[k] == server) return 1;
   return 0;
 }
 
@@ -342,7 +342,7 @@ static void trim_chunk(repl_t *r, chunks_t *t, servers_t *sv, chunk_ent *ce, uns
   uint64_t drop[255];
   size_t nd = 0;
   for (uint8_t k = 0; k < ce->nlocs; k++) {
-    const server_ent *s = servers_get(sv, ce->locs[k]);
+    const server_ent *s = servers_get(sv, chunk_locs(ce)[k]);
     if (s && s->alive && s->draining) drop[nd++] = s->id;
   }
   /* extra live replicas: fullest first, only while no copy of it is in flight */
@@ -351,7 +351,7 @@ static void trim_chunk(repl_t *r, chunks_t *t, servers_t *sv, chunk_ent *ce, uns
     while (extra--) {
       const server_ent *fullest = NULL;
       for (uint8_t k = 0; k < ce->nlocs; k++) {
-        const server_ent *s = servers_get(sv, ce->locs[k]);
+        const server_ent *s = servers_get(sv, chunk_locs(ce)[k]);
         if (!s || !s->alive || s->draining) continue;
         int taken = 0;
         for (size_t q = 0; q < nd; q++) taken |= drop[q] == s->id;
@@ -537,7 +537,7 @@ void repl_scan(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
     chunk_ent *ce = &t->ents[i];
     unsigned live = 0, readable = 0, draining = 0, placed = 0, goal = repl_goal(ce);
     for (uint8_t k = 0; k < ce->nlocs; k++) {
-      uint64_t id = ce->locs[k];
+      uint64_t id = chunk_locs(ce)[k];
       uint8_t f = id && id <= sv->n ? fl[id - 1] : 0;
       readable += (f & SV_ALIVE) != 0;
       live += (f & SV_COUNTS) != 0;
@@ -684,7 +684,7 @@ size_t repl_sources(const chunk_ent *ce, servers_t *sv, uint64_t dst, uint64_t *
   size_t n = 0;
   for (int pass = 0; pass < 2; pass++) /* non-draining first, then draining */
     for (uint8_t k = 0; k < ce->nlocs && n < max; k++) {
-      const server_ent *s = servers_get(sv, ce->locs[k]);
+      const server_ent *s = servers_get(sv, chunk_locs(ce)[k]);
       if (!s || !s->alive || s->id == dst || (s->draining != 0) != (pass == 1)) continue;
       size_t j = n++;
       while (j > 0 && pass == 0 && servers_get(sv, out[j - 1])->load > s->load) {

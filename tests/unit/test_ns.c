@@ -63,7 +63,7 @@ static void test_files(void **state) {
   assert_int_equal(ns_lookup(ns, "/d/f", &n, msg, sizeof msg), 0);
   assert_false(n->is_dir);
   assert_int_equal(n->u.file.nchunks, 3);
-  assert_int_equal(n->u.file.chunks[2], 12);
+  assert_int_equal(ns_file_chunks(n)[2], 12);
   /* a file is not a directory */
   assert_int_equal(ns_mkdir(ns, "/d/f/g", 1, 0755, "", 1, msg, sizeof msg), DFS_ENOTDIR);
   assert_int_equal(ns_lookup(ns, "/d/f/g", &n, msg, sizeof msg), DFS_ENOTDIR);
@@ -148,7 +148,7 @@ static void test_encode_roundtrip(void **state) {
   ns_inode *n;
   assert_int_equal(ns_lookup(ns2, "/p/q/file", &n, msg, sizeof msg), 0);
   assert_int_equal(n->u.file.size, (1 << 20) + 5);
-  assert_int_equal(n->u.file.chunks[1], 78);
+  assert_int_equal(ns_file_chunks(n)[1], 78);
   assert_string_equal(n->owner, "carol");
   assert_int_equal(n->mode, 0600);
   assert_int_equal(n->replicas, 2);
@@ -201,8 +201,8 @@ static void test_copy_path_inline(void **state) {
   ns_inode *f1, *a, *f2;
   assert_int_equal(ns_lookup(ns, "/a/b/one", &f1, msg, sizeof msg), 0);
   assert_int_equal(ns_lookup(ns, "/a/two", &f2, msg, sizeof msg), 0);
-  assert_ptr_equal(f1->u.file.chunks, &f1->u.file.one); /* inline, no allocation */
-  assert_int_equal(f1->u.file.chunks[0], 7);
+  assert_ptr_equal(ns_file_chunks(f1), &f1->u.file.ids.one); /* inline, no allocation */
+  assert_int_equal(ns_file_chunks(f1)[0], 7);
   assert_int_equal(ns_lookup(ns, "/a", &a, msg, sizeof msg), 0);
   assert_ptr_equal(a->owner, f1->owner); /* interned */
   assert_int_equal(ns_path(f1, ns, p, sizeof p), 0);
@@ -221,7 +221,7 @@ static void test_copy_path_inline(void **state) {
   ns_inode *c1;
   assert_int_equal(ns_lookup(ns, "/c/b/one", &c1, msg, sizeof msg), 0);
   assert_string_equal(c1->owner, "carl");
-  assert_int_equal(c1->u.file.chunks[0], 7);
+  assert_int_equal(ns_file_chunks(c1)[0], 7);
   assert_int_equal(ns->files, 4);
   /* detach and free: the chunk callback sees every id once */
   ns_detach(ns, cp, 5);
@@ -238,8 +238,8 @@ static void test_copy_path_inline(void **state) {
   ns_t *ns2 = ns_decode(&r);
   assert_non_null(ns2);
   assert_int_equal(ns_lookup(ns2, "/a/b/one", &f1, msg, sizeof msg), 0);
-  assert_ptr_equal(f1->u.file.chunks, &f1->u.file.one);
-  assert_int_equal(f1->u.file.chunks[0], 7);
+  assert_ptr_equal(ns_file_chunks(f1), &f1->u.file.ids.one);
+  assert_int_equal(ns_file_chunks(f1)[0], 7);
   assert_string_equal(f1->owner, "ann");
   wb_free(&w);
   ns_free(ns2);

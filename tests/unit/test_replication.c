@@ -80,7 +80,7 @@ static void test_queue_order_and_missing(void **state) {
     assert_true(w.r.jobs[i].chunk == 1 || w.r.jobs[i].chunk == 2);
     /* never to a server that already holds it */
     const chunk_ent *ce = chunks_get(&w.t, w.r.jobs[i].chunk);
-    for (uint8_t k = 0; k < ce->nlocs; k++) assert_true(ce->locs[k] != w.r.jobs[i].dst);
+    for (uint8_t k = 0; k < ce->nlocs; k++) assert_true(chunk_locs(ce)[k] != w.r.jobs[i].dst);
   }
   /* a second scan adds nothing: jobs in flight count */
   repl_scan(&w.r, &w.t, &w.sv, 10);
@@ -197,7 +197,7 @@ static void test_trim_fullest_never_last(void **state) {
   assert_int_equal(w.r.over, 1);
   const chunk_ent *ce = chunks_get(&w.t, 1);
   assert_int_equal(ce->nlocs, 2);
-  for (uint8_t k = 0; k < ce->nlocs; k++) assert_true(ce->locs[k] == 1 || ce->locs[k] == 2);
+  for (uint8_t k = 0; k < ce->nlocs; k++) assert_true(chunk_locs(ce)[k] == 1 || chunk_locs(ce)[k] == 2);
   assert_int_equal(servers_get(&w.sv, 3)->ndv, 1);
   assert_int_equal(servers_get(&w.sv, 4)->ndv, 1);
   uint64_t pair[2];
@@ -355,7 +355,7 @@ static void test_rebalance_no_overshoot(void **state) {
   assert_int_equal(w.r.njobs, 0);
   unsigned held[5] = {0};
   for (size_t i = 0; i < w.t.n; i++)
-    for (uint8_t k = 0; k < w.t.ents[i].nlocs; k++) held[w.t.ents[i].locs[k]]++;
+    for (uint8_t k = 0; k < w.t.ents[i].nlocs; k++) held[chunk_locs(&w.t.ents[i])[k]]++;
   /* 60 replicas: mean 15; within 5% of 64 MiB (3 chunks) */
   for (int s = 1; s <= 4; s++) assert_in_range(held[s], 12, 18);
   assert_int_equal(w.r.moves, held[4]); /* every move stayed */
