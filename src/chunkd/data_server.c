@@ -178,6 +178,12 @@ struct write_op {
   uint64_t t0;
 };
 
+/* Our receipt over stored[0..n) for the chunk of r (with a cluster secret; else none). */
+static void sign_receipt(const chunkd_state *st, const Dfs__WriteChunkReq *r,
+                         const uint64_t *stored, size_t n, uint8_t out[DFS_RECEIPT_LEN]) {
+  dfs_receipt_sign(st->cap_key, r->chunk_id, r->version, r->length, r->crc32c, stored, n, out);
+}
+
 static void write_op_finish(struct write_op *op) {
   data_server *ds = op->ds;
   uint64_t self = ds->st->server_id;
@@ -203,9 +209,15 @@ static void write_op_finish(struct write_op *op) {
       stored[n++] = op->down_stored[i];
     Dfs__Status s = DFS__STATUS__INIT;
     Dfs__WriteChunkRep rep = DFS__WRITE_CHUNK_REP__INIT;
+    uint8_t receipt[DFS_RECEIPT_LEN];
     rep.status = &s;
     rep.stored_on = stored;
     rep.n_stored_on = n;
+    if (ds->st->cluster_secret) {
+      sign_receipt(ds->st, op->req, stored, n, receipt);
+      rep.receipt.data = receipt;
+      rep.receipt.len = sizeof receipt;
+    }
     dfs_conn_reply(op->c, &op->hdr, &rep.base, NULL, 0, NULL, NULL);
   }
   LOG_DEBUG("write %016" PRIx64 ".%" PRIu64 " len %u chain %zu: %s in %" PRIu64 " ms",
@@ -272,6 +284,15 @@ static void forward_reply(dfs_conn *c, int status, dfs_msg *m, void *ud) {
                             r->status->message);
     } else if (r->n_stored_on > MAX_CHAIN) {
       forward_failed(op, DFS_EPROTO, next_id, "too many servers in stored_on");
+    } else if (op->ds->st->cluster_secret &&
+               (r->n_stored_on == 0 || r->stored_on[0] != next_id ||
+                dfs_receipt_check(op->ds->st->cap_key, r->receipt.data, r->receipt.len,
+                                  op->req->chunk_id, op->req->version, op->req->length,
+                                  op->req->crc32c, r->stored_on, r->n_stored_on))) {
+      /* only a chunkserver holding the cluster secret can sign for what it stored */
+      forward_failed(op, DFS_EPROTO, next_id,
+                     "the downstream's write receipt is missing or forged (is it a dfs "
+                     "chunkserver of this cluster?)");
     } else if (r->n_stored_on) {
       op->down_stored = malloc(r->n_stored_on * sizeof *op->down_stored);
       if (!op->down_stored) {

@@ -206,6 +206,47 @@ static void ml_delete_any(meta_link *ml, const uint64_t *ids, Dfs__ChunkRef **re
   }
 }
 
+/* metad's verify orders (a reader reported these replicas unreadable): each chunk is
+ * re-read and its CRCs checked on the thread pool, as the scrubber does; a corrupt one is
+ * quarantined by the store and reported through st->corrupt_found like the scrubber's. */
+#define ML_VERIFY_MAX 64
+struct verify_work {
+  uv_work_t work;
+  chunkd_state *st;
+  size_t n, bad;
+  uint64_t ids[];
+};
+
+static void verify_work_run(uv_work_t *w) {
+  struct verify_work *v = w->data;
+  for (size_t i = 0; i < v->n; i++) {
+    uint64_t bytes = 0;
+    if (chunk_store_verify(v->st->store, v->ids[i], &bytes) == DFS_ECHECKSUM) v->bad++;
+  }
+}
+
+static void verify_work_done(uv_work_t *w, int status) {
+  struct verify_work *v = w->data;
+  chunkd_work_done(v->st);
+  LOG_INFO("verified %zu chunk(s) metad asked about: %zu corrupt%s", v->n, v->bad,
+           status < 0 ? " (cancelled)" : "");
+  if (v->bad && v->st->corrupt_found) v->st->corrupt_found(v->st->corrupt_ud);
+  free(v);
+}
+
+static void ml_verify(meta_link *ml, const uint64_t *ids, size_t n) {
+  if (n == 0) return;
+  if (n > ML_VERIFY_MAX) n = ML_VERIFY_MAX;
+  struct verify_work *v = malloc(sizeof *v + n * sizeof(uint64_t));
+  if (!v) return; /* best effort: a reader will report it again */
+  v->work.data = v;
+  v->st = ml->st;
+  v->n = n;
+  v->bad = 0;
+  memcpy(v->ids, ids, n * sizeof(uint64_t));
+  if (chunkd_queue_work(ml->st, &v->work, verify_work_run, verify_work_done) < 0) free(v);
+}
+
 static void ml_delete(meta_link *ml, const uint64_t *ids, size_t n) {
   ml_delete_any(ml, ids, NULL, n);
 }
@@ -557,6 +598,7 @@ static void heartbeat_reply(dfs_conn *c, int status, dfs_msg *m, void *ud) {
   if (!ml->reports_unsent) ml_acked(ml);
   ml_delete(ml, r->delete_chunks, r->n_delete_chunks);
   ml_delete_versions(ml, r->delete_versions, r->n_delete_versions);
+  ml_verify(ml, r->verify_chunks, r->n_verify_chunks);
   if (ml->st->copies)
     for (size_t i = 0; i < r->n_copy_jobs; i++) copy_jobs_add(ml->st->copies, r->copy_jobs[i]);
   if (r->reregister) {

@@ -88,7 +88,8 @@ static void fill_addr(Dfs__ServerAddr *a, const cli_server *s) {
 
 int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64_t id,
                 uint64_t version, const uint8_t *cap, size_t cap_len, const uint8_t *data,
-                uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored, uint64_t *failed_server,
+                uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored,
+                uint8_t receipt[DFS_RECEIPT_LEN], size_t *receipt_len, uint64_t *failed_server,
                 char *err, size_t errsz) {
   uint32_t blocks[DFS_BLOCKS_PER_CHUNK];
   Dfs__ServerAddr addrs[CLI_MAX_CHAIN];
@@ -99,6 +100,7 @@ int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64
   int rc;
 
   *n_stored = 0;
+  *receipt_len = 0;
   *failed_server = n_chain ? chain[0].server_id : 0;
   if (n_chain == 0 || n_chain > CLI_MAX_CHAIN || len == 0 || len > DFS_CHUNK_SIZE) {
     snprintf(err, errsz, "invalid chunk write (chain of %zu, %u bytes)", n_chain, len);
@@ -157,8 +159,16 @@ int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64
     rc = DFS_EPROTO;
     goto err;
   }
+  if (rep->receipt.len > DFS_RECEIPT_LEN) {
+    snprintf(err, errsz, "chunkserver %s:%d sent a malformed write receipt", chain[0].host,
+             chain[0].port);
+    rc = DFS_EPROTO;
+    goto err;
+  }
   for (size_t i = 0; i < rep->n_stored_on; i++) stored_on[i] = rep->stored_on[i];
   *n_stored = rep->n_stored_on;
+  if (rep->receipt.len) memcpy(receipt, rep->receipt.data, rep->receipt.len);
+  *receipt_len = rep->receipt.len;
   dfs__write_chunk_rep__free_unpacked(rep, NULL);
   return 0;
 err:

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cap.h"
+
 #define CLI_MAX_CHAIN 16
 
 typedef struct {
@@ -32,12 +34,14 @@ void chunk_conns_close(chunk_conns *cc);  /* closes every socket, frees slots */
 
 /* Writes `len` bytes of chunk (id, version, whole CRC32C crc) to chain[0], which forwards to chain[1..].
  * cap/cap_len: the write capability from metad. On success returns 0 and fills
- * stored_on[0..*n_stored) (at most CLI_MAX_CHAIN). On failure returns a DFS_E* code, a
+ * stored_on[0..*n_stored) (at most CLI_MAX_CHAIN) and receipt[0..*receipt_len) (the
+ * chunkservers' signed word for CommitReq, 0 bytes on a cluster without a secret). On failure returns a DFS_E* code, a
  * line in err, and *failed_server = the server id to avoid (chain[0] if the failure is
  * not attributed to a downstream server). */
 int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64_t id,
                 uint64_t version, const uint8_t *cap, size_t cap_len, const uint8_t *data,
-                uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored, uint64_t *failed_server,
+                uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored,
+                uint8_t receipt[DFS_RECEIPT_LEN], size_t *receipt_len, uint64_t *failed_server,
                 char *err, size_t errsz);
 
 /* Reads the whole chunk (id, version) of `len` bytes from srv into buf (len bytes) and

@@ -333,6 +333,7 @@ static void report_bad(meta_client *mc, get_job *j) {
     req.chunk_id = j->bad[i].chunk_id;
     req.server_id = j->bad[i].server_id;
     req.reason = j->bad[i].reason;
+    req.path = (char *)j->remote; /* metad checks we may read it and that it holds the chunk */
     ProtobufCMessage *m = NULL;
     char err[256];
     int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_BAD_REPLICA, &req.base,

@@ -47,6 +47,9 @@ typedef struct {
   int reuse;                 /* 1: an unchanged chunk of the replaced file, not sent */
   size_t n_servers;
   uint64_t servers[CLI_MAX_CHAIN];
+  uint8_t grant[DFS_GRANT_LEN];     /* from the allocation (grant_len bytes) */
+  uint8_t receipt[DFS_RECEIPT_LEN]; /* from the chunkservers (receipt_len bytes) */
+  uint8_t grant_len, receipt_len;
 } put_chunk;
 
 
@@ -114,6 +117,9 @@ static int alloc_copy(put_alloc *a, const Dfs__ChunkAlloc *c) {
   a->n_chain = c->n_chain;
   a->id = c->chunk_id;
   a->version = c->version;
+  if (c->grant.len > DFS_GRANT_LEN) return DFS_EPROTO;
+  memcpy(a->grant, c->grant.data, c->grant.len);
+  a->grant_len = c->grant.len;
   if (c->capability.len) {
     a->cap = malloc(c->capability.len);
     if (!a->cap) return DFS_ENOMEM;
@@ -261,9 +267,14 @@ static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
     if (rc) return rc;
     put_chunk *pc = &j->chunks[idx];
     uint64_t failed = 0;
+    size_t receipt_len = 0;
     rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len, crc,
-                     pc->servers, &pc->n_servers, &failed, err, sizeof err);
+                     pc->servers, &pc->n_servers, pc->receipt, &receipt_len, &failed, err,
+                     sizeof err);
     if (rc == 0) {
+      pc->receipt_len = (uint8_t)receipt_len;
+      memcpy(pc->grant, a.grant, a.grant_len);
+      pc->grant_len = (uint8_t)a.grant_len;
       pc->id = a.id;
       pc->version = a.version;
       pc->len = len;
@@ -378,6 +389,10 @@ static int commit(put_job *j, const char *remote, int overwrite, char *err, size
     infos[i].reuse = j->chunks[i].reuse;
     infos[i].n_servers = j->chunks[i].n_servers;
     infos[i].servers = j->chunks[i].servers;
+    infos[i].grant.data = j->chunks[i].grant;
+    infos[i].grant.len = j->chunks[i].grant_len;
+    infos[i].receipt.data = j->chunks[i].receipt;
+    infos[i].receipt.len = j->chunks[i].receipt_len;
     ptrs[i] = &infos[i];
   }
   Dfs__CommitReq req = DFS__COMMIT_REQ__INIT;

@@ -22,6 +22,8 @@ typedef struct {
   cli_server chain[CLI_MAX_CHAIN];
   uint8_t *cap;  /* owned */
   size_t cap_len;
+  uint8_t grant[DFS_GRANT_LEN]; /* commit grant (grant_len bytes, 0 without a secret) */
+  size_t grant_len;
 } put_alloc;
 
 /* Allocations shared by every file of a multi-file put (small files need one chunk

@@ -24,4 +24,35 @@ int dfs_cap_check(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t
                   uint64_t chunk_id, uint64_t version, enum dfs_cap_op op, int64_t now_ms,
                   const char **why);
 
+/* ---- Write receipts: "servers S1..Sn stored chunk ID version V (length, crc32c)" ----
+ * Each chunkserver in a write chain signs the list of servers that hold the chunk (its own
+ * id first, then the downstream's list, whose receipt it verified), so metad records a
+ * location only on a chunkserver's word, never a client's (a client only carries the
+ * receipt from chunkd to metad's Commit). */
+#define DFS_RECEIPT_LEN 32
+#define DFS_RECEIPT_MAX_SERVERS 32
+/* Writes the receipt for servers[0..n) (n <= DFS_RECEIPT_MAX_SERVERS) to out. */
+void dfs_receipt_sign(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                      uint32_t length, uint32_t crc32c, const uint64_t *servers, size_t n,
+                      uint8_t out[DFS_RECEIPT_LEN]);
+/* 0 if r (len bytes) is the receipt of exactly this chunk on exactly servers[0..n);
+ * DFS_EPERM otherwise. */
+int dfs_receipt_check(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *r, size_t len,
+                      uint64_t chunk_id, uint64_t version, uint32_t length, uint32_t crc32c,
+                      const uint64_t *servers, size_t n);
+
+/* ---- Commit grants: "user U may commit new chunk ID version V until T" ----
+ * metad hands one out with every allocated chunk and checks it at Commit, so a user can
+ * commit only chunk ids that were allocated to that user (never another user's, never
+ * ids ahead of the pool). Wire form (DFS_GRANT_LEN bytes): expiry_ms (8, big-endian,
+ * wall clock) | mac (32). user: the owner's name (at most 255 bytes are signed). */
+#define DFS_GRANT_LEN 40
+void dfs_grant_sign(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                    const char *user, int64_t expiry_ms, uint8_t out[DFS_GRANT_LEN]);
+/* 0 if g (len bytes) grants chunk_id/version to user at now_ms; DFS_EPERM with a static
+ * reason otherwise (missing, malformed, another user's or chunk's, expired). */
+int dfs_grant_check(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *g, size_t len,
+                    uint64_t chunk_id, uint64_t version, const char *user, int64_t now_ms,
+                    const char **why);
+
 #endif

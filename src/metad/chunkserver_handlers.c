@@ -367,6 +367,13 @@ static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq
              (unsigned long long)b->version);
     repl_bad_replica(r, t, b->chunk_id, e->id, 0); /* chunkd quarantined it already */
   }
+  if (e->nverify) { /* readers' reports: the server re-reads these (verify_sent lives in e
+                       until the next heartbeat, after this reply is sent) */
+    memcpy(e->verify_sent, e->verify_q, e->nverify * sizeof *e->verify_q);
+    rep->verify_chunks = e->verify_sent;
+    rep->n_verify_chunks = e->nverify;
+    e->nverify = 0;
+  }
   if (e->need_inventory) {
     e->need_inventory = 0;
     e->inventory_ms = dfs_now_ms();

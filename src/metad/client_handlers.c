@@ -20,6 +20,7 @@
 #include "metad/admin_handlers.h"
 #include "metad/auth.h"
 #include "metad/handlers.h"
+#include "metad/limits.h"
 #include "metad/perm.h"
 #include "metad/placement.h"
 #include "metad/raft_glue.h"
@@ -34,6 +35,7 @@
 
 struct md_alloc {
   md_alloc *next;
+  char user[MD_USER_MAX + 1]; /* who asked: grants are signed for this user */
   dfs_conn *conn; /* reference held */
   dfs_frame_hdr hdr;
   uint32_t count, replicas;
@@ -53,18 +55,29 @@ void md_reply_status(dfs_conn *c, const dfs_frame_hdr *hdr, int err, const char 
 }
 
 static int check_path(const char *path, char *msg, size_t msgsz) {
-  const char *why = NULL;
-  if (dfs_path_check(path, &why)) {
-    snprintf(msg, msgsz, "invalid path '%.200s': %s", path, why ? why : "bad path");
-    return DFS_EBADPATH;
-  }
-  return 0;
+  return ns_check_path(path, msg, msgsz);
 }
 
 /* OPF_ADMIN for administrators (the anonymous user "" needs no flag: "" is super). */
 static uint8_t user_flag(const md_user *u) { return u->is_admin ? OPF_ADMIN : 0; }
 
 /* ---- mutations ---- */
+
+/* (chunk, server) pairs that chunkservers signed for in a commit's receipts: they become
+ * locations once the commit is applied. */
+typedef struct {
+  size_t n;
+  struct commit_loc { uint64_t chunk, server; } v[];
+} commit_locs;
+
+static void reply_rid_reused(dfs_conn *c, const dfs_frame_hdr *hdr, uint64_t rid) {
+  char msg[MSGSZ];
+  snprintf(msg, sizeof msg,
+           "request id %llu was already used for a different request (a retry must repeat "
+           "the same request as the same user); send it with a new request id",
+           (unsigned long long)rid);
+  md_reply_status(c, hdr, DFS_EINVAL, msg);
+}
 
 static void mutation_done(metad *md, md_waiter *w, int status) {
   char msg[MSGSZ];
@@ -78,15 +91,17 @@ static void mutation_done(metad *md, md_waiter *w, int status) {
     const fsm_result *r = fsm_result_get(md->fsm, w->rid);
     if (!r) {
       md_reply_status(w->conn, &w->hdr, DFS_EINTERNAL, "the result of this request was forgotten");
+    } else if (w->digest && !fsm_result_matches(r, w->digest)) {
+      reply_rid_reused(w->conn, &w->hdr, w->rid);
     } else {
       if (r->err == 0 && w->hdr.type == DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMMIT && w->ud) {
-        /* the servers that acknowledged each chunk become its soft locations */
-        Dfs__CommitReq *rq = w->ud;
-        for (size_t i = 0; i < rq->n_chunks; i++)
-          for (size_t k = 0; k < rq->chunks[i]->n_servers; k++)
-            if (servers_get(&md->fsm->servers, rq->chunks[i]->servers[k]))
-              chunks_add_loc(&md->fsm->chunks, rq->chunks[i]->chunk_id,
-                             rq->chunks[i]->servers[k]);
+        /* the chunkservers' receipts (checked in h_commit) become soft locations */
+        const commit_locs *cl = w->ud;
+        for (size_t i = 0; i < cl->n; i++) {
+          if (servers_get(&md->fsm->servers, cl->v[i].server))
+            chunks_add_loc(&md->fsm->chunks, cl->v[i].chunk, cl->v[i].server);
+          limits_alloc_done(md->limits, cl->v[i].chunk);
+        }
       }
       if (r->err == 0 && w->hdr.type == DFS__MSG_TYPE__MSG_CLIENT_TO_META_COPY) {
         Dfs__Status st = DFS__STATUS__INIT;
@@ -111,23 +126,21 @@ static void mutation_done(metad *md, md_waiter *w, int status) {
   md_waiter_free(w);
 }
 
-static void free_commit_req(void *p) {
-  dfs__commit_req__free_unpacked(p, NULL);
-}
-
 /* Submits op for request hdr on c. ud (with ud_free) is handed to the waiter. */
 static void submit_mutation(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr, ops_op *op,
                             const ops_chunk *chunks, void *ud, void (*ud_free)(void *)) {
   if (!op->rid) op->rid = rg_new_rid(); /* no idempotency without a client request id */
   md_waiter *w = md_waiter_new(c, hdr, op->rid, mutation_done);
-  if (!w) {
+  if (!w || !(w->digest = ops_digest_encoded(op, chunks))) {
     if (ud_free) ud_free(ud);
+    md_waiter_free(w);
     md_reply_status(c, hdr, DFS_ENOMEM, "metad is out of memory");
     return;
   }
   w->ud = ud;
   w->ud_free = ud_free;
-  if (fsm_result_get(md->fsm, op->rid)) { /* a retry of an applied request */
+  if (fsm_result_get(md->fsm, op->rid)) { /* a retry of an applied request, or a replay of
+                                             its id with another body (mutation_done) */
     mutation_done(md, w, 0);
     return;
   }
@@ -198,6 +211,116 @@ static void h_delete(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   dfs__delete_req__free_unpacked(rq, NULL);
 }
 
+/* Everything about a commit that can be known before it enters the log (apply checks
+ * again against the state of its time): sizes, ids, versions, duplicates, the commit
+ * grant of every new chunk (allocated to this user), the chunkservers' receipt of every
+ * new chunk (their signed word that it is stored, on which servers), retired ids, the
+ * path and the permissions. Fills *locs with the receipts' (chunk, server) pairs (owned
+ * by the caller). 0, or an error with one line in msg. */
+static int commit_validate(metad *md, const md_user *u, const Dfs__CommitReq *rq,
+                           commit_locs **locs, char *msg) {
+  int rc = check_path(rq->path, msg, MSGSZ);
+  if (rc) return rc;
+  if (rq->replicas > MAX_REPLICAS) {
+    snprintf(msg, MSGSZ, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
+    return DFS_EINVAL;
+  }
+  size_t nloc = 0;
+  for (size_t i = 0; i < rq->n_chunks; i++) {
+    if (!rq->chunks[i]) {
+      snprintf(msg, MSGSZ, "chunk %zu is missing", i);
+      return DFS_EPROTO;
+    }
+    if (rq->chunks[i]->n_servers > DFS_RECEIPT_MAX_SERVERS) {
+      snprintf(msg, MSGSZ, "chunk %zu names %zu servers: at most %d", i,
+               rq->chunks[i]->n_servers, DFS_RECEIPT_MAX_SERVERS);
+      return DFS_EINVAL;
+    }
+    if (!rq->chunks[i]->reuse) nloc += rq->chunks[i]->n_servers;
+  }
+  commit_locs *cl = malloc(sizeof *cl + nloc * sizeof cl->v[0]);
+  if (!cl) {
+    snprintf(msg, MSGSZ, "metad is out of memory");
+    return DFS_ENOMEM;
+  }
+  cl->n = 0;
+  *locs = cl;
+  u64map seen;
+  u64map_init(&seen);
+  uint64_t total = 0;
+  int64_t now_ms = dfs_wall_ns() / 1000000;
+  for (size_t i = 0; i < rq->n_chunks && !rc; i++) {
+    const Dfs__ChunkInfo *ci = rq->chunks[i];
+    int last = i + 1 == rq->n_chunks;
+    const char *why = NULL;
+    if (ci->length == 0 || ci->length > DFS_CHUNK_SIZE || (!last && ci->length != DFS_CHUNK_SIZE)) {
+      snprintf(msg, MSGSZ, "chunk %zu has length %u: every chunk but the last must be %u bytes, the last 1..%u",
+               i, ci->length, DFS_CHUNK_SIZE, DFS_CHUNK_SIZE);
+      rc = DFS_EINVAL;
+    } else if (ci->chunk_id == 0 || ci->chunk_id > md->fsm->ids_reserved) {
+      snprintf(msg, MSGSZ, "chunk id %llu was never allocated", (unsigned long long)ci->chunk_id);
+      rc = DFS_EINVAL;
+    } else if (ci->version == 0) {
+      snprintf(msg, MSGSZ, "chunk %llu has version 0", (unsigned long long)ci->chunk_id);
+      rc = DFS_EINVAL;
+    } else if (u64map_get(&seen, ci->chunk_id, NULL)) {
+      snprintf(msg, MSGSZ, "chunk id %llu appears twice", (unsigned long long)ci->chunk_id);
+      rc = DFS_EINVAL;
+    } else if (u64map_put(&seen, ci->chunk_id, 1)) {
+      snprintf(msg, MSGSZ, "metad is out of memory");
+      rc = DFS_ENOMEM;
+    } else if (ci->reuse) {
+      /* a chunk of the file being replaced: apply checks it against that file */
+    } else if (fsm_is_retired(md->fsm, ci->chunk_id)) {
+      snprintf(msg, MSGSZ, "chunk id %llu belonged to a deleted file and cannot be used again",
+               (unsigned long long)ci->chunk_id);
+      rc = DFS_EEXIST;
+    } else if (chunks_get(&md->fsm->chunks, ci->chunk_id)) {
+      snprintf(msg, MSGSZ, "chunk id %llu is already part of a file",
+               (unsigned long long)ci->chunk_id);
+      rc = DFS_EEXIST;
+    } else if (md->have_caps &&
+               dfs_grant_check(md->cap_key, ci->grant.data, ci->grant.len, ci->chunk_id,
+                               ci->version, u->name, now_ms, &why)) {
+      snprintf(msg, MSGSZ, "chunk %llu: %s", (unsigned long long)ci->chunk_id, why);
+      rc = DFS_EPERM;
+    } else if (md->have_caps &&
+               dfs_receipt_check(md->cap_key, ci->receipt.data, ci->receipt.len, ci->chunk_id,
+                                 ci->version, ci->length, ci->crc32c, ci->servers,
+                                 ci->n_servers)) {
+      snprintf(msg, MSGSZ,
+               "chunk %llu: no valid chunkserver receipt for it (write it to the chunkservers "
+               "first and send their WriteChunk receipt with the same servers, length and crc)",
+               (unsigned long long)ci->chunk_id);
+      rc = DFS_EPERM;
+    } else { /* with a secret: signed by chunkservers; without: insecure mode, as told */
+      for (size_t k = 0; k < ci->n_servers; k++)
+        cl->v[cl->n++] = (struct commit_loc){ci->chunk_id, ci->servers[k]};
+    }
+    total += ci->length;
+  }
+  u64map_free(&seen);
+  if (!rc && total != rq->size) {
+    snprintf(msg, MSGSZ, "size %llu does not match the chunks' total length %llu",
+             (unsigned long long)rq->size, (unsigned long long)total);
+    rc = DFS_EINVAL;
+  }
+  if (!rc) { /* permissions as the namespace stands now (apply checks them again) */
+    ns_inode *dir, *old;
+    rc = perm_lookup_parent(md->fsm->ns, rq->path, u->name, u->is_admin, PERM_W | PERM_X, &dir,
+                            &old, msg, MSGSZ);
+    if (rc == DFS_EINVAL) {
+      snprintf(msg, MSGSZ, "/ is a directory");
+      rc = DFS_EISDIR;
+    } else if (!rc && old && !old->is_dir && rq->overwrite &&
+               perm_check(u->name, u->is_admin, old, PERM_W)) {
+      perm_denied_msg(msg, MSGSZ, rq->path, strlen(rq->path), old);
+      rc = DFS_EPERM;
+    }
+  }
+  return rc;
+}
+
 static void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__CommitReq *rq = dfs__commit_req__unpack(NULL, m->hdr.payload_len, m->payload);
@@ -205,30 +328,21 @@ static void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CommitReq");
     return;
   }
-  int rc = check_path(rq->path, msg, sizeof msg);
-  if (!rc && rq->replicas > MAX_REPLICAS) {
-    rc = DFS_EINVAL;
-    snprintf(msg, sizeof msg, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
+  commit_locs *locs = NULL;
+  ops_chunk *chunks = NULL;
+  int rc = rg_check_leader(md, msg, sizeof msg);
+  /* a request id with a recorded result is a retry (answered as before) or a replay
+   * with another body (refused): submit_mutation tells which; nothing is validated again
+   * against a state the first attempt already changed */
+  int retry = rq->request_id && fsm_result_get(md->fsm, rq->request_id);
+  if (!rc && !retry) rc = commit_validate(md, u, rq, &locs, msg);
+  if (!rc && rq->n_chunks && !(chunks = malloc(rq->n_chunks * sizeof *chunks))) {
+    rc = DFS_ENOMEM;
+    snprintf(msg, sizeof msg, "metad is out of memory");
   }
-  if (!rc && rq->n_chunks > UINT32_MAX / 2) {
-    rc = DFS_EINVAL;
-    snprintf(msg, sizeof msg, "too many chunks");
-  }
-  for (size_t i = 0; !rc && i < rq->n_chunks; i++) {
-    if (!rq->chunks[i]) {
-      rc = DFS_EPROTO;
-      snprintf(msg, sizeof msg, "chunk %zu is missing", i);
-    }
-  }
-  if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
-    dfs__commit_req__free_unpacked(rq, NULL);
-    return;
-  }
-  ops_chunk *chunks = NULL;
-  if (rq->n_chunks && !(chunks = malloc(rq->n_chunks * sizeof *chunks))) {
-    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    free(locs);
     dfs__commit_req__free_unpacked(rq, NULL);
     return;
   }
@@ -251,9 +365,9 @@ static void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   op.size = rq->size;
   op.replicas = rq->replicas ? rq->replicas : DEFAULT_REPLICAS;
   op.nchunks = (uint32_t)rq->n_chunks;
-  /* rq stays alive in the waiter (its chunk server lists become locations) */
-  submit_mutation(md, c, &m->hdr, &op, chunks, rq, free_commit_req);
+  submit_mutation(md, c, &m->hdr, &op, chunks, locs, free);
   free(chunks);
+  dfs__commit_req__free_unpacked(rq, NULL);
 }
 
 static void h_chmod(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
@@ -514,34 +628,80 @@ out:
   dfs__get_file_req__free_unpacked(rq, NULL);
 }
 
+/* Copies src into out (outsz bytes) with every byte outside printable ASCII written as
+ * \xHH, so a client's text cannot forge log lines or terminal escapes. */
+static void log_safe(char *out, size_t outsz, const char *src) {
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < outsz; p++) {
+    if (*p >= 0x20 && *p < 0x7f && *p != '\\') out[o++] = (char)*p;
+    else o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", *p);
+  }
+  out[o] = 0;
+}
+
+/* A reader could not read a replica. Only a reader entitled to a file holding the chunk
+ * may say so, at a bounded rate, and metad does not take its word: the chunkserver is
+ * asked to verify its copy (a corrupt one is quarantined and reported by chunkd itself,
+ * which is what drops the location). */
 static void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  (void)u; /* any authenticated user may report a replica it could not read */
   Dfs__BadReplicaReq *rq = dfs__bad_replica_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode BadReplicaReq");
     return;
   }
-  int rc = rg_check_leader(md, msg, sizeof msg);
+  ns_inode *n = NULL;
   chunk_ent *ce = NULL;
-  if (!rc && !(ce = chunks_get(&md->fsm->chunks, rq->chunk_id))) {
-    rc = DFS_ENOENT;
-    snprintf(msg, sizeof msg, "chunk %llu is not part of any file",
-             (unsigned long long)rq->chunk_id);
+  server_ent *se = NULL;
+  double retry_s = 0;
+  int rc = 0;
+  if (!*rq->path) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "a bad replica report must name the file being read (path)");
   }
-  if (!rc && !servers_get(&md->fsm->servers, rq->server_id)) {
-    rc = DFS_ENOENT;
-    snprintf(msg, sizeof msg, "chunkserver %llu is not known", (unsigned long long)rq->server_id);
+  if (!rc) rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
+  if (!rc && (n->is_dir || perm_check(u->name, u->is_admin, n, PERM_R))) {
+    rc = n->is_dir ? DFS_EISDIR : DFS_EPERM;
+    if (n->is_dir) snprintf(msg, sizeof msg, "%s is a directory", rq->path);
+    else perm_denied_msg(msg, sizeof msg, rq->path, strlen(rq->path), n);
+  }
+  if (!rc) {
+    int holds = 0;
+    for (uint32_t i = 0; i < n->u.file.nchunks && !holds; i++)
+      holds = ns_file_chunks(n)[i] == rq->chunk_id;
+    ce = holds ? chunks_get(&md->fsm->chunks, rq->chunk_id) : NULL;
+    if (!ce) {
+      rc = DFS_ENOENT;
+      snprintf(msg, sizeof msg, "chunk %llu is not part of %s", (unsigned long long)rq->chunk_id,
+               rq->path);
+    }
+  }
+  if (!rc) {
+    int located = 0;
+    for (uint8_t k = 0; k < ce->nlocs; k++) located |= chunk_locs(ce)[k] == rq->server_id;
+    if (!located || !(se = servers_get(&md->fsm->servers, rq->server_id))) {
+      rc = DFS_ENOENT;
+      snprintf(msg, sizeof msg, "chunkserver %llu holds no replica of chunk %llu",
+               (unsigned long long)rq->server_id, (unsigned long long)rq->chunk_id);
+    }
+  }
+  if (!rc && !limits_take(md->limits, u->name, LIMITS_BAD_REPLICA, 1,
+                          (double)md->bad_reports_per_min,
+                          (double)md->bad_reports_per_min / 60.0, dfs_now_ms(), &retry_s)) {
+    rc = DFS_EBUSY;
+    snprintf(msg, sizeof msg, "too many bad replica reports (at most %lld a minute); retry in %.0f s",
+             (long long)md->bad_reports_per_min, retry_s < 1 ? 1 : retry_s);
   }
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
   } else {
-    LOG_WARN("%s reports a bad replica of chunk %llu on server %llu: %.200s",
-             dfs_conn_peer(c), (unsigned long long)rq->chunk_id,
-             (unsigned long long)rq->server_id, rq->reason);
-    /* The location goes and the chunk is re-replicated (replication.c); the reported
-     * copy is deleted only once the chunk meets its goal again elsewhere. */
-    repl_bad_replica(&md->repl, &md->fsm->chunks, rq->chunk_id, rq->server_id, 1);
+    char reason[256];
+    log_safe(reason, sizeof reason, rq->reason ? rq->reason : "");
+    LOG_WARN("user %s (%s) could not read chunk %llu of %s on server %llu: %s; asking the "
+             "server to verify it", *u->name ? u->name : "(anonymous)", dfs_conn_peer(c),
+             (unsigned long long)rq->chunk_id, rq->path, (unsigned long long)rq->server_id,
+             reason);
+    servers_queue_verify(se, rq->chunk_id);
     md_reply_status(c, &m->hdr, 0, NULL);
   }
   dfs__bad_replica_req__free_unpacked(rq, NULL);
@@ -568,7 +728,8 @@ static void alloc_answer(metad *md, md_alloc *a) {
   Dfs__ServerAddr **ap = calloc((size_t)a->count * a->replicas, sizeof *ap);
   uint64_t *chain = calloc(a->replicas, sizeof *chain);
   uint8_t (*caps)[DFS_CAP_LEN] = md->have_caps ? calloc(a->count, sizeof *caps) : NULL;
-  if (!cands || !ca || !cp || !ad || !ap || !chain || (md->have_caps && !caps)) {
+  uint8_t (*grants)[DFS_GRANT_LEN] = md->have_caps ? calloc(a->count, sizeof *grants) : NULL;
+  if (!cands || !ca || !cp || !ad || !ap || !chain || (md->have_caps && (!caps || !grants))) {
     md_reply_status(a->conn, &a->hdr, DFS_ENOMEM, "metad is out of memory");
     goto out;
   }
@@ -607,7 +768,15 @@ static void alloc_answer(metad *md, md_alloc *a) {
                    caps[i]);
       ca[i].capability.data = caps[i];
       ca[i].capability.len = DFS_CAP_LEN;
+      /* only this user may commit this id, and only within FSM_GRANT_TTL_MS */
+      dfs_grant_sign(md->cap_key, ca[i].chunk_id, ca[i].version, a->user,
+                     dfs_wall_ns() / 1000000 + FSM_GRANT_TTL_MS, grants[i]);
+      ca[i].grant.data = grants[i];
+      ca[i].grant.len = DFS_GRANT_LEN;
     }
+    /* in flight for this user until committed or until its write capability expires */
+    limits_alloc_note(md->limits, a->user, ca[i].chunk_id,
+                      dfs_now_ms() + (uint64_t)md->caps_ttl_ms);
     size_t k = placement_choose(cands, nc, a->replicas, a->exclude, a->nexclude, &md->rng,
                                 chain);
     ca[i].chain = &ap[ai];
@@ -632,6 +801,7 @@ static void alloc_answer(metad *md, md_alloc *a) {
   dfs_conn_reply(a->conn, &a->hdr, &rep.base, NULL, 0, NULL, NULL);
 out:
   free(caps);
+  free(grants);
   free(cands);
   free(ca);
   free(cp);
@@ -702,7 +872,6 @@ static void reserve_ids(metad *md) {
 
 static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  (void)u; /* fresh chunk ids for anyone authenticated; Commit checks the namespace */
   Dfs__AllocReq *rq = dfs__alloc_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode AllocReq");
@@ -720,6 +889,18 @@ static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     snprintf(msg, sizeof msg, "too many excluded servers");
   }
   if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
+  if (!rc && (rc = limits_alloc_check(md->limits, u->name, rq->count,
+                                      (uint64_t)md->max_allocs_inflight, dfs_now_ms()))) {
+    if (rc == DFS_EBUSY)
+      snprintf(msg, sizeof msg,
+               "you have %llu chunks allocated and not yet committed; %u more would pass "
+               "the limit of %lld: finish or stop other uploads, or wait for abandoned ones "
+               "to expire (%lld s)",
+               (unsigned long long)limits_alloc_inflight(md->limits, u->name), rq->count,
+               (long long)md->max_allocs_inflight, (long long)(md->caps_ttl_ms / 1000));
+    else
+      snprintf(msg, sizeof msg, "metad is tracking too many users; retry");
+  }
   if (!rc && !servers_live_count(&md->fsm->servers)) {
     rc = DFS_EUNAVAIL;
     if (!rg_reregistering(md, msg, sizeof msg)) {
@@ -745,6 +926,7 @@ static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   }
   a->conn = c;
   dfs_conn_ref(c);
+  snprintf(a->user, sizeof a->user, "%s", u->name);
   a->hdr = m->hdr;
   a->count = rq->count;
   a->replicas = rq->replicas;
@@ -760,6 +942,7 @@ static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
 
 void handlers_leader_changed(metad *md, int ready) {
   md->pool_next = md->pool_end = 0;
+  limits_reset(md->limits); /* shares are the leader's soft state */
   if (ready) {
     md->reserve_inflight = 0;
     reserve_ids(md);
@@ -961,6 +1144,7 @@ typedef struct {
   ns_inode **hits;
   size_t n;
   int truncated;
+  uint64_t visible; /* candidates the caller may see (the reply's scanned count) */
 } search_ctx;
 
 /* 1 if the user has r+x on every directory from the root down to n's parent (and n's
@@ -989,6 +1173,7 @@ static int search_hit(void *ud, ns_inode *n) {
   if (rq->mtime_after_ns && n->mtime_ns < rq->mtime_after_ns) return 0;
   if (rq->mtime_before_ns && n->mtime_ns > rq->mtime_before_ns) return 0;
   if (!search_visible(s, n)) return 0;
+  s->visible++;
   if (s->n == s->limit) {
     s->truncated = 1;
     return 1;
@@ -1023,6 +1208,17 @@ static void h_search(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   if (!rc && strlen(rq->pattern) > 255) {
     rc = DFS_EINVAL;
     snprintf(msg, sizeof msg, "the search pattern is longer than 255 bytes");
+  }
+  double retry_s = 0;
+  /* a search reads the whole name index on the loop thread: each user has a budget of
+   * names scanned per second (limits.scan_rate, a burst of 5 s of it) */
+  if (!rc && !limits_take(md->limits, u->name, LIMITS_SCAN,
+                          (double)(md->fsm->ns->files + md->fsm->ns->dirs),
+                          (double)md->scan_nodes_per_s * 5, (double)md->scan_nodes_per_s,
+                          dfs_now_ms(), &retry_s)) {
+    rc = DFS_EBUSY;
+    snprintf(msg, sizeof msg, "too many searches: your scan budget is used up; retry in %.0f s",
+             retry_s < 1 ? 1 : retry_s);
   }
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
@@ -1064,7 +1260,8 @@ static void h_search(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   rep.hits = hp;
   rep.n_hits = k;
   rep.truncated = s.truncated;
-  rep.scanned = scanned;
+  (void)scanned; /* the whole index's count would reveal names the caller cannot see */
+  rep.scanned = s.visible;
   while (rep.n_hits && protobuf_c_message_get_packed_size(&rep.base) > DFS_MAX_PAYLOAD - 1024) {
     rep.n_hits /= 2;
     rep.truncated = 1;

@@ -19,7 +19,8 @@
 #include "metad/perm.h"
 
 #define SNAP_MAGIC 0x314e534du /* "MSN1" */
-#define SNAP_VERSION 2 /* 2: results val2, chunk crc64 section, trash */
+#define SNAP_VERSION 3 /* 2: results val2, chunk crc64 section, trash;
+                          3: results digest, retired chunk ids */
 
 static void oom_abort(void) {
   LOG_ERROR("out of memory while applying a log entry; exiting to keep replicas consistent");
@@ -52,6 +53,8 @@ static void free_results(fsm_t *f) {
 
 void fsm_free(fsm_t *f) {
   if (!f) return;
+  free(f->retired);
+  u64map_free(&f->retired_idx);
   trash_free(&f->trash, NULL);
   ns_free(f->ns);
   chunks_free(&f->chunks);
@@ -68,6 +71,44 @@ const fsm_result *fsm_result_get(const fsm_t *f, uint64_t rid) {
   return &f->res[slot];
 }
 
+int fsm_result_matches(const fsm_result *r, uint64_t digest) {
+  return r->digest == 0 || r->digest == digest;
+}
+
+int fsm_is_retired(const fsm_t *f, uint64_t id) {
+  return u64map_get(&f->retired_idx, id, NULL);
+}
+
+/* Forgets retired ids older than FSM_RETIRED_KEEP_NS before now_ns. */
+static void retired_prune(fsm_t *f, int64_t now_ns) {
+  while (f->retired_n) {
+    fsm_retired *r = &f->retired[f->retired_head];
+    if (now_ns - r->at_ns <= FSM_RETIRED_KEEP_NS) break;
+    u64map_del(&f->retired_idx, r->id);
+    f->retired_head = (f->retired_head + 1) % f->retired_cap;
+    f->retired_n--;
+  }
+}
+
+/* Remembers id as retired at at_ns (the ring grows as needed). */
+static void retire(fsm_t *f, uint64_t id, int64_t at_ns) {
+  if (u64map_get(&f->retired_idx, id, NULL)) return;
+  if (f->retired_n == f->retired_cap) {
+    size_t nc = f->retired_cap ? f->retired_cap * 2 : 1024;
+    fsm_retired *nr = malloc(nc * sizeof *nr);
+    if (!nr) oom_abort();
+    for (size_t i = 0; i < f->retired_n; i++)
+      nr[i] = f->retired[(f->retired_head + i) % f->retired_cap];
+    free(f->retired);
+    f->retired = nr;
+    f->retired_cap = nc;
+    f->retired_head = 0;
+  }
+  f->retired[(f->retired_head + f->retired_n) % f->retired_cap] = (fsm_retired){id, at_ns};
+  f->retired_n++;
+  if (u64map_put(&f->retired_idx, id, 1)) oom_abort();
+}
+
 const char *fsm_meta_addr(const fsm_t *f, uint64_t raft_id) {
   for (size_t i = 0; i < f->nmetas; i++)
     if (f->metas[i].raft_id == raft_id) return f->metas[i].addr;
@@ -76,7 +117,7 @@ const char *fsm_meta_addr(const fsm_t *f, uint64_t raft_id) {
 
 /* Records a result, evicting the oldest when the ring is full. msg is copied. */
 static void record(fsm_t *f, uint64_t rid, int err, uint64_t val, uint64_t val2,
-                   const char *msg) {
+                   uint64_t digest, const char *msg) {
   size_t slot;
   if (f->res_count == f->res_cap) {
     slot = f->res_head;
@@ -90,6 +131,7 @@ static void record(fsm_t *f, uint64_t rid, int err, uint64_t val, uint64_t val2,
   f->res[slot].err = err;
   f->res[slot].val = val;
   f->res[slot].val2 = val2;
+  f->res[slot].digest = digest;
   f->res[slot].msg = NULL;
   if (err && msg && *msg && !(f->res[slot].msg = strdup(msg))) oom_abort();
   if (u64map_put(&f->res_idx, rid, slot)) oom_abort();
@@ -104,15 +146,11 @@ static void on_garbage(void *ud, uint64_t id, uint64_t server) {
 static void on_unref(void *ud, uint64_t id) {
   fsm_t *f = ud;
   chunks_decref(&f->chunks, id, on_garbage, f);
+  if (!chunks_get(&f->chunks, id)) retire(f, id, f->now_ns);
 }
 
 static int check_path(const char *path, char *msg, size_t msgsz) {
-  const char *why = NULL;
-  if (dfs_path_check(path, &why)) {
-    snprintf(msg, msgsz, "invalid path '%.200s': %s", path, why ? why : "bad path");
-    return DFS_EBADPATH;
-  }
-  return 0;
+  return ns_check_path(path, msg, msgsz);
 }
 
 /* Every chunk marked reuse must be a chunk of old (the file being replaced) with equal
@@ -171,6 +209,12 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     if (c.id == 0 || c.id > f->ids_reserved) {
       snprintf(msg, msgsz, "chunk id %llu was never allocated", (unsigned long long)c.id);
       rc = DFS_EINVAL;
+      goto out;
+    }
+    if (!c.reuse && fsm_is_retired(f, c.id)) {
+      snprintf(msg, msgsz, "chunk id %llu belonged to a deleted file and cannot be used again",
+               (unsigned long long)c.id);
+      rc = DFS_EEXIST;
       goto out;
     }
     if ((!c.reuse && chunks_get(&f->chunks, c.id)) || u64map_get(&seen, c.id, NULL)) {
@@ -399,7 +443,13 @@ static int apply_rename(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     return DFS_EINVAL;
   }
   if (dn == sn) return 0; /* same entry: nothing to do */
+  if ((rc = ns_check_fits(op->path2, sn, msg, msgsz))) return rc;
   if (dn) {
+    if (!dn->is_dir && perm_check(op->str, admin, dn, PERM_W)) {
+      /* replacing a file destroys its content: like writing into it */
+      perm_denied_msg(msg, msgsz, op->path2, strlen(op->path2), dn);
+      return DFS_EPERM;
+    }
     if (!overwrite) {
       snprintf(msg, msgsz, "%s already exists (use overwrite to replace it)", op->path2);
       return DFS_EEXIST;
@@ -426,23 +476,32 @@ static int apply_rename(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   return 0;
 }
 
-/* r on every file and r+x on every directory of the subtree (what reading it needs). */
-static int check_readable(const ns_inode *n, const char *user, int admin, char *msg,
-                          size_t msgsz, const char *path) {
-  if (perm_check(user, admin, n, n->is_dir ? PERM_R | PERM_X : PERM_R)) {
-    char p[DFS_PATH_MAX + 1];
-    if (ns_path(n, NULL, p, sizeof p)) snprintf(p, sizeof p, "%s (below)", path);
-    perm_denied_msg(msg, msgsz, p, strlen(p), n);
-    return DFS_EPERM;
-  }
+/* The first entry of the subtree at n (pre-order) that user may not read (r on a file,
+ * r+x on a directory), or NULL. Recursion is bounded by the tree's depth; frames are
+ * small (the message is built once, by check_readable). */
+static const ns_inode *first_unreadable(const ns_inode *n, const char *user, int admin) {
+  if (perm_check(user, admin, n, n->is_dir ? PERM_R | PERM_X : PERM_R)) return n;
   if (n->is_dir) {
     uint32_t pos = 0;
     for (ns_inode *c; (c = ns_dir_next(n, &pos));) {
-      int rc = check_readable(c, user, admin, msg, msgsz, path);
-      if (rc) return rc;
+      const ns_inode *bad = first_unreadable(c, user, admin);
+      if (bad) return bad;
     }
   }
-  return 0;
+  return NULL;
+}
+
+/* r on every file and r+x on every directory of the subtree (what reading it needs). */
+static int check_readable(const ns_inode *n, const char *user, int admin, char *msg,
+                          size_t msgsz, const char *path) {
+  const ns_inode *bad = first_unreadable(n, user, admin);
+  if (!bad) return 0;
+  char *p = malloc(DFS_PATH_MAX + 1);
+  if (p && ns_path(bad, NULL, p, DFS_PATH_MAX + 1)) snprintf(p, DFS_PATH_MAX + 1, "%s (below)", path);
+  if (p) perm_denied_msg(msg, msgsz, p, strlen(p), bad);
+  else snprintf(msg, msgsz, "permission denied below %s", path);
+  free(p);
+  return DFS_EPERM;
 }
 
 static int apply_copy(fsm_t *f, const ops_op *op, uint64_t *files, uint64_t *bytes,
@@ -468,6 +527,7 @@ static int apply_copy(fsm_t *f, const ops_op *op, uint64_t *files, uint64_t *byt
     snprintf(msg, msgsz, "cannot copy directory %s into itself (%s)", op->path, op->path2);
     return DFS_EINVAL;
   }
+  if ((rc = ns_check_fits(op->path2, sn, msg, msgsz))) return rc;
   if (dn) {
     if (!overwrite || sn->is_dir) {
       snprintf(msg, msgsz, "%s already exists%s", op->path2,
@@ -617,6 +677,7 @@ static int apply_trash_restore(fsm_t *f, const ops_op *op, char *msg, size_t msg
              target);
     return DFS_EEXIST;
   }
+  if ((rc = ns_check_fits(target, it->node, msg, msgsz))) return rc;
   size_t nlen;
   const char *name = last_name(target, &nlen);
   if (ns_attach(f->ns, dir, it->node, name, nlen, op->mtime_ns)) oom_abort();
@@ -663,7 +724,10 @@ static void apply_op(fsm_t *f, const ops_op *op) {
   char msg[512] = "";
   int rc = 0;
   uint64_t val = 0, val2 = 0;
-  if (fsm_result_get(f, op->rid)) return; /* replay of a request already applied */
+  if (fsm_result_get(f, op->rid)) return; /* replay of a request already applied (a replay
+                                             with another body is refused by the handler) */
+  if (op->mtime_ns > f->now_ns) f->now_ns = op->mtime_ns; /* the log's clock never goes back */
+  retired_prune(f, f->now_ns);
   switch (op->type) {
   case OP_MKDIR:
     rc = apply_mkdir(f, op, msg, sizeof msg);
@@ -732,7 +796,7 @@ static void apply_op(fsm_t *f, const ops_op *op) {
     snprintf(msg, sizeof msg, "unknown operation %u", op->type);
   }
   if (rc == DFS_ENOMEM) oom_abort();
-  record(f, op->rid, rc, val, val2, msg);
+  record(f, op->rid, rc, val, val2, ops_digest(op), msg);
 }
 
 int fsm_apply_entry(fsm_t *f, const void *buf, size_t len) {
@@ -769,6 +833,7 @@ int fsm_snapshot(const fsm_t *f, ops_wbuf *w) {
     wb_u64(w, r->val);
     wb_u64(w, r->val2);
     wb_str(w, r->msg);
+    wb_u64(w, r->digest); /* v3 */
   }
   servers_encode(&f->servers, w);
   chunks_encode(&f->chunks, w);
@@ -783,6 +848,14 @@ int fsm_snapshot(const fsm_t *f, ops_wbuf *w) {
       wb_u64(w, f->chunks.ents[i].crc64);
     }
   trash_encode(&f->trash, w);
+  /* v3: the log clock and the retired ids, oldest first */
+  wb_u64(w, (uint64_t)f->now_ns);
+  wb_u64(w, f->retired_n);
+  for (size_t i = 0; i < f->retired_n; i++) {
+    const fsm_retired *r = &f->retired[(f->retired_head + i) % f->retired_cap];
+    wb_u64(w, r->id);
+    wb_u64(w, (uint64_t)r->at_ns);
+  }
   wb_pad8(w);
   return w->oom ? DFS_ENOMEM : 0;
 }
@@ -812,8 +885,9 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
     uint64_t val = rb_u64(&r);
     uint64_t val2 = version >= 2 ? rb_u64(&r) : 0;
     const char *m = rb_str(&r);
+    uint64_t digest = version >= 3 ? rb_u64(&r) : 0;
     if (r.err || rid == 0 || fsm_result_get(n, rid)) goto err;
-    record(n, rid, err, val, val2, m);
+    record(n, rid, err, val, val2, digest, m);
   }
   chunks_free(&n->chunks);
   servers_free(&n->servers);
@@ -834,6 +908,17 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
     trash_free(&n->trash, n->ns);
     if ((rc = trash_decode(&n->trash, n->ns, &r))) goto err;
     rc = DFS_EPROTO;
+  }
+  if (version >= 3) {
+    n->now_ns = (int64_t)rb_u64(&r);
+    uint64_t nret = rb_u64(&r);
+    if (r.err || nret > len / 16) goto err;
+    for (uint64_t i = 0; i < nret; i++) {
+      uint64_t id = rb_u64(&r);
+      int64_t at = (int64_t)rb_u64(&r);
+      if (r.err || id == 0) goto err;
+      retire(n, id, at);
+    }
   }
   if (r.err) goto err;
   /* swap the new durable state in */

@@ -26,8 +26,23 @@ typedef struct {
   uint64_t val; /* op-specific: server id (MAP_SERVER), last id (RESERVE_IDS), files
                    (COPY, SETREP), trash item id (TRASH) */
   uint64_t val2; /* op-specific: bytes (COPY) */
+  uint64_t digest; /* ops_digest of the op (user, type, body): a request id sent again
+                      with another body or by another user is not a retry (0 = unknown,
+                      a result restored from a version-2 snapshot) */
   char *msg;    /* owned, NULL on success */
 } fsm_result;
+
+/* How long a commit grant (cap.h) is valid, and so how long the id of a chunk that left
+ * every file is remembered as retired: no grant issued before its deletion can still be
+ * used to commit it again. The leader signs grants with at most this lifetime. */
+#define FSM_GRANT_TTL_MS (24LL * 3600 * 1000)
+#define FSM_RETIRED_KEEP_NS ((FSM_GRANT_TTL_MS + 3600 * 1000LL) * 1000000LL) /* + 1 h of
+                                                                  clock skew between leaders */
+
+typedef struct {
+  uint64_t id;
+  int64_t at_ns; /* the log's clock when the chunk left its last file */
+} fsm_retired;
 
 typedef struct {
   uint64_t raft_id;
@@ -47,6 +62,12 @@ typedef struct {
   u64map res_idx;        /* rid -> ring slot */
   uint64_t entries_applied;
   trash_t trash;         /* per-user trash (trash.h) */
+  /* retired chunk ids (durable): ids that belonged to a file and no longer do, for
+   * FSM_RETIRED_KEEP_NS; a commit never takes one again. FIFO in retirement order. */
+  u64map retired_idx;    /* id -> 1 */
+  fsm_retired *retired;  /* owned ring of retired_cap, oldest at retired_head */
+  size_t retired_cap, retired_head, retired_n;
+  int64_t now_ns;        /* the clock of the op being applied (its mtime; 0 = none) */
 } fsm_t;
 
 /* New empty state. results_cap: how many recent request results are remembered. */
@@ -60,6 +81,11 @@ int fsm_apply_entry(fsm_t *f, const void *buf, size_t len);
 
 /* The recorded result of request rid, or NULL. Valid until the next apply/restore. */
 const fsm_result *fsm_result_get(const fsm_t *f, uint64_t rid);
+/* 1 if the recorded result r belongs to an op with this digest (ops_digest), i.e. the
+ * request is a true retry; 0 if the request id was used for another request. */
+int fsm_result_matches(const fsm_result *r, uint64_t digest);
+/* 1 if chunk id belonged to a file and was retired (it can never be committed again). */
+int fsm_is_retired(const fsm_t *f, uint64_t id);
 /* Client address of metad with this raft id, or NULL. */
 const char *fsm_meta_addr(const fsm_t *f, uint64_t raft_id);
 

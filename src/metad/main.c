@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "metad/auth.h"
 #include "metad/handlers.h"
+#include "metad/limits.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -91,6 +92,15 @@ static int load_security(metad *md, char *err, size_t errsz) {
       md->auth_timeout_ms < 10 || md->auth_timeout_ms > 600000 || md->caps_ttl_ms < 1000 ||
       md->caps_ttl_ms > 7 * 86400000LL) {
     snprintf(err, errsz, "auth.cache_ttl must be 0..1h, auth.timeout 10ms..10m, caps.ttl 1s..7d");
+    return DFS_ECONFIG;
+  }
+  if (dfs_config_int(c, "limits.allocs_in_flight", 4096, &md->max_allocs_inflight, err, errsz) ||
+      dfs_config_int(c, "limits.bad_replica_reports", 60, &md->bad_reports_per_min, err, errsz) ||
+      dfs_config_int(c, "limits.scan_rate", 2000000, &md->scan_nodes_per_s, err, errsz))
+    return DFS_ECONFIG;
+  if (md->max_allocs_inflight < 1 || md->bad_reports_per_min < 1 || md->scan_nodes_per_s < 1000) {
+    snprintf(err, errsz, "limits.allocs_in_flight and limits.bad_replica_reports must be >= 1, "
+             "limits.scan_rate >= 1000");
     return DFS_ECONFIG;
   }
   if (*md->cluster_secret) {
@@ -266,13 +276,14 @@ int main(int argc, char **argv) {
   md->loop = uv_default_loop();
   md->rng = dfs_random_u64() | 1;
   md->fsm = fsm_new(FSM_RESULTS_DEFAULT);
+  md->limits = limits_new();
   repl_init(&md->repl);
   md->repl.max_jobs_per_server = (uint32_t)md->repl_max_jobs;
   md->repl.job_timeout_ms = (uint64_t)md->repl_job_timeout_ms;
   md->repl.rebalance_threshold = (double)md->rebalance_pct / 100.0;
   md->repl.rebalance_max_jobs = (uint32_t)md->rebalance_max_jobs;
   md->repl.tomb_copy_ms = md->heartbeat_ms * 4 > 2000 ? (uint64_t)md->heartbeat_ms * 4 : 2000;
-  if (!md->fsm) {
+  if (!md->fsm || !md->limits) {
     fprintf(stderr, "metad: out of memory\n");
     return 1;
   }
@@ -321,6 +332,7 @@ int main(int argc, char **argv) {
   auth_free(md);
   repl_free(&md->repl);
   fsm_free(md->fsm);
+  limits_free(md->limits);
   dfs_tls_ctx_free(md->tls_server);
   dfs_tls_ctx_free(md->tls_client);
   dfs_config_free(md->cfg);

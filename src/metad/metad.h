@@ -30,6 +30,7 @@ struct md_waiter {
   dfs_conn *conn;            /* reference held; NULL for internal operations */
   dfs_frame_hdr hdr;         /* the request's header (for the reply) */
   uint64_t rid;              /* request id of the op */
+  uint64_t digest;           /* ops_digest of the op (0: not checked, internal ops) */
   md_done_cb done;
   void *ud;                  /* handler data, freed with ud_free */
   void (*ud_free)(void *ud);
@@ -97,6 +98,10 @@ struct metad {
   uint64_t pool_next, pool_end;
   int reserve_inflight;
   md_alloc *allocs_waiting;   /* Alloc requests waiting for ids */
+  struct limits *limits;      /* per-user fair shares of the leader (limits.h) */
+  int64_t max_allocs_inflight; /* limits.allocs_in_flight: chunks per user */
+  int64_t bad_reports_per_min; /* limits.bad_replica_reports: per user and minute */
+  int64_t scan_nodes_per_s;    /* limits.scan_rate: search/fsck nodes per user and second */
   uint64_t rng;               /* placement randomness */
   /* replication (replication.h; settings replication.*, rebalance.*) */
   int64_t repl_scan_ms, repl_job_timeout_ms, repl_max_jobs, rebalance_pct, rebalance_max_jobs;

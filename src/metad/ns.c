@@ -621,3 +621,82 @@ ns_inode *ns_decode_tree(ns_t *ns, ops_rbuf *r) {
   ns_inode *n = dec_node(ns, r, 1);
   return n;
 }
+
+/* ---- depth limits ---- */
+
+size_t ns_path_depth(const char *path) {
+  size_t d = 0;
+  for (const char *p = path; *p; p++)
+    if (*p == '/' && p[1] && p[1] != '/') d++;
+  return d;
+}
+
+int ns_check_path(const char *path, char *msg, size_t msgsz) {
+  const char *why = NULL;
+  if (dfs_path_check(path, &why)) {
+    snprintf(msg, msgsz, "invalid path '%.200s': %s", path, why ? why : "bad path");
+    return DFS_EBADPATH;
+  }
+  size_t d = ns_path_depth(path);
+  if (d > NS_MAX_DEPTH) {
+    snprintf(msg, msgsz, "path '%.100s...' is %zu levels deep: at most %d are allowed", path, d,
+             NS_MAX_DEPTH);
+    return DFS_EBADPATH;
+  }
+  return 0;
+}
+
+/* Depth-first with an explicit stack of (directory, position in it) instead of
+ * recursion, so a deep tree costs heap, not stack. */
+size_t ns_height(const ns_inode *n) {
+  if (!n->is_dir) return 1;
+  size_t cap = 64, depth = 1, best = 1;
+  uint32_t *pos = malloc(cap * sizeof *pos);
+  const ns_inode **dirs = malloc(cap * sizeof *dirs);
+  if (!pos || !dirs) { /* cannot measure: say "too deep" rather than risk it */
+    free(pos);
+    free(dirs);
+    return (size_t)-1;
+  }
+  dirs[0] = n;
+  pos[0] = 0;
+  while (depth) {
+    const ns_inode *d = dirs[depth - 1];
+    ns_inode *c = ns_dir_next(d, &pos[depth - 1]);
+    if (!c) {
+      depth--;
+      continue;
+    }
+    if (depth + 1 > best) best = depth + 1;
+    if (!c->is_dir || !c->u.dir.count) continue;
+    if (depth == cap) {
+      size_t nc = cap * 2;
+      uint32_t *np = realloc(pos, nc * sizeof *np);
+      if (np) pos = np;
+      const ns_inode **nd = np ? realloc(dirs, nc * sizeof *nd) : NULL;
+      if (!np || !nd) {
+        free(pos);
+        free(dirs);
+        return (size_t)-1;
+      }
+      dirs = nd;
+      cap = nc;
+    }
+    dirs[depth] = c;
+    pos[depth] = 0;
+    depth++;
+  }
+  free(pos);
+  free(dirs);
+  return best;
+}
+
+int ns_check_fits(const char *dst, const ns_inode *n, char *msg, size_t msgsz) {
+  size_t d = ns_path_depth(dst), h = ns_height(n);
+  if (h == (size_t)-1 || d + h - 1 > NS_MAX_DEPTH) {
+    snprintf(msg, msgsz, "%.200s would be %zu levels deep below it: at most %d are allowed",
+             dst, h == (size_t)-1 ? (size_t)0 : d + h - 1, NS_MAX_DEPTH);
+    return DFS_EINVAL;
+  }
+  return 0;
+}

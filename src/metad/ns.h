@@ -63,6 +63,23 @@ void ns_free(ns_t *ns); /* frees every inode; NULL is fine */
  * DFS_ENOENT / DFS_ENOTDIR with a one-line message in msg. */
 int ns_lookup(ns_t *ns, const char *path, ns_inode **out, char *msg, size_t msgsz);
 
+/* The deepest a namespace may grow: an entry at most NS_MAX_DEPTH components below "/"
+ * (HDFS allows 1000 too). mkdir, commit, touch, rename, copy and restore refuse to go
+ * deeper, so that tree walks stay shallow and every snapshot can be restored (which
+ * accepts up to DFS_PATH_MAX / 2 levels, written by older versions). */
+#define NS_MAX_DEPTH 1000
+
+/* 0 if path is a valid dfs path (common/path.h) no deeper than NS_MAX_DEPTH; else
+ * DFS_EBADPATH with one line in msg. The one check every handler and apply uses. */
+int ns_check_path(const char *path, char *msg, size_t msgsz);
+/* Components of a valid path ("/" = 0, "/a/b" = 2). */
+size_t ns_path_depth(const char *path);
+/* Levels of the subtree at n (a file or an empty directory = 1). Iterative. */
+size_t ns_height(const ns_inode *n);
+/* 0 if n's subtree may be placed at path dst (depth(dst) - 1 + height(n) <= NS_MAX_DEPTH),
+ * else DFS_EINVAL with one line in msg. */
+int ns_check_fits(const char *dst, const ns_inode *n, char *msg, size_t msgsz);
+
 /* Called before a walk looks into directory dir (the first prefix_len bytes of path name
  * it; 0 for /). Nonzero stops the walk with that code; it sets msg. */
 typedef int (*ns_enter_fn)(void *ud, const ns_inode *dir, const char *path, size_t prefix_len,

@@ -268,3 +268,53 @@ ops_chunk ops_chunk_at(const ops_op *op, uint32_t i) {
   c.reuse = op->type == OP_COMMIT2 ? rb_u8(&r) : 0;
   return c;
 }
+
+/* FNV-1a over the fields, each preceded by its length so that fields cannot run into
+ * each other. Not a MAC: it only tells a retry from another request, within one user. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+  return h;
+}
+
+static uint64_t fnv_u64(uint64_t h, uint64_t v) { return fnv(h, &v, sizeof v); }
+
+static uint64_t fnv_str(uint64_t h, const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  return fnv(fnv_u64(h, n), s ? s : "", n);
+}
+
+uint64_t ops_digest(const ops_op *op) {
+  uint64_t h = 1469598103934665603ULL;
+  h = fnv_u64(h, op->type);
+  h = fnv_str(h, op->str);
+  h = fnv_str(h, op->path);
+  h = fnv_str(h, op->path2);
+  h = fnv_u64(h, op->mode);
+  h = fnv_u64(h, op->flag);
+  h = fnv_u64(h, op->size);
+  h = fnv_u64(h, op->replicas);
+  h = fnv_u64(h, op->nchunks);
+  if (op->type == OP_COMMIT || op->type == OP_COMMIT2)
+    h = fnv(h, op->chunks,
+            (size_t)op->nchunks * (op->type == OP_COMMIT2 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE));
+  if (op->type != OP_TRASH) { /* TRASH's a is the leader's clock + retention */
+    h = fnv_u64(h, op->a);
+    h = fnv_u64(h, op->b);
+  }
+  return h ? h : 1;
+}
+
+uint64_t ops_digest_encoded(const ops_op *op, const ops_chunk *chunks) {
+  ops_wbuf w;
+  ops_iter it;
+  ops_op dec;
+  uint64_t d = 0;
+  wb_init(&w);
+  ops_entry_begin(&w);
+  ops_append(&w, op, chunks);
+  if (!ops_entry_end(&w) && !ops_iter_init(&it, w.p, w.len) && ops_next(&it, &dec) == 1)
+    d = ops_digest(&dec);
+  wb_free(&w);
+  return d;
+}

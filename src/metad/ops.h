@@ -123,4 +123,12 @@ int ops_iter_init(ops_iter *it, const void *buf, size_t len);
 int ops_next(ops_iter *it, ops_op *op);
 ops_chunk ops_chunk_at(const ops_op *op, uint32_t i);
 
+/* A 64-bit digest (never 0) of what the client chose in op: type, acting user, paths,
+ * mode, flags, sizes, chunks and a/b where they are the client's (not the leader's clock
+ * in mtime or a TRASH expiry). A request id sent again is a retry only if this matches. */
+uint64_t ops_digest(const ops_op *op);
+/* ops_digest of op as it will read once encoded with chunks (as ops_append takes them):
+ * what a handler compares with a recorded result before the op is in the log. 0 on OOM. */
+uint64_t ops_digest_encoded(const ops_op *op, const ops_chunk *chunks);
+
 #endif

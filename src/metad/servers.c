@@ -267,3 +267,9 @@ int servers_recently_deleted(servers_t *s, uint64_t server, uint64_t chunk, uint
   /* not even sent yet (the server's heartbeats are late), or sent lately */
   return at == TOMB_PENDING || now_ms - at < max_age_ms;
 }
+
+void servers_queue_verify(server_ent *e, uint64_t chunk) {
+  for (uint32_t i = 0; i < e->nverify; i++)
+    if (e->verify_q[i] == chunk) return;
+  if (e->nverify < SERVERS_VERIFY_MAX) e->verify_q[e->nverify++] = chunk;
+}

@@ -17,6 +17,8 @@
 #define SERVERS_MAX_WATCHED (1u << 20)
 
 /* A chunk a server reported that no file references yet (an upload in progress?). */
+#define SERVERS_VERIFY_MAX 64
+
 typedef struct {
   uint64_t chunk;
   uint64_t due_ms; /* dfs_now_ms() after which it is garbage if still unreferenced */
@@ -61,6 +63,10 @@ typedef struct {
                           * send_inventory): reports since then show its disk as it is,
                           * so older tombs no longer hide them */
   size_t ndv, capdv;     /* in pairs */
+  /* chunks a reader reported unreadable here, to verify (sent in the next heartbeat
+   * reply; a full queue drops new ones: reports are rate-limited and repeated) */
+  uint64_t verify_q[SERVERS_VERIFY_MAX], verify_sent[SERVERS_VERIFY_MAX];
+  uint32_t nverify;
 } server_ent;
 
 typedef struct {
@@ -78,6 +84,9 @@ uint64_t servers_map(servers_t *s, const char *uuid);
 server_ent *servers_get(servers_t *s, uint64_t id);
 /* Queues a delete of chunk on server (soft; dropped if the queue is full). */
 void servers_queue_delete(servers_t *s, uint64_t server, uint64_t chunk);
+/* Queues a verify order of chunk for e (soft; no-op if queued already or the queue is
+ * full). */
+void servers_queue_verify(server_ent *e, uint64_t chunk);
 /* Moves up to max queued deletes of server into out (caller's array); returns count. */
 size_t servers_take_deletes(servers_t *s, uint64_t server, uint64_t *out, size_t max);
 /* Remembers that server holds an unreferenced chunk that becomes garbage at due_ms. */
