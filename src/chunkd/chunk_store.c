@@ -189,7 +189,7 @@ static int mkdir_p(const char *path) {
     if (*p == '/' || *p == '\0') {
       char c = *p;
       *p = '\0';
-      if (mkdir(buf, 0755) < 0 && errno != EEXIST) return dfs_from_errno(errno);
+      if (mkdir(buf, 0700) < 0 && errno != EEXIST) return dfs_from_errno(errno);
       *p = c;
       if (c == '\0') break;
     }
@@ -406,7 +406,7 @@ int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8
   uint8_t hdr[CHUNK_HDR_SIZE];
   hdr_encode(&h, hdr);
 
-  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = dfs_from_errno(errno);
     goto err;
@@ -941,7 +941,7 @@ static int load_uuid(chunk_store *s, char *err, size_t errsz) {
            "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
            r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
   snprintf(tmp, sizeof tmp, "%s/server.uuid.tmp", s->dir);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   int n = snprintf(buf, sizeof buf, "%s\n", s->uuid);
   if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) < 0 || close(fd) < 0 ||
       (fd = -1, rename(tmp, path) < 0) || fsync_path(s->dir)) {
@@ -1108,7 +1108,7 @@ int chunk_store_open(const char *dir, uint64_t capacity, chunk_store **out, char
     goto err;
   }
   snprintf(path, sizeof path, "%s/lock", dir);
-  s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
     rc = DFS_EBUSY;
     snprintf(err, errsz, "cannot lock %s: %s", path,

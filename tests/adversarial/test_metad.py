@@ -404,6 +404,21 @@ def t_mv_over_foreign_file(c):
     victim_intact(c)
 
 
+def t_chunk_files_private(c):
+    """Finding 11 (disk side): chunk files and their directories are not world- or
+    group-readable."""
+    n = 0
+    for d in c.chunkds:
+        root = os.path.join(harness.chunkd_data_dir(d), "chunks")
+        for dirpath, _, files in os.walk(root):
+            check(os.stat(dirpath).st_mode & 0o077 == 0, "%s is open to others" % dirpath)
+            for f in files:
+                m = os.stat(os.path.join(dirpath, f)).st_mode
+                check(m & 0o077 == 0, "chunk file %s has mode %o" % (f, m & 0o777))
+                n += 1
+    check(n > 0, "no chunk files found")
+
+
 def t_replay_after_crash(c):
     """Every attack above is in the log: kill -9 and restart replays it all."""
     c.metad.kill9()
@@ -437,6 +452,7 @@ def main(r):
         r.case("6: allocation flood", t_alloc_flood, c)
         r.case("7: search reveals nothing unreadable", t_search_leak, c)
         r.case("13: mv over another user's file", t_mv_over_foreign_file, c)
+        r.case("11: chunk files are private to chunkd", t_chunk_files_private, c)
         r.case("kill -9 of metad replays every attack", t_replay_after_crash, c)
 
 
