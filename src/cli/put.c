@@ -118,7 +118,7 @@ static int alloc_copy(put_alloc *a, const Dfs__ChunkAlloc *c) {
   a->id = c->chunk_id;
   a->version = c->version;
   if (c->grant.len > DFS_GRANT_LEN) return DFS_EPROTO;
-  memcpy(a->grant, c->grant.data, c->grant.len);
+  if (c->grant.len) memcpy(a->grant, c->grant.data, c->grant.len);
   a->grant_len = c->grant.len;
   if (c->capability.len) {
     a->cap = malloc(c->capability.len);

@@ -7,6 +7,7 @@
  * chunk capabilities when cluster.secret is set. Also owns the leader's chunk-id pool:
  * ids are handed out only from ranges whose OP_RESERVE_IDS entry has been applied, so a
  * restart never repeats one. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@
 #define RESERVE_BATCH 65536
 #define RESERVE_LOW 16384
 #define GETFILE_MAX_CHUNKS 65536
+/* The most chunks one CommitReq may carry (256 GiB; with grant and receipt a chunk takes
+ * about 100 bytes of the 32 MiB payload, so ~300k is the wire's own bound) */
+#define COMMIT_MAX_CHUNKS 262144
 #define MSGSZ 512
 
 struct md_alloc {
@@ -321,8 +325,55 @@ static int commit_validate(metad *md, const md_user *u, const Dfs__CommitReq *rq
   return rc;
 }
 
+/* How many times top-level field `field` occurs in protobuf bytes p (len), or SIZE_MAX if
+ * they are malformed. A walk over the tags only: it bounds what decoding would cost
+ * before protobuf-c allocates a message per entry. */
+static size_t count_field(const uint8_t *p, size_t len, uint32_t field) {
+  size_t n = 0, i = 0;
+  while (i < len) {
+    uint64_t key = 0, v = 0;
+    for (int sh = 0;; sh += 7) {
+      if (i >= len || sh > 63) return SIZE_MAX;
+      key |= (uint64_t)(p[i] & 0x7f) << sh;
+      if (!(p[i++] & 0x80)) break;
+    }
+    switch (key & 7) {
+    case 0:
+      while (i < len && (p[i] & 0x80)) i++;
+      if (i++ >= len) return SIZE_MAX;
+      break;
+    case 1: i += 8; break;
+    case 5: i += 4; break;
+    case 2:
+      for (int sh = 0;; sh += 7) {
+        if (i >= len || sh > 63) return SIZE_MAX;
+        v |= (uint64_t)(p[i] & 0x7f) << sh;
+        if (!(p[i++] & 0x80)) break;
+      }
+      if (v > len - i) return SIZE_MAX;
+      i += v;
+      break;
+    default: return SIZE_MAX;
+    }
+    if (i > len) return SIZE_MAX;
+    if (key >> 3 == field) n++;
+  }
+  return n;
+}
+
 static void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
+  size_t nchunks = count_field(m->payload, m->hdr.payload_len, 8);
+  if (nchunks > COMMIT_MAX_CHUNKS) {
+    if (nchunks == SIZE_MAX) {
+      dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CommitReq");
+    } else {
+      snprintf(msg, sizeof msg, "a commit may name at most %d chunks (%d GiB), not %zu",
+               COMMIT_MAX_CHUNKS, COMMIT_MAX_CHUNKS / 1024, nchunks);
+      md_reply_status(c, &m->hdr, DFS_EINVAL, msg);
+    }
+    return;
+  }
   Dfs__CommitReq *rq = dfs__commit_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CommitReq");

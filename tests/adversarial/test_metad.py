@@ -346,10 +346,19 @@ def t_huge_commit(c):
     check(err == 0, "list: %d %s" % (err, msg))  # connection (before it, frames are small)
     t0 = time.time()
     err, msg, _ = mal.call(MSG_COMMIT, p)
+    took = time.time() - t0
     refused("30 MiB commit of %d empty chunks" % n, err, msg, (EINVAL,))
     grew = harness.dir_size(raft_dir) - before
     check(grew < 4 * MiB, "the refused commit still grew metad's log by %d bytes" % grew)
-    print("    refused in %.2f s; metad's data grew by %d bytes" % (time.time() - t0, grew))
+    check(took < 1.5, "refusing it took %.2f s of metad's loop" % took)
+    print("    refused in %.2f s (%s); metad's data grew by %d bytes" % (took, msg, grew))
+    # a commit just under the limit of entries but each entry junk: refused, not logged
+    n = 200000
+    p = wire.msg((2, "/home/mallory/huge2"), (3, 0), (7, rng.getrandbits(62) + 1)) + entry * n
+    err, msg, _ = mal.call(MSG_COMMIT, p)
+    refused("commit of %d empty chunks" % n, err, msg, (EINVAL,))
+    check(harness.dir_size(raft_dir) - before < 4 * MiB, "a refused commit grew metad's log")
+    c.wait_registered(len(c.chunkds))
     mal.close()
     victim_intact(c)
 
