@@ -15,13 +15,18 @@
 
 /* One request in flight. */
 typedef struct areq {
+  pwq_job job; /* first: a pwq_job * is the areq * */
   authd *ad;
   dfs_conn *conn;
   dfs_frame_hdr hdr;
-  uv_work_t work;
-  uv_timer_t delay;
   char user[USER_NAME_MAX + 1];
-  char ip[64];
+  char ip[64];    /* "a:1.2.3.4": the address's rate-limit key */
+  int limited;    /* rl_begin succeeded for "u:user" and ip: rl_end owed */
+  /* the sequential slow-down before a check (delayed: in ad->delayed) */
+  uv_timer_t delay;
+  struct areq *dnext, *dprev;
+  void (*done)(pwq_job *, int);
+  void (*reply)(dfs_conn *, const dfs_frame_hdr *, int, const char *);
   char password[PW_MAX_LEN + 1];
   char new_password[PW_MAX_LEN + 1];
   char hash[PW_HASH_MAX];   /* in: stored hash to verify; out: new hash */
@@ -53,6 +58,47 @@ static areq *areq_new(authd *ad, dfs_conn *c, const dfs_frame_hdr *h) {
   char *colon = strrchr(r->ip, ':');
   if (colon && colon != r->ip + 1) *colon = '\0';
   return r;
+}
+
+static void ukey_of(const char *user, char out[USER_NAME_MAX + 3]) {
+  snprintf(out, USER_NAME_MAX + 3, "u:%s", user);
+}
+
+static pwq *queue_of(authd *ad) {
+  if (!ad->pwq) ad->pwq = pwq_new(ad->loop, 0, 0, 0);
+  return ad->pwq;
+}
+
+/* A refusal is logged at most once a second (a flood must not flood the log). */
+static void log_refusal(authd *ad, const char *what, const char *who) {
+  uint64_t now = dfs_now_ms();
+  ad->refusals++;
+  if (ad->refusal_log_ms && now - ad->refusal_log_ms < 1000) return;
+  ad->refusal_log_ms = now;
+  LOG_WARN("refused %s (%s); %llu refusals so far", what, who, (unsigned long long)ad->refusals);
+}
+
+static int job_cancelled(pwq_job *j) { return !dfs_conn_is_open(((areq *)j)->conn); }
+
+/* Queues r's bcrypt work. 0, or an error already replied with reply(). */
+static int queue_bcrypt(areq *r, void (*run)(pwq_job *), void (*done)(pwq_job *, int),
+                        void (*reply)(dfs_conn *, const dfs_frame_hdr *, int, const char *)) {
+  r->job.run = run;
+  r->job.done = done;
+  r->job.cancelled = job_cancelled;
+  int per_addr = 0;
+  pwq *q = queue_of(r->ad);
+  if (q && pwq_submit(q, &r->job, r->ip, &per_addr) == 0) return 0;
+  char msg[160];
+  if (per_addr)
+    snprintf(msg, sizeof msg, "too many password checks in progress from %s; wait for them "
+             "and retry", r->ip + 2);
+  else
+    snprintf(msg, sizeof msg, "authd is busy with other password checks (%u waiting); retry "
+             "in a moment", q ? pwq_jobs(q) : 0);
+  log_refusal(r->ad, "a password check", msg);
+  reply(r->conn, &r->hdr, DFS_EBUSY, msg);
+  return DFS_EBUSY;
 }
 
 static int copy_secret(char *dst, size_t dstsz, const char *src) {
@@ -107,6 +153,47 @@ static const auth_user *session_user(authd *ad, const char *token, int64_t *expi
   return u;
 }
 
+static void reply_login(dfs_conn *c, const dfs_frame_hdr *h, int err, const char *msg) {
+  REPLY_STATUS(c, h, Dfs__AuthLoginRep, DFS__AUTH_LOGIN_REP__INIT, err, msg);
+}
+
+/* The failed-login policy (ratelimit.h): starts an attempt for r->user from r->ip.
+ * 0, or DFS_EBUSY after replying "too many failed logins ...; try again in S s". */
+static int attempt_begin(areq *r, void (*reply)(dfs_conn *, const dfs_frame_hdr *, int, const char *)) {
+  authd *ad = r->ad;
+  char ukey[USER_NAME_MAX + 3], msg[160];
+  ukey_of(r->user, ukey);
+  uint64_t now = dfs_now_ms(), wait;
+  if (rl_begin(ad->rl, ukey, ad->max_fail_user, now, &wait)) {
+    snprintf(msg, sizeof msg, "too many failed logins for %s; try again in %llu s", r->user,
+             (unsigned long long)((wait + 999) / 1000));
+  } else if (rl_begin(ad->rl, r->ip, ad->max_fail_addr, now, &wait)) {
+    rl_end(ad->rl, ukey, 0, now);
+    snprintf(msg, sizeof msg, "too many failed logins from %s; try again in %llu s", r->ip + 2,
+             (unsigned long long)((wait + 999) / 1000));
+  } else {
+    r->limited = 1;
+    return 0;
+  }
+  log_refusal(ad, "a password check", msg);
+  reply(r->conn, &r->hdr, DFS_EBUSY, msg);
+  return DFS_EBUSY;
+}
+
+/* Ends the attempt: verified resets the user's failures, else both keys count one. */
+static void attempt_end(areq *r, int ran, int verified) {
+  if (!r->limited) return;
+  r->limited = 0;
+  char ukey[USER_NAME_MAX + 3];
+  ukey_of(r->user, ukey);
+  uint64_t now = dfs_now_ms();
+  int failed = ran && !verified; /* a check that never ran is no failure */
+  rl_end(r->ad->rl, ukey, failed, now);
+  rl_end(r->ad->rl, r->ip, failed, now);
+  if (verified) rl_reset(r->ad->rl, ukey); /* never the address's: one good account must
+                                             not buy an address more guesses */
+}
+
 /* ---- durable completion -------------------------------------------------------------- */
 
 static void after_sync_plain(int status, void *ud) {
@@ -143,13 +230,19 @@ static void sync_or_fail(areq *r, int rc, journal_done_cb cb) {
 
 /* ---- register ------------------------------------------------------------------------ */
 
-static void work_hash(uv_work_t *w) {
-  areq *r = w->data;
+static void work_hash(pwq_job *j) {
+  areq *r = (areq *)j;
   r->rc = pw_hash(r->new_password, r->ad->bcrypt_cost, r->hash);
 }
 
-static void done_register(uv_work_t *w, int status) {
-  areq *r = w->data;
+static void done_register(pwq_job *j, int status) {
+  areq *r = (areq *)j;
+  r->ad->bcrypt_runs += status == 0;
+  if (status == UV_ECANCELED) {
+    reply_plain(r->conn, &r->hdr, DFS_EUNAVAIL, "authd is shutting down or the client left; retry");
+    areq_free(r);
+    return;
+  }
   if (status || r->rc) {
     reply_plain(r->conn, &r->hdr, DFS_EINTERNAL, "password hashing failed");
     areq_free(r);
@@ -174,20 +267,39 @@ static void done_register(uv_work_t *w, int status) {
 static void h_register(authd *ad, dfs_conn *c, dfs_msg *m) {
   Dfs__AuthRegisterReq *q = dfs__auth_register_req__unpack(NULL, m->hdr.payload_len, m->payload);
   const char *why = NULL;
+  char msgbuf[160];
   int err = 0;
   if (!q) { err = DFS_EPROTO; why = "malformed request"; }
   else if (user_name_check(q->username)) {
     err = DFS_EINVAL;
     why = "invalid user name (1-32 of a-z 0-9 _ -, starting with a letter)";
   } else if (pw_check_policy(q->password, &why)) err = DFS_EINVAL;
+  else if (ad->registration_off) {
+    err = DFS_EPERM;
+    why = "self-registration is turned off on this server (registration.enabled: false); "
+          "ask an administrator for an account";
+  } else if (user_store_get(ad->store, q->username)) {
+    err = DFS_EEXIST; /* before any bcrypt: taken names cost nothing */
+    snprintf(msgbuf, sizeof msgbuf, "user '%s' already exists (choose another name)", q->username);
+    why = msgbuf;
+  }
   if (!err) {
     areq *r = areq_new(ad, c, &m->hdr);
+    uint64_t wait;
     if (!r) err = DFS_ENOMEM;
-    else {
+    else if (ad->reg_rl && rl_begin(ad->reg_rl, r->ip, ad->reg_per_addr, dfs_now_ms(), &wait)) {
+      /* every registration counts (rl_end(..., 1)): a quota of accounts per window */
+      snprintf(msgbuf, sizeof msgbuf, "too many registrations from %s; try again in %llu s",
+               r->ip + 2, (unsigned long long)((wait + 999) / 1000));
+      log_refusal(ad, "a registration", msgbuf);
+      err = DFS_EBUSY;
+      why = msgbuf;
+      areq_free(r);
+    } else {
       snprintf(r->user, sizeof r->user, "%s", q->username);
       copy_secret(r->new_password, sizeof r->new_password, q->password);
-      r->work.data = r;
-      uv_queue_work(ad->loop, &r->work, work_hash, done_register);
+      if (ad->reg_rl) rl_end(ad->reg_rl, r->ip, 1, dfs_now_ms());
+      if (queue_bcrypt(r, work_hash, done_register, reply_plain)) areq_free(r);
     }
   }
   if (err) reply_plain(c, &m->hdr, err, why);
@@ -199,8 +311,8 @@ static void h_register(authd *ad, dfs_conn *c, dfs_msg *m) {
 
 /* ---- login --------------------------------------------------------------------------- */
 
-static void work_verify(uv_work_t *w) {
-  areq *r = w->data;
+static void work_verify(pwq_job *j) {
+  areq *r = (areq *)j;
   r->verified = pw_verify(r->password, r->hash);
   if (r->verified && r->new_password[0]) r->rc = pw_hash(r->new_password, r->ad->bcrypt_cost, r->hash);
 }
@@ -210,16 +322,17 @@ static void login_fail(areq *r, int err, const char *msg) {
   areq_free(r);
 }
 
-static void done_login(uv_work_t *w, int status) {
-  areq *r = w->data;
+static void done_login(pwq_job *j, int status) {
+  areq *r = (areq *)j;
   authd *ad = r->ad;
-  uint64_t now = dfs_now_ms();
   const auth_user *u = user_store_get(ad->store, r->user);
-  char ukey[USER_NAME_MAX + 3];
-  snprintf(ukey, sizeof ukey, "u:%s", r->user);
+  ad->bcrypt_runs += status == 0;
+  attempt_end(r, status == 0, status == 0 && r->verified && u);
+  if (status == UV_ECANCELED) {
+    login_fail(r, DFS_EUNAVAIL, "authd is shutting down or the client left; retry");
+    return;
+  }
   if (status || !r->verified || !u) {
-    rl_failed(ad->rl, ukey, now);
-    rl_failed(ad->rl, r->ip, now);
     LOG_INFO("failed login for '%s' from %s", r->user, r->ip + 2);
     login_fail(r, DFS_EAUTH, "wrong user name or password");
     return;
@@ -228,8 +341,6 @@ static void done_login(uv_work_t *w, int status) {
     login_fail(r, DFS_EPERM, "this account is disabled (ask an administrator)");
     return;
   }
-  rl_succeeded(ad->rl, ukey);
-  rl_succeeded(ad->rl, r->ip);
   uint8_t raw[32];
   if (dfs_random_bytes(raw, sizeof raw)) {
     login_fail(r, DFS_EINTERNAL, "no randomness for a token");
@@ -245,19 +356,59 @@ static void done_login(uv_work_t *w, int status) {
   sync_or_fail(r, user_store_add_session(ad->store, &ss), after_sync_login);
 }
 
-static void start_verify(areq *r, uv_after_work_cb done) {
-  const auth_user *u = user_store_get(r->ad->store, r->user);
-  snprintf(r->hash, sizeof r->hash, "%s", u ? u->hash : r->ad->dummy_hash);
-  r->work.data = r;
-  uv_queue_work(r->ad->loop, &r->work, work_verify, done);
+/* Sequential slow-down on top of the hard limit: nothing for a user's first 3 failures
+ * in the window, then 250 ms doubling per failure, at most 8 s (a script guessing one
+ * password after another gets few tries per window even below the limit). */
+static uint64_t slowdown_ms(uint32_t fails) {
+  if (fails <= 3) return 0;
+  uint32_t shift = fails - 4;
+  return shift >= 5 ? 8000 : 250ull << shift;
 }
 
 static void on_delay_closed(uv_handle_t *h) {
   areq *r = h->data;
-  start_verify(r, done_login);
+  authd *ad = r->ad;
+  if (r->dprev) r->dprev->dnext = r->dnext; else ad->delayed = r->dnext;
+  if (r->dnext) r->dnext->dprev = r->dprev;
+  if (ad->stopping || !dfs_conn_is_open(r->conn)) {
+    attempt_end(r, 0, 0);
+    r->reply(r->conn, &r->hdr, DFS_EUNAVAIL, "authd is shutting down or the client left; retry");
+    areq_free(r);
+  } else if (queue_bcrypt(r, work_verify, r->done, r->reply)) {
+    attempt_end(r, 0, 0);
+    areq_free(r);
+  }
 }
 
 static void on_delay(uv_timer_t *t) { uv_close((uv_handle_t *)t, on_delay_closed); }
+
+/* Checks r->password against r->user's hash (a dummy one for unknown users: the same
+ * time) under the failed-login policy and the bcrypt queue. 0, or an error already
+ * replied with reply() (r is then the caller's to free). */
+static int start_verify(areq *r, void (*done)(pwq_job *, int),
+                        void (*reply)(dfs_conn *, const dfs_frame_hdr *, int, const char *)) {
+  authd *ad = r->ad;
+  const auth_user *u = user_store_get(ad->store, r->user);
+  snprintf(r->hash, sizeof r->hash, "%s", u ? u->hash : ad->dummy_hash);
+  int rc = attempt_begin(r, reply);
+  if (rc) return rc;
+  char ukey[USER_NAME_MAX + 3];
+  ukey_of(r->user, ukey);
+  uint64_t d = slowdown_ms(rl_failures(ad->rl, ukey, dfs_now_ms()));
+  if (d && !ad->stopping) {
+    r->done = done;
+    r->reply = reply;
+    uv_timer_init(ad->loop, &r->delay);
+    r->delay.data = r;
+    uv_timer_start(&r->delay, on_delay, d, 0);
+    r->dnext = ad->delayed;
+    if (ad->delayed) ad->delayed->dprev = r;
+    ad->delayed = r;
+    return 0;
+  }
+  if ((rc = queue_bcrypt(r, work_verify, done, reply)) != 0) attempt_end(r, 0, 0);
+  return rc;
+}
 
 static void h_login(authd *ad, dfs_conn *c, dfs_msg *m) {
   Dfs__AuthLoginReq *q = dfs__auth_login_req__unpack(NULL, m->hdr.payload_len, m->payload);
@@ -268,20 +419,13 @@ static void h_login(authd *ad, dfs_conn *c, dfs_msg *m) {
     goto out;
   }
   r = areq_new(ad, c, &m->hdr);
-  if (!r) goto out;
+  if (!r) {
+    reply_login(c, &m->hdr, DFS_ENOMEM, NULL);
+    goto out;
+  }
   snprintf(r->user, sizeof r->user, "%s", q->username);
   copy_secret(r->password, sizeof r->password, q->password);
-  char ukey[USER_NAME_MAX + 3];
-  snprintf(ukey, sizeof ukey, "u:%s", r->user);
-  uint64_t now = dfs_now_ms(), d1 = rl_delay_ms(ad->rl, ukey, now), d2 = rl_delay_ms(ad->rl, r->ip, now);
-  uint64_t delay = d1 > d2 ? d1 : d2;
-  if (delay) {
-    uv_timer_init(ad->loop, &r->delay);
-    r->delay.data = r;
-    uv_timer_start(&r->delay, on_delay, delay, 0);
-  } else {
-    start_verify(r, done_login);
-  }
+  if (start_verify(r, done_login, reply_login)) areq_free(r);
 out:
   if (q) {
     OPENSSL_cleanse(q->password, strlen(q->password));
@@ -350,6 +494,7 @@ static void h_validate(authd *ad, dfs_conn *c, dfs_msg *m) {
       msg = "token validation needs the cluster's service secret";
       LOG_WARN("token validation with a wrong service secret from %s", dfs_conn_peer(c));
     } else {
+      dfs_conn_set_authenticated(c); /* metad's link: exempt from the idle timeout */
       u = session_user(ad, q->token, &exp, &err, &msg);
     }
   }
@@ -359,8 +504,15 @@ static void h_validate(authd *ad, dfs_conn *c, dfs_msg *m) {
 
 /* ---- passwd ---------------------------------------------------------------------------- */
 
-static void done_passwd(uv_work_t *w, int status) {
-  areq *r = w->data;
+static void done_passwd(pwq_job *j, int status) {
+  areq *r = (areq *)j;
+  r->ad->bcrypt_runs += status == 0;
+  attempt_end(r, status == 0, status == 0 && r->verified);
+  if (status == UV_ECANCELED) {
+    reply_plain(r->conn, &r->hdr, DFS_EUNAVAIL, "authd is shutting down or the client left; retry");
+    areq_free(r);
+    return;
+  }
   if (status || !r->verified || r->rc) {
     reply_plain(r->conn, &r->hdr, DFS_EAUTH, "the current password is wrong");
     areq_free(r);
@@ -391,7 +543,7 @@ static void h_passwd(authd *ad, dfs_conn *c, dfs_msg *m) {
       snprintf(r->user, sizeof r->user, "%s", u->name);
       copy_secret(r->password, sizeof r->password, q->old_password);
       copy_secret(r->new_password, sizeof r->new_password, q->new_password);
-      start_verify(r, done_passwd);
+      if (start_verify(r, done_passwd, reply_plain)) areq_free(r); /* replied */
       u = NULL;
       err = 0;
     } else {
@@ -515,6 +667,12 @@ static void on_request(dfs_conn *c, dfs_msg *m) {
 
 dfs_conn_opts authd_conn_opts(authd *ad) {
   dfs_conn_opts o = {.limits = {16384, 0}, .on_request = on_request, .data = ad};
+  o.max_conns = ad->max_conns;
+  o.max_conns_per_addr = ad->max_conns_per_addr;
+  o.idle_timeout_ms = ad->idle_timeout_ms;
+  o.frame_timeout_ms = ad->frame_timeout_ms;
+  o.max_inflight = ad->max_requests;
+  o.max_write_queue = ad->max_write_queue;
   return o;
 }
 
@@ -533,4 +691,14 @@ int authd_ensure_admin(authd *ad, const char *name, const char *password) {
   if (rc) return rc;
   LOG_INFO("created administrator account '%s'", name);
   return 0; /* made durable by the caller's first sync */
+}
+
+void authd_stop(authd *ad) {
+  ad->stopping = 1;
+  if (ad->pwq) pwq_stop(ad->pwq);
+  for (areq *r = ad->delayed; r; r = r->dnext) {
+    if (uv_is_closing((uv_handle_t *)&r->delay)) continue;
+    uv_timer_stop(&r->delay);
+    uv_close((uv_handle_t *)&r->delay, on_delay_closed); /* answers "shutting down" */
+  }
 }

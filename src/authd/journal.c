@@ -65,8 +65,28 @@ static int fsync_dir_of(const char *path) {
   return rc;
 }
 
-int journal_open(uv_loop_t *loop, const char *path, journal_replay_cb cb, void *ud,
-                 journal **out) {
+/* NULL if a whole, intact record starts at off; else what is wrong with it. */
+static const char *record_problem(const uint8_t *data, size_t n, size_t off) {
+  if (n - off < REC_HDR) return "a torn record header";
+  uint32_t len = get32(data + off), crc = get32(data + off + 4);
+  if (len == 0 || len > REC_MAX) return "an impossible record length";
+  if (len > n - off - REC_HDR) return "a record cut short";
+  if (dfs_crc32c(0, data + off + REC_HDR, len) != crc) return "a checksum mismatch";
+  return NULL;
+}
+
+/* The first offset >= from where an intact record starts, or n if none. */
+static size_t next_valid(const uint8_t *data, size_t n, size_t from) {
+  for (size_t p = from; p + REC_HDR < n; p++) {
+    uint32_t len = get32(data + p);
+    if (len == 0 || len > REC_MAX || len > n - p - REC_HDR) continue; /* cheap test first */
+    if (!record_problem(data, n, p)) return p;
+  }
+  return n;
+}
+
+int journal_open(uv_loop_t *loop, const char *path, int repair, journal_replay_cb cb,
+                 void *ud, journal **out) {
   journal *j = calloc(1, sizeof *j);
   uint8_t *data = NULL;
   int rc = DFS_ENOMEM;
@@ -82,16 +102,40 @@ int journal_open(uv_loop_t *loop, const char *path, journal_replay_cb cb, void *
   data = malloc(n ? n : 1);
   if (!data) { rc = DFS_ENOMEM; goto err; }
   if (pread(j->fd, data, n, 0) != (ssize_t)n) goto err;
-  while (n - off >= REC_HDR) {
-    uint32_t len = get32(data + off), crc = get32(data + off + 4);
-    if (len == 0 || len > REC_MAX || len > n - off - REC_HDR) break;
-    if (dfs_crc32c(0, data + off + REC_HDR, len) != crc) break;
-    if ((rc = cb(data + off + REC_HDR, len, ud)) != 0) goto err;
-    off += REC_HDR + len;
-  }
-  if (off != n) {
-    LOG_WARN("%s: dropping %zu bytes of torn or corrupt tail", path, n - off);
+  while (off < n) {
+    const char *why = record_problem(data, n, off);
+    if (!why) {
+      uint32_t len = get32(data + off);
+      if (cb(data + off + REC_HDR, len, ud) != 0) {
+        LOG_ERROR("%s: the record at offset %zu has a valid checksum but cannot be read "
+                  "(written by a newer authd?): refusing to start; run the authd that "
+                  "wrote it, or restore the file from a backup", path, off);
+        rc = DFS_ECHECKSUM;
+        goto err;
+      }
+      off += REC_HDR + len;
+      continue;
+    }
+    /* A bad record followed by a good one is corruption, not a crash mid-append: dropping
+     * it (and so everything after it) would silently undo later logouts, password changes
+     * and revocations. Only a bad last record is a torn, unacknowledged tail. */
+    size_t next = next_valid(data, n, off + 1);
+    if (next < n && !repair) {
+      LOG_ERROR("%s: corrupt record at offset %zu of %zu bytes (%s) with valid records after "
+                "it (at offset %zu): refusing to start; restore the file from a backup, or "
+                "start once with --set journal.repair=true to keep only the records before "
+                "offset %zu (later changes are lost)", path, off, n, why, next, off);
+      rc = DFS_ECHECKSUM;
+      goto err;
+    }
+    if (next < n)
+      LOG_WARN("%s: journal.repair: dropping %zu bytes from the corrupt record at offset %zu "
+               "(%s), including valid later records", path, n - off, off, why);
+    else
+      LOG_WARN("%s: dropping a torn last record at offset %zu (%zu bytes, %s): an append "
+               "that a crash interrupted, never acknowledged", path, off, n - off, why);
     if (ftruncate(j->fd, (off_t)off) || fdatasync(j->fd)) { rc = DFS_EIO; goto err; }
+    break;
   }
   lseek(j->fd, (off_t)off, SEEK_SET);
   j->size = off;

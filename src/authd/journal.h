@@ -1,7 +1,9 @@
 /* Append-only journal file with group commit: records (each with its length and
  * CRC32C) are appended to an in-memory batch on the loop thread and made durable by one
  * write + fdatasync on the thread pool; every waiter of that batch is then called.
- * Replay at open stops at the first torn or corrupt record (an unacknowledged tail). */
+ * At open, only a torn or corrupt LAST record is dropped (an append a crash interrupted,
+ * never acknowledged); a bad record with intact records after it is corruption and the
+ * open fails (unless repair), since dropping it would lose every later change. */
 #ifndef DFS_JOURNAL_H
 #define DFS_JOURNAL_H
 
@@ -17,9 +19,12 @@ typedef int (*journal_replay_cb)(const uint8_t *body, size_t len, void *ud);
 typedef void (*journal_done_cb)(int status, void *ud);
 
 /* Opens (creating) path and replays it; blocking, call at start-up only. Truncates a
- * torn tail. Returns 0 or DFS_EIO / DFS_ENOMEM; *out freed with journal_close. */
-int journal_open(uv_loop_t *loop, const char *path, journal_replay_cb cb, void *ud,
-                 journal **out);
+ * torn last record (with a warning). A corrupt record before the tail, or a record cb
+ * cannot apply: one error line (file, offset, what to do) and DFS_ECHECKSUM, the file
+ * untouched; with repair = 1 the file is instead cut before the corrupt record. Other
+ * errors: DFS_EIO / DFS_ENOMEM. *out (caller owns) is freed with journal_close. */
+int journal_open(uv_loop_t *loop, const char *path, int repair, journal_replay_cb cb,
+                 void *ud, journal **out);
 /* Rewrites the journal atomically with the records produced by `write_all`, which calls
  * journal_emit() for each live record. Blocking; start-up only. */
 int journal_compact(journal *j, void (*write_all)(journal *j, void *ud), void *ud);

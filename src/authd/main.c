@@ -16,21 +16,112 @@
 static const char usage[] =
     "usage: authd [--config FILE] [--set KEY=VALUE]... [--log-level LEVEL]\n"
     "             [--listen HOST:PORT] [--dir DIR]\n"
-    "Keys (see config/authd.yaml): listen, data.dir, bcrypt.cost, sessions.ttl,\n"
-    "admin.name, admin.password (or $DFS_ADMIN_PASSWORD), service.secret (or $DFS_SERVICE_SECRET),\n"
-    "tls.enabled, tls.ca, tls.cert, tls.key, tls.require_client_cert\n";
+    "Keys (see config/authd.yaml): listen, data.dir, bcrypt.cost, bcrypt.threads,\n"
+    "bcrypt.max_queued, bcrypt.max_per_address, sessions.ttl, sessions.max_per_user,\n"
+    "sessions.prune_interval, login.window, login.max_failures_per_user,\n"
+    "login.max_failures_per_address, registration.enabled, registration.per_address,\n"
+    "registration.window, connections.max, connections.max_per_address,\n"
+    "connections.idle_timeout, connections.frame_timeout, connections.max_requests,\n"
+    "connections.max_write_queue, journal.repair, admin.name, admin.password (or\n"
+    "$DFS_ADMIN_PASSWORD), service.secret (or $DFS_SERVICE_SECRET), tls.enabled, tls.ca,\n"
+    "tls.cert, tls.key, tls.require_client_cert\n";
 
 static const dfs_daemon_shortcut shortcuts[] = {{"--listen", "listen"}, {"--dir", "data.dir"}};
 static const dfs_daemon_spec spec = {"authd", usage, shortcuts,
                                      sizeof shortcuts / sizeof shortcuts[0]};
 
+static int fail(const char *msg) {
+  fprintf(stderr, "authd: %s\n", msg);
+  return 2;
+}
+
 static dfs_daemon_signals sigs;
 static dfs_server *server;
+static authd *the_authd;
+static uv_timer_t prune_timer;
 
 static void on_stop(void *ud, int signum) {
   (void)signum;
   dfs_server_close(server);
+  authd_stop(the_authd); /* waiting bcrypt jobs answered now, not after the loop */
   uv_stop(ud);
+}
+
+/* Expired sessions leave memory while authd runs, not only at the next start. */
+static void on_prune(uv_timer_t *t) {
+  authd *ad = t->data;
+  size_t n = user_store_prune(ad->store, dfs_wall_ns() / 1000000);
+  if (n) LOG_DEBUG("pruned %zu expired sessions, %zu live", n, user_store_session_count(ad->store, NULL));
+}
+
+/* An integer key within [lo, hi]; 0 or 2 after one line on stderr. */
+static int int_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
+                   int64_t *out) {
+  char err[512];
+  if (dfs_config_int(cfg, key, def, out, err, sizeof err)) return fail(err);
+  if (*out < lo || *out > hi) {
+    fprintf(stderr, "authd: %s must be between %lld and %lld\n", key, (long long)lo, (long long)hi);
+    return 2;
+  }
+  return 0;
+}
+
+/* A duration key within [lo, hi] ms; 0 or 2 after one line on stderr. */
+static int ms_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
+                  int64_t *out) {
+  char err[512];
+  if (dfs_config_ms(cfg, key, def, out, err, sizeof err)) return fail(err);
+  if (*out < lo || *out > hi) {
+    fprintf(stderr, "authd: %s must be between %lld ms and %lld ms\n", key, (long long)lo,
+            (long long)hi);
+    return 2;
+  }
+  return 0;
+}
+
+/* The hardening keys (docs/internals.md, authd): limits into ad, windows into *_ms. */
+static int limit_keys(const dfs_config *cfg, authd *ad, int64_t *login_win, int64_t *reg_win,
+                      int64_t *prune_ms, int64_t *per_user, int *repair) {
+  char err[512];
+  int64_t v, threads, queued, per_addr, def_pool = 4, pool = def_pool;
+  const char *env = getenv("UV_THREADPOOL_SIZE");
+  if (env && atoi(env) > 0) pool = atoi(env);
+  /* bcrypt must leave a pool thread free for the journal's fsync */
+  if (int_key(cfg, "bcrypt.threads", pool > 2 ? pool / 2 : 1, 1, pool > 1 ? pool - 1 : 1, &threads) ||
+      int_key(cfg, "bcrypt.max_queued", 64, 1, 100000, &queued) ||
+      int_key(cfg, "bcrypt.max_per_address", 8, 1, 100000, &per_addr) ||
+      ms_key(cfg, "login.window", 15 * 60 * 1000, 1000, 7LL * 24 * 3600 * 1000, login_win) ||
+      int_key(cfg, "login.max_failures_per_user", 10, 0, 1000000, &v))
+    return 2;
+  ad->max_fail_user = (uint32_t)v;
+  if (int_key(cfg, "login.max_failures_per_address", 50, 0, 1000000, &v)) return 2;
+  ad->max_fail_addr = (uint32_t)v;
+  int on;
+  if (dfs_config_bool(cfg, "registration.enabled", 1, &on, err, sizeof err)) return fail(err);
+  ad->registration_off = !on;
+  if (int_key(cfg, "registration.per_address", 20, 0, 1000000, &v) ||
+      ms_key(cfg, "registration.window", 3600 * 1000, 1000, 7LL * 24 * 3600 * 1000, reg_win))
+    return 2;
+  ad->reg_per_addr = (uint32_t)v;
+  if (int_key(cfg, "sessions.max_per_user", 32, 0, 1000000, per_user) ||
+      ms_key(cfg, "sessions.prune_interval", 60 * 1000, 10, 24 * 3600 * 1000, prune_ms) ||
+      int_key(cfg, "connections.max", 1024, 0, 1000000, &v))
+    return 2;
+  ad->max_conns = (uint32_t)v;
+  if (int_key(cfg, "connections.max_per_address", 64, 0, 1000000, &v)) return 2;
+  ad->max_conns_per_addr = (uint32_t)v;
+  if (int_key(cfg, "connections.max_requests", 16, 0, 1000000, &v)) return 2;
+  ad->max_requests = (uint32_t)v;
+  if (int_key(cfg, "connections.max_write_queue", 1 << 20, 0, 1LL << 32, &v)) return 2;
+  ad->max_write_queue = (size_t)v;
+  if (ms_key(cfg, "connections.idle_timeout", 120 * 1000, 0, 24 * 3600 * 1000, &v)) return 2;
+  ad->idle_timeout_ms = (uint64_t)v;
+  if (ms_key(cfg, "connections.frame_timeout", 10 * 1000, 0, 24 * 3600 * 1000, &v)) return 2;
+  ad->frame_timeout_ms = (uint64_t)v;
+  if (dfs_config_bool(cfg, "journal.repair", 0, repair, err, sizeof err)) return fail(err);
+  if (!(ad->pwq = pwq_new(ad->loop, (unsigned)threads, (unsigned)queued, (unsigned)per_addr)))
+    return fail("out of memory");
+  return 0;
 }
 
 static void on_admin_durable(int status, void *ud) {
@@ -41,10 +132,6 @@ static void close_walk(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-static int fail(const char *msg) {
-  fprintf(stderr, "authd: %s\n", msg);
-  return 2;
-}
 
 /* Validates the settings, opens the store, serves until SIGTERM. The exit code. */
 static int serve(const dfs_config *cfg) {
@@ -78,14 +165,29 @@ static int serve(const dfs_config *cfg) {
   int rc = 1;
   uv_loop_t *loop = uv_default_loop();
   ad.loop = loop;
-  ad.rl = rl_new(15 * 60 * 1000);
-  if (!ad.rl) goto out;
+  the_authd = &ad;
+  int64_t login_win, reg_win, prune_ms, per_user;
+  int repair;
+  if ((rc = limit_keys(cfg, &ad, &login_win, &reg_win, &prune_ms, &per_user, &repair)) != 0)
+    goto out;
+  rc = 1;
+  ad.rl = rl_new((uint64_t)login_win);
+  ad.reg_rl = rl_new((uint64_t)reg_win);
+  if (!ad.rl || !ad.reg_rl) goto out;
   const char *dir = dfs_config_str(cfg, "data.dir", "./authd-data");
-  if (user_store_open(loop, dir, &ad.store)) {
-    fprintf(stderr, "authd: cannot open the user store in %s (check the directory and its permissions)\n", dir);
+  int src = user_store_open_ex(loop, dir, repair, &ad.store);
+  if (src) {
+    /* a corrupt journal has said what and where in its one line */
+    if (src != DFS_ECHECKSUM)
+      fprintf(stderr, "authd: cannot open the user store in %s (check the directory and its permissions)\n", dir);
     ad.store = NULL;
     goto out;
   }
+  user_store_set_session_limit(ad.store, (size_t)per_user);
+  uv_timer_init(loop, &prune_timer);
+  prune_timer.data = &ad;
+  uv_timer_start(&prune_timer, on_prune, (uint64_t)prune_ms, (uint64_t)prune_ms);
+  uv_unref((uv_handle_t *)&prune_timer);
   /* A hash to verify against for unknown users, so their logins take as long. */
   if (pw_hash("not-a-real-password", ad.bcrypt_cost, ad.dummy_hash)) goto out;
 
@@ -114,6 +216,12 @@ static int serve(const dfs_config *cfg) {
   }
   LOG_INFO("listening on %s:%d%s, data in %s, bcrypt cost %d", host, dfs_server_port(server),
            tls ? " with TLS" : "", dir, ad.bcrypt_cost);
+  LOG_INFO("limits: %u failed logins per user, %u per address per %lld s; registration %s "
+           "(%u per address per %lld s); connections %u (%u per address), idle %llu ms, "
+           "frame %llu ms", ad.max_fail_user, ad.max_fail_addr, (long long)login_win / 1000,
+           ad.registration_off ? "off" : "on", ad.reg_per_addr, (long long)reg_win / 1000,
+           ad.max_conns, ad.max_conns_per_addr, (unsigned long long)ad.idle_timeout_ms,
+           (unsigned long long)ad.frame_timeout_ms);
   if (!tls) LOG_WARN("TLS is off (tls.enabled: false): passwords and tokens travel in the clear");
   uv_run(loop, UV_RUN_DEFAULT);
   rc = 0;
@@ -124,6 +232,8 @@ out:
   uv_loop_close(loop);
   if (ad.store) user_store_close(ad.store);
   if (ad.rl) rl_free(ad.rl);
+  if (ad.reg_rl) rl_free(ad.reg_rl);
+  pwq_free(ad.pwq);
   dfs_tls_ctx_free(tls);
   return rc;
 }

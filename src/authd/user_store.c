@@ -16,12 +16,31 @@
 #include "common/errors.h"
 #include "common/util.h"
 
+/* A live session: in the token-hash table's chain and in its user's list. */
+struct sess {
+  auth_session s;
+  struct sess *hnext;
+  struct sess *uprev, *unext; /* the user's sessions, oldest first */
+  struct ulist *u;
+};
+/* The sessions of one user name (exists while it has any). */
+struct ulist {
+  char name[USER_NAME_MAX + 1];
+  struct sess *head, *tail;
+  size_t n;
+  struct ulist *hnext;
+};
+
 struct user_store {
   journal *j;
   auth_user *users;
   size_t nusers, capusers;
-  auth_session *sessions;
-  size_t nsess, capsess;
+  /* sessions: chained hash tables, grown by doubling past one entry per bucket */
+  struct sess **sb;
+  size_t nsb, nsess;
+  struct ulist **ub;
+  size_t nub, nulist;
+  size_t max_per_user; /* 0 = no bound */
 };
 
 /* ---- record codec ---------------------------------------------------------------- */
@@ -79,35 +98,129 @@ static int mem_put_user(user_store *s, const auth_user *u) {
   return 0;
 }
 
-static void mem_drop_sessions_if(user_store *s, const char *user, const uint8_t *hash,
-                                 int64_t expired_before) {
-  size_t o = 0;
-  for (size_t i = 0; i < s->nsess; i++) {
-    auth_session *x = &s->sessions[i];
-    int drop = (user && strcmp(x->user, user) == 0) ||
-               (hash && memcmp(x->token_hash, hash, 32) == 0) ||
-               (expired_before && x->expires_ms <= expired_before);
-    if (!drop) s->sessions[o++] = *x;
+/* ---- sessions ----------------------------------------------------------------------- */
+
+static size_t hash_token(const uint8_t h[32]) { uint64_t v; memcpy(&v, h, 8); return (size_t)v; }
+static size_t hash_name(const char *n) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *n; n++) h = (h ^ (uint8_t)*n) * 1099511628211ull;
+  return (size_t)(h ^ (h >> 29));
+}
+
+/* Doubles a chained table (sessions when which = 0, user lists when 1). */
+static int grow(user_store *s, int which) {
+  size_t old = which ? s->nub : s->nsb, nn = old ? old * 2 : 64;
+  void **nb = calloc(nn, sizeof *nb);
+  if (!nb) return DFS_ENOMEM;
+  for (size_t i = 0; i < old; i++) {
+    if (!which) {
+      for (struct sess *x = s->sb[i], *nx; x; x = nx) {
+        nx = x->hnext;
+        size_t k = hash_token(x->s.token_hash) & (nn - 1);
+        x->hnext = nb[k];
+        nb[k] = x;
+      }
+    } else {
+      for (struct ulist *x = s->ub[i], *nx; x; x = nx) {
+        nx = x->hnext;
+        size_t k = hash_name(x->name) & (nn - 1);
+        x->hnext = nb[k];
+        nb[k] = x;
+      }
+    }
   }
-  s->nsess = o;
+  if (!which) { free(s->sb); s->sb = (struct sess **)nb; s->nsb = nn; }
+  else { free(s->ub); s->ub = (struct ulist **)nb; s->nub = nn; }
+  return 0;
+}
+
+static struct sess *sess_find(const user_store *s, const uint8_t h[32]) {
+  if (!s->nsb) return NULL;
+  for (struct sess *x = s->sb[hash_token(h) & (s->nsb - 1)]; x; x = x->hnext)
+    if (memcmp(x->s.token_hash, h, 32) == 0) return x;
+  return NULL;
+}
+
+static struct ulist *ulist_find(const user_store *s, const char *name) {
+  if (!s->nub) return NULL;
+  for (struct ulist *x = s->ub[hash_name(name) & (s->nub - 1)]; x; x = x->hnext)
+    if (strcmp(x->name, name) == 0) return x;
+  return NULL;
+}
+
+static void sess_remove(user_store *s, struct sess *x) {
+  struct sess **pp = &s->sb[hash_token(x->s.token_hash) & (s->nsb - 1)];
+  while (*pp != x) pp = &(*pp)->hnext;
+  *pp = x->hnext;
+  struct ulist *u = x->u;
+  if (x->uprev) x->uprev->unext = x->unext; else u->head = x->unext;
+  if (x->unext) x->unext->uprev = x->uprev; else u->tail = x->uprev;
+  if (--u->n == 0) {
+    struct ulist **up = &s->ub[hash_name(u->name) & (s->nub - 1)];
+    while (*up != u) up = &(*up)->hnext;
+    *up = u->hnext;
+    free(u);
+    s->nulist--;
+  }
+  free(x);
+  s->nsess--;
+}
+
+static void mem_drop_user_sessions(user_store *s, const char *name) {
+  struct ulist *u = ulist_find(s, name);
+  while (u) {
+    int last = u->n == 1;
+    sess_remove(s, u->head);
+    if (last) break;
+  }
+}
+
+static void mem_drop_session(user_store *s, const uint8_t h[32]) {
+  struct sess *x = sess_find(s, h);
+  if (x) sess_remove(s, x);
 }
 
 static void mem_del_user(user_store *s, const char *name) {
   auth_user *x = find_user(s, name);
   if (!x) return;
   *x = s->users[--s->nusers];
-  mem_drop_sessions_if(s, name, NULL, 0);
+  mem_drop_user_sessions(s, name);
 }
 
 static int mem_add_session(user_store *s, const auth_session *ss) {
-  if (s->nsess == s->capsess) {
-    size_t nc = s->capsess ? s->capsess * 2 : 64;
-    auth_session *n = realloc(s->sessions, nc * sizeof *n);
-    if (!n) return DFS_ENOMEM;
-    s->sessions = n;
-    s->capsess = nc;
+  struct sess *x = sess_find(s, ss->token_hash);
+  if (x) { x->s.expires_ms = ss->expires_ms; return 0; } /* a replayed duplicate */
+  if (s->nsess >= s->nsb && grow(s, 0)) return DFS_ENOMEM;
+  struct ulist *u = ulist_find(s, ss->user);
+  if (!u) {
+    if (s->nulist >= s->nub && grow(s, 1)) return DFS_ENOMEM;
+    if (!(u = calloc(1, sizeof *u))) return DFS_ENOMEM;
+    snprintf(u->name, sizeof u->name, "%s", ss->user);
+    size_t k = hash_name(u->name) & (s->nub - 1);
+    u->hnext = s->ub[k];
+    s->ub[k] = u;
+    s->nulist++;
   }
-  s->sessions[s->nsess++] = *ss;
+  if (!(x = calloc(1, sizeof *x))) {
+    if (u->n == 0) { /* just made: unlink it again */
+      struct ulist **up = &s->ub[hash_name(u->name) & (s->nub - 1)];
+      while (*up != u) up = &(*up)->hnext;
+      *up = u->hnext;
+      free(u);
+      s->nulist--;
+    }
+    return DFS_ENOMEM;
+  }
+  x->s = *ss;
+  x->u = u;
+  size_t k = hash_token(ss->token_hash) & (s->nsb - 1);
+  x->hnext = s->sb[k];
+  s->sb[k] = x;
+  x->uprev = u->tail;
+  if (u->tail) u->tail->unext = x; else u->head = x;
+  u->tail = x;
+  u->n++;
+  s->nsess++;
   return 0;
 }
 
@@ -140,11 +253,11 @@ static int apply(user_store *s, const uint8_t *body, size_t len) {
     break;
   case 'X':
     d_bytes(&d, ss.token_hash, 32);
-    if (!d.bad) mem_drop_sessions_if(s, NULL, ss.token_hash, 0);
+    if (!d.bad) mem_drop_session(s, ss.token_hash);
     break;
   case 'Y':
     d_str(&d, name, sizeof name);
-    if (!d.bad) mem_drop_sessions_if(s, name, NULL, 0);
+    if (!d.bad) mem_drop_user_sessions(s, name);
     break;
   default: d.bad = 1;
   }
@@ -185,21 +298,28 @@ static void write_live(journal *j, void *ud) {
     enc_user(&r, &s->users[i]);
     journal_emit(j, r.b, r.n);
   }
-  for (size_t i = 0; i < s->nsess; i++) {
-    if (s->sessions[i].expires_ms <= now) continue;
-    struct rec r = {.n = 0};
-    enc_session(&r, &s->sessions[i]);
-    journal_emit(j, r.b, r.n);
-  }
+  /* each user's sessions oldest first, so that a replay rebuilds the same order */
+  for (size_t b = 0; b < s->nub; b++)
+    for (struct ulist *u = s->ub[b]; u; u = u->hnext)
+      for (struct sess *x = u->head; x; x = x->unext) {
+        if (x->s.expires_ms <= now) continue;
+        struct rec r = {.n = 0};
+        enc_session(&r, &x->s);
+        journal_emit(j, r.b, r.n);
+      }
 }
 
 int user_store_open(uv_loop_t *loop, const char *dir, user_store **out) {
+  return user_store_open_ex(loop, dir, 0, out);
+}
+
+int user_store_open_ex(uv_loop_t *loop, const char *dir, int repair, user_store **out) {
   user_store *s = calloc(1, sizeof *s);
   if (!s) return DFS_ENOMEM;
   char path[4200];
   snprintf(path, sizeof path, "%s/auth.journal", dir);
   mkdir(dir, 0700);
-  int rc = journal_open(loop, path, replay_cb, s, &s->j);
+  int rc = journal_open(loop, path, repair, replay_cb, s, &s->j);
   if (rc) { user_store_close(s); return rc; }
   user_store_prune(s, dfs_wall_ns() / 1000000);
   /* Compact at every start: the journal then holds only live records. */
@@ -212,8 +332,13 @@ int user_store_open(uv_loop_t *loop, const char *dir, user_store **out) {
 void user_store_close(user_store *s) {
   if (!s) return;
   journal_close(s->j);
+  for (size_t b = 0; b < s->nsb; b++)
+    for (struct sess *x = s->sb[b], *nx; x; x = nx) { nx = x->hnext; free(x); }
+  for (size_t b = 0; b < s->nub; b++)
+    for (struct ulist *x = s->ub[b], *nx; x; x = nx) { nx = x->hnext; free(x); }
+  free(s->sb);
+  free(s->ub);
   free(s->users);
-  free(s->sessions);
   free(s);
 }
 
@@ -242,10 +367,8 @@ void user_store_token_hash(const char *token, uint8_t out[32]) {
 const auth_session *user_store_session(const user_store *s, const char *token, int64_t now_ms) {
   uint8_t h[32];
   user_store_token_hash(token, h);
-  for (size_t i = 0; i < s->nsess; i++)
-    if (memcmp(s->sessions[i].token_hash, h, 32) == 0)
-      return s->sessions[i].expires_ms > now_ms ? &s->sessions[i] : NULL;
-  return NULL;
+  const struct sess *x = sess_find(s, h);
+  return x && x->s.expires_ms > now_ms ? &x->s : NULL;
 }
 
 int user_store_add(user_store *s, const auth_user *u) {
@@ -271,6 +394,14 @@ int user_store_delete(user_store *s, const char *name) {
 }
 
 int user_store_add_session(user_store *s, const auth_session *ss) {
+  /* at the bound, the user's oldest session goes first (journaled like a logout) */
+  struct ulist *u = s->max_per_user ? ulist_find(s, ss->user) : NULL;
+  while (u && u->n >= s->max_per_user) {
+    int last = u->n == 1;
+    int rc = user_store_drop_session(s, u->head->s.token_hash);
+    if (rc) return rc;
+    if (last) break;
+  }
   struct rec r = {.n = 0};
   enc_session(&r, ss);
   return mutate(s, &r);
@@ -290,6 +421,25 @@ int user_store_drop_user_sessions(user_store *s, const char *name) {
   return mutate(s, &r);
 }
 
-void user_store_prune(user_store *s, int64_t now_ms) { mem_drop_sessions_if(s, NULL, NULL, now_ms); }
+size_t user_store_prune(user_store *s, int64_t now_ms) {
+  size_t n = 0;
+  for (size_t b = 0; b < s->nsb; b++) {
+    struct sess *x = s->sb[b];
+    while (x) {
+      struct sess *nx = x->hnext;
+      if (x->s.expires_ms <= now_ms) { sess_remove(s, x); n++; }
+      x = nx;
+    }
+  }
+  return n;
+}
+
+void user_store_set_session_limit(user_store *s, size_t max_per_user) { s->max_per_user = max_per_user; }
+
+size_t user_store_session_count(const user_store *s, const char *name) {
+  if (!name) return s->nsess;
+  const struct ulist *u = ulist_find(s, name);
+  return u ? u->n : 0;
+}
 
 int user_store_sync(user_store *s, journal_done_cb cb, void *ud) { return journal_sync(s->j, cb, ud); }

@@ -2,7 +2,9 @@
  * Every mutation updates memory at once (so later requests see it) and appends a
  * record; the caller replies only after user_store_sync() reports it durable.
  * Sessions are stored by SHA-256 of the token: a stolen store reveals no live token.
- * Loop thread only. Lookups are linear scans: fine for thousands of users/sessions. */
+ * Sessions live in a hash table by token hash and in a per-user list (oldest first), so
+ * a lookup is O(1) and a user's session count is bounded (oldest dropped first). Users
+ * are an array scanned linearly: fine for thousands of users. Loop thread only. */
 #ifndef DFS_USER_STORE_H
 #define DFS_USER_STORE_H
 
@@ -30,8 +32,12 @@ typedef struct {
 
 typedef struct user_store user_store;
 
-/* Opens dir/auth.journal (blocking, start-up only), replays and compacts it. */
+/* Opens dir/auth.journal (blocking, start-up only), replays and compacts it. 0, or
+ * DFS_ECHECKSUM after one error line (corrupt journal, see journal_open), or DFS_EIO /
+ * DFS_ENOMEM. *out (caller owns) is freed with user_store_close. */
 int user_store_open(uv_loop_t *loop, const char *dir, user_store **out);
+/* The same; repair = 1 cuts a corrupt journal before its first bad record. */
+int user_store_open_ex(uv_loop_t *loop, const char *dir, int repair, user_store **out);
 void user_store_close(user_store *s);
 
 /* 0 if name is a valid user name (1..32 of [a-z0-9_-], first a letter), else DFS_EINVAL. */
@@ -49,11 +55,17 @@ void user_store_token_hash(const char *token, uint8_t out[32]);
 int user_store_add(user_store *s, const auth_user *u);        /* new user only */
 int user_store_update(user_store *s, const auth_user *u);     /* existing user */
 int user_store_delete(user_store *s, const char *name);       /* also its sessions */
+/* At the per-user bound, first drops (journaled) that user's oldest session. */
 int user_store_add_session(user_store *s, const auth_session *ss);
 int user_store_drop_session(user_store *s, const uint8_t token_hash[32]);
 int user_store_drop_user_sessions(user_store *s, const char *name);
-/* Forgets expired sessions (memory only; replay ignores them too). */
-void user_store_prune(user_store *s, int64_t now_ms);
+/* Forgets expired sessions (memory only; the compaction at start drops them on disk).
+ * Returns how many. O(sessions): call from a timer, not per request. */
+size_t user_store_prune(user_store *s, int64_t now_ms);
+/* Sessions per user (0 = no bound; the default): see user_store_add_session. */
+void user_store_set_session_limit(user_store *s, size_t max_per_user);
+/* Live sessions (in memory) of name, or of everyone if name is NULL. */
+size_t user_store_session_count(const user_store *s, const char *name);
 /* cb(status, ud) once every mutation so far is durable. */
 int user_store_sync(user_store *s, journal_done_cb cb, void *ud);
 

@@ -6,7 +6,9 @@
  *
  * States: CONNECTING -> OPEN -> CLOSING -> CLOSED (close_cb ran; memory freed at refs 0).
  * Invariants: (1) body != NULL iff a header has been parsed and its body is incomplete;
- * (2) every pending call is in `calls` until its callback has run, exactly once. */
+ * (2) every pending call is in `calls` until its callback has run, exactly once;
+ * (3) an accepted connection is in its server's list (counted for the connection caps
+ * and swept for timeouts) from accept until dfs_conn_close, or until the server closes. */
 #include "common/conn.h"
 
 #include <netdb.h>
@@ -62,15 +64,30 @@ struct dfs_conn {
   dfs_frame_limits limits;
   int authenticated;
   uv_timer_t *auth_timer;
+  int set_authenticated; /* dfs_conn_set_authenticated was called (idle-exempt) */
   /* calls */
   struct call *calls;
   uint64_t next_req_id;
+  /* accepted connections: resource limits (conn.h) */
+  struct dfs_server *server; /* NULL for outgoing ones and once the server closed */
+  dfs_conn *snext, *sprev;
+  uint32_t peer_ip;
+  uint64_t last_frame_ms;  /* last complete frame received or sent (idle timeout) */
+  uint64_t frame_start_ms; /* a frame is incomplete since (0 = none) */
+  int got_frame;           /* until the first frame, frame_start_ms is the accept time */
+  uint32_t inflight;       /* requests delivered, not yet replied to */
 };
 
 struct dfs_server {
   uv_tcp_t tcp;
   dfs_conn_opts opts;
   int port;
+  dfs_conn *conns; /* accepted, not closing */
+  unsigned nconns;
+  uv_timer_t sweep; /* timeouts; running iff a timeout is set */
+  int handles;      /* open handles (tcp, sweep): freed when the last one closed */
+  uint64_t refuse_log_ms;
+  unsigned refused_quiet; /* refusals not logged since refuse_log_ms */
 };
 
 struct write_req {
@@ -127,23 +144,39 @@ static void on_auth_timeout(uv_timer_t *t) {
 
 void dfs_conn_set_authenticated(dfs_conn *c) {
   c->authenticated = 1;
+  c->set_authenticated = 1;
   c->limits = c->opts.limits;
   stop_auth_timer(c);
 }
 
 int dfs_conn_is_authenticated(const dfs_conn *c) { return c->authenticated; }
 
+static void server_unlink(dfs_conn *c);
+
 static void on_conn_closed(uv_handle_t *h) {
   dfs_conn *c = h->data;
   c->state = CONN_CLOSED;
+  server_unlink(c); /* closed without dfs_conn_close (a uv_walk at exit) */
   if (c->opts.on_close) c->opts.on_close(c);
   conn_fail_calls(c, DFS_ECLOSED);
   dfs_conn_unref(c); /* the loop's reference */
 }
 
+/* Takes c out of its server's list (it no longer counts against the caps). */
+static void server_unlink(dfs_conn *c) {
+  dfs_server *s = c->server;
+  if (!s) return;
+  if (c->sprev) c->sprev->snext = c->snext; else s->conns = c->snext;
+  if (c->snext) c->snext->sprev = c->sprev;
+  c->snext = c->sprev = NULL;
+  c->server = NULL;
+  s->nconns--;
+}
+
 void dfs_conn_close(dfs_conn *c) {
   if (c->state == CONN_CLOSING || c->state == CONN_CLOSED) return;
   c->state = CONN_CLOSING;
+  server_unlink(c);
   stop_auth_timer(c);
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -265,6 +298,27 @@ static void deliver(dfs_conn *c, dfs_msg *m) {
     dfs_conn_close(c);
     return;
   }
+  if (c->server) {
+    c->last_frame_ms = uv_now(c->tcp.loop);
+    c->got_frame = 1;
+    if (c->opts.max_write_queue && dfs_conn_write_queue(c) > c->opts.max_write_queue) {
+      LOG_WARN("%s: more than %zu bytes of replies not read, closing", c->peer,
+               c->opts.max_write_queue);
+      dfs_msg_free(m);
+      dfs_conn_close(c);
+      return;
+    }
+    if (c->opts.max_inflight && c->inflight >= c->opts.max_inflight) {
+      char why[128];
+      snprintf(why, sizeof why, "too many requests in progress on this connection (limit %u); "
+               "wait for the replies and retry", c->opts.max_inflight);
+      c->inflight++; /* the reply below counts it down again */
+      dfs_conn_reply_error(c, &m->hdr, DFS_EBUSY, why);
+      dfs_msg_free(m);
+      return;
+    }
+  }
+  c->inflight++;
   c->opts.on_request(c, m);
 }
 
@@ -365,6 +419,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   }
 }
 
+/* Notes whether a frame is incomplete now (frame timeout of accepted connections). */
+static void track_frame(dfs_conn *c) {
+  if (!c->server || !c->opts.frame_timeout_ms) return;
+  if (c->body || c->staged || !c->got_frame) {
+    if (!c->frame_start_ms) c->frame_start_ms = uv_now(c->tcp.loop);
+  } else {
+    c->frame_start_ms = 0;
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   dfs_conn *c = s->data;
   if (nread < 0) {
@@ -373,21 +437,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0 || c->state != CONN_OPEN) return;
+  dfs_conn_ref(c);
   if (c->tls) {
     tls_on_cipher(c, (size_t)nread);
-    return;
-  }
-  if ((uint8_t *)buf->base == c->staging + c->staged) {
+  } else if ((uint8_t *)buf->base == c->staging + c->staged) {
     c->staged += (size_t)nread;
     parse_staged(c);
   } else {
     c->body_got += (size_t)nread;
-    if (c->body_got == c->body_len) {
-      dfs_conn_ref(c);
-      finish_body(c);
-      dfs_conn_unref(c);
-    }
+    if (c->body_got == c->body_len) finish_body(c);
   }
+  track_frame(c);
+  dfs_conn_unref(c);
 }
 
 /* ---- writing -------------------------------------------------------------------- */
@@ -470,6 +531,7 @@ static int tls_send(dfs_conn *c, uint16_t type, uint16_t flags, uint64_t req_id,
 int dfs_conn_send(dfs_conn *c, uint16_t type, uint16_t flags, uint64_t req_id,
                   const ProtobufCMessage *payload, const void *bulk, uint32_t bulk_len,
                   dfs_bulk_free_cb bulk_free, void *bulk_ud) {
+  if (c->server) c->last_frame_ms = uv_now(c->tcp.loop);
   if (c->tls && dfs_conn_is_open(c))
     return tls_send(c, type, flags, req_id, payload, bulk, bulk_len, bulk_free, bulk_ud);
   int rc = DFS_ECLOSED;
@@ -509,11 +571,13 @@ err:
 int dfs_conn_reply(dfs_conn *c, const dfs_frame_hdr *req, const ProtobufCMessage *payload,
                    const void *bulk, uint32_t bulk_len, dfs_bulk_free_cb bulk_free,
                    void *bulk_ud) {
+  if (c->inflight) c->inflight--;
   return dfs_conn_send(c, (uint16_t)(req->type + 1), DFS_FRAME_REPLY, req->req_id, payload,
                        bulk, bulk_len, bulk_free, bulk_ud);
 }
 
 int dfs_conn_reply_error(dfs_conn *c, const dfs_frame_hdr *req, int err, const char *why) {
+  if (c->inflight) c->inflight--;
   Dfs__Status st = DFS__STATUS__INIT;
   st.error = err;
   st.message = (char *)(why ? why : dfs_strerror(err));
@@ -592,8 +656,61 @@ static void set_peer_name(dfs_conn *c) {
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     uv_ip4_name(sin, ip, sizeof ip);
     port = ntohs(sin->sin_port);
+    c->peer_ip = sin->sin_addr.s_addr;
   }
   snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+}
+
+/* Refuses a connection over a cap: one MSG_ERROR frame (request id 0) if plaintext,
+ * then close. Logged at most once a second (a flood must not flood the log too). */
+static void refuse_conn(dfs_server *s, dfs_conn *c, const char *why) {
+  if (!c->tls) {
+    Dfs__Status st = DFS__STATUS__INIT;
+    st.error = DFS_EBUSY;
+    st.message = (char *)why;
+    Dfs__ErrorReply rep = DFS__ERROR_REPLY__INIT;
+    rep.status = &st;
+    size_t hlen;
+    uint8_t *head = dfs_msg_pack(DFS__MSG_TYPE__MSG_ERROR, DFS_FRAME_REPLY, 0, &rep.base, 0, &hlen);
+    if (head) {
+      uv_buf_t b = uv_buf_init((char *)head, (unsigned)hlen);
+      (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* best effort: a fresh socket */
+      free(head);
+    }
+  }
+  uint64_t now = uv_now(s->tcp.loop);
+  if (now - s->refuse_log_ms >= 1000 || !s->refuse_log_ms) {
+    LOG_WARN("%s: connection refused: %s (%u more refused in the last second)", c->peer, why,
+             s->refused_quiet);
+    s->refuse_log_ms = now;
+    s->refused_quiet = 0;
+  } else {
+    s->refused_quiet++;
+  }
+  dfs_conn_close(c);
+}
+
+/* NULL if c may join s, else why not (in buf). */
+static const char *over_cap(dfs_server *s, dfs_conn *c, char *buf, size_t bufsz) {
+  const dfs_conn_opts *o = &s->opts;
+  if (o->max_conns && s->nconns >= o->max_conns) {
+    snprintf(buf, bufsz, "too many connections to this server (limit %u); retry later",
+             o->max_conns);
+    return buf;
+  }
+  if (o->max_conns_per_addr) {
+    unsigned same = 0;
+    for (dfs_conn *x = s->conns; x; x = x->snext) same += x->peer_ip == c->peer_ip;
+    if (same >= o->max_conns_per_addr) {
+      char ip[48] = "?";
+      struct in_addr a = {c->peer_ip};
+      uv_inet_ntop(AF_INET, &a, ip, sizeof ip);
+      snprintf(buf, bufsz, "too many connections from %s (limit %u); close some and retry",
+               ip, o->max_conns_per_addr);
+      return buf;
+    }
+  }
+  return NULL;
 }
 
 static void on_connection(uv_stream_t *ls, int status) {
@@ -611,6 +728,19 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->state = CONN_OPEN;
   uv_tcp_nodelay(&c->tcp, 1);
   set_peer_name(c);
+  char why[160];
+  const char *refusal = over_cap(s, c, why, sizeof why);
+  if (refusal) {
+    refuse_conn(s, c, refusal);
+    return;
+  }
+  c->server = s;
+  c->snext = s->conns;
+  if (s->conns) s->conns->sprev = c;
+  s->conns = c;
+  s->nconns++;
+  c->last_frame_ms = uv_now(ls->loop);
+  track_frame(c); /* the first frame's clock starts now */
   if (!c->authenticated && s->opts.auth_timeout_ms && (c->auth_timer = malloc(sizeof(uv_timer_t)))) {
     uv_timer_init(ls->loop, c->auth_timer);
     c->auth_timer->data = c;
@@ -630,6 +760,30 @@ static int resolve4(const char *host, int port, struct sockaddr_in *sa) {
   return 0;
 }
 
+/* Closes accepted connections past their frame or idle timeout. */
+static void on_sweep(uv_timer_t *t) {
+  dfs_server *s = t->data;
+  uint64_t now = uv_now(t->loop);
+  const dfs_conn_opts *o = &s->opts;
+  for (dfs_conn *c = s->conns, *next; c; c = next) {
+    next = c->snext; /* closing unlinks c */
+    if (o->frame_timeout_ms && c->frame_start_ms && now - c->frame_start_ms >= o->frame_timeout_ms) {
+      LOG_INFO("%s: no complete %s within %llu ms, closing", c->peer,
+               c->got_frame ? "frame" : "first frame", (unsigned long long)o->frame_timeout_ms);
+      dfs_conn_close(c);
+    } else if (o->idle_timeout_ms && !c->set_authenticated && !c->inflight &&
+               now - c->last_frame_ms >= o->idle_timeout_ms) {
+      LOG_INFO("%s: idle for %llu ms, closing", c->peer, (unsigned long long)o->idle_timeout_ms);
+      dfs_conn_close(c);
+    }
+  }
+}
+
+static void server_handle_closed(uv_handle_t *h) {
+  dfs_server *s = h->data;
+  if (--s->handles == 0) free(s);
+}
+
 int dfs_server_listen(uv_loop_t *loop, const char *host, int port, const dfs_conn_opts *opts,
                       dfs_server **out) {
   struct sockaddr_in sa;
@@ -639,12 +793,26 @@ int dfs_server_listen(uv_loop_t *loop, const char *host, int port, const dfs_con
   s->opts = *opts;
   uv_tcp_init(loop, &s->tcp);
   s->tcp.data = s;
+  uv_timer_init(loop, &s->sweep);
+  s->sweep.data = s;
+  s->handles = 2;
   int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&sa, 0);
   if (rc == 0) rc = uv_listen((uv_stream_t *)&s->tcp, 512, on_connection);
   if (rc < 0) {
     LOG_ERROR("cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
-    uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+    uv_close((uv_handle_t *)&s->tcp, server_handle_closed);
+    uv_close((uv_handle_t *)&s->sweep, server_handle_closed);
     return rc == UV_EADDRINUSE ? DFS_EADDRINUSE : DFS_EIO;
+  }
+  uint64_t tick = 0;
+  if (opts->frame_timeout_ms) tick = opts->frame_timeout_ms;
+  if (opts->idle_timeout_ms && (!tick || opts->idle_timeout_ms < tick)) tick = opts->idle_timeout_ms;
+  if (tick) {
+    tick /= 4;
+    if (tick < 20) tick = 20;
+    if (tick > 1000) tick = 1000;
+    uv_timer_start(&s->sweep, on_sweep, tick, tick);
+    uv_unref((uv_handle_t *)&s->sweep); /* never keeps the loop alive by itself */
   }
   struct sockaddr_in bound;
   int len = sizeof bound;
@@ -656,7 +824,13 @@ int dfs_server_listen(uv_loop_t *loop, const char *host, int port, const dfs_con
 
 int dfs_server_port(const dfs_server *s) { return s->port; }
 
-void dfs_server_close(dfs_server *s) { uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free); }
+unsigned dfs_server_conns(const dfs_server *s) { return s->nconns; }
+
+void dfs_server_close(dfs_server *s) {
+  while (s->conns) server_unlink(s->conns); /* they live on, unlimited, until closed */
+  uv_close((uv_handle_t *)&s->tcp, server_handle_closed);
+  uv_close((uv_handle_t *)&s->sweep, server_handle_closed);
+}
 
 static void on_connected(uv_connect_t *req, int status) {
   dfs_conn *c = req->data;

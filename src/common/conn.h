@@ -44,6 +44,22 @@ typedef struct {
    * closed if that has not happened within auth_timeout_ms (0 = no timeout). */
   dfs_frame_limits pre_auth;
   uint64_t auth_timeout_ms;
+  /* Server-side resource limits for accepted connections (0 = none; ignored for
+   * outgoing ones). A connection over max_conns or max_conns_per_addr (same IPv4
+   * source) is told so in one MSG_ERROR frame (request id 0, DFS_EBUSY; plaintext only)
+   * and closed at once. idle_timeout_ms: closed when nothing was received or sent for
+   * that long (a peer that did dfs_conn_set_authenticated is exempt: daemon links stay
+   * up). frame_timeout_ms: the first frame after accept (TLS handshake included) and
+   * every frame once its first byte arrived must be complete within that long (a
+   * half-sent frame cannot hold a connection). max_inflight: requests handed to
+   * on_request and not yet replied to; beyond it a request is refused with DFS_EBUSY
+   * without reaching on_request. max_write_queue: a peer that lets more reply bytes
+   * than this pile up (it does not read) is closed at its next request. Timeouts are
+   * checked by one timer per server, every quarter of the shortest (at least 20 ms). */
+  uint32_t max_conns, max_conns_per_addr;
+  uint64_t idle_timeout_ms, frame_timeout_ms;
+  uint32_t max_inflight;
+  size_t max_write_queue;
 } dfs_conn_opts;
 
 /* Accepted connections get opts (copied). Returns 0 or a DFS_E* code; *out lives until
@@ -53,6 +69,8 @@ typedef struct dfs_server dfs_server;
 int dfs_server_listen(uv_loop_t *loop, const char *host, int port, const dfs_conn_opts *opts,
                       dfs_server **out);
 int dfs_server_port(const dfs_server *s);
+/* Accepted connections open now (0 after close). */
+unsigned dfs_server_conns(const dfs_server *s);
 void dfs_server_close(dfs_server *s); /* stops listening; frees s asynchronously */
 
 /* Starts an outgoing connection; connect_cb gets status 0 or DFS_ECONN. The returned
