@@ -78,6 +78,12 @@ static void log_refusal(authd *ad, const char *what, const char *who) {
   LOG_WARN("refused %s (%s); %llu refusals so far", what, who, (unsigned long long)ad->refusals);
 }
 
+/* Why a queued bcrypt job never ran (pwqueue.h). */
+static const char *not_run(int status) {
+  return status == UV_EBUSY ? "authd is busy with password checks from many clients; retry in a moment"
+                            : "authd is shutting down or the client left; retry";
+}
+
 static int job_cancelled(pwq_job *j) { return !dfs_conn_is_open(((areq *)j)->conn); }
 
 /* Queues r's bcrypt work. 0, or an error already replied with reply(). */
@@ -238,8 +244,8 @@ static void work_hash(pwq_job *j) {
 static void done_register(pwq_job *j, int status) {
   areq *r = (areq *)j;
   r->ad->bcrypt_runs += status == 0;
-  if (status == UV_ECANCELED) {
-    reply_plain(r->conn, &r->hdr, DFS_EUNAVAIL, "authd is shutting down or the client left; retry");
+  if (status == UV_ECANCELED || status == UV_EBUSY) {
+    reply_plain(r->conn, &r->hdr, status == UV_EBUSY ? DFS_EBUSY : DFS_EUNAVAIL, not_run(status));
     areq_free(r);
     return;
   }
@@ -328,8 +334,8 @@ static void done_login(pwq_job *j, int status) {
   const auth_user *u = user_store_get(ad->store, r->user);
   ad->bcrypt_runs += status == 0;
   attempt_end(r, status == 0, status == 0 && r->verified && u);
-  if (status == UV_ECANCELED) {
-    login_fail(r, DFS_EUNAVAIL, "authd is shutting down or the client left; retry");
+  if (status == UV_ECANCELED || status == UV_EBUSY) {
+    login_fail(r, status == UV_EBUSY ? DFS_EBUSY : DFS_EUNAVAIL, not_run(status));
     return;
   }
   if (status || !r->verified || !u) {
@@ -508,8 +514,8 @@ static void done_passwd(pwq_job *j, int status) {
   areq *r = (areq *)j;
   r->ad->bcrypt_runs += status == 0;
   attempt_end(r, status == 0, status == 0 && r->verified);
-  if (status == UV_ECANCELED) {
-    reply_plain(r->conn, &r->hdr, DFS_EUNAVAIL, "authd is shutting down or the client left; retry");
+  if (status == UV_ECANCELED || status == UV_EBUSY) {
+    reply_plain(r->conn, &r->hdr, status == UV_EBUSY ? DFS_EBUSY : DFS_EUNAVAIL, not_run(status));
     areq_free(r);
     return;
   }

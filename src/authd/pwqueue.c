@@ -104,12 +104,36 @@ static void pump(pwq *q) {
   }
 }
 
+/* The queue is full: makes room for an address holding `mine` jobs by refusing the
+ * newest waiting job of the address holding the most, if that is at least 2 more (a
+ * flood from many addresses cannot keep a newcomer out). 1 if room was made. */
+static int displace(pwq *q, unsigned mine) {
+  struct pwq_addr *big = NULL;
+  for (struct pwq_addr *a = q->addrs; a; a = a->next)
+    if (a->head && (!big || a->jobs > big->jobs)) big = a;
+  if (!big || big->jobs < mine + 2) return 0;
+  pwq_job *last = big->head, *prev = NULL;
+  while (last->next) { prev = last; last = last->next; }
+  if (prev) prev->next = NULL; else big->head = NULL;
+  big->tail = prev;
+  if (!big->head && big->in_ring) { /* out of the ring: it has nothing waiting now */
+    struct pwq_addr **pp = &q->ring_head, *before = NULL;
+    while (*pp != big) { before = *pp; pp = &(*pp)->ring_next; }
+    *pp = big->ring_next;
+    if (q->ring_tail == big) q->ring_tail = before;
+    big->in_ring = 0;
+  }
+  finish(last, UV_EBUSY);
+  return 1;
+}
+
 int pwq_submit(pwq *q, pwq_job *j, const char *addr, int *per_addr) {
   *per_addr = 0;
-  if (q->stopped || q->jobs >= q->max_jobs) return DFS_EBUSY;
+  if (q->stopped) return DFS_EBUSY;
   struct pwq_addr *a = q->addrs;
   while (a && strcmp(a->addr, addr) != 0) a = a->next;
   if (a && a->jobs >= q->max_per_addr) { *per_addr = 1; return DFS_EBUSY; }
+  if (q->jobs >= q->max_jobs && !displace(q, a ? a->jobs : 0)) return DFS_EBUSY;
   if (!a) {
     if (!(a = calloc(1, sizeof *a))) return DFS_EBUSY;
     snprintf(a->addr, sizeof a->addr, "%s", addr);

@@ -4,7 +4,9 @@
  * are waiting or running in total and at most max_per_addr from one client address.
  * Waiting jobs are started round-robin over addresses, so one address flooding the
  * queue delays another address's login by about one hash per flooding address, not by
- * the whole backlog. Loop thread only. */
+ * the whole backlog. When the queue is full, a newcomer displaces the newest waiting job
+ * of the address holding the most (that job is answered "busy"), so many flooding
+ * addresses together cannot keep a new address out either. Loop thread only. */
 #ifndef DFS_PWQUEUE_H
 #define DFS_PWQUEUE_H
 
@@ -20,8 +22,9 @@ typedef struct pwq_job pwq_job;
 
 /* Owned by the submitter (embedded in its request); the queue only links it. run is
  * called on a pool thread; done on the loop thread, exactly once per accepted submit,
- * with status 0 after run, or UV_ECANCELED when the job never ran (the queue was
- * stopped, or cancelled() said the requester is gone). */
+ * with status 0 after run, UV_ECANCELED when the job never ran (the queue was stopped,
+ * or cancelled() said the requester is gone), or UV_EBUSY when it was displaced by a
+ * job of a less busy address (tell the client to retry). */
 struct pwq_job {
   void (*run)(pwq_job *j);
   void (*done)(pwq_job *j, int status);

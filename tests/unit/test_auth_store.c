@@ -107,22 +107,43 @@ static void test_pwqueue(void **state) {
   assert_int_equal(pwq_submit(q, &t[4].j, "A", &per_addr), DFS_EBUSY);
   assert_int_equal(per_addr, 1);
   /* B arrives later but waits for one job of each address ahead of it (A's running one
-   * and A's next in the ring), not for A's whole backlog */
+   * and A's next in the ring), not for A's whole backlog; per_addr says whose limit */
   t[5].tag = 'b';
   assert_int_equal(pwq_submit(q, &t[5].j, "B", &per_addr), 0);
   t[6].tag = 'c';
   t[6].cancel = 1; /* its client left: never runs */
   assert_int_equal(pwq_submit(q, &t[6].j, "C", &per_addr), 0);
-  /* the whole queue is full (6) */
-  assert_int_equal(pwq_submit(q, &t[7].j, "D", &per_addr), DFS_EBUSY);
-  assert_int_equal(per_addr, 0);
-  assert_int_equal(pwq_jobs(q), 6);
-  while (done_ok + done_cancelled < 6) uv_run(&loop, UV_RUN_ONCE);
-  order[norder] = 0;
-  assert_string_equal(order, "aabaa");
+  /* the whole queue is full (6): D displaces A's newest waiting job (answered busy) */
+  t[7].tag = 'd';
+  assert_int_equal(pwq_submit(q, &t[7].j, "D", &per_addr), 0);
   assert_int_equal(done_cancelled, 1);
+  assert_int_equal(pwq_jobs(q), 6);
+  while (done_ok + done_cancelled < 7) uv_run(&loop, UV_RUN_ONCE);
+  order[norder] = 0;
+  assert_string_equal(order, "aabda");
+  assert_int_equal(done_cancelled, 2);
   assert_int_equal(ran, 5);
   assert_int_equal(pwq_jobs(q), 0);
+  /* full queue: a newcomer displaces the newest waiting job of the busiest address */
+  pwq *q2 = pwq_new(&loop, 1, 4, 4);
+  done_ok = done_cancelled = 0;
+  norder = 0;
+  for (int i = 0; i < 4; i++) { t[i].tag = 'a'; t[i].cancel = 0; assert_int_equal(pwq_submit(q2, &t[i].j, "A", &per_addr), 0); }
+  t[4].tag = 'b';
+  assert_int_equal(pwq_submit(q2, &t[4].j, "B", &per_addr), 0);
+  assert_int_equal(done_cancelled, 1); /* A's newest, answered busy */
+  t[5].tag = 'c';
+  assert_int_equal(pwq_submit(q2, &t[5].j, "C", &per_addr), 0); /* A has 3, C 0: again */
+  assert_int_equal(done_cancelled, 2);
+  t[7].tag = 'b';
+  assert_int_equal(pwq_submit(q2, &t[7].j, "B", &per_addr), DFS_EBUSY); /* A 2, B 1: no */
+  while (done_ok < 4) uv_run(&loop, UV_RUN_ONCE);
+  order[norder] = 0;
+  assert_string_equal(order, "aabc");
+  pwq_stop(q2);
+  pwq_free(q2);
+  done_ok = 5;
+  done_cancelled = 1; /* as before the q2 part, for the counts below */
   /* stop: waiting jobs are cancelled at once, later submits refused */
   for (int i = 0; i < 3; i++) assert_int_equal(pwq_submit(q, &t[i].j, "A", &per_addr), 0);
   pwq_stop(q);
