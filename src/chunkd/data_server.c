@@ -563,10 +563,19 @@ int data_server_start(chunkd_state *st, const char *host, int port, data_server 
   data_server *ds = calloc(1, sizeof *ds);
   if (!ds) return DFS_ENOMEM;
   ds->st = st;
+  /* bounds for hostile clients (issue 12): connections per address and in all, a frame
+   * (a 1 MiB chunk included) must arrive within 60 s once begun, a peer that does not
+   * read its replies is dropped. No idle timeout: pooled client and chain links idle
+   * between uses. */
   dfs_conn_opts o = {.limits = {MAX_REQ_PAYLOAD, DFS_MAX_BULK},
                      .on_request = on_request,
                      .data = ds,
-                     .tls = st->tls_server};
+                     .tls = st->tls_server,
+                     .max_conns = 8192,
+                     .max_conns_per_addr = 2048,
+                     .frame_timeout_ms = 60000,
+                     .max_inflight = 256,
+                     .max_write_queue = 64u << 20};
   int rc = dfs_server_listen(st->loop, host, port, &o, &ds->srv);
   if (rc) {
     free(ds);

@@ -294,6 +294,12 @@ int main(int argc, char **argv) {
   opts.on_close = md_on_close;
   opts.data = md;
   opts.tls = md->tls_server;
+  /* bounds for hostile clients (issue 12): connections per address and in all, a frame
+   * must arrive within 60 s once begun, a peer that does not read replies is dropped */
+  opts.max_conns = 8192;
+  opts.max_conns_per_addr = 2048;
+  opts.frame_timeout_ms = 60000;
+  opts.max_write_queue = 256u << 20;
   if (*md->auth_address || *md->cluster_secret) {
     /* strangers get small frames and 10 s to present a valid token or cluster secret */
     opts.pre_auth.max_payload = PRE_AUTH_MAX_PAYLOAD;
