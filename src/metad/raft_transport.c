@@ -57,9 +57,9 @@ size_t rt_hello_encode(const rt_hello *h, uint8_t *out) {
   return RT_HELLO_HEAD + alen;
 }
 
-int rt_hello_head(const uint8_t *p, size_t n, size_t *addr_len, const char **why) {
+int rt_hello_prefix(const uint8_t *p, size_t n, const char **why) {
   const char *w = NULL;
-  if (n < RT_HELLO_HEAD) w = "short handshake message";
+  if (n < RT_HELLO_PREFIX) w = "short handshake message";
   else if (memcmp(p, magic, sizeof magic)) {
     /* raft_uv_tcp starts with protocol version 1 as a little-endian uint64 */
     static const uint8_t plain[8] = {1, 0, 0, 0, 0, 0, 0, 0};
@@ -67,9 +67,18 @@ int rt_hello_head(const uint8_t *p, size_t n, size_t *addr_len, const char **why
                             : "plain libraft handshake (no raft authentication)";
   } else if (p[6] != RT_VERSION) w = "unsupported raft handshake version";
   else if (p[7] & ~RT_FLAG_SECRET) w = "unknown raft handshake flags";
-  else if (p[RT_HELLO_HEAD - 1] == 0) w = "empty raft address in the handshake";
-  if (w) {
-    if (why) *why = w;
+  if (w && why) *why = w;
+  return w ? -1 : 0;
+}
+
+int rt_hello_head(const uint8_t *p, size_t n, size_t *addr_len, const char **why) {
+  if (rt_hello_prefix(p, n, why)) return -1;
+  if (n < RT_HELLO_HEAD) {
+    if (why) *why = "short handshake message";
+    return -1;
+  }
+  if (p[RT_HELLO_HEAD - 1] == 0) {
+    if (why) *why = "empty raft address in the handshake";
     return -1;
   }
   *addr_len = p[RT_HELLO_HEAD - 1];
@@ -151,7 +160,9 @@ typedef struct {
   unsigned log_lines, log_suppressed;
 } rt_impl;
 
-enum step { ST_RESOLVE, ST_CONNECT, ST_HELLO_HEAD, ST_HELLO_ADDR, ST_PROOF, ST_DONE };
+enum step {
+  ST_RESOLVE, ST_CONNECT, ST_HELLO_PREFIX, ST_HELLO_HEAD, ST_HELLO_ADDR, ST_PROOF, ST_DONE
+};
 
 struct rt_conn {
   rt_impl *rt;
@@ -354,6 +365,14 @@ static void got_message(rt_conn *c) {
   const char *why = NULL;
   size_t alen;
   switch (c->step) {
+  case ST_HELLO_PREFIX: /* checked first: a stranger's bytes are refused at once */
+    if (rt_hello_prefix(c->in, c->in_len, &why)) {
+      conn_refuse(c, why);
+      return;
+    }
+    c->step = ST_HELLO_HEAD;
+    c->in_want = RT_HELLO_HEAD;
+    return;
   case ST_HELLO_HEAD:
     if (rt_hello_head(c->in, c->in_len, &alen, &why)) {
       conn_refuse(c, why);
@@ -364,7 +383,7 @@ static void got_message(rt_conn *c) {
     return;
   case ST_HELLO_ADDR:
     if (rt_hello_decode(c->in, c->in_len, &c->peer, &why)) {
-      expect(c, ST_HELLO_HEAD, 0); /* logs without a claimed id */
+      c->step = ST_HELLO_HEAD; /* logs without a claimed id */
       conn_refuse(c, why);
       return;
     }
@@ -488,7 +507,7 @@ static void on_connection(uv_stream_t *server, int status) {
   c->inbound = 1;
   set_who(c);
   c->deadline = dfs_now_ms() + rt->timeout_ms;
-  expect(c, ST_HELLO_HEAD, RT_HELLO_HEAD);
+  expect(c, ST_HELLO_PREFIX, RT_HELLO_PREFIX);
   if (rt->n_inbound >= rt->max_pending) {
     /* bounded: strangers cannot pile up sockets and buffers */
     list_add(c);
@@ -585,7 +604,7 @@ static void on_connected(uv_connect_t *req, int status) {
   }
   set_who(c);
   uv_tcp_nodelay(c->tcp, 1);
-  expect(c, ST_HELLO_HEAD, RT_HELLO_HEAD);
+  expect(c, ST_HELLO_PREFIX, RT_HELLO_PREFIX);
   if (new_hello(c) || send_msg(c, 0, c->mine, c->mine_len) ||
       uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read))
     conn_fail(c, RAFT_NOCONNECTION);

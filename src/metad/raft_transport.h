@@ -39,7 +39,8 @@
 #define RT_MAC_LEN 32
 #define RT_KEY_LEN 32
 #define RT_ADDR_MAX 255
-#define RT_HELLO_HEAD 49 /* a HELLO up to and including the address length byte */
+#define RT_HELLO_PREFIX 8 /* magic, version, flags: checked before the rest is read */
+#define RT_HELLO_HEAD 49  /* a HELLO up to and including the address length byte */
 #define RT_HELLO_MAX (RT_HELLO_HEAD + RT_ADDR_MAX)
 #define RT_FLAG_SECRET 1u
 
@@ -81,6 +82,9 @@ int rt_key(const char *secret, uint8_t key[RT_KEY_LEN]);
 /* Encodes h into out (at least RT_HELLO_MAX bytes). Returns the length, or 0 if the
  * address is empty or longer than RT_ADDR_MAX. */
 size_t rt_hello_encode(const rt_hello *h, uint8_t *out);
+/* Checks the first RT_HELLO_PREFIX bytes of a HELLO (magic, version, flags): 0, or -1
+ * with a static reason in *why (a plain libraft handshake is named as such). */
+int rt_hello_prefix(const uint8_t *p, size_t n, const char **why);
 /* Checks the first RT_HELLO_HEAD bytes of a HELLO: 0 and the address length in
  * *addr_len, or -1 with a static reason in *why. */
 int rt_hello_head(const uint8_t *p, size_t n, size_t *addr_len, const char **why);
