@@ -359,8 +359,9 @@ static void expect(rt_conn *c, enum step s, size_t n) {
   c->in_want = n;
 }
 
-/* The message expected at c->step is complete in c->in. */
-static void got_message(rt_conn *c) {
+/* The message expected at c->step is complete in c->in. Returns 1 if c was handed to
+ * libraft (and freed), else 0. */
+static int got_message(rt_conn *c) {
   rt_impl *rt = c->rt;
   const char *why = NULL;
   size_t alen;
@@ -368,24 +369,24 @@ static void got_message(rt_conn *c) {
   case ST_HELLO_PREFIX: /* checked first: a stranger's bytes are refused at once */
     if (rt_hello_prefix(c->in, c->in_len, &why)) {
       conn_refuse(c, why);
-      return;
+      return 0;
     }
     c->step = ST_HELLO_HEAD;
     c->in_want = RT_HELLO_HEAD;
-    return;
+    return 0;
   case ST_HELLO_HEAD:
     if (rt_hello_head(c->in, c->in_len, &alen, &why)) {
       conn_refuse(c, why);
-      return;
+      return 0;
     }
     c->step = ST_HELLO_ADDR;
     c->in_want = RT_HELLO_HEAD + alen;
-    return;
+    return 0;
   case ST_HELLO_ADDR:
     if (rt_hello_decode(c->in, c->in_len, &c->peer, &why)) {
       c->step = ST_HELLO_HEAD; /* logs without a claimed id */
       conn_refuse(c, why);
-      return;
+      return 0;
     }
     memcpy(c->theirs, c->in, c->in_len);
     c->theirs_len = c->in_len;
@@ -397,11 +398,11 @@ static void got_message(rt_conn *c) {
         why = "the peer has no cluster.secret";
       if (why) {
         conn_refuse(c, why);
-        return;
+        return 0;
       }
       if (new_hello(c) || send_msg(c, 0, c->mine, c->mine_len)) {
         conn_fail(c, RAFT_NOCONNECTION);
-        return;
+        return 0;
       }
     } else {
       if (c->peer.id != c->want_id || strcmp(c->peer.address, c->want_addr)) {
@@ -409,21 +410,21 @@ static void got_message(rt_conn *c) {
         snprintf(w, sizeof w, "the node there says it is raft id %llu at %s",
                  (unsigned long long)c->peer.id, c->peer.address);
         conn_refuse(c, w);
-        return;
+        return 0;
       }
       rt_proof(rt->key, RT_CLIENT, c->mine, c->mine_len, c->theirs, c->theirs_len, c->proof);
       if (send_msg(c, 1, c->proof, RT_MAC_LEN)) {
         conn_fail(c, RAFT_NOCONNECTION);
-        return;
+        return 0;
       }
     }
-    return;
+    return 0;
   case ST_PROOF:
     if (c->inbound) {
       if (!rt_proof_ok(rt->key, RT_CLIENT, c->theirs, c->theirs_len, c->mine, c->mine_len,
                        c->in)) {
         conn_refuse(c, proof_failure(c));
-        return;
+        return 0;
       }
       uv_read_stop((uv_stream_t *)c->tcp);
       rt_proof(rt->key, RT_SERVER, c->theirs, c->theirs_len, c->mine, c->mine_len, c->proof);
@@ -434,15 +435,18 @@ static void got_message(rt_conn *c) {
       if (!rt_proof_ok(rt->key, RT_SERVER, c->mine, c->mine_len, c->theirs, c->theirs_len,
                        c->in)) {
         conn_refuse(c, proof_failure(c));
-        return;
+        return 0;
       }
       uv_read_stop((uv_stream_t *)c->tcp);
       c->step = ST_DONE;
-      if (c->writes == 0) handover(c);
+      if (c->writes == 0) {
+        handover(c);
+        return 1;
+      }
     }
-    return;
+    return 0;
   default:
-    return;
+    return 0;
   }
 }
 
@@ -463,7 +467,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->in_len += (size_t)nread;
-  while (!c->failed && c->in_len == c->in_want && c->step != ST_DONE) got_message(c);
+  while (!c->failed && c->in_len == c->in_want && c->step != ST_DONE)
+    if (got_message(c)) return; /* c is libraft's now (and freed) */
 }
 
 static void set_who(rt_conn *c) {
