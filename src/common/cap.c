@@ -1,4 +1,6 @@
-/* HMAC-SHA256 chunk capabilities (see cap.h). */
+/* HMAC-SHA256 chunk capabilities and the keyed-hash helpers other modules use (the raft
+ * transport's handshake); the only place that calls OpenSSL's digest/MAC functions
+ * (see cap.h). */
 #include "common/cap.h"
 
 #include <openssl/crypto.h>
@@ -9,16 +11,29 @@
 
 #include "common/errors.h"
 
-int dfs_cap_key(const char *cluster_secret, uint8_t key[DFS_CAP_KEY_LEN]) {
-  static const char label[] = "dfs chunk capability v1:";
+int dfs_secret_key(const char *label, const char *cluster_secret, uint8_t key[32]) {
   EVP_MD_CTX *c = EVP_MD_CTX_new();
-  unsigned n = DFS_CAP_KEY_LEN;
+  unsigned n = 32;
   int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-           EVP_DigestUpdate(c, label, sizeof label - 1) &&
+           EVP_DigestUpdate(c, label, strlen(label)) &&
            EVP_DigestUpdate(c, cluster_secret, strlen(cluster_secret)) &&
            EVP_DigestFinal_ex(c, key, &n);
   EVP_MD_CTX_free(c);
   return ok ? 0 : DFS_ENOMEM;
+}
+
+int dfs_cap_key(const char *cluster_secret, uint8_t key[DFS_CAP_KEY_LEN]) {
+  return dfs_secret_key("dfs chunk capability v1:", cluster_secret, key);
+}
+
+void dfs_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
+                     uint8_t out[32]) {
+  unsigned n = 32;
+  HMAC(EVP_sha256(), key, (int)key_len, msg, len, out, &n);
+}
+
+int dfs_mac_equal(const uint8_t *a, const uint8_t *b, size_t n) {
+  return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 static void be64(uint8_t *p, uint64_t v) {

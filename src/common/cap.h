@@ -15,6 +15,15 @@ enum dfs_cap_op { DFS_CAP_READ = 1, DFS_CAP_WRITE = 2 };
 
 /* Derives the capability key from the cluster secret (any length). 0 or DFS_ENOMEM. */
 int dfs_cap_key(const char *cluster_secret, uint8_t key[DFS_CAP_KEY_LEN]);
+/* Derives a 32-byte key for one purpose from the cluster secret: SHA-256(label |
+ * secret). Different labels give unrelated keys (capabilities vs. raft transport).
+ * 0 or DFS_ENOMEM. */
+int dfs_secret_key(const char *label, const char *cluster_secret, uint8_t key[32]);
+/* out = HMAC-SHA256(key, msg). */
+void dfs_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
+                     uint8_t out[32]);
+/* 1 if the n bytes at a and b are equal, compared in constant time. */
+int dfs_mac_equal(const uint8_t *a, const uint8_t *b, size_t n);
 /* Writes a capability to out. */
 void dfs_cap_sign(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
                   enum dfs_cap_op op, int64_t expiry_ms, uint8_t out[DFS_CAP_LEN]);

@@ -177,6 +177,8 @@ static int load_settings(metad *md, char *err, size_t errsz) {
       {"raft.election_timeout", 1, 1000, 50, 60000, &md->election_ms},
       {"raft.heartbeat_timeout", 1, 100, 10, 10000, &md->raft_heartbeat_ms},
       {"raft.max_inflight_entries", 0, 256, 1, 65536, &md->max_inflight},
+      {"raft.handshake_timeout", 1, 3000, 100, 60000, &md->raft_handshake_ms},
+      {"raft.max_pending", 0, 16, 1, 1024, &md->raft_max_pending},
       {"chunkservers.heartbeat_interval", 1, 10000, 10, 3600000, &md->heartbeat_ms},
       {"chunkservers.dead_timeout", 1, 30000, 20, 86400000, &md->dead_timeout_ms},
       {"gc.orphan_grace", 1, 3600000, 0, 365LL * 86400000, &md->orphan_grace_ms},

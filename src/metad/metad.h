@@ -65,6 +65,8 @@ struct metad {
   int64_t heartbeat_ms, dead_timeout_ms, orphan_grace_ms;
   int64_t snapshot_threshold, snapshot_trailing, election_ms, raft_heartbeat_ms;
   int64_t max_inflight;
+  int64_t raft_handshake_ms;  /* raft.handshake_timeout: a peer's whole handshake */
+  int64_t raft_max_pending;   /* raft.max_pending: inbound connections in their handshake */
   int64_t trash_retention_ms;  /* trash.retention: how long deleted entries stay in trash */
   int64_t trash_checked_ms;    /* leader: last time expired trash items were looked for */
   /* security (see auth.h): auth_address "" = authentication off */

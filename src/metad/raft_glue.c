@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "metad/handlers.h"
+#include "metad/raft_transport.h"
 
 #define BATCH_MAX_BYTES (16u << 20) /* submit early when a batch grows past this */
 #define POLL_MS 50
@@ -344,17 +345,41 @@ static int build_conf(metad *md, struct raft_configuration *conf, char *err, siz
   return 0;
 }
 
+/* The transport's peer check: a connecting node must be a voter of the current raft
+ * configuration (the persisted one, so a restart without raft.peers still works) with
+ * the address that configuration gives it. */
+static const char *peer_check(void *ud, uint64_t id, const char *address) {
+  metad *md = ud;
+  const struct raft_configuration *c = &md->raft.configuration;
+  for (unsigned i = 0; i < c->n; i++) {
+    if (c->servers[i].id != id) continue;
+    return strcmp(c->servers[i].address, address)
+               ? "that id has another address in the raft configuration"
+               : NULL;
+  }
+  return "that raft id is not a voter of this cluster";
+}
+
 int rg_init(metad *md, char *err, size_t errsz) {
   int rv;
-  md->transport.version = 1; /* before raft_uv_tcp_init, or it fails at run time */
+  rt_options to = {0};
+  to.secret = md->cluster_secret;
+  to.handshake_timeout_ms = (uint64_t)md->raft_handshake_ms;
+  to.max_pending = (unsigned)md->raft_max_pending;
+  to.peer_check = peer_check;
+  to.ud = md;
   md->transport.data = NULL;
-  if ((rv = raft_uv_tcp_init(&md->transport, md->loop))) {
+  if ((rv = rt_init(&md->transport, md->loop, &to))) {
     snprintf(err, errsz, "raft transport: %s", raft_strerror(rv));
     return DFS_EINTERNAL;
   }
+  if (!*md->cluster_secret)
+    LOG_WARN("RAFT IS UNAUTHENTICATED (cluster.secret is not set): anyone who reaches "
+             "raft.address %s can take part in the metad cluster's consensus",
+             md->raft_address);
   if ((rv = raft_uv_init(&md->io, md->loop, md->data_dir, &md->transport))) {
     snprintf(err, errsz, "raft storage in %s: %s", md->data_dir, raft_strerror(rv));
-    raft_uv_tcp_close(&md->transport);
+    rt_free(&md->transport);
     return DFS_EIO;
   }
   md->raft_fsm.version = 1;
@@ -366,7 +391,7 @@ int rg_init(metad *md, char *err, size_t errsz) {
     snprintf(err, errsz, "cannot start raft on the data directory %s: %s", md->data_dir,
              raft_strerror(rv));
     raft_uv_close(&md->io);
-    raft_uv_tcp_close(&md->transport);
+    rt_free(&md->transport);
     return DFS_EINTERNAL;
   }
   md->raft.data = md;
@@ -412,7 +437,7 @@ int rg_init(metad *md, char *err, size_t errsz) {
 static void on_raft_closed(struct raft *r) {
   metad *md = r->data;
   raft_uv_close(&md->io);
-  raft_uv_tcp_close(&md->transport);
+  rt_free(&md->transport);
   if (close_done) close_done(md);
 }
 

@@ -1,4 +1,5 @@
-/* raft_glue: metad's use of libraft 0.22: the uv I/O and TCP transport, bootstrap of
+/* raft_glue: metad's use of libraft 0.22: the uv I/O over raft_transport.c (voters
+ * authenticated with the cluster secret), bootstrap of
  * the first configuration, the raft_fsm adapter over fsm.c, group commit (ops arriving
  * during one loop iteration are batched into ONE entry submitted from a uv_check
  * handle), leadership polling and the "am I the leader" answer for requests. */
