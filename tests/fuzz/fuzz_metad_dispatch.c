@@ -17,6 +17,7 @@
 #include "fz_net.h"
 #include "metad/auth.h"
 #include "metad/handlers.h"
+#include "metad/limits.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -55,7 +56,12 @@ static void setup(void) {
   md.trash_retention_ms = 86400000;
   md.rng = 0x9e3779b97f4a7c15ull; /* placement: deterministic */
   md.fsm = fsm_new(FSM_RESULTS_DEFAULT);
-  if (!md.fsm) abort();
+  md.limits = limits_new(); /* per-user shares, as metad's main.c sets them */
+  md.max_allocs_inflight = 4096;
+  md.bad_reports_per_min = 60;
+  md.scan_nodes_per_s = 2000000;
+  md.caps_ttl_ms = 600000;
+  if (!md.fsm || !md.limits) abort();
   repl_init(&md.repl);
   md.repl.max_jobs_per_server = (uint32_t)md.repl_max_jobs;
   md.repl.job_timeout_ms = (uint64_t)md.repl_job_timeout_ms;
