@@ -10,6 +10,7 @@
 #include "auth.pb-c.h"
 #include "authd/authd.h"
 #include "common/errors.h"
+#include "common/path.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -284,6 +285,16 @@ static void h_register(authd *ad, dfs_conn *c, dfs_msg *m) {
     err = DFS_EPERM;
     why = "self-registration is turned off on this server (registration.enabled: false); "
           "ask an administrator for an account";
+  } else if (!strcmp(q->username, DFS_ADMIN_OWNER)) {
+    err = DFS_EPERM;
+    snprintf(msgbuf, sizeof msgbuf, "the name '%s' is reserved (it owns / and /home); choose "
+             "another name", q->username);
+    why = msgbuf;
+  } else if (user_store_name_retired(ad->store, q->username)) {
+    err = DFS_EEXIST; /* the files of the deleted user must not pass to a newcomer */
+    snprintf(msgbuf, sizeof msgbuf, "the name '%s' belonged to a deleted user and is never "
+             "given out again; choose another name", q->username);
+    why = msgbuf;
   } else if (user_store_get(ad->store, q->username)) {
     err = DFS_EEXIST; /* before any bcrypt: taken names cost nothing */
     snprintf(msgbuf, sizeof msgbuf, "user '%s' already exists (choose another name)", q->username);

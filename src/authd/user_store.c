@@ -1,6 +1,6 @@
 /* Users and sessions with a journal (see user_store.h). Record bodies:
  *   'U' user put:    name, hash, is_admin u8, disabled u8, created_ms i64
- *   'D' user delete: name
+ *   'D' user delete: name (the name is retired: never given to a new user)
  *   'S' session put: token_hash[32], user, expires_ms i64
  *   'X' session drop: token_hash[32]
  *   'Y' drop all sessions of: user
@@ -41,6 +41,10 @@ struct user_store {
   struct ulist **ub;
   size_t nub, nulist;
   size_t max_per_user; /* 0 = no bound */
+  /* names of deleted users: a name is a user's identity (files belong to it), so it is
+   * never given to anyone else; kept by replaying 'D' records and rewritten as such */
+  char (*retired)[USER_NAME_MAX + 1];
+  size_t nretired, capretired;
 };
 
 /* ---- record codec ---------------------------------------------------------------- */
@@ -180,11 +184,26 @@ static void mem_drop_session(user_store *s, const uint8_t h[32]) {
   if (x) sess_remove(s, x);
 }
 
-static void mem_del_user(user_store *s, const char *name) {
+static int mem_retire(user_store *s, const char *name) {
+  if (user_store_name_retired(s, name)) return 0;
+  if (s->nretired == s->capretired) {
+    size_t nc = s->capretired ? s->capretired * 2 : 16;
+    char(*nr)[USER_NAME_MAX + 1] = realloc(s->retired, nc * sizeof *nr);
+    if (!nr) return DFS_ENOMEM;
+    s->retired = nr;
+    s->capretired = nc;
+  }
+  snprintf(s->retired[s->nretired++], USER_NAME_MAX + 1, "%s", name);
+  return 0;
+}
+
+static int mem_del_user(user_store *s, const char *name) {
   auth_user *x = find_user(s, name);
-  if (!x) return;
-  *x = s->users[--s->nusers];
-  mem_drop_user_sessions(s, name);
+  if (x) {
+    *x = s->users[--s->nusers];
+    mem_drop_user_sessions(s, name);
+  }
+  return mem_retire(s, name);
 }
 
 static int mem_add_session(user_store *s, const auth_session *ss) {
@@ -243,7 +262,7 @@ static int apply(user_store *s, const uint8_t *body, size_t len) {
     break;
   case 'D':
     d_str(&d, name, sizeof name);
-    if (!d.bad) mem_del_user(s, name);
+    if (!d.bad) rc = mem_del_user(s, name);
     break;
   case 'S':
     d_bytes(&d, ss.token_hash, 32);
@@ -298,6 +317,12 @@ static void write_live(journal *j, void *ud) {
     enc_user(&r, &s->users[i]);
     journal_emit(j, r.b, r.n);
   }
+  for (size_t i = 0; i < s->nretired; i++) { /* retired names stay retired */
+    struct rec r = {.n = 0};
+    r_u8(&r, 'D');
+    r_str(&r, s->retired[i]);
+    journal_emit(j, r.b, r.n);
+  }
   /* each user's sessions oldest first, so that a replay rebuilds the same order */
   for (size_t b = 0; b < s->nub; b++)
     for (struct ulist *u = s->ub[b]; u; u = u->hnext)
@@ -339,7 +364,14 @@ void user_store_close(user_store *s) {
   free(s->sb);
   free(s->ub);
   free(s->users);
+  free(s->retired);
   free(s);
+}
+
+int user_store_name_retired(const user_store *s, const char *name) {
+  for (size_t i = 0; i < s->nretired; i++)
+    if (!strcmp(s->retired[i], name)) return 1;
+  return 0;
 }
 
 int user_name_check(const char *name) {
@@ -372,7 +404,7 @@ const auth_session *user_store_session(const user_store *s, const char *token, i
 }
 
 int user_store_add(user_store *s, const auth_user *u) {
-  if (find_user(s, u->name)) return DFS_EEXIST;
+  if (find_user(s, u->name) || user_store_name_retired(s, u->name)) return DFS_EEXIST;
   struct rec r = {.n = 0};
   enc_user(&r, u);
   return mutate(s, &r);

@@ -43,6 +43,11 @@ void user_store_close(user_store *s);
 /* 0 if name is a valid user name (1..32 of [a-z0-9_-], first a letter), else DFS_EINVAL. */
 int user_name_check(const char *name);
 
+/* 1 if name belonged to a user that was deleted: such a name is never given out again
+ * (files and trash items carry owner names, so a new user of that name would inherit
+ * them). */
+int user_store_name_retired(const user_store *s, const char *name);
+
 /* Pointers stay valid until the next mutation. NULL if absent. */
 const auth_user *user_store_get(const user_store *s, const char *name);
 /* Number of users; *out = array of them (valid until the next mutation). */

@@ -9,6 +9,10 @@
 
 #define DFS_PATH_MAX 4096
 #define DFS_NAME_MAX 255
+/* The owner name of "/" and "/home" (metad's perm.h). authd never lets anyone register
+ * it: only the administrator account created by authd itself may be called that, so an
+ * ordinary account can never own the root (administrators are a role, not this name). */
+#define DFS_ADMIN_OWNER "admin"
 
 /* 0 if `path` is valid, else DFS_EBADPATH and, if why != NULL, a static reason. */
 int dfs_path_check(const char *path, const char **why);

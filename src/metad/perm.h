@@ -9,11 +9,12 @@
 
 #include <stddef.h>
 
+#include "common/path.h"
 #include "metad/ns.h"
 
 enum { PERM_X = 1, PERM_W = 2, PERM_R = 4 };
 
-#define PERM_ADMIN_OWNER "admin" /* owner shown for "/" and "/home" */
+#define PERM_ADMIN_OWNER DFS_ADMIN_OWNER /* owner of "/" and "/home" (common/path.h) */
 
 /* 1 if (user, is_admin) bypasses every check. */
 int perm_is_super(const char *user, int is_admin);
