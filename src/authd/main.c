@@ -161,6 +161,17 @@ static int serve(const dfs_config *cfg) {
   /* TLS with the same tls.* keys as metad (src/common/tls.h); NULL = plaintext. */
   dfs_tls_ctx *tls = NULL;
   if (dfs_tls_from_config(cfg, 1, &tls, err, sizeof err)) return fail(err);
+  { /* safe defaults: off loopback, passwords only over TLS, tokens checked with a secret */
+    char missing[200] = "";
+    dfs_daemon_missing(missing, sizeof missing, !tls, "TLS (tls.enabled)");
+    dfs_daemon_missing(missing, sizeof missing, !ad.service_secret[0],
+                       "a service secret (service.secret)");
+    int xrc = dfs_daemon_check_exposure("authd", cfg, host, *missing ? missing : NULL);
+    if (xrc) {
+      dfs_tls_ctx_free(tls);
+      return xrc;
+    }
+  }
 
   int rc = 1;
   uv_loop_t *loop = uv_default_loop();

@@ -298,6 +298,14 @@ int main(int argc, char **argv) {
   if (!cfg) return config_error("out of memory");
   int rc = dfs_daemon_args(&spec, argc, argv, cfg); /* -1: go on */
   if (rc < 0 && load_opts(cfg, &m.st, &m.o)) rc = 2;
+  if (rc < 0) { /* safe defaults: off loopback, TLS and capabilities (the secret) */
+    char missing[200] = "";
+    dfs_daemon_missing(missing, sizeof missing, !m.st.tls_server, "TLS (tls.ca, tls.cert, tls.key)");
+    dfs_daemon_missing(missing, sizeof missing, !m.st.cluster_secret,
+                       "a cluster secret (cluster.secret: capabilities)");
+    int xrc = dfs_daemon_check_exposure("chunkd", cfg, m.o.listen_host, *missing ? missing : NULL);
+    if (xrc) rc = xrc;
+  }
   if (rc >= 0) {
     if (m.st.tls_server) dfs_tls_ctx_free(m.st.tls_server);
     dfs_config_free(cfg);

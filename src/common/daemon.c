@@ -81,6 +81,37 @@ int dfs_daemon_log_init(const char *name, const dfs_config *cfg) {
   return 0;
 }
 
+void dfs_daemon_missing(char *buf, size_t bufsz, int off, const char *what) {
+  if (!off) return;
+  size_t n = strlen(buf);
+  snprintf(buf + n, bufsz - n, "%s%s", n ? ", " : "", what);
+}
+
+int dfs_host_is_loopback(const char *host) {
+  return !strncmp(host, "127.", 4) || !strcmp(host, "localhost") || !strcmp(host, "::1");
+}
+
+int dfs_daemon_check_exposure(const char *name, const dfs_config *cfg, const char *host,
+                              const char *missing) {
+  if (!missing || dfs_host_is_loopback(host)) return 0;
+  int insecure = 0;
+  char err[256];
+  if (dfs_config_bool(cfg, "insecure", 0, &insecure, err, sizeof err)) {
+    fprintf(stderr, "%s: %s\n", name, err);
+    return 2;
+  }
+  if (insecure) {
+    LOG_WARN("INSECURE: listening on %s without %s, as `insecure: true` allows: anyone who "
+             "reaches this address can read or forge what travels here", host, missing);
+    return 0;
+  }
+  fprintf(stderr,
+          "%s: refusing to listen on %s (not loopback) without %s: turn it on (see "
+          "config/%s.yaml), listen on 127.0.0.1, or start with --set insecure=true to accept the risk\n",
+          name, host, missing, name);
+  return 2;
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   dfs_daemon_signals *s = h->data;
   if (s->closed) return;

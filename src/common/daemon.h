@@ -37,6 +37,21 @@ int dfs_daemon_args(const dfs_daemon_spec *spec, int argc, char *const *argv,
  * line on stderr for an unknown level. */
 int dfs_daemon_log_init(const char *name, const dfs_config *cfg);
 
+/* Safe defaults (issue 12): a daemon reachable from other machines must have TLS and
+ * authentication. host: an address it listens on (for metad also its raft address);
+ * missing: NULL if everything it needs is on, else a phrase naming what is off (e.g.
+ * "TLS (tls.enabled) and a cluster secret (cluster.secret)"). A loopback host
+ * (127.0.0.0/8, localhost, ::1) needs nothing. Otherwise: with cfg's `insecure: true`
+ * (--set insecure=true) one loud WARN line and 0; without it 2 after one line on
+ * stderr saying what to turn on. */
+int dfs_daemon_check_exposure(const char *name, const dfs_config *cfg, const char *host,
+                              const char *missing);
+/* Appends what (", " between items) to buf (bufsz bytes) if off is true: builds the
+ * `missing` phrase above. */
+void dfs_daemon_missing(char *buf, size_t bufsz, int off, const char *what);
+/* 1 if host is a loopback address or name. */
+int dfs_host_is_loopback(const char *host);
+
 /* Called once, on the loop thread, for the first SIGTERM or SIGINT. */
 typedef void (*dfs_daemon_stop_cb)(void *ud, int signum);
 

@@ -308,6 +308,23 @@ int main(int argc, char **argv) {
     opts.pre_auth.max_bulk = 0;
     opts.auth_timeout_ms = PRE_AUTH_TIMEOUT_MS;
   }
+  /* safe defaults: off loopback, clients need TLS and authentication, raft the secret */
+  char missing[256] = "", raft_host[300];
+  dfs_daemon_missing(missing, sizeof missing, !md->tls_server, "TLS (tls.enabled)");
+  dfs_daemon_missing(missing, sizeof missing, !*md->auth_address, "authentication (auth.address)");
+  dfs_daemon_missing(missing, sizeof missing, !*md->cluster_secret, "a cluster secret (cluster.secret)");
+  size_t rlen = strnlen(md->raft_address, sizeof raft_host - 1);
+  memcpy(raft_host, md->raft_address, rlen);
+  raft_host[rlen] = 0;
+  if (strrchr(raft_host, ':')) *strrchr(raft_host, ':') = 0;
+  int xrc = dfs_daemon_check_exposure("metad", md->cfg, md->listen_host,
+                                      *missing ? missing : NULL);
+  if (!xrc)
+    xrc = dfs_daemon_check_exposure("metad", md->cfg, raft_host,
+                                    *md->cluster_secret ? NULL
+                                                        : "a cluster secret (cluster.secret: "
+                                                          "it authenticates raft)");
+  if (xrc) return xrc;
   if (auth_init(md)) {
     fprintf(stderr, "metad: out of memory\n");
     return 1;

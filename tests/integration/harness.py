@@ -306,6 +306,11 @@ class Cluster:
             sec_metad += ["--set", "auth.address=" + self.auth_addr,
                           "--set", "auth.cache_ttl=1s"]
         self.chunkd_env = env
+        if not host.startswith("127."):
+            # off loopback (netns tests) daemons want TLS and authentication unless told
+            # `insecure` (issue 12's safe defaults); these tests choose plaintext on purpose
+            sec_metad += ["--set", "insecure=true"]
+            sec_chunkd += ["--set", "insecure=true"]
         metad_args = tuple(sec_metad) + tuple(metad_args)
         chunkd_args = tuple(sec_chunkd) + tuple(chunkd_args)
         self.metad = Daemon("metad", [
@@ -334,10 +339,12 @@ class Cluster:
         """host: the address it listens on; wrap: an argv prefix (e.g. ip netns exec NS)."""
         i = len(self.chunkds) + 1
         port = free_port()
+        insecure = [] if host.startswith("127.") or "insecure=true" in self.chunkd_args \
+            else ["--set", "insecure=true"]  # a netns chunkserver in plaintext, on purpose
         d = Daemon("chunkd-%d" % i, [*wrap,
             os.path.join(BIN, "chunkd"), "--listen", "%s:%d" % (host, port),
             "--dir", os.path.join(self.dir, "chunkd-%d" % i), "--meta", self.meta,
-            *self.chunkd_args], os.path.join(self.dir, "logs", "chunkd-%d.log" % i),
+            *self.chunkd_args, *insecure], os.path.join(self.dir, "logs", "chunkd-%d.log" % i),
             env=self.chunkd_env)
         d.port = port
         d.addr = "%s:%d" % (host, port)
