@@ -124,6 +124,15 @@ static const cli_command commands[] = {
      "empty [ID]: deletes item ID (or everything) for good and reclaims the space.\n"
      "example: dfs trash restore 12    dfs trash restore 12 ~/recovered.txt",
      cli_cmd_trash},
+    {"quota", "quota [USER] [--json] | quota set USER [--bytes SIZE] [--files N]",
+     "show or set a user's quota",
+     "Shows what a user's files and directories take (bytes, entries; the trash counts)\n"
+     "and the user's limits: your own, or any user's for an administrator. 'quota set'\n"
+     "(administrators): limit USER to SIZE bytes (10G, 500M) and/or N files and\n"
+     "directories; 0 = no limit, a limit not given stays as it was. A put, cp, mkdir or\n"
+     "touch that would pass a limit fails and says so.\n"
+     "example: dfs quota    dfs quota set alice --bytes 50G --files 100000",
+     cli_cmd_quota},
     {"shell", "shell", "interactive shell",
      "A prompt (user@dfs:/cwd>) where every command works without 'dfs', relative to\n"
      "the current directory; cd [DIR] (default home), pwd, help [CMD], exit or Ctrl-D.\n"

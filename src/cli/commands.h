@@ -91,6 +91,7 @@ int cli_cmd_tree(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_info(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_search(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_trash(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_quota(cli_ctx *ctx, int argc, char **argv); /* quota.c */
 /* shell.c: the interactive shell (libedit); also reads commands from a non-terminal. */
 int cli_cmd_shell(cli_ctx *ctx, int argc, char **argv);
 

@@ -32,7 +32,8 @@
   X(DFS_ENOCHUNK,        -24,  "chunk not found on this server")                      \
   X(DFS_EBUSY,           -25,  "busy, try again")                                     \
   X(DFS_EINTERNAL,       -26,  "internal error")                                     \
-  X(DFS_EADDRINUSE,      -27,  "address already in use")
+  X(DFS_EADDRINUSE,      -27,  "address already in use")                             \
+  X(DFS_EQUOTA,          -28,  "quota exceeded")
 
 typedef enum {
   DFS_OK = 0,

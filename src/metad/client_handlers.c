@@ -320,6 +320,12 @@ static int commit_validate(metad *md, const md_user *u, const Dfs__CommitReq *rq
                perm_check(u->name, u->is_admin, old, PERM_W)) {
       perm_denied_msg(msg, MSGSZ, rq->path, strlen(rq->path), old);
       rc = DFS_EPERM;
+    } else if (!rc) { /* quota of the file's owner (a replaced file keeps its owner) */
+      int replace = old && !old->is_dir;
+      uint64_t old_size = replace ? old->u.file.size : 0;
+      rc = fsm_quota_check(md->fsm, replace ? (old->owner ? old->owner : "") : u->name,
+                           replace ? 0 : 1, rq->size > old_size ? rq->size - old_size : 0,
+                           msg, MSGSZ);
     }
   }
   return rc;
@@ -952,6 +958,19 @@ static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     else
       snprintf(msg, sizeof msg, "metad is tracking too many users; retry");
   }
+  if (!rc) { /* a user already at the byte quota stores nothing more (Commit decides per
+                file; this only saves uploading what could never be committed) */
+    const fsm_quota *q = fsm_quota_get(md->fsm, u->name);
+    uint64_t e, b;
+    ns_usage_of(md->fsm->ns, u->name, &e, &b);
+    if (q && q->max_bytes && b >= q->max_bytes) {
+      rc = DFS_EQUOTA;
+      snprintf(msg, sizeof msg,
+               "quota exceeded: %s uses %llu of %llu bytes (free space with dfs rm and dfs "
+               "trash empty, or ask an administrator)", u->name, (unsigned long long)b,
+               (unsigned long long)q->max_bytes);
+    }
+  }
   if (!rc && !servers_live_count(&md->fsm->servers)) {
     rc = DFS_EUNAVAIL;
     if (!rg_reregistering(md, msg, sizeof msg)) {
@@ -1366,6 +1385,55 @@ void handlers_trash_expire(metad *md) {
 
 /* ---- dispatch ---- */
 
+/* Quota of a user: read (own, or anyone's for an administrator) or set (administrators,
+ * through the log as OP_SET_QUOTA). */
+static void h_quota(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__QuotaReq *rq = dfs__quota_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode QuotaReq");
+    return;
+  }
+  const char *user = *rq->user ? rq->user : u->name;
+  int rc = rg_check_leader(md, msg, sizeof msg);
+  if (!rc && (rq->set || strcmp(user, u->name)) && !perm_is_super(u->name, u->is_admin)) {
+    rc = DFS_EPERM;
+    snprintf(msg, sizeof msg, "only an administrator may %s",
+             rq->set ? "set quotas" : "see another user's quota");
+  }
+  if (!rc && !*user) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "name a user (authentication is off: there are no users)");
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else if (rq->set) {
+    ops_op op = {0};
+    op.type = OP_SET_QUOTA;
+    op.rid = rq->request_id;
+    op.path = "";
+    op.path2 = user;
+    op.str = u->name;
+    op.mtime_ns = dfs_wall_ns();
+    op.flag = user_flag(u);
+    op.a = rq->max_bytes;
+    op.b = rq->max_entries;
+    submit_mutation(md, c, &m->hdr, &op, NULL, NULL, NULL);
+  } else {
+    const fsm_quota *q = fsm_quota_get(md->fsm, user);
+    Dfs__Status st = DFS__STATUS__INIT;
+    st.message = "";
+    Dfs__QuotaRep rep = DFS__QUOTA_REP__INIT;
+    rep.status = &st;
+    rep.user = (char *)user;
+    ns_usage_of(md->fsm->ns, user, &rep.used_entries, &rep.used_bytes);
+    rep.max_bytes = q ? q->max_bytes : 0;
+    rep.max_entries = q ? q->max_entries : 0;
+    dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  }
+  dfs__quota_req__free_unpacked(rq, NULL);
+}
+
 typedef void (*client_fn)(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u);
 static const struct {
   uint16_t type;
@@ -1388,6 +1456,7 @@ static const struct {
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_TOUCH, h_touch},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_SEARCH, h_search},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_TRASH, h_trash},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_QUOTA, h_quota},
 };
 
 int client_handles(uint16_t type) {

@@ -51,8 +51,16 @@ static void free_results(fsm_t *f) {
   u64map_free(&f->res_idx);
 }
 
+static void quotas_free(fsm_t *f) {
+  for (size_t i = 0; i < f->nquotas; i++) free(f->quotas[i].user);
+  free(f->quotas);
+  f->quotas = NULL;
+  f->nquotas = 0;
+}
+
 void fsm_free(fsm_t *f) {
   if (!f) return;
+  quotas_free(f);
   free(f->retired);
   u64map_free(&f->retired_idx);
   trash_free(&f->trash, NULL);
@@ -73,6 +81,74 @@ const fsm_result *fsm_result_get(const fsm_t *f, uint64_t rid) {
 
 int fsm_result_matches(const fsm_result *r, uint64_t digest) {
   return r->digest == 0 || r->digest == digest;
+}
+
+const fsm_quota *fsm_quota_get(const fsm_t *f, const char *user) {
+  for (size_t i = 0; i < f->nquotas; i++)
+    if (!strcmp(f->quotas[i].user, user)) return &f->quotas[i];
+  return NULL;
+}
+
+int fsm_quota_check(const fsm_t *f, const char *owner, uint64_t de, uint64_t db, char *msg,
+                    size_t msgsz) {
+  const fsm_quota *q = owner ? fsm_quota_get(f, owner) : NULL;
+  if (!q || (!de && !db)) return 0;
+  uint64_t e, b;
+  ns_usage_of(f->ns, owner, &e, &b);
+  if (q->max_bytes && b + db > q->max_bytes) {
+    snprintf(msg, msgsz,
+             "quota exceeded: %s uses %llu of %llu bytes and this needs %llu more (free space "
+             "with dfs rm and dfs trash empty, or ask an administrator)",
+             owner, (unsigned long long)b, (unsigned long long)q->max_bytes,
+             (unsigned long long)db);
+    return DFS_EQUOTA;
+  }
+  if (q->max_entries && e + de > q->max_entries) {
+    snprintf(msg, msgsz,
+             "quota exceeded: %s has %llu of %llu files and directories and this needs %llu "
+             "more (remove some, empty the trash, or ask an administrator)",
+             owner, (unsigned long long)e, (unsigned long long)q->max_entries,
+             (unsigned long long)de);
+    return DFS_EQUOTA;
+  }
+  return 0;
+}
+
+/* Sets (or with both limits 0 removes) user's quota. */
+static void quota_set(fsm_t *f, const char *user, uint64_t max_bytes, uint64_t max_entries) {
+  for (size_t i = 0; i < f->nquotas; i++)
+    if (!strcmp(f->quotas[i].user, user)) {
+      if (!max_bytes && !max_entries) {
+        free(f->quotas[i].user);
+        f->quotas[i] = f->quotas[--f->nquotas];
+      } else {
+        f->quotas[i].max_bytes = max_bytes;
+        f->quotas[i].max_entries = max_entries;
+      }
+      return;
+    }
+  if (!max_bytes && !max_entries) return;
+  fsm_quota *nq = realloc(f->quotas, (f->nquotas + 1) * sizeof *nq);
+  if (!nq) oom_abort();
+  f->quotas = nq;
+  if (!(nq[f->nquotas].user = strdup(user))) oom_abort();
+  nq[f->nquotas].max_bytes = max_bytes;
+  nq[f->nquotas].max_entries = max_entries;
+  f->nquotas++;
+}
+
+static int apply_set_quota(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  if (!(op->flag & OPF_ADMIN) && *op->str) {
+    snprintf(msg, msgsz, "only an administrator may set quotas");
+    return DFS_EPERM;
+  }
+  size_t n = strlen(op->path2);
+  if (!n || n > 64 || dfs_name_check(op->path2, n, NULL)) {
+    snprintf(msg, msgsz, "invalid user name for a quota");
+    return DFS_EINVAL;
+  }
+  quota_set(f, op->path2, op->a, op->b);
+  return 0;
 }
 
 int fsm_is_retired(const fsm_t *f, uint64_t id) {
@@ -253,6 +329,13 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   }
   if ((rc = ns_put_check(f->ns, op->path, overwrite, &old, msg, msgsz))) goto out;
   if ((rc = check_reuse(f, op, old, msg, msgsz))) goto out;
+  { /* the file's owner grows (a replaced file keeps its owner) */
+    const char *owner = old ? (old->owner ? old->owner : "") : op->str;
+    uint64_t old_size = old ? old->u.file.size : 0;
+    if ((rc = fsm_quota_check(f, owner, old ? 0 : 1,
+                              op->size > old_size ? op->size - old_size : 0, msg, msgsz)))
+      goto out;
+  }
   uint8_t goal = (uint8_t)(op->replicas > 255 ? 255 : op->replicas);
   for (uint32_t i = 0; i < op->nchunks; i++) {
     ops_chunk c = ops_chunk_at(op, i);
@@ -314,6 +397,21 @@ static int apply_mkdir(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     }
   }
   if (rc) return rc;
+  /* the entries this mkdir makes: the missing components of the path (one without -p) */
+  uint64_t missing = 0;
+  const ns_inode *cur = f->ns->root;
+  for (const char *p = op->path + 1; *p && cur;) {
+    const char *e = strchr(p, '/');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    cur = ns_child(cur, p, len);
+    p = e ? e + 1 : p + len;
+    if (!cur) {
+      missing = 1;
+      for (const char *q = p; *q; q++) missing += *q == '/';
+      if (*p) missing++;
+    }
+  }
+  if ((rc = fsm_quota_check(f, op->str, missing, 0, msg, msgsz))) return rc;
   return ns_mkdir(f->ns, op->path, parents, op->mode, op->str, op->mtime_ns, msg, msgsz);
 }
 
@@ -347,7 +445,7 @@ static int apply_mkhome(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     return DFS_EINVAL;
   }
   ns_inode *root = f->ns->root, *home = ns_child(root, "home", 4);
-  if (!root->owner && ns_set_owner(root, PERM_ADMIN_OWNER)) return DFS_ENOMEM;
+  if (!root->owner && ns_set_owner(f->ns, root, PERM_ADMIN_OWNER)) return DFS_ENOMEM;
   int rc;
   if (!home) {
     rc = ns_mkdir(f->ns, "/home", 0, 0755, PERM_ADMIN_OWNER, op->mtime_ns, msg, msgsz);
@@ -544,6 +642,14 @@ static int apply_copy(fsm_t *f, const ops_op *op, uint64_t *files, uint64_t *byt
     }
   }
   if ((rc = check_readable(sn, op->str, admin, msg, msgsz, op->path))) return rc;
+  { /* the copy belongs to the caller (less what it replaces of the caller's own) */
+    uint64_t ce, cb, de = 0, db = 0;
+    ns_subtree_usage(sn, &ce, &cb);
+    if (dn && dn->owner && !strcmp(dn->owner, op->str)) ns_subtree_usage(dn, &de, &db);
+    if ((rc = fsm_quota_check(f, op->str, ce > de ? ce - de : 0, cb > db ? cb - db : 0, msg,
+                              msgsz)))
+      return rc;
+  }
   ns_inode *copy = ns_copy_tree(f->ns, sn, op->str, op->mtime_ns, on_ref, f, files, bytes);
   if (!copy) oom_abort();
   if (dn) { /* after the increfs: a chunk shared by both is never dropped */
@@ -629,6 +735,7 @@ static int apply_touch(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     return 0;
   }
   uint32_t goal = op->a >= 1 && op->a <= 16 ? (uint32_t)op->a : 3;
+  if ((rc = fsm_quota_check(f, op->str, 1, 0, msg, msgsz))) return rc;
   return ns_put_file(f->ns, op->path, 0, op->mode ? op->mode & 0777 : 0644, op->str,
                      op->mtime_ns, 0, goal, NULL, 0, on_unref, f, msg, msgsz);
 }
@@ -769,6 +876,9 @@ static void apply_op(fsm_t *f, const ops_op *op) {
   case OP_TRASH_EXPIRE:
     val = trash_expire(f, op->mtime_ns);
     break;
+  case OP_SET_QUOTA:
+    rc = apply_set_quota(f, op, msg, sizeof msg);
+    break;
   case OP_RESERVE_IDS:
     if (op->a != f->ids_reserved + 1 || op->b < op->a) {
       snprintf(msg, sizeof msg, "id range %llu..%llu does not follow %llu",
@@ -856,6 +966,12 @@ int fsm_snapshot(const fsm_t *f, ops_wbuf *w) {
     wb_u64(w, r->id);
     wb_u64(w, (uint64_t)r->at_ns);
   }
+  wb_u64(w, f->nquotas); /* v3: quotas */
+  for (size_t i = 0; i < f->nquotas; i++) {
+    wb_str(w, f->quotas[i].user);
+    wb_u64(w, f->quotas[i].max_bytes);
+    wb_u64(w, f->quotas[i].max_entries);
+  }
   wb_pad8(w);
   return w->oom ? DFS_ENOMEM : 0;
 }
@@ -918,6 +1034,14 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
       int64_t at = (int64_t)rb_u64(&r);
       if (r.err || id == 0) goto err;
       retire(n, id, at);
+    }
+    uint64_t nq = rb_u64(&r);
+    if (r.err || nq > len / 17) goto err;
+    for (uint64_t i = 0; i < nq; i++) {
+      const char *user = rb_str(&r);
+      uint64_t mb = rb_u64(&r), me = rb_u64(&r);
+      if (r.err || !*user) goto err;
+      quota_set(n, user, mb, me);
     }
   }
   if (r.err) goto err;

@@ -44,6 +44,13 @@ typedef struct {
   int64_t at_ns; /* the log's clock when the chunk left its last file */
 } fsm_retired;
 
+/* A user's quota (durable; set by an administrator, OP_SET_QUOTA): what the user's files
+ * and directories may take, in the tree and the trash together (ns_usage). 0 = none. */
+typedef struct {
+  char *user; /* owned */
+  uint64_t max_bytes, max_entries;
+} fsm_quota;
+
 typedef struct {
   uint64_t raft_id;
   char *addr; /* owned */
@@ -68,6 +75,8 @@ typedef struct {
   fsm_retired *retired;  /* owned ring of retired_cap, oldest at retired_head */
   size_t retired_cap, retired_head, retired_n;
   int64_t now_ns;        /* the clock of the op being applied (its mtime; 0 = none) */
+  fsm_quota *quotas;     /* owned vector (durable) */
+  size_t nquotas;
 } fsm_t;
 
 /* New empty state. results_cap: how many recent request results are remembered. */
@@ -84,6 +93,13 @@ const fsm_result *fsm_result_get(const fsm_t *f, uint64_t rid);
 /* 1 if the recorded result r belongs to an op with this digest (ops_digest), i.e. the
  * request is a true retry; 0 if the request id was used for another request. */
 int fsm_result_matches(const fsm_result *r, uint64_t digest);
+/* user's quota, or NULL if none was set. */
+const fsm_quota *fsm_quota_get(const fsm_t *f, const char *user);
+/* 0 if owner may grow by de entries and db bytes (within its quota, or it has none);
+ * else DFS_EQUOTA with one line in msg saying what is used of what. */
+int fsm_quota_check(const fsm_t *f, const char *owner, uint64_t de, uint64_t db, char *msg,
+                    size_t msgsz);
+
 /* 1 if chunk id belonged to a file and was retired (it can never be committed again). */
 int fsm_is_retired(const fsm_t *f, uint64_t id);
 /* Client address of metad with this raft id, or NULL. */

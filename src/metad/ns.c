@@ -63,6 +63,63 @@ static int owner_intern(const char *s, char **out) {
   return 0;
 }
 
+/* The interned copy of s, or NULL if no inode ever had that owner. */
+static const char *owner_find(const char *s) {
+  for (size_t i = 0; s && *s && i < owner_n; i++)
+    if (!strcmp(owner_tab[i], s)) return owner_tab[i];
+  return NULL;
+}
+
+/* Adds de entries and db bytes to owner's usage (owner interned; NULL = nobody's). Out
+ * of memory aborts: only the fsm changes the namespace, and it must not diverge. */
+static void usage_add(ns_t *ns, const char *owner, int64_t de, int64_t db) {
+  if (!owner) return;
+  uint64_t i;
+  if (!u64map_get(&ns->usage_idx, (uint64_t)(uintptr_t)owner, &i)) {
+    if (ns->nusage == ns->capusage) {
+      size_t nc = ns->capusage ? ns->capusage * 2 : 16;
+      ns_usage *nu = realloc(ns->usage, nc * sizeof *nu);
+      if (!nu) abort();
+      ns->usage = nu;
+      ns->capusage = nc;
+    }
+    i = ns->nusage++;
+    ns->usage[i] = (ns_usage){owner, 0, 0};
+    if (u64map_put(&ns->usage_idx, (uint64_t)(uintptr_t)owner, i)) abort();
+  }
+  ns->usage[i].entries += (uint64_t)de;
+  ns->usage[i].bytes += (uint64_t)db;
+}
+
+void ns_usage_of(const ns_t *ns, const char *owner, uint64_t *entries, uint64_t *bytes) {
+  const char *o = owner_find(owner);
+  uint64_t i;
+  *entries = *bytes = 0;
+  if (o && u64map_get(&ns->usage_idx, (uint64_t)(uintptr_t)o, &i)) {
+    *entries = ns->usage[i].entries;
+    *bytes = ns->usage[i].bytes;
+  }
+}
+
+void ns_subtree_usage(const ns_inode *n, uint64_t *entries, uint64_t *bytes) {
+  *entries = *bytes = 0;
+  if (!n->is_dir) {
+    *entries = 1;
+    *bytes = n->u.file.size;
+    return;
+  }
+  uint64_t e = 1, b = 0;
+  uint32_t pos = 0;
+  for (ns_inode *c; (c = ns_dir_next(n, &pos));) { /* recursion bounded by the depth */
+    uint64_t ce, cb;
+    ns_subtree_usage(c, &ce, &cb);
+    e += ce;
+    b += cb;
+  }
+  *entries = e;
+  *bytes = b;
+}
+
 static ns_inode *inode_new(ns_t *ns, const char *name, size_t nlen, int is_dir,
                            uint32_t mode, const char *owner, int64_t mtime) {
   ns_inode *n = calloc(1, sizeof *n);
@@ -82,6 +139,7 @@ static ns_inode *inode_new(ns_t *ns, const char *name, size_t nlen, int is_dir,
     free(n);
     return NULL;
   }
+  usage_add(ns, n->owner, 1, 0); /* a file's bytes are added where its size is set */
   return n;
 }
 
@@ -141,9 +199,12 @@ ns_inode *ns_child(const ns_inode *dir, const char *name, size_t len) {
   return dir->is_dir ? dir_find(dir, name, len) : NULL;
 }
 
-int ns_set_owner(ns_inode *n, const char *owner) {
+int ns_set_owner(ns_t *ns, ns_inode *n, const char *owner) {
   char *o;
   if (owner_intern(owner, &o)) return DFS_ENOMEM;
+  int64_t b = n->is_dir ? 0 : (int64_t)n->u.file.size;
+  usage_add(ns, n->owner, -1, -b);
+  usage_add(ns, o, 1, b);
   n->owner = o;
   return 0;
 }
@@ -161,6 +222,7 @@ ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos) {
 static void inode_free_tree(ns_t *ns, ns_inode *n, void (*on_chunk)(void *, uint64_t),
                             void *ud) {
   if (ns) search_del(&ns->idx, n);
+  if (ns) usage_add(ns, n->owner, -1, n->is_dir ? 0 : -(int64_t)n->u.file.size);
   if (n->is_dir) {
     for (uint32_t i = 0; i < n->u.dir.cap; i++)
       if (n->u.dir.slots[i]) inode_free_tree(ns, n->u.dir.slots[i], on_chunk, ud);
@@ -196,6 +258,8 @@ void ns_free(ns_t *ns) {
   if (!ns) return;
   if (ns->root) inode_free_tree(NULL, ns->root, NULL, NULL);
   search_free(&ns->idx);
+  free(ns->usage);
+  u64map_free(&ns->usage_idx);
   free(ns);
 }
 
@@ -371,6 +435,7 @@ int ns_put_file(ns_t *ns, const char *path, int overwrite, uint32_t mode, const 
   if (!f) goto oom;
   f->replicas = (uint8_t)replicas;
   f->u.file.size = size;
+  usage_add(ns, f->owner, 0, (int64_t)size);
   if (old) {
     dir_remove(dir, old);
     inode_free_tree(ns, old, on_old_chunk, ud);
@@ -381,7 +446,7 @@ int ns_put_file(ns_t *ns, const char *path, int overwrite, uint32_t mode, const 
   dir->mtime_ns = mtime_ns;
   return 0;
 oom:
-  if (f) search_del(&ns->idx, f), inode_free_tree(NULL, f, NULL, NULL);
+  if (f) inode_free_tree(ns, f, NULL, NULL);
   snprintf(msg, msgsz, "out of memory");
   return DFS_ENOMEM;
 }
@@ -498,6 +563,7 @@ ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t
     ns->files++;
     n->replicas = src->replicas;
     n->u.file.size = src->u.file.size;
+    usage_add(ns, n->owner, 0, (int64_t)n->u.file.size);
     if (src->u.file.nchunks) {
       uint64_t *ids = malloc((size_t)src->u.file.nchunks * sizeof(uint64_t));
       if (!ids) goto err;
@@ -571,6 +637,7 @@ static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth) {
   n->is_dir = is_dir;
   n->sidx = SEARCH_NONE;
   if (!n->name || own_rc) goto err;
+  usage_add(ns, n->owner, 1, 0);
   if (is_dir) {
     ns->dirs++;
     uint32_t cnt = rb_u32(r);
@@ -587,6 +654,7 @@ static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth) {
     ns->files++;
     n->replicas = rb_u8(r);
     n->u.file.size = rb_u64(r);
+    usage_add(ns, n->owner, 0, (int64_t)n->u.file.size);
     uint32_t nc = rb_u32(r);
     if (r->err || !rb_has(r, (size_t)nc * 8)) goto err;
     if (nc) {

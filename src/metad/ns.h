@@ -12,6 +12,7 @@
 
 #include "metad/ops.h"
 #include "metad/search.h"
+#include "metad/u64map.h"
 
 typedef struct ns_inode ns_inode;
 struct ns_inode {
@@ -48,12 +49,29 @@ static inline const uint64_t *ns_file_chunks(const ns_inode *f) {
   return f->u.file.nchunks == 1 ? &f->u.file.ids.one : f->u.file.ids.many;
 }
 
+/* What one owner has: entries (files and directories) and bytes of files, in the tree
+ * and in the trash (what quotas limit, fsm.h). */
+typedef struct {
+  const char *owner; /* interned (never freed) */
+  uint64_t entries, bytes;
+} ns_usage;
+
 typedef struct {
   ns_inode *root;
   uint64_t next_ino;
   uint64_t files, dirs; /* dirs counts the root too (and trash contents) */
   search_idx idx;       /* names of the visible tree (search.h) */
+  /* per-owner usage, kept by every inode creation, size change and free (derived state:
+   * rebuilt by ns_decode, never encoded) */
+  ns_usage *usage;      /* owned vector */
+  size_t nusage, capusage;
+  u64map usage_idx;     /* interned owner pointer -> index */
 } ns_t;
+
+/* owner's usage (zeroes if it has nothing). */
+void ns_usage_of(const ns_t *ns, const char *owner, uint64_t *entries, uint64_t *bytes);
+/* Entries and file bytes of the subtree at n (n included). */
+void ns_subtree_usage(const ns_inode *n, uint64_t *entries, uint64_t *bytes);
 
 /* New namespace holding only "/" (mode 0755, owner ""). NULL on OOM. */
 ns_t *ns_new(void);
@@ -114,7 +132,7 @@ int ns_delete(ns_t *ns, const char *path, int recursive, int64_t mtime_ns,
 /* The child `name` (len bytes, not NUL-terminated) of directory dir, or NULL. */
 ns_inode *ns_child(const ns_inode *dir, const char *name, size_t len);
 /* Replaces n's owner (copied; "" or NULL = none). 0 or DFS_ENOMEM (n unchanged). */
-int ns_set_owner(ns_inode *n, const char *owner);
+int ns_set_owner(ns_t *ns, ns_inode *n, const char *owner); /* moves n's usage too */
 
 /* Iterates a directory's children: *pos starts at 0; returns NULL at the end. The
  * directory must not change during the iteration. */

@@ -160,6 +160,7 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
   case OP_TRASH_RESTORE:
   case OP_TRASH_EMPTY:
   case OP_TRASH_EXPIRE:
+  case OP_SET_QUOTA:
     wb_str(w, op->path);
     wb_str(w, op->str);
     wb_u64(w, (uint64_t)op->mtime_ns);
@@ -231,6 +232,7 @@ int ops_next(ops_iter *it, ops_op *op) {
   case OP_TRASH_RESTORE:
   case OP_TRASH_EMPTY:
   case OP_TRASH_EXPIRE:
+  case OP_SET_QUOTA:
     op->path = rb_str(r);
     op->str = rb_str(r);
     op->mtime_ns = (int64_t)rb_u64(r);

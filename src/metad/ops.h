@@ -69,6 +69,8 @@ enum ops_type {
   OP_TRASH_EXPIRE = 16,  /* mtime = the leader's clock: drops items expired by then */
   OP_COMMIT2 = 17,       /* COMMIT whose chunks carry crc64 and a reuse flag
                             (OPS_CHUNK2_WIRE bytes each) */
+  OP_SET_QUOTA = 18,     /* encoded like RENAME: path2=the user, a=max bytes, b=max entries
+                            (0 = no limit; both 0 removes the quota), flag=OPF_ADMIN */
 };
 
 /* Bits of ops_op.flag for namespace ops. */

@@ -172,11 +172,11 @@ static void test_child_and_owner(void **state) {
   ns_inode *d = ns_child(ns->root, "abc", 2); /* length-bounded, not NUL-terminated */
   assert_non_null(d);
   assert_string_equal(d->name, "ab");
-  assert_int_equal(ns_set_owner(d, "carol"), 0);
+  assert_int_equal(ns_set_owner(ns, d, "carol"), 0);
   assert_string_equal(d->owner, "carol");
-  assert_int_equal(ns_set_owner(d, ""), 0);
+  assert_int_equal(ns_set_owner(ns, d, ""), 0);
   assert_null(d->owner);
-  assert_int_equal(ns_set_owner(ns->root, "admin"), 0);
+  assert_int_equal(ns_set_owner(ns, ns->root, "admin"), 0);
   assert_string_equal(ns->root->owner, "admin");
   ns_free(ns);
 }

@@ -26,7 +26,7 @@ static char msg[512];
 static ns_t *tree(void) {
   ns_t *ns = ns_new();
   assert_non_null(ns);
-  assert_int_equal(ns_set_owner(ns->root, "admin"), 0);
+  assert_int_equal(ns_set_owner(ns, ns->root, "admin"), 0);
   assert_int_equal(ns_mkdir(ns, "/home", 0, 0755, "admin", 1, msg, sizeof msg), 0);
   assert_int_equal(ns_mkdir(ns, "/home/alice", 0, 0700, "alice", 1, msg, sizeof msg), 0);
   assert_int_equal(ns_mkdir(ns, "/home/bob", 0, 0755, "bob", 1, msg, sizeof msg), 0);
