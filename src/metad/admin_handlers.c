@@ -2,6 +2,7 @@
  * soft locations and the replication state (replication.h) of this leader; nothing
  * here changes state. */
 #include "metad/admin_handlers.h"
+#include "metad/limits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,16 @@ void admin_h_fsck(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   }
   if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
   if (!rc) rc = perm_lookup(md->fsm->ns, path, u->name, u->is_admin, &top, msg, sizeof msg);
+  double retry_s = 0;
+  /* the walk runs on the loop thread: it spends the user's scan budget, like search */
+  if (!rc && !limits_take(md->limits, u->name, LIMITS_SCAN,
+                          (double)(md->fsm->ns->files + md->fsm->ns->dirs),
+                          (double)md->scan_nodes_per_s * 5, (double)md->scan_nodes_per_s,
+                          dfs_now_ms(), &retry_s)) {
+    rc = DFS_EBUSY;
+    snprintf(msg, sizeof msg, "too many fsck and search requests: your scan budget is used "
+             "up; retry in %.0f s", retry_s < 1 ? 1 : retry_s);
+  }
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
     goto out;

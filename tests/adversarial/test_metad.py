@@ -396,6 +396,21 @@ def t_search_leak(c):
     check(not rep.get(2) and wire.one(rep, 4) == 0,
           "search as mallory reveals bob's names: %d hits, scanned %d" %
           (len(rep.get(2, [])), wire.one(rep, 4)))
+    # a search flood spends mallory's scan budget (limits.scan_rate=1000 names/s here)
+    codes = []
+    for _ in range(20):
+        err, msg, _ = mal.call(MSG_SEARCH, wire.msg((2, "plan"), (3, "/")))
+        codes.append(err)
+        if err:
+            refused("search flood", err, msg, (EBUSY,))
+            check("retry in" in msg, "no retry time: %r" % msg)
+            break
+    check(EBUSY in codes, "20 whole-namespace searches in a row were never refused")
+    # bob's searches are his own budget
+    bob = Session(c.meta, token=c.tokens["bob"])
+    err, msg, rep = bob.call(MSG_SEARCH, wire.msg((2, "plan"), (3, "/home/bob")))
+    check(err == 0 and len(rep.get(2, [])) == 5, "bob's search during the flood: %d %s" % (err, msg))
+    bob.close()
     mal.close()
     victim_intact(c)
 
@@ -449,7 +464,8 @@ def t_replay_after_crash(c):
 def main(r):
     with r.cluster(chunkservers=3, name="adv-metad", auth=True,
                    metad_args=("--set", "limits.allocs_in_flight=1024",
-                               "--set", "limits.bad_replica_reports=20")) as c:
+                               "--set", "limits.bad_replica_reports=20",
+                               "--set", "limits.scan_rate=1000")) as c:
         if not r.case("setup: three users, bob's files", t_setup, c):
             return
         r.case("1: commit of ids not allocated to the caller, ahead of the pool, retired",
@@ -459,7 +475,7 @@ def main(r):
         r.case("3: depth bounded on mkdir, copy, rename", t_depth, c)
         r.case("5: a huge junk commit is refused before the log", t_huge_commit, c)
         r.case("6: allocation flood", t_alloc_flood, c)
-        r.case("7: search reveals nothing unreadable", t_search_leak, c)
+        r.case("7: search reveals nothing unreadable; search floods are bounded", t_search_leak, c)
         r.case("13: mv over another user's file", t_mv_over_foreign_file, c)
         r.case("11: chunk files are private to chunkd", t_chunk_files_private, c)
         r.case("kill -9 of metad replays every attack", t_replay_after_crash, c)
