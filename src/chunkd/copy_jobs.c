@@ -20,6 +20,7 @@
 #include "chunkd/chunk_crc.h"
 #include "client_chunk.pb-c.h"
 #include "common.pb-c.h"
+#include "common/cap.h"
 #include "common/conn.h"
 #include "common/crc.h"
 #include "common/errors.h"
@@ -34,8 +35,8 @@ struct job {
   size_t nsrc, cur;
   char (*hosts)[256];
   int *ports;
-  uint8_t *cap;
-  size_t caplen;
+  uint8_t (*caps)[DFS_CAP_READ_LEN]; /* per source: a read capability bound to it */
+  uint8_t *caplen;                   /* per source: DFS_CAP_READ_LEN or 0 (none) */
   uv_timer_t timer;
   int timer_closed, ended, in_work;
   dfs_conn *conn;
@@ -269,8 +270,8 @@ static void job_fetch(struct job *j) {
   }
   dfs_conn_ref(j->conn);
   Dfs__ReadChunkReq req = DFS__READ_CHUNK_REQ__INIT;
-  req.capability.data = j->cap;
-  req.capability.len = j->caplen;
+  req.capability.data = j->caps[j->cur];
+  req.capability.len = j->caplen[j->cur];
   req.chunk_id = j->chunk_id;
   req.version = j->version;
   int rc = dfs_conn_call(j->conn, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &req.base, NULL, 0,
@@ -307,7 +308,8 @@ static void reap(copy_jobs *cj) {
       *pp = j->next;
       free(j->hosts);
       free(j->ports);
-      free(j->cap);
+      free(j->caps);
+      free(j->caplen);
       free(j);
     } else {
       pp = &j->next;
@@ -337,13 +339,15 @@ void copy_jobs_add(copy_jobs *cj, const Dfs__CopyJob *job) {
   if (j) {
     j->hosts = calloc(job->n_sources, sizeof *j->hosts);
     j->ports = calloc(job->n_sources, sizeof *j->ports);
-    j->cap = job->capability.len ? malloc(job->capability.len) : NULL;
+    j->caps = calloc(job->n_sources, sizeof *j->caps);
+    j->caplen = calloc(job->n_sources, sizeof *j->caplen);
   }
-  if (!j || !j->hosts || !j->ports || (job->capability.len && !j->cap)) {
+  if (!j || !j->hosts || !j->ports || !j->caps || !j->caplen) {
     if (j) {
       free(j->hosts);
       free(j->ports);
-      free(j->cap);
+      free(j->caps);
+      free(j->caplen);
       free(j);
     }
     push_result(cj, job->job_id, job->chunk_id, DFS_ENOMEM, 0, "out of memory");
@@ -361,9 +365,14 @@ void copy_jobs_add(copy_jobs *cj, const Dfs__CopyJob *job) {
     snprintf(j->hosts[i], sizeof j->hosts[i], "%s",
              job->sources[i]->host ? job->sources[i]->host : "");
     j->ports[i] = (int)job->sources[i]->port;
+    /* each source has its own capability (a read capability names one server); one of
+     * another size is not metad's: sent as none, and that source refuses clearly */
+    const ProtobufCBinaryData *cap = &job->sources[i]->capability;
+    if (cap->len == DFS_CAP_READ_LEN) {
+      memcpy(j->caps[i], cap->data, DFS_CAP_READ_LEN);
+      j->caplen[i] = DFS_CAP_READ_LEN;
+    }
   }
-  if (job->capability.len) memcpy(j->cap, job->capability.data, job->capability.len);
-  j->caplen = job->capability.len;
   j->start_ms = dfs_now_ms();
   uv_timer_init(cj->st->loop, &j->timer);
   j->timer.data = j;
@@ -411,7 +420,8 @@ void copy_jobs_free(copy_jobs *cj) {
     dfs_msg_free(&j->reply);
     free(j->hosts);
     free(j->ports);
-    free(j->cap);
+    free(j->caps);
+    free(j->caplen);
     free(j);
   }
   free(cj->res);

@@ -6,6 +6,9 @@
  * same buffer). The op counts its outstanding legs in `pending`:
  *   1 (setup) + 1 (disk) [+ 1 (forward reply) + 1 (forward bulk released)]
  * and replies and frees everything when it drops to 0.
+ * With a cluster secret, a write is forwarded only along the chain its capability signs
+ * (metad's choice of registered chunkservers): checked in on_payload before the chunk's
+ * bytes are read, and again in handle_write; nothing a client typed is ever dialled.
  * Invariants: (1) a write op owns its dfs_msg until pending == 0; (2) st->load equals the
  * number of live ops (reads + writes); (3) cached downstream conns hold one reference
  * each, dropped when they are evicted or the server stops. */
@@ -99,12 +102,46 @@ static void reply_read_err(dfs_conn *c, const dfs_frame_hdr *h, int err, const c
   dfs_conn_reply(c, h, &rep.base, NULL, 0, NULL, NULL);
 }
 
-/* 0 if capability checks are off or cap allows op on id/version now; else DFS_EPERM. */
-static int cap_ok(const data_server *ds, const ProtobufCBinaryData *cap, uint64_t id,
-                  uint64_t version, enum dfs_cap_op op, const char **why) {
+/* 0 if r may be stored here and forwarded along its chain; else DFS_EINVAL/DFS_EPERM and
+ * why. Always: at most MAX_CHAIN well-formed entries, never this server, never one
+ * server twice. With a cluster secret: the write capability signs exactly this chain
+ * with this server just before it (cap.h), so chunkd dials only addresses metad chose. */
+static int write_chain_ok(const data_server *ds, const Dfs__WriteChunkReq *r, char *why,
+                          size_t whysz) {
+  uint64_t self = ds->st->server_id;
+  if (r->n_chain > MAX_CHAIN) {
+    snprintf(why, whysz, "chain of %zu servers (at most %d)", r->n_chain, MAX_CHAIN);
+    return DFS_EINVAL;
+  }
+  dfs_cap_server down[MAX_CHAIN];
+  for (size_t i = 0; i < r->n_chain; i++) {
+    const Dfs__ServerAddr *a = r->chain[i];
+    if (!a->host || !a->host[0] || strlen(a->host) >= MAX_HOST || a->port < 1 || a->port > 65535) {
+      snprintf(why, whysz, "chain entry %zu has a bad address", i);
+      return DFS_EINVAL;
+    }
+    if (a->server_id == self) {
+      snprintf(why, whysz, "the write chain names this chunkserver (%" PRIu64 ") itself: "
+               "write along the chain Alloc returned", self);
+      return DFS_EINVAL;
+    }
+    for (size_t k = 0; k < i; k++)
+      if (r->chain[k]->server_id == a->server_id) {
+        snprintf(why, whysz, "the write chain names server %" PRIu64 " twice: write along the "
+                 "chain Alloc returned", a->server_id);
+        return DFS_EINVAL;
+      }
+    down[i] = (dfs_cap_server){a->server_id, a->host, a->port};
+  }
   if (!ds->st->cluster_secret) return 0;
-  return dfs_cap_check(ds->st->cap_key, cap->data, cap->len, id, version, op,
-                       dfs_wall_ns() / 1000000, why);
+  char cw[200];
+  if (dfs_cap_check_write(ds->st->cap_key, r->capability.data, r->capability.len, r->chunk_id,
+                          r->version, self, down, r->n_chain, dfs_wall_ns() / 1000000, cw,
+                          sizeof cw)) {
+    snprintf(why, whysz, "write capability refused: %s", cw);
+    return DFS_EPERM;
+  }
+  return 0;
 }
 
 /* ---- downstream connections ----------------------------------------------------- */
@@ -349,17 +386,6 @@ static int write_validate(const Dfs__WriteChunkReq *r, const dfs_msg *m, char *w
     snprintf(why, whysz, "%zu block CRCs for %zu blocks", r->n_block_crc32c, nb);
     return DFS_EINVAL;
   }
-  if (r->n_chain > MAX_CHAIN) {
-    snprintf(why, whysz, "chain of %zu servers (at most %d)", r->n_chain, MAX_CHAIN);
-    return DFS_EINVAL;
-  }
-  for (size_t i = 0; i < r->n_chain; i++) {
-    const Dfs__ServerAddr *a = r->chain[i];
-    if (!a->host || !a->host[0] || strlen(a->host) >= MAX_HOST || a->port < 1 || a->port > 65535) {
-      snprintf(why, whysz, "chain entry %zu has a bad address", i);
-      return DFS_EINVAL;
-    }
-  }
   uint32_t crcs[DFS_BLOCKS_PER_CHUNK];
   dfs_block_crcs(m->bulk, r->length, crcs);
   for (size_t i = 0; i < nb; i++) {
@@ -377,16 +403,16 @@ static int write_validate(const Dfs__WriteChunkReq *r, const dfs_msg *m, char *w
 }
 
 static void handle_write(data_server *ds, dfs_conn *c, dfs_msg *m) {
-  char why[160];
+  char why[320];
   Dfs__WriteChunkReq *r = dfs__write_chunk_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!r) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "undecodable WriteChunk request");
     dfs_msg_free(m);
     return;
   }
-  const char *cap_why = NULL;
-  int rc = cap_ok(ds, &r->capability, r->chunk_id, r->version, DFS_CAP_WRITE, &cap_why);
-  if (rc) snprintf(why, sizeof why, "write capability refused: %s", cap_why ? cap_why : "?");
+  /* on_payload checked this before the bulk was read; checked again for callers that
+   * hand frames in whole (the fuzz harness) */
+  int rc = write_chain_ok(ds, r, why, sizeof why);
   if (!rc) rc = write_validate(r, m, why, sizeof why);
   if (!rc && ds->inflight >= ds->st->max_inflight) {
     rc = DFS_EBUSY;
@@ -498,7 +524,21 @@ static void handle_read(data_server *ds, dfs_conn *c, dfs_msg *m) {
     return;
   }
   const char *why = NULL;
-  int rc = cap_ok(ds, &r->capability, r->chunk_id, r->version, DFS_CAP_READ, &why);
+  uint32_t length = r->length, cap_end = 0;
+  int rc = 0;
+  if (ds->st->cluster_secret) {
+    rc = dfs_cap_check_read(ds->st->cap_key, r->capability.data, r->capability.len, r->chunk_id,
+                            r->version, ds->st->server_id, r->offset, r->length,
+                            dfs_wall_ns() / 1000000, &cap_end, &why);
+    /* length 0 ("to the end") reads to the end of the granted range, never beyond */
+    if (!rc && length == 0) {
+      if (r->offset >= cap_end) {
+        rc = DFS_EPERM;
+        why = "read outside the byte range the capability grants";
+      }
+      length = cap_end - r->offset;
+    }
+  }
   if (rc) {
     LOG_WARN("%s: ReadChunk %" PRIu64 " refused: capability %s", dfs_conn_peer(c), r->chunk_id,
              why ? why : "?");
@@ -526,7 +566,7 @@ static void handle_read(data_server *ds, dfs_conn *c, dfs_msg *m) {
   op->id = r->chunk_id;
   op->version = r->version;
   op->offset = r->offset;
-  op->length = r->length;
+  op->length = length;
   op->work.data = op;
   if (chunkd_queue_work(ds->st, &op->work, read_work, read_work_done) < 0) {
     op->rc = DFS_EINTERNAL;
@@ -538,6 +578,31 @@ out:
 }
 
 /* ---- dispatch and lifecycle ----------------------------------------------------- */
+
+/* conn's on_payload: a WriteChunk's capability and chain are checked before its chunk
+ * bytes (up to 1 MiB) are read, so a stranger cannot make chunkd buffer them. */
+static int on_payload(dfs_conn *c, const dfs_frame_hdr *h, const uint8_t *payload) {
+  if (h->type != DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE) return 0;
+  data_server *ds = dfs_conn_data(c);
+  Dfs__WriteChunkReq *r = dfs__write_chunk_req__unpack(NULL, h->payload_len, payload);
+  if (!r) {
+    dfs_conn_reply_error(c, h, DFS_EPROTO, "undecodable WriteChunk request");
+    return 1;
+  }
+  char why[320];
+  int rc = write_chain_ok(ds, r, why, sizeof why);
+  if (!rc && r->length != h->bulk_len) {
+    rc = DFS_EINVAL;
+    snprintf(why, sizeof why, "chunk length %u but %u bulk bytes", r->length, h->bulk_len);
+  }
+  if (rc) {
+    LOG_WARN("%s: WriteChunk %" PRIu64 " refused before its bytes: %s", dfs_conn_peer(c),
+             r->chunk_id, why);
+    reply_write_err(c, h, rc, why, 0);
+  }
+  dfs__write_chunk_req__free_unpacked(r, NULL);
+  return rc != 0;
+}
 
 static void on_request(dfs_conn *c, dfs_msg *m) {
   data_server *ds = dfs_conn_data(c);
@@ -575,7 +640,8 @@ int data_server_start(chunkd_state *st, const char *host, int port, data_server 
                      .max_conns_per_addr = 2048,
                      .frame_timeout_ms = 60000,
                      .max_inflight = 256,
-                     .max_write_queue = 64u << 20};
+                     .max_write_queue = 64u << 20,
+                     .on_payload = on_payload};
   int rc = dfs_server_listen(st->loop, host, port, &o, &ds->srv);
   if (rc) {
     free(ds);

@@ -33,7 +33,8 @@ void chunk_conns_init(chunk_conns *cc);
 void chunk_conns_close(chunk_conns *cc);  /* closes every socket, frees slots */
 
 /* Writes `len` bytes of chunk (id, version, whole CRC32C crc) to chain[0], which forwards to chain[1..].
- * cap/cap_len: the write capability from metad. On success returns 0 and fills
+ * cap/cap_len: the write capability from metad (it signs exactly this chain: chunkd refuses
+ * any other). On success returns 0 and fills
  * stored_on[0..*n_stored) (at most CLI_MAX_CHAIN) and receipt[0..*receipt_len) (the
  * chunkservers' signed word for CommitReq, 0 bytes on a cluster without a secret). On failure returns a DFS_E* code, a
  * line in err, and *failed_server = the server id to avoid (chain[0] if the failure is
@@ -45,7 +46,8 @@ int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64
                 char *err, size_t errsz);
 
 /* Reads the whole chunk (id, version) of `len` bytes from srv into buf (len bytes) and
- * verifies its length and CRC32C against `crc`. 0, or a DFS_E* code with a line in err
+ * verifies its length and CRC32C against `crc`. cap/cap_len: the read capability metad
+ * gave for this replica (it names srv's server and the byte range). 0, or a DFS_E* code with a line in err
  * (DFS_ECHECKSUM if the bytes do not match). */
 int chunk_read(chunk_conns *cc, const cli_server *srv, uint64_t id, uint64_t version,
                const uint8_t *cap, size_t cap_len, uint32_t len, uint32_t crc, uint8_t *buf,

@@ -47,8 +47,10 @@ typedef struct {
   uint32_t len, crc;
   uint16_t n_rep;
   uint16_t rep[CLI_MAX_CHAIN];
-  uint8_t *cap;  /* owned */
-  size_t cap_len;
+  /* owned: n_rep read capabilities of cap_len bytes each, in rep[] order (each names
+   * its replica's server, so a replica is read with its own); NULL without a secret */
+  uint8_t *caps;
+  uint16_t cap_len;
 } get_chunk;
 
 typedef struct {
@@ -170,7 +172,8 @@ static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
       if (is_dead(j, j->servers[c->rep[r]].server_id) == pass) order[n++] = r;
   for (size_t k = 0; k < n; k++) {
     const cli_server *srv = &j->servers[c->rep[order[k]]];
-    int rc = chunk_read(cc, srv, c->id, c->version, c->cap, c->cap_len, c->len, c->crc,
+    const uint8_t *cap = c->caps ? c->caps + (size_t)order[k] * c->cap_len : NULL;
+    int rc = chunk_read(cc, srv, c->id, c->version, cap, c->caps ? c->cap_len : 0, c->len, c->crc,
                         buf, err, sizeof err);
     /* An unreachable server is not a bad replica (metad learns liveness from heartbeats,
      * and the copy may be fine when it returns): remember it, report nothing. */
@@ -265,15 +268,25 @@ static int take_page(get_job *j, const Dfs__GetFileRep *rep, uint64_t first, cha
       if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
           strlen(s->host) >= sizeof j->servers[0].host)
         continue;  /* unusable address: skip this replica */
+      size_t cl = s->capability.len;
+      if (c->n_rep == 0 && cl) {
+        if (cl > 1024) {
+          snprintf(err, errsz, "metad sent a read capability of %zu bytes", cl);
+          return DFS_EPROTO;
+        }
+        c->caps = malloc(CLI_MAX_CHAIN * cl);
+        if (!c->caps) { snprintf(err, errsz, "out of memory"); return DFS_ENOMEM; }
+        c->cap_len = (uint16_t)cl;
+      }
+      if (cl != (c->caps ? c->cap_len : 0)) {
+        snprintf(err, errsz, "metad sent read capabilities of different sizes for chunk %llu",
+                 (unsigned long long)idx);
+        return DFS_EPROTO;
+      }
       int k = server_index(j, s);
       if (k < 0) { snprintf(err, errsz, "out of memory"); return DFS_ENOMEM; }
+      if (cl) memcpy(c->caps + (size_t)c->n_rep * cl, s->capability.data, cl);
       c->rep[c->n_rep++] = (uint16_t)k;
-    }
-    if (l->capability.len) {
-      c->cap = malloc(l->capability.len);
-      if (!c->cap) { snprintf(err, errsz, "out of memory"); return DFS_ENOMEM; }
-      memcpy(c->cap, l->capability.data, l->capability.len);
-      c->cap_len = l->capability.len;
     }
   }
   return 0;
@@ -464,7 +477,7 @@ out:
   if (j.out_fd >= 0 && !to_stdout) close(j.out_fd);
   if (tmp->active && !return_deferred) { unlink(tmp->path); tmp->active = 0; }
   if (j.chunks)
-    for (uint64_t i = 0; i < j.nchunks; i++) free(j.chunks[i].cap);
+    for (uint64_t i = 0; i < j.nchunks; i++) free(j.chunks[i].caps);
   free(j.chunks);
   free(j.servers);
   pthread_mutex_destroy(&j.lock);

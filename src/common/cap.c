@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/errors.h"
@@ -40,41 +41,177 @@ static void be64(uint8_t *p, uint64_t v) {
   for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
 }
 
-static void mac(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
-                uint8_t op, const uint8_t expiry[8], uint8_t out[32]) {
-  uint8_t msg[25];
-  be64(msg, chunk_id);
-  be64(msg + 8, version);
-  msg[16] = op;
-  memcpy(msg + 17, expiry, 8);
-  unsigned len = 32;
-  HMAC(EVP_sha256(), key, DFS_CAP_KEY_LEN, msg, sizeof msg, out, &len);
+static uint64_t rd64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+  return v;
 }
 
-void dfs_cap_sign(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
-                  enum dfs_cap_op op, int64_t expiry_ms, uint8_t out[DFS_CAP_LEN]) {
-  be64(out, (uint64_t)expiry_ms);
-  out[8] = (uint8_t)op;
-  mac(key, chunk_id, version, (uint8_t)op, out, out + 9);
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int dfs_cap_check(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
-                  uint64_t chunk_id, uint64_t version, enum dfs_cap_op op, int64_t now_ms,
-                  const char **why) {
-  const char *w = NULL;
+#define CAP_FORMAT 2
+#define CAP_HEAD 10 /* format | expiry | op */
+
+/* HMAC over the label, chunk id, version and the capability's first len bytes. */
+static void cap_mac(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                    const uint8_t *cap, size_t len, uint8_t out[32]) {
+  static const char label[] = "dfs chunk cap v2";
+  uint8_t msg[sizeof label + 16 + DFS_CAP_WRITE_MAX];
+  if (len > DFS_CAP_WRITE_MAX) len = DFS_CAP_WRITE_MAX; /* callers check the length first */
+  memcpy(msg, label, sizeof label);
+  be64(msg + sizeof label, chunk_id);
+  be64(msg + sizeof label + 8, version);
+  memcpy(msg + sizeof label + 16, cap, len);
+  unsigned olen = 32;
+  HMAC(EVP_sha256(), key, DFS_CAP_KEY_LEN, msg, sizeof label + 16 + len, out, &olen);
+}
+
+static void cap_head(uint8_t *out, int64_t expiry_ms, enum dfs_cap_op op) {
+  out[0] = CAP_FORMAT;
+  be64(out + 1, (uint64_t)expiry_ms);
+  out[9] = (uint8_t)op;
+}
+
+void dfs_cap_sign_read(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                       uint64_t server_id, uint32_t offset, uint32_t length, int64_t expiry_ms,
+                       uint8_t out[DFS_CAP_READ_LEN]) {
+  cap_head(out, expiry_ms, DFS_CAP_READ);
+  be64(out + CAP_HEAD, server_id);
+  for (int i = 0; i < 4; i++) {
+    out[CAP_HEAD + 8 + i] = (uint8_t)(offset >> (24 - 8 * i));
+    out[CAP_HEAD + 12 + i] = (uint8_t)(length >> (24 - 8 * i));
+  }
+  cap_mac(key, chunk_id, version, out, DFS_CAP_READ_LEN - 32, out + DFS_CAP_READ_LEN - 32);
+}
+
+int dfs_cap_sign_write(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                       const dfs_cap_server *chain, size_t n, int64_t expiry_ms, uint8_t *out,
+                       size_t outsz, size_t *out_len) {
+  if (n == 0 || n > DFS_CAP_MAX_CHAIN || outsz < CAP_HEAD + 1 + 32) return DFS_EINVAL;
+  cap_head(out, expiry_ms, DFS_CAP_WRITE);
+  size_t p = CAP_HEAD;
+  out[p++] = (uint8_t)n;
+  for (size_t i = 0; i < n; i++) {
+    size_t hl = chain[i].host ? strlen(chain[i].host) : 0;
+    if (hl == 0 || hl > DFS_CAP_MAX_HOST || chain[i].port > 65535 || p + 11 + hl + 32 > outsz)
+      return DFS_EINVAL;
+    be64(out + p, chain[i].server_id), p += 8;
+    out[p++] = (uint8_t)(chain[i].port >> 8);
+    out[p++] = (uint8_t)chain[i].port;
+    out[p++] = (uint8_t)hl;
+    memcpy(out + p, chain[i].host, hl), p += hl;
+  }
+  cap_mac(key, chunk_id, version, out, p, out + p);
+  *out_len = p + 32;
+  return 0;
+}
+
+/* Checks what every capability shares: format, op, MAC (the last 32 bytes), expiry.
+ * NULL if fine, else why not. */
+static const char *cap_common(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap,
+                              size_t len, uint64_t chunk_id, uint64_t version,
+                              enum dfs_cap_op op, int64_t now_ms) {
   uint8_t want[32];
-  if (!cap || len == 0) w = "no chunk capability (ask metad for access first)";
-  else if (len != DFS_CAP_LEN) w = "malformed chunk capability";
-  else if (cap[8] != (uint8_t)op) w = "capability is for another operation";
-  else {
-    mac(key, chunk_id, version, cap[8], cap, want);
-    uint64_t exp = 0;
-    for (int i = 0; i < 8; i++) exp = exp << 8 | cap[i];
-    if (CRYPTO_memcmp(want, cap + 9, 32) != 0) w = "capability signature does not match this chunk";
-    else if ((int64_t)exp < now_ms) w = "chunk capability expired (retry the operation)";
+  if (!cap || len == 0) return "no chunk capability (ask metad for access first)";
+  if (len < CAP_HEAD + 32 || len > DFS_CAP_WRITE_MAX || cap[0] != CAP_FORMAT)
+    return "malformed chunk capability (from an older metad? ask metad again)";
+  if (cap[9] != (uint8_t)op) return "capability is for another operation";
+  cap_mac(key, chunk_id, version, cap, len - 32, want);
+  if (CRYPTO_memcmp(want, cap + len - 32, 32) != 0)
+    return "capability signature does not match this chunk";
+  if ((int64_t)rd64(cap + 1) < now_ms) return "chunk capability expired (retry the operation)";
+  return NULL;
+}
+
+int dfs_cap_check_read(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
+                       uint64_t chunk_id, uint64_t version, uint64_t self, uint32_t offset,
+                       uint32_t length, int64_t now_ms, uint32_t *cap_end, const char **why) {
+  const char *w = cap_common(key, cap, len, chunk_id, version, DFS_CAP_READ, now_ms);
+  if (!w && len != DFS_CAP_READ_LEN) w = "malformed chunk capability";
+  if (!w) {
+    uint64_t sid = rd64(cap + CAP_HEAD);
+    uint64_t off = rd32(cap + CAP_HEAD + 8), end = off + rd32(cap + CAP_HEAD + 12);
+    if (sid != self)
+      w = "read capability is for another chunkserver (ask metad for this replica's)";
+    else if (offset < off || (uint64_t)offset + length > end)
+      w = "read outside the byte range the capability grants";
+    else if (cap_end)
+      *cap_end = (uint32_t)end;
   }
   if (w && why) *why = w;
   return w ? DFS_EPERM : 0;
+}
+
+/* One server of a write capability's chain, parsed in place. */
+struct signed_srv {
+  uint64_t id;
+  uint32_t port;
+  const uint8_t *host; /* host_len bytes inside the capability, no NUL */
+  size_t hl;
+};
+
+int dfs_cap_check_write(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
+                        uint64_t chunk_id, uint64_t version, uint64_t self,
+                        const dfs_cap_server *down, size_t n_down, int64_t now_ms, char *why,
+                        size_t whysz) {
+  const char *w = cap_common(key, cap, len, chunk_id, version, DFS_CAP_WRITE, now_ms);
+  if (w) {
+    snprintf(why, whysz, "%s", w);
+    return DFS_EPERM;
+  }
+  /* the signed chain: parse it (the MAC matched, so it is metad's, but stay in bounds) */
+  struct signed_srv sc[DFS_CAP_MAX_CHAIN];
+  size_t end = len - 32, p = CAP_HEAD + 1, n = p <= end ? cap[CAP_HEAD] : 0;
+  if (n == 0 || n > DFS_CAP_MAX_CHAIN) {
+    snprintf(why, whysz, "malformed write capability (chain of %zu)", n);
+    return DFS_EPERM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (p + 11 > end || p + 11 + cap[p + 10] > end) {
+      snprintf(why, whysz, "malformed write capability (truncated chain)");
+      return DFS_EPERM;
+    }
+    sc[i].id = rd64(cap + p);
+    sc[i].port = (uint32_t)cap[p + 8] << 8 | cap[p + 9];
+    sc[i].hl = cap[p + 10];
+    sc[i].host = cap + p + 11;
+    p += 11 + sc[i].hl;
+  }
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = i + 1; k < n; k++)
+      if (sc[i].id == sc[k].id) {
+        snprintf(why, whysz, "the signed write chain names server %llu twice",
+                 (unsigned long long)sc[i].id);
+        return DFS_EPERM;
+      }
+  if (n_down + 1 > n) {
+    snprintf(why, whysz, "write chain of %zu servers after this one, but metad signed %zu in "
+             "all (write along the chain Alloc returned)", n_down, n);
+    return DFS_EPERM;
+  }
+  size_t pos = n - 1 - n_down;
+  if (sc[pos].id != self) {
+    snprintf(why, whysz, "write capability is for chunkserver %llu at this position of the "
+             "chain, not this one (%llu): write along the chain Alloc returned",
+             (unsigned long long)sc[pos].id, (unsigned long long)self);
+    return DFS_EPERM;
+  }
+  for (size_t i = 0; i < n_down; i++) {
+    const dfs_cap_server *d = &down[i];
+    size_t hl = d->host ? strlen(d->host) : 0;
+    const struct signed_srv *s = &sc[pos + 1 + i];
+    if (d->server_id != s->id || d->port != s->port || hl != s->hl ||
+        memcmp(d->host, s->host, hl) != 0) {
+      /* (the client's host string stays out of the message: it would reach the log) */
+      snprintf(why, whysz, "write chain entry %zu (server %llu) is not the address metad "
+               "signed: write along the chain Alloc returned", i,
+               (unsigned long long)d->server_id);
+      return DFS_EPERM;
+    }
+  }
+  return 0;
 }
 
 /* ---- receipts and grants: HMAC over a label (so no message of one kind is a valid

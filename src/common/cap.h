@@ -1,15 +1,27 @@
-/* Chunk capabilities: metad signs "operation OP on chunk ID version V until T" with a
- * key shared with the chunkservers (HMAC-SHA256); chunkservers check it before any read
- * or write, so nobody reaches chunk data around the namespace's permissions.
- * Wire form (DFS_CAP_LEN bytes): expiry_ms (8, big-endian, wall clock) | op (1) | mac (32). */
+/* Chunk capabilities: metad signs "operation OP on chunk ID version V until T", bound to
+ * where it may be used, with a key shared with the chunkservers (HMAC-SHA256);
+ * chunkservers check it before any read or write, so nobody reaches chunk data around
+ * the namespace's permissions, and a capability cannot be replayed elsewhere.
+ * Wire form (v2, all integers big-endian):
+ *   format (1) = 2 | expiry_ms (8, wall clock) | op (1) | body | mac (32)
+ *   READ  body: server_id (8) | offset (4) | length (4)
+ *         = "on server S only, bytes [offset, offset+length) only" (DFS_CAP_READ_LEN)
+ *   WRITE body: n (1, 1..DFS_CAP_MAX_CHAIN) | n x (server_id (8) | port (2) | host_len (1)
+ *         | host) = the write chain metad chose, head first: the head may be written
+ *         only as the head, each next server only by the one before it.
+ *   mac = HMAC-SHA256(key, "dfs chunk cap v2\0" | chunk_id (8) | version (8) | every
+ *         byte of the capability before the mac). */
 #ifndef DFS_CAP_H
 #define DFS_CAP_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define DFS_CAP_LEN 41
 #define DFS_CAP_KEY_LEN 32
+#define DFS_CAP_READ_LEN 58         /* 1 + 8 + 1 + 16 + 32 */
+#define DFS_CAP_MAX_CHAIN 16
+#define DFS_CAP_MAX_HOST 255
+#define DFS_CAP_WRITE_MAX (1 + 8 + 1 + 1 + DFS_CAP_MAX_CHAIN * (11 + DFS_CAP_MAX_HOST) + 32)
 
 enum dfs_cap_op { DFS_CAP_READ = 1, DFS_CAP_WRITE = 2 };
 
@@ -24,14 +36,42 @@ void dfs_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, siz
                      uint8_t out[32]);
 /* 1 if the n bytes at a and b are equal, compared in constant time. */
 int dfs_mac_equal(const uint8_t *a, const uint8_t *b, size_t n);
-/* Writes a capability to out. */
-void dfs_cap_sign(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
-                  enum dfs_cap_op op, int64_t expiry_ms, uint8_t out[DFS_CAP_LEN]);
-/* 0 if cap (len bytes) allows op on chunk_id/version at now_ms; DFS_EPERM with a static
- * reason otherwise (missing, malformed, wrong chunk/op/key, expired). */
-int dfs_cap_check(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
-                  uint64_t chunk_id, uint64_t version, enum dfs_cap_op op, int64_t now_ms,
-                  const char **why);
+/* One server of a write chain: what metad signs and chunkd compares (host: NUL-terminated,
+ * at most DFS_CAP_MAX_HOST bytes). */
+typedef struct {
+  uint64_t server_id;
+  const char *host;
+  uint32_t port;
+} dfs_cap_server;
+
+/* Writes a read capability for bytes [offset, offset+length) of chunk_id/version on
+ * server_id to out. */
+void dfs_cap_sign_read(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                       uint64_t server_id, uint32_t offset, uint32_t length, int64_t expiry_ms,
+                       uint8_t out[DFS_CAP_READ_LEN]);
+/* Writes a write capability along chain[0..n) (head first) to out (outsz bytes,
+ * DFS_CAP_WRITE_MAX always suffices); *out_len = its length. 0, or DFS_EINVAL (n 0 or
+ * over DFS_CAP_MAX_CHAIN, a host empty or too long, a port over 65535). */
+int dfs_cap_sign_write(const uint8_t key[DFS_CAP_KEY_LEN], uint64_t chunk_id, uint64_t version,
+                       const dfs_cap_server *chain, size_t n, int64_t expiry_ms, uint8_t *out,
+                       size_t outsz, size_t *out_len);
+
+/* 0 if cap (len bytes) is a read capability of chunk_id/version for server self that
+ * covers [offset, offset+length) at now_ms; DFS_EPERM with a static reason otherwise
+ * (missing, malformed, wrong chunk/op/key, expired, another server, outside the range).
+ * *cap_end (may be NULL): the end of the granted range (offset + length of the cap). */
+int dfs_cap_check_read(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
+                       uint64_t chunk_id, uint64_t version, uint64_t self, uint32_t offset,
+                       uint32_t length, int64_t now_ms, uint32_t *cap_end, const char **why);
+
+/* 0 if cap (len bytes) is a write capability of chunk_id/version at now_ms whose signed
+ * chain has self at some position p, no server twice, and down[0..n_down) equal (id,
+ * host, port) to the signed entries after p with nothing more (p = signed length - 1 -
+ * n_down). DFS_EPERM otherwise, with the reason in why (whysz bytes, one line). */
+int dfs_cap_check_write(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
+                        uint64_t chunk_id, uint64_t version, uint64_t self,
+                        const dfs_cap_server *down, size_t n_down, int64_t now_ms, char *why,
+                        size_t whysz);
 
 /* ---- Write receipts: "servers S1..Sn stored chunk ID version V (length, crc32c)" ----
  * Each chunkserver in a write chain signs the list of servers that hold the chunk (its own

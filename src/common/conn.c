@@ -5,7 +5,8 @@
  * copied on the way in. Writing: header+payload in one buffer, bulk as a second uv_buf.
  *
  * States: CONNECTING -> OPEN -> CLOSING -> CLOSED (close_cb ran; memory freed at refs 0).
- * Invariants: (1) body != NULL iff a header has been parsed and its body is incomplete;
+ * Invariants: (1) body != NULL iff a header has been parsed and its body is incomplete
+ * (with opts.on_payload, a request's body first holds only its payload: bulk_deferred);
  * (2) every pending call is in `calls` until its callback has run, exactly once;
  * (3) an accepted connection is in its server's list (counted for the connection caps
  * and swept for timeouts) from accept until dfs_conn_close, or until the server closes. */
@@ -56,6 +57,8 @@ struct dfs_conn {
   dfs_frame_hdr hdr;
   uint8_t *body;
   size_t body_len, body_got;
+  int bulk_deferred; /* body is the payload only; the bulk follows if on_payload accepts */
+  uint32_t skip;     /* bulk bytes of a frame on_payload refused, still to discard */
   /* TLS (NULL = plaintext): ciphertext is read into cipher, plaintext lands in staging
    * or body exactly as on a plaintext link. */
   dfs_tls *tls;
@@ -322,8 +325,46 @@ static void deliver(dfs_conn *c, dfs_msg *m) {
   c->opts.on_request(c, m);
 }
 
+/* The payload of a request with bulk is here: asks opts.on_payload whether to take the
+ * bulk. Accepted: the body grows to payload + bulk and reading goes on. Refused (the
+ * callee replied): the payload is dropped and the bulk will be skipped. */
+static void check_payload(dfs_conn *c) {
+  c->bulk_deferred = 0;
+  c->inflight++; /* the refusal's reply counts it down */
+  if (c->opts.on_payload(c, &c->hdr, c->body) == 0) {
+    c->inflight--;
+    size_t full = (size_t)c->hdr.payload_len + c->hdr.bulk_len;
+    uint8_t *nb = realloc(c->body, full);
+    if (!nb) {
+      LOG_ERROR("%s: out of memory for a %zu-byte frame, closing", c->peer, full);
+      dfs_conn_close(c);
+      return;
+    }
+    c->body = nb;
+    c->body_len = full;
+    return;
+  }
+  free(c->body);
+  c->body = NULL;
+  c->body_len = c->body_got = 0;
+  c->skip = c->hdr.bulk_len;
+  if (c->server) {
+    c->got_frame = 1;
+    c->last_frame_ms = uv_now(c->tcp.loop);
+  }
+  if (c->opts.max_write_queue && dfs_conn_write_queue(c) > c->opts.max_write_queue) {
+    LOG_WARN("%s: more than %zu bytes of replies not read, closing", c->peer,
+             c->opts.max_write_queue);
+    dfs_conn_close(c);
+  }
+}
+
 /* Completes the current body and hands it on. */
 static void finish_body(dfs_conn *c) {
+  if (c->bulk_deferred) { /* only the payload so far */
+    check_payload(c);
+    return;
+  }
   dfs_msg m = {.hdr = c->hdr, .buf = c->body};
   m.payload = c->body;
   m.bulk = c->hdr.bulk_len ? c->body + c->hdr.payload_len : NULL;
@@ -336,6 +377,13 @@ static void finish_body(dfs_conn *c) {
 static int parse_staged(dfs_conn *c) {
   size_t off = 0;
   while (c->state == CONN_OPEN) {
+    if (c->skip) { /* the bulk of a refused frame */
+      size_t have = c->staged - off, n = c->skip < have ? c->skip : have;
+      off += n;
+      c->skip -= (uint32_t)n;
+      if (c->skip) break;
+      continue;
+    }
     if (c->body) {
       size_t want = c->body_len - c->body_got, have = c->staged - off;
       size_t n = want < have ? want : have;
@@ -360,6 +408,8 @@ static int parse_staged(dfs_conn *c) {
     off += DFS_FRAME_HDR_LEN;
     c->body_len = (size_t)c->hdr.payload_len + c->hdr.bulk_len;
     c->body_got = 0;
+    c->bulk_deferred = c->opts.on_payload && c->hdr.bulk_len && !(c->hdr.flags & DFS_FRAME_REPLY);
+    if (c->bulk_deferred) c->body_len = c->hdr.payload_len;
     c->body = malloc(c->body_len ? c->body_len : 1);
     if (!c->body) {
       LOG_ERROR("%s: out of memory for a %zu-byte frame, closing", c->peer, c->body_len);
@@ -422,7 +472,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 /* Notes whether a frame is incomplete now (frame timeout of accepted connections). */
 static void track_frame(dfs_conn *c) {
   if (!c->server || !c->opts.frame_timeout_ms) return;
-  if (c->body || c->staged || !c->got_frame) {
+  if (c->body || c->staged || c->skip || !c->got_frame) {
     if (!c->frame_start_ms) c->frame_start_ms = uv_now(c->tcp.loop);
   } else {
     c->frame_start_ms = 0;

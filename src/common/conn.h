@@ -60,6 +60,15 @@ typedef struct {
   uint64_t idle_timeout_ms, frame_timeout_ms;
   uint32_t max_inflight;
   size_t max_write_queue;
+  /* Optional check of a request before its bulk is accepted (server side): called once
+   * the payload of a request frame with bulk_len > 0 has arrived, before any bulk byte
+   * is read or a buffer for it allocated. Return 0 to read the bulk and hand the whole
+   * frame to on_request as usual. Non-zero refuses the frame: the callee has already
+   * replied to hdr (dfs_conn_reply or dfs_conn_reply_error); the bulk is then read and
+   * discarded as it arrives, never buffered, and the connection goes on with the next
+   * frame (a client that sent the whole frame still reads the refusal). payload is
+   * borrowed for the call. NULL = every frame is read whole. */
+  int (*on_payload)(dfs_conn *c, const dfs_frame_hdr *hdr, const uint8_t *payload);
 } dfs_conn_opts;
 
 /* Accepted connections get opts (copied). Returns 0 or a DFS_E* code; *out lives until

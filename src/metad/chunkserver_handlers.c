@@ -415,7 +415,7 @@ static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq
   Dfs__CopyJob **cjp = calloc(nj, sizeof *cjp);
   Dfs__ServerAddr *ad = calloc(nj * MAX_SOURCES, sizeof *ad);
   Dfs__ServerAddr **ap = calloc(nj * MAX_SOURCES, sizeof *ap);
-  uint8_t(*caps)[DFS_CAP_LEN] = calloc(nj, sizeof *caps);
+  uint8_t(*caps)[DFS_CAP_READ_LEN] = calloc(nj * MAX_SOURCES, sizeof *caps); /* per source */
   if (!cj || !cjp || !ad || !ap || !caps) {
     free(cj);
     free(cjp);
@@ -453,16 +453,16 @@ static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq
       ad[ai].server_id = s->id;
       ad[ai].host = (char *)s->host;
       ad[ai].port = s->port;
+      if (md->have_caps) { /* valid on this source only, for the whole chunk */
+        dfs_cap_sign_read(md->cap_key, j->chunk, j->version, s->id, 0, j->length,
+                          dfs_wall_ns() / 1000000 + ttl, caps[ai]);
+        ad[ai].capability.data = caps[ai];
+        ad[ai].capability.len = DFS_CAP_READ_LEN;
+      }
       ap[ai] = &ad[ai];
       ai++;
     }
     cj[i].n_sources = ns;
-    if (md->have_caps) {
-      dfs_cap_sign(md->cap_key, j->chunk, j->version, DFS_CAP_READ,
-                   dfs_wall_ns() / 1000000 + ttl, caps[i]);
-      cj[i].capability.data = caps[i];
-      cj[i].capability.len = DFS_CAP_LEN;
-    }
   }
   /* jobs[] point into the job table: drop only after the last use */
   for (size_t k = 0; k < ndrop; k++)

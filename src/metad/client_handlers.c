@@ -599,7 +599,7 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   ns_inode *n;
   Dfs__ChunkLocation *locs = NULL, **lptrs = NULL;
   Dfs__ServerAddr *addrs = NULL, **aptrs = NULL;
-  uint8_t (*caps)[DFS_CAP_LEN] = NULL;
+  uint8_t (*caps)[DFS_CAP_READ_LEN] = NULL;
   int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
   if (!rc && n->is_dir) {
     rc = DFS_EISDIR;
@@ -627,7 +627,7 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   lptrs = calloc(cnt ? cnt : 1, sizeof *lptrs);
   addrs = calloc(naddr ? naddr : 1, sizeof *addrs);
   aptrs = calloc(naddr ? naddr : 1, sizeof *aptrs);
-  if (md->have_caps) caps = calloc(cnt ? cnt : 1, sizeof *caps);
+  if (md->have_caps) caps = calloc(naddr ? naddr : 1, sizeof *caps); /* one per replica */
   if (!locs || !lptrs || !addrs || !aptrs || (md->have_caps && !caps)) {
     md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
     goto out;
@@ -647,11 +647,6 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     l->crc64 = ce->crc64;
     l->goal = ce->goal;
     l->all_replicas = ce->nlocs;
-    if (caps) {
-      dfs_cap_sign(md->cap_key, l->chunk_id, l->version, DFS_CAP_READ, cap_expiry(md), caps[i]);
-      l->capability.data = caps[i];
-      l->capability.len = DFS_CAP_LEN;
-    }
     const server_ent *live[255];
     size_t nl = live_locations(md, ce, live, 255);
     if (!nl && rg_reregistering(md, msg, sizeof msg)) { /* locations are soft state */
@@ -659,12 +654,18 @@ static void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
       goto out;
     }
     l->replicas = &aptrs[ai];
-    for (size_t k = 0; k < nl; k++) {
+    for (size_t k = 0; k < nl && ai < naddr; k++) {
       fill_addr(&addrs[ai], live[k]);
+      if (caps) { /* valid on this replica's server only, for the whole chunk */
+        dfs_cap_sign_read(md->cap_key, l->chunk_id, l->version, live[k]->id, 0, l->length,
+                          cap_expiry(md), caps[ai]);
+        addrs[ai].capability.data = caps[ai];
+        addrs[ai].capability.len = DFS_CAP_READ_LEN;
+      }
       aptrs[ai] = &addrs[ai];
       ai++;
     }
-    l->n_replicas = nl;
+    l->n_replicas = (size_t)(&aptrs[ai] - l->replicas);
   }
   Dfs__Entry e = DFS__ENTRY__INIT;
   fill_entry(&e, n);
@@ -784,7 +785,7 @@ static void alloc_answer(metad *md, md_alloc *a) {
   Dfs__ServerAddr *ad = calloc((size_t)a->count * a->replicas, sizeof *ad);
   Dfs__ServerAddr **ap = calloc((size_t)a->count * a->replicas, sizeof *ap);
   uint64_t *chain = calloc(a->replicas, sizeof *chain);
-  uint8_t (*caps)[DFS_CAP_LEN] = md->have_caps ? calloc(a->count, sizeof *caps) : NULL;
+  uint8_t (*caps)[DFS_CAP_WRITE_MAX] = md->have_caps ? calloc(a->count, sizeof *caps) : NULL;
   uint8_t (*grants)[DFS_GRANT_LEN] = md->have_caps ? calloc(a->count, sizeof *grants) : NULL;
   if (!cands || !ca || !cp || !ad || !ap || !chain || (md->have_caps && (!caps || !grants))) {
     md_reply_status(a->conn, &a->hdr, DFS_ENOMEM, "metad is out of memory");
@@ -821,10 +822,6 @@ static void alloc_answer(metad *md, md_alloc *a) {
     ca[i].chunk_id = md->pool_next++;
     ca[i].version = 1;
     if (caps) {
-      dfs_cap_sign(md->cap_key, ca[i].chunk_id, ca[i].version, DFS_CAP_WRITE, cap_expiry(md),
-                   caps[i]);
-      ca[i].capability.data = caps[i];
-      ca[i].capability.len = DFS_CAP_LEN;
       /* only this user may commit this id, and only within FSM_GRANT_TTL_MS */
       dfs_grant_sign(md->cap_key, ca[i].chunk_id, ca[i].version, a->user,
                      dfs_wall_ns() / 1000000 + FSM_GRANT_TTL_MS, grants[i]);
@@ -847,6 +844,21 @@ static void alloc_answer(metad *md, md_alloc *a) {
       for (size_t q = 0; q < nc; q++)
         if (cands[q].id == chain[j] && cands[q].free_bytes >= DFS_CHUNK_SIZE)
           cands[q].free_bytes -= DFS_CHUNK_SIZE;
+    }
+    if (caps) { /* the write capability signs this chain: chunkd forwards only along it */
+      dfs_cap_server cs[DFS_CAP_MAX_CHAIN];
+      size_t n = k < DFS_CAP_MAX_CHAIN ? k : DFS_CAP_MAX_CHAIN;
+      for (size_t j = 0; j < n; j++)
+        cs[j] = (dfs_cap_server){ca[i].chain[j]->server_id, ca[i].chain[j]->host,
+                                 ca[i].chain[j]->port};
+      size_t len = 0;
+      if (dfs_cap_sign_write(md->cap_key, ca[i].chunk_id, ca[i].version, cs, n, cap_expiry(md),
+                             caps[i], sizeof caps[i], &len))
+        LOG_WARN("cannot sign a write capability for chunk %llu (a chunkserver's address is "
+                 "empty or over %d bytes): its writes will be refused",
+                 (unsigned long long)ca[i].chunk_id, DFS_CAP_MAX_HOST);
+      ca[i].capability.data = caps[i];
+      ca[i].capability.len = len;
     }
   }
   Dfs__Status st = DFS__STATUS__INIT;

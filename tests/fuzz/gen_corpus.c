@@ -184,17 +184,25 @@ static void gen_authd(void) {
 }
 
 static void gen_chunkd(void) {
-  uint8_t key[DFS_CAP_KEY_LEN], wcap[DFS_CAP_LEN], rcap[DFS_CAP_LEN];
+  uint8_t key[DFS_CAP_KEY_LEN], wcap[DFS_CAP_WRITE_MAX], wcap2[DFS_CAP_WRITE_MAX],
+      rcap[DFS_CAP_READ_LEN];
+  size_t wlen = 0, wlen2 = 0;
   if (dfs_cap_key(FZ_CHUNKD_SECRET, key)) exit(1);
-  dfs_cap_sign(key, 1, 1, DFS_CAP_WRITE, FZ_CHUNKD_CAP_EXPIRY, wcap);
-  dfs_cap_sign(key, 1, 1, DFS_CAP_READ, FZ_CHUNKD_CAP_EXPIRY, rcap);
+  /* the harness's chunkd is server 1; a chain of one (itself), and one with server 2 */
+  dfs_cap_server signed_chain[2] = {{1, "127.0.0.1", 9000}, {2, "127.0.0.1", 9}};
+  if (dfs_cap_sign_write(key, 1, 1, signed_chain, 1, FZ_CHUNKD_CAP_EXPIRY, wcap, sizeof wcap,
+                         &wlen) ||
+      dfs_cap_sign_write(key, 1, 1, signed_chain, 2, FZ_CHUNKD_CAP_EXPIRY, wcap2, sizeof wcap2,
+                         &wlen2))
+    exit(1);
+  dfs_cap_sign_read(key, 1, 1, 1, 0, 100, FZ_CHUNKD_CAP_EXPIRY, rcap);
   uint8_t data[100];
   for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7);
   uint32_t crcs[DFS_BLOCKS_PER_CHUNK];
   dfs_block_crcs(data, sizeof data, crcs);
   Dfs__WriteChunkReq w = DFS__WRITE_CHUNK_REQ__INIT;
   w.capability.data = wcap;
-  w.capability.len = sizeof wcap;
+  w.capability.len = wlen;
   w.chunk_id = 1;
   w.version = 1;
   w.length = sizeof data;
@@ -218,6 +226,8 @@ static void gen_chunkd(void) {
   a.port = 9;
   w.n_chain = 1;
   w.chain = chain;
+  w.capability.data = wcap2;
+  w.capability.len = wlen2;
   rec(FZ_C_WRITE, &w.base, data, sizeof data);
   save("chunkd", "write_chain");
 
@@ -225,13 +235,13 @@ static void gen_chunkd(void) {
   bad.capability.len = 0;
   rec(FZ_C_READ, &bad.base, NULL, 0);          /* no capability */
   bad.capability.data = wcap;
-  bad.capability.len = sizeof wcap;
+  bad.capability.len = wlen;
   rec(FZ_C_READ, &bad.base, NULL, 0);          /* write capability for a read */
   bad = r;
   bad.chunk_id = 2;
   rec(FZ_C_READ, &bad.base, NULL, 0);          /* another chunk's capability */
-  uint8_t old[DFS_CAP_LEN];
-  dfs_cap_sign(key, 1, 1, DFS_CAP_READ, 1000, old);
+  uint8_t old[DFS_CAP_READ_LEN];
+  dfs_cap_sign_read(key, 1, 1, 1, 0, 100, 1000, old);
   bad = r;
   bad.capability.data = old;
   rec(FZ_C_READ, &bad.base, NULL, 0);          /* expired */

@@ -1,5 +1,7 @@
-/* Chunk capabilities: a valid one passes; any other chunk, version, op, key, expiry,
- * length or flipped bit is refused. */
+/* Chunk capabilities (v2): a valid one passes; any other chunk, version, op, key,
+ * expiry, length or flipped bit is refused; a read capability only on its server and
+ * inside its byte range; a write capability only along the exact chain it signs, at the
+ * position of the server checking it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,31 +11,99 @@
 #include "common/cap.h"
 #include "common/errors.h"
 
-static void test_cap(void **state) {
-  uint8_t key[DFS_CAP_KEY_LEN], other[DFS_CAP_KEY_LEN], cap[DFS_CAP_LEN];
+static void test_read_cap(void **state) {
+  uint8_t key[DFS_CAP_KEY_LEN], other[DFS_CAP_KEY_LEN], cap[DFS_CAP_READ_LEN];
   assert_int_equal(dfs_cap_key("cluster secret", key), 0);
   assert_int_equal(dfs_cap_key("another secret", other), 0);
-  dfs_cap_sign(key, 42, 1, DFS_CAP_READ, 10000, cap);
+  dfs_cap_sign_read(key, 42, 1, 7, 0, 1000, 10000, cap);
   const char *why = NULL;
-  assert_int_equal(dfs_cap_check(key, cap, sizeof cap, 42, 1, DFS_CAP_READ, 9999, &why), 0);
-  assert_int_equal(dfs_cap_check(key, cap, sizeof cap, 43, 1, DFS_CAP_READ, 0, &why), DFS_EPERM);
-  assert_int_equal(dfs_cap_check(key, cap, sizeof cap, 42, 2, DFS_CAP_READ, 0, &why), DFS_EPERM);
-  assert_int_equal(dfs_cap_check(key, cap, sizeof cap, 42, 1, DFS_CAP_WRITE, 0, &why), DFS_EPERM);
-  assert_int_equal(dfs_cap_check(other, cap, sizeof cap, 42, 1, DFS_CAP_READ, 0, &why), DFS_EPERM);
-  assert_int_equal(dfs_cap_check(key, cap, sizeof cap, 42, 1, DFS_CAP_READ, 10001, &why), DFS_EPERM);
+  uint32_t end = 0;
+#define CHK(k, c, l, id, v, srv, off, len, now) \
+  dfs_cap_check_read(k, c, l, id, v, srv, off, len, now, &end, &why)
+  assert_int_equal(CHK(key, cap, sizeof cap, 42, 1, 7, 0, 1000, 9999), 0);
+  assert_int_equal(end, 1000);
+  assert_int_equal(CHK(key, cap, sizeof cap, 42, 1, 7, 100, 900, 0), 0);
+  assert_int_equal(CHK(key, cap, sizeof cap, 42, 1, 7, 0, 0, 0), 0);
+  assert_int_equal(CHK(key, cap, sizeof cap, 43, 1, 7, 0, 1000, 0), DFS_EPERM);
+  assert_int_equal(CHK(key, cap, sizeof cap, 42, 2, 7, 0, 1000, 0), DFS_EPERM);
+  assert_int_equal(CHK(other, cap, sizeof cap, 42, 1, 7, 0, 1000, 0), DFS_EPERM);
+  assert_int_equal(CHK(key, cap, sizeof cap, 42, 1, 8, 0, 1000, 0), DFS_EPERM);
+  assert_non_null(strstr(why, "another chunkserver"));
+  assert_int_equal(CHK(key, cap, sizeof cap, 42, 1, 7, 1, 1000, 0), DFS_EPERM);
+  assert_non_null(strstr(why, "range"));
+  assert_int_equal(CHK(key, cap, sizeof cap, 42, 1, 7, 1000, 1, 0), DFS_EPERM);
+  assert_int_equal(CHK(key, cap, sizeof cap, 42, 1, 7, 0, 1000, 10001), DFS_EPERM);
   assert_non_null(strstr(why, "expired"));
-  assert_int_equal(dfs_cap_check(key, cap, sizeof cap - 1, 42, 1, DFS_CAP_READ, 0, &why), DFS_EPERM);
-  assert_int_equal(dfs_cap_check(key, NULL, 0, 42, 1, DFS_CAP_READ, 0, &why), DFS_EPERM);
-  for (size_t i = 0; i < DFS_CAP_LEN * 8; i++) {
-    uint8_t bad[DFS_CAP_LEN];
+  assert_int_equal(CHK(key, cap, sizeof cap - 1, 42, 1, 7, 0, 1000, 0), DFS_EPERM);
+  assert_int_equal(CHK(key, NULL, 0, 42, 1, 7, 0, 1000, 0), DFS_EPERM);
+  for (size_t i = 0; i < DFS_CAP_READ_LEN * 8; i++) {
+    uint8_t bad[DFS_CAP_READ_LEN];
     memcpy(bad, cap, sizeof bad);
     bad[i / 8] ^= (uint8_t)(1u << (i % 8));
-    /* Flipping expiry bits may extend it, but then the MAC no longer matches. */
-    assert_int_equal(dfs_cap_check(key, bad, sizeof bad, 42, 1, DFS_CAP_READ, 0, &why), DFS_EPERM);
+    /* Flipping expiry, server or range bits may widen it, but then the MAC fails. */
+    assert_int_equal(CHK(key, bad, sizeof bad, 42, 1, 7, 0, 1000, 0), DFS_EPERM);
   }
+  /* a write capability is no read capability */
+  dfs_cap_server one = {7, "127.0.0.1", 9000};
+  uint8_t w[DFS_CAP_WRITE_MAX];
+  size_t wl = 0;
+  assert_int_equal(dfs_cap_sign_write(key, 42, 1, &one, 1, 10000, w, sizeof w, &wl), 0);
+  assert_int_equal(CHK(key, w, wl, 42, 1, 7, 0, 1000, 0), DFS_EPERM);
+#undef CHK
+}
+
+static void test_write_cap(void **state) {
+  uint8_t key[DFS_CAP_KEY_LEN], cap[DFS_CAP_WRITE_MAX];
+  assert_int_equal(dfs_cap_key("cluster secret", key), 0);
+  dfs_cap_server chain[3] = {{1, "10.0.0.1", 9001}, {2, "10.0.0.2", 9002}, {3, "cs3", 9003}};
+  size_t len = 0;
+  assert_int_equal(dfs_cap_sign_write(key, 5, 1, chain, 3, 10000, cap, sizeof cap, &len), 0);
+  char why[256];
+#define W(self, down, n) dfs_cap_check_write(key, cap, len, 5, 1, self, down, n, 0, why, sizeof why)
+  assert_int_equal(W(1, chain + 1, 2), 0); /* the head, with the rest */
+  assert_int_equal(W(2, chain + 2, 1), 0); /* the middle */
+  assert_int_equal(W(3, NULL, 0), 0);      /* the tail */
+  assert_int_equal(W(2, chain + 1, 2), DFS_EPERM); /* the head's cap replayed on 2 */
+  assert_non_null(strstr(why, "not this one"));
+  assert_int_equal(W(1, chain + 2, 1), DFS_EPERM); /* a server left out */
+  assert_int_equal(W(1, chain, 3), DFS_EPERM);     /* longer than signed */
+  dfs_cap_server moved[2] = {{2, "127.0.0.1", 1}, {3, "cs3", 9003}};
+  assert_int_equal(W(1, moved, 2), DFS_EPERM);     /* another address for server 2 */
+  assert_non_null(strstr(why, "entry 0"));
+  dfs_cap_server renamed[2] = {{2, "10.0.0.2", 9002}, {3, "cs3x", 9003}};
+  assert_int_equal(W(1, renamed, 2), DFS_EPERM);
+  dfs_cap_server extra[3] = {{2, "10.0.0.2", 9002}, {3, "cs3", 9003}, {4, "10.0.0.4", 1}};
+  assert_int_equal(W(1, extra, 3), DFS_EPERM);
+  assert_int_equal(dfs_cap_check_write(key, cap, len, 5, 1, 1, chain + 1, 2, 10001, why, sizeof why),
+                   DFS_EPERM);
+  assert_non_null(strstr(why, "expired"));
+  assert_int_equal(dfs_cap_check_write(key, cap, len, 6, 1, 1, chain + 1, 2, 0, why, sizeof why),
+                   DFS_EPERM);
+  for (size_t i = 0; i < len * 8; i++) {
+    uint8_t bad[DFS_CAP_WRITE_MAX];
+    memcpy(bad, cap, len);
+    bad[i / 8] ^= (uint8_t)(1u << (i % 8));
+    assert_int_equal(dfs_cap_check_write(key, bad, len, 5, 1, 1, chain + 1, 2, 0, why, sizeof why),
+                     DFS_EPERM);
+  }
+  /* metad never signs a chain with one server twice; a MAC-valid one is refused anyway */
+  dfs_cap_server dup[2] = {{1, "10.0.0.1", 9001}, {1, "10.0.0.1", 9001}};
+  assert_int_equal(dfs_cap_sign_write(key, 5, 1, dup, 2, 10000, cap, sizeof cap, &len), 0);
+  assert_int_equal(W(1, dup + 1, 1), DFS_EPERM);
+  assert_non_null(strstr(why, "twice"));
+  /* unsignable chains */
+  dfs_cap_server empty = {1, "", 1};
+  assert_int_equal(dfs_cap_sign_write(key, 5, 1, &empty, 1, 10000, cap, sizeof cap, &len), DFS_EINVAL);
+  assert_int_equal(dfs_cap_sign_write(key, 5, 1, chain, 0, 10000, cap, sizeof cap, &len), DFS_EINVAL);
+  /* a long capability of zeros (MAC included) is not accepted */
+  uint8_t zeros[DFS_CAP_WRITE_MAX + 64] = {2};
+  zeros[9] = DFS_CAP_WRITE;
+  assert_int_equal(dfs_cap_check_write(key, zeros, sizeof zeros, 5, 1, 1, NULL, 0, 0, why, sizeof why),
+                   DFS_EPERM);
+#undef W
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_cap)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_read_cap), cmocka_unit_test(test_write_cap)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
