@@ -136,8 +136,8 @@ static int write_chain_ok(const data_server *ds, const Dfs__WriteChunkReq *r, ch
   if (!ds->st->cluster_secret) return 0;
   char cw[200];
   if (dfs_cap_check_write(ds->st->cap_key, r->capability.data, r->capability.len, r->chunk_id,
-                          r->version, self, down, r->n_chain, dfs_wall_ns() / 1000000, cw,
-                          sizeof cw)) {
+                          r->version, self, down, r->n_chain, r->upstream_proof.data,
+                          r->upstream_proof.len, dfs_wall_ns() / 1000000, cw, sizeof cw)) {
     snprintf(why, whysz, "write capability refused: %s", cw);
     return DFS_EPERM;
   }
@@ -357,6 +357,14 @@ static void forward_start(struct write_op *op) {
   Dfs__WriteChunkReq fwd = *r; /* shallow: same fields, chain without its head */
   fwd.chain = r->chain + 1;
   fwd.n_chain = r->n_chain - 1;
+  uint8_t proof[DFS_FORWARD_PROOF_LEN];
+  fwd.upstream_proof.len = 0;
+  if (op->ds->st->cluster_secret) { /* "server self hands this write to next" */
+    dfs_cap_forward_proof(op->ds->st->cap_key, r->capability.data, r->capability.len,
+                          op->ds->st->server_id, next->server_id, proof);
+    fwd.upstream_proof.data = proof;
+    fwd.upstream_proof.len = sizeof proof;
+  }
   op->pending += 2; /* reply + bulk release */
   int rc = dfs_conn_call(dc, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE, &fwd.base, op->msg.bulk,
                          r->length, forward_bulk_released, op, op->ds->st->chain_timeout_ms,

@@ -51,6 +51,9 @@ static uint32_t rd32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static void hmac_buf(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *msg, size_t len,
+                     uint8_t out[32]);
+
 #define CAP_FORMAT 2
 #define CAP_HEAD 10 /* format | expiry | op */
 
@@ -144,6 +147,18 @@ int dfs_cap_check_read(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, s
   return w ? DFS_EPERM : 0;
 }
 
+void dfs_cap_forward_proof(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
+                           uint64_t from, uint64_t to, uint8_t out[DFS_FORWARD_PROOF_LEN]) {
+  static const char label[] = "dfs forward v1";
+  uint8_t msg[sizeof label + 16 + DFS_CAP_WRITE_MAX];
+  if (len > DFS_CAP_WRITE_MAX) len = DFS_CAP_WRITE_MAX; /* checked before (cap_common) */
+  memcpy(msg, label, sizeof label);
+  be64(msg + sizeof label, from);
+  be64(msg + sizeof label + 8, to);
+  memcpy(msg + sizeof label + 16, cap, len);
+  hmac_buf(key, msg, sizeof label + 16 + len, out);
+}
+
 /* One server of a write capability's chain, parsed in place. */
 struct signed_srv {
   uint64_t id;
@@ -154,8 +169,8 @@ struct signed_srv {
 
 int dfs_cap_check_write(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
                         uint64_t chunk_id, uint64_t version, uint64_t self,
-                        const dfs_cap_server *down, size_t n_down, int64_t now_ms, char *why,
-                        size_t whysz) {
+                        const dfs_cap_server *down, size_t n_down, const uint8_t *proof,
+                        size_t proof_len, int64_t now_ms, char *why, size_t whysz) {
   const char *w = cap_common(key, cap, len, chunk_id, version, DFS_CAP_WRITE, now_ms);
   if (w) {
     snprintf(why, whysz, "%s", w);
@@ -197,6 +212,16 @@ int dfs_cap_check_write(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, 
              "chain, not this one (%llu): write along the chain Alloc returned",
              (unsigned long long)sc[pos].id, (unsigned long long)self);
     return DFS_EPERM;
+  }
+  if (pos > 0) { /* only the server before us may hand us this write */
+    uint8_t want[DFS_FORWARD_PROOF_LEN];
+    dfs_cap_forward_proof(key, cap, len, sc[pos - 1].id, self, want);
+    if (!proof || proof_len != DFS_FORWARD_PROOF_LEN || CRYPTO_memcmp(want, proof, 32) != 0) {
+      snprintf(why, whysz, "this chunkserver (%llu) is not the head of the signed chain and the "
+               "write does not come from server %llu before it: write to the chain's head",
+               (unsigned long long)self, (unsigned long long)sc[pos - 1].id);
+      return DFS_EPERM;
+    }
   }
   for (size_t i = 0; i < n_down; i++) {
     const dfs_cap_server *d = &down[i];

@@ -64,14 +64,22 @@ int dfs_cap_check_read(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, s
                        uint64_t chunk_id, uint64_t version, uint64_t self, uint32_t offset,
                        uint32_t length, int64_t now_ms, uint32_t *cap_end, const char **why);
 
+/* The proof a chunkserver adds when it forwards a write to the next server of the chain:
+ * HMAC(key, "dfs forward v1" | from | to | the whole write capability). Only holders of
+ * the key make one, so a client cannot start a chain in its middle. */
+#define DFS_FORWARD_PROOF_LEN 32
+void dfs_cap_forward_proof(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
+                           uint64_t from, uint64_t to, uint8_t out[DFS_FORWARD_PROOF_LEN]);
+
 /* 0 if cap (len bytes) is a write capability of chunk_id/version at now_ms whose signed
- * chain has self at some position p, no server twice, and down[0..n_down) equal (id,
- * host, port) to the signed entries after p with nothing more (p = signed length - 1 -
- * n_down). DFS_EPERM otherwise, with the reason in why (whysz bytes, one line). */
+ * chain has self at some position p, no server twice, down[0..n_down) equal (id, host,
+ * port) to the signed entries after p with nothing more (p = signed length - 1 -
+ * n_down), and, unless self is the head (p = 0), proof is the forward proof of the
+ * server before it. DFS_EPERM otherwise, with the reason in why (whysz bytes, one line). */
 int dfs_cap_check_write(const uint8_t key[DFS_CAP_KEY_LEN], const uint8_t *cap, size_t len,
                         uint64_t chunk_id, uint64_t version, uint64_t self,
-                        const dfs_cap_server *down, size_t n_down, int64_t now_ms, char *why,
-                        size_t whysz);
+                        const dfs_cap_server *down, size_t n_down, const uint8_t *proof,
+                        size_t proof_len, int64_t now_ms, char *why, size_t whysz);
 
 /* ---- Write receipts: "servers S1..Sn stored chunk ID version V (length, crc32c)" ----
  * Each chunkserver in a write chain signs the list of servers that hold the chunk (its own

@@ -9,11 +9,8 @@ path tricks, odd names. Every refusal must come with a clear error AND leave the
 it was (checked afterwards). Last: every log of this debug-level run, the CLI's output
 and authd's data directory are grepped for the passwords and tokens used."""
 
-import hashlib
-import hmac
 import os
 import random
-import struct
 import time
 
 import harness
@@ -96,26 +93,19 @@ def getfile(c, token, path):
     for raw in wire.decode(rep).get(3, []):
         cl = wire.decode(raw)
         reps = [wire.decode(r) for r in cl.get(6, [])]
+        # each replica comes with its own read capability (it names that server)
         chunks.append({"id": wire.one(cl, 2), "version": wire.one(cl, 3),
-                       "length": wire.one(cl, 4), "cap": wire.one(cl, 7, b""),
+                       "length": wire.one(cl, 4),
+                       "ids": [wire.one(r, 1) for r in reps],
+                       "caps": [wire.one(r, 4, b"") for r in reps],
                        "servers": ["%s:%d" % (wire.one(r, 2, b"").decode(), wire.one(r, 3))
                                    for r in reps]})
     return chunks
 
 
-def cap_key(secret):
-    return hashlib.sha256(b"dfs chunk capability v1:" + secret.encode()).digest()
-
-
-def sign_cap(secret, chunk_id, version, op, expiry_ms):
-    exp = struct.pack(">Q", expiry_ms & ((1 << 64) - 1))
-    msg = struct.pack(">QQB", chunk_id, version, op) + exp
-    return exp + bytes([op]) + hmac.new(cap_key(secret), msg, hashlib.sha256).digest()
-
-
-def read_chunk(addr, cap, chunk_id, version, length=0):
+def read_chunk(addr, cap, chunk_id, version, length=0, offset=0):
     p = (wire.f_bytes(1, cap) if cap else b"") + wire.f_varint(2, chunk_id) + \
-        wire.f_varint(3, version) + wire.f_varint(5, length)
+        wire.f_varint(3, version) + wire.f_varint(4, offset) + wire.f_varint(5, length)
     mt, _, _, rep, bulk = wire.call(addr, MSG_READ, p)
     err, msg = wire.status_of(rep)
     return err, msg, bulk
@@ -472,35 +462,64 @@ def t_capabilities(c):
     bob_chunks = getfile(c, c.admin_token, "/home/bob/f.txt")
     other = getfile(c, c.admin_token, "/home/bob/d/g.txt")
     ch, oc = bob_chunks[0], other[0]
-    check(ch["cap"] and len(ch["cap"]) == 41, "no read capability in GetFile: %r" % ch["cap"])
-    addr = ch["servers"][0]
-    err, msg, bulk = read_chunk(addr, ch["cap"], ch["id"], ch["version"])
+    cap, sid, addr = ch["caps"][0], ch["ids"][0], ch["servers"][0]
+    check(len(cap) == 58, "no read capability for the replica in GetFile: %r" % cap)
+    err, msg, bulk = read_chunk(addr, cap, ch["id"], ch["version"])
     check(err == 0 and len(bulk) == ch["length"], "read with a valid capability: %d %s" % (err, msg))
+    err, msg, bulk = read_chunk(addr, cap, ch["id"], ch["version"], length=5, offset=3)
+    check(err == 0 and len(bulk) == 5, "a read inside the granted range: %d %s" % (err, msg))
     now = int(time.time() * 1000)
-    cases = [("no capability", b""),
-             ("another chunk's capability", oc["cap"]),
-             ("expired capability", sign_cap(c.secret, ch["id"], ch["version"], 1, now - 1000)),
-             ("write capability for a read", sign_cap(c.secret, ch["id"], ch["version"], 2, now + 60000)),
-             ("capability signed with another key", sign_cap("not-the-secret", ch["id"], ch["version"], 1, now + 60000)),
-             ("truncated capability", ch["cap"][:40]),
-             ("capability for another version", sign_cap(c.secret, ch["id"], ch["version"] + 1, 1, now + 60000))]
-    for what, cap in cases:
-        err, msg, bulk = read_chunk(addr, cap, ch["id"], ch["version"])
+    L = ch["length"]
+    servers = {s["id"]: "%s:%d" % (s["host"], s["port"]) for s in c.overview()["servers"]}
+    elsewhere = [i for i in servers if i != sid][0]
+
+    def rcap(**kw):
+        a = dict(secret=c.secret, chunk_id=ch["id"], version=ch["version"], server_id=sid,
+                 offset=0, length=L, expiry_ms=now + 60000)
+        a.update(kw)
+        return wire.sign_read_cap(**a)
+
+    cases = [("no capability", b"", 0, 0),
+             ("another chunk's capability", oc["caps"][0], 0, 0),
+             ("expired capability", rcap(expiry_ms=now - 1000), 0, 0),
+             ("write capability for a read", rcap(op=2), 0, 0),
+             ("capability signed with another key", rcap(secret="not-the-secret"), 0, 0),
+             ("truncated capability", cap[:57], 0, 0),
+             ("capability cut to the old (v1) size", cap[:41], 0, 0),
+             ("capability for another version", rcap(version=ch["version"] + 1), 0, 0),
+             ("another server's capability", rcap(server_id=elsewhere), 0, 0),
+             ("a range past the granted one", rcap(length=L - 1), 0, L),
+             ("an offset before the granted range", rcap(offset=1, length=L - 1), 0, 10),
+             ("the whole chunk with a partial capability", rcap(offset=0, length=100), 0, L)]
+    for what, cp, off, ln in cases:
+        err, msg, bulk = read_chunk(addr, cp, ch["id"], ch["version"], length=ln, offset=off)
         check(err == EPERM and not bulk, "read with %s: %d %r (%d bytes)" % (what, err, msg, len(bulk)))
         check(msg, "read with %s: no message" % what)
-    # writes: a fresh chunk id nobody allocated
+    # "to the end" (length 0) stops at the end of the granted range
+    err, msg, bulk = read_chunk(addr, rcap(length=100), ch["id"], ch["version"])
+    check(err == 0 and len(bulk) == 100, "length-0 read with a 100-byte capability: %d %r (%d bytes)"
+          % (err, msg, len(bulk)))
+    # this replica's (valid) capability on another chunkserver: refused there, by name
+    err, msg, bulk = read_chunk(servers[elsewhere], cap, ch["id"], ch["version"])
+    check(err == EPERM and "another chunkserver" in msg,
+          "this replica's capability replayed on server %d: %d %r" % (elsewhere, err, msg))
+    # writes: a fresh chunk id nobody allocated, written to `addr` alone
     data = rng.randbytes(4096)
     cid = (1 << 50) + rng.randrange(1 << 20)
-    for what, cap in [("no capability", b""),
-                      ("another chunk's capability", ch["cap"]),
-                      ("expired capability", sign_cap(c.secret, cid, 1, 2, now - 1000)),
-                      ("read capability for a write", sign_cap(c.secret, cid, 1, 1, now + 60000))]:
-        err, msg = write_chunk(addr, cap, cid, data)
+    host, port = addr.rsplit(":", 1)
+    me = [(sid, host, int(port))]
+    for what, cp in [("no capability", b""),
+                     ("another chunk's capability", wire.sign_write_cap(c.secret, cid + 1, 1, me, now + 60000)),
+                     ("expired capability", wire.sign_write_cap(c.secret, cid, 1, me, now - 1000)),
+                     ("read capability for a write", rcap(chunk_id=cid, version=1)),
+                     ("another server's write capability",
+                      wire.sign_write_cap(c.secret, cid, 1, [(elsewhere, host, int(port))], now + 60000))]:
+        err, msg = write_chunk(addr, cp, cid, data)
         check(err == EPERM, "write with %s: %d %r" % (what, err, msg))
         check(not chunk_files(c, cid), "write with %s left a chunk file" % what)
     # control: the same write with a valid capability is accepted (so the refusals above
     # are the capability's doing)
-    err, msg = write_chunk(addr, sign_cap(c.secret, cid, 1, 2, now + 60000), cid, data)
+    err, msg = write_chunk(addr, wire.sign_write_cap(c.secret, cid, 1, me, now + 60000), cid, data)
     check(err == 0, "write with a valid capability: %d %s" % (err, msg))
     check(chunk_files(c, cid), "valid write stored no chunk file")
     # and bob's file is intact

@@ -261,3 +261,33 @@ class MetaSession:
             raise ValueError("unexpected reply type %d id %d" % (rtype, rid))
         err, text = status_of(rep)
         return err, text, decode(rep)
+
+
+# --- chunk capabilities (src/common/cap.h, format 2), for tests that forge them --------
+
+def cap_key(secret):
+    import hashlib
+    return hashlib.sha256(b"dfs chunk capability v1:" + secret.encode()).digest()
+
+
+def _cap_mac(secret, chunk_id, version, body):
+    import hashlib
+    import hmac
+    msg = b"dfs chunk cap v2\0" + struct.pack(">QQ", chunk_id, version) + body
+    return hmac.new(cap_key(secret), msg, hashlib.sha256).digest()
+
+
+def sign_read_cap(secret, chunk_id, version, server_id, offset, length, expiry_ms, op=1):
+    """A read capability: on server_id only, bytes [offset, offset+length) only."""
+    body = struct.pack(">BQB", 2, expiry_ms & ((1 << 64) - 1), op) + \
+        struct.pack(">QII", server_id, offset, length)
+    return body + _cap_mac(secret, chunk_id, version, body)
+
+
+def sign_write_cap(secret, chunk_id, version, chain, expiry_ms, op=2):
+    """A write capability signing chain = [(server_id, host, port), ...], head first."""
+    body = struct.pack(">BQB", 2, expiry_ms & ((1 << 64) - 1), op) + bytes([len(chain)])
+    for sid, host, port in chain:
+        h = host.encode()
+        body += struct.pack(">QHB", sid, port, len(h)) + h
+    return body + _cap_mac(secret, chunk_id, version, body)

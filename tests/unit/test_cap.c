@@ -59,11 +59,23 @@ static void test_write_cap(void **state) {
   size_t len = 0;
   assert_int_equal(dfs_cap_sign_write(key, 5, 1, chain, 3, 10000, cap, sizeof cap, &len), 0);
   char why[256];
-#define W(self, down, n) dfs_cap_check_write(key, cap, len, 5, 1, self, down, n, 0, why, sizeof why)
-  assert_int_equal(W(1, chain + 1, 2), 0); /* the head, with the rest */
-  assert_int_equal(W(2, chain + 2, 1), 0); /* the middle */
-  assert_int_equal(W(3, NULL, 0), 0);      /* the tail */
-  assert_int_equal(W(2, chain + 1, 2), DFS_EPERM); /* the head's cap replayed on 2 */
+  uint8_t p12[DFS_FORWARD_PROOF_LEN], p23[DFS_FORWARD_PROOF_LEN], p13[DFS_FORWARD_PROOF_LEN];
+  dfs_cap_forward_proof(key, cap, len, 1, 2, p12);
+  dfs_cap_forward_proof(key, cap, len, 2, 3, p23);
+  dfs_cap_forward_proof(key, cap, len, 1, 3, p13);
+#define WP(self, down, n, proof) \
+  dfs_cap_check_write(key, cap, len, 5, 1, self, down, n, proof, DFS_FORWARD_PROOF_LEN, 0, why, \
+                      sizeof why)
+#define W(self, down, n) \
+  dfs_cap_check_write(key, cap, len, 5, 1, self, down, n, NULL, 0, 0, why, sizeof why)
+  assert_int_equal(W(1, chain + 1, 2), 0);          /* the head, with the rest */
+  assert_int_equal(WP(2, chain + 2, 1, p12), 0);    /* the middle, from the head */
+  assert_int_equal(WP(3, NULL, 0, p23), 0);         /* the tail, from the middle */
+  assert_int_equal(W(2, chain + 2, 1), DFS_EPERM);  /* the middle, straight from a client */
+  assert_non_null(strstr(why, "not the head"));
+  assert_int_equal(WP(3, NULL, 0, p13), DFS_EPERM); /* the tail, from the head (skipping 2) */
+  assert_int_equal(WP(3, NULL, 0, p12), DFS_EPERM);
+  assert_int_equal(W(2, chain + 1, 2), DFS_EPERM);  /* the head's cap replayed on 2 */
   assert_non_null(strstr(why, "not this one"));
   assert_int_equal(W(1, chain + 2, 1), DFS_EPERM); /* a server left out */
   assert_int_equal(W(1, chain, 3), DFS_EPERM);     /* longer than signed */
@@ -74,16 +86,16 @@ static void test_write_cap(void **state) {
   assert_int_equal(W(1, renamed, 2), DFS_EPERM);
   dfs_cap_server extra[3] = {{2, "10.0.0.2", 9002}, {3, "cs3", 9003}, {4, "10.0.0.4", 1}};
   assert_int_equal(W(1, extra, 3), DFS_EPERM);
-  assert_int_equal(dfs_cap_check_write(key, cap, len, 5, 1, 1, chain + 1, 2, 10001, why, sizeof why),
+  assert_int_equal(dfs_cap_check_write(key, cap, len, 5, 1, 1, chain + 1, 2, NULL, 0, 10001, why, sizeof why),
                    DFS_EPERM);
   assert_non_null(strstr(why, "expired"));
-  assert_int_equal(dfs_cap_check_write(key, cap, len, 6, 1, 1, chain + 1, 2, 0, why, sizeof why),
+  assert_int_equal(dfs_cap_check_write(key, cap, len, 6, 1, 1, chain + 1, 2, NULL, 0, 0, why, sizeof why),
                    DFS_EPERM);
   for (size_t i = 0; i < len * 8; i++) {
     uint8_t bad[DFS_CAP_WRITE_MAX];
     memcpy(bad, cap, len);
     bad[i / 8] ^= (uint8_t)(1u << (i % 8));
-    assert_int_equal(dfs_cap_check_write(key, bad, len, 5, 1, 1, chain + 1, 2, 0, why, sizeof why),
+    assert_int_equal(dfs_cap_check_write(key, bad, len, 5, 1, 1, chain + 1, 2, NULL, 0, 0, why, sizeof why),
                      DFS_EPERM);
   }
   /* metad never signs a chain with one server twice; a MAC-valid one is refused anyway */
@@ -98,9 +110,10 @@ static void test_write_cap(void **state) {
   /* a long capability of zeros (MAC included) is not accepted */
   uint8_t zeros[DFS_CAP_WRITE_MAX + 64] = {2};
   zeros[9] = DFS_CAP_WRITE;
-  assert_int_equal(dfs_cap_check_write(key, zeros, sizeof zeros, 5, 1, 1, NULL, 0, 0, why, sizeof why),
+  assert_int_equal(dfs_cap_check_write(key, zeros, sizeof zeros, 5, 1, 1, NULL, 0, NULL, 0, 0, why, sizeof why),
                    DFS_EPERM);
 #undef W
+#undef WP
 }
 
 int main(void) {
