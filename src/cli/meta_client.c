@@ -198,6 +198,9 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
       if (now < deadline) {
         if (*rep) protobuf_c_message_free_unpacked(*rep, NULL);
         *rep = NULL;
+        /* a metad without a leader to name (cut off from the other voters, or electing)
+         * may be the only one that does not know it: ask the next voter next time */
+        if (rc == DFS_ENOTLEADER && mc->naddrs > 1) next_addr(mc);
         if (backoff_ms) {
           struct timespec ts = {(time_t)(backoff_ms / 1000), (long)(backoff_ms % 1000) * 1000000};
           nanosleep(&ts, NULL);
