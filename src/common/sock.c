@@ -146,7 +146,10 @@ int dfs_sock_call(int fd, uint16_t type, const ProtobufCMessage *payload, const 
   if (rc) return rc;
   rc = dfs_sock_recv(fd, NULL, reply);
   if (rc) return rc;
-  if (!(reply->hdr.flags & DFS_FRAME_REPLY) || reply->hdr.req_id != id) {
+  /* an error frame with request id 0 is the server refusing the connection itself (over
+   * a connection cap, src/common/conn.h): report its message like any error reply */
+  int refusal = reply->hdr.type == DFS__MSG_TYPE__MSG_ERROR && reply->hdr.req_id == 0;
+  if (!(reply->hdr.flags & DFS_FRAME_REPLY) || (reply->hdr.req_id != id && !refusal)) {
     dfs_msg_free(reply);
     return DFS_EPROTO;
   }

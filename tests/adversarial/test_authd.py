@@ -20,6 +20,7 @@ limits can be told apart from per-user ones."""
 import os
 import shutil
 import socket
+import subprocess
 import struct
 import sys
 import tempfile
@@ -332,6 +333,17 @@ def t_conn_flood(a):
         check(err == EBUSY and "too many connections to this server (limit 30)" in msg,
               "total cap: %r" % msg)
         s.close()
+        # the CLI shows that refusal as it is (not as a protocol error)
+        home = tempfile.mkdtemp(prefix="dfs-adv-authd-cli-")
+        DIRS.append(home)
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": home, "XDG_CONFIG_HOME": home,
+               "DFS_AUTH": a.addr, "DFS_META": "127.0.0.1:1"}
+        p = subprocess.run([os.path.join(harness.BIN, "dfs"), "login", "alice",
+                            "--password-stdin"], input="alice-pw-123\n", capture_output=True,
+                           text=True, env=env, timeout=30)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        check(p.returncode == 1 and len(lines) == 1 and "too many connections" in lines[0],
+              "dfs login at the cap: %d %r" % (p.returncode, p.stderr))
     finally:
         for s in held:
             s.close()
