@@ -579,12 +579,13 @@ static int apply_rename(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
  * small (the message is built once, by check_readable). */
 static const ns_inode *first_unreadable(const ns_inode *n, const char *user, int admin) {
   if (perm_check(user, admin, n, n->is_dir ? PERM_R | PERM_X : PERM_R)) return n;
-  if (n->is_dir) {
-    uint32_t pos = 0;
-    for (ns_inode *c; (c = ns_dir_next(n, &pos));) {
-      const ns_inode *bad = first_unreadable(c, user, admin);
-      if (bad) return bad;
-    }
+  if (n->is_dir) { /* by name: the entry named must not depend on the table's history */
+    ns_inode **kids;
+    if (ns_dir_sorted(n, &kids)) oom_abort();
+    const ns_inode *bad = NULL;
+    for (uint32_t i = 0; i < n->u.dir.count && !bad; i++) bad = first_unreadable(kids[i], user, admin);
+    free(kids);
+    return bad;
   }
   return NULL;
 }

@@ -218,6 +218,22 @@ ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos) {
   return NULL;
 }
 
+static int cmp_child(const void *a, const void *b) {
+  return strcmp((*(ns_inode *const *)a)->name, (*(ns_inode *const *)b)->name);
+}
+
+int ns_dir_sorted(const ns_inode *dir, ns_inode ***out) {
+  *out = NULL;
+  if (!dir->is_dir || !dir->u.dir.count) return 0;
+  ns_inode **v = malloc((size_t)dir->u.dir.count * sizeof *v);
+  if (!v) return DFS_ENOMEM;
+  uint32_t pos = 0, n = 0;
+  for (ns_inode *c; (c = ns_dir_next(dir, &pos)) && n < dir->u.dir.count;) v[n++] = c;
+  qsort(v, n, sizeof *v, cmp_child); /* names are unique in a directory: a total order */
+  *out = v;
+  return 0;
+}
+
 /* Frees n and its subtree, calling on_chunk for file chunks; updates counters. */
 static void inode_free_tree(ns_t *ns, ns_inode *n, void (*on_chunk)(void *, uint64_t),
                             void *ud) {
@@ -549,16 +565,18 @@ ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t
   search_del(&ns->idx, n); /* detached until attached */
   if (src->is_dir) {
     ns->dirs++;
-    for (uint32_t i = 0; i < src->u.dir.cap; i++) {
-      const ns_inode *sc = src->u.dir.slots[i];
-      if (!sc) continue;
-      ns_inode *c = ns_copy_tree(ns, sc, owner, mtime_ns, on_ref, ud, files, bytes);
-      if (!c) goto err;
-      if (dir_add(n, c)) {
-        inode_free_tree(ns, c, NULL, NULL);
+    /* by name: the copies' inode numbers must not depend on the table's history */
+    ns_inode **kids;
+    if (ns_dir_sorted(src, &kids)) goto err;
+    for (uint32_t i = 0; i < src->u.dir.count; i++) {
+      ns_inode *c = ns_copy_tree(ns, kids[i], owner, mtime_ns, on_ref, ud, files, bytes);
+      if (!c || dir_add(n, c)) {
+        if (c) inode_free_tree(ns, c, NULL, NULL);
+        free(kids);
         goto err;
       }
     }
+    free(kids);
   } else {
     ns->files++;
     n->replicas = src->replicas;
@@ -601,8 +619,13 @@ static void enc_node(const ns_inode *n, ops_wbuf *w) {
   wb_u32(w, n->mode);
   if (n->is_dir) {
     wb_u32(w, n->u.dir.count);
-    for (uint32_t i = 0; i < n->u.dir.cap; i++)
-      if (n->u.dir.slots[i]) enc_node(n->u.dir.slots[i], w);
+    ns_inode **kids; /* by name: the same state always gives the same bytes */
+    if (ns_dir_sorted(n, &kids)) {
+      w->oom = 1;
+      return;
+    }
+    for (uint32_t i = 0; i < n->u.dir.count; i++) enc_node(kids[i], w);
+    free(kids);
   } else {
     wb_u8(w, n->replicas);
     wb_u64(w, n->u.file.size);

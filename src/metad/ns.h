@@ -137,6 +137,13 @@ int ns_set_owner(ns_t *ns, ns_inode *n, const char *owner); /* moves n's usage t
 /* Iterates a directory's children: *pos starts at 0; returns NULL at the end. The
  * directory must not change during the iteration. */
 ns_inode *ns_dir_next(const ns_inode *dir, uint32_t *pos);
+/* The children of directory dir sorted by name, in *out (owned by the caller: free;
+ * NULL when there are none). Slot order (ns_dir_next) depends on the table's history,
+ * which differs between a replica that replayed the log and one restored from a
+ * snapshot: whatever apply or a snapshot derives from the order of children (inode
+ * numbers of a copy, the entry an error names, snapshot bytes) walks this order.
+ * 0 or DFS_ENOMEM. */
+int ns_dir_sorted(const ns_inode *dir, ns_inode ***out);
 
 /* ---- issue 4: subtree moves (rename, trash, copy) ---- */
 /* Full path of n into buf ("/" for the root). 0, or DFS_ETOOBIG if it does not fit,

@@ -4,6 +4,7 @@
 #include "metad/perm.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
@@ -113,18 +114,26 @@ static int subtree(const ns_inode *d, char *buf, size_t len, const char *user, i
     perm_denied_msg(msg, msgsz, buf, len, d);
     return DFS_EPERM;
   }
-  uint32_t pos = 0;
-  for (ns_inode *c; (c = ns_dir_next(d, &pos));) {
+  /* by name: the directory the message names (recorded by apply) must not depend on
+   * the child table's history, which differs between replicas */
+  ns_inode **kids;
+  if (ns_dir_sorted(d, &kids)) {
+    snprintf(msg, msgsz, "metad is out of memory");
+    return DFS_ENOMEM;
+  }
+  int rc = 0;
+  for (uint32_t i = 0; i < d->u.dir.count && !rc; i++) {
+    const ns_inode *c = kids[i];
     if (!c->is_dir || c->u.dir.count == 0) continue;
     size_t nl = strlen(c->name);
     if (len + 1 + nl > DFS_PATH_MAX) continue; /* cannot happen for valid trees */
     buf[len] = '/';
     memcpy(buf + len + 1, c->name, nl + 1);
-    int rc = subtree(c, buf, len + 1 + nl, user, is_admin, msg, msgsz);
+    rc = subtree(c, buf, len + 1 + nl, user, is_admin, msg, msgsz);
     buf[len] = 0;
-    if (rc) return rc;
   }
-  return 0;
+  free(kids);
+  return rc;
 }
 
 int perm_check_subtree(const ns_inode *dir, const char *path, const char *user,
