@@ -19,6 +19,7 @@
 #include "fz_chunkd.h"
 #include "fz_metad.h"
 #include "fz_net.h"
+#include "fz_session.h"
 
 static const char *root;
 static uint8_t buf[1 << 17];
@@ -357,6 +358,273 @@ static void gen_metad_dispatch(void) {
   save("metad_dispatch", "alloc_commit_getfile_cluster_fsck");
 }
 
+
+/* ---- metad_session: the operation language of fz_session.h ---- */
+
+enum { C_A, C_B, C_C, C_D, C_F, C_G }; /* indices into fzs_comps */
+#define FRESH 0x20 /* a rid selector >= 16: a fresh request id */
+
+static void b1(unsigned v) { if (blen < sizeof buf) buf[blen++] = (uint8_t)v; }
+static void b2(unsigned v) { b1(v >> 8); b1(v & 0xff); }
+static void op(unsigned code, unsigned actor) { b1(code); b1(actor); }
+/* A path: base and up to 3 components (-1 = none). */
+static void path3(unsigned base, int c1, int c2, int c3) {
+  int n = (c1 >= 0) + (c2 >= 0) + (c3 >= 0);
+  b1(FZS_PATH(base, n));
+  if (c1 >= 0) b1((unsigned)c1);
+  if (c2 >= 0) b1((unsigned)c2);
+  if (c3 >= 0) b1((unsigned)c3);
+}
+static void path1(unsigned base, int c1) { path3(base, c1, -1, -1); }
+static void deep(unsigned levels) { b1(FZS_P_DEEP); b1(levels - 990); } /* 990..1005 */
+
+static void s_mkdir(unsigned actor, int parents, unsigned mode, unsigned rid) {
+  b1((parents ? 1 : 0) | (mode ? 2 : 0)); b2(mode); b1(rid); (void)actor;
+}
+static void mkdir_p(unsigned actor, unsigned base, int c1, int c2, int c3) {
+  op(FZS_MKDIR, actor); path3(base, c1, c2, c3); s_mkdir(actor, 1, 0, FRESH);
+}
+static void alloc(unsigned actor, unsigned count, unsigned replicas) {
+  op(FZS_ALLOC, actor); b1(count); b1(replicas); b1(0);
+}
+/* commit: n chunk selectors, flags (fz_session.h) */
+static void commit(unsigned actor, unsigned base, int c1, unsigned flags, unsigned n,
+                   const unsigned *sel, unsigned last_len, unsigned rid) {
+  op(FZS_COMMIT, actor); path1(base, c1); b1(flags); b1(n);
+  for (unsigned i = 0; i < n; i++) b1(sel[i]);
+  b2(last_len - 1); b2(0644); b1(2); b1(rid);
+}
+static void put1(unsigned actor, unsigned base, int c1) { /* alloc + commit one chunk */
+  static const unsigned z[] = {0};
+  alloc(actor, 1, 2);
+  commit(actor, base, c1, 0, 1, z, 4096, FRESH);
+}
+static void getfile(unsigned actor, unsigned base, int c1) {
+  op(FZS_GETFILE, actor); path1(base, c1); b1(0); b1(0);
+}
+static void list(unsigned actor, unsigned base, int c1) { op(FZS_LIST, actor); path1(base, c1); }
+static void stat1(unsigned actor, unsigned base, int c1) { op(FZS_STAT, actor); path1(base, c1); }
+static void chmod1(unsigned actor, unsigned base, int c1, unsigned mode) {
+  op(FZS_CHMOD, actor); path1(base, c1); b2(mode); b1(FRESH);
+}
+static void del(unsigned actor, unsigned base, int c1, unsigned flags) {
+  op(FZS_DELETE, actor); path1(base, c1); b1(flags); b1(FRESH);
+}
+
+static void gen_metad_session(void) {
+  const unsigned s0[] = {0}, s01[] = {0, 1}, s012[] = {0, 1, 2}, reuse0_new0[] = {0x80, 0};
+  mkdir_p(FZS_ALICE, FZS_P_OWN, C_A, C_B, -1);
+  list(FZS_ALICE, FZS_P_OWN, C_A);
+  stat1(FZS_ALICE, FZS_P_OWN, C_A);
+  save("metad_session", "mkdir_list_stat");
+
+  put1(FZS_ALICE, FZS_P_OWN, C_F);
+  getfile(FZS_ALICE, FZS_P_OWN, C_F);
+  list(FZS_ALICE, FZS_P_OWN, -1);
+  save("metad_session", "alloc_commit_getfile");
+
+  alloc(FZS_BOB, 3, 3);
+  commit(FZS_BOB, FZS_P_OWN, C_F, 0, 3, s012, 100, FRESH);
+  getfile(FZS_BOB, FZS_P_OWN, C_F);
+  save("metad_session", "commit_three_chunks");
+
+  alloc(FZS_ALICE, 2, 1);
+  commit(FZS_BOB, FZS_P_OWN, C_F, 8, 1, s0, 10, FRESH); /* alice's grant: refused */
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 16, 1, s0, 10, FRESH); /* corrupt grant */
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 4, 1, s0, 10, FRESH); /* no receipt */
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 2, 1, s0, 10, FRESH); /* wrong size */
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 0, 2, s01, 10, FRESH);
+  commit(FZS_ALICE, FZS_P_OWN, C_G, 0, 2, s01, 10, FRESH); /* ids already in a file */
+  save("metad_session", "commit_refusals");
+
+  put1(FZS_ALICE, FZS_P_OWN, C_F);
+  getfile(FZS_ALICE, FZS_P_OWN, C_F);
+  alloc(FZS_ALICE, 1, 2);
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 1, 2, reuse0_new0, 9, FRESH); /* wrong: reused one is short */
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 1, 1, (const unsigned[]){1}, 5000, FRESH); /* overwrite */
+  getfile(FZS_ALICE, FZS_P_OWN, C_F);
+  save("metad_session", "overwrite_reuse");
+
+  put1(FZS_ALICE, FZS_P_OWN, C_F);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_F); path1(FZS_P_OWN, C_G); b1(0); b1(FRESH);
+  del(FZS_ALICE, FZS_P_OWN, C_F, 0);
+  getfile(FZS_ALICE, FZS_P_OWN, C_G);
+  del(FZS_ALICE, FZS_P_OWN, C_G, 0);
+  save("metad_session", "copy_delete");
+
+  mkdir_p(FZS_BOB, FZS_P_OWN, C_A, -1, -1);
+  op(FZS_TOUCH, FZS_BOB); path1(FZS_P_OWN, C_F); b2(0600); b1(FRESH);
+  op(FZS_RENAME, FZS_BOB); path1(FZS_P_OWN, C_F); path3(FZS_P_OWN, C_A, C_F, -1); b1(0); b1(FRESH);
+  op(FZS_RENAME, FZS_BOB); path1(FZS_P_OWN, C_A); path1(FZS_P_OWN, C_B); b1(0); b1(FRESH);
+  op(FZS_RENAME, FZS_BOB); path1(FZS_P_OWN, C_B); path3(FZS_P_OWN, C_B, C_C, -1); b1(0); b1(FRESH);
+  list(FZS_BOB, FZS_P_OWN, C_B);
+  save("metad_session", "touch_rename");
+
+  put1(FZS_ALICE, FZS_P_OWN, C_F);
+  del(FZS_ALICE, FZS_P_OWN, C_F, 2);
+  op(FZS_TRASH, FZS_ALICE); b1(0); b1(0); b1(0); b1(FRESH);     /* list */
+  op(FZS_TRASH, FZS_ALICE); b1(1); b1(0); b1(0); b1(FRESH);     /* restore */
+  del(FZS_ALICE, FZS_P_OWN, C_F, 2);
+  op(FZS_TRASH, FZS_ALICE); b1(2); b1(0); b1(0); b1(FRESH);     /* empty */
+  getfile(FZS_ALICE, FZS_P_OWN, C_F);
+  save("metad_session", "trash_restore_empty");
+
+  mkdir_p(FZS_ALICE, FZS_P_OWN, C_A, -1, -1);
+  put1(FZS_ALICE, FZS_P_OWN, C_A);
+  del(FZS_ALICE, FZS_P_OWN, C_A, 3);
+  op(FZS_TRASH, FZS_ALICE); b1(0); b1(0); b1(0); b1(FRESH);
+  op(FZS_TRASH, FZS_BOB); b1(1); b1(0); b1(0); b1(FRESH); /* bob restores alice's item */
+  op(FZS_TRASH, FZS_ALICE); b1(1); b1(0); b1(1); path1(FZS_P_OWN, C_G); b1(FRESH);
+  save("metad_session", "trash_restore_elsewhere");
+
+  mkdir_p(FZS_ALICE, FZS_P_OWN, C_A, C_B, -1);
+  put1(FZS_ALICE, FZS_P_OWN, C_A);
+  op(FZS_SETREP, FZS_ALICE); path1(FZS_P_OWN, -1); b1(5); b1(1); b1(FRESH);
+  op(FZS_SETREP, FZS_BOB); path1(FZS_P_OTHER, -1); b1(1); b1(1); b1(FRESH);
+  op(FZS_FSCK, FZS_ALICE); path1(FZS_P_ROOT, -1); b1(0); b1(0);
+  op(FZS_CLUSTER, FZS_ALICE);
+  save("metad_session", "setrep_fsck_cluster");
+
+  /* bob opens his home, alice writes there, bob closes it: alice is locked out */
+  chmod1(FZS_BOB, FZS_P_OWN, -1, 0777);
+  mkdir_p(FZS_ALICE, FZS_P_OTHER, C_A, -1, -1);
+  put1(FZS_ALICE, FZS_P_OTHER, C_F);
+  chmod1(FZS_BOB, FZS_P_OWN, -1, 0700);
+  stat1(FZS_ALICE, FZS_P_OTHER, C_F);
+  getfile(FZS_ALICE, FZS_P_OTHER, C_F);
+  list(FZS_ALICE, FZS_P_OTHER, -1);
+  del(FZS_ALICE, FZS_P_OTHER, C_F, 0);
+  op(FZS_SEARCH, FZS_ALICE); b1(1); path1(FZS_P_ROOT, -1); b1(1); b1(0);
+  save("metad_session", "home_opened_then_closed");
+
+  /* alice deletes into trash inside bob's open home; he closes it; she restores */
+  chmod1(FZS_BOB, FZS_P_OWN, -1, 0777);
+  op(FZS_TOUCH, FZS_ALICE); path1(FZS_P_OTHER, C_G); b2(0644); b1(FRESH);
+  del(FZS_ALICE, FZS_P_OTHER, C_G, 2);
+  chmod1(FZS_BOB, FZS_P_OWN, -1, 0700);
+  op(FZS_TRASH, FZS_ALICE); b1(0); b1(0); b1(0); b1(FRESH);
+  op(FZS_TRASH, FZS_ALICE); b1(1); b1(0); b1(0); b1(FRESH);
+  save("metad_session", "trash_restore_into_closed_home");
+
+  put1(FZS_BOB, FZS_P_OWN, C_F);
+  mkdir_p(FZS_ALICE, FZS_P_OTHER, C_A, -1, -1);
+  op(FZS_RENAME, FZS_ALICE); path1(FZS_P_OTHER, C_F); path1(FZS_P_OWN, C_F); b1(1); b1(FRESH);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OTHER, C_F); path1(FZS_P_OWN, C_G); b1(3); b1(FRESH);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OTHER, -1); path1(FZS_P_OWN, C_G); b1(1); b1(FRESH);
+  chmod1(FZS_ALICE, FZS_P_OTHER, -1, 0777);
+  op(FZS_SETREP, FZS_ALICE); path1(FZS_P_OTHER, C_F); b1(1); b1(0); b1(FRESH);
+  op(FZS_BADREP, FZS_ALICE); b1(0); b1(1); path1(FZS_P_OTHER, C_F); b1(1);
+  save("metad_session", "attacks_on_closed_home");
+
+  put1(FZS_BOB, FZS_P_OWN, C_F);
+  getfile(FZS_BOB, FZS_P_OWN, C_F);
+  op(FZS_BADREP, FZS_ALICE); b1(0); b1(1); path1(FZS_P_OTHER, C_F); b1(0);
+  op(FZS_BADREP, FZS_BOB); b1(0); b1(1); path1(FZS_P_OWN, C_F); b1(1);
+  op(FZS_BADREP, FZS_BOB); b1(0); b1(4); path1(FZS_P_OWN, C_F); b1(0);
+  op(FZS_CSBEAT, FZS_BOB); b1(0); b1(0x80); b1(1);
+  op(FZS_CSBEAT, FZS_BOB); b1(1); b1(0x80); b1(2);
+  getfile(FZS_BOB, FZS_P_OWN, C_F);
+  save("metad_session", "bad_replica_heartbeats");
+
+  op(FZS_MKDIR, FZS_STRANGER); path1(FZS_P_ROOT, C_A); s_mkdir(0, 1, 0, FRESH);
+  op(FZS_LIST, FZS_STRANGER); path1(FZS_P_HOME, -1);
+  alloc(FZS_STRANGER, 1, 1);
+  op(FZS_CLUSTER, FZS_STRANGER);
+  save("metad_session", "stranger");
+
+  mkdir_p(FZS_ADMIN, FZS_P_ROOT, C_A, -1, -1);
+  chmod1(FZS_ADMIN, FZS_P_HOME, -1, 0777);
+  op(FZS_RENAME, FZS_ALICE); path1(FZS_P_OTHER, -1); path1(FZS_P_HOME, C_G); b1(0); b1(FRESH);
+  chmod1(FZS_ADMIN, FZS_P_OTHER, -1, 0755);
+  list(FZS_ALICE, FZS_P_OTHER, -1);
+  op(FZS_RENAME, FZS_ADMIN); path1(FZS_P_BOB, -1); path1(FZS_P_ROOT, C_B); b1(0); b1(FRESH);
+  stat1(FZS_BOB, FZS_P_OWN, -1); /* bob gets a new home */
+  save("metad_session", "admin_moves_homes");
+
+  op(FZS_MKDIR, FZS_ALICE); path1(FZS_P_OWN, C_A); s_mkdir(0, 0, 0, 5);
+  op(FZS_REPLAY, FZS_ALICE); b1(0); b1(0);                      /* identical: a retry */
+  op(FZS_REPLAY, FZS_BOB); b1(0); b1(1);                        /* as bob: refused */
+  op(FZS_REPLAY, FZS_ALICE); b1(0); b1(2); path1(FZS_P_OWN, C_B); /* other path: refused */
+  op(FZS_REPLAY, FZS_ALICE); b1(0); b1(3); b2(3); b1(1);        /* a byte changed */
+  op(FZS_TOUCH, FZS_ALICE); path1(FZS_P_OWN, C_C); b2(0644); b1(5); /* rid 5 again */
+  save("metad_session", "replays");
+
+  alloc(FZS_ALICE, 1, 2);
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 0, 1, s0, 77, 9);
+  op(FZS_REPLAY, FZS_ALICE); b1(1); b1(0);
+  op(FZS_REPLAY, FZS_BOB); b1(1); b1(1);
+  op(FZS_REPLAY, FZS_ALICE); b1(1); b1(2); path1(FZS_P_OWN, C_G);
+  getfile(FZS_ALICE, FZS_P_OWN, C_G);
+  save("metad_session", "commit_replays");
+
+  op(FZS_MKDIR, FZS_ALICE); deep(998); s_mkdir(0, 1, 0, FRESH); /* depth 1000: fits */
+  op(FZS_MKDIR, FZS_ALICE); deep(999); s_mkdir(0, 1, 0, FRESH); /* 1001: refused */
+  op(FZS_STAT, FZS_ALICE); deep(998);
+  save("metad_session", "deep_mkdir_limit");
+
+  op(FZS_MKDIR, FZS_ALICE); deep(990); s_mkdir(0, 1, 0, FRESH);
+  mkdir_p(FZS_ALICE, FZS_P_OWN, C_A, C_B, C_C);
+  op(FZS_RENAME, FZS_ALICE); path1(FZS_P_OWN, C_D); path3(FZS_P_OWN, C_A, C_B, C_C); b1(0); b1(FRESH);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_D); path3(FZS_P_OWN, C_A, C_B, -1); b1(1); b1(FRESH);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_D); path1(FZS_P_OWN, C_G); b1(1); b1(FRESH);
+  save("metad_session", "deep_rename_copy");
+
+  op(FZS_MKDIR, FZS_BOB); deep(995); s_mkdir(0, 1, 0, FRESH);
+  del(FZS_BOB, FZS_P_OWN, C_D, 3);
+  mkdir_p(FZS_BOB, FZS_P_OWN, C_A, C_B, C_C);
+  op(FZS_TRASH, FZS_BOB); b1(1); b1(0); b1(1); path3(FZS_P_OWN, C_A, C_B, C_C); b1(FRESH);
+  op(FZS_TRASH, FZS_BOB); b1(0); b1(0); b1(0); b1(FRESH);
+  op(FZS_TRASH, FZS_BOB); b1(1); b1(0); b1(1); path1(FZS_P_OWN, C_G); b1(FRESH);
+  save("metad_session", "deep_trash_restore");
+
+  op(FZS_RAW, FZS_ALICE); b1(0); b1(4); b1(0x12); b1(2); b1('/'); b1('x');
+  op(FZS_RAW, FZS_BOB); b1(5); b1(3); b1(0x42); b1(0x01); b1(0x00);
+  op(FZS_RAW, FZS_ALICE); b1(17); b1(0);
+  op(FZS_RAW, FZS_ALICE); b1(13); b1(2); b1(0x12); b1(0x00);
+  save("metad_session", "raw_frames");
+
+  alloc(FZS_ALICE, 0, 0);
+  op(FZS_ALLOC, FZS_ALICE); b1(4); b1(4); b1(1 | 2 << 1);
+  alloc(FZS_BOB, 4, 1);
+  commit(FZS_BOB, FZS_P_OWN, C_A, 0, 4, (const unsigned[]){0, 1, 2, 3}, 65536, FRESH);
+  save("metad_session", "alloc_variants");
+
+  op(FZS_TOUCH, FZS_ALICE); path1(FZS_P_OWN, C_F); b2(0); b1(FRESH);
+  chmod1(FZS_ALICE, FZS_P_OWN, C_F, 01777);
+  chmod1(FZS_ALICE, FZS_P_OWN, C_F, 0);
+  op(FZS_TOUCH, FZS_ALICE); path1(FZS_P_OWN, C_F); b2(0644); b1(FRESH);
+  op(FZS_MKDIR, FZS_ALICE); path3(FZS_P_OWN, 8, -1, -1); s_mkdir(0, 0, 0, FRESH); /* ".." */
+  op(FZS_MKDIR, FZS_ALICE); path3(FZS_P_OWN, 7, 6, -1); s_mkdir(0, 1, 0700, FRESH);
+  op(FZS_MKDIR, FZS_ALICE); b1(FZS_P_RAW); b1(3); b1('/'); b1(0xff); b1('a'); b1(0); b1(0); b1(0); b1(FRESH);
+  save("metad_session", "modes_and_bad_paths");
+
+  put1(FZS_ALICE, FZS_P_OWN, C_F);
+  op(FZS_SEARCH, FZS_BOB); b1(1); path1(FZS_P_ROOT, -1); b1(1 | 1 << 3); b1(10);
+  op(FZS_SEARCH, FZS_BOB); b1(0); path1(FZS_P_OTHER, -1); b1(0); b1(0);
+  op(FZS_SEARCH, FZS_ADMIN); b1(1); path1(FZS_P_ROOT, -1); b1(1); b1(0);
+  op(FZS_FSCK, FZS_BOB); path1(FZS_P_OTHER, -1); b1(0); b1(0);
+  save("metad_session", "search_fsck_others");
+
+  put1(FZS_ALICE, FZS_P_OWN, C_F);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_F); path1(FZS_P_OWN, C_G); b1(0); b1(FRESH);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_F); path1(FZS_P_OWN, C_G); b1(2); b1(FRESH);
+  op(FZS_RENAME, FZS_ALICE); path1(FZS_P_OWN, C_G); path1(FZS_P_OWN, C_F); b1(1); b1(FRESH);
+  del(FZS_ALICE, FZS_P_OWN, C_F, 2);
+  put1(FZS_ALICE, FZS_P_OWN, C_F);
+  del(FZS_ALICE, FZS_P_OWN, C_F, 2);
+  op(FZS_TRASH, FZS_ALICE); b1(0); b1(0); b1(0); b1(FRESH);
+  op(FZS_TRASH, FZS_ALICE); b1(1); b1(0); b1(0); b1(FRESH);
+  op(FZS_TRASH, FZS_ALICE); b1(1); b1(1); b1(0); b1(FRESH);
+  save("metad_session", "overwrite_and_trash_twice");
+
+  put1(FZS_ALICE, FZS_P_OWN, C_F);
+  getfile(FZS_ALICE, FZS_P_OWN, C_F);
+  del(FZS_ALICE, FZS_P_OWN, C_F, 0);
+  commit(FZS_ALICE, FZS_P_OWN, C_G, 0, 1, (const unsigned[]){0}, 4096, FRESH); /* retired id */
+  commit(FZS_ALICE, FZS_P_OWN, C_G, 0, 1, (const unsigned[]){0x80}, 4096, FRESH);
+  save("metad_session", "commit_retired_id");
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: fuzz_gen_corpus DIR (e.g. tests/fuzz/corpus)\n");
@@ -370,5 +638,6 @@ int main(int argc, char **argv) {
   gen_chunkd();
   gen_metad();
   gen_metad_dispatch();
+  gen_metad_session();
   return 0;
 }
