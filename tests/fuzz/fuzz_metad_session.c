@@ -56,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_TRASH 32   /* trash item ids from listings */
 #define PW "fuzz-password-1"
 #define CS_CAPACITY (1ull << 40)
+#define FZS_RESULTS 512 /* request results the fsm remembers */
 
 static const char *const actor_names[] = {"alice", "bob", FZ_AUTHD_ADMIN, "stranger"};
 
@@ -523,8 +524,8 @@ static void setup(void) {
   if (mkdir(md.data_dir, 0700)) abort();
   md.raft_id = 1;
   snprintf(md.raft_address, sizeof md.raft_address, "127.0.0.1:%d", fz_free_port());
-  md.snapshot_threshold = 8192;
-  md.snapshot_trailing = 32768;
+  md.snapshot_threshold = 512; /* raft snapshots often: the log in memory stays small */
+  md.snapshot_trailing = 256;
   md.election_ms = 100;
   md.raft_heartbeat_ms = 20;
   md.raft_handshake_ms = 5000;
@@ -540,7 +541,7 @@ static void setup(void) {
   md.rebalance_max_jobs = 4;
   md.trash_retention_ms = 86400000;
   md.rng = 0x9e3779b97f4a7c15ull;
-  md.fsm = fsm_new(FSM_RESULTS_DEFAULT);
+  md.fsm = fsm_new(FZS_RESULTS); /* small: fast to restore, and the ring wraps */
   md.limits = limits_new();
   md.max_allocs_inflight = 64;
   md.bad_reports_per_min = 60;
@@ -693,7 +694,7 @@ static void check_fsm(void) {
   wb_init(&a);
   wb_init(&b);
   if (fsm_snapshot(f, &a)) abort();
-  fsm_t *r = fsm_new(FSM_RESULTS_DEFAULT);
+  fsm_t *r = fsm_new(f->res_cap);
   if (!r) abort();
   int rc = fsm_restore(r, a.p, a.len);
   if (rc) fail_inv("fsm_restore refuses fsm_snapshot's output", (unsigned long long)rc, a.len);
