@@ -258,14 +258,21 @@ class Cluster:
 
     def __init__(self, chunkservers=3, name="dfs", heartbeat="300ms", dead_timeout="2s",
                  metad_args=(), chunkd_args=(), auth=False, tls=False, auth_args=(),
-                 log_level=None, host="127.0.0.1"):
+                 log_level=None, host="127.0.0.1", seed_dir=None, raft_port=None):
+        """seed_dir: a tree holding metad/ and chunkd-N/ data directories (a fixture),
+        copied into the cluster's temp dir before anything starts, so the daemons open
+        that data. raft_port: metad's raft port (default: a free one)."""
         for b in ("metad", "chunkd", "dfs") + (("authd",) if auth else ()):
             p = os.path.join(BIN, b)
             if not os.access(p, os.X_OK):
                 raise TestFailure("binary %s not found (set DFS_BIN)" % p)
         self.dir = tempfile.mkdtemp(prefix="dfs-it-%s-" % name)
         os.makedirs(os.path.join(self.dir, "logs"))
-        self.meta_port, self.raft_port = free_port(), free_port()
+        if seed_dir:
+            for name in os.listdir(seed_dir):
+                if name == "metad" or name.startswith("chunkd-"):
+                    shutil.copytree(os.path.join(seed_dir, name), os.path.join(self.dir, name))
+        self.meta_port, self.raft_port = free_port(), raft_port or free_port()
         self.meta = "%s:%d" % (host, self.meta_port)  # host: e.g. a veth address (netns tests)
         self.problems = []
         self.auth, self.tls = auth, tls
