@@ -562,11 +562,15 @@ static void gen_metad_session(void) {
   op(FZS_STAT, FZS_ALICE); deep(998);
   save("metad_session", "deep_mkdir_limit");
 
-  op(FZS_MKDIR, FZS_ALICE); deep(990); s_mkdir(0, 1, 0, FRESH);
-  mkdir_p(FZS_ALICE, FZS_P_OWN, C_A, C_B, C_C);
-  op(FZS_RENAME, FZS_ALICE); path1(FZS_P_OWN, C_D); path3(FZS_P_OWN, C_A, C_B, C_C); b1(0); b1(FRESH);
-  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_D); path3(FZS_P_OWN, C_A, C_B, -1); b1(1); b1(FRESH);
-  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_D); path1(FZS_P_OWN, C_G); b1(1); b1(FRESH);
+  op(FZS_MKDIR, FZS_ALICE); deep(998); s_mkdir(0, 1, 0, FRESH); /* leaf at depth 1000 */
+  mkdir_p(FZS_ALICE, FZS_P_OWN, C_A, -1, -1);
+  op(FZS_RENAME, FZS_ALICE); path1(FZS_P_OWN, C_D); path3(FZS_P_OWN, C_A, C_D, -1); b1(0); b1(FRESH); /* 1001 */
+  op(FZS_RENAME, FZS_ALICE); path1(FZS_P_OWN, C_D); path1(FZS_P_OWN, C_G); b1(0); b1(FRESH);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_G); path3(FZS_P_OWN, C_A, C_B, -1); b1(1); b1(FRESH); /* 1001 */
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_G); path1(FZS_P_OWN, C_C); b1(1); b1(FRESH);
+  del(FZS_ALICE, FZS_P_OWN, C_G, 3);
+  op(FZS_TRASH, FZS_ALICE); b1(0); b1(0); b1(0); b1(FRESH);
+  op(FZS_TRASH, FZS_ALICE); b1(1); b1(0); b1(1); path3(FZS_P_OWN, C_A, C_G, -1); b1(FRESH); /* 1001 */
   save("metad_session", "deep_rename_copy");
 
   op(FZS_MKDIR, FZS_BOB); deep(995); s_mkdir(0, 1, 0, FRESH);
