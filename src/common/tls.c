@@ -196,6 +196,27 @@ uint8_t *dfs_tls_take_output(dfs_tls *t, size_t *len) {
 
 int dfs_tls_ready(const dfs_tls *t) { return SSL_is_init_finished(t->ssl); }
 
+int dfs_tls_peer_names(const dfs_tls *t, const char *host) {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+  X509 *x = SSL_get1_peer_certificate(t->ssl);
+#else
+  X509 *x = SSL_get_peer_certificate(t->ssl);
+#endif
+  if (!x || !host || !*host) {
+    X509_free(x);
+    return 0;
+  }
+  int r = X509_check_ip_asc(x, host, 0); /* -2: host is not an IP literal */
+  if (r == -2) r = X509_check_host(x, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+  X509_free(x);
+  return r == 1;
+}
+
+const char *dfs_tls_verify_error(const dfs_tls *t) {
+  long v = SSL_get_verify_result(t->ssl);
+  return v == X509_V_OK ? NULL : X509_verify_cert_error_string(v);
+}
+
 /* ---- blocking sockets: fd -> SSL table ---------------------------------------------- */
 
 #define FD_TABLE 65536

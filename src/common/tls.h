@@ -53,6 +53,12 @@ int dfs_tls_write(dfs_tls *t, const void *buf, size_t len);
 uint8_t *dfs_tls_take_output(dfs_tls *t, size_t *len);
 /* 1 once the handshake has completed. */
 int dfs_tls_ready(const dfs_tls *t);
+/* 1 if the peer's certificate (verified during the handshake) names host: an IP literal
+ * as an IP SAN, anything else as a DNS name; 0 if not, or if the peer sent none. */
+int dfs_tls_peer_names(const dfs_tls *t, const char *host);
+/* Why the peer's certificate failed verification (static string), or NULL if it did
+ * not (a missing certificate or another handshake error: see dfs_tls_last_error). */
+const char *dfs_tls_verify_error(const dfs_tls *t);
 /* The last OpenSSL error as one line (for logs), valid until the next call. */
 const char *dfs_tls_last_error(void);
 

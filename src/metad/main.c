@@ -116,6 +116,29 @@ static int load_security(metad *md, char *err, size_t errsz) {
   if (dfs_config_bool(c, "tls.enabled", 0, &tls_on, err, errsz) ||
       dfs_config_bool(c, "auth.tls", tls_on, &auth_tls, err, errsz))
     return DFS_ECONFIG;
+  /* raft.tls (default: tls.enabled): voters are each other's TLS clients and servers */
+  int raft_tls = 0;
+  if (dfs_config_bool(c, "raft.tls", tls_on, &raft_tls, err, errsz)) return DFS_ECONFIG;
+  if (raft_tls) {
+    dfs_tls_config rc = {
+        .ca_file = dfs_config_str(c, "tls.ca", NULL),
+        .cert_file = dfs_config_str(c, "tls.cert", NULL),
+        .key_file = dfs_config_str(c, "tls.key", NULL),
+        .require_client_cert = 1, /* a voter proves itself with its certificate */
+        .verify_hostname = 1,     /* ...and the one dialled must be the raft address */
+    };
+    if (!rc.ca_file || !rc.cert_file) {
+      snprintf(err, errsz, "raft.tls (default: tls.enabled) needs tls.ca, tls.cert and "
+               "tls.key: voters present their certificates to each other");
+      return DFS_ECONFIG;
+    }
+    char e2[300];
+    if (dfs_tls_ctx_new(&rc, 1, &md->raft_tls_server, e2, sizeof e2) ||
+        dfs_tls_ctx_new(&rc, 0, &md->raft_tls_client, e2, sizeof e2)) {
+      snprintf(err, errsz, "raft.tls: %s", e2);
+      return DFS_ECONFIG;
+    }
+  }
   if (*md->auth_address && auth_tls) {
     dfs_config *cc = dfs_config_new();
     if (!cc || dfs_config_set(cc, "tls.enabled", "true")) {
@@ -360,6 +383,8 @@ int main(int argc, char **argv) {
   limits_free(md->limits);
   dfs_tls_ctx_free(md->tls_server);
   dfs_tls_ctx_free(md->tls_client);
+  dfs_tls_ctx_free(md->raft_tls_server);
+  dfs_tls_ctx_free(md->raft_tls_client);
   dfs_config_free(md->cfg);
   LOG_INFO("stopped");
   return 0;

@@ -79,6 +79,9 @@ struct metad {
   uint8_t cap_key[DFS_CAP_KEY_LEN];
   dfs_tls_ctx *tls_server;   /* clients and chunkservers (NULL = plaintext) */
   dfs_tls_ctx *tls_client;   /* the link to authd */
+  /* raft links between voters (raft.tls, default tls.enabled; NULL = plaintext): mutual
+   * TLS, certificates verified against tls.ca, server names against raft addresses */
+  dfs_tls_ctx *raft_tls_server, *raft_tls_client;
   md_auth *auth;             /* token cache (NULL when authentication is off) */
   /* state */
   fsm_t *fsm;

@@ -368,15 +368,26 @@ int rg_init(metad *md, char *err, size_t errsz) {
   to.max_pending = (unsigned)md->raft_max_pending;
   to.peer_check = peer_check;
   to.ud = md;
+  to.tls_server = md->raft_tls_server;
+  to.tls_client = md->raft_tls_client;
   md->transport.data = NULL;
   if ((rv = rt_init(&md->transport, md->loop, &to))) {
     snprintf(err, errsz, "raft transport: %s", raft_strerror(rv));
     return DFS_EINTERNAL;
   }
-  if (!*md->cluster_secret)
+  if (!*md->cluster_secret && !md->raft_tls_server)
     LOG_WARN("RAFT IS UNAUTHENTICATED (cluster.secret is not set): anyone who reaches "
              "raft.address %s can take part in the metad cluster's consensus",
              md->raft_address);
+  else if (!*md->cluster_secret)
+    LOG_WARN("raft peers are authenticated by their TLS certificates only (cluster.secret "
+             "is not set): any holder of a certificate from tls.ca that names its raft "
+             "address's host can take part in consensus");
+  if (md->raft_tls_server)
+    LOG_INFO("raft: TLS between voters (certificates from %s)",
+             dfs_config_str(md->cfg, "tls.ca", "?"));
+  else if (md->tls_server)
+    LOG_WARN("raft: raft.tls is false: raft traffic between voters is not encrypted");
   if ((rv = raft_uv_init(&md->io, md->loop, md->data_dir, &md->transport))) {
     snprintf(err, errsz, "raft storage in %s: %s", md->data_dir, raft_strerror(rv));
     rt_free(&md->transport);

@@ -10,8 +10,11 @@
  * the handshake deadline of every pending connection. */
 #include "metad/raft_transport.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #include "common/cap.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "common/util.h"
 
 #define SWEEP_MS 200
@@ -135,6 +139,7 @@ int rt_proof_ok(const uint8_t key[RT_KEY_LEN], enum rt_role role, const uint8_t 
 /* ---- the transport ---- */
 
 typedef struct rt_conn rt_conn;
+typedef struct rt_tun rt_tun;
 
 typedef struct {
   struct raft_uv_transport *t;
@@ -147,11 +152,13 @@ typedef struct {
   void *ud;
   uint64_t id;
   char address[RT_ADDR_MAX + 1];
+  dfs_tls_ctx *tls_server, *tls_client; /* both or neither: TLS on every raft link */
   uv_tcp_t listener;
   uv_timer_t timer;
   int listening, timer_on;
   raft_uv_accept_cb accept_cb;
   rt_conn *conns; /* in their handshake */
+  rt_tun *tuns;   /* TLS tunnels, from TCP accept/connect until both handles closed */
   int closing, close_fired;
   unsigned handles_open;
   raft_uv_transport_close_cb close_cb;
@@ -167,7 +174,13 @@ enum step {
 struct rt_conn {
   rt_impl *rt;
   rt_conn *prev, *next;
-  uv_tcp_t *tcp; /* raft_malloc'd: libraft raft_free()s it after the hand-over */
+  /* The handle the handshake runs on and libraft gets (raft_malloc'd: libraft
+   * raft_free()s it after the hand-over): the TCP socket itself without TLS, the
+   * conn's end of the tunnel's socketpair (uv_pipe_t) with TLS. */
+  uv_stream_t *stream;
+  uv_tcp_t *tcp; /* the TCP socket while this conn owns it (== stream); NULL once a
+                    tunnel took it */
+  rt_tun *tun;   /* with TLS: the tunnel carrying stream's bytes (owned by rt->tuns) */
   int inbound, failed, resolving, status;
   enum step step;
   uint64_t deadline;
@@ -215,7 +228,7 @@ static void rt_warn(rt_impl *rt, const char *fmt, ...) {
 }
 
 static void maybe_closed(rt_impl *rt) {
-  if (!rt->closing || rt->close_fired || rt->handles_open || rt->conns) return;
+  if (!rt->closing || rt->close_fired || rt->handles_open || rt->conns || rt->tuns) return;
   rt->close_fired = 1;
   if (rt->close_cb) rt->close_cb(rt->t);
 }
@@ -239,7 +252,7 @@ static void list_add(rt_conn *c) {
 }
 
 static void conn_maybe_free(rt_conn *c) {
-  if (c->tcp || c->resolving) return;
+  if (c->stream || c->resolving) return;
   rt_impl *rt = c->rt;
   struct raft_uv_connect *req = c->req; /* NULL: inbound, or no callback owed */
   raft_uv_connect_cb cb = c->cb;
@@ -251,20 +264,27 @@ static void conn_maybe_free(rt_conn *c) {
 
 static void on_conn_closed(uv_handle_t *h) {
   rt_conn *c = h->data;
-  raft_free(c->tcp);
-  c->tcp = NULL;
+  raft_free(c->stream);
+  c->stream = NULL;
   conn_maybe_free(c);
 }
 
-/* Ends a connection that has not been handed over: closes it and (outbound) reports
- * status to libraft once everything is released. */
+static void tun_close(rt_tun *t);
+
+/* Ends a connection that has not been handed over: closes it (and its tunnel) and
+ * (outbound) reports status to libraft once everything is released. */
 static void conn_fail(rt_conn *c, int status) {
   if (c->failed) return;
   c->failed = 1;
   c->status = status;
   list_remove(c);
   if (c->resolving) uv_cancel((uv_req_t *)&c->gai);
-  if (c->tcp) uv_close((uv_handle_t *)c->tcp, on_conn_closed);
+  if (c->tun) {
+    rt_tun *t = c->tun;
+    c->tun = NULL;
+    tun_close(t);
+  }
+  if (c->stream) uv_close((uv_handle_t *)c->stream, on_conn_closed);
   else conn_maybe_free(c);
 }
 
@@ -285,23 +305,334 @@ static void conn_refuse(rt_conn *c, const char *why) {
   conn_fail(c, RAFT_NOCONNECTION);
 }
 
+/* ---- TLS tunnels ----
+ * With TLS, TCP carries TLS records and the conn (then libraft) reads and writes
+ * plaintext on one end of an AF_UNIX socketpair; the tunnel owns the TCP socket, the
+ * other end of the pair (inner) and the TLS engine, and pumps on the loop thread:
+ *   TCP -> dfs_tls_feed/dfs_tls_read -> inner       (decrypt: "down")
+ *   inner -> dfs_tls_write/dfs_tls_take_output -> TCP (encrypt: "up")
+ * Each direction stops reading its source while more than TUN_HIGH bytes it produced
+ * wait in uv_write requests on its sink and resumes below TUN_LOW, so a slow peer or a
+ * slow libraft costs at most about TUN_HIGH + one read per direction. inner is read
+ * only once the TLS handshake is done: the conn's first HELLO waits in the socketpair
+ * and never meets dfs_tls_write's pre-handshake queue.
+ * Closing: EOF or an error on either side closes both of the tunnel's handles; libraft
+ * (or the conn) then reads EOF on its end and uv_close()s it. Closing the conn's end
+ * makes inner read EOF. Write callbacks run before close callbacks, so the tunnel is
+ * freed in the last close callback and nothing touches it afterwards. */
+
+#define TUN_READ 65536
+#define TUN_HIGH (256 * 1024)
+#define TUN_LOW (64 * 1024)
+
+struct rt_tun {
+  rt_impl *rt;
+  rt_tun *prev, *next;
+  rt_conn *conn; /* in its handshake: told of a failure (refused with a reason); NULL
+                    after the hand-over */
+  uv_tcp_t *tcp; /* raft_malloc'd (it came from the conn) */
+  uv_pipe_t inner;
+  dfs_tls *tls;
+  int is_server, ready, closing, got_bytes;
+  int tcp_reading, inner_reading;
+  unsigned open_handles;
+  size_t to_tcp, to_inner; /* bytes in uv_write requests not yet completed */
+  char who[80];
+  uint8_t tcp_buf[TUN_READ], inner_buf[TUN_READ];
+};
+
+typedef struct {
+  uv_write_t req;
+  rt_tun *t;
+  uint8_t *buf; /* malloc'd */
+  size_t len;
+  int to_tcp;
+} tun_wreq;
+
+static void tun_list_remove(rt_tun *t) {
+  rt_impl *rt = t->rt;
+  if (t->prev) t->prev->next = t->next;
+  else if (rt->tuns == t) rt->tuns = t->next;
+  if (t->next) t->next->prev = t->prev;
+  t->prev = t->next = NULL;
+}
+
+static void on_tun_handle_closed(uv_handle_t *h) {
+  rt_tun *t = h->data;
+  if (--t->open_handles) return;
+  rt_impl *rt = t->rt;
+  tun_list_remove(t);
+  dfs_tls_free(t->tls);
+  raft_free(t->tcp);
+  free(t);
+  maybe_closed(rt);
+}
+
+static void tun_close(rt_tun *t) {
+  if (t->closing) return;
+  t->closing = 1;
+  t->conn = NULL;
+  t->open_handles = 2;
+  uv_close((uv_handle_t *)t->tcp, on_tun_handle_closed);
+  uv_close((uv_handle_t *)&t->inner, on_tun_handle_closed);
+}
+
+/* The tunnel cannot go on. In a handshake the conn is refused with the reason (one
+ * log line, the tunnel closed with it); after it, a TLS error is logged (rate-limited)
+ * while an EOF is routine (libraft reconnects) and only a debug line. */
+static void tun_fail(rt_tun *t, const char *why, int routine) {
+  if (t->closing) return;
+  if (t->conn) {
+    char w[400];
+    snprintf(w, sizeof w, "TLS: %s", why);
+    conn_refuse(t->conn, w); /* closes the tunnel */
+    return;
+  }
+  if (routine) LOG_DEBUG("raft: TLS link with %s ended: %s", t->who, why);
+  else rt_warn(t->rt, "raft: TLS link with %s dropped: %s", t->who, why);
+  tun_close(t);
+}
+
+static void tun_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  rt_tun *t = h->data;
+  (void)suggested;
+  uint8_t *b = h == (uv_handle_t *)t->tcp ? t->tcp_buf : t->inner_buf;
+  *buf = uv_buf_init((char *)b, TUN_READ);
+}
+
+static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_inner_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* Starts or stops each side's reads after its sink's queue changed (backpressure). */
+static void tun_pump(rt_tun *t) {
+  if (t->closing) return;
+  int want_tcp = t->to_inner < (t->tcp_reading ? TUN_HIGH : TUN_LOW);
+  int want_inner = t->ready && t->to_tcp < (t->inner_reading ? TUN_HIGH : TUN_LOW);
+  if (want_tcp != t->tcp_reading) {
+    int rv = want_tcp ? uv_read_start((uv_stream_t *)t->tcp, tun_alloc, on_tcp_read)
+                      : uv_read_stop((uv_stream_t *)t->tcp);
+    if (rv) {
+      tun_fail(t, uv_strerror(rv), 0);
+      return;
+    }
+    t->tcp_reading = want_tcp;
+  }
+  if (want_inner != t->inner_reading) {
+    int rv = want_inner ? uv_read_start((uv_stream_t *)&t->inner, tun_alloc, on_inner_read)
+                        : uv_read_stop((uv_stream_t *)&t->inner);
+    if (rv) {
+      tun_fail(t, uv_strerror(rv), 0);
+      return;
+    }
+    t->inner_reading = want_inner;
+  }
+}
+
+static void on_tun_write(uv_write_t *w, int status) {
+  tun_wreq *r = w->data;
+  rt_tun *t = r->t;
+  if (r->to_tcp) t->to_tcp -= r->len;
+  else t->to_inner -= r->len;
+  int to_tcp = r->to_tcp;
+  free(r->buf);
+  free(r);
+  if (t->closing) return; /* cancelled by the close; the close callback frees t */
+  if (status < 0) {
+    tun_fail(t, uv_strerror(status), to_tcp ? status == UV_EPIPE || status == UV_ECONNRESET
+                                             : 1);
+    return;
+  }
+  tun_pump(t);
+}
+
+/* Queues buf (malloc'd, taken in every case) on the TCP socket or on inner. */
+static int tun_send(rt_tun *t, int to_tcp, uint8_t *buf, size_t len) {
+  tun_wreq *r = malloc(sizeof *r);
+  if (!r) {
+    free(buf);
+    tun_fail(t, "out of memory", 0);
+    return -1;
+  }
+  r->t = t;
+  r->buf = buf;
+  r->len = len;
+  r->to_tcp = to_tcp;
+  r->req.data = r;
+  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+  uv_stream_t *s = to_tcp ? (uv_stream_t *)t->tcp : (uv_stream_t *)&t->inner;
+  int rv = uv_write(&r->req, s, &b, 1, on_tun_write);
+  if (rv) {
+    free(buf);
+    free(r);
+    tun_fail(t, uv_strerror(rv), 0);
+    return -1;
+  }
+  if (to_tcp) t->to_tcp += len;
+  else t->to_inner += len;
+  return 0;
+}
+
+/* Sends the TLS records the engine produced (handshake, alerts, application data). */
+static int tun_flush(rt_tun *t) {
+  size_t len;
+  uint8_t *out;
+  while (!t->closing && (out = dfs_tls_take_output(t->tls, &len)))
+    if (tun_send(t, 1, out, len)) return -1;
+  return t->closing ? -1 : 0;
+}
+
+/* Why the TLS engine gave up, for the log: the certificate verdict if there is one. */
+static const char *tls_failure(rt_tun *t) {
+  const char *v = dfs_tls_verify_error(t->tls);
+  static char w[320];
+  if (v) {
+    snprintf(w, sizeof w, "%s certificate refused: %s", t->is_server ? "client" : "server", v);
+    dfs_tls_last_error(); /* clears the queue */
+    return w;
+  }
+  return dfs_tls_last_error();
+}
+
+/* A TLS server's first bytes that are no TLS handshake record: say what they look
+ * like (a dfs raft HELLO means the peer runs without TLS). */
+static const char *not_tls(const uint8_t *p, size_t n) {
+  const char *why = NULL;
+  if (rt_hello_prefix(p, n, &why) == 0)
+    return "plaintext dfs raft handshake on a TLS raft port (raft TLS off on that node?)";
+  static char w[200];
+  snprintf(w, sizeof w, "not a TLS connection (%s)", why ? why : "first byte is no handshake");
+  return w;
+}
+
+static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  rt_tun *t = s->data;
+  (void)buf;
+  if (t->closing || nread == 0) return;
+  if (nread < 0) {
+    if (t->conn && !t->ready)
+      tun_fail(t, nread == UV_EOF ? "the peer closed the connection during the TLS handshake"
+                                  : uv_strerror((int)nread), 0);
+    else
+      tun_fail(t, nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread), 1);
+    return;
+  }
+  if (t->is_server && !t->got_bytes && t->tcp_buf[0] != 0x16) { /* 0x16: handshake record */
+    tun_fail(t, not_tls(t->tcp_buf, (size_t)nread), 0);
+    return;
+  }
+  t->got_bytes = 1;
+  if (dfs_tls_feed(t->tls, t->tcp_buf, (size_t)nread)) {
+    tun_fail(t, "out of memory", 0);
+    return;
+  }
+  for (;;) {
+    uint8_t *p = malloc(TUN_READ);
+    if (!p) {
+      tun_fail(t, "out of memory", 0);
+      return;
+    }
+    int n = dfs_tls_read(t->tls, p, TUN_READ);
+    if (n <= 0) {
+      free(p);
+      if (n == 0) break;
+      if (n == DFS_ECLOSED) {
+        tun_flush(t);
+        tun_fail(t, "the peer closed the TLS session", 1);
+      } else {
+        const char *why = tls_failure(t);
+        tun_flush(t); /* the alert telling the peer why */
+        tun_fail(t, why, 0);
+      }
+      return;
+    }
+    if (tun_send(t, 0, p, (size_t)n)) return;
+  }
+  if (!t->ready && dfs_tls_ready(t->tls)) t->ready = 1; /* tun_pump starts reading inner */
+  if (tun_flush(t)) return;
+  tun_pump(t);
+}
+
+static void on_inner_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  rt_tun *t = s->data;
+  (void)buf;
+  if (t->closing || nread == 0) return;
+  if (nread < 0) { /* libraft or the conn closed its end */
+    tun_fail(t, nread == UV_EOF ? "closed by this node" : uv_strerror((int)nread), 1);
+    return;
+  }
+  if (dfs_tls_write(t->tls, t->inner_buf, (size_t)nread)) {
+    tun_fail(t, dfs_tls_last_error(), 0);
+    return;
+  }
+  if (tun_flush(t)) return;
+  tun_pump(t);
+}
+
+/* Puts c's TCP socket (connected) into a new tunnel and c->stream on the plaintext end
+ * of its socketpair. The TCP handle passes to the tunnel even on failure (c->tun is
+ * set whenever a tunnel exists, c->stream to the pipe if one was made); 0, or -1 and
+ * the caller fails c. host: the server name to verify (outbound), NULL inbound. */
+static int tun_start(rt_conn *c, const char *host) {
+  rt_impl *rt = c->rt;
+  rt_tun *t = calloc(1, sizeof *t);
+  uv_pipe_t *outer = raft_malloc(sizeof *outer);
+  dfs_tls *tls = dfs_tls_new(c->inbound ? rt->tls_server : rt->tls_client, c->inbound, host);
+  int sv[2] = {-1, -1};
+  if (!t || !outer || !tls || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+    if (!t || !outer || !tls) LOG_WARN("raft: out of memory for a TLS link with %s", c->who);
+    else LOG_WARN("raft: socketpair for a TLS link with %s: %s", c->who, strerror(errno));
+    free(t);
+    raft_free(outer);
+    dfs_tls_free(tls);
+    return -1;
+  }
+  t->rt = rt;
+  t->conn = c;
+  t->tls = tls;
+  t->is_server = c->inbound;
+  snprintf(t->who, sizeof t->who, "%.79s", c->inbound ? c->who : c->want_addr);
+  t->tcp = c->tcp;
+  t->tcp->data = t;
+  uv_pipe_init(rt->loop, &t->inner, 0);
+  t->inner.data = t;
+  uv_pipe_init(rt->loop, outer, 0);
+  outer->data = c;
+  c->tcp = NULL;
+  c->stream = (uv_stream_t *)outer;
+  c->tun = t;
+  t->next = rt->tuns;
+  if (rt->tuns) rt->tuns->prev = t;
+  rt->tuns = t;
+  int rv = uv_pipe_open(&t->inner, sv[1]);
+  if (rv) close(sv[1]);
+  int rv2 = uv_pipe_open(outer, sv[0]);
+  if (rv2) close(sv[0]);
+  if (rv || rv2) {
+    LOG_WARN("raft: TLS link with %s: %s", c->who, uv_strerror(rv ? rv : rv2));
+    return -1;
+  }
+  tun_pump(t); /* reads TCP */
+  return t->closing || tun_flush(t) ? -1 : 0; /* outbound: the ClientHello */
+}
+
 static void handover(rt_conn *c) {
   rt_impl *rt = c->rt;
-  uv_tcp_t *tcp = c->tcp;
+  uv_stream_t *stream = c->stream;
   list_remove(c);
-  c->tcp = NULL;
-  tcp->data = NULL;
+  c->stream = NULL;
+  stream->data = NULL;
+  if (c->tun) c->tun->conn = NULL; /* libraft's from now on: failures close its end */
   if (c->inbound) {
     rt->accepted++;
-    LOG_DEBUG("raft: authenticated raft node %llu at %s (from %s)",
-              (unsigned long long)c->peer.id, c->peer.address, c->who);
-    rt->accept_cb(rt->t, c->peer.id, c->peer.address, (uv_stream_t *)tcp);
+    LOG_DEBUG("raft: authenticated raft node %llu at %s (from %s%s)",
+              (unsigned long long)c->peer.id, c->peer.address, c->who, c->tun ? ", TLS" : "");
+    rt->accept_cb(rt->t, c->peer.id, c->peer.address, stream);
     free(c);
   } else {
     struct raft_uv_connect *req = c->req;
     raft_uv_connect_cb cb = c->cb;
     free(c);
-    cb(req, (uv_stream_t *)tcp, 0);
+    cb(req, stream, 0);
   }
 }
 
@@ -320,7 +651,7 @@ static void on_write(uv_write_t *w, int status) {
 static int send_msg(rt_conn *c, int idx, uint8_t *p, size_t len) {
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
   c->w[idx].data = c;
-  int rv = uv_write(&c->w[idx], (uv_stream_t *)c->tcp, &b, 1, on_write);
+  int rv = uv_write(&c->w[idx], c->stream, &b, 1, on_write);
   if (rv == 0) c->writes++;
   return rv;
 }
@@ -396,6 +727,15 @@ static int got_message(rt_conn *c) {
       else if (rt->peer_check) why = rt->peer_check(rt->ud, c->peer.id, c->peer.address);
       if (!why && rt->have_secret && !(c->peer.flags & RT_FLAG_SECRET))
         why = "the peer has no cluster.secret";
+      if (!why && c->tun) {
+        /* mutual TLS: the client certificate must name the host of the claimed address
+         * (what binds TLS identities to raft ids when there is no cluster secret) */
+        char host[256];
+        int port;
+        if (dfs_parse_hostport(c->peer.address, host, sizeof host, &port) ||
+            !dfs_tls_peer_names(c->tun->tls, host))
+          why = "its TLS certificate does not name the host of its raft address";
+      }
       if (why) {
         conn_refuse(c, why);
         return 0;
@@ -426,7 +766,7 @@ static int got_message(rt_conn *c) {
         conn_refuse(c, proof_failure(c));
         return 0;
       }
-      uv_read_stop((uv_stream_t *)c->tcp);
+      uv_read_stop(c->stream);
       rt_proof(rt->key, RT_SERVER, c->theirs, c->theirs_len, c->mine, c->mine_len, c->proof);
       c->step = ST_DONE;
       if (send_msg(c, 1, c->proof, RT_MAC_LEN)) conn_fail(c, RAFT_NOCONNECTION);
@@ -437,7 +777,7 @@ static int got_message(rt_conn *c) {
         conn_refuse(c, proof_failure(c));
         return 0;
       }
-      uv_read_stop((uv_stream_t *)c->tcp);
+      uv_read_stop(c->stream);
       c->step = ST_DONE;
       if (c->writes == 0) {
         handover(c);
@@ -508,6 +848,7 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   c->rt = rt;
   c->tcp = tcp;
+  c->stream = (uv_stream_t *)tcp;
   tcp->data = c;
   c->inbound = 1;
   set_who(c);
@@ -524,7 +865,8 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   list_add(c);
   uv_tcp_nodelay(tcp, 1); /* raft's small messages: no Nagle delay */
-  if (uv_read_start((uv_stream_t *)tcp, on_alloc, on_read)) conn_fail(c, RAFT_NOCONNECTION);
+  if ((rt->tls_server && tun_start(c, NULL)) || uv_read_start(c->stream, on_alloc, on_read))
+    conn_fail(c, RAFT_NOCONNECTION);
 }
 
 static void on_sweep(uv_timer_t *t) {
@@ -610,8 +952,18 @@ static void on_connected(uv_connect_t *req, int status) {
   set_who(c);
   uv_tcp_nodelay(c->tcp, 1);
   expect(c, ST_HELLO_PREFIX, RT_HELLO_PREFIX);
+  if (c->rt->tls_client) {
+    /* the server's certificate must name the host libraft dials */
+    char host[256];
+    int port;
+    if (dfs_parse_hostport(c->want_addr, host, sizeof host, &port) || tun_start(c, host)) {
+      conn_fail(c, RAFT_NOCONNECTION);
+      return;
+    }
+  }
+  /* with TLS the HELLO waits in the socketpair until the TLS handshake is done */
   if (new_hello(c) || send_msg(c, 0, c->mine, c->mine_len) ||
-      uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read))
+      uv_read_start(c->stream, on_alloc, on_read))
     conn_fail(c, RAFT_NOCONNECTION);
 }
 
@@ -666,6 +1018,7 @@ static int m_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, r
   snprintf(c->who, sizeof c->who, "%s", address);
   uv_tcp_init(rt->loop, tcp);
   c->tcp = tcp;
+  c->stream = (uv_stream_t *)tcp;
   tcp->data = c;
   c->step = ST_RESOLVE;
   c->deadline = dfs_now_ms() + rt->timeout_ms;
@@ -697,6 +1050,8 @@ static void m_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb) 
     uv_close((uv_handle_t *)&rt->timer, on_handle_closed);
   }
   while (rt->conns) conn_fail(rt->conns, RAFT_CANCELED);
+  /* libraft closed its ends already (uvClose closes sends and receives first) */
+  for (rt_tun *tt = rt->tuns; tt; tt = tt->next) tun_close(tt);
   maybe_closed(rt);
 }
 
@@ -714,6 +1069,12 @@ int rt_init(struct raft_uv_transport *t, uv_loop_t *loop, const rt_options *o) {
   rt->max_pending = o->max_pending ? o->max_pending : 16;
   rt->peer_check = o->peer_check;
   rt->ud = o->ud;
+  if (!o->tls_server != !o->tls_client) {
+    free(rt);
+    return RAFT_INVALID;
+  }
+  rt->tls_server = o->tls_server;
+  rt->tls_client = o->tls_client;
   t->version = 1;
   t->impl = rt;
   t->errmsg[0] = 0;

@@ -63,6 +63,11 @@ typedef struct {
   unsigned max_pending;           /* inbound connections still in their handshake */
   rt_peer_check peer_check;       /* NULL: any id and address */
   void *ud;                       /* for peer_check */
+  /* Both or neither (RAFT_INVALID otherwise): TLS on every raft connection. Borrowed;
+   * must outlive the transport (until rt_free). The server context must require and
+   * verify client certificates, the client context must present one. */
+  struct dfs_tls_ctx *tls_server;
+  struct dfs_tls_ctx *tls_client;
 } rt_options;
 
 /* ---- the transport ---- */

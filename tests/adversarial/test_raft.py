@@ -14,7 +14,9 @@ import hashlib
 import hmac
 import os
 import socket
+import ssl
 import struct
+import threading
 import sys
 import time
 
@@ -88,8 +90,8 @@ def wait_closed(s, limit=CLOSE_LIMIT):
             part = s.recv(4096)
         except socket.timeout:
             continue
-        except (ConnectionResetError, BrokenPipeError):
-            return time.time() - t0
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+            return time.time() - t0  # (an SSLError: the TLS alert telling us why)
         if not part:
             return time.time() - t0
         got += part
@@ -97,13 +99,35 @@ def wait_closed(s, limit=CLOSE_LIMIT):
     raise harness.TestFailure("a stranger's connection was still open after %.1f s" % limit)
 
 
+def make_certs(d):
+    r = harness.subprocess.run([os.path.join(harness.SOURCE, "scripts", "tls-certs"), d],
+                               capture_output=True, text=True)
+    check(r.returncode == 0, "scripts/tls-certs failed: " + r.stderr.strip())
+    return {k: os.path.join(d, f) for k, f in (("ca", "ca.pem"), ("cert", "node.pem"),
+                                                ("key", "node.key"))}
+
+
+def tls_args(certs):
+    return ["--set", "tls.ca=" + certs["ca"], "--set", "tls.cert=" + certs["cert"],
+            "--set", "tls.key=" + certs["key"]]
+
+
 class RaftCluster:
-    def __init__(self):
+    """tls=True: TLS on every link (scripts/tls-certs), so raft between voters is TLS
+    too (raft.tls defaults to tls.enabled). start=False: call start() (e.g. once a
+    sniffer listens)."""
+
+    def __init__(self, tls=False, start=True):
         self.dir = harness.tempfile.mkdtemp(prefix="dfs-adv-raft-")
         os.makedirs(os.path.join(self.dir, "logs"))
+        self.tls = tls
+        self.certs = make_certs(os.path.join(self.dir, "tls")) if tls else None
+        self.node_ca = [self.certs["ca"] if tls else None] * N_METAD  # what each metad serves
         self.secret = os.urandom(24).hex()
         self.key = rt_key(self.secret)
         self.env = dict(os.environ, DFS_CLUSTER_SECRET=self.secret)
+        if tls:
+            self.env["DFS_TLS_CA"] = self.certs["ca"]
         self.client = ["127.0.0.1:%d" % free_port() for _ in range(N_METAD)]
         self.raft = ["127.0.0.1:%d" % free_port() for _ in range(N_METAD)]
         peers = ",".join("%d@%s" % (i + 1, self.raft[i]) for i in range(N_METAD))
@@ -115,17 +139,31 @@ class RaftCluster:
                 "--set", "raft.peers=" + peers,
                 "--dir", os.path.join(self.dir, "metad-%d" % (i + 1)),
                 "--set", "chunkservers.heartbeat_interval=300ms",
-                "--set", "chunkservers.dead_timeout=2s", *ELECTION],
+                "--set", "chunkservers.dead_timeout=2s", *ELECTION,
+                *(["--set", "tls.enabled=true"] + tls_args(self.certs) if tls else [])],
                 os.path.join(self.dir, "logs", "metad-%d.log" % (i + 1)), env=self.env))
         self.meta = ",".join(self.client)
         self.chunkds = []
         for i in range(3):
             self.chunkds.append(harness.Daemon("chunkd-%d" % (i + 1), [
                 os.path.join(harness.BIN, "chunkd"), "--listen", "127.0.0.1:%d" % free_port(),
-                "--dir", os.path.join(self.dir, "chunkd-%d" % (i + 1)), "--meta", self.meta],
+                "--dir", os.path.join(self.dir, "chunkd-%d" % (i + 1)), "--meta", self.meta,
+                *(tls_args(self.certs) if tls else [])],
                 os.path.join(self.dir, "logs", "chunkd-%d.log" % (i + 1)), env=self.env))
+        if start:
+            self.start()
+
+    def start(self):
         for d in self.metads + self.chunkds:
             d.start()
+
+    def ssl_ctx(self, i):
+        """What talks to metad-(i+1)'s client port: None (plaintext) or a context
+        trusting the CA it serves."""
+        if not self.node_ca[i]:
+            return None
+        import ssl
+        return ssl.create_default_context(cafile=self.node_ca[i])
 
     def daemons(self):
         return self.metads + self.chunkds
@@ -142,7 +180,7 @@ class RaftCluster:
 
     def overview(self, i):
         try:
-            return wire.cluster_overview(self.client[i], 2.0)
+            return wire.cluster_overview(self.client[i], 2.0, ssl_ctx=self.ssl_ctx(i))
         except Exception:  # noqa: BLE001 - down or electing: no answer
             return None
 
@@ -441,6 +479,359 @@ def kill_leader(c, files):
     c.leader()
 
 
+# ---- TLS between voters ----
+
+class Sniffer(threading.Thread):
+    """Captures the TCP segments on lo to or from `ports` (an AF_PACKET socket: needs
+    CAP_NET_RAW). flows[(sport, dport)] = {seq: payload}; isn[(sport, dport)] = the
+    sequence number after the SYN, for flows that started while capturing."""
+
+    def __init__(self, ports):
+        super().__init__(daemon=True)
+        self.ports = set(ports)
+        self.flows, self.isn = {}, {}
+        self.done = threading.Event()
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.1)
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                data, addr = self.sock.recvfrom(1 << 17)
+            except socket.timeout:
+                continue
+            if addr[2] == socket.PACKET_OUTGOING or data[12:14] != b"\x08\x00":
+                continue  # each loopback packet is seen leaving and arriving: keep one
+            ip = data[14:]
+            if ip[9] != 6:
+                continue
+            ihl = (ip[0] & 15) * 4
+            tcp = ip[ihl:struct.unpack(">H", ip[2:4])[0]]
+            sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+            if sport not in self.ports and dport not in self.ports:
+                continue
+            key = (sport, dport)
+            if tcp[13] & 2:  # SYN
+                self.isn[key] = (seq + 1) & 0xffffffff
+            payload = bytes(tcp[(tcp[12] >> 4) * 4:])
+            if payload:
+                self.flows.setdefault(key, {})[seq] = payload
+
+    def stop(self):
+        self.done.set()
+        self.join(5)
+        self.sock.close()
+
+    def all_bytes(self):
+        return b"".join(p for segs in self.flows.values() for p in segs.values())
+
+    def stream(self, key):
+        """The bytes of a flow captured from its start, in order, up to the first gap."""
+        start, out, pos = self.isn[key], bytearray(), 0
+        for seq, p in sorted(((s - start) & 0xffffffff, p) for s, p in
+                             self.flows.get(key, {}).items()):
+            if seq > pos:
+                break
+            out += p[pos - seq:]
+            pos = max(pos, seq + len(p))
+        return bytes(out)
+
+
+def tls_records(b):
+    """Walks b as TLS records: (types seen, bytes walked, first type); stops at the
+    first byte that cannot start a record (what a plaintext stream would hit)."""
+    types, pos = {}, 0
+    while pos + 5 <= len(b):
+        t, ver, n = b[pos], struct.unpack(">H", b[pos + 1:pos + 3])[0], struct.unpack(
+            ">H", b[pos + 3:pos + 5])[0]
+        if t not in (20, 21, 22, 23) or ver not in (0x0301, 0x0303) or n > 16384 + 2048:
+            break
+        types[t] = types.get(t, 0) + 1
+        pos += 5 + n
+    return types, min(pos, len(b)), (b[0] if b else None)
+
+
+def sniff_or_skip():
+    try:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        s.close()
+        return True
+    except (PermissionError, OSError) as e:
+        print("    (no raw socket on lo: %s; the capture checks need CAP_NET_RAW)" % e,
+              flush=True)
+        return False
+
+
+def marker_mkdir(c):
+    """mkdir of a unique name; returns the name's bytes once every voter applied it."""
+    name = "m" + os.urandom(12).hex()
+    c.dfs_ok("mkdir", "/" + name)
+    time.sleep(1.0)  # replicated to the third voter with the next heartbeat
+    return name.encode()
+
+
+def sniffer_control(c, files):
+    """The capture works: without TLS, a new directory's name crosses the raft ports."""
+    if not sniff_or_skip():
+        return
+    sn = Sniffer(int(a.rsplit(":", 1)[1]) for a in c.raft)
+    sn.start()
+    try:
+        marker = marker_mkdir(c)
+    finally:
+        sn.stop()
+    raw = sn.all_bytes()
+    check(marker in raw, "plaintext raft: the sniffer saw %d raft bytes but not the marker"
+          % len(raw))
+    print("    plaintext raft: the directory name appears in the %d raft bytes captured"
+          % len(raw), flush=True)
+
+
+def tls_start_sniffed(c, files, sniff):
+    """Starts the TLS cluster under the sniffer: elect, put/get, a marker directory."""
+    if sniff is not None:
+        sniff.append(Sniffer(int(a.rsplit(":", 1)[1]) for a in c.raft))
+        sniff[0].start()
+    try:
+        c.start()
+        elect_and_serve(c, files)
+        if sniff is not None:
+            sniff.append(marker_mkdir(c))
+    finally:
+        if sniff is not None:
+            sniff[0].stop()
+    for d in c.metads:
+        c.wait_log(c.metads.index(d), "raft: TLS between voters")
+
+
+def tls_capture(c, files, sniff):
+    """Every raft connection captured is TLS records from its first byte to the last
+    captured one (handshake first), the marker directory name appears nowhere."""
+    if sniff is None:
+        sniff_or_skip()
+        return
+    sn, marker = sniff
+    raw = sn.all_bytes()
+    check(len(raw) > 20000, "only %d raft bytes captured" % len(raw))
+    check(marker not in raw, "the marker crossed a TLS raft port in plaintext")
+    started = [k for k in sn.isn if k in sn.flows]
+    ports = {int(a.rsplit(":", 1)[1]) for a in c.raft}
+    dialled = {k for k in started if k[1] in ports}
+    # at least the leader's to each follower and each follower's to the leader
+    check(len(dialled) >= 2 * (N_METAD - 1),
+          "only %d raft connections captured from their start" % len(dialled))
+    totals = {}
+    for k in started:
+        b = sn.stream(k)
+        types, walked, first = tls_records(b)
+        check(first == 0x16, "raft flow %s starts with byte %r, not a TLS handshake record"
+              % (k, first))
+        check(walked == len(b), "raft flow %s: byte %d of %d is no TLS record header"
+              % (k, walked, len(b)))
+        for t, n in types.items():
+            totals[t] = totals.get(t, 0) + n
+    check(totals.get(23, 0) >= 50, "only %d application data records" % totals.get(23, 0))
+    print("    %d raft bytes, %d connections captured from their SYN: both directions all "
+          "TLS records (%d handshake, %d application data); the marker never appears"
+          % (len(raw), len(dialled), totals.get(22, 0), totals.get(23, 0)), flush=True)
+
+
+def tls_client(c, certs=None):
+    """A context for a TLS raft connection as the test: trusts the cluster CA, presents
+    certs (a voter's certificate) if given."""
+    ctx = ssl.create_default_context(cafile=c.certs["ca"])
+    if certs:
+        ctx.load_cert_chain(certs["cert"], certs["key"])
+    return ctx
+
+
+def tls_wrap(ctx, addr):
+    s = connect(addr)
+    return ctx.wrap_socket(s, server_hostname=addr.rsplit(":", 1)[0])
+
+
+def tls_port_refusals(c, files):
+    """Plaintext, and TLS without a voter certificate, are refused on every raft port;
+    the documented handshake inside TLS with a voter certificate is accepted, with a
+    wrong secret refused (the HMAC handshake still runs inside TLS)."""
+    for i in range(N_METAD):
+        claim = (i + 1) % N_METAD + 1
+        s = connect(c.raft[i])
+        port = s.getsockname()[1]
+        s.sendall(hello(claim, c.raft[claim - 1]))
+        took = wait_closed(s)
+        s.close()
+        line = c.wait_log(i, "refused a connection from 127.0.0.1:%d" % port)
+        check("plaintext dfs raft handshake" in line, "plaintext HELLO: %r" % line)
+        s = tls_wrap(tls_client(c), c.raft[i])  # TLS 1.3: refused after the handshake
+        port = s.getsockname()[1]
+        try:
+            s.sendall(hello(claim, c.raft[claim - 1]))
+        except (ssl.SSLError, OSError):
+            pass
+        wait_closed(s)
+        s.close()
+        line2 = c.wait_log(i, "refused a connection from 127.0.0.1:%d" % port)
+        check("TLS:" in line2 and "certificate" in line2, "TLS without a certificate: %r" % line2)
+        print("    metad-%d: plaintext HELLO dropped after %.2f s (%s); no client certificate "
+              "(%s)" % (i + 1, took, line.split(": ", 2)[-1], line2.split(": ", 2)[-1]),
+              flush=True)
+    i = c.leader()
+    claim = (i + 1) % N_METAD + 1
+    ctx = tls_client(c, c.certs)
+    s = tls_wrap(ctx, c.raft[i])
+    hc = hello(claim, c.raft[claim - 1])
+    s.sendall(hc)
+    hs = read_hello(s)
+    s.sendall(proof(c.key, "client", hc, hs))
+    ps = recv_exact(s, 32)
+    check(hmac.compare_digest(ps, proof(c.key, "server", hc, hs)),
+          "metad-%d's PROOF inside TLS does not match" % (i + 1))
+    s.close()
+    s = tls_wrap(ctx, c.raft[i])
+    port = s.getsockname()[1]
+    hc = hello(claim, c.raft[claim - 1])
+    s.sendall(hc)
+    hs = read_hello(s)
+    s.sendall(proof(rt_key("guess"), "client", hc, hs))
+    wait_closed(s)
+    s.close()
+    line = c.wait_log(i, "refused a connection from 127.0.0.1:%d" % port)
+    check("wrong cluster secret" in line, "wrong secret inside TLS: %r" % line)
+    print("    documented handshake inside TLS accepted; a wrong secret inside TLS refused",
+          flush=True)
+    c.still_serving(files, "after-tls-strangers")
+
+
+def other_ca_voter(c, files):
+    """A voter restarted with a certificate from another CA cannot join (both sides log
+    why); with the cluster's certificate again it catches up."""
+    lead = c.leader()
+    f = (lead + 1) % N_METAD
+    d = c.metads[f]
+    other = make_certs(os.path.join(c.dir, "other-ca"))
+    argv = list(d.argv)
+    marks = [c.log_mark(i) for i in range(N_METAD)]
+    d.kill9()
+    d.argv = argv[:argv.index("tls.enabled=true") + 1] + tls_args(other)
+    c.node_ca[f] = other["ca"]
+    d.start()
+    c.meta = ",".join(c.client[i] for i in range(N_METAD) if i != f) + "," + c.client[f]
+    time.sleep(3.0)
+    files["/while-other-ca"] = c.put("/while-other-ca", MiB + 5, seed=61)
+    lead = c.leader(exclude=(f,))
+    want = c.overview(lead)["files"]
+    ov = c.overview(f)
+    check(ov is None or (not ov["is_leader"] and ov["files"] < want),
+          "metad-%d with another CA joined: %r (leader has %d files)" % (f + 1, ov, want))
+    for remote, dig in files.items():
+        c.get_check(remote, dig)
+    line = c.wait_log(lead, "raft node %d at %s: TLS:" % (f + 1, c.raft[f]), since=marks[lead])
+    print("    leader metad-%d: %s" % (lead + 1, line.split("raft: ", 1)[1]), flush=True)
+    line = c.wait_log(f, "certificate refused", since=marks[f])
+    print("    metad-%d (other CA): %s" % (f + 1, line.split("raft: ", 1)[1]), flush=True)
+    c.meta = ",".join(c.client)
+    d.kill9()
+    d.argv = argv
+    c.node_ca[f] = c.certs["ca"]
+    d.start()
+    deadline = time.time() + 30
+    while True:
+        ov = c.overview(f)
+        want = c.overview(c.leader())["files"]
+        if ov and not ov["is_leader"] and ov["files"] == want:
+            break
+        check(time.time() < deadline, "metad-%d with the cluster certificate did not catch up "
+              "(%r, leader has %d files)" % (f + 1, ov, want))
+        time.sleep(0.2)
+    print("    restarted with the cluster's certificate, metad-%d caught up" % (f + 1),
+          flush=True)
+
+
+def mkdir_rate(c, n, tag):
+    """n mkdirs through one `dfs shell` reading commands from stdin; ops/s."""
+    c.dfs_ok("mkdir", "/" + tag)
+    script = "".join("mkdir /%s/d%05d\n" % (tag, k) for k in range(n))
+    t0 = time.time()
+    r = harness.subprocess.run([os.path.join(harness.BIN, "dfs"), "-q", "--meta", c.meta,
+                                "shell"], input=script, capture_output=True, text=True,
+                               timeout=600, env=c.env)
+    took = time.time() - t0
+    check(r.returncode == 0, "dfs shell (%d mkdirs): exit %d: %s" % (n, r.returncode,
+                                                                    r.stderr.strip()[-300:]))
+    out = c.dfs_ok("ls", "/" + tag)
+    check(len(out.split()) == n, "%d of %d directories after the shell" % (len(out.split()), n))
+    return n / took
+
+
+def failover(c, files):
+    lead = c.leader()
+    t0 = time.time()
+    c.metads[lead].kill9()
+    new = c.leader(exclude=(lead,))
+    took = time.time() - t0
+    check(took < 15, "failover took %.1f s" % took)
+    for remote, dig in files.items():
+        c.get_check(remote, dig)
+    c.metads[lead].start()
+    c.leader()
+    return lead, new, took
+
+
+def tls_vs_plain(c, files):
+    """One run each on the same TLS cluster: raft over TLS, then every voter restarted
+    with raft.tls=false (clients and chunkservers stay on TLS): mkdir rate through the
+    CLI shell and failover time after kill -9 of the leader."""
+    n = 300 if harness.SANITIZED else 2000
+    res = {}
+    for mode in ("tls", "plain"):
+        if mode == "plain":
+            for d in c.metads:
+                check(d.terminate() is None, "%s did not stop cleanly" % d.name)
+                d.argv = d.argv + ["--set", "raft.tls=false"]
+                d.start()
+            c.leader()
+            c.wait_log(0, "raft.tls is false")
+        rate = mkdir_rate(c, n, "bench-" + mode)
+        lead, new, took = failover(c, files)
+        res[mode] = (rate, took)
+        print("    raft %-5s: %d mkdirs at %.0f ops/s; kill -9 of metad-%d: metad-%d leads "
+              "%.2f s later" % (mode, n, rate, lead + 1, new + 1, took), flush=True)
+    check(res["tls"][0] > 0.2 * res["plain"][0], "TLS raft is more than 5x slower: %r" % res)
+
+
+def main_tls(r):
+    c = RaftCluster(tls=True, start=False)
+    r.clusters.append(c)
+    files = {}
+    sniff = [] if sniff_or_skip() else None
+    try:
+        if not r.case("TLS: 3 voters with TLS on every link elect and serve put/get "
+                      "(captured on lo from the start)", tls_start_sniffed, c, files, sniff):
+            return
+        r.case("TLS: every raft connection is TLS records from its first byte; a new "
+               "directory's name never crosses a raft port", tls_capture, c, files, sniff)
+        r.case("TLS: plaintext and certificate-less peers are refused; the HMAC handshake "
+               "runs inside TLS", tls_port_refusals, c, files)
+        r.case("TLS: a voter with another CA's certificate cannot join; with the cluster's "
+               "it catches up", other_ca_voter, c, files)
+        r.case("TLS: kill -9 of the leader: failover, every file byte-identical",
+               kill_leader, c, files)
+        r.case("TLS: mkdir rate and failover, raft over TLS vs raft.tls=false",
+               tls_vs_plain, c, files)
+    finally:
+        r.clusters.remove(c)
+        problems = c.teardown()
+        if problems:
+            r.failed += 1
+            print("FAIL TLS cluster teardown: %s" % "; ".join(problems), flush=True)
+        else:
+            r.passed += 1
+            print("PASS TLS cluster teardown (clean shutdown, no sanitizer report)", flush=True)
+
+
 def main(r):
     c = RaftCluster()
     r.clusters.append(c)
@@ -460,6 +851,8 @@ def main(r):
                wrong_secret_voter, c, files)
         r.case("kill -9 of the leader after all that: failover, every file byte-identical",
                kill_leader, c, files)
+        r.case("the capture used by the TLS cases sees plaintext raft (control)",
+               sniffer_control, c, files)
     finally:
         r.clusters.remove(c)
         problems = c.teardown()
@@ -471,5 +864,12 @@ def main(r):
             print("PASS cluster teardown (clean shutdown, no sanitizer report)", flush=True)
 
 
+def main_all(r):
+    if os.environ.get("DFS_RAFT_TEST", "all") in ("all", "plain"):
+        main(r)
+    if os.environ.get("DFS_RAFT_TEST", "all") in ("all", "tls"):
+        main_tls(r)
+
+
 if __name__ == "__main__":
-    harness.run(main)
+    harness.run(main_all)
