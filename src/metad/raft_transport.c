@@ -163,6 +163,7 @@ typedef struct {
   unsigned handles_open;
   raft_uv_transport_close_cb close_cb;
   uint64_t accepted, refused;
+  size_t queued_hwm; /* the most bytes any tunnel had queued on one side */
   uint64_t log_window; /* start of the current log window (ms) */
   unsigned log_lines, log_suppressed;
 } rt_impl;
@@ -371,17 +372,27 @@ static void on_tun_handle_closed(uv_handle_t *h) {
 static void tun_close(rt_tun *t) {
   if (t->closing) return;
   t->closing = 1;
-  t->conn = NULL;
+  if (t->conn) { /* the conn sees EOF on its end now, and must not close t again */
+    t->conn->tun = NULL;
+    t->conn = NULL;
+  }
   t->open_handles = 2;
   uv_close((uv_handle_t *)t->tcp, on_tun_handle_closed);
   uv_close((uv_handle_t *)&t->inner, on_tun_handle_closed);
 }
 
 /* The tunnel cannot go on. In a handshake the conn is refused with the reason (one
- * log line, the tunnel closed with it); after it, a TLS error is logged (rate-limited)
+ * log line, the tunnel closed with it) unless it is an EOF after the TLS handshake
+ * (the conn then reads EOF and names its step); after the hand-over, a TLS error is logged (rate-limited)
  * while an EOF is routine (libraft reconnects) and only a debug line. */
 static void tun_fail(rt_tun *t, const char *why, int routine) {
   if (t->closing) return;
+  if (t->conn && routine && t->ready) {
+    /* the peer closed after TLS: the conn reads EOF in its handshake and says what
+     * that means at its step (e.g. our proof was refused) */
+    tun_close(t);
+    return;
+  }
   if (t->conn) {
     char w[400];
     snprintf(w, sizeof w, "TLS: %s", why);
@@ -469,6 +480,8 @@ static int tun_send(rt_tun *t, int to_tcp, uint8_t *buf, size_t len) {
   }
   if (to_tcp) t->to_tcp += len;
   else t->to_inner += len;
+  size_t q = to_tcp ? t->to_tcp : t->to_inner;
+  if (q > t->rt->queued_hwm) t->rt->queued_hwm = q;
   return 0;
 }
 
@@ -1094,4 +1107,12 @@ void rt_stats(const struct raft_uv_transport *t, uint64_t *accepted, uint64_t *r
   const rt_impl *rt = impl_of(t);
   if (accepted) *accepted = rt->accepted;
   if (refused) *refused = rt->refused;
+}
+
+void rt_tls_stats(const struct raft_uv_transport *t, unsigned *tunnels, size_t *queued_hwm) {
+  const rt_impl *rt = impl_of(t);
+  unsigned n = 0;
+  for (const rt_tun *tt = rt->tuns; tt; tt = tt->next) n++;
+  if (tunnels) *tunnels = n;
+  if (queued_hwm) *queued_hwm = rt->queued_hwm;
 }

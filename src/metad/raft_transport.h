@@ -79,6 +79,10 @@ int rt_init(struct raft_uv_transport *t, uv_loop_t *loop, const rt_options *o);
 void rt_free(struct raft_uv_transport *t);
 /* Counters for tests and logs: inbound connections handed to libraft / refused. */
 void rt_stats(const struct raft_uv_transport *t, uint64_t *accepted, uint64_t *refused);
+/* TLS tunnels not yet freed, and the most bytes one of them ever had waiting in writes
+ * on one side (bounded by RT_TLS_QUEUE_BOUND: backpressure). */
+void rt_tls_stats(const struct raft_uv_transport *t, unsigned *tunnels, size_t *queued_hwm);
+#define RT_TLS_QUEUE_BOUND (256 * 1024 + 2 * 65536 + 4096)
 
 /* ---- pure handshake functions (unit-tested) ---- */
 
