@@ -1,12 +1,14 @@
-/* raft_transport: authenticated TCP transport for libraft (see raft_transport.h for
- * the handshake's wire format and what this file owns).
+/* raft_transport: authenticated (and with TLS encrypted) TCP transport for libraft
+ * (see raft_transport.h for the handshake's wire format and what this file owns).
  *
  * A connection (rt_conn) lives on the transport's list from accept/connect until it is
- * handed to libraft or fails. Failing closes its TCP handle; the rt_conn is freed once
+ * handed to libraft or fails. Its stream is the TCP socket, or with TLS its end of a
+ * tunnel's socketpair (the tunnel has the TCP socket). Failing closes its stream (and
+ * tunnel); the rt_conn is freed once
  * the handle's close callback ran and no getaddrinfo request is in flight (write and
  * connect callbacks always run before the close callback). Reads are sized to the exact
  * bytes of the handshake message expected next, so nothing past PROOF is ever read:
- * libraft's first RPC bytes stay in the socket for libraft. One repeating timer enforces
+ * libraft's first RPC bytes stay in the socket (or socketpair) for libraft. One repeating timer enforces
  * the handshake deadline of every pending connection. */
 #include "metad/raft_transport.h"
 

@@ -5,7 +5,8 @@
  * connection limit and the log lines about refused peers. After the hand-over libraft
  * owns the stream (uv_tcp_t from raft_malloc; libraft uv_close()s it and raft_free()s
  * it) and the bytes on it are libraft's RPC messages, exactly as after raft_uv_tcp's own
- * (unauthenticated) handshake, which this transport replaces.
+ * (unauthenticated) handshake, which this transport replaces. With TLS it also owns
+ * every connection's TLS tunnel for the connection's whole life.
  *
  * Handshake (C: the connecting node, S: the accepting node; integers big-endian):
  *   1. C -> S  HELLO(C)   magic "DFSRFT" (6) | version 1 (1) | flags (1, bit 0: the
@@ -25,6 +26,19 @@
  * closes the connection with one log line naming the peer and the reason.
  * Without a secret (auth off) the same handshake runs with K from an empty secret: it
  * proves nothing, and rt_init's caller logs that raft is unauthenticated.
+ *
+ * With TLS (rt_options.tls_server/tls_client): every connection is mutual TLS first,
+ * and the handshake above, then libraft's RPCs, travel inside it. The dialling side
+ * verifies the server certificate against the CA and the host of the raft address it
+ * dials; the accepting side requires a client certificate from the CA that names the
+ * host of the address claimed in HELLO(C). libraft reads its RPCs straight from the
+ * uv_stream_t it is given, and libuv has no user-defined stream type, so the transport
+ * owns a tunnel per connection: the TCP socket and the TLS engine on one side, an
+ * AF_UNIX socketpair in the middle; the handshake and then libraft get the other end
+ * of the pair (a uv_pipe_t from raft_malloc, which libraft only reads, writes and
+ * uv_close()s), and the tunnel pumps bytes between the pair and the TLS session on the
+ * loop thread with bounded queues (see raft_transport.c, "TLS tunnels"). The tunnel
+ * lives until both its handles closed; the transport's close waits for all of them.
  * Loop thread only. */
 #ifndef METAD_RAFT_TRANSPORT_H
 #define METAD_RAFT_TRANSPORT_H

@@ -8,7 +8,17 @@ HELLO and a flood of pending connections. Each must be dropped within a few seco
 one log line naming the peer and the reason, while the cluster keeps serving. A voter
 restarted with the wrong secret cannot join (both sides log why) and catches up once
 it has the right one. Finally kill -9 of the leader still fails over and every file reads
-back byte for byte."""
+back byte for byte, and a capture of the raft ports on lo (AF_PACKET, needs CAP_NET_RAW)
+finds a new directory's name in the plaintext raft traffic (the capture's control).
+
+Then a second cluster with TLS on every link, so raft between voters is mutual TLS
+(raft.tls defaults to tls.enabled): captured from its start, every raft connection is
+TLS records from the first byte and a new directory's name appears nowhere; plaintext
+and certificate-less peers are refused with a TLS reason; the documented HMAC handshake
+runs inside TLS (a wrong secret there is refused); a voter with another CA's
+certificate cannot join and catches up with the cluster's; kill -9 of the leader fails
+over; and one run each of 2000 mkdirs (CLI shell) and a failover with TLS raft and with
+raft.tls=false. DFS_RAFT_TEST=plain|tls runs one of the two clusters."""
 
 import hashlib
 import hmac
@@ -632,7 +642,7 @@ def tls_capture(c, files, sniff):
               % (k, walked, len(b)))
         for t, n in types.items():
             totals[t] = totals.get(t, 0) + n
-    check(totals.get(23, 0) >= 50, "only %d application data records" % totals.get(23, 0))
+    check(totals.get(23, 0) >= 20, "only %d application data records" % totals.get(23, 0))
     print("    %d raft bytes, %d connections captured from their SYN: both directions all "
           "TLS records (%d handshake, %d application data); the marker never appears"
           % (len(raw), len(dialled), totals.get(22, 0), totals.get(23, 0)), flush=True)
