@@ -787,6 +787,10 @@ def failover(c, files):
         c.get_check(remote, dig)
     c.metads[lead].start()
     c.leader()
+    deadline = time.time() + 30  # up (signal handlers set) before anyone stops it again
+    while c.overview(lead) is None:
+        check(time.time() < deadline, "restarted metad-%d does not answer" % (lead + 1))
+        time.sleep(0.1)
     return lead, new, took
 
 
@@ -799,7 +803,8 @@ def tls_vs_plain(c, files):
     for mode in ("tls", "plain"):
         if mode == "plain":
             for d in c.metads:
-                check(d.terminate() is None, "%s did not stop cleanly" % d.name)
+                p = d.terminate()
+                check(p is None, "%s\n%s" % (p, d.log_tail(20)))
                 d.argv = d.argv + ["--set", "raft.tls=false"]
                 d.start()
             c.leader()
@@ -809,7 +814,9 @@ def tls_vs_plain(c, files):
         res[mode] = (rate, took)
         print("    raft %-5s: %d mkdirs at %.0f ops/s; kill -9 of metad-%d: metad-%d leads "
               "%.2f s later" % (mode, n, rate, lead + 1, new + 1, took), flush=True)
-    check(res["tls"][0] > 0.2 * res["plain"][0], "TLS raft is more than 5x slower: %r" % res)
+    if not harness.SANITIZED:  # (300 mkdirs under ASan take well under a second: noise)
+        check(res["tls"][0] > 0.2 * res["plain"][0], "TLS raft is more than 5x slower: %r"
+              % res)
 
 
 def main_tls(r):
