@@ -18,6 +18,7 @@ typedef struct {
   uint64_t server_id;               /* 0 until metad answered a Register (meta_link.c) */
   uint32_t load;                    /* client requests in progress (data_server.c) */
   uint64_t chain_timeout_ms;        /* how long a downstream write may take */
+  uint64_t idle_timeout_ms;         /* connections.idle_timeout: a silent client is closed */
   uint32_t max_inflight;            /* writes+reads in progress before DFS_EBUSY */
   dfs_tls_ctx *tls_server;          /* NULL = plaintext; for our listener (owned by main.c) */
   dfs_tls_ctx *tls_client;          /* NULL = plaintext; for downstream and metad links */

@@ -637,9 +637,10 @@ int data_server_start(chunkd_state *st, const char *host, int port, data_server 
   if (!ds) return DFS_ENOMEM;
   ds->st = st;
   /* bounds for hostile clients (issue 12): connections per address and in all, a frame
-   * (a 1 MiB chunk included) must arrive within 60 s once begun, a peer that does not
-   * read its replies is dropped. No idle timeout: pooled client and chain links idle
-   * between uses. */
+   * (a 1 MiB chunk included) must arrive within 60 s once begun, a connection silent
+   * for connections.idle_timeout (5 minutes) is closed (clients and upstream chunkservers reconnect: the CLI retries
+   * a pooled connection closed while idle once, data_server forgets closed downstream
+   * links), a peer that does not read its replies is dropped. */
   dfs_conn_opts o = {.limits = {MAX_REQ_PAYLOAD, DFS_MAX_BULK},
                      .on_request = on_request,
                      .data = ds,
@@ -647,6 +648,7 @@ int data_server_start(chunkd_state *st, const char *host, int port, data_server 
                      .max_conns = 8192,
                      .max_conns_per_addr = 2048,
                      .frame_timeout_ms = 60000,
+                     .idle_timeout_ms = st->idle_timeout_ms,
                      .max_inflight = 256,
                      .max_write_queue = 64u << 20,
                      .on_payload = on_payload};

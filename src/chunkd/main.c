@@ -149,6 +149,10 @@ static int load_opts(const dfs_config *cfg, chunkd_state *st, chunkd_opts *o) {
   if (dfs_config_ms(cfg, "chain.timeout", 30000, &v, err, sizeof err)) return config_error(err);
   if (v < 1) return config_error("chain.timeout must be > 0");
   st->chain_timeout_ms = (uint64_t)v;
+  if (dfs_config_ms(cfg, "connections.idle_timeout", 300000, &v, err, sizeof err))
+    return config_error(err);
+  if (v < 100) return config_error("connections.idle_timeout must be at least 100ms");
+  st->idle_timeout_ms = (uint64_t)v;
   if (dfs_config_int(cfg, "max_inflight", 256, &v, err, sizeof err)) return config_error(err);
   if (v < 1 || v > 65536) return config_error("max_inflight must be in 1..65536");
   st->max_inflight = (uint32_t)v;

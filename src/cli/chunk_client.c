@@ -79,6 +79,30 @@ static void drop(chunk_conn_slot *s) {
   s->fd = -1;
 }
 
+/* One request on srv's pooled connection (*out: its slot). A pooled connection the
+ * chunkserver closed while it sat idle (chunkd's idle timeout) fails with DFS_ECLOSED
+ * before any reply: then one fresh connection is tried, so an idle close never counts
+ * against a healthy server. Returns dfs_sock_call's result (err filled on failure). */
+static int slot_call(chunk_conns *cc, const cli_server *srv, unsigned timeout_ms, uint16_t type,
+                     const ProtobufCMessage *req, const void *bulk, uint32_t bulk_len,
+                     dfs_msg *m, chunk_conn_slot **out, char *err, size_t errsz) {
+  for (int attempt = 0;; attempt++) {
+    *out = NULL;
+    chunk_conn_slot *s = slot_for(cc, srv);
+    int reused = s && s->fd >= 0;
+    int rc = get_fd(cc, srv, timeout_ms, &s, err, errsz);
+    if (rc) return rc;
+    *out = s;
+    err[0] = '\0';
+    rc = dfs_sock_call(s->fd, type, req, bulk, bulk_len, m, err, errsz);
+    if (rc == DFS_ECLOSED && reused && attempt == 0) {
+      drop(s);
+      continue;
+    }
+    return rc;
+  }
+}
+
 static void fill_addr(Dfs__ServerAddr *a, const cli_server *s) {
   dfs__server_addr__init(a);
   a->server_id = s->server_id;
@@ -122,11 +146,9 @@ int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64
   req.n_chain = n_chain - 1;
   req.chain = addrp;
 
-  rc = get_fd(cc, &chain[0], CLI_CHUNK_TIMEOUT_MS, &s, err, errsz);
-  if (rc) goto err;
-  err[0] = '\0';
-  rc = dfs_sock_call(s->fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE, &req.base, data, len, &m,
-                     err, errsz);
+  rc = slot_call(cc, &chain[0], CLI_CHUNK_TIMEOUT_MS, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE,
+                 &req.base, data, len, &m, &s, err, errsz);
+  if (rc && !s) goto err;
   if (rc) {
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s", err[0] ? err : dfs_strerror(rc));
@@ -191,11 +213,9 @@ int chunk_read(chunk_conns *cc, const cli_server *srv, uint64_t id, uint64_t ver
   req.offset = 0;
   req.length = len;
 
-  rc = get_fd(cc, srv, CLI_READ_TIMEOUT_MS, &s, err, errsz);
-  if (rc) return rc;
-  err[0] = '\0';
-  rc = dfs_sock_call(s->fd, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ, &req.base, NULL, 0, &m,
-                     err, errsz);
+  rc = slot_call(cc, srv, CLI_READ_TIMEOUT_MS, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ,
+                 &req.base, NULL, 0, &m, &s, err, errsz);
+  if (rc && !s) return rc;
   if (rc) {
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s", err[0] ? err : dfs_strerror(rc));
