@@ -69,6 +69,10 @@ typedef struct {
   cli_progress own_prog;    /* single-file get */
   cli_progress *prog;       /* own_prog, or a multi-file get's shared bar (borrowed) */
 
+  meta_client *mc;          /* borrowed: renews capabilities (under meta_lock; the thread
+                               that owns it waits for the workers meanwhile) */
+  pthread_mutex_t meta_lock;
+
   pthread_mutex_t lock;     /* guards below */
   uint64_t next_index;
   int failed;
@@ -155,8 +159,43 @@ static int write_full(int fd, const uint8_t *buf, size_t len, uint64_t off, int 
   return 0;
 }
 
+/* Fresh read capabilities for chunk idx (they are short-lived: caps.ttl), asked of metad
+ * for that one chunk; each replica's own is copied in where metad still lists that
+ * server. Only the worker reading chunk idx touches its capabilities. 1 if renewed. */
+static int renew_caps(get_job *j, uint64_t idx) {
+  get_chunk *c = &j->chunks[idx];
+  if (!c->caps || !j->mc) return 0;
+  Dfs__GetFileReq req = DFS__GET_FILE_REQ__INIT;
+  req.path = (char *)j->remote;
+  req.first_chunk = idx;
+  req.max_chunks = 1;
+  ProtobufCMessage *m = NULL;
+  char err[512];
+  pthread_mutex_lock(&j->meta_lock);
+  int rc = meta_call(j->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, &req.base,
+                     &dfs__get_file_rep__descriptor, &m, err, sizeof err);
+  pthread_mutex_unlock(&j->meta_lock);
+  Dfs__GetFileRep *rep = (Dfs__GetFileRep *)m;
+  int renewed = 0;
+  if (rc == 0 && rep->n_chunks == 1 && rep->chunks[0]->chunk_id == c->id &&
+      rep->chunks[0]->version == c->version) {
+    const Dfs__ChunkLocation *l = rep->chunks[0];
+    for (size_t r = 0; r < c->n_rep; r++)
+      for (size_t k = 0; k < l->n_replicas; k++) {
+        const Dfs__ServerAddr *a = l->replicas[k];
+        if (a->server_id != j->servers[c->rep[r]].server_id || a->capability.len != c->cap_len)
+          continue;
+        memcpy(c->caps + r * c->cap_len, a->capability.data, c->cap_len);
+        renewed = 1;
+      }
+  }
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  return renewed;
+}
+
 static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
   const get_chunk *c = &j->chunks[idx];
+  int renewed = 0;
   char errs[900] = "", err[300];
   size_t el = 0;
   if (c->n_rep == 0) {
@@ -191,7 +230,16 @@ static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
       cli_progress_add(j->prog, c->len);
       return 0;
     }
-    if (!unreachable) note_bad(j, c->id, srv->server_id, err);
+    /* refused access (a capability that expired during a long download): renew once
+     * and try this replica again; never a bad replica */
+    if (rc == DFS_EPERM && !renewed) {
+      renewed = 1;
+      if (renew_caps(j, idx)) {
+        k--;
+        continue;
+      }
+    }
+    if (!unreachable && rc != DFS_EPERM) note_bad(j, c->id, srv->server_id, err);
     if (el < sizeof errs)
       el += (size_t)snprintf(errs + el, sizeof errs - el, "%s%s", k ? "; " : "", err);
   }
@@ -373,7 +421,9 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
   j.remote = remote;
   j.out_fd = -1;
   j.prog = shared ? shared : &j.own_prog;
+  j.mc = mc;
   pthread_mutex_init(&j.lock, NULL);
+  pthread_mutex_init(&j.meta_lock, NULL);
   int ret = CLI_FAIL, progress_on = 0, return_deferred = 0;
   pthread_t th[GET_MAX_PARALLEL];
   size_t nth = 0;
@@ -481,6 +531,7 @@ out:
   free(j.chunks);
   free(j.servers);
   pthread_mutex_destroy(&j.lock);
+  pthread_mutex_destroy(&j.meta_lock);
   return ret;
 }
 

@@ -86,7 +86,7 @@ static int load_security(metad *md, char *err, size_t errsz) {
   }
   if (dfs_config_ms(c, "auth.cache_ttl", 3000, &md->auth_cache_ttl_ms, err, errsz) ||
       dfs_config_ms(c, "auth.timeout", 5000, &md->auth_timeout_ms, err, errsz) ||
-      dfs_config_ms(c, "caps.ttl", 600000, &md->caps_ttl_ms, err, errsz))
+      dfs_config_ms(c, "caps.ttl", 120000, &md->caps_ttl_ms, err, errsz))
     return DFS_ECONFIG;
   if (md->auth_cache_ttl_ms < 0 || md->auth_cache_ttl_ms > 3600000 ||
       md->auth_timeout_ms < 10 || md->auth_timeout_ms > 600000 || md->caps_ttl_ms < 1000 ||
