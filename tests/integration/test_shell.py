@@ -23,7 +23,15 @@ class Pty:
 
     def __init__(self, c, env=None):
         self.master, slave = pty.openpty()
-        e = dict(env or os.environ)
+        # never the invoking user's session (~/.config/dfs, e.g. scripts/demo's login):
+        # a home of the test's own, no session unless the caller passes one
+        e = env
+        if e is None:
+            e = c.user_env(None)
+            home = os.path.join(c.dir, "shell-home")
+            os.makedirs(os.path.join(home, "config"), mode=0o700, exist_ok=True)
+            e["HOME"], e["XDG_CONFIG_HOME"] = home, os.path.join(home, "config")
+        e = dict(e)
         e["TERM"] = "xterm"
         e.pop("DFS_META", None)
         argv = [os.path.join(harness.BIN, "dfs"), "--meta", c.meta, "shell"]
