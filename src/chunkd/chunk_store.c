@@ -76,6 +76,9 @@ struct chunk_store {
   int failing;
   chunk_ref *bad; /* quarantined since the last take */
   size_t nbad, capbad;
+  /* corrupt/ (under mu): bytes of the files in it, and the most it may hold */
+  uint64_t quarantine_bytes, quarantine_max;
+  int quarantine_trimming; /* a thread is trimming corrupt/ (one at a time) */
 };
 
 /* ---- little helpers ------------------------------------------------------------- */
@@ -682,6 +685,100 @@ int chunk_store_verify(chunk_store *s, uint64_t id, uint64_t *bytes) {
   return rc;
 }
 
+/* ---- quarantine: corrupt/ --------------------------------------------------------- */
+
+typedef struct {
+  char name[NAME_MAX + 1];
+  int64_t when_ns; /* ctime: when it was moved in (rename updates it) */
+  uint64_t bytes;
+} qfile;
+
+static int qfile_older(const void *a, const void *b) {
+  const qfile *x = a, *y = b;
+  return x->when_ns < y->when_ns ? -1 : x->when_ns > y->when_ns;
+}
+
+/* Lists corrupt/ into *out (caller frees); returns the count and *total bytes. */
+static size_t quarantine_list(chunk_store *s, qfile **out, uint64_t *total) {
+  char path[PATH_SZ];
+  *out = NULL;
+  *total = 0;
+  snprintf(path, sizeof path, "%s/corrupt", s->dir);
+  DIR *d = opendir(path);
+  if (!d) return 0;
+  qfile *v = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    struct stat st;
+    if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, 0) || !S_ISREG(st.st_mode))
+      continue;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      qfile *nv = realloc(v, nc * sizeof *nv);
+      if (!nv) break;
+      v = nv;
+      cap = nc;
+    }
+    snprintf(v[n].name, sizeof v[n].name, "%s", de->d_name);
+    v[n].when_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    v[n].bytes = (uint64_t)st.st_size;
+    *total += v[n].bytes;
+    n++;
+  }
+  closedir(d);
+  *out = v;
+  return n;
+}
+
+/* A file of `bytes` went into corrupt/: over quarantine_max, the oldest files go (the
+ * quarantine is for the operator's post-mortem; unbounded, a disk that keeps corrupting
+ * would fill with it and its server would turn every chunk away). Thread pool. */
+static void quarantine_added(chunk_store *s, uint64_t bytes) {
+  pthread_mutex_lock(&s->mu);
+  s->quarantine_bytes += bytes;
+  int trim = s->quarantine_bytes > s->quarantine_max && !s->quarantine_trimming;
+  if (trim) s->quarantine_trimming = 1;
+  uint64_t max = s->quarantine_max;
+  pthread_mutex_unlock(&s->mu);
+  if (!trim) return;
+  qfile *v;
+  uint64_t total;
+  size_t n = quarantine_list(s, &v, &total);
+  qsort(v, n, sizeof *v, qfile_older);
+  char path[PATH_SZ];
+  size_t gone = 0;
+  for (size_t i = 0; i < n && total > max; i++) {
+    snprintf(path, sizeof path, "%s/corrupt/%s", s->dir, v[i].name);
+    if (unlink(path) == 0) {
+      total -= v[i].bytes;
+      gone++;
+    }
+  }
+  free(v);
+  if (gone)
+    LOG_INFO("deleted the %zu oldest file(s) of %s/corrupt: it may hold %" PRIu64
+             " bytes (data.quarantine_max)", gone, s->dir, max);
+  pthread_mutex_lock(&s->mu);
+  s->quarantine_bytes = total;
+  s->quarantine_trimming = 0;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void chunk_store_set_quarantine_max(chunk_store *s, uint64_t max_bytes) {
+  pthread_mutex_lock(&s->mu);
+  s->quarantine_max = max_bytes;
+  pthread_mutex_unlock(&s->mu);
+  quarantine_added(s, 0);
+}
+
+uint64_t chunk_store_quarantine_bytes(chunk_store *s) {
+  pthread_mutex_lock(&s->mu);
+  uint64_t b = s->quarantine_bytes;
+  pthread_mutex_unlock(&s->mu);
+  return b;
+}
+
 int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version) {
   char path[PATH_SZ], dst[PATH_SZ];
   pthread_mutex_lock(&s->mu);
@@ -693,8 +790,10 @@ int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version) {
   if (chunk_store_path(s, id, version, path, sizeof path)) return 0;
   snprintf(dst, sizeof dst, "%s/corrupt/%016" PRIx64 ".%" PRIu64 ".%lld", s->dir, id, version,
            (long long)time(NULL));
+  struct stat st;
   if (rename(path, dst) == 0) {
     LOG_WARN("chunk %016" PRIx64 ".%" PRIu64 " quarantined in %s", id, version, dst);
+    if (stat(dst, &st) == 0) quarantine_added(s, (uint64_t)st.st_size);
   } else if (unlink(path) == 0 || errno == ENOENT) {
     LOG_WARN("chunk %016" PRIx64 ".%" PRIu64 " deleted (corrupt)", id, version);
   }
@@ -1136,6 +1235,9 @@ int chunk_store_open(const char *dir, uint64_t capacity, chunk_store **out, char
     snprintf(err, errsz, "cannot scan %s: %s", dir, dfs_strerror(rc));
     goto err;
   }
+  qfile *q;
+  free((quarantine_list(s, &q, &s->quarantine_bytes), q));
+  s->quarantine_max = UINT64_MAX; /* until chunk_store_set_quarantine_max */
   *out = s;
   return 0;
 err:

@@ -119,6 +119,11 @@ int chunk_store_verify(chunk_store *s, uint64_t id, uint64_t *bytes);
  * corrupt/<016x id>.<version>.<unix time> for the operator (deleted if that fails).
  * 0 or DFS_ENOCHUNK if that version is no longer indexed. Thread pool. */
 int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version);
+/* corrupt/ holds at most max_bytes (data.quarantine_max): past it the files moved in
+ * longest ago are deleted, now and after each quarantine. Unbounded until called. */
+void chunk_store_set_quarantine_max(chunk_store *s, uint64_t max_bytes);
+/* Bytes in corrupt/ as last counted. */
+uint64_t chunk_store_quarantine_bytes(chunk_store *s);
 
 /* Deletes chunk id (any version). 0 or DFS_ENOCHUNK if it was not stored. Thread pool. */
 int chunk_store_delete(chunk_store *s, uint64_t id);

@@ -36,6 +36,7 @@ typedef struct {
   uint64_t scrub_interval_ms;
   int64_t reserve; /* data.reserve, -1 = default */
   uint64_t max_io_errors;
+  uint64_t quarantine_max; /* data.quarantine_max: bytes corrupt/ may hold */
   uint64_t copy_max;
   uint64_t copy_rate; /* bytes/s, 0 = unlimited */
 } chunkd_opts;
@@ -172,6 +173,10 @@ static int load_opts(const dfs_config *cfg, chunkd_state *st, chunkd_opts *o) {
   if (dfs_config_int(cfg, "data.max_io_errors", 5, &v, err, sizeof err)) return config_error(err);
   if (v < 0) return config_error("data.max_io_errors must be >= 0 (0 = never failing)");
   o->max_io_errors = (uint64_t)v;
+  if (dfs_config_int(cfg, "data.quarantine_max", 1LL << 30, &v, err, sizeof err))
+    return config_error(err);
+  if (v < 0) return config_error("data.quarantine_max must be >= 0 bytes (0 = keep none)");
+  o->quarantine_max = (uint64_t)v;
   if (dfs_config_int(cfg, "copy.max_concurrent", 2, &v, err, sizeof err)) return config_error(err);
   if (v < 1 || v > 1024) return config_error("copy.max_concurrent must be in 1..1024");
   o->copy_max = (uint64_t)v;
@@ -220,7 +225,10 @@ static void open_run(uv_work_t *w) {
   chunkd_main *m = w->data;
   m->open_rc =
       chunk_store_open(m->o.dir, m->o.capacity, &m->st.store, m->open_err, sizeof m->open_err);
-  if (!m->open_rc) chunk_store_set_limits(m->st.store, m->o.reserve, m->o.max_io_errors);
+  if (!m->open_rc) {
+    chunk_store_set_limits(m->st.store, m->o.reserve, m->o.max_io_errors);
+    chunk_store_set_quarantine_max(m->st.store, m->o.quarantine_max);
+  }
 }
 
 #ifdef DFS_FAULT_HOOKS

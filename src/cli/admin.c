@@ -83,21 +83,26 @@ static void print_status_json(const Dfs__ClusterRep *r) {
     json_str(server_state(s));
     printf(",\"capacity_bytes\":%llu,\"free_bytes\":%llu,\"chunk_count\":%llu,\"load\":%u,"
            "\"last_heartbeat_ms_ago\":%lld,\"copies_running\":%u,\"copies_queued\":%u,"
-           "\"disk_errors\":%llu}",
+           "\"disk_errors\":%llu,\"promised_bytes\":%llu,\"promised_chunks\":%u,"
+           "\"reserve_bytes\":%llu}",
            (unsigned long long)s->capacity_bytes, (unsigned long long)s->free_bytes,
            (unsigned long long)s->chunk_count, s->load, (long long)s->last_heartbeat_ms_ago,
-           s->copies_running, s->copies_queued, (unsigned long long)s->disk_errors);
+           s->copies_running, s->copies_queued, (unsigned long long)s->disk_errors,
+           (unsigned long long)s->promised_bytes, s->promised_chunks,
+           (unsigned long long)s->reserve_bytes);
   }
   printf("]}\n");
 }
 
 static void print_status(const Dfs__ClusterRep *r) {
   uint64_t cap = 0, free_b = 0;
-  printf("%-4s  %-21s  %-8s  %-21s  %8s  %4s  %6s  %6s  %6s  %s\n", "id", "address", "state",
-         "free/capacity", "chunks", "load", "copies", "queued", "ioerr", "heartbeat");
+  uint64_t promised = 0;
+  printf("%-4s  %-21s  %-8s  %-21s  %9s  %8s  %4s  %6s  %6s  %6s  %s\n", "id", "address",
+         "state", "free/capacity", "promised", "chunks", "load", "copies", "queued", "ioerr",
+         "heartbeat");
   for (size_t i = 0; i < r->n_servers; i++) {
     const Dfs__ChunkServerInfo *s = r->servers[i];
-    char addr[300], fb[32], cb[32], fc[80], hb[32], esc[CLI_ESC_BUF];
+    char addr[300], fb[32], cb[32], fc[80], hb[32], pb[32], esc[CLI_ESC_BUF];
     /* hosts come from chunkservers' registrations: escaped like names */
     if (s->addr)
       snprintf(addr, sizeof addr, "%s:%u", cli_esc(s->addr->host ? s->addr->host : "?", esc, sizeof esc),
@@ -107,17 +112,22 @@ static void print_status(const Dfs__ClusterRep *r) {
              dfs_human_size(s->capacity_bytes, cb, sizeof cb));
     if (s->last_heartbeat_ms_ago < 0) snprintf(hb, sizeof hb, "never");
     else snprintf(hb, sizeof hb, "%.1f s ago", (double)s->last_heartbeat_ms_ago / 1000.0);
-    printf("%-4llu  %-21s  %-8s  %-21s  %8llu  %4u  %6u  %6u  %6llu  %s\n",
+    /* promised: space Alloc handed to uploads that the server has not reported yet */
+    dfs_human_size(s->promised_bytes, pb, sizeof pb);
+    printf("%-4llu  %-21s  %-8s  %-21s  %9s  %8llu  %4u  %6u  %6u  %6llu  %s\n",
            (unsigned long long)(s->addr ? s->addr->server_id : 0), addr, server_state(s), fc,
-           (unsigned long long)s->chunk_count, s->load, s->copies_running, s->copies_queued,
-           (unsigned long long)s->disk_errors, hb);
+           pb, (unsigned long long)s->chunk_count, s->load, s->copies_running,
+           s->copies_queued, (unsigned long long)s->disk_errors, hb);
     if (s->alive) { cap += s->capacity_bytes; free_b += s->free_bytes; }
+    promised += s->promised_bytes;
   }
   char fb[32], cb[32];
-  printf("total: %zu chunkservers (%zu alive), %s free of %s, %llu files, %llu dirs, "
-         "%llu chunks%s\n",
+  char pb[32];
+  printf("total: %zu chunkservers (%zu alive), %s free of %s (%s promised to uploads), "
+         "%llu files, %llu dirs, %llu chunks%s\n",
          r->n_servers, count_alive(r), dfs_human_size(free_b, fb, sizeof fb),
-         dfs_human_size(cap, cb, sizeof cb), (unsigned long long)r->files,
+         dfs_human_size(cap, cb, sizeof cb), dfs_human_size(promised, pb, sizeof pb),
+         (unsigned long long)r->files,
          (unsigned long long)r->dirs, (unsigned long long)r->chunks,
          r->is_leader ? "" : " (this metad is not the leader)");
   printf("chunks: %llu under-replicated, %llu endangered (one live replica), %llu missing, "

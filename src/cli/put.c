@@ -288,8 +288,13 @@ static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
     exclude_server(j, failed);
   }
   pthread_mutex_lock(&j->lock);
-  fail_locked(j, rc, 0, "chunk %llu could not be stored after %d attempts (last: %s)",
-              (unsigned long long)idx, PUT_ATTEMPTS, err);
+  if (rc == DFS_ENOSPACE)
+    fail_locked(j, rc, 0, "chunk %llu could not be stored: no space left on the chunkservers "
+                "tried (last: %s); free space (dfs rm, dfs trash empty) or add chunkservers",
+                (unsigned long long)idx, err);
+  else
+    fail_locked(j, rc, 0, "chunk %llu could not be stored after %d attempts (last: %s)",
+                (unsigned long long)idx, PUT_ATTEMPTS, err);
   pthread_mutex_unlock(&j->lock);
   return rc;
 }

@@ -58,6 +58,9 @@ void admin_h_cluster(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     inf[i].copies_running = leader ? repl_jobs_running(&md->repl, e->id) : 0;
     inf[i].copies_queued = leader ? repl_jobs_queued(&md->repl, e->id) : 0;
     inf[i].disk_errors = e->disk_errors;
+    inf[i].promised_bytes = e->promised_bytes;
+    inf[i].promised_chunks = e->promised_chunks;
+    inf[i].reserve_bytes = e->reserve_bytes;
     ip[i] = &inf[i];
   }
   Dfs__Status st = DFS__STATUS__INIT;

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "metad/auth.h"
 #include "metad/handlers.h"
+#include "metad/promises.h"
 #include "metad/raft_glue.h"
 #include "metad/replication.h"
 
@@ -50,6 +51,8 @@ static server_ent *server_on_conn(metad *md, dfs_conn *c, uint64_t id) {
 /* Reconciles one reported chunk of server e; appends to dels what e must delete. */
 static void reconcile(metad *md, server_ent *e, const Dfs__ChunkReport *r, idvec *dels) {
   if (!r) return;
+  /* on its disk now, and in the free space it reports: no longer promised */
+  promises_reported(md->promises, &md->fsm->servers, r->chunk_id, e->id);
   chunk_ent *ce = chunks_get(&md->fsm->chunks, r->chunk_id);
   if (ce) {
     if (r->version == ce->version) {
@@ -116,6 +119,7 @@ static void finish_register(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr,
   e->capacity = rq->capacity_bytes;
   e->free_bytes = rq->free_bytes;
   if (e->capacity && e->free_bytes > e->capacity) e->free_bytes = e->capacity;
+  servers_forget_promises(e); /* what it reports now is the truth */
   e->chunk_count = rq->chunk_count;
   e->chunk_bytes = rq->chunk_bytes;
   e->load = 0;
@@ -531,9 +535,7 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
     e->alive = 1;
     e->last_hb_ms = dfs_now_ms();
     e->capacity = rq->capacity_bytes;
-    servers_note_free(e, e->capacity && rq->free_bytes > e->capacity ? e->capacity
-                                                                     : rq->free_bytes,
-                      dfs_now_ms());
+    e->free_bytes = e->capacity && rq->free_bytes > e->capacity ? e->capacity : rq->free_bytes;
     e->chunk_count = rq->chunk_count;
     e->chunk_bytes = rq->chunk_bytes;
     e->load = rq->load;
@@ -678,6 +680,7 @@ void handlers_poll(metad *md) {
     size_t n = servers_collect_watched(&md->fsm->servers, now, chunk_is_referenced, md);
     if (n) LOG_INFO("%zu chunk(s) never committed within gc.orphan_grace: deleting", n);
   }
+  if (md->leader_ready) promises_expire(md->promises, &md->fsm->servers, now);
   repl_poll(md, now);
   auth_poll(md);
   int unavailable = rg_check_leader(md, msg, sizeof msg) == DFS_EUNAVAIL && !md->shutting_down;

@@ -24,6 +24,7 @@
 #include "metad/limits.h"
 #include "metad/perm.h"
 #include "metad/placement.h"
+#include "metad/promises.h"
 #include "metad/raft_glue.h"
 
 #define ALLOC_MAX_COUNT 256
@@ -791,11 +792,15 @@ static void alloc_answer(metad *md, md_alloc *a) {
     md_reply_status(a->conn, &a->hdr, DFS_ENOMEM, "metad is out of memory");
     goto out;
   }
+  size_t draining = 0, dead = 0;
   for (size_t i = 0; i < sv->n; i++) {
     const server_ent *e = &sv->v[i];
+    dead += e->registered && !e->alive;
     if (!e->alive) continue;
     live++;
-    if (!servers_placeable(e)) continue; /* full (reserve) or draining */
+    draining += e->draining != 0;
+    /* full by its own report, or draining; promised space only ranks (promises.h) */
+    if (!servers_placeable(e)) continue;
     cands[nc].id = e->id;
     cands[nc].free_bytes = servers_effective_free(e);
     cands[nc].load = e->load;
@@ -811,8 +816,12 @@ static void alloc_answer(metad *md, md_alloc *a) {
     goto out;
   }
   if (!nc) {
-    md_reply_status(a->conn, &a->hdr, DFS_ENOSPACE,
-                    "no space left in the cluster: add chunkservers or free space");
+    char msg[MSGSZ];
+    snprintf(msg, sizeof msg,
+             "no space left in the cluster: %zu chunkserver(s) full, %zu draining (failing "
+             "disk), %zu dead; free space (dfs rm, dfs trash empty) or add chunkservers "
+             "(dfs admin status shows each)", live - draining, draining, dead);
+    md_reply_status(a->conn, &a->hdr, DFS_ENOSPACE, msg);
     goto out;
   }
   size_t ai = 0;
@@ -835,9 +844,11 @@ static void alloc_answer(metad *md, md_alloc *a) {
                                 chain);
     ca[i].chain = &ap[ai];
     ca[i].n_chain = k;
+    /* held on these servers until they report the chunk, at most placement.promise_ttl */
+    promises_add(md->promises, sv, ca[i].chunk_id, chain, k,
+                 dfs_now_ms() + (uint64_t)md->promise_ttl_ms);
     for (size_t j = 0; j < k; j++) {
       fill_addr(&ad[ai], servers_get(sv, chain[j]));
-      servers_note_alloc(servers_get(sv, chain[j]), DFS_CHUNK_SIZE, dfs_now_ms());
       ap[ai] = &ad[ai];
       ai++;
       /* spread the rest of this request: count the chunk as load on chosen servers */
@@ -1025,6 +1036,7 @@ static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
 void handlers_leader_changed(metad *md, int ready) {
   md->pool_next = md->pool_end = 0;
   limits_reset(md->limits); /* shares are the leader's soft state */
+  promises_reset(md->promises, &md->fsm->servers);
   if (ready) {
     md->reserve_inflight = 0;
     reserve_ids(md);

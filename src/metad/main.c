@@ -17,6 +17,7 @@
 #include "metad/auth.h"
 #include "metad/handlers.h"
 #include "metad/limits.h"
+#include "metad/promises.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -205,6 +206,7 @@ static int load_settings(metad *md, char *err, size_t errsz) {
       {"chunkservers.heartbeat_interval", 1, 10000, 10, 3600000, &md->heartbeat_ms},
       {"chunkservers.dead_timeout", 1, 30000, 20, 86400000, &md->dead_timeout_ms},
       {"gc.orphan_grace", 1, 3600000, 0, 365LL * 86400000, &md->orphan_grace_ms},
+      {"placement.promise_ttl", 1, 15000, 100, 3600000, &md->promise_ttl_ms},
       {"replication.scan_interval", 1, 1000, 10, 3600000, &md->repl_scan_ms},
       {"replication.job_timeout", 1, 60000, 100, 86400000, &md->repl_job_timeout_ms},
       {"replication.max_jobs_per_server", 0, 4, 1, 1024, &md->repl_max_jobs},
@@ -302,13 +304,14 @@ int main(int argc, char **argv) {
   md->rng = dfs_random_u64() | 1;
   md->fsm = fsm_new(FSM_RESULTS_DEFAULT);
   md->limits = limits_new();
+  md->promises = promises_new();
   repl_init(&md->repl);
   md->repl.max_jobs_per_server = (uint32_t)md->repl_max_jobs;
   md->repl.job_timeout_ms = (uint64_t)md->repl_job_timeout_ms;
   md->repl.rebalance_threshold = (double)md->rebalance_pct / 100.0;
   md->repl.rebalance_max_jobs = (uint32_t)md->rebalance_max_jobs;
   md->repl.tomb_copy_ms = md->heartbeat_ms * 4 > 2000 ? (uint64_t)md->heartbeat_ms * 4 : 2000;
-  if (!md->fsm || !md->limits) {
+  if (!md->fsm || !md->limits || !md->promises) {
     fprintf(stderr, "metad: out of memory\n");
     return 1;
   }
@@ -384,6 +387,7 @@ int main(int argc, char **argv) {
   repl_free(&md->repl);
   fsm_free(md->fsm);
   limits_free(md->limits);
+  promises_free(md->promises);
   dfs_tls_ctx_free(md->tls_server);
   dfs_tls_ctx_free(md->tls_client);
   dfs_tls_ctx_free(md->raft_tls_server);

@@ -104,6 +104,8 @@ struct metad {
   int reserve_inflight;
   md_alloc *allocs_waiting;   /* Alloc requests waiting for ids */
   struct limits *limits;      /* per-user fair shares of the leader (limits.h) */
+  struct promises *promises;  /* space promised to uploads, per server (promises.h) */
+  int64_t promise_ttl_ms;     /* placement.promise_ttl: longest a promise holds space */
   int64_t max_allocs_inflight; /* limits.allocs_in_flight: chunks per user */
   int64_t bad_reports_per_min; /* limits.bad_replica_reports: per user and minute */
   int64_t scan_nodes_per_s;    /* limits.scan_rate: search/fsck nodes per user and second */

@@ -121,6 +121,7 @@ int servers_check_dead(servers_t *s, uint64_t now_ms, uint64_t timeout_ms) {
     server_ent *e = &s->v[i];
     if (e->alive && now_ms - e->last_hb_ms > timeout_ms) {
       e->alive = 0;
+      servers_forget_promises(e);
       changed++;
       LOG_WARN("chunkserver %llu (%s:%u) is dead: no heartbeat for %llu ms",
                (unsigned long long)e->id, e->host, e->port,
@@ -160,26 +161,18 @@ int servers_decode(servers_t *s, ops_rbuf *r) {
 }
 
 uint64_t servers_effective_free(const server_ent *e) {
-  return e->free_bytes > e->alloc_bytes ? e->free_bytes - e->alloc_bytes : 0;
+  return e->free_bytes > e->promised_bytes ? e->free_bytes - e->promised_bytes : 0;
 }
 
-void servers_note_alloc(server_ent *e, uint64_t bytes, uint64_t now_ms) {
-  e->alloc_bytes += bytes;
-  e->last_alloc_ms = now_ms;
-}
-
-#define ALLOC_FORGET_MS 10000
-
-void servers_note_free(server_ent *e, uint64_t free_bytes, uint64_t now_ms) {
-  uint64_t written = e->free_bytes > free_bytes ? e->free_bytes - free_bytes : 0;
-  e->alloc_bytes = e->alloc_bytes > written ? e->alloc_bytes - written : 0;
-  if (now_ms - e->last_alloc_ms > ALLOC_FORGET_MS) e->alloc_bytes = 0;
-  e->free_bytes = free_bytes;
+void servers_forget_promises(server_ent *e) {
+  e->promised_bytes = 0;
+  e->promised_chunks = 0;
+  e->promise_epoch++;
 }
 
 int servers_is_full(const server_ent *e) {
   if (e->nospace_until_ms && dfs_now_ms() < e->nospace_until_ms) return 1;
-  return servers_effective_free(e) < e->reserve_bytes + (uint64_t)DFS_CHUNK_SIZE;
+  return e->free_bytes < e->reserve_bytes + (uint64_t)DFS_CHUNK_SIZE;
 }
 
 int servers_placeable(const server_ent *e) {

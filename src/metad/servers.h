@@ -51,8 +51,10 @@ typedef struct {
   uint64_t nospace_until_ms; /* a copy to it failed with no space: full until then */
   uint64_t disk_errors;
   uint32_t copy_slots_free, copies_running; /* from its last heartbeat */
-  uint64_t alloc_bytes;  /* handed out by Alloc and not yet seen in free_bytes */
-  uint64_t last_alloc_ms;
+  /* space Alloc promised here and not yet reported written (promises.h) */
+  uint64_t promised_bytes;
+  uint32_t promised_chunks;
+  uint32_t promise_epoch; /* +1 when it dies or registers: older shares no longer count */
   uint64_t *pending_dv;  /* owned; id,version pairs to delete exactly (delete_versions) */
   /* exact replicas it was told to delete lately (delete_versions), by chunk id: the
    * version, and when the order was sent (SERVERS_TOMB_PENDING: not sent yet). Hash maps,
@@ -98,14 +100,13 @@ size_t servers_collect_watched(servers_t *s, uint64_t now_ms,
 /* Marks servers without a heartbeat for timeout_ms dead; returns how many changed. */
 int servers_check_dead(servers_t *s, uint64_t now_ms, uint64_t timeout_ms);
 size_t servers_live_count(const servers_t *s);
-/* free_bytes minus what Alloc handed out since (not yet written as far as we know). */
+/* free_bytes minus the space promised to uploads (promises.h): what placement ranks by. */
 uint64_t servers_effective_free(const server_ent *e);
-/* Alloc placed bytes on e. */
-void servers_note_alloc(server_ent *e, uint64_t bytes, uint64_t now_ms);
-/* A heartbeat/registration reports free: what was written is no longer pending; pending
- * bytes older than 10 s (uploads that died) are forgotten. */
-void servers_note_free(server_ent *e, uint64_t free_bytes, uint64_t now_ms);
-/* 1 if e has less than one chunk of room above its reserve (effective free). */
+/* e died or registered again: its promised space counts no more (its next report of
+ * free space is the truth); older shares are ignored when they end (promise_epoch). */
+void servers_forget_promises(server_ent *e);
+/* 1 if e reported less than one chunk of room above its reserve, or a copy to it failed
+ * for want of space lately. Promised space does not count: it only ranks servers. */
 int servers_is_full(const server_ent *e);
 /* 1 if new chunks may go to e: alive, not draining, not full. */
 int servers_placeable(const server_ent *e);

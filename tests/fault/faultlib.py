@@ -314,6 +314,18 @@ def replica_state(c, files, exact=False):
     return problems, {"under": under, "one": one, "missing": missing}
 
 
+RECOVERY_TIMES = []  # seconds each wait_healthy took, for print_recovery_times
+
+
+def print_recovery_times():
+    """One line: how long the cluster took to be healthy again after each fault."""
+    t = sorted(RECOVERY_TIMES)
+    if not t:
+        return
+    print("recovery times: %d waits, median %.1f s, 90th percentile %.1f s, max %.1f s" % (
+        len(t), t[len(t) // 2], t[min(len(t) - 1, int(len(t) * 0.9))], t[-1]), flush=True)
+
+
 def wait_healthy(c, files, timeout, exact=False, what="replication"):
     """Invariant 2: every chunk of every file reaches its goal (and only good replicas are
     listed) within `timeout` seconds. Returns the seconds it took."""
@@ -323,6 +335,7 @@ def wait_healthy(c, files, timeout, exact=False, what="replication"):
         c.check_daemons()
         problems, _ = replica_state(c, files, exact)
         if not problems:
+            RECOVERY_TIMES.append(time.time() - t0)
             return time.time() - t0
         now = time.time()
         if best is None or len(problems) < best:

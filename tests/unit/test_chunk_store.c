@@ -219,6 +219,40 @@ static void test_corruption_detected(void **state) {
 }
 
 /* The whole CRC computed from block CRCs equals a pass over the data. */
+/* corrupt/ is bounded by data.quarantine_max: the files moved in longest ago go first,
+ * also those found there when the store opens. */
+static void test_quarantine_bounded(void **state) {
+  fixture *f = *state;
+  uint32_t len = 100000; /* + the 4 KiB header per file */
+  uint64_t file = CHUNK_HDR_SIZE + len;
+  uint8_t *d = pattern(len, 9);
+  for (uint64_t id = 1; id <= 4; id++) assert_int_equal(put(f->s, id, 1, d, len), 0);
+  assert_int_equal(chunk_store_quarantine_bytes(f->s), 0);
+  chunk_store_set_quarantine_max(f->s, 2 * file + 10); /* room for two */
+  for (uint64_t id = 1; id <= 3; id++) {
+    assert_int_equal(chunk_store_quarantine(f->s, id, 1), 0);
+    usleep(50000); /* distinct ctimes (kernel timestamps are coarse): "oldest" is defined */
+  }
+  assert_int_equal(chunk_store_quarantine_bytes(f->s), 2 * file);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "test $(ls %s/corrupt | wc -l) -eq 2", f->dir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "ls %s/corrupt | grep -q '^0000000000000001\\.'", f->dir);
+  assert_int_not_equal(system(cmd), 0); /* the oldest went */
+  snprintf(cmd, sizeof cmd, "ls %s/corrupt | grep -q '^0000000000000003\\.'", f->dir);
+  assert_int_equal(system(cmd), 0);
+  /* counted again at open; 0 keeps none */
+  reopen(f);
+  assert_int_equal(chunk_store_quarantine_bytes(f->s), 2 * file);
+  chunk_store_set_quarantine_max(f->s, 0);
+  assert_int_equal(chunk_store_quarantine_bytes(f->s), 0);
+  assert_int_equal(chunk_store_quarantine(f->s, 4, 1), 0);
+  assert_int_equal(chunk_store_quarantine_bytes(f->s), 0);
+  snprintf(cmd, sizeof cmd, "test -z \"$(ls %s/corrupt)\"", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(d);
+}
+
 static void test_crc_from_blocks(void **state) {
   (void)state;
   const uint32_t sizes[] = {1, 100, DFS_BLOCK_SIZE, DFS_BLOCK_SIZE + 1, 3 * DFS_BLOCK_SIZE - 7,
@@ -587,6 +621,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_round_trip_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ranged_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corruption_detected, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_quarantine_bounded, setup, teardown),
       cmocka_unit_test(test_crc_from_blocks),
       cmocka_unit_test_setup_teardown(test_truncated_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_scan_rebuilds_and_discards, setup, teardown),
