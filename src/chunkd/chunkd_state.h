@@ -29,6 +29,9 @@ typedef struct {
    * early heartbeat reports it in bad_chunks; may be NULL). */
   void (*corrupt_found)(void *ud);
   void *corrupt_ud;
+  /* A client's write stored a chunk (set by main.c to meta_link_chunk_stored, with
+   * corrupt_ud: reported soon, see there; may be NULL). */
+  void (*chunk_stored)(void *ud);
   struct copy_jobs *copies; /* the copy-job executor (copy_jobs.h; owned by main.c) */
 } chunkd_state;
 

@@ -283,6 +283,7 @@ static void write_work_done(uv_work_t *w, int status) {
   struct write_op *op = w->data;
   chunkd_work_done(op->ds->st);
   if (status < 0 && !op->disk_rc) op->disk_rc = DFS_EINTERNAL;
+  if (!op->disk_rc && op->ds->st->chunk_stored) op->ds->st->chunk_stored(op->ds->st->corrupt_ud);
   write_op_put(op);
 }
 

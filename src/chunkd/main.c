@@ -267,6 +267,7 @@ static void open_done(uv_work_t *w, int status) {
   }
   m->st.corrupt_found = meta_link_kick;
   m->st.corrupt_ud = m->ml;
+  m->st.chunk_stored = meta_link_chunk_stored;
   if ((rc = copy_jobs_start(&m->st, (unsigned)m->o.copy_max, m->o.copy_rate, meta_link_kick, m->ml,
                             &m->copies))) {
     LOG_ERROR("cannot start the copy-job executor: %s", dfs_strerror(rc));

@@ -6,7 +6,8 @@
  *   RUNNING --heartbeat timer--> HB_STATS --> HB_CALL --ok--> RUNNING
  *   HB_CALL --ok with send_inventory--> INVENTORY (same connection) --last ok--> RUNNING
  *   meta_link_kick (copy result, bad replica): the next heartbeat is due at once, but
- *   no sooner than KICK_GAP_MS after the last one
+ *   no sooner than KICK_GAP_MS after the last one; meta_link_chunk_stored (a client's
+ *   write landed): due NEW_REPORT_GAP_MS after the last one
  * Heartbeats carry copy results and bad replicas; they are dropped only once a
  * heartbeat carrying them was answered (else resent after reconnecting).
  *   any error --> IDLE with the timer at the current backoff, next metad address
@@ -36,6 +37,10 @@
 #define CALL_TIMEOUT_MS 10000
 #define DEFAULT_HB_MS 10000
 #define KICK_GAP_MS 50 /* early heartbeats at most this often */
+/* New chunks are reported at most this long after they land (not only every heartbeat
+ * interval, 10 s by default): metad releases the space it promised for them and the
+ * uploader's in-flight count on that report, so a fast upload is not refused */
+#define NEW_REPORT_GAP_MS 500
 
 enum ml_state { ML_IDLE, ML_STATS, ML_REGISTER, ML_INVENTORY, ML_RUNNING, ML_HB_STATS, ML_HB_CALL };
 
@@ -54,6 +59,7 @@ struct meta_link {
   unsigned failures; /* consecutive, for quieter logs while metad is down */
   int want_report;   /* meta_link_request_report: re-register after the next heartbeat */
   int kick;          /* something to report (copy result, bad chunk): heartbeat early */
+  int new_stored;    /* a client's chunk landed since the last heartbeat: report it soon */
   uint64_t last_hb_ms;
   /* reported in the heartbeat in flight; kept for the next one if it fails */
   copy_result *res;
@@ -328,6 +334,7 @@ static void ml_heartbeat(meta_link *ml, const chunk_store_stats *cs) {
   req.disk_failing = cs->disk_failing != 0;
   req.reserve_bytes = cs->reserve_bytes;
   ml->kick = 0;
+  ml->new_stored = 0;
   ml->last_hb_ms = dfs_now_ms();
   /* copy results and bad replicas: add the new ones to those not yet acknowledged */
   copy_jobs *cj = ml->st->copies;
@@ -454,9 +461,11 @@ static void ml_acked(meta_link *ml) {
  * there is something to report. */
 static void ml_arm_next(meta_link *ml) {
   uint64_t ms = ml->hb_ms;
-  if (ml->kick) {
-    uint64_t now = dfs_now_ms(), due = ml->last_hb_ms + KICK_GAP_MS;
-    ms = due > now ? due - now : 0;
+  if (ml->kick || ml->new_stored) {
+    uint64_t now = dfs_now_ms();
+    uint64_t due = ml->last_hb_ms + (ml->kick ? KICK_GAP_MS : NEW_REPORT_GAP_MS);
+    uint64_t early = due > now ? due - now : 0;
+    if (early < ms) ms = early;
   }
   ml_arm(ml, ms);
 }
@@ -677,6 +686,13 @@ void meta_link_kick(void *ud) {
   meta_link *ml = ud;
   if (ml->stopping) return;
   ml->kick = 1;
+  if (ml->state == ML_RUNNING) ml_arm_next(ml); /* else armed when the call in flight ends */
+}
+
+void meta_link_chunk_stored(void *ud) {
+  meta_link *ml = ud;
+  if (ml->stopping || ml->new_stored) return; /* already due soon */
+  ml->new_stored = 1;
   if (ml->state == ML_RUNNING) ml_arm_next(ml); /* else armed when the call in flight ends */
 }
 

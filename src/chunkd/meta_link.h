@@ -35,6 +35,9 @@ void meta_link_request_report(void *ud);
 /* Something to report (a copy job ended, a replica was quarantined): sends the next
  * heartbeat early, at once but at most every 50 ms. ud: the meta_link. */
 void meta_link_kick(void *ud);
+/* A client's chunk was stored: the next heartbeat (which lists it in new_chunks) goes
+ * within 500 ms of the last one instead of the full interval. ud: the meta_link. */
+void meta_link_chunk_stored(void *ud);
 /* Stops: closes the connection and the timer; work in flight finishes harmlessly. */
 void meta_link_stop(meta_link *ml);
 /* Frees ml; only after the loop has stopped running. */

@@ -322,8 +322,7 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv) {
       return CLI_FAIL;
     }
     if (r) { dfs__cluster_rep__free_unpacked(r, NULL); r = NULL; }
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    dfs_sleep_ms(100);
   }
   if (v[2].present) print_status_json(r);
   else if (!ctx->quiet || !want) print_status(r);

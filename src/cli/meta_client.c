@@ -201,10 +201,7 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
         /* a metad without a leader to name (cut off from the other voters, or electing)
          * may be the only one that does not know it: ask the next voter next time */
         if (rc == DFS_ENOTLEADER && mc->naddrs > 1) next_addr(mc);
-        if (backoff_ms) {
-          struct timespec ts = {(time_t)(backoff_ms / 1000), (long)(backoff_ms % 1000) * 1000000};
-          nanosleep(&ts, NULL);
-        }
+        if (backoff_ms) dfs_sleep_ms(backoff_ms);
         backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 100;
         continue;
       }

@@ -37,6 +37,7 @@
 #include "common/util.h"
 
 #define PUT_ATTEMPTS 5
+#define ALLOC_BUSY_WAIT_MS 30000 /* how long an Alloc refused with DFS_EBUSY is retried */
 #define PUT_DEFAULT_PARALLEL 16 /* chunk workers (one file) or files in flight (several) */
 
 
@@ -139,8 +140,17 @@ static int alloc_locked(put_job *j, uint32_t count, put_alloc *out, const char *
   req.exclude_servers = j->exclude;
   ProtobufCMessage *m = NULL;
   char err[512];
-  int rc = meta_call(j->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, &req.base,
-                     &dfs__alloc_rep__descriptor, &m, err, sizeof err);
+  int rc;
+  /* DFS_EBUSY: this user has limits.allocs_in_flight chunks allocated and not yet
+   * written; ours land within a heartbeat or so, so wait for them rather than fail */
+  for (unsigned waited_ms = 0, nap = 50;; waited_ms += nap, nap = nap < 800 ? nap * 2 : 800) {
+    rc = meta_call(j->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, &req.base,
+                   &dfs__alloc_rep__descriptor, &m, err, sizeof err);
+    if (rc != DFS_EBUSY || waited_ms >= ALLOC_BUSY_WAIT_MS) break;
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+    dfs_sleep_ms(nap);
+  }
   Dfs__AllocRep *rep = (Dfs__AllocRep *)m;
   if (rc) {
     if (last_err && *last_err && rc != DFS_ECONN && rc != DFS_EAUTH)

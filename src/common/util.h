@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 uint64_t dfs_now_ms(void);       /* monotonic milliseconds */
+void dfs_sleep_ms(uint64_t ms);  /* sleeps the calling thread (not for the loop thread) */
 int64_t dfs_wall_ns(void);       /* wall clock, ns since the epoch */
 /* Fills buf with len cryptographically random bytes (OpenSSL). 0 or DFS_EIO. */
 int dfs_random_bytes(void *buf, size_t len);

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "metad/auth.h"
 #include "metad/handlers.h"
+#include "metad/limits.h"
 #include "metad/promises.h"
 #include "metad/raft_glue.h"
 #include "metad/replication.h"
@@ -51,8 +52,11 @@ static server_ent *server_on_conn(metad *md, dfs_conn *c, uint64_t id) {
 /* Reconciles one reported chunk of server e; appends to dels what e must delete. */
 static void reconcile(metad *md, server_ent *e, const Dfs__ChunkReport *r, idvec *dels) {
   if (!r) return;
-  /* on its disk now, and in the free space it reports: no longer promised */
+  /* on its disk now, and in the free space it reports: no longer promised, and no
+   * longer in flight for its uploader (a file of more than limits.allocs_in_flight
+   * chunks is written before its one commit: counting until the commit refused it) */
   promises_reported(md->promises, &md->fsm->servers, r->chunk_id, e->id);
+  limits_alloc_done(md->limits, r->chunk_id);
   chunk_ent *ce = chunks_get(&md->fsm->chunks, r->chunk_id);
   if (ce) {
     if (r->version == ce->version) {

@@ -973,7 +973,7 @@ static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
                                       (uint64_t)md->max_allocs_inflight, dfs_now_ms()))) {
     if (rc == DFS_EBUSY)
       snprintf(msg, sizeof msg,
-               "you have %llu chunks allocated and not yet committed; %u more would pass "
+               "you have %llu chunks allocated and not yet written; %u more would pass "
                "the limit of %lld: finish or stop other uploads, or wait for abandoned ones "
                "to expire (%lld s)",
                (unsigned long long)limits_alloc_inflight(md->limits, u->name), rq->count,

@@ -107,7 +107,10 @@ int limits_alloc_check(limits *l, const char *user, uint64_t n, uint64_t max, ui
   }
   long i = get_user(l, user);
   if (i < 0) return DFS_ENOMEM;
-  return l->users[i].inflight + n > max ? DFS_EBUSY : 0;
+  /* one Alloc always goes through when nothing is in flight, so a limit below a
+   * client's batch paces uploads instead of refusing them forever */
+  uint64_t have = l->users[i].inflight;
+  return have && have + n > max ? DFS_EBUSY : 0;
 }
 
 void limits_alloc_note(limits *l, const char *user, uint64_t chunk, uint64_t expiry_ms) {

@@ -1,9 +1,10 @@
 /* limits: per-user fair shares enforced by the leader, so that one user (or one stolen
  * session) cannot use up what everybody shares. Soft state of the leader, rebuilt empty
  * when a metad becomes the leader:
- *   - chunks allocated and not yet committed ("in flight"), at most a configured number
+ *   - chunks allocated and not yet written ("in flight"), at most a configured number
  *     per user; each expires with its write capability (an upload that died releases
- *     its share on that bound), a commit releases it at once;
+ *     its share on that bound), a chunkserver's report of it or a commit releases it
+ *     at once (a file bigger than the limit is written before its one commit);
  *   - bad-replica reports: a token bucket per user (each report makes a chunkserver
  *     re-read a chunk);
  *   - search and fsck: a token bucket of nodes scanned per user.
@@ -25,13 +26,15 @@ void limits_free(limits *l);
 void limits_reset(limits *l);
 
 /* Alloc of n chunks by user at now_ms: 0, or DFS_EBUSY if the user would have more than
- * max chunks in flight (DFS_ENOMEM: too many users tracked). Expired chunks are released
- * first (at most every LIMITS_EXPIRE_EVERY_MS). */
+ * max chunks in flight (DFS_ENOMEM: too many users tracked). With none in flight any n
+ * passes (so a user holds at most max(max, one Alloc's count)). Expired chunks are
+ * released first (at most every LIMITS_EXPIRE_EVERY_MS). */
 #define LIMITS_EXPIRE_EVERY_MS 1000
 int limits_alloc_check(limits *l, const char *user, uint64_t n, uint64_t max, uint64_t now_ms);
 /* Records chunk as in flight for user until expiry_ms (dfs_now_ms clock). */
 void limits_alloc_note(limits *l, const char *user, uint64_t chunk, uint64_t expiry_ms);
-/* chunk was committed (or is gone): no longer in flight. No-op if unknown. */
+/* chunk was written (a chunkserver reported it) or committed: no longer in flight.
+ * No-op if unknown. */
 void limits_alloc_done(limits *l, uint64_t chunk);
 /* Chunks in flight for user (0 if unknown). */
 uint64_t limits_alloc_inflight(const limits *l, const char *user);

@@ -9,7 +9,10 @@ found, as deterministic cases on a small cluster (3 chunkservers with 40M disks)
    are full, draining and dead and what to do, and accepts puts again within a few
    heartbeats of space being freed;
  3 a draining server whose chunks have nowhere to go keeps them (readable, listed) and
-   "no space" names the draining server; once it is back with a good disk, puts work."""
+   "no space" names the draining server; once it is back with a good disk, puts work;
+ 4 a file of more chunks than limits.allocs_in_flight uploads: chunks count as in flight
+   until a chunkserver reports them written (within 500 ms of landing), not until the
+   file's one commit, and the CLI waits for its own writes instead of failing."""
 
 import json
 import os
@@ -200,6 +203,18 @@ def case_drain_without_room(c):
         time.sleep(0.3)
 
 
+def case_bigger_than_inflight_limit(c):
+    """Case 4 (limits.allocs_in_flight=32): a 100-chunk file goes up and reads back; an
+    honest upload of any size is paced, never refused."""
+    local = c.scratch("hundred")
+    digest = harness.make_file(local, 100 * MiB + 5, seed=100)
+    t0 = time.time()
+    c.dfs_ok("put", local, "/hundred", "--replicas", 1)
+    print("    100 chunks through an in-flight limit of 32 in %.1f s" % (time.time() - t0),
+          flush=True)
+    c.get_check("/hundred", digest)
+
+
 def main(r):
     with r.cluster(chunkservers=3, name="space", heartbeat=HB, dead_timeout=DEAD,
                    metad_args=METAD_ARGS, chunkd_args=CHUNKD_ARGS) as c:
@@ -211,6 +226,10 @@ def main(r):
         c.ensure_running()
         r.case("draining with no room elsewhere: chunks kept, refusal names it",
                case_drain_without_room, c)
+    with r.cluster(chunkservers=2, name="space-inflight",
+                   metad_args=("--set", "limits.allocs_in_flight=32")) as c:
+        r.case("a file of more chunks than limits.allocs_in_flight uploads",
+               case_bigger_than_inflight_limit, c)
 
 
 if __name__ == "__main__":
