@@ -61,6 +61,8 @@ typedef struct {
   uint64_t size, nchunks;
   uint32_t replicas;
   uint32_t mode;             /* permission bits of the new file */
+  uint64_t upload_id;        /* random, in every AllocReq: metad keeps our uncommitted
+                                chunks while we write (AllocReq.upload_id) */
   cli_progress own_prog;     /* single-file put */
   cli_progress *prog;        /* own_prog, or a multi-file put's shared bar (borrowed) */
   put_chunk *chunks;         /* nchunks entries, each written by one worker */
@@ -136,6 +138,7 @@ static int alloc_locked(put_job *j, uint32_t count, put_alloc *out, const char *
   Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
   req.count = count;
   req.replicas = j->replicas;
+  req.upload_id = j->upload_id;
   req.n_exclude_servers = j->n_exclude;
   req.exclude_servers = j->exclude;
   ProtobufCMessage *m = NULL;
@@ -657,6 +660,7 @@ int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd,
   j.local = local;
   j.mc = mc;
   j.replicas = o->replicas;
+  j.upload_id = dfs_random_u64() | 1;
   j.mode = o->mode;
   j.size = size;
   j.nchunks = (size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;

@@ -19,6 +19,7 @@
 #include "metad/handlers.h"
 #include "metad/limits.h"
 #include "metad/promises.h"
+#include "metad/uploads.h"
 #include "metad/raft_glue.h"
 #include "metad/replication.h"
 
@@ -543,7 +544,11 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
     e->chunk_count = rq->chunk_count;
     e->chunk_bytes = rq->chunk_bytes;
     e->load = rq->load;
-    for (size_t i = 0; i < rq->n_new_chunks; i++) reconcile(md, e, rq->new_chunks[i], &dels);
+    for (size_t i = 0; i < rq->n_new_chunks; i++) {
+      if (rq->new_chunks[i]) /* a chunk just written: its upload is alive */
+        uploads_note_written(md->uploads, rq->new_chunks[i]->chunk_id, e->last_hb_ms);
+      reconcile(md, e, rq->new_chunks[i], &dels);
+    }
     hb_replication(md, e, rq, &rep);
     size_t room = dels.n < MAX_DELETES_PER_REPLY ? MAX_DELETES_PER_REPLY - dels.n : 0;
     if (room && e->ndel) {
@@ -648,8 +653,83 @@ typedef struct parked {
 static parked *parked_head, **parked_tail = &parked_head;
 static size_t parked_count, parked_bytes;
 
-static int chunk_is_referenced(void *ud, uint64_t chunk) {
-  return chunks_get(&((metad *)ud)->fsm->chunks, chunk) != NULL;
+/* ---- garbage: chunk files no file references ------------------------------------
+ * A chunk a server reports that no file references is watched until gc.orphan_grace
+ * after it was written. Then the leader first logs OP_RETIRE_ORPHANS with the ids (a
+ * commit applied before that entry keeps its chunks; one applied after is refused) and
+ * only once that entry is applied queues the deletes: a commit can never be
+ * acknowledged for a chunk whose file is gone (an upload slower than the grace used to
+ * lose its first chunks silently). One such entry in flight at a time. */
+#define ORPHANS_PER_ENTRY 4096
+
+typedef struct {
+  size_t n;
+  servers_orphan v[];
+} orphan_batch;
+
+/* Garbage unless a file holds it or its upload is still alive (then: look again when
+ * that upload's lease may have run out). */
+static uint64_t orphan_verdict(void *ud, uint64_t chunk) {
+  metad *md = ud;
+  if (chunks_get(&md->fsm->chunks, chunk)) return SERVERS_WATCH_FORGET;
+  return uploads_alive_until(md->uploads, chunk, dfs_now_ms());
+}
+
+/* Not deleted this time (no longer the leader, out of memory): watched again. */
+static void orphans_rewatch(metad *md, const orphan_batch *b) {
+  uint64_t again = dfs_now_ms() + 1000;
+  for (size_t i = 0; i < b->n; i++)
+    servers_watch_chunk(&md->fsm->servers, b->v[i].server, b->v[i].chunk, again);
+}
+
+static void orphans_retired(metad *md, md_waiter *w, int status) {
+  orphan_batch *b = w->ud;
+  md->orphans_inflight = 0;
+  if (status) {
+    orphans_rewatch(md, b);
+  } else {
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+      uint64_t id = b->v[i].chunk;
+      if (!fsm_is_retired(md->fsm, id) || chunks_get(&md->fsm->chunks, id)) continue;
+      servers_queue_delete(&md->fsm->servers, b->v[i].server, id);
+      n++;
+    }
+    if (n) LOG_INFO("%zu chunk file(s) never committed within gc.orphan_grace: deleting", n);
+  }
+  md_waiter_free(w);
+}
+
+static void collect_orphans(metad *md, uint64_t now) {
+  if (md->orphans_inflight) return;
+  orphan_batch *b = malloc(sizeof *b + ORPHANS_PER_ENTRY * sizeof b->v[0]);
+  if (!b) return;
+  b->n = servers_take_orphans(&md->fsm->servers, now, orphan_verdict, md, b->v,
+                              ORPHANS_PER_ENTRY);
+  ops_chunk *ids = b->n ? calloc(b->n, sizeof *ids) : NULL;
+  ops_op op = {0};
+  op.type = OP_RETIRE_ORPHANS;
+  op.rid = rg_new_rid();
+  op.path = op.str = "";
+  op.mtime_ns = dfs_wall_ns();
+  op.nchunks = (uint32_t)b->n;
+  md_waiter *w = ids ? md_waiter_new(NULL, NULL, op.rid, orphans_retired) : NULL;
+  if (!w) {
+    orphans_rewatch(md, b);
+    free(b);
+    free(ids);
+    return;
+  }
+  for (size_t i = 0; i < b->n; i++) ids[i].id = b->v[i].chunk;
+  w->ud = b;
+  w->ud_free = free;
+  if (rg_submit(md, &op, ids, w)) {
+    orphans_rewatch(md, b);
+    md_waiter_free(w);
+  } else {
+    md->orphans_inflight = 1;
+  }
+  free(ids);
 }
 
 /* Replication on the poll tick: a new leader asks every chunkserver for a full
@@ -681,8 +761,7 @@ void handlers_poll(metad *md) {
   static uint64_t last_gc_ms;
   if (md->leader_ready && now - last_gc_ms >= 1000) {
     last_gc_ms = now;
-    size_t n = servers_collect_watched(&md->fsm->servers, now, chunk_is_referenced, md);
-    if (n) LOG_INFO("%zu chunk(s) never committed within gc.orphan_grace: deleting", n);
+    collect_orphans(md, now);
   }
   if (md->leader_ready) promises_expire(md->promises, &md->fsm->servers, now);
   repl_poll(md, now);

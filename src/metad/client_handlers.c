@@ -25,6 +25,7 @@
 #include "metad/perm.h"
 #include "metad/placement.h"
 #include "metad/promises.h"
+#include "metad/uploads.h"
 #include "metad/raft_glue.h"
 
 #define ALLOC_MAX_COUNT 256
@@ -46,6 +47,7 @@ struct md_alloc {
   uint32_t count, replicas;
   uint64_t *exclude; /* owned */
   size_t nexclude;
+  uint64_t upload_id; /* AllocReq.upload_id (uploads.h); 0 = none */
 };
 
 /* Every reply message starts with `Status status = 1`, so a MkdirRep holding only a
@@ -277,8 +279,9 @@ static int commit_validate(metad *md, const md_user *u, const Dfs__CommitReq *rq
     } else if (ci->reuse) {
       /* a chunk of the file being replaced: apply checks it against that file */
     } else if (fsm_is_retired(md->fsm, ci->chunk_id)) {
-      snprintf(msg, MSGSZ, "chunk id %llu belonged to a deleted file and cannot be used again",
-               (unsigned long long)ci->chunk_id);
+      snprintf(msg, MSGSZ, "chunk id %llu belonged to a deleted file or was collected as "
+               "garbage (an upload idle for longer than gc.orphan_grace) and cannot be used "
+               "again: upload the file again", (unsigned long long)ci->chunk_id);
       rc = DFS_EEXIST;
     } else if (chunks_get(&md->fsm->chunks, ci->chunk_id)) {
       snprintf(msg, MSGSZ, "chunk id %llu is already part of a file",
@@ -872,6 +875,9 @@ static void alloc_answer(metad *md, md_alloc *a) {
       ca[i].capability.len = len;
     }
   }
+  /* the ids of one answer are consecutive: one range of the upload */
+  uploads_note_alloc(md->uploads, a->upload_id, a->user, ca[0].chunk_id,
+                     ca[a->count - 1].chunk_id, dfs_now_ms());
   Dfs__Status st = DFS__STATUS__INIT;
   st.message = "";
   Dfs__AllocRep rep = DFS__ALLOC_REP__INIT;
@@ -1023,6 +1029,7 @@ static void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   a->hdr = m->hdr;
   a->count = rq->count;
   a->replicas = rq->replicas;
+  a->upload_id = rq->upload_id;
   a->nexclude = rq->n_exclude_servers;
   if (a->nexclude) memcpy(a->exclude, rq->exclude_servers, a->nexclude * sizeof *a->exclude);
   dfs__alloc_req__free_unpacked(rq, NULL);
@@ -1037,6 +1044,7 @@ void handlers_leader_changed(metad *md, int ready) {
   md->pool_next = md->pool_end = 0;
   limits_reset(md->limits); /* shares are the leader's soft state */
   promises_reset(md->promises, &md->fsm->servers);
+  uploads_reset(md->uploads);
   if (ready) {
     md->reserve_inflight = 0;
     reserve_ids(md);

@@ -288,8 +288,9 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
       goto out;
     }
     if (!c.reuse && fsm_is_retired(f, c.id)) {
-      snprintf(msg, msgsz, "chunk id %llu belonged to a deleted file and cannot be used again",
-               (unsigned long long)c.id);
+      snprintf(msg, msgsz, "chunk id %llu belonged to a deleted file or was collected as "
+               "garbage (an upload idle for longer than gc.orphan_grace) and cannot be used "
+               "again: upload the file again", (unsigned long long)c.id);
       rc = DFS_EEXIST;
       goto out;
     }
@@ -828,6 +829,20 @@ static uint64_t trash_expire(fsm_t *f, int64_t now_ns) {
   return cnt;
 }
 
+/* OP_RETIRE_ORPHANS: the ids no file references (a commit applied before this entry
+ * keeps its chunks) become retired; the leader deletes their files only after this. */
+static uint64_t retire_orphans(fsm_t *f, const ops_op *op) {
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < op->nchunks; i++) {
+    uint64_t id = ops_chunk_at(op, i).id;
+    if (!id || id > f->ids_reserved || chunks_get(&f->chunks, id) || fsm_is_retired(f, id))
+      continue;
+    retire(f, id, f->now_ns);
+    n++;
+  }
+  return n;
+}
+
 static void apply_op(fsm_t *f, const ops_op *op) {
   char msg[512] = "";
   int rc = 0;
@@ -876,6 +891,9 @@ static void apply_op(fsm_t *f, const ops_op *op) {
     break;
   case OP_TRASH_EXPIRE:
     val = trash_expire(f, op->mtime_ns);
+    break;
+  case OP_RETIRE_ORPHANS:
+    val = retire_orphans(f, op);
     break;
   case OP_SET_QUOTA:
     rc = apply_set_quota(f, op, msg, sizeof msg);

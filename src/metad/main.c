@@ -18,6 +18,7 @@
 #include "metad/handlers.h"
 #include "metad/limits.h"
 #include "metad/promises.h"
+#include "metad/uploads.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -207,6 +208,7 @@ static int load_settings(metad *md, char *err, size_t errsz) {
       {"chunkservers.dead_timeout", 1, 30000, 20, 86400000, &md->dead_timeout_ms},
       {"gc.orphan_grace", 1, 3600000, 0, 365LL * 86400000, &md->orphan_grace_ms},
       {"placement.promise_ttl", 1, 15000, 100, 3600000, &md->promise_ttl_ms},
+      {"gc.upload_lease", 1, 300000, 100, 7LL * 86400000, &md->upload_lease_ms},
       {"replication.scan_interval", 1, 1000, 10, 3600000, &md->repl_scan_ms},
       {"replication.job_timeout", 1, 60000, 100, 86400000, &md->repl_job_timeout_ms},
       {"replication.max_jobs_per_server", 0, 4, 1, 1024, &md->repl_max_jobs},
@@ -305,13 +307,14 @@ int main(int argc, char **argv) {
   md->fsm = fsm_new(FSM_RESULTS_DEFAULT);
   md->limits = limits_new();
   md->promises = promises_new();
+  md->uploads = uploads_new((uint64_t)md->upload_lease_ms);
   repl_init(&md->repl);
   md->repl.max_jobs_per_server = (uint32_t)md->repl_max_jobs;
   md->repl.job_timeout_ms = (uint64_t)md->repl_job_timeout_ms;
   md->repl.rebalance_threshold = (double)md->rebalance_pct / 100.0;
   md->repl.rebalance_max_jobs = (uint32_t)md->rebalance_max_jobs;
   md->repl.tomb_copy_ms = md->heartbeat_ms * 4 > 2000 ? (uint64_t)md->heartbeat_ms * 4 : 2000;
-  if (!md->fsm || !md->limits || !md->promises) {
+  if (!md->fsm || !md->limits || !md->promises || !md->uploads) {
     fprintf(stderr, "metad: out of memory\n");
     return 1;
   }
@@ -388,6 +391,7 @@ int main(int argc, char **argv) {
   fsm_free(md->fsm);
   limits_free(md->limits);
   promises_free(md->promises);
+  uploads_free(md->uploads);
   dfs_tls_ctx_free(md->tls_server);
   dfs_tls_ctx_free(md->tls_client);
   dfs_tls_ctx_free(md->raft_tls_server);

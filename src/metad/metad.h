@@ -105,6 +105,9 @@ struct metad {
   md_alloc *allocs_waiting;   /* Alloc requests waiting for ids */
   struct limits *limits;      /* per-user fair shares of the leader (limits.h) */
   struct promises *promises;  /* space promised to uploads, per server (promises.h) */
+  int orphans_inflight;       /* an OP_RETIRE_ORPHANS entry awaits its apply */
+  struct uploads *uploads;    /* chunk ids of uploads still alive (uploads.h) */
+  int64_t upload_lease_ms;    /* gc.upload_lease */
   int64_t promise_ttl_ms;     /* placement.promise_ttl: longest a promise holds space */
   int64_t max_allocs_inflight; /* limits.allocs_in_flight: chunks per user */
   int64_t bad_reports_per_min; /* limits.bad_replica_reports: per user and minute */

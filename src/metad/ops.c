@@ -121,6 +121,11 @@ uint32_t ops_entry_count(const ops_wbuf *w) {
   return v;
 }
 
+/* Ops that carry a chunk list after the COMMIT header. */
+static int has_chunks(uint8_t type) {
+  return type == OP_COMMIT || type == OP_COMMIT2 || type == OP_RETIRE_ORPHANS;
+}
+
 void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
   wb_u8(w, op->type);
   wb_u64(w, op->rid);
@@ -129,6 +134,7 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
   case OP_DELETE:
   case OP_COMMIT:
   case OP_COMMIT2:
+  case OP_RETIRE_ORPHANS:
   case OP_CHMOD:
   case OP_MKHOME:
     wb_str(w, op->path);
@@ -136,7 +142,7 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
     wb_u64(w, (uint64_t)op->mtime_ns);
     wb_u32(w, op->mode);
     wb_u8(w, op->flag);
-    if (op->type == OP_COMMIT || op->type == OP_COMMIT2) {
+    if (has_chunks(op->type)) {
       wb_u64(w, op->size);
       wb_u32(w, op->replicas);
       wb_u32(w, op->nchunks);
@@ -207,6 +213,7 @@ int ops_next(ops_iter *it, ops_op *op) {
   case OP_DELETE:
   case OP_COMMIT:
   case OP_COMMIT2:
+  case OP_RETIRE_ORPHANS:
   case OP_CHMOD:
   case OP_MKHOME:
     op->path = rb_str(r);
@@ -214,7 +221,7 @@ int ops_next(ops_iter *it, ops_op *op) {
     op->mtime_ns = (int64_t)rb_u64(r);
     op->mode = rb_u32(r);
     op->flag = rb_u8(r);
-    if (op->type == OP_COMMIT || op->type == OP_COMMIT2) {
+    if (has_chunks(op->type)) {
       size_t cw = op->type == OP_COMMIT2 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE;
       op->size = rb_u64(r);
       op->replicas = rb_u32(r);
@@ -297,7 +304,7 @@ uint64_t ops_digest(const ops_op *op) {
   h = fnv_u64(h, op->size);
   h = fnv_u64(h, op->replicas);
   h = fnv_u64(h, op->nchunks);
-  if (op->type == OP_COMMIT || op->type == OP_COMMIT2)
+  if (has_chunks(op->type))
     h = fnv(h, op->chunks,
             (size_t)op->nchunks * (op->type == OP_COMMIT2 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE));
   if (op->type != OP_TRASH) { /* TRASH's a is the leader's clock + retention */

@@ -71,6 +71,10 @@ enum ops_type {
                             (OPS_CHUNK2_WIRE bytes each) */
   OP_SET_QUOTA = 18,     /* encoded like RENAME: path2=the user, a=max bytes, b=max entries
                             (0 = no limit; both 0 removes the quota), flag=OPF_ADMIN */
+  OP_RETIRE_ORPHANS = 19, /* encoded like COMMIT (path, str "", chunks: id, the rest 0),
+                            mtime = the leader's clock: every id no file references is
+                            retired before the leader deletes its files as garbage, so no
+                            commit can take it afterwards; val = ids retired */
 };
 
 /* Bits of ops_op.flag for namespace ops. */

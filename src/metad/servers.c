@@ -93,26 +93,30 @@ void servers_watch_chunk(servers_t *s, uint64_t server, uint64_t chunk, uint64_t
   e->nwatch++;
 }
 
-size_t servers_collect_watched(servers_t *s, uint64_t now_ms,
-                               int (*is_referenced)(void *ud, uint64_t chunk), void *ud) {
-  size_t queued = 0;
+size_t servers_take_orphans(servers_t *s, uint64_t now_ms,
+                            uint64_t (*verdict)(void *ud, uint64_t chunk), void *ud,
+                            servers_orphan *out, size_t max) {
+  size_t taken = 0;
   for (size_t i = 0; i < s->n; i++) {
     server_ent *e = &s->v[i];
     size_t k = 0;
     for (size_t j = 0; j < e->nwatch; j++) {
       server_watch w = e->watch[j];
-      if (now_ms < w.due_ms) {
+      if (now_ms < w.due_ms || taken == max) {
         e->watch[k++] = w;
         continue;
       }
-      if (!is_referenced(ud, w.chunk)) {
-        servers_queue_delete(s, e->id, w.chunk);
-        queued++;
+      uint64_t again = verdict(ud, w.chunk);
+      if (again == 0) {
+        out[taken++] = (servers_orphan){e->id, w.chunk};
+      } else if (again != SERVERS_WATCH_FORGET) {
+        w.due_ms = again;
+        e->watch[k++] = w;
       }
     }
     e->nwatch = k;
   }
-  return queued;
+  return taken;
 }
 
 int servers_check_dead(servers_t *s, uint64_t now_ms, uint64_t timeout_ms) {

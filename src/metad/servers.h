@@ -93,10 +93,18 @@ void servers_queue_verify(server_ent *e, uint64_t chunk);
 size_t servers_take_deletes(servers_t *s, uint64_t server, uint64_t *out, size_t max);
 /* Remembers that server holds an unreferenced chunk that becomes garbage at due_ms. */
 void servers_watch_chunk(servers_t *s, uint64_t server, uint64_t chunk, uint64_t due_ms);
-/* Queues deletes for watched chunks that are due and for which is_referenced(ud, id)
- * is false; forgets due entries. Returns how many deletes were queued. */
-size_t servers_collect_watched(servers_t *s, uint64_t now_ms,
-                               int (*is_referenced)(void *ud, uint64_t chunk), void *ud);
+/* An unreferenced chunk on a server that is old enough to be garbage. */
+typedef struct {
+  uint64_t server, chunk;
+} servers_orphan;
+#define SERVERS_WATCH_FORGET UINT64_MAX
+/* Goes over the watched chunks due at now_ms and asks verdict(ud, chunk): 0 = garbage
+ * (appended to out, at most max; the caller deletes it), SERVERS_WATCH_FORGET (a file's
+ * chunk now: forgotten) or a later time to look again (watched until then). Due chunks
+ * beyond max stay watched. Returns how many went to out. */
+size_t servers_take_orphans(servers_t *s, uint64_t now_ms,
+                            uint64_t (*verdict)(void *ud, uint64_t chunk), void *ud,
+                            servers_orphan *out, size_t max);
 /* Marks servers without a heartbeat for timeout_ms dead; returns how many changed. */
 int servers_check_dead(servers_t *s, uint64_t now_ms, uint64_t timeout_ms);
 size_t servers_live_count(const servers_t *s);

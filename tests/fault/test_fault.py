@@ -36,6 +36,7 @@ RECOVERY = fl.scale(60, 150)  # seconds allowed to restore the goal after faults
 HB, DEAD = "200ms", "1500ms"
 MSG_READ_REP, MSG_HEARTBEAT_REP = 303, 205  # ReadChunk and Heartbeat replies (fault hooks)
 METAD_ARGS = ("--set", "replication.job_timeout=5s", "--set", "gc.orphan_grace=2s",
+              "--set", "gc.upload_lease=1s",
               "--set", "replication.scan_interval=500ms", "--set", "rebalance.threshold=1")
 CHUNKD_ARGS = ("--set", "scrub.interval=2s", "--set", "scrub.rate=64M",
                "--set", "copy.max_bytes_per_s=0", "--set", "data.reserve=0",

@@ -12,10 +12,16 @@ found, as deterministic cases on a small cluster (3 chunkservers with 40M disks)
    "no space" names the draining server; once it is back with a good disk, puts work;
  4 a file of more chunks than limits.allocs_in_flight uploads: chunks count as in flight
    until a chunkserver reports them written (within 500 ms of landing), not until the
-   file's one commit, and the CLI waits for its own writes instead of failing."""
+   file's one commit, and the CLI waits for its own writes instead of failing;
+ 5 an upload slower than gc.orphan_grace keeps its first chunks (its upload id stays alive
+   while it writes: gc.upload_lease) and reads back;
+ 6 an upload stalled (SIGSTOP) for longer than the lease and the grace has its chunks
+   collected as garbage, and its commit is refused with a clear line, never acknowledged
+   for chunks that are gone."""
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -25,7 +31,8 @@ from faultlib import check, MiB, harness  # noqa: E402
 
 HB, DEAD = "200ms", "5s"
 PROMISE_TTL = 4.0  # seconds (placement.promise_ttl below)
-METAD_ARGS = ("--set", "placement.promise_ttl=4s", "--set", "gc.orphan_grace=3s")
+METAD_ARGS = ("--set", "placement.promise_ttl=4s", "--set", "gc.orphan_grace=3s",
+              "--set", "gc.upload_lease=1s")
 CHUNKD_ARGS = ("--set", "data.capacity=40M", "--set", "data.reserve=0",
                "--set", "scrub.interval=1h")
 
@@ -164,7 +171,13 @@ def case_drain_without_room(c):
     if not fl.hooks_compiled(victim):
         raise harness.TestFailure("this case needs a build with -DDFS_FAULT_HOOKS=ON "
                                   "(scripts/fault and scripts/test build one)")
+    deadline = time.time() + 15  # the earlier cases' deletes reach the disks first
+    while min(s["free_bytes"] for s in status(c)["servers"]) < 30 * MiB:
+        check(time.time() < deadline, "space of deleted files not back within 15 s: %s"
+              % status(c)["servers"])
+        time.sleep(0.2)
     n, _ = fill(c, "/drain")
+    check(n >= 1, "not even one 8 MiB file fit before the drain")
     fl.set_faults(victim, disk_read_eio=1)
     try:
         held = [ch for i in range(n) for ch in fl.get_file(c, "/drain/f%02d" % i)[1]
@@ -215,6 +228,60 @@ def case_bigger_than_inflight_limit(c):
     c.get_check("/hundred", digest)
 
 
+SLOW_WRITE = "300:300"  # chunkd holds every WriteChunk request 300 ms (delay_msg hook)
+
+
+def slow_writes(c, on):
+    for d in c.chunkds:
+        if on:
+            fl.set_faults(d, delay_msg=SLOW_WRITE)
+        else:
+            fl.clear_faults(d)
+
+
+def case_slow_upload_kept(c):
+    """Case 5: 12 chunks at 300 ms each (3.6 s) with gc.orphan_grace 2 s."""
+    if not fl.hooks_compiled(c.chunkds[0]):
+        raise harness.TestFailure("needs -DDFS_FAULT_HOOKS=ON (scripts/fault builds it)")
+    local = c.scratch("slow")
+    digest = harness.make_file(local, 12 * MiB, seed=12)
+    slow_writes(c, True)
+    try:
+        t0 = time.time()
+        c.dfs_ok("put", local, "/slow", "--replicas", 1, "--parallel", 1)
+        took = time.time() - t0
+    finally:
+        slow_writes(c, False)
+    print("    the upload took %.1f s (gc.orphan_grace 2 s)" % took, flush=True)
+    check(took > 3, "the upload took only %.1f s: the case needs it slower than the grace"
+          % took)
+    time.sleep(3)  # past every grace: nothing of it may be collected now either
+    c.get_check("/slow", digest)
+
+
+def case_stalled_upload_refused(c):
+    """Case 6: the put is stopped mid-way for 6 s (lease 1 s + grace 2 s + margin)."""
+    local = c.scratch("stalled")
+    harness.make_file(local, 12 * MiB, seed=13)
+    slow_writes(c, True)
+    try:
+        p = c.popen_dfs("put", local, "/stalled", "--replicas", 1, "--parallel", 1)
+        time.sleep(1.2)  # a few chunks written
+        os.kill(p.pid, signal.SIGSTOP)
+        time.sleep(6)
+        os.kill(p.pid, signal.SIGCONT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        slow_writes(c, False)
+    err = err.decode().strip()
+    print("    stalled put: exit %d: %s" % (p.returncode, err), flush=True)
+    check(p.returncode != 0, "a put whose first chunks were collected was acknowledged")
+    check(err.startswith("dfs: put: ") and "\n" not in err and "collected as garbage" in err
+          and "upload the file again" in err, "not one clear line: %r" % err)
+    rc, _, _ = c.dfs("stat", "/stalled")
+    check(rc != 0, "/stalled is visible after its commit was refused")
+
+
 def main(r):
     with r.cluster(chunkservers=3, name="space", heartbeat=HB, dead_timeout=DEAD,
                    metad_args=METAD_ARGS, chunkd_args=CHUNKD_ARGS) as c:
@@ -230,6 +297,13 @@ def main(r):
                    metad_args=("--set", "limits.allocs_in_flight=32")) as c:
         r.case("a file of more chunks than limits.allocs_in_flight uploads",
                case_bigger_than_inflight_limit, c)
+    with r.cluster(chunkservers=2, name="space-uploads", heartbeat=HB,
+                   metad_args=("--set", "gc.orphan_grace=2s",
+                               "--set", "gc.upload_lease=1s")) as c:
+        r.case("an upload slower than gc.orphan_grace keeps its chunks",
+               case_slow_upload_kept, c)
+        r.case("an upload stalled past lease and grace: commit refused, nothing lost silently",
+               case_stalled_upload_refused, c)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@
 #include "metad/auth.h"
 #include "metad/handlers.h"
 #include "metad/limits.h"
+#include "metad/promises.h"
+#include "metad/uploads.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -61,6 +63,10 @@ static void setup(void) {
   md.bad_reports_per_min = 60;
   md.scan_nodes_per_s = 2000000;
   md.caps_ttl_ms = 600000;
+  md.promise_ttl_ms = 15000;
+  md.promises = promises_new();
+  md.upload_lease_ms = 300000;
+  md.uploads = uploads_new((uint64_t)md.upload_lease_ms);
   if (!md.fsm || !md.limits) abort();
   repl_init(&md.repl);
   md.repl.max_jobs_per_server = (uint32_t)md.repl_max_jobs;

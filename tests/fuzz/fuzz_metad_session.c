@@ -45,6 +45,8 @@
 #include "metad/auth.h"
 #include "metad/handlers.h"
 #include "metad/limits.h"
+#include "metad/promises.h"
+#include "metad/uploads.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -547,6 +549,10 @@ static void setup(void) {
   md.bad_reports_per_min = 60;
   md.scan_nodes_per_s = 2000000;
   md.caps_ttl_ms = 600000;
+  md.promise_ttl_ms = 15000;
+  md.promises = promises_new();
+  md.upload_lease_ms = 300000;
+  md.uploads = uploads_new((uint64_t)md.upload_lease_ms);
   snprintf(md.auth_address, sizeof md.auth_address, "127.0.0.1:%d", auth_port);
   snprintf(md.auth_host, sizeof md.auth_host, "127.0.0.1");
   md.auth_port = auth_port;

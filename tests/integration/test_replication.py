@@ -18,7 +18,7 @@ from harness import MiB, check
 
 SEED = int(os.environ.get("DFS_TEST_SEED", random.randrange(1 << 30)))
 HB = ["--set", "replication.scan_interval=200ms", "--set", "replication.job_timeout=5s",
-      "--set", "gc.orphan_grace=2s"]
+      "--set", "gc.orphan_grace=2s", "--set", "gc.upload_lease=1s"]
 # the scrubber re-reads every chunk each second here, so a corrupt file is found soon
 SCRUB = ["--set", "scrub.interval=1s", "--set", "scrub.bytes_per_s=256M"]
 RESTORE_BOUND_S = 30

@@ -222,6 +222,42 @@ static void test_garbage_on_replace_and_delete(void **state) {
   fsm_free(f);
 }
 
+/* OP_RETIRE_ORPHANS retires only ids no file references; a commit after it is refused,
+ * one before it keeps its chunks (the log orders them). */
+static void test_retire_orphans(void **state) {
+  (void)state;
+  fsm_t *f = fsm_new(64);
+  ops_op r = reserve_op(1, 1, 100);
+  apply1(f, &r, NULL);
+  ops_chunk ch[1] = {{5, 1, 9, 0, 0, 0}};
+  ops_op c = commit_op(2, "/kept", 9, 1, 0);
+  apply1(f, &c, ch);
+  assert_int_equal(res(f, 2), 0);
+  ops_chunk ids[4] = {{5, 0, 0, 0, 0, 0}, {6, 0, 0, 0, 0, 0}, {7, 0, 0, 0, 0, 0},
+                      {500, 0, 0, 0, 0, 0}}; /* 500: never allocated */
+  ops_op ro = {0};
+  ro.type = OP_RETIRE_ORPHANS;
+  ro.rid = 3;
+  ro.path = ro.str = "";
+  ro.mtime_ns = 5000;
+  ro.nchunks = 4;
+  assert_int_equal(apply1(f, &ro, ids), 0);
+  assert_int_equal(res(f, 3), 0);
+  assert_int_equal(fsm_result_get(f, 3)->val, 2); /* 6 and 7 */
+  assert_false(fsm_is_retired(f, 5)); /* a file's chunk */
+  assert_true(fsm_is_retired(f, 6));
+  assert_true(fsm_is_retired(f, 7));
+  assert_false(fsm_is_retired(f, 500));
+  assert_non_null(chunks_get(&f->chunks, 5));
+  /* the upload that wrote 6 commits too late: refused, nothing acknowledged */
+  ops_chunk late[1] = {{6, 1, 9, 0, 0, 0}};
+  ops_op lc = commit_op(4, "/late", 9, 1, 0);
+  apply1(f, &lc, late);
+  assert_int_equal(res(f, 4), DFS_EEXIST);
+  assert_non_null(strstr(fsm_result_get(f, 4)->msg, "collected as garbage"));
+  fsm_free(f);
+}
+
 static void build_state(fsm_t *f) {
   ops_op r = reserve_op(100, 1, 65536);
   apply1(f, &r, NULL);
@@ -371,9 +407,10 @@ static void test_u64map_random(void **state) {
   u64map_free(&m);
 }
 
-static int odd_is_referenced(void *ud, uint64_t chunk) {
+/* odd ids: part of a file; 6: an upload still alive, look again at 9000; else garbage */
+static uint64_t odd_is_referenced(void *ud, uint64_t chunk) {
   (void)ud;
-  return chunk % 2;
+  return chunk % 2 ? SERVERS_WATCH_FORGET : chunk == 6 ? 9000 : 0;
 }
 
 /* Young unreferenced chunks are watched and deleted once due, unless committed by then. */
@@ -386,13 +423,19 @@ static void test_servers_watch(void **state) {
   assert_int_equal(servers_map(&s, "a"), 1);
   for (uint64_t c = 1; c <= 10; c++) servers_watch_chunk(&s, 1, c, 100 * c);
   servers_watch_chunk(&s, 99, 1, 0); /* unknown server: ignored */
-  assert_int_equal(servers_collect_watched(&s, 500, odd_is_referenced, NULL), 2); /* 2, 4 */
-  assert_int_equal(servers_get(&s, 1)->nwatch, 5);
-  assert_int_equal(servers_collect_watched(&s, 5000, odd_is_referenced, NULL), 3);
-  assert_int_equal(servers_get(&s, 1)->nwatch, 0);
-  uint64_t out[16];
-  assert_int_equal(servers_take_deletes(&s, 1, out, 16), 5);
-  assert_int_equal(servers_take_deletes(&s, 2, out, 16), 0);
+  servers_orphan orph[16];
+  assert_int_equal(servers_take_orphans(&s, 500, odd_is_referenced, NULL, orph, 16), 2);
+  assert_true(orph[0].server == 1 && orph[0].chunk == 2 && orph[1].chunk == 4);
+  assert_int_equal(servers_get(&s, 1)->nwatch, 5); /* 6..10 are not due */
+  /* at most max at a time: the rest stays watched */
+  assert_int_equal(servers_take_orphans(&s, 5000, odd_is_referenced, NULL, orph, 1), 1);
+  assert_int_equal(orph[0].chunk, 8); /* 6 looks again at 9000, 7 is a file's */
+  assert_int_equal(servers_get(&s, 1)->nwatch, 3); /* 6 (again at 9000), 9 and 10 */
+  assert_int_equal(servers_take_orphans(&s, 5000, odd_is_referenced, NULL, orph, 16), 1);
+  assert_int_equal(orph[0].chunk, 10);
+  assert_int_equal(servers_get(&s, 1)->nwatch, 1);
+  assert_int_equal(servers_take_orphans(&s, 8999, odd_is_referenced, NULL, orph, 16), 0);
+  assert_int_equal(servers_get(&s, 1)->nwatch, 1);
   /* liveness */
   server_ent *e = servers_get(&s, 2);
   e->alive = 1;
@@ -573,6 +616,7 @@ int main(void) {
       cmocka_unit_test(test_reserve),
       cmocka_unit_test(test_commit_rules),
       cmocka_unit_test(test_garbage_on_replace_and_delete),
+      cmocka_unit_test(test_retire_orphans),
       cmocka_unit_test(test_snapshot_roundtrip),
       cmocka_unit_test(test_malformed_entries),
       cmocka_unit_test(test_result_ring_eviction),
