@@ -26,6 +26,7 @@ With auth on:
   c.admin_token), so existing helpers work on an auth cluster unchanged.
   c.overview() and wait_registered() send the admin token."""
 
+import atexit
 import ctypes
 import hashlib
 import os
@@ -53,6 +54,20 @@ GiB = 1 << 30
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
                      "SUMMARY: UndefinedBehaviorSanitizer", "ThreadSanitizer")
+
+# Hermetic: nothing of the invoking user's reaches the daemons or the CLI. Every test
+# process gets a HOME and XDG_CONFIG_HOME of its own (no ~/.config/dfs session of a
+# `scripts/demo` run, say) and loses every DFS_* variable but the ones that steer the
+# tests themselves (DFS_META, DFS_TOKEN, DFS_USER... would change what the CLI does).
+TEST_ENV = ("DFS_BIN", "DFS_SOURCE", "DFS_SANITIZED", "DFS_KEEP")
+TEST_ENV_PREFIXES = ("DFS_FAULT_", "DFS_TEST_", "DFS_SOAK_", "DFS_FUZZ_", "DFS_RAFT_TEST")
+for _k in [k for k in os.environ if k.startswith("DFS_")]:
+    if _k not in TEST_ENV and not _k.startswith(TEST_ENV_PREFIXES):
+        del os.environ[_k]
+_HOME = tempfile.mkdtemp(prefix="dfs-test-home-")
+os.environ["HOME"] = _HOME
+os.environ["XDG_CONFIG_HOME"] = os.path.join(_HOME, ".config")
+atexit.register(shutil.rmtree, _HOME, True)
 
 if SANITIZED:
     os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")

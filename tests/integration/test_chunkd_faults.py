@@ -644,8 +644,9 @@ def case_rereplication_end_to_end(c):
 
 def main(r):
     if not hooks_compiled():
-        print("SKIP: chunkd built without -DDFS_FAULT_HOOKS=ON (scripts/test turns it on)")
-        return
+        raise SystemExit("test_chunkd_faults: FAIL: chunkd was built without "
+                         "-DDFS_FAULT_HOOKS=ON, so these cases cannot run (scripts/test and "
+                         "scripts/fault build with it)")
     fake = FakeMetad()
     try:
         r.case("copy jobs: copy, idempotent, fallback, bad CRC, missing; delete_versions, "

@@ -54,7 +54,9 @@ def sanity(c, tag):
     round trip works."""
     c.check_daemons()
     ov = c.overview()
-    check(ov["is_leader"] or ov["servers"] is not None, "cluster overview broken")
+    check(ov["is_leader"], "metad is not the leader after the fuzzing: %r" % ov)
+    check(len(ov["servers"]) == len(c.chunkds), "metad lists %d chunkservers, %d were "
+          "started: %r" % (len(ov["servers"]), len(c.chunkds), ov["servers"]))
     c.wait_registered(c.live_expected(), timeout=30)
     c.roundtrip(MiB + 17, "/after-" + tag, seed=SEED % 1000 + len(tag))
 

@@ -124,10 +124,6 @@ def setrep_converges(c):
     n = nchunks(4 * MiB + 5)
     wait_for("initial health", converged(c, 2 * n), 20)
     err, text = setrep(c, "/sr", 3)
-    if err and "does not serve" in text:
-        print("    SKIP: this metad has no Setrep handler yet (%s)" % text, flush=True)
-        c.dfs_ok("rm", "--skip-trash", "/sr")
-        return
     check(err == 0, "setrep 3 failed: %d %s" % (err, text))
     wait_for("setrep 3", converged(c, 3 * n), 20)
     err, text = setrep(c, "/sr", 1)

@@ -339,19 +339,40 @@ static void test_malformed_entries(void **state) {
   /* every entry below is refused with an ERROR line; keep the test output readable */
   dfs_log_init("test_fsm", (enum dfs_log_level)(DFS_LOG_ERROR + 1));
   fsm_t *f = fsm_new(64);
+  ops_op r = reserve_op(1, 1, 100);
+  apply1(f, &r, NULL);
   ops_wbuf w;
   ops_chunk ch[1] = {{1, 1, 5, 0, 0, 0}};
   ops_op c = commit_op(9, "/f", 5, 1, 0);
   entry1(&w, &c, ch);
-  for (size_t cut = 0; cut < w.len; cut++) fsm_apply_entry(f, w.p, cut);
-  /* random bytes */
+  /* every cut into the op itself is refused and applies nothing; only cutting the
+   * padding (at most 7 bytes) leaves a whole op */
+  size_t whole = 0;
+  for (size_t cut = 0; cut < w.len; cut++) {
+    int rc = fsm_apply_entry(f, w.p, cut);
+    if (rc == 0) {
+      assert_true(cut + 8 > w.len);
+      if (!whole) whole = cut;
+    } else {
+      assert_int_equal(rc, DFS_EPROTO);
+      if (!whole) assert_null(fsm_result_get(f, 9));
+    }
+  }
+  assert_true(whole > 0); /* the whole op did apply once its bytes were all there */
+  assert_int_equal(res(f, 9), 0);
+  assert_int_equal(f->ns->files, 1);
+  /* random bytes: refused (a few may decode as some op by chance), never a crash, and
+   * no file appears */
   uint8_t junk[256];
   srand(1234);
+  int refused = 0;
   for (int t = 0; t < 1000; t++) {
     for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)rand();
     if (t % 2) memcpy(junk, w.p, 8); /* valid magic and count */
-    fsm_apply_entry(f, junk, sizeof junk);
+    refused += fsm_apply_entry(f, junk, sizeof junk) == DFS_EPROTO;
   }
+  assert_true(refused >= 990);
+  assert_int_equal(f->ns->files, 1);
   dfs_log_init("test_fsm", DFS_LOG_INFO);
   wb_free(&w);
   fsm_free(f);
