@@ -290,13 +290,17 @@ int cli_remote_arg(cli_ctx *ctx, const char *cmd, const char *in, char *out) {
     }
     in = joined;
   }
+  out[0] = '\0';
   int rc = cli_remote_path(cli_user(ctx), in, out, DFS_PATH_MAX + 1);
   if (rc == 0) return 0;
   if (rc == DFS_EAUTH)
     cli_err(cmd, "%s: '~' is your home directory, but you are not logged in (run 'dfs login')", in);
   else if (rc == DFS_EINVAL)
     cli_err(cmd, "%s: invalid user name after '~'", in);
-  else
-    cli_err(cmd, "%s: invalid path (%s)", in, dfs_strerror(rc));
+  else { /* say which rule it broke (the normalised path is in out when it got that far) */
+    const char *why = rc == DFS_ETOOBIG ? "path longer than 4096 bytes" : NULL;
+    if (!why && out[0] == '/') dfs_path_check(out, &why);
+    cli_err(cmd, "%.300s: invalid path: %s", in, why ? why : dfs_strerror(rc));
+  }
   return CLI_FAIL;
 }

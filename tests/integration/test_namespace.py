@@ -49,6 +49,13 @@ def test_dirs(c):
     check("not a directory" in e, "mkdir under a file: %r" % e)
     e = c.dfs_fails("ls", "/a/f/x")
     check("not a directory" in e or "not found" in e, "ls below a file: %r" % e)
+    # a bad path says which rule it broke
+    e = c.dfs_fails("mkdir", "/a/" + "n" * 256)
+    check("invalid path: path component longer than 255 bytes" in e, "long name: %r" % e)
+    e = c.dfs_fails("mkdir", "/a/b\x01c")
+    check("control characters" in e, "control character: %r" % e)
+    e = c.dfs_fails("mkdir", "/" + "d/" * 2100)
+    check("longer than 4096 bytes" in e, "long path: %r" % e)
 
 
 def test_files(c):
