@@ -22,12 +22,15 @@ static const cli_command commands[] = {
      "directories and everything in them (a new REMOTE name becomes the copy, like cp -r).\n"
      "Each file is committed on its own: a failing file is named, the others still land,\n"
      "and the exit status is 1.\n"
+     "LOCAL '-' reads standard input up to its end (a pipe: any size, stored as it comes,\n"
+     "committed at the end; REMOTE is required, a directory receives REMOTE/stdin).\n"
      "--replicas N copies (default 2; with fewer live chunkservers the file starts with\n"
      "fewer and a warning says so), --parallel K chunks (one file) or files (several)\n"
      "in flight (default 16), --mode the permission bits (octal, or symbolic from 0644;\n"
      "default: 0644 for a new file, the old file's bits for a replaced one).\n"
      "example: dfs put ./photo.jpg photos/ --mode 600    (-> ~/photos/photo.jpg)\n"
-     "example: dfs put -r ./album photos/                (-> ~/photos/album/...)",
+     "example: dfs put -r ./album photos/                (-> ~/photos/album/...)\n"
+     "example: tar c ./src | dfs put - backups/src.tar",
      cli_cmd_put},
     {"get", "get [-r] REMOTE... [LOCAL] [--parallel K]", "download files",
      "Downloads REMOTE to LOCAL (default ./NAME; an existing directory receives DIR/NAME;\n"

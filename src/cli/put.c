@@ -38,6 +38,8 @@
 
 #define PUT_ATTEMPTS 5
 #define ALLOC_BUSY_WAIT_MS 30000 /* how long an Alloc refused with DFS_EBUSY is retried */
+#define PUT_STREAM_BATCH 16 /* allocations per AllocReq for standard input (the rest of
+                               the last batch is never used: it expires) */
 #define PUT_DEFAULT_PARALLEL 16 /* chunk workers (one file) or files in flight (several) */
 
 
@@ -63,6 +65,7 @@ typedef struct {
   uint32_t mode;             /* permission bits of the new file */
   uint64_t upload_id;        /* random, in every AllocReq: metad keeps our uncommitted
                                 chunks while we write (AllocReq.upload_id) */
+  int stream;                /* standard input: nchunks grows as it is read (put_stream) */
   cli_progress own_prog;     /* single-file put */
   cli_progress *prog;        /* own_prog, or a multi-file put's shared bar (borrowed) */
   put_chunk *chunks;         /* nchunks entries, each written by one worker */
@@ -218,6 +221,7 @@ static int take_alloc(put_job *j, int retry, put_alloc *a, const char *last_err)
   }
   if (j->pool_pos == j->pool_n) {
     uint64_t want = j->nchunks - j->batched;
+    if (j->stream) want = PUT_STREAM_BATCH; /* more is probably coming */
     if (want > PUT_BATCH) want = PUT_BATCH;
     if (want == 0) want = 1; /* cannot happen: one batched allocation per index */
     rc = alloc_locked(j, (uint32_t)want, j->pool, NULL);
@@ -258,19 +262,11 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off) {
   return 0;
 }
 
-/* Stores chunk idx; returns 0 or marks the job failed. */
-static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
-  uint64_t off = idx * DFS_CHUNK_SIZE;
-  uint32_t len = (uint32_t)(j->size - off < DFS_CHUNK_SIZE ? j->size - off : DFS_CHUNK_SIZE);
-  int rc = read_full(j->fd, buf, len, off);
-  if (rc) {
-    pthread_mutex_lock(&j->lock);
-    fail_locked(j, DFS_EIO, 0, "%s: read failed at byte %llu: %s", j->local,
-                (unsigned long long)off, rc == -ENODATA ? "file shrank during upload"
-                                                        : strerror(-rc));
-    pthread_mutex_unlock(&j->lock);
-    return DFS_EIO;
-  }
+/* Stores buf[0..len) as chunk idx (allocation, write down the chain, retries on other
+ * servers); returns 0 or marks the job failed. */
+static int put_store(put_job *j, chunk_conns *cc, const uint8_t *buf, uint32_t len,
+                     uint64_t idx) {
+  int rc;
   uint32_t crc = dfs_crc32c(0, buf, len);
   uint64_t crc64 = crc64_ecma_refl(0, buf, len);
   char err[512] = "";
@@ -310,6 +306,22 @@ static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
                 (unsigned long long)idx, PUT_ATTEMPTS, err);
   pthread_mutex_unlock(&j->lock);
   return rc;
+}
+
+/* Reads chunk idx of the local file and stores it; returns 0 or marks the job failed. */
+static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
+  uint64_t off = idx * DFS_CHUNK_SIZE;
+  uint32_t len = (uint32_t)(j->size - off < DFS_CHUNK_SIZE ? j->size - off : DFS_CHUNK_SIZE);
+  int rc = read_full(j->fd, buf, len, off);
+  if (rc) {
+    pthread_mutex_lock(&j->lock);
+    fail_locked(j, DFS_EIO, 0, "%s: read failed at byte %llu: %s", j->local,
+                (unsigned long long)off, rc == -ENODATA ? "file shrank during upload"
+                                                        : strerror(-rc));
+    pthread_mutex_unlock(&j->lock);
+    return DFS_EIO;
+  }
+  return put_store(j, cc, buf, len, idx);
 }
 
 /* Pulls chunk indices until none is left or the job failed. */
@@ -766,6 +778,95 @@ out:
   return ret;
 }
 
+/* Reads up to len bytes from a pipe or terminal, stopping early only at end of input.
+ * Returns the count, or -errno. */
+static ssize_t read_stream(int fd, uint8_t *buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t r = read(fd, buf + got, len - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno;
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  return (ssize_t)got;
+}
+
+/* `dfs put - REMOTE`: uploads standard input, whose size is not known before its end.
+ * Each 1 MiB read is stored at once (the upload id keeps the stored chunks from the
+ * garbage collector however long the input takes), and the file is committed when the
+ * input ends: nothing is visible before, and a failure leaves nothing. */
+static int put_stream(meta_client *mc, const put_opts *o, int fd, const char *remote,
+                      uint32_t existing_mode) {
+  char err[768];
+  put_job j;
+  memset(&j, 0, sizeof j);
+  j.fd = fd;
+  j.local = "standard input";
+  j.mc = mc;
+  j.replicas = o->replicas;
+  j.upload_id = dfs_random_u64() | 1;
+  j.stream = 1;
+  j.mode = o->mode_given || existing_mode == UINT32_MAX ? o->mode : existing_mode;
+  j.prog = &j.own_prog;
+  pthread_mutex_init(&j.lock, NULL);
+  cli_progress_init(&j.own_prog, "put", 0, 1); /* unknown total: no bar */
+  chunk_conns cc;
+  chunk_conns_init(&cc);
+  uint8_t *buf = malloc(DFS_CHUNK_SIZE);
+  uint64_t cap = 0, t0 = dfs_now_ms();
+  int ret = CLI_FAIL;
+  if (!buf) { cli_err("put", "out of memory"); goto out; }
+  for (;;) {
+    ssize_t got = read_stream(fd, buf, DFS_CHUNK_SIZE);
+    if (got < 0) {
+      cli_err("put", "reading standard input after %llu bytes: %s (nothing was stored at %s)",
+              (unsigned long long)j.size, strerror((int)-got), remote);
+      goto out;
+    }
+    if (got == 0) break;
+    if (j.nchunks == cap) {
+      uint64_t nc = cap ? cap * 2 : 64;
+      put_chunk *n = realloc(j.chunks, nc * sizeof *n);
+      if (!n) { cli_err("put", "out of memory for %llu chunks", (unsigned long long)nc); goto out; }
+      memset(n + cap, 0, (nc - cap) * sizeof *n);
+      j.chunks = n;
+      cap = nc;
+    }
+    uint64_t idx = j.nchunks++;
+    j.size += (uint64_t)got;
+    if (put_store(&j, &cc, buf, (uint32_t)got, idx)) break;
+    if (got < DFS_CHUNK_SIZE) break; /* end of input inside this chunk */
+  }
+  if (j.failed) {
+    if (j.fail_meta) meta_report_path(mc, "put", remote, j.fail_rc, j.fail_msg);
+    else cli_err("put", "standard input -> %s: %s", remote, j.fail_msg);
+    goto out;
+  }
+  int rc = commit(&j, remote, !o->no_clobber, err, sizeof err);
+  if (rc == DFS_EEXIST && o->no_clobber) {
+    cli_err("put", "%s: already exists (--no-clobber given; drop it to replace the file)", remote);
+    goto out;
+  }
+  if (rc) {
+    if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_EUNAVAIL)
+      cli_err("put", "%s: metad %s did not confirm the commit (%s); the file may or may not "
+              "be there: check with 'dfs stat %s'", remote, mc->addr, err, remote);
+    else meta_report_path(mc, "put", remote, rc, err);
+    goto out;
+  }
+  warn_short_chain(&j, remote, o->quiet);
+  cli_summary("put", "standard input", remote, j.size, (double)(dfs_now_ms() - t0) / 1000.0);
+  ret = CLI_OK;
+out:
+  for (size_t i = j.pool_pos; i < j.pool_n; i++) alloc_free(&j.pool[i]);
+  free(buf);
+  chunk_conns_close(&cc);
+  free(j.chunks);
+  pthread_mutex_destroy(&j.lock);
+  return ret;
+}
+
 /* Opens local for reading; checks it is a regular file. fd >= 0 and *size, or -1 after
  * printing why. */
 int put_open_local(const char *local, int recursive_hint, uint64_t *size) {
@@ -829,6 +930,14 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
 
   const char *local = pos[0];
   uint64_t size = 0, sent = 0;
+  if (strcmp(local, "-") == 0) { /* standard input (a pipe: the size is not known) */
+    if (npos < 2) { ret = cli_usage_error("put", "'dfs put -' reads standard input: give the REMOTE file to write"); goto out; }
+    char remote[DFS_PATH_MAX + 1];
+    uint32_t existing_mode = UINT32_MAX;
+    if (put_resolve(ctx, "stdin", pos[1], o.no_clobber, remote, &existing_mode)) goto out;
+    ret = put_stream(ctx->mc, &o, STDIN_FILENO, remote, existing_mode);
+    goto out;
+  }
   fd = put_open_local(local, 0, &size);
   if (fd < 0) goto out;
   char remote[DFS_PATH_MAX + 1];

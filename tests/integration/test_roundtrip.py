@@ -3,8 +3,11 @@ put/get of edge sizes compared by SHA-256, ls / ls -l names and exact sizes, rm,
 and nested puts, overwrite, and the error paths (exit 1, one line on stderr)."""
 
 import hashlib
+import json
 import os
+import random
 import subprocess
+import time
 
 import harness
 from harness import MiB, check
@@ -151,6 +154,47 @@ def test_stdout_get(c):
     check(hashlib.sha256(r.stdout).hexdigest() == dig, "get to stdout: wrong bytes")
 
 
+def test_stdin_put(c):
+    """dfs put - REMOTE: standard input of any size (not known up front), through a pipe;
+    a put killed mid-stream leaves nothing; REMOTE is required."""
+    dfs = os.path.join(harness.BIN, "dfs")
+    for size in (0, 1, MiB, 5 * MiB + 3):
+        data = random.Random(size).randbytes(size)
+        p = subprocess.Popen([dfs, "--meta", c.meta, "put", "-", "/stdin-%d" % size],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        for k in range(0, size, 65537):  # in pieces, as a pipe delivers them
+            p.stdin.write(data[k:k + 65537])
+        p.stdin.close()
+        err = p.stderr.read()
+        p.stdout.read()
+        p.wait(120)
+        check(p.returncode == 0, "put - of %d bytes: exit %d %r" % (size, p.returncode, err))
+        c.get_check("/stdin-%d" % size, hashlib.sha256(data).hexdigest())
+        st = json.loads(c.dfs_ok("stat", "--json", "/stdin-%d" % size))
+        check(st["size"] == size, "stat size %r, want %d" % (st["size"], size))
+    # --no-clobber, into a directory, and no REMOTE
+    rc, _, err = c.dfs("put", "-", "/stdin-1", "--no-clobber", input="x")
+    check(rc == 1 and "already exists" in err, "put - --no-clobber: %d %r" % (rc, err))
+    c.dfs_ok("mkdir", "/stdin-dir")
+    rc, _, err = c.dfs("put", "-", "/stdin-dir/", input="hello")
+    check(rc == 0, "put - into a directory: %d %r" % (rc, err))
+    check(c.dfs_ok("cat", "/stdin-dir/stdin") == "hello", "put - into a directory: content")
+    rc, _, err = c.dfs("put", "-")  # a usage error: exit 2, the line then the usage
+    check(rc == 2 and "REMOTE" in err.splitlines()[0], "put - without REMOTE: %d %r"
+          % (rc, err))
+    # killed while the producer still writes: nothing appears
+    p = subprocess.Popen([dfs, "--meta", c.meta, "put", "-", "/stdin-killed"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(random.Random(7).randbytes(3 * MiB))
+    p.stdin.flush()
+    time.sleep(0.5)
+    p.kill()
+    p.wait(30)
+    rc, _, _ = c.dfs("stat", "/stdin-killed")
+    check(rc != 0, "a killed put - left /stdin-killed visible")
+
+
 def main(t):
     with t.cluster(chunkservers=3, name="roundtrip") as c:
         digests = {}
@@ -162,6 +206,7 @@ def main(t):
         t.case("error paths: exit 1 and one line on stderr", test_errors, c)
         t.case("replicas 1, 3 and 5 (above the servers: a warning)", test_replicas, c)
         t.case("get to stdout", test_stdout_get, c)
+        t.case("put from standard input (dfs put - REMOTE)", test_stdin_put, c)
         t.case("every file still intact at the end", lambda: [
             c.get_check(r, d) for r, (_, d) in digests.items()])
 
