@@ -273,10 +273,13 @@ class Cluster:
 
     def __init__(self, chunkservers=3, name="dfs", heartbeat="300ms", dead_timeout="2s",
                  metad_args=(), chunkd_args=(), auth=False, tls=False, auth_args=(),
-                 log_level=None, host="127.0.0.1", seed_dir=None, raft_port=None):
+                 log_level=None, host="127.0.0.1", seed_dir=None, raft_port=None, metads=1):
         """seed_dir: a tree holding metad/ and chunkd-N/ data directories (a fixture),
         copied into the cluster's temp dir before anything starts, so the daemons open
-        that data. raft_port: metad's raft port (default: a free one)."""
+        that data. raft_port: metad's raft port (default: a free one). metads: voters
+        (3 or 5 for HA): c.metads[i] (metad-1..N, raft ids 1..N), c.meta_addrs[i] their
+        client addresses, c.meta all of them comma-separated (what the CLI and chunkd
+        take), c.leader() the index of the leader; c.metad is c.metads[0]."""
         for b in ("metad", "chunkd", "dfs") + (("authd",) if auth else ()):
             p = os.path.join(BIN, b)
             if not os.access(p, os.X_OK):
@@ -288,7 +291,12 @@ class Cluster:
                 if name == "metad" or name.startswith("chunkd-"):
                     shutil.copytree(os.path.join(seed_dir, name), os.path.join(self.dir, name))
         self.meta_port, self.raft_port = free_port(), raft_port or free_port()
-        self.meta = "%s:%d" % (host, self.meta_port)  # host: e.g. a veth address (netns tests)
+        # host: e.g. a veth address (netns tests)
+        self.meta_addrs = ["%s:%d" % (host, self.meta_port)] + [
+            "%s:%d" % (host, free_port()) for _ in range(metads - 1)]
+        raft_addrs = ["%s:%d" % (host, self.raft_port)] + [
+            "%s:%d" % (host, free_port()) for _ in range(metads - 1)]
+        self.meta = ",".join(self.meta_addrs)
         self.problems = []
         self.auth, self.tls = auth, tls
         self.authd = None
@@ -335,19 +343,26 @@ class Cluster:
             sec_chunkd += ["--set", "insecure=true"]
         metad_args = tuple(sec_metad) + tuple(metad_args)
         chunkd_args = tuple(sec_chunkd) + tuple(chunkd_args)
-        self.metad = Daemon("metad", [
-            os.path.join(BIN, "metad"), "--listen", self.meta,
-            "--raft-address", "%s:%d" % (host, self.raft_port),
-            "--dir", os.path.join(self.dir, "metad"),
-            "--set", "chunkservers.heartbeat_interval=" + heartbeat,
-            "--set", "chunkservers.dead_timeout=" + dead_timeout, *metad_args],
-            os.path.join(self.dir, "logs", "metad.log"), env=env)
+        peers = ",".join("%d@%s" % (i + 1, a) for i, a in enumerate(raft_addrs))
+        self.metads = []
+        for i in range(metads):
+            name = "metad" if metads == 1 else "metad-%d" % (i + 1)
+            voter = [] if metads == 1 else ["--raft-id", str(i + 1), "--set", "raft.peers=" + peers]
+            self.metads.append(Daemon(name, [
+                os.path.join(BIN, "metad"), "--listen", self.meta_addrs[i],
+                "--raft-address", raft_addrs[i], *voter,
+                "--dir", os.path.join(self.dir, name),
+                "--set", "chunkservers.heartbeat_interval=" + heartbeat,
+                "--set", "chunkservers.dead_timeout=" + dead_timeout, *metad_args],
+                os.path.join(self.dir, "logs", name + ".log"), env=env))
+        self.metad = self.metads[0]
         self.chunkd_args = list(chunkd_args)
         self.chunkds = []
         try:
             if self.authd:
                 self.start_authd()
-            self.metad.start()
+            for m in self.metads:
+                m.start()
             for _ in range(chunkservers):
                 self.add_chunkserver(wait=False)
             self.wait_registered(chunkservers)
@@ -377,7 +392,7 @@ class Cluster:
         return d
 
     def daemons(self):
-        return ([self.authd] if self.authd else []) + [self.metad] + self.chunkds
+        return ([self.authd] if self.authd else []) + self.metads + self.chunkds
 
     # -- security (auth=True / tls=True)
     def start_authd(self, timeout=20):
@@ -474,19 +489,58 @@ class Cluster:
     def live_expected(self):
         return sum(1 for d in self.chunkds if d.expect_running)
 
-    def overview(self, timeout=5.0):
+    def overview(self, timeout=5.0, i=None):
+        """ClusterRep of metad i, or (i None) of the leader: with several voters the first
+        that says it leads (else the last that answered)."""
+        if i is not None:
+            return self._overview_at(self.meta_addrs[i], timeout)
+        last, err = None, None
+        for a in self.meta_addrs:
+            try:
+                ov = self._overview_at(a, timeout)
+            except (OSError, ValueError) as e:
+                err = e
+                continue
+            if ov["is_leader"]:
+                return ov
+            last = ov
+        if last is None:
+            raise err
+        return last
+
+    def leader(self, timeout=20, exclude=()):
+        """Index into c.metads of the voter that says it leads and sees every chunkserver
+        that should be up."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.check_daemons()
+            for i, d in enumerate(self.metads):
+                if i in exclude or not d.running():
+                    continue
+                try:
+                    ov = self._overview_at(self.meta_addrs[i], 2.0)
+                except (OSError, ValueError):
+                    continue
+                if ov["is_leader"] and sum(s["alive"] for s in ov["servers"]) >= \
+                        self.live_expected():
+                    return i
+            time.sleep(0.05)
+        raise TestFailure("no metad leader with %d live chunkservers after %d s"
+                          % (self.live_expected(), timeout))
+
+    def _overview_at(self, addr, timeout):
         if self.auth or self.tls:
             try:
-                return wire.cluster_overview(self.meta, timeout, token=self.admin_token,
+                return wire.cluster_overview(addr, timeout, token=self.admin_token,
                                              ssl_ctx=self.ssl_context())
             except ValueError as e:
                 if not self.auth or "failed: -21 " not in str(e):
                     raise
                 # the admin session expired (short sessions.ttl): log in again
                 self.admin_token = self.login("admin", self.admin_password)
-                return wire.cluster_overview(self.meta, timeout, token=self.admin_token,
+                return wire.cluster_overview(addr, timeout, token=self.admin_token,
                                              ssl_ctx=self.ssl_context())
-        return wire.cluster_overview(self.meta, timeout)
+        return wire.cluster_overview(addr, timeout)
 
     def alive_ports(self):
         return {s["port"] for s in self.overview()["servers"] if s["alive"]}
@@ -542,7 +596,7 @@ class Cluster:
             self.start_authd()
             return
         d.start()
-        if wait and d is self.metad:
+        if wait and d in self.metads:
             self.wait_registered(self.live_expected())
             time.sleep(1.0)  # inventories taken in
         elif wait:

@@ -10,140 +10,40 @@ import threading
 import time
 
 import harness
-from harness import MiB, check, free_port
-import wire
+from harness import MiB, check
 
 N_METAD = 3
 ELECTION = ["--set", "raft.election_timeout=300ms", "--set", "raft.heartbeat_timeout=50ms"]
 
 
-class HaCluster:
-    def __init__(self):
-        self.dir = harness.tempfile.mkdtemp(prefix="dfs-it-ha-")
-        os.makedirs(os.path.join(self.dir, "logs"))
-        self.client = ["127.0.0.1:%d" % free_port() for _ in range(N_METAD)]
-        raft = ["127.0.0.1:%d" % free_port() for _ in range(N_METAD)]
-        peers = ",".join("%d@%s" % (i + 1, raft[i]) for i in range(N_METAD))
-        self.metads = []
-        for i in range(N_METAD):
-            self.metads.append(harness.Daemon("metad-%d" % (i + 1), [
-                os.path.join(harness.BIN, "metad"), "--listen", self.client[i],
-                "--raft-address", raft[i], "--raft-id", str(i + 1),
-                "--set", "raft.peers=" + peers,
-                "--dir", os.path.join(self.dir, "metad-%d" % (i + 1)),
-                "--set", "chunkservers.heartbeat_interval=300ms",
-                "--set", "chunkservers.dead_timeout=2s", *ELECTION],
-                os.path.join(self.dir, "logs", "metad-%d.log" % (i + 1))))
-        self.meta = ",".join(self.client)
-        self.chunkds = []
-        for i in range(3):
-            port = free_port()
-            self.chunkds.append(harness.Daemon("chunkd-%d" % (i + 1), [
-                os.path.join(harness.BIN, "chunkd"), "--listen", "127.0.0.1:%d" % port,
-                "--dir", os.path.join(self.dir, "chunkd-%d" % (i + 1)), "--meta", self.meta],
-                os.path.join(self.dir, "logs", "chunkd-%d.log" % (i + 1))))
-        self.problems = []
-        for d in self.metads + self.chunkds:
-            d.start()
+def overview(c, i):
+    """ClusterRep of metad i, or None while it is down or electing."""
+    try:
+        return c.overview(i=i, timeout=2.0)
+    except (OSError, ValueError):
+        return None
 
-    def daemons(self):
-        return self.metads + self.chunkds
 
-    def check_daemons(self):
-        for d in self.daemons():
-            p = d.died_unexpectedly()
-            if p:
-                raise harness.TestFailure(p + "\n" + d.log_tail())
-            m = d.new_sanitizer_report()
-            if m:
-                raise harness.TestFailure("%s printed a sanitizer report (%s)\n%s"
-                                          % (d.name, m, d.log_tail(40)))
-
-    def overview(self, i):
-        try:
-            return wire.cluster_overview(self.client[i], 2.0)
-        except Exception:  # noqa: BLE001 - down or electing: no answer
-            return None
-
-    def leader(self, timeout=20, exclude=()):
-        """Index of the metad that says it is the leader (and sees 3 live chunkservers)."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            self.check_daemons()
-            for i, d in enumerate(self.metads):
-                if i in exclude or not d.running():
-                    continue
-                ov = self.overview(i)
-                if ov and ov["is_leader"] and sum(s["alive"] for s in ov["servers"]) == 3:
-                    return i
-            time.sleep(0.05)
-        raise harness.TestFailure("no metad leader with 3 live chunkservers after %d s" % timeout)
-
-    def dfs(self, *args, timeout=120):
-        r = harness.subprocess.run([os.path.join(harness.BIN, "dfs"), "-q", "--meta", self.meta,
-                                    *map(str, args)], capture_output=True, text=True,
-                                   timeout=timeout)
-        return r.returncode, r.stdout, r.stderr
-
-    def dfs_ok(self, *args):
-        rc, out, err = self.dfs(*args)
-        check(rc == 0, "dfs %s: exit %d: %s" % (" ".join(map(str, args)), rc, err.strip()))
-        return out
-
-    def scratch(self, name):
-        d = os.path.join(self.dir, "scratch")
-        os.makedirs(d, exist_ok=True)
-        return os.path.join(d, name)
-
-    def put(self, remote, size, seed):
-        local = self.scratch("src-" + remote.strip("/").replace("/", "_"))
-        dig = harness.make_file(local, size, seed=seed, quiet=True)
-        self.dfs_ok("put", local, remote, "--replicas", 2)
-        os.unlink(local)
-        return dig
-
-    def get_check(self, remote, dig):
-        back = self.scratch("back")
-        self.dfs_ok("get", remote, back)
-        got = harness.sha256_file(back)
-        os.unlink(back)
-        check(got == dig, "%s read back with other bytes" % remote)
-
-    def teardown(self):
-        problems = []
-        for d in self.daemons():
-            p = d.died_unexpectedly()
-            if p:
-                problems.append(p)
-        for d in reversed(self.daemons()):
-            p = d.terminate()
-            if p:
-                problems.append(p)
-        for d in self.daemons():
-            m = harness.sanitizer_report(d.log_text())
-            if m:
-                problems.append("%s printed a sanitizer report (%s)" % (d.name, m))
-        if problems or harness.KEEP:
-            for d in self.daemons():
-                print("    --- tail of %s:\n%s" % (d.log_path, d.log_tail(25)))
-            print("    (kept in %s)" % self.dir)
-        else:
-            harness.shutil.rmtree(self.dir, ignore_errors=True)
-        return problems
+def put(c, remote, size, seed):
+    local = c.scratch("src-" + remote.strip("/").replace("/", "_"))
+    dig = harness.make_file(local, size, seed=seed, quiet=True)
+    c.dfs_ok("put", local, remote, "--replicas", 2)
+    os.unlink(local)
+    return dig
 
 
 def through_any_address(c, files):
     lead = c.leader()
     print("    metad-%d is the leader" % (lead + 1), flush=True)
     for i in range(N_METAD):  # each address first: followers redirect to the leader
-        one = [c.client[(i + k) % N_METAD] for k in range(N_METAD)]
+        one = [c.meta_addrs[(i + k) % N_METAD] for k in range(N_METAD)]
         local = c.scratch("any")
         dig = harness.make_file(local, MiB + i, seed=70 + i, quiet=True)
-        rc, _, err = c.dfs("--meta", ",".join(one), "put", local, "/any%d" % i)
+        rc, _, err = c.dfs("put", local, "/any%d" % i, meta=",".join(one))
         check(rc == 0, "put via %s first: %s" % (one[0], err))
         files["/any%d" % i] = dig
     for i in range(3):
-        files["/f%d" % i] = c.put("/f%d" % i, 3 * MiB + 7 * i, seed=80 + i)
+        files["/f%d" % i] = put(c, "/f%d" % i, 3 * MiB + 7 * i, seed=80 + i)
     for remote, dig in files.items():
         c.get_check(remote, dig)
 
@@ -163,13 +63,13 @@ def kill_leader(c, files):
     check(took < 15, "failover took %.1f s" % took)
     for remote, dig in files.items():
         c.get_check(remote, dig)
-    files["/after-kill"] = c.put("/after-kill", 2 * MiB + 1, seed=90)
+    files["/after-kill"] = put(c, "/after-kill", 2 * MiB + 1, seed=90)
     c.get_check("/after-kill", files["/after-kill"])
     c.metads[lead].start()  # back as a follower: catches up from the log
     deadline = time.time() + 20
-    want = c.overview(new)["files"]
+    want = overview(c, new)["files"]
     while True:
-        ov = c.overview(lead)
+        ov = overview(c, lead)
         if ov and not ov["is_leader"] and ov["files"] == want:
             break
         check(time.time() < deadline, "restarted metad-%d did not catch up (%r, leader has %d "
@@ -230,10 +130,9 @@ def no_quorum(c, files):
 
 
 def main(r):
-    c = HaCluster()
-    r.clusters.append(c)  # its daemons are checked after every case
-    files = {}
-    try:
+    with r.cluster(metads=N_METAD, chunkservers=3, name="ha", heartbeat="300ms",
+                   dead_timeout="2s", metad_args=ELECTION) as c:
+        files = {}
         r.case("put and get through any metad address (followers redirect)",
                through_any_address, c, files)
         r.case("kill -9 of the leader: a new one, every file intact, the old one rejoins",
@@ -242,15 +141,6 @@ def main(r):
                puts_racing_a_kill, c, files)
         r.case("two of three metads down: one clear error, then work again",
                no_quorum, c, files)
-    finally:
-        r.clusters.remove(c)
-        problems = c.teardown()
-        if problems:
-            r.failed += 1
-            print("FAIL cluster teardown: %s" % "; ".join(problems), flush=True)
-        else:
-            r.passed += 1
-            print("PASS cluster teardown (clean shutdown, no sanitizer report)", flush=True)
 
 
 if __name__ == "__main__":

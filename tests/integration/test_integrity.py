@@ -49,12 +49,18 @@ def one_replica_corrupt(c):
 def settled(c, timeout=30):
     """Waits until metad repaired what the last case broke (no chunk under its goal, no
     copy job): copies still landing would count as this case's new chunk files."""
-    deadline = time.time() + timeout
+    deadline, calm_since = time.time() + timeout, None
     while True:
         s = json.loads(c.dfs_ok("admin", "status", "--json"))
         if (s["under_replicated"] == 0 and s["copy_jobs_running"] == 0
                 and s["copy_jobs_queued"] == 0 and s["corrupt"] == 0):
-            return
+            # and stays so for a second: a replica the last read found bad reaches metad
+            # a heartbeat or two later (verify order, then the chunkserver's report)
+            calm_since = calm_since or time.time()
+            if time.time() - calm_since >= 1.0:
+                return
+        else:
+            calm_since = None
         check(time.time() < deadline, "replication did not settle: %r" % s)
         time.sleep(0.1)
 
