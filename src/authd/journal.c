@@ -13,8 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
+#include "common/bytes.h"
 #include "common/crc.h"
 #include "common/errors.h"
+#include "common/fileio.h"
 #include "common/log.h"
 
 #define REC_HDR 8
@@ -42,16 +45,8 @@ struct journal {
   int compact_fd; /* only during journal_compact */
 };
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-
 static int write_all_fd(int fd, const uint8_t *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) { if (errno == EINTR) continue; return DFS_EIO; }
-    p += w; n -= (size_t)w;
-  }
-  return 0;
+  return dfs_write_all(fd, p, n) ? DFS_EIO : 0;
 }
 
 static int fsync_dir_of(const char *path) {
@@ -68,7 +63,7 @@ static int fsync_dir_of(const char *path) {
 /* NULL if a whole, intact record starts at off; else what is wrong with it. */
 static const char *record_problem(const uint8_t *data, size_t n, size_t off) {
   if (n - off < REC_HDR) return "a torn record header";
-  uint32_t len = get32(data + off), crc = get32(data + off + 4);
+  uint32_t len = dfs_get_le32(data + off), crc = dfs_get_le32(data + off + 4);
   if (len == 0 || len > REC_MAX) return "an impossible record length";
   if (len > n - off - REC_HDR) return "a record cut short";
   if (dfs_crc32c(0, data + off + REC_HDR, len) != crc) return "a checksum mismatch";
@@ -78,7 +73,7 @@ static const char *record_problem(const uint8_t *data, size_t n, size_t off) {
 /* The first offset >= from where an intact record starts, or n if none. */
 static size_t next_valid(const uint8_t *data, size_t n, size_t from) {
   for (size_t p = from; p + REC_HDR < n; p++) {
-    uint32_t len = get32(data + p);
+    uint32_t len = dfs_get_le32(data + p);
     if (len == 0 || len > REC_MAX || len > n - p - REC_HDR) continue; /* cheap test first */
     if (!record_problem(data, n, p)) return p;
   }
@@ -105,7 +100,7 @@ int journal_open(uv_loop_t *loop, const char *path, int repair, journal_replay_c
   while (off < n) {
     const char *why = record_problem(data, n, off);
     if (!why) {
-      uint32_t len = get32(data + off);
+      uint32_t len = dfs_get_le32(data + off);
       if (cb(data + off + REC_HDR, len, ud) != 0) {
         LOG_ERROR("%s: the record at offset %zu has a valid checksum but cannot be read "
                   "(written by a newer authd?): refusing to start; run the authd that "
@@ -150,8 +145,8 @@ err:
 
 void journal_emit(journal *j, const uint8_t *body, size_t len) {
   uint8_t h[REC_HDR];
-  put32(h, (uint32_t)len);
-  put32(h + 4, dfs_crc32c(0, body, len));
+  dfs_put_le32(h, (uint32_t)len);
+  dfs_put_le32(h + 4, dfs_crc32c(0, body, len));
   if (j->compact_fd >= 0 &&
       (write_all_fd(j->compact_fd, h, REC_HDR) || write_all_fd(j->compact_fd, body, len))) {
     close(j->compact_fd);
@@ -182,16 +177,11 @@ int journal_append(journal *j, const uint8_t *body, size_t len) {
   if (j->failed) return DFS_EIO;
   if (len == 0 || len > REC_MAX) return DFS_EINVAL;
   struct batch *b = &j->filling;
-  if (b->len + REC_HDR + len > b->cap) {
-    size_t ncap = (b->cap ? b->cap * 2 : 4096);
-    while (ncap < b->len + REC_HDR + len) ncap *= 2;
-    uint8_t *nb = realloc(b->buf, ncap);
-    if (!nb) return DFS_ENOMEM;
-    b->buf = nb;
-    b->cap = ncap;
-  }
-  put32(b->buf + b->len, (uint32_t)len);
-  put32(b->buf + b->len + 4, dfs_crc32c(0, body, len));
+  uint8_t *nb = dfs_grow(b->buf, &b->cap, b->len + REC_HDR + len, 1, 4096);
+  if (!nb) return DFS_ENOMEM;
+  b->buf = nb;
+  dfs_put_le32(b->buf + b->len, (uint32_t)len);
+  dfs_put_le32(b->buf + b->len + 4, dfs_crc32c(0, body, len));
   memcpy(b->buf + b->len + REC_HDR, body, len);
   b->len += REC_HDR + len;
   return 0;
@@ -235,13 +225,9 @@ static void start_flush(journal *j) {
 
 int journal_sync(journal *j, journal_done_cb cb, void *ud) {
   struct batch *b = &j->filling;
-  if (b->nw == b->capw) {
-    size_t ncap = b->capw ? b->capw * 2 : 8;
-    struct waiter *nw = realloc(b->w, ncap * sizeof *nw);
-    if (!nw) return DFS_ENOMEM;
-    b->w = nw;
-    b->capw = ncap;
-  }
+  struct waiter *nw = dfs_grow(b->w, &b->capw, b->nw + 1, sizeof *nw, 8);
+  if (!nw) return DFS_ENOMEM;
+  b->w = nw;
   b->w[b->nw++] = (struct waiter){cb, ud};
   start_flush(j);
   return 0;

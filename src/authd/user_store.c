@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/util.h"
 
@@ -91,13 +92,9 @@ static auth_user *find_user(const user_store *s, const char *name) {
 static int mem_put_user(user_store *s, const auth_user *u) {
   auth_user *x = find_user(s, u->name);
   if (x) { *x = *u; return 0; }
-  if (s->nusers == s->capusers) {
-    size_t nc = s->capusers ? s->capusers * 2 : 16;
-    auth_user *nu = realloc(s->users, nc * sizeof *nu);
-    if (!nu) return DFS_ENOMEM;
-    s->users = nu;
-    s->capusers = nc;
-  }
+  auth_user *nu = dfs_grow(s->users, &s->capusers, s->nusers + 1, sizeof *nu, 16);
+  if (!nu) return DFS_ENOMEM;
+  s->users = nu;
   s->users[s->nusers++] = *u;
   return 0;
 }
@@ -186,13 +183,10 @@ static void mem_drop_session(user_store *s, const uint8_t h[32]) {
 
 static int mem_retire(user_store *s, const char *name) {
   if (user_store_name_retired(s, name)) return 0;
-  if (s->nretired == s->capretired) {
-    size_t nc = s->capretired ? s->capretired * 2 : 16;
-    char(*nr)[USER_NAME_MAX + 1] = realloc(s->retired, nc * sizeof *nr);
-    if (!nr) return DFS_ENOMEM;
-    s->retired = nr;
-    s->capretired = nc;
-  }
+  char(*nr)[USER_NAME_MAX + 1] = dfs_grow(s->retired, &s->capretired, s->nretired + 1,
+                                           sizeof *nr, 16);
+  if (!nr) return DFS_ENOMEM;
+  s->retired = nr;
   snprintf(s->retired[s->nretired++], USER_NAME_MAX + 1, "%s", name);
   return 0;
 }

@@ -33,9 +33,12 @@
 #include <unistd.h>
 
 #include "chunkd/chunk_crc.h"
+#include "common/array.h"
+#include "common/bytes.h"
 #include "common/crc.h"
 #include "common/errors.h"
 #include "common/fault.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -83,23 +86,6 @@ struct chunk_store {
 
 /* ---- little helpers ------------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-  return v;
-}
-
 static size_t nblocks(uint32_t length) { return (length + DFS_BLOCK_SIZE - 1) / DFS_BLOCK_SIZE; }
 
 typedef struct {
@@ -111,12 +97,12 @@ typedef struct {
 static void hdr_encode(const chunk_hdr *h, uint8_t out[CHUNK_HDR_SIZE]) {
   memset(out, 0, CHUNK_HDR_SIZE);
   memcpy(out, CHUNK_MAGIC, 8);
-  put64(out + 8, h->id);
-  put64(out + 16, h->version);
-  put32(out + 24, h->length);
-  put32(out + 28, h->crc);
-  for (unsigned i = 0; i < DFS_BLOCKS_PER_CHUNK; i++) put32(out + 32 + 4 * i, h->block_crcs[i]);
-  put32(out + HDR_CRC_OFF, dfs_crc32c(0, out, HDR_CRC_OFF));
+  dfs_put_le64(out + 8, h->id);
+  dfs_put_le64(out + 16, h->version);
+  dfs_put_le32(out + 24, h->length);
+  dfs_put_le32(out + 28, h->crc);
+  for (unsigned i = 0; i < DFS_BLOCKS_PER_CHUNK; i++) dfs_put_le32(out + 32 + 4 * i, h->block_crcs[i]);
+  dfs_put_le32(out + HDR_CRC_OFF, dfs_crc32c(0, out, HDR_CRC_OFF));
 }
 
 /* 0 or DFS_ECHECKSUM (with a static reason) if the header is not a valid one. */
@@ -125,15 +111,15 @@ static int hdr_decode(const uint8_t in[CHUNK_HDR_SIZE], chunk_hdr *h, const char
     *why = "bad magic";
     return DFS_ECHECKSUM;
   }
-  if (get32(in + HDR_CRC_OFF) != dfs_crc32c(0, in, HDR_CRC_OFF)) {
+  if (dfs_get_le32(in + HDR_CRC_OFF) != dfs_crc32c(0, in, HDR_CRC_OFF)) {
     *why = "header CRC mismatch";
     return DFS_ECHECKSUM;
   }
-  h->id = get64(in + 8);
-  h->version = get64(in + 16);
-  h->length = get32(in + 24);
-  h->crc = get32(in + 28);
-  for (unsigned i = 0; i < DFS_BLOCKS_PER_CHUNK; i++) h->block_crcs[i] = get32(in + 32 + 4 * i);
+  h->id = dfs_get_le64(in + 8);
+  h->version = dfs_get_le64(in + 16);
+  h->length = dfs_get_le32(in + 24);
+  h->crc = dfs_get_le32(in + 28);
+  for (unsigned i = 0; i < DFS_BLOCKS_PER_CHUNK; i++) h->block_crcs[i] = dfs_get_le32(in + 32 + 4 * i);
   if (h->length > DFS_CHUNK_SIZE) {
     *why = "length out of range";
     return DFS_ECHECKSUM;
@@ -141,40 +127,15 @@ static int hdr_decode(const uint8_t in[CHUNK_HDR_SIZE], chunk_hdr *h, const char
   return 0;
 }
 
+/* Reads exactly len bytes at off: a short file is a truncated (corrupt) chunk. */
 static int pread_all(int fd, void *buf, size_t len, off_t off) {
-  uint8_t *p = buf;
-  while (len) {
-    ssize_t r = pread(fd, p, len, off);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return dfs_from_errno(errno);
-    }
-    if (r == 0) return DFS_ECHECKSUM; /* short file: truncated chunk */
-    p += r;
-    off += r;
-    len -= (size_t)r;
-  }
-  return 0;
+  int rc = dfs_pread_all(fd, buf, len, (uint64_t)off);
+  return rc == -ENODATA ? DFS_ECHECKSUM : rc ? dfs_from_errno(-rc) : 0;
 }
 
 static int writev_all(int fd, struct iovec *iov, int n) {
-  while (n > 0) {
-    ssize_t w = writev(fd, iov, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno == ENOSPC ? DFS_ENOSPACE : dfs_from_errno(errno);
-    }
-    while (n > 0 && (size_t)w >= iov->iov_len) {
-      w -= (ssize_t)iov->iov_len;
-      iov++;
-      n--;
-    }
-    if (n > 0) {
-      iov->iov_base = (char *)iov->iov_base + w;
-      iov->iov_len -= (size_t)w;
-    }
-  }
-  return 0;
+  int rc = dfs_writev_all(fd, iov, n);
+  return rc == -ENOSPC ? DFS_ENOSPACE : rc ? dfs_from_errno(-rc) : 0;
 }
 
 static int fsync_path(const char *path) {
@@ -186,18 +147,8 @@ static int fsync_path(const char *path) {
 }
 
 static int mkdir_p(const char *path) {
-  char buf[PATH_SZ];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return DFS_ETOOBIG;
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if (mkdir(buf, 0700) < 0 && errno != EEXIST) return dfs_from_errno(errno);
-      *p = c;
-      if (c == '\0') break;
-    }
-  }
-  return 0;
+  int rc = dfs_mkdir_p(path, 0700);
+  return rc == -ENAMETOOLONG ? DFS_ETOOBIG : rc ? dfs_from_errno(-rc) : 0;
 }
 
 /* ---- index (caller holds mu) ---------------------------------------------------- */
@@ -273,13 +224,9 @@ static int idx_remove(chunk_store *s, uint64_t id, chunk_info *out) {
 }
 
 static void fresh_add(chunk_store *s, const chunk_info *ci) {
-  if (s->nfresh == s->capfresh) {
-    size_t nc = s->capfresh ? s->capfresh * 2 : 64;
-    chunk_info *n = realloc(s->fresh, nc * sizeof *n);
-    if (!n) return; /* reported at the next full inventory instead */
-    s->fresh = n;
-    s->capfresh = nc;
-  }
+  chunk_info *n = dfs_grow(s->fresh, &s->capfresh, s->nfresh + 1, sizeof *n, 64);
+  if (!n) return; /* reported at the next full inventory instead */
+  s->fresh = n;
   s->fresh[s->nfresh++] = *ci;
 }
 
@@ -298,13 +245,9 @@ static void io_error(chunk_store *s, const char *what) {
 }
 
 static void bad_add(chunk_store *s, uint64_t id, uint64_t version) { /* caller holds mu */
-  if (s->nbad == s->capbad) {
-    size_t nc = s->capbad ? s->capbad * 2 : 16;
-    chunk_ref *n = realloc(s->bad, nc * sizeof *n);
-    if (!n) return; /* metad still learns it from the next full inventory */
-    s->bad = n;
-    s->capbad = nc;
-  }
+  chunk_ref *n = dfs_grow(s->bad, &s->capbad, s->nbad + 1, sizeof *n, 16);
+  if (!n) return; /* metad still learns it from the next full inventory */
+  s->bad = n;
   s->bad[s->nbad++] = (chunk_ref){id, version};
 }
 
@@ -713,13 +656,9 @@ static size_t quarantine_list(chunk_store *s, qfile **out, uint64_t *total) {
     struct stat st;
     if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, 0) || !S_ISREG(st.st_mode))
       continue;
-    if (n == cap) {
-      size_t nc = cap ? cap * 2 : 64;
-      qfile *nv = realloc(v, nc * sizeof *nv);
-      if (!nv) break;
-      v = nv;
-      cap = nc;
-    }
+    qfile *nv = dfs_grow(v, &cap, n + 1, sizeof *nv, 64);
+    if (!nv) break;
+    v = nv;
     snprintf(v[n].name, sizeof v[n].name, "%s", de->d_name);
     v[n].when_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
     v[n].bytes = (uint64_t)st.st_size;

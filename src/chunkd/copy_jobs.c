@@ -20,6 +20,7 @@
 #include "chunkd/chunk_crc.h"
 #include "client_chunk.pb-c.h"
 #include "common.pb-c.h"
+#include "common/array.h"
 #include "common/cap.h"
 #include "common/conn.h"
 #include "common/crc.h"
@@ -68,17 +69,13 @@ static void on_wait(uv_timer_t *t) { job_fetch(t->data); }
 
 static void push_result(copy_jobs *cj, uint64_t job_id, uint64_t chunk_id, int err, uint64_t bytes,
                         const char *msg) {
-  if (cj->nres == cj->capres) {
-    size_t nc = cj->capres ? cj->capres * 2 : 8;
-    copy_result *n = realloc(cj->res, nc * sizeof *n);
-    if (!n) {
-      LOG_WARN("out of memory for the result of copy job %" PRIu64 " (metad times it out)",
-               job_id);
-      return;
-    }
-    cj->res = n;
-    cj->capres = nc;
+  copy_result *n = dfs_grow(cj->res, &cj->capres, cj->nres + 1, sizeof *n, 8);
+  if (!n) {
+    LOG_WARN("out of memory for the result of copy job %" PRIu64 " (metad times it out)",
+             job_id);
+    return;
   }
+  cj->res = n;
   copy_result *r = &cj->res[cj->nres++];
   r->job_id = job_id;
   r->chunk_id = chunk_id;

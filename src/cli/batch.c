@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli/output.h"
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/path.h"
 
@@ -28,13 +29,9 @@ void cli_xfer_free(cli_xfer_list *l) {
 }
 
 int cli_xfer_add_file(cli_xfer_list *l, const char *src, const char *dst, uint64_t size) {
-  if (l->n_files == l->cap_files) {
-    size_t nc = l->cap_files ? l->cap_files * 2 : 64;
-    cli_xfer_item *nf = realloc(l->files, nc * sizeof *nf);
-    if (!nf) return DFS_ENOMEM;
-    l->files = nf;
-    l->cap_files = nc;
-  }
+  cli_xfer_item *nf = dfs_grow(l->files, &l->cap_files, l->n_files + 1, sizeof *nf, 64);
+  if (!nf) return DFS_ENOMEM;
+  l->files = nf;
   cli_xfer_item *it = &l->files[l->n_files];
   it->src = strdup(src);
   it->dst = strdup(dst);
@@ -51,13 +48,9 @@ int cli_xfer_add_file(cli_xfer_list *l, const char *src, const char *dst, uint64
 }
 
 int cli_xfer_add_dir(cli_xfer_list *l, const char *dir) {
-  if (l->n_dirs == l->cap_dirs) {
-    size_t nc = l->cap_dirs ? l->cap_dirs * 2 : 16;
-    char **nd = realloc(l->dirs, nc * sizeof *nd);
-    if (!nd) return DFS_ENOMEM;
-    l->dirs = nd;
-    l->cap_dirs = nc;
-  }
+  char **nd = dfs_grow(l->dirs, &l->cap_dirs, l->n_dirs + 1, sizeof *nd, 16);
+  if (!nd) return DFS_ENOMEM;
+  l->dirs = nd;
   if (!(l->dirs[l->n_dirs] = strdup(dir))) return DFS_ENOMEM;
   l->n_dirs++;
   return 0;
@@ -89,12 +82,9 @@ int cli_walk_local(cli_xfer_list *l, const char *cmd, const char *local_dir,
   rc = 0;
   while ((e = readdir(d)) != NULL) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 32;
-      char **nn = realloc(names, cap * sizeof *nn);
-      if (!nn) { rc = DFS_ENOMEM; break; }
-      names = nn;
-    }
+    char **nn = dfs_grow(names, &cap, n + 1, sizeof *nn, 32);
+    if (!nn) { rc = DFS_ENOMEM; break; }
+    names = nn;
     if (!(names[n] = strdup(e->d_name))) { rc = DFS_ENOMEM; break; }
     n++;
   }

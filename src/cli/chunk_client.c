@@ -11,6 +11,7 @@
 #include "cli/meta_client.h"
 #include "client_chunk.pb-c.h"
 #include "common.pb-c.h"
+#include "common/array.h"
 #include "common/crc.h"
 #include "common/errors.h"
 #include "common/frame.h"
@@ -30,13 +31,9 @@ static chunk_conn_slot *slot_for(chunk_conns *cc, const cli_server *srv) {
   for (size_t i = 0; i < cc->n; i++)
     if (cc->slots[i].srv.port == srv->port && strcmp(cc->slots[i].srv.host, srv->host) == 0)
       return &cc->slots[i];
-  if (cc->n == cc->cap) {
-    size_t nc = cc->cap ? cc->cap * 2 : 8;
-    chunk_conn_slot *s = realloc(cc->slots, nc * sizeof *s);
-    if (!s) return NULL;
-    cc->slots = s;
-    cc->cap = nc;
-  }
+  chunk_conn_slot *grown = dfs_grow(cc->slots, &cc->cap, cc->n + 1, sizeof *grown, 8);
+  if (!grown) return NULL;
+  cc->slots = grown;
   chunk_conn_slot *s = &cc->slots[cc->n++];
   s->srv = *srv;
   s->fd = -1;

@@ -29,6 +29,7 @@
 #include "cli/progress.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/frame.h"
 #include "common/path.h"
@@ -280,13 +281,9 @@ static int server_index(get_job *j, const Dfs__ServerAddr *s) {
       return (int)i;
   }
   if (j->n_servers >= UINT16_MAX) return -1;
-  if (j->n_servers == j->cap_servers) {
-    size_t nc = j->cap_servers ? j->cap_servers * 2 : 16;
-    cli_server *ns = realloc(j->servers, nc * sizeof *ns);
-    if (!ns) return -1;
-    j->servers = ns;
-    j->cap_servers = nc;
-  }
+  cli_server *ns = dfs_grow(j->servers, &j->cap_servers, j->n_servers + 1, sizeof *ns, 16);
+  if (!ns) return -1;
+  j->servers = ns;
   cli_server *x = &j->servers[j->n_servers];
   x->server_id = s->server_id;
   snprintf(x->host, sizeof x->host, "%s", s->host);

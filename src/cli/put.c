@@ -21,17 +21,19 @@
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "cli/put_file.h"
 #include "cli/chunk_client.h"
 #include "cli/commands.h"
 #include "cli/mode.h"
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
+#include "cli/put_file.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
+#include "common/array.h"
 #include "common/crc.h"
 #include "common/errors.h"
+#include "common/fileio.h"
 #include "common/frame.h"
 #include "common/path.h"
 #include "common/util.h"
@@ -247,21 +249,6 @@ static void exclude_server(put_job *j, uint64_t id) {
   pthread_mutex_unlock(&j->lock);
 }
 
-static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off) {
-  while (len) {
-    ssize_t r = pread(fd, buf, len, (off_t)off);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (r == 0) return -ENODATA; /* the file shrank while we read it */
-    buf += r;
-    len -= (size_t)r;
-    off += (uint64_t)r;
-  }
-  return 0;
-}
-
 /* Stores buf[0..len) as chunk idx (allocation, write down the chain, retries on other
  * servers); returns 0 or marks the job failed. */
 static int put_store(put_job *j, chunk_conns *cc, const uint8_t *buf, uint32_t len,
@@ -312,7 +299,7 @@ static int put_store(put_job *j, chunk_conns *cc, const uint8_t *buf, uint32_t l
 static int put_one(put_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
   uint64_t off = idx * DFS_CHUNK_SIZE;
   uint32_t len = (uint32_t)(j->size - off < DFS_CHUNK_SIZE ? j->size - off : DFS_CHUNK_SIZE);
-  int rc = read_full(j->fd, buf, len, off);
+  int rc = dfs_pread_all(j->fd, buf, len, off); /* -ENODATA: the file shrank meanwhile */
   if (rc) {
     pthread_mutex_lock(&j->lock);
     fail_locked(j, DFS_EIO, 0, "%s: read failed at byte %llu: %s", j->local,
@@ -478,9 +465,8 @@ static int fetch_old_chunks(meta_client *mc, const char *remote, old_chunk **out
     Dfs__GetFileRep *rep = (Dfs__GetFileRep *)m;
     uint64_t total = rep->entry ? rep->entry->chunks : 0;
     for (size_t i = 0; i < rep->n_chunks; i++) {
-      if (cnt == cap) {
-        cap = cap ? cap * 2 : 64;
-        old_chunk *nv = realloc(v, cap * sizeof *v);
+      {
+        old_chunk *nv = dfs_grow(v, &cap, cnt + 1, sizeof *v, 64);
         if (!nv) {
           dfs__get_file_rep__free_unpacked(rep, NULL);
           free(v);
@@ -519,7 +505,7 @@ static uint64_t plan_reuse(put_job *j, old_chunk *old, size_t nold, uint64_t *nr
   for (uint64_t i = 0; i < j->nchunks; i++) {
     uint64_t off = i * DFS_CHUNK_SIZE;
     uint32_t len = (uint32_t)(j->size - off < DFS_CHUNK_SIZE ? j->size - off : DFS_CHUNK_SIZE);
-    int rc = read_full(j->fd, buf, len, off);
+    int rc = dfs_pread_all(j->fd, buf, len, off); /* -ENODATA: the file shrank meanwhile */
     if (rc) {
       cli_err("put", "%s: read failed at byte %llu: %s", j->local, (unsigned long long)off,
               rc == -ENODATA ? "file shrank during upload" : strerror(-rc));
@@ -826,12 +812,11 @@ static int put_stream(meta_client *mc, const put_opts *o, int fd, const char *re
     }
     if (got == 0) break;
     if (j.nchunks == cap) {
-      uint64_t nc = cap ? cap * 2 : 64;
-      put_chunk *n = realloc(j.chunks, nc * sizeof *n);
-      if (!n) { cli_err("put", "out of memory for %llu chunks", (unsigned long long)nc); goto out; }
-      memset(n + cap, 0, (nc - cap) * sizeof *n);
+      size_t old = cap;
+      put_chunk *n = dfs_grow(j.chunks, &cap, j.nchunks + 1, sizeof *n, 64);
+      if (!n) { cli_err("put", "out of memory after %llu chunks", (unsigned long long)old); goto out; }
+      memset(n + old, 0, (cap - old) * sizeof *n);
       j.chunks = n;
-      cap = nc;
     }
     uint64_t idx = j.nchunks++;
     j.size += (uint64_t)got;

@@ -1,5 +1,6 @@
 /* libyaml backend for dfs_config: walks parser events keeping a stack of key prefixes,
  * and stores scalars under their flattened key in a small array (configs are tiny). */
+#include "common/array.h"
 #include "common/config.h"
 
 #include <ctype.h>
@@ -28,12 +29,9 @@ int dfs_config_set(dfs_config *c, const char *key, const char *value) {
   if (!v) return DFS_ENOMEM;
   for (size_t i = 0; i < c->n; i++)
     if (strcmp(c->items[i].key, key) == 0) { free(c->items[i].value); c->items[i].value = v; return 0; }
-  if (c->n == c->cap) {
-    size_t ncap = c->cap ? c->cap * 2 : 16;
-    struct kv *ni = realloc(c->items, ncap * sizeof *ni);
-    if (!ni) { free(v); return DFS_ENOMEM; }
-    c->items = ni; c->cap = ncap;
-  }
+  struct kv *ni = dfs_grow(c->items, &c->cap, c->n + 1, sizeof *ni, 16);
+  if (!ni) { free(v); return DFS_ENOMEM; }
+  c->items = ni;
   char *k = strdup(key);
   if (!k) { free(v); return DFS_ENOMEM; }
   c->items[c->n++] = (struct kv){k, v};

@@ -16,6 +16,7 @@
 
 #include "common.pb-c.h"
 #include "common/errors.h"
+#include "common/fileio.h"
 
 static dfs_tls_ctx *sock_tls;
 
@@ -82,16 +83,7 @@ static int writev_all(int fd, struct iovec *iov, int n) {
     }
     return 0;
   }
-  while (n > 0) {
-    ssize_t w = writev(fd, iov, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return io_err();
-    }
-    while (n > 0 && (size_t)w >= iov->iov_len) { w -= (ssize_t)iov->iov_len; iov++; n--; }
-    if (n > 0) { iov->iov_base = (char *)iov->iov_base + w; iov->iov_len -= (size_t)w; }
-  }
-  return 0;
+  return dfs_writev_all(fd, iov, n) ? io_err() : 0; /* io_err reads errno */
 }
 
 static int read_all(int fd, void *buf, size_t len) {
