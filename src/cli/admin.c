@@ -279,10 +279,9 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv) {
   const char *pos[3];
   size_t npos;
   char err[512];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 4, v, pos, 3, &npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("admin")); return CLI_OK; }
-  if (rc) return cli_usage_error("admin", "%s", err);
-  if (npos == 0) return cli_usage_error("admin", "missing subcommand (status, fsck, users)");
+  int rc = cli_command_args("admin", argc, argv, specs, 4, v, pos, 3, &npos, 1,
+                            "subcommand (status, fsck, users)");
+  if (rc != CLI_CONTINUE) return rc;
   if (strcmp(pos[0], "fsck") == 0) {
     if (v[0].present || v[1].present)
       return cli_usage_error("admin", "--wait and --timeout go with 'admin status'");

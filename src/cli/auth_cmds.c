@@ -80,18 +80,16 @@ static int user_arg(const char *cmd, size_t npos, const char **pos, char *out) {
 }
 
 /* Parses [USER] [--password-stdin] (maxpos 1) or just [--password-stdin] (maxpos 0).
- * Returns -1 to go on, else an exit code. */
+ * Returns CLI_CONTINUE, else an exit code. */
 static int parse_pw_args(const char *cmd, int argc, char **argv, size_t maxpos, pw_in *in,
                          const char **pos, size_t *npos) {
   static const cli_opt_spec specs[] = {{"password-stdin", 0, 0}};
   cli_opt_val v[1];
-  char err[256];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 1, v, pos, maxpos, npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command(cmd)); return CLI_OK; }
-  if (rc) return cli_usage_error(cmd, "%s", err);
+  int rc = cli_command_args(cmd, argc, argv, specs, 1, v, pos, maxpos, npos, 0, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   in->from_stdin = v[0].present;
   in->cmd = cmd;
-  return -1;
+  return CLI_CONTINUE;
 }
 
 /* "2026-11-23 05:00 (in 23 h 59 min)" for a wall-clock expiry in ms. */
@@ -154,7 +152,7 @@ int cli_cmd_register(cli_ctx *ctx, int argc, char **argv) {
   size_t npos;
   char user[CLI_USER_MAX + 1], pw[PWBUF];
   int rc = parse_pw_args("register", argc, argv, 1, &in, pos, &npos);
-  if (rc >= 0) return rc;
+  if (rc != CLI_CONTINUE) return rc;
   if ((rc = user_arg("register", npos, pos, user))) return rc;
   char prompt[96];
   snprintf(prompt, sizeof prompt, "new password for %s: ", user);
@@ -180,7 +178,7 @@ int cli_cmd_login(cli_ctx *ctx, int argc, char **argv) {
   size_t npos;
   char user[CLI_USER_MAX + 1], pw[PWBUF];
   int rc = parse_pw_args("login", argc, argv, 1, &in, pos, &npos);
-  if (rc >= 0) return rc;
+  if (rc != CLI_CONTINUE) return rc;
   if ((rc = user_arg("login", npos, pos, user))) return rc;
   char prompt[96];
   snprintf(prompt, sizeof prompt, "password for %s: ", user);
@@ -217,7 +215,7 @@ int cli_cmd_logout(cli_ctx *ctx, int argc, char **argv) {
   const char *pos[1];
   size_t npos;
   int rc = parse_pw_args("logout", argc, argv, 0, &in, pos, &npos);
-  if (rc >= 0) return rc;
+  if (rc != CLI_CONTINUE) return rc;
   if (in.from_stdin) return cli_usage_error("logout", "logout takes no password");
   if (!ctx->sess->token[0]) {
     if (!ctx->quiet) printf("not logged in\n");
@@ -255,7 +253,7 @@ int cli_cmd_whoami(cli_ctx *ctx, int argc, char **argv) {
   const char *pos[1];
   size_t npos;
   int rc = parse_pw_args("whoami", argc, argv, 0, &in, pos, &npos);
-  if (rc >= 0) return rc;
+  if (rc != CLI_CONTINUE) return rc;
   if (in.from_stdin) return cli_usage_error("whoami", "whoami takes no password");
   if (!ctx->sess->token[0]) {
     cli_err("whoami", "not logged in or session expired (run 'dfs login')");
@@ -285,7 +283,7 @@ int cli_cmd_passwd(cli_ctx *ctx, int argc, char **argv) {
   const char *pos[1];
   size_t npos;
   int rc = parse_pw_args("passwd", argc, argv, 0, &in, pos, &npos);
-  if (rc >= 0) return rc;
+  if (rc != CLI_CONTINUE) return rc;
   if (!ctx->sess->token[0]) {
     cli_err("passwd", "not logged in or session expired (run 'dfs login')");
     return CLI_FAIL;

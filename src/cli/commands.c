@@ -231,6 +231,23 @@ void cli_print_command_help(FILE *f, const cli_command *c) {
   fprintf(f, "usage: dfs %s\n\n%s\n", c->usage, c->help);
 }
 
+int cli_command_args(const char *cmd, int argc, char **argv, const cli_opt_spec *specs,
+                     size_t nspecs, cli_opt_val *v, const char **pos, size_t maxpos,
+                     size_t *npos, size_t minpos, const char *missing) {
+  char err[512];
+  int rc = cli_parse_args(argc - 1, argv + 1, specs, nspecs, v, pos, maxpos, npos, err,
+                          sizeof err);
+  if (rc == CLI_ARGS_HELP) {
+    cli_print_command_help(stdout, cli_find_command(cmd));
+    return CLI_OK;
+  }
+  if (rc) return cli_usage_error(cmd, "%s", err);
+  if (*npos < minpos)
+    return missing ? cli_usage_error(cmd, "missing %s", missing)
+                   : cli_usage_error(cmd, "missing argument%s", minpos > 1 ? "s" : "");
+  return CLI_CONTINUE;
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
   char msg[512];
   va_list ap;

@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 
+#include "cli/args.h"
+
 #include "cli/meta_client.h"
 #include "cli/session.h"
 
@@ -14,6 +16,8 @@
 #define CLI_OK 0
 #define CLI_FAIL 1
 #define CLI_USAGE 2
+/* Not an exit code: what cli_command_args answers when the command should go on. */
+#define CLI_CONTINUE 100
 
 /* What every handler gets: the metad and authd connections (lazily connected; the
  * session token is put into every request), the session and the flags. */
@@ -63,6 +67,14 @@ void cli_print_global_usage(FILE *f);
 void cli_print_command_help(FILE *f, const cli_command *c);
 /* Prints "usage: dfs <usage>" plus a hint to stderr and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The one way a command parses its arguments (argv[0] is its name; see cli/args.h for
+ * the syntax): --help prints the command's help (returns CLI_OK), a bad option or fewer
+ * than minpos positionals print a usage error (CLI_USAGE; `missing` names what is
+ * missing, NULL: "argument(s)"). Otherwise CLI_CONTINUE, with v[] and pos[0..*npos)
+ * filled (pos holds at most maxpos). */
+int cli_command_args(const char *cmd, int argc, char **argv, const cli_opt_spec *specs,
+                     size_t nspecs, cli_opt_val *v, const char **pos, size_t maxpos,
+                     size_t *npos, size_t minpos, const char *missing);
 
 /* Handlers (one file each area: put.c, get.c, ls.c (also chmod), admin.c). */
 int cli_cmd_put(cli_ctx *ctx, int argc, char **argv);

@@ -812,12 +812,10 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
   const char **pos = calloc((size_t)argc + 1, sizeof *pos);
   if (!pos) { cli_err("get", "out of memory"); return CLI_FAIL; }
   size_t npos;
-  char err[512];
   int ret = CLI_FAIL;
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 3, v, pos, (size_t)argc, &npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("get")); ret = CLI_OK; goto out; }
-  if (rc) { ret = cli_usage_error("get", "%s", err); goto out; }
-  if (npos < 1) { ret = cli_usage_error("get", "missing REMOTE file"); goto out; }
+  int rc = cli_command_args("get", argc, argv, specs, 3, v, pos, (size_t)argc, &npos, 1,
+                            "REMOTE file");
+  if (rc != CLI_CONTINUE) { ret = rc; goto out; }
   uint64_t parallel = GET_DEFAULT_PARALLEL;
   if (v[0].present && cli_parse_u64(v[0].value, 1, GET_MAX_PARALLEL, &parallel)) {
     ret = cli_usage_error("get", "--parallel must be 1..%d", GET_MAX_PARALLEL);

@@ -20,19 +20,17 @@
 
 /* Parses the command's arguments with specs and exactly one optional/required PATH
  * (resolved into path, DFS_PATH_MAX + 1 bytes; def: used when none is given). Returns
- * -1 to continue, or an exit code to return. */
+ * CLI_CONTINUE, or an exit code to return. */
 static int parse_one_path(cli_ctx *ctx, const char *cmd, int argc, char **argv,
                           const cli_opt_spec *specs, size_t nspecs, cli_opt_val *v,
                           int required, const char *def, char *path) {
   const char *pos[1];
   size_t npos;
-  char err[512];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, nspecs, v, pos, 1, &npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command(cmd)); return CLI_OK; }
-  if (rc) return cli_usage_error(cmd, "%s", err);
-  if (npos == 0 && required) return cli_usage_error(cmd, "missing PATH");
+  int rc = cli_command_args(cmd, argc, argv, specs, nspecs, v, pos, 1, &npos,
+                            required ? 1 : 0, "PATH");
+  if (rc != CLI_CONTINUE) return rc;
   if (cli_remote_arg(ctx, cmd, npos ? pos[0] : def, path)) return CLI_FAIL;
-  return -1;
+  return CLI_CONTINUE;
 }
 
 static int stat_path(cli_ctx *ctx, const char *cmd, const char *path, Dfs__StatRep **out) {
@@ -186,7 +184,7 @@ int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
   char path[DFS_PATH_MAX + 1];
   int rc = parse_one_path(ctx, "ls", argc, argv, specs, 4, v, 0,
                           ctx->cwd ? "." : cli_user(ctx) ? "~" : "/", path);
-  if (rc >= 0) return rc;
+  if (rc != CLI_CONTINUE) return rc;
   int lng = v[0].present, human = v[1].present || isatty(STDOUT_FILENO), rec = v[2].present;
 
   Dfs__StatRep *st = NULL;
@@ -227,7 +225,7 @@ int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   char path[DFS_PATH_MAX + 1];
   int rc = parse_one_path(ctx, "stat", argc, argv, specs, 1, v, 1, NULL, path);
-  if (rc >= 0) return rc;
+  if (rc != CLI_CONTINUE) return rc;
   Dfs__StatRep *st = NULL;
   if (stat_path(ctx, "stat", path, &st)) return CLI_FAIL;
   const Dfs__Entry *e = st->entry;
@@ -260,7 +258,7 @@ int cli_cmd_mkdir(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[2];
   char path[DFS_PATH_MAX + 1];
   int rc = parse_one_path(ctx, "mkdir", argc, argv, specs, 2, v, 1, NULL, path);
-  if (rc >= 0) return rc;
+  if (rc != CLI_CONTINUE) return rc;
   uint32_t mode = 0755;
   if (v[1].present && cli_parse_mode(v[1].value, 0755, 1, &mode))
     return cli_usage_error("mkdir", "--mode needs permission bits like 750 or go-rx (got '%s')",
@@ -285,10 +283,8 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv) {
   const char *pos[256];
   size_t npos;
   char err[512];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 3, v, pos, 256, &npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("rm")); return CLI_OK; }
-  if (rc) return cli_usage_error("rm", "%s", err);
-  if (npos == 0) return cli_usage_error("rm", "missing PATH");
+  int rc = cli_command_args("rm", argc, argv, specs, 3, v, pos, 256, &npos, 1, "PATH");
+  if (rc != CLI_CONTINUE) return rc;
   int recursive = v[0].present || v[2].present, ret = CLI_OK;
   for (size_t i = 0; i < npos; i++) {
     char path[DFS_PATH_MAX + 1];
@@ -343,6 +339,8 @@ int cli_cmd_chmod(cli_ctx *ctx, int argc, char **argv) {
   const char *pos[256];
   size_t npos;
   char err[512];
+  /* not cli_command_args: a parse error here is most likely a symbolic mode like -w
+   * taken for an option, and the usage error says so */
   int rc = cli_parse_args(argc - 1, argv + 1, NULL, 0, v, pos, 256, &npos, err, sizeof err);
   if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("chmod")); return CLI_OK; }
   if (rc) return cli_usage_error("chmod", "%s (a mode starting with '-' goes after '--')", err);

@@ -85,18 +85,6 @@ int cli_child_path(const char *parent, const char *name, char *out) {
   return dfs_path_normalize(NULL, buf, out, DFS_PATH_MAX + 1) ? DFS_ETOOBIG : 0;
 }
 
-/* Parses argv with specs into positionals (at most maxpos); handles --help. Returns -1
- * to continue, or an exit code. */
-static int parse(const char *cmd, int argc, char **argv, const cli_opt_spec *specs,
-                 size_t nspecs, cli_opt_val *v, const char **pos, size_t maxpos,
-                 size_t *npos, size_t minpos) {
-  char err[512];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, nspecs, v, pos, maxpos, npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command(cmd)); return CLI_OK; }
-  if (rc) return cli_usage_error(cmd, "%s", err);
-  if (*npos < minpos) return cli_usage_error(cmd, "missing argument%s", minpos > 1 ? "s" : "");
-  return -1;
-}
 
 /* One metad request whose reply only carries a Status (and maybe counters): calls and
  * prints the error line naming path. Returns 0 or the DFS_E* code; *rep kept if out. */
@@ -118,8 +106,8 @@ int cli_cmd_rmdir(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   const char *pos[256];
   size_t npos;
-  int rc = parse("rmdir", argc, argv, NULL, 0, v, pos, 256, &npos, 1);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("rmdir", argc, argv, NULL, 0, v, pos, 256, &npos, 1, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   int ret = CLI_OK;
   for (size_t i = 0; i < npos; i++) {
     char path[DFS_PATH_MAX + 1];
@@ -156,8 +144,8 @@ int cli_cmd_touch(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   const char *pos[256];
   size_t npos;
-  int rc = parse("touch", argc, argv, NULL, 0, v, pos, 256, &npos, 1);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("touch", argc, argv, NULL, 0, v, pos, 256, &npos, 1, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   int ret = CLI_OK;
   for (size_t i = 0; i < npos; i++) {
     char path[DFS_PATH_MAX + 1];
@@ -177,8 +165,8 @@ int cli_cmd_cat(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   const char *pos[256];
   size_t npos;
-  int rc = parse("cat", argc, argv, NULL, 0, v, pos, 256, &npos, 1);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("cat", argc, argv, NULL, 0, v, pos, 256, &npos, 1, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   int ret = CLI_OK;
   for (size_t i = 0; i < npos; i++) {
     char path[DFS_PATH_MAX + 1];
@@ -200,7 +188,7 @@ int cli_cmd_cat(cli_ctx *ctx, int argc, char **argv) {
 /* ---------------------------------------------------------------- mv, cp */
 
 /* Resolves SRC and DST of mv/cp; DST an existing directory (or ending in '/') receives
- * DST/basename(SRC). Returns -1 to continue, or an exit code. */
+ * DST/basename(SRC). Returns CLI_CONTINUE, or an exit code. */
 static int two_paths(cli_ctx *ctx, const char *cmd, const char *s, const char *d, char *src,
                      char *dst) {
   if (cli_remote_arg(ctx, cmd, s, src) || cli_remote_arg(ctx, cmd, d, dst)) return CLI_FAIL;
@@ -220,7 +208,7 @@ static int two_paths(cli_ctx *ctx, const char *cmd, const char *s, const char *d
     if (cli_child_path(dst, base, tmp)) { cli_err(cmd, "%s/%s: path too long", dst, base); return CLI_FAIL; }
     strcpy(dst, tmp);
   }
-  return -1;
+  return CLI_CONTINUE;
 }
 
 int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv) {
@@ -228,10 +216,10 @@ int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   const char *pos[2];
   size_t npos;
-  int rc = parse("mv", argc, argv, specs, 1, v, pos, 2, &npos, 2);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("mv", argc, argv, specs, 1, v, pos, 2, &npos, 2, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   char src[DFS_PATH_MAX + 1], dst[DFS_PATH_MAX + 1];
-  if ((rc = two_paths(ctx, "mv", pos[0], pos[1], src, dst)) >= 0) return rc;
+  if ((rc = two_paths(ctx, "mv", pos[0], pos[1], src, dst)) != CLI_CONTINUE) return rc;
   Dfs__RenameReq req = DFS__RENAME_REQ__INIT;
   req.src = src;
   req.dst = dst;
@@ -255,10 +243,10 @@ int cli_cmd_cp(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[2];
   const char *pos[2];
   size_t npos;
-  int rc = parse("cp", argc, argv, specs, 2, v, pos, 2, &npos, 2);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("cp", argc, argv, specs, 2, v, pos, 2, &npos, 2, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   char src[DFS_PATH_MAX + 1], dst[DFS_PATH_MAX + 1];
-  if ((rc = two_paths(ctx, "cp", pos[0], pos[1], src, dst)) >= 0) return rc;
+  if ((rc = two_paths(ctx, "cp", pos[0], pos[1], src, dst)) != CLI_CONTINUE) return rc;
   Dfs__CopyReq req = DFS__COPY_REQ__INIT;
   req.src = src;
   req.dst = dst;
@@ -297,8 +285,8 @@ int cli_cmd_setrep(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   const char *pos[2];
   size_t npos;
-  int rc = parse("setrep", argc, argv, specs, 1, v, pos, 2, &npos, 2);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("setrep", argc, argv, specs, 1, v, pos, 2, &npos, 2, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   uint64_t n;
   if (cli_parse_u64(pos[1], 1, 16, &n))
     return cli_usage_error("setrep", "N must be a number of replicas, 1..16 (got '%s')", pos[1]);
@@ -358,8 +346,8 @@ int cli_cmd_tree(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   const char *pos[1];
   size_t npos;
-  int rc = parse("tree", argc, argv, NULL, 0, v, pos, 1, &npos, 0);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("tree", argc, argv, NULL, 0, v, pos, 1, &npos, 0, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   char path[DFS_PATH_MAX + 1];
   const char *arg = npos ? pos[0] : ctx->cwd ? "." : cli_user(ctx) ? "~" : "/";
   if (cli_remote_arg(ctx, "tree", arg, path)) return CLI_FAIL;
@@ -399,8 +387,8 @@ int cli_cmd_info(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   const char *pos[1];
   size_t npos;
-  int rc = parse(argv[0], argc, argv, specs, 1, v, pos, 1, &npos, 1);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args(argv[0], argc, argv, specs, 1, v, pos, 1, &npos, 1, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   const char *cmd = argv[0];
   int json = v[0].present;
   char path[DFS_PATH_MAX + 1];
@@ -494,8 +482,8 @@ int cli_cmd_search(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[10];
   const char *pos[2];
   size_t npos;
-  int rc = parse("search", argc, argv, specs, 10, v, pos, 2, &npos, 1);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("search", argc, argv, specs, 10, v, pos, 2, &npos, 1, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   Dfs__SearchReq req = DFS__SEARCH_REQ__INIT;
   req.pattern = (char *)pos[0];
   req.glob = v[0].present;
@@ -563,8 +551,8 @@ int cli_cmd_trash(cli_ctx *ctx, int argc, char **argv) {
   cli_opt_val v[1];
   const char *pos[3];
   size_t npos;
-  int rc = parse("trash", argc, argv, specs, 1, v, pos, 3, &npos, 0);
-  if (rc >= 0) return rc;
+  int rc = cli_command_args("trash", argc, argv, specs, 1, v, pos, 3, &npos, 0, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   const char *sub = npos ? pos[0] : "ls";
   Dfs__TrashReq req = DFS__TRASH_REQ__INIT;
   char path[DFS_PATH_MAX + 1];

@@ -885,12 +885,10 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
   const char **pos = calloc((size_t)argc + 1, sizeof *pos);
   if (!pos) { cli_err("put", "out of memory"); return CLI_FAIL; }
   size_t npos;
-  char err[768];
   int ret = CLI_FAIL, fd = -1;
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 6, v, pos, (size_t)argc, &npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) { cli_print_command_help(stdout, cli_find_command("put")); ret = CLI_OK; goto out; }
-  if (rc) { ret = cli_usage_error("put", "%s", err); goto out; }
-  if (npos < 1) { ret = cli_usage_error("put", "missing LOCAL file"); goto out; }
+  int rc = cli_command_args("put", argc, argv, specs, 6, v, pos, (size_t)argc, &npos, 1,
+                            "LOCAL file");
+  if (rc != CLI_CONTINUE) { ret = rc; goto out; }
   uint64_t replicas = 2, parallel = PUT_DEFAULT_PARALLEL;
   if (v[0].present && cli_parse_u64(v[0].value, 1, CLI_MAX_CHAIN, &replicas)) {
     ret = cli_usage_error("put", "--replicas must be 1..%d", CLI_MAX_CHAIN);

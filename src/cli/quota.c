@@ -33,12 +33,8 @@ int cli_cmd_quota(cli_ctx *ctx, int argc, char **argv) {
   const char *pos[3];
   size_t npos;
   char err[512];
-  int rc = cli_parse_args(argc - 1, argv + 1, specs, 3, v, pos, 3, &npos, err, sizeof err);
-  if (rc == CLI_ARGS_HELP) {
-    cli_print_command_help(stdout, cli_find_command("quota"));
-    return CLI_OK;
-  }
-  if (rc) return cli_usage_error("quota", "%s", err);
+  int rc = cli_command_args("quota", argc, argv, specs, 3, v, pos, 3, &npos, 0, NULL);
+  if (rc != CLI_CONTINUE) return rc;
   int set = npos >= 1 && !strcmp(pos[0], "set");
   Dfs__QuotaReq req = DFS__QUOTA_REQ__INIT;
   req.user = (char *)"";
