@@ -33,23 +33,6 @@ static int parse_one_path(cli_ctx *ctx, const char *cmd, int argc, char **argv,
   return CLI_CONTINUE;
 }
 
-static int stat_path(cli_ctx *ctx, const char *cmd, const char *path, Dfs__StatRep **out) {
-  Dfs__StatReq req = DFS__STAT_REQ__INIT;
-  req.path = (char *)path;
-  ProtobufCMessage *m = NULL;
-  char err[512];
-  int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &req.base,
-                     &dfs__stat_rep__descriptor, &m, err, sizeof err);
-  if (rc == 0 && !((Dfs__StatRep *)m)->entry) { rc = DFS_EPROTO; snprintf(err, sizeof err, "metad sent no entry"); }
-  if (rc) {
-    if (m) protobuf_c_message_free_unpacked(m, NULL);
-    meta_report_path(ctx->mc, cmd, path, rc, err);
-    return rc;
-  }
-  *out = (Dfs__StatRep *)m;
-  return 0;
-}
-
 /* Column widths for `ls -l` so that the columns line up. */
 typedef struct {
   int owner, size, reps;
@@ -188,7 +171,7 @@ int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
   int lng = v[0].present, human = v[1].present || isatty(STDOUT_FILENO), rec = v[2].present;
 
   Dfs__StatRep *st = NULL;
-  if (stat_path(ctx, "ls", path, &st)) return CLI_FAIL;
+  if (cli_stat(ctx, "ls", path, 0, &st)) return CLI_FAIL;
   if (v[3].present) {
     int first = 1, ret = 0;
     if (st->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) {
@@ -227,7 +210,7 @@ int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv) {
   int rc = parse_one_path(ctx, "stat", argc, argv, specs, 1, v, 1, NULL, path);
   if (rc != CLI_CONTINUE) return rc;
   Dfs__StatRep *st = NULL;
-  if (stat_path(ctx, "stat", path, &st)) return CLI_FAIL;
+  if (cli_stat(ctx, "stat", path, 0, &st)) return CLI_FAIL;
   const Dfs__Entry *e = st->entry;
   if (v[0].present) {
     cli_entry_json(stdout, path, e);
@@ -313,7 +296,7 @@ static int chmod_one(cli_ctx *ctx, const char *mode_arg, const char *path) {
   if (!cli_mode_is_octal(mode_arg)) {
     /* Symbolic modes change the current bits: ask for them first. */
     Dfs__StatRep *st = NULL;
-    if (stat_path(ctx, "chmod", path, &st)) return CLI_FAIL;
+    if (cli_stat(ctx, "chmod", path, 0, &st)) return CLI_FAIL;
     int rc = cli_parse_mode(mode_arg, st->entry->mode & 0777,
                             st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR, &mode);
     dfs__stat_rep__free_unpacked(st, NULL);
