@@ -2,6 +2,8 @@
  * soft locations and the replication state (replication.h) of this leader; nothing
  * here changes state. */
 #include "metad/admin_handlers.h"
+
+#include "metad/front_door.h"
 #include "metad/limits.h"
 
 #include <stdio.h>

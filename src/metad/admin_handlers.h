@@ -1,7 +1,7 @@
 /* admin_handlers: the operator's requests, answered from the leader's soft state:
  * Cluster (servers with state, free space, copy jobs; replication health counts) and
- * Fsck (per-file replication health below a path). Registered in client_handlers.c's
- * client_table; same signature as the other client handlers. */
+ * Fsck (per-file replication health below a path). Routed by front_door.c's
+ * route table; md_client_handler like the other client handlers (handlers.h). */
 #ifndef METAD_ADMIN_HANDLERS_H
 #define METAD_ADMIN_HANDLERS_H
 

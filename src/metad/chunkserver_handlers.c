@@ -1,26 +1,28 @@
 /* chunkserver_handlers: chunkd <-> metad (chunk_meta.proto): Register (uuid -> stable
  * server id, through the log the first time), Inventory (reconcile a server's chunks
  * against the chunk table: add locations, order deletes of stale and orphaned chunks)
- * and Heartbeat (stats, liveness, new chunks, pending deletes). A chunkserver proves
- * itself with the cluster secret in Register; only then is its connection authenticated.
- * Also md_on_request, the one dispatch point of the listening socket: client requests
- * go through auth.c (token -> user) first. */
+ * and Heartbeat (stats, liveness, new chunks, copy results, pending deletes, new copy
+ * jobs). A chunkserver proves itself with the cluster secret in Register; only then is
+ * its connection authenticated (the front door refuses anything else before it).
+ * Everything a server reports is leader soft state (servers.h, chunk locations): a new
+ * leader rebuilds it from registrations and inventories. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "chunk_meta.pb-c.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "metad/auth.h"
+#include "metad/front_door.h"
 #include "metad/handlers.h"
 #include "metad/limits.h"
 #include "metad/promises.h"
 #include "metad/uploads.h"
 #include "metad/raft_glue.h"
+#include "metad/repl_sched.h"
 #include "metad/replication.h"
 
 #define MAX_DELETES_PER_REPLY 4096
@@ -93,7 +95,7 @@ static void reconcile(metad *md, server_ent *e, const Dfs__ChunkReport *r, idvec
   /* not part of any file: an upload in progress, or garbage once old enough */
   if ((int64_t)r->age_s * 1000 >= md->orphan_grace_ms || r->age_s > (1ull << 40))
     idvec_push(dels, r->chunk_id);
-  else /* look again when it is old enough (handlers_poll) */
+  else /* look again when it is old enough (gc.c) */
     servers_watch_chunk(&md->fsm->servers, e->id, r->chunk_id,
                         dfs_now_ms() + (uint64_t)md->orphan_grace_ms - r->age_s * 1000);
 }
@@ -170,49 +172,7 @@ static void register_done(metad *md, md_waiter *w, int status) {
   md_waiter_free(w);
 }
 
-/* Closes c shortly after a refusal, so that the reply is written first. Pending ones
- * are listed so that shutdown can close them at once (before the loop walk). */
-typedef struct delayed_close {
-  struct delayed_close *next;
-  uv_timer_t t;
-  dfs_conn *c; /* reference held */
-} delayed_close;
-static delayed_close *dc_head;
-
-static void dc_free(uv_handle_t *h) { free(h->data); }
-static void dc_fire(uv_timer_t *t) {
-  delayed_close *d = t->data;
-  for (delayed_close **pp = &dc_head; *pp; pp = &(*pp)->next)
-    if (*pp == d) {
-      *pp = d->next;
-      break;
-    }
-  uv_timer_stop(&d->t);
-  dfs_conn_close(d->c);
-  dfs_conn_unref(d->c);
-  uv_close((uv_handle_t *)&d->t, dc_free);
-}
-static void close_soon(metad *md, dfs_conn *c) {
-  delayed_close *d = md->shutting_down ? NULL : calloc(1, sizeof *d);
-  if (!d) {
-    dfs_conn_close(c);
-    return;
-  }
-  d->c = c;
-  dfs_conn_ref(c);
-  uv_timer_init(md->loop, &d->t);
-  d->t.data = d;
-  uv_timer_start(&d->t, dc_fire, 200, 0);
-  d->next = dc_head;
-  dc_head = d;
-}
-
-void chunkserver_shutdown(metad *md) {
-  (void)md;
-  while (dc_head) dc_fire(&dc_head->t);
-}
-
-static void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
+void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
   char msg[MSGSZ];
   Dfs__RegisterReq *rq = dfs__register_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -225,7 +185,7 @@ static void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
     md_reply_status(c, &m->hdr, DFS_EAUTH,
                     "wrong or missing cluster secret (set cluster.secret to metad's)");
     dfs__register_req__free_unpacked(rq, NULL);
-    close_soon(md, c);
+    front_door_close_soon(md, c);
     return;
   }
   dfs_conn_set_authenticated(c);
@@ -270,7 +230,7 @@ static void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
 
 /* ---- Inventory / Heartbeat ---- */
 
-static void h_inventory(metad *md, dfs_conn *c, dfs_msg *m) {
+void h_inventory(metad *md, dfs_conn *c, dfs_msg *m) {
   char msg[MSGSZ];
   Dfs__InventoryReq *rq = dfs__inventory_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -309,40 +269,19 @@ static void h_inventory(metad *md, dfs_conn *c, dfs_msg *m) {
   dfs__inventory_req__free_unpacked(rq, NULL);
 }
 
-static void *hb_keep[3]; /* buffers of the reply being built (loop thread only) */
-
-static uint64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* One replication scan, timed (repl.scan_us); none while chunkservers are still
- * re-registering with a new leader (rg_reregistering). */
-static void run_scan(metad *md, uint64_t now) {
-  if (rg_reregistering(md, NULL, 0)) return;
-  uint64_t t0 = now_us();
-  repl_scan(&md->repl, &md->fsm->chunks, &md->fsm->servers, now);
-  md->repl.scan_us = now_us() - t0;
-  md->repl_last_scan_ms = now;
-  if (md->repl.scan_us > 100000)
-    LOG_DEBUG("replication scan of %zu chunks took %llu ms", md->fsm->chunks.n,
-              (unsigned long long)(md->repl.scan_us / 1000));
-}
-
-/* Least time between scans started by events (copy results, reports): at least base_ms,
- * and ten times what the last scan took, so that scans of a big chunk table use at most
- * about a tenth of the loop while copies stream in. */
-static uint64_t scan_gap(const metad *md, uint64_t base_ms) {
-  uint64_t adaptive = md->repl.scan_us / 100; /* 10 x scan_us, in ms */
-  return adaptive > base_ms ? adaptive : base_ms;
-}
+/* Buffers of a heartbeat reply's copy jobs (the reply points into them), freed with
+ * the reply by hb_rep_free. */
+typedef struct {
+  Dfs__ServerAddr *addrs, **addr_ptrs;
+  uint8_t (*caps)[DFS_CAP_READ_LEN];
+} hb_bufs;
 
 /* Replication part of a heartbeat (replication.h): disk state, copy results, bad
  * replicas, then the reply's send_inventory, delete_versions and new copy jobs. The
- * reply's arrays are allocated here and freed by hb_rep_free. */
+ * reply's arrays are allocated here (the copy jobs' into *keep) and freed by
+ * hb_rep_free. */
 static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq,
-                           Dfs__HeartbeatRep *rep) {
+                           Dfs__HeartbeatRep *rep, hb_bufs *keep) {
   chunks_t *t = &md->fsm->chunks;
   servers_t *sv = &md->fsm->servers;
   repl_t *r = &md->repl;
@@ -414,8 +353,9 @@ static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq
   /* an event since the last scan and nothing queued anywhere: scan now rather than at
    * the next poll, so that a server asking for work gets it in this reply */
   uint64_t now = dfs_now_ms();
-  if (r->scan_wanted && !repl_jobs_queued(r, 0) && now - md->repl_last_scan_ms >= scan_gap(md, 50))
-    run_scan(md, now);
+  if (r->scan_wanted && !repl_jobs_queued(r, 0) &&
+      now - md->repl_last_scan_ms >= repl_sched_gap(md, 50))
+    repl_sched_scan(md, now);
   repl_job *jobs[MAX_JOBS_PER_REPLY];
   size_t nj = repl_take_jobs(r, t, sv, e->id, rq->copy_slots_free, dfs_now_ms(), jobs,
                              MAX_JOBS_PER_REPLY);
@@ -487,12 +427,12 @@ static void hb_replication(metad *md, server_ent *e, const Dfs__HeartbeatReq *rq
   rep->n_copy_jobs = out;
   rep->copy_jobs = cjp;
   /* kept alive until hb_rep_free: cjp[0] is cj, sources point into ad/ap, caps */
-  hb_keep[0] = ad;
-  hb_keep[1] = ap;
-  hb_keep[2] = caps;
+  keep->addrs = ad;
+  keep->addr_ptrs = ap;
+  keep->caps = caps;
 }
 
-static void hb_rep_free(Dfs__HeartbeatRep *rep) {
+static void hb_rep_free(Dfs__HeartbeatRep *rep, hb_bufs *keep) {
   if (rep->n_delete_versions) {
     free(rep->delete_versions[0]);
     free(rep->delete_versions);
@@ -501,13 +441,12 @@ static void hb_rep_free(Dfs__HeartbeatRep *rep) {
     free(rep->copy_jobs[0]);
     free(rep->copy_jobs);
   }
-  for (int i = 0; i < 3; i++) {
-    free(hb_keep[i]);
-    hb_keep[i] = NULL;
-  }
+  free(keep->addrs);
+  free(keep->addr_ptrs);
+  free(keep->caps);
 }
 
-static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
+void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
   char msg[MSGSZ];
   Dfs__HeartbeatReq *rq = dfs__heartbeat_req__unpack(NULL, m->hdr.payload_len, m->payload);
   if (!rq) {
@@ -519,6 +458,7 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
   Dfs__HeartbeatRep rep = DFS__HEARTBEAT_REP__INIT;
   rep.status = &st;
   idvec dels = {0};
+  hb_bufs keep = {0};
   int rc = rg_check_leader(md, msg, sizeof msg);
   server_ent *e = NULL;
   if (!rc && !(e = server_on_conn(md, c, rq->server_id))) {
@@ -549,7 +489,7 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
         uploads_note_written(md->uploads, rq->new_chunks[i]->chunk_id, e->last_hb_ms);
       reconcile(md, e, rq->new_chunks[i], &dels);
     }
-    hb_replication(md, e, rq, &rep);
+    hb_replication(md, e, rq, &rep, &keep);
     size_t room = dels.n < MAX_DELETES_PER_REPLY ? MAX_DELETES_PER_REPLY - dels.n : 0;
     if (room && e->ndel) {
       uint64_t *tmp = malloc(room * sizeof *tmp);
@@ -566,36 +506,12 @@ static void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
     rep.delete_chunks = dels.v;
   }
   dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
-  hb_rep_free(&rep);
+  hb_rep_free(&rep, &keep);
   free(dels.v);
   dfs__heartbeat_req__free_unpacked(rq, NULL);
 }
 
-/* ---- dispatch ---- */
-
-typedef void (*cs_fn)(metad *md, dfs_conn *c, dfs_msg *m);
-static const struct {
-  uint16_t type;
-  cs_fn fn;
-} cs_table[] = {
-    {DFS__MSG_TYPE__MSG_CHUNK_TO_META_REGISTER, h_register},
-    {DFS__MSG_TYPE__MSG_CHUNK_TO_META_INVENTORY, h_inventory},
-    {DFS__MSG_TYPE__MSG_CHUNK_TO_META_HEARTBEAT, h_heartbeat},
-};
-
-int chunkserver_handles(uint16_t type) {
-  for (size_t i = 0; i < sizeof cs_table / sizeof cs_table[0]; i++)
-    if (cs_table[i].type == type) return 1;
-  return 0;
-}
-
-void chunkserver_handle(metad *md, dfs_conn *c, dfs_msg *m) {
-  for (size_t i = 0; i < sizeof cs_table / sizeof cs_table[0]; i++)
-    if (cs_table[i].type == m->hdr.type) {
-      cs_table[i].fn(md, c, m);
-      return;
-    }
-}
+/* ---- connections ---- */
 
 void chunkserver_conn_closed(metad *md, dfs_conn *c) {
   servers_t *sv = &md->fsm->servers;
@@ -604,211 +520,4 @@ void chunkserver_conn_closed(metad *md, dfs_conn *c) {
       sv->v[i].conn = NULL; /* stays alive until dead_timeout without heartbeats */
       LOG_INFO("chunkserver %llu disconnected", (unsigned long long)sv->v[i].id);
     }
-}
-
-static void dispatch(metad *md, dfs_conn *c, dfs_msg *m) {
-  if (client_handles(m->hdr.type)) {
-    char msg[MSGSZ];
-    if (m->hdr.type != DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER &&
-        rg_check_leader(md, msg, sizeof msg) == DFS_ENOTLEADER) {
-      /* a follower redirects without asking authd: the leader checks the token */
-      md_reply_status(c, &m->hdr, DFS_ENOTLEADER, msg);
-      dfs_msg_free(m);
-      return;
-    }
-    auth_client_request(md, c, m, client_handle); /* takes m */
-    return;
-  }
-  int is_register = m->hdr.type == DFS__MSG_TYPE__MSG_CHUNK_TO_META_REGISTER;
-  if (chunkserver_handles(m->hdr.type) && !is_register && (md->auth || md->cluster_secret[0]) &&
-      !dfs_conn_is_authenticated(c)) {
-    /* only Register (with the secret) opens the chunkserver side of a connection */
-    LOG_WARN("%s: chunkserver message %u before registering; closing", dfs_conn_peer(c),
-             m->hdr.type);
-    dfs_conn_reply_error(c, &m->hdr, DFS_EAUTH, "register with the cluster secret first");
-    close_soon(md, c);
-  } else if (chunkserver_handles(m->hdr.type)) {
-    chunkserver_handle(md, c, m);
-  } else {
-    char why[96];
-    snprintf(why, sizeof why, "metad does not serve message type %u", m->hdr.type);
-    LOG_WARN("%s: %s", dfs_conn_peer(c), why);
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, why);
-  }
-  dfs_msg_free(m);
-}
-
-/* Requests that arrive while there is no leader yet, or this node was just elected and
- * is catching up, wait here (up to PARK_MS) instead of failing at once: a client that
- * connects right after start-up or during a failover then just sees a short delay. */
-#define PARK_MS 5000
-#define PARK_MAX 10000
-#define PARK_MAX_BYTES (64u << 20)
-typedef struct parked {
-  struct parked *next;
-  dfs_conn *conn; /* reference held */
-  dfs_msg msg;
-  uint64_t deadline_ms;
-} parked;
-static parked *parked_head, **parked_tail = &parked_head;
-static size_t parked_count, parked_bytes;
-
-/* ---- garbage: chunk files no file references ------------------------------------
- * A chunk a server reports that no file references is watched until gc.orphan_grace
- * after it was written. Then the leader first logs OP_RETIRE_ORPHANS with the ids (a
- * commit applied before that entry keeps its chunks; one applied after is refused) and
- * only once that entry is applied queues the deletes: a commit can never be
- * acknowledged for a chunk whose file is gone (an upload slower than the grace used to
- * lose its first chunks silently). One such entry in flight at a time. */
-#define ORPHANS_PER_ENTRY 4096
-
-typedef struct {
-  size_t n;
-  servers_orphan v[];
-} orphan_batch;
-
-/* Garbage unless a file holds it or its upload is still alive (then: look again when
- * that upload's lease may have run out). */
-static uint64_t orphan_verdict(void *ud, uint64_t chunk) {
-  metad *md = ud;
-  if (chunks_get(&md->fsm->chunks, chunk)) return SERVERS_WATCH_FORGET;
-  return uploads_alive_until(md->uploads, chunk, dfs_now_ms());
-}
-
-/* Not deleted this time (no longer the leader, out of memory): watched again. */
-static void orphans_rewatch(metad *md, const orphan_batch *b) {
-  uint64_t again = dfs_now_ms() + 1000;
-  for (size_t i = 0; i < b->n; i++)
-    servers_watch_chunk(&md->fsm->servers, b->v[i].server, b->v[i].chunk, again);
-}
-
-static void orphans_retired(metad *md, md_waiter *w, int status) {
-  orphan_batch *b = w->ud;
-  md->orphans_inflight = 0;
-  if (status) {
-    orphans_rewatch(md, b);
-  } else {
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-      uint64_t id = b->v[i].chunk;
-      if (!fsm_is_retired(md->fsm, id) || chunks_get(&md->fsm->chunks, id)) continue;
-      servers_queue_delete(&md->fsm->servers, b->v[i].server, id);
-      n++;
-    }
-    if (n) LOG_INFO("%zu chunk file(s) never committed within gc.orphan_grace: deleting", n);
-  }
-  md_waiter_free(w);
-}
-
-static void collect_orphans(metad *md, uint64_t now) {
-  if (md->orphans_inflight) return;
-  orphan_batch *b = malloc(sizeof *b + ORPHANS_PER_ENTRY * sizeof b->v[0]);
-  if (!b) return;
-  b->n = servers_take_orphans(&md->fsm->servers, now, orphan_verdict, md, b->v,
-                              ORPHANS_PER_ENTRY);
-  ops_chunk *ids = b->n ? calloc(b->n, sizeof *ids) : NULL;
-  ops_op op = {0};
-  op.type = OP_RETIRE_ORPHANS;
-  op.rid = rg_new_rid();
-  op.path = op.str = "";
-  op.mtime_ns = dfs_wall_ns();
-  op.nchunks = (uint32_t)b->n;
-  md_waiter *w = ids ? md_waiter_new(NULL, NULL, op.rid, orphans_retired) : NULL;
-  if (!w) {
-    orphans_rewatch(md, b);
-    free(b);
-    free(ids);
-    return;
-  }
-  for (size_t i = 0; i < b->n; i++) ids[i].id = b->v[i].chunk;
-  w->ud = b;
-  w->ud_free = free;
-  if (rg_submit(md, &op, ids, w)) {
-    orphans_rewatch(md, b);
-    md_waiter_free(w);
-  } else {
-    md->orphans_inflight = 1;
-  }
-  free(ids);
-}
-
-/* Replication on the poll tick: a new leader asks every chunkserver for a full
- * inventory and starts with empty queues; scans run every replication.scan_interval,
- * sooner after an event (server death, copy result, bad replica). */
-static void repl_poll(metad *md, uint64_t now) {
-  static int was_ready;
-  static size_t last_live;
-  servers_t *sv = &md->fsm->servers;
-  if (md->leader_ready != was_ready) {
-    was_ready = md->leader_ready;
-    repl_reset(&md->repl);
-    if (was_ready)
-      for (size_t i = 0; i < sv->n; i++) sv->v[i].need_inventory = sv->v[i].registered;
-  }
-  if (!md->leader_ready) return;
-  size_t live = servers_live_count(sv);
-  if (live != last_live) md->repl.scan_wanted = 1; /* a server died or came back */
-  last_live = live;
-  uint64_t soon = md->repl_scan_ms < 200 ? (uint64_t)md->repl_scan_ms : 200;
-  if (now - md->repl_last_scan_ms >= (uint64_t)md->repl_scan_ms ||
-      (md->repl.scan_wanted && now - md->repl_last_scan_ms >= scan_gap(md, soon)))
-    run_scan(md, now);
-}
-
-void handlers_poll(metad *md) {
-  char msg[MSGSZ];
-  uint64_t now = dfs_now_ms();
-  static uint64_t last_gc_ms;
-  if (md->leader_ready && now - last_gc_ms >= 1000) {
-    last_gc_ms = now;
-    collect_orphans(md, now);
-  }
-  if (md->leader_ready) promises_expire(md->promises, &md->fsm->servers, now);
-  repl_poll(md, now);
-  auth_poll(md);
-  int unavailable = rg_check_leader(md, msg, sizeof msg) == DFS_EUNAVAIL && !md->shutting_down;
-  parked **pp = &parked_head;
-  while (*pp) {
-    parked *p = *pp;
-    if (unavailable && now < p->deadline_ms && dfs_conn_is_open(p->conn)) {
-      pp = &p->next;
-      continue;
-    }
-    *pp = p->next;
-    parked_count--;
-    parked_bytes -= p->msg.hdr.payload_len;
-    if (dfs_conn_is_open(p->conn)) dispatch(md, p->conn, &p->msg); /* frees the msg */
-    else dfs_msg_free(&p->msg);
-    dfs_conn_unref(p->conn);
-    free(p);
-  }
-  parked_tail = pp; /* the NULL link ending the list */
-}
-
-void md_on_request(dfs_conn *c, dfs_msg *m) {
-  metad *md = dfs_conn_data(c);
-  char msg[MSGSZ];
-  if (m->hdr.type != DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER && !md->shutting_down &&
-      parked_count < PARK_MAX && parked_bytes + m->hdr.payload_len <= PARK_MAX_BYTES &&
-      rg_check_leader(md, msg, sizeof msg) == DFS_EUNAVAIL &&
-      (client_handles(m->hdr.type) || chunkserver_handles(m->hdr.type))) {
-    parked *p = calloc(1, sizeof *p);
-    if (p) {
-      p->conn = c;
-      dfs_conn_ref(c);
-      p->msg = *m; /* takes the buffer */
-      p->deadline_ms = dfs_now_ms() + PARK_MS;
-      *parked_tail = p; /* FIFO: pipelined requests keep their order */
-      parked_tail = &p->next;
-      parked_count++;
-      parked_bytes += m->hdr.payload_len;
-      return;
-    }
-  }
-  dispatch(md, c, m);
-}
-
-void md_on_close(dfs_conn *c) {
-  metad *md = dfs_conn_data(c);
-  if (md) chunkserver_conn_closed(md, c);
 }

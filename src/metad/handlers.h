@@ -1,43 +1,37 @@
-/* handlers: metad's request dispatch. client_handlers.c serves client <-> metad
- * messages (client_meta.proto) and owns the leader's chunk-id pool and waiting Allocs;
- * chunkserver_handlers.c serves chunkd <-> metad messages (chunk_meta.proto). */
+/* handlers: every request handler of metad, by the file that owns it. front_door.c's
+ * route table maps each message type to exactly one of these; nothing else calls them.
+ * A handler decodes its request, checks it, and replies (or hands an op to mutations.c,
+ * which replies once it is applied). None takes m: the front door frees it. */
 #ifndef METAD_HANDLERS_H
 #define METAD_HANDLERS_H
 
 #include "common/conn.h"
 #include "metad/metad.h"
 
-/* The on_request callback for the listening server (conn data = metad*). Takes msg. */
-void md_on_request(dfs_conn *c, dfs_msg *msg);
-/* on_close of accepted connections: forgets chunkserver registrations on c. */
-void md_on_close(dfs_conn *c);
+#define MAX_REPLICAS 16     /* the most replicas a file may ask for */
+#define DEFAULT_REPLICAS 3  /* a file's replicas when its request names none */
 
-/* Client side: one entry per message type, run as user u (after auth.c validated the
- * token; an auth_run_cb). Makes u's home first if missing (the request then waits for
- * that log entry and *m is taken). Returns after replying (or queueing); the caller
- * frees m. */
-void client_handle(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u);
-int client_handles(uint16_t type);
-/* Chunkserver side. */
-void chunkserver_handle(metad *md, dfs_conn *c, dfs_msg *m);
-int chunkserver_handles(uint16_t type);
+/* A client <-> metad request (client_meta.proto), run as user u (borrowed). */
+typedef void md_client_handler(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u);
+/* A chunkd <-> metad message (chunk_meta.proto). */
+typedef void md_chunkserver_handler(metad *md, dfs_conn *c, dfs_msg *m);
+
+/* ns_handlers.c: namespace mutations, through the log */
+md_client_handler h_mkdir, h_delete, h_chmod, h_rename, h_copy, h_setrep, h_touch;
+/* read_handlers.c: answered from the leader's applied state */
+md_client_handler h_list, h_stat, h_getfile, h_bad_replica;
+/* alloc_handlers.c: chunk ids and placement, then the file's commit */
+md_client_handler h_alloc, h_commit;
+/* trash_handlers.c, search_handlers.c */
+md_client_handler h_trash, h_search;
+/* user_space.c */
+md_client_handler h_quota;
+/* admin_handlers.c: admin_h_cluster, admin_h_fsck (admin_handlers.h) */
+
+/* chunkserver_handlers.c */
+md_chunkserver_handler h_register, h_inventory, h_heartbeat;
+/* A connection closed: its chunkserver stays alive until dead_timeout without
+ * heartbeats (chunkserver_handlers.c). */
 void chunkserver_conn_closed(metad *md, dfs_conn *c);
-/* Shutdown: closes connections that were refused and wait to be closed. */
-void chunkserver_shutdown(metad *md);
-
-/* Leadership changed (ready = 1: this node is now the ready leader; 0: it lost it):
- * resets the chunk-id pool and fails waiting Allocs. */
-void handlers_leader_changed(metad *md, int ready);
-/* Called every poll tick: re-dispatches requests parked while no leader was ready. */
-void handlers_poll(metad *md);
-/* Ready leader, at most once a second: submits OP_TRASH_EXPIRE when a trash item has
- * expired (client_handlers.c; from every client request and every poll tick). */
-void handlers_trash_expire(metad *md);
-/* Fails everything the handlers hold (shutdown). */
-void handlers_shutdown(metad *md);
-
-/* Sends a reply carrying only a Status, for any request type whose reply is
- * {Status status = 1;} or starts with it. */
-void md_reply_status(dfs_conn *c, const dfs_frame_hdr *hdr, int err, const char *msg);
 
 #endif

@@ -14,8 +14,10 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "metad/alloc_handlers.h"
 #include "metad/auth.h"
-#include "metad/handlers.h"
+#include "metad/cron.h"
+#include "metad/front_door.h"
 #include "metad/limits.h"
 #include "metad/promises.h"
 #include "metad/uploads.h"
@@ -271,9 +273,9 @@ static void on_stop(void *ud, int signum) {
   md->server = NULL;
   md->shutting_down = 1;
   auth_shutdown(md);
-  chunkserver_shutdown(md);
-  handlers_shutdown(md);
-  handlers_poll(md); /* answers parked requests: "shutting down" */
+  front_door_shutdown(md);
+  alloc_shutdown(md);
+  md_cron_stop(md); /* answers parked requests: "shutting down" */
   rg_close(md, on_raft_closed);
 }
 
@@ -377,10 +379,11 @@ int main(int argc, char **argv) {
             md->listen_addr);
     return 1;
   }
-  if ((rc = rg_init(md, err, sizeof err))) {
+  if ((rc = rg_init(md, md_leadership_changed, err, sizeof err))) {
     fprintf(stderr, "metad: %s\n", err);
     return 1;
   }
+  md_cron_start(md); /* the daemon's clock: leadership, liveness, gc, replication, ... */
   LOG_INFO("metad %llu listening on %s (raft %s, data %s)", (unsigned long long)md->raft_id,
            md->listen_addr, md->raft_address, md->data_dir);
 

@@ -34,6 +34,9 @@ struct md_waiter {
   md_done_cb done;
   void *ud;                  /* handler data, freed with ud_free */
   void (*ud_free)(void *ud);
+  /* mutations.c: builds the reply of a client request whose op applied without error
+   * (NULL: a bare Status); set by the handler that owns the request type */
+  void (*reply)(metad *md, md_waiter *w, const fsm_result *r);
 };
 
 /* New waiter (conn may be NULL; a reference is taken). NULL on OOM. */
@@ -44,6 +47,9 @@ void md_waiter_free(md_waiter *w); /* drops the conn reference, frees ud */
 typedef struct md_batch md_batch;
 typedef struct md_alloc md_alloc;
 typedef struct md_auth md_auth;
+typedef struct md_parked md_parked;          /* front_door.c */
+typedef struct md_closing md_closing;        /* front_door.c */
+typedef struct md_home_wait md_home_wait;    /* user_space.c */
 
 /* Who a client request runs as. name "" with is_admin = 1: authentication is off. */
 #define MD_USER_MAX 64
@@ -96,16 +102,25 @@ struct metad {
   uint64_t leader_ready_ms;   /* dfs_now_ms() when leader_ready was set */
   uint64_t leader_term;       /* raft term in which we became the leader */
   uint64_t ready_rid;         /* request id of that entry */
+  int ready_inflight;         /* that entry awaits its apply */
+  /* told when this node becomes the ready leader (ready = 1) or stops being the leader
+   * (0); set by rg_init's caller (cron.c's md_leadership_changed) */
+  void (*on_leadership)(metad *md, int ready);
+  void (*rg_closed)(metad *md); /* rg_close's callback */
   md_batch *pending;          /* ops collected during this loop iteration */
   uv_check_t flush_check;
-  uv_timer_t poll_timer;      /* leadership polling and dead-server checks */
+  uv_timer_t cron_timer;      /* the clock (cron.c): every periodic job of the daemon */
+  int cron_started;
   /* chunk id pool of the leader: ids [pool_next, pool_end] are reserved and unused */
   uint64_t pool_next, pool_end;
   int reserve_inflight;
-  md_alloc *allocs_waiting;   /* Alloc requests waiting for ids */
+  md_alloc *allocs_waiting;   /* Alloc requests waiting for ids (alloc_handlers.c) */
+  md_home_wait *homes_waiting; /* OP_MKHOME entries in flight, with the requests waiting
+                                  for them (user_space.c) */
   struct limits *limits;      /* per-user fair shares of the leader (limits.h) */
   struct promises *promises;  /* space promised to uploads, per server (promises.h) */
-  int orphans_inflight;       /* an OP_RETIRE_ORPHANS entry awaits its apply */
+  int orphans_inflight;       /* an OP_RETIRE_ORPHANS entry awaits its apply (gc.c) */
+  uint64_t gc_last_ms;        /* dfs_now_ms() of the last garbage collection (gc.c) */
   struct uploads *uploads;    /* chunk ids of uploads still alive (uploads.h) */
   int64_t upload_lease_ms;    /* gc.upload_lease */
   int64_t promise_ttl_ms;     /* placement.promise_ttl: longest a promise holds space */
@@ -117,9 +132,16 @@ struct metad {
   int64_t repl_scan_ms, repl_job_timeout_ms, repl_max_jobs, rebalance_pct, rebalance_max_jobs;
   repl_t repl;
   uint64_t repl_last_scan_ms;
+  int repl_was_ready;         /* leader_ready at the last tick (repl_sched.c) */
+  size_t repl_last_live;      /* live chunkservers at the last tick (repl_sched.c) */
   /* network */
   dfs_server *server;
   int shutting_down;
+  /* front door (front_door.c): requests parked while no leader is ready, in arrival
+   * order, with their count and payload bytes; refused connections closing shortly */
+  md_parked *parked_head, *parked_last;
+  size_t parked_count, parked_bytes;
+  md_closing *closing;
 };
 
 #endif

@@ -7,9 +7,11 @@
  * fsm's result table (results are keyed by request id, so a batch never needs the
  * `result` pointer, which libraft may deliver late).
  *
- * Leadership: libraft has no state callback, so poll_timer polls raft_state(). A new
- * leader first commits an OP_META_ADDR (its client address) and serves requests only
- * once that entry is applied: then its state includes every earlier committed entry.
+ * Leadership: libraft has no state callback, so the daemon's clock (cron.c) calls
+ * rg_poll_leadership, which polls raft_state() and reports every change through
+ * md->on_leadership; nothing here calls into the handlers. A new leader first commits
+ * an OP_META_ADDR (its client address) and serves requests only once that entry is
+ * applied: then its state includes every earlier committed entry.
  *
  *   not leader --(raft_state()==LEADER)--> leader, not ready --(own META_ADDR applied)-->
  *   leader, ready --(raft_state()!=LEADER)--> not leader (pool reset, Allocs failed)
@@ -26,11 +28,9 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "metad/handlers.h"
 #include "metad/raft_transport.h"
 
 #define BATCH_MAX_BYTES (16u << 20) /* submit early when a batch grows past this */
-#define POLL_MS 50
 
 struct md_batch {
   struct raft_apply req;
@@ -38,9 +38,6 @@ struct md_batch {
   ops_wbuf buf;
   md_waiter *head, **tail;
 };
-
-static void (*close_done)(metad *md);
-static int ready_inflight;
 
 uint64_t rg_new_rid(void) {
   uint64_t r;
@@ -248,7 +245,7 @@ int rg_check_leader(metad *md, char *msg, size_t msgsz) {
 }
 
 static void ready_done(metad *md, md_waiter *w, int status) {
-  ready_inflight = 0;
+  md->ready_inflight = 0;
   if (status == 0 && w->rid == md->ready_rid && raft_state(&md->raft) == RAFT_LEADER &&
       md->was_leader) {
     md->leader_ready = 1;
@@ -256,8 +253,7 @@ static void ready_done(metad *md, md_waiter *w, int status) {
     LOG_INFO("leader ready: %llu files, %llu dirs, %zu chunks, chunk ids reserved up to %llu",
              (unsigned long long)md->fsm->ns->files, (unsigned long long)md->fsm->ns->dirs,
              md->fsm->chunks.n, (unsigned long long)md->fsm->ids_reserved);
-    handlers_leader_changed(md, 1);
-    handlers_poll(md); /* serve requests that waited for a ready leader */
+    md->on_leadership(md, 1);
   }
   md_waiter_free(w);
 }
@@ -274,12 +270,10 @@ static void submit_ready(metad *md) {
     md_waiter_free(w);
     return;
   }
-  ready_inflight = 1;
+  md->ready_inflight = 1;
 }
 
-static void on_poll(uv_timer_t *t) {
-  metad *md = t->data;
-  if (md->shutting_down) return;
+void rg_poll_leadership(metad *md) {
   int leader = raft_state(&md->raft) == RAFT_LEADER;
   if (leader && md->was_leader && md->raft.current_term != md->leader_term) {
     /* lost and regained leadership between two polls: start over as a new leader */
@@ -287,7 +281,7 @@ static void on_poll(uv_timer_t *t) {
              (unsigned long long)md->raft.current_term);
     md->was_leader = 0;
     md->leader_ready = 0;
-    handlers_leader_changed(md, 0);
+    md->on_leadership(md, 0);
   }
   if (leader && !md->was_leader) {
     md->leader_term = md->raft.current_term;
@@ -298,12 +292,9 @@ static void on_poll(uv_timer_t *t) {
     LOG_INFO("lost leadership");
     md->was_leader = 0;
     md->leader_ready = 0;
-    handlers_leader_changed(md, 0);
+    md->on_leadership(md, 0);
   }
-  if (leader && !md->leader_ready && !ready_inflight) submit_ready(md);
-  handlers_poll(md);
-  handlers_trash_expire(md); /* no-op unless the ready leader; rate-limited inside */
-  servers_check_dead(&md->fsm->servers, dfs_now_ms(), (uint64_t)md->dead_timeout_ms);
+  if (leader && !md->leader_ready && !md->ready_inflight) submit_ready(md);
 }
 
 /* ---- setup and teardown ---- */
@@ -360,8 +351,10 @@ static const char *peer_check(void *ud, uint64_t id, const char *address) {
   return "that raft id is not a voter of this cluster";
 }
 
-int rg_init(metad *md, char *err, size_t errsz) {
+int rg_init(metad *md, void (*on_leadership)(metad *md, int ready), char *err,
+            size_t errsz) {
   int rv;
+  md->on_leadership = on_leadership;
   rt_options to = {0};
   to.secret = md->cluster_secret;
   to.handshake_timeout_ms = (uint64_t)md->raft_handshake_ms;
@@ -439,9 +432,6 @@ int rg_init(metad *md, char *err, size_t errsz) {
   md->raft_started = 1;
   uv_check_init(md->loop, &md->flush_check);
   md->flush_check.data = md;
-  uv_timer_init(md->loop, &md->poll_timer);
-  md->poll_timer.data = md;
-  uv_timer_start(&md->poll_timer, on_poll, 0, POLL_MS);
   return 0;
 }
 
@@ -449,15 +439,13 @@ static void on_raft_closed(struct raft *r) {
   metad *md = r->data;
   raft_uv_close(&md->io);
   rt_free(&md->transport);
-  if (close_done) close_done(md);
+  if (md->rg_closed) md->rg_closed(md);
 }
 
 void rg_close(metad *md, void (*cb)(metad *md)) {
-  close_done = cb;
+  md->rg_closed = cb;
   md->shutting_down = 1;
   if (md->raft_started) {
-    uv_timer_stop(&md->poll_timer);
-    uv_close((uv_handle_t *)&md->poll_timer, NULL);
     uv_check_stop(&md->flush_check);
     uv_close((uv_handle_t *)&md->flush_check, NULL);
   }

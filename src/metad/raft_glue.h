@@ -2,7 +2,8 @@
  * authenticated with the cluster secret), bootstrap of
  * the first configuration, the raft_fsm adapter over fsm.c, group commit (ops arriving
  * during one loop iteration are batched into ONE entry submitted from a uv_check
- * handle), leadership polling and the "am I the leader" answer for requests. */
+ * handle), leadership polling (reported through a callback) and the "am I the leader"
+ * answer for requests. */
 #ifndef METAD_RAFT_GLUE_H
 #define METAD_RAFT_GLUE_H
 
@@ -10,8 +11,14 @@
 
 #include "metad/metad.h"
 
-/* Sets up raft in md->data_dir and starts it. 0, or DFS_E* with one line in err. */
-int rg_init(metad *md, char *err, size_t errsz);
+/* Sets up raft in md->data_dir and starts it. on_leadership(md, ready) is told when this
+ * node becomes the ready leader (1: its first entry of the term is applied) or stops
+ * being the leader (0). 0, or DFS_E* with one line in err. */
+int rg_init(metad *md, void (*on_leadership)(metad *md, int ready), char *err,
+            size_t errsz);
+/* Polls raft for leadership changes (libraft has no callback for them) and, as a new
+ * leader, submits the entry after which it is ready. From the clock (cron.c). */
+void rg_poll_leadership(metad *md);
 /* Stops raft; cb runs once everything raft owned is closed. Pending waiters get
  * DFS_EUNAVAIL. */
 void rg_close(metad *md, void (*cb)(metad *md));

@@ -16,7 +16,8 @@
 #include "fz_metad.h"
 #include "fz_net.h"
 #include "metad/auth.h"
-#include "metad/handlers.h"
+#include "metad/cron.h"
+#include "metad/front_door.h"
 #include "metad/limits.h"
 #include "metad/promises.h"
 #include "metad/uploads.h"
@@ -82,10 +83,11 @@ static void setup(void) {
   opts.on_close = md_on_close;
   opts.data = &md;
   if (dfs_server_listen(md.loop, md.listen_host, md.listen_port, &opts, &md.server)) abort();
-  if (rg_init(&md, err, sizeof err)) {
+  if (rg_init(&md, md_leadership_changed, err, sizeof err)) {
     fprintf(stderr, "fuzz-metad: %s\n", err);
     abort();
   }
+  md_cron_start(&md);
   fz_pump_until(md.loop, leader_ready, NULL); /* single node: elected, first entry applied */
 }
 

@@ -43,7 +43,8 @@
 #include "fz_net.h"
 #include "fz_session.h"
 #include "metad/auth.h"
-#include "metad/handlers.h"
+#include "metad/cron.h"
+#include "metad/front_door.h"
 #include "metad/limits.h"
 #include "metad/promises.h"
 #include "metad/uploads.h"
@@ -574,10 +575,11 @@ static void setup(void) {
   opts.on_close = md_on_close;
   opts.data = &md;
   if (dfs_server_listen(loop, md.listen_host, md.listen_port, &opts, &md.server)) abort();
-  if (rg_init(&md, err, sizeof err)) {
+  if (rg_init(&md, md_leadership_changed, err, sizeof err)) {
     fprintf(stderr, "fuzz-metad-session: %s\n", err);
     abort();
   }
+  md_cron_start(&md);
   fz_pump_until(loop, leader_ready, NULL);
 
   /* users: registered and logged in through authd's own protocol */
@@ -616,7 +618,7 @@ static void setup(void) {
 static void reset(void) {
   if (fsm_restore(md.fsm, baseline, baseline_len)) abort();
   repl_reset(&md.repl);
-  handlers_leader_changed(&md, 1);
+  md_leader_state_reset(&md, 1);
   for (int i = 0; i < NCS; i++) cs_register(i);
   for (int a = 0; a < 4; a++) {
     if (S.conn[a].fd > 0) fz_finish(&S.conn[a]);

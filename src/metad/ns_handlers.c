@@ -1,0 +1,176 @@
+/* ns_handlers: the namespace mutations (mkdir, delete, chmod, rename, copy, setrep,
+ * touch). Each checks what it can know from the request alone, then hands one op to
+ * mutations.c; the reply comes once the op is applied (a bare Status, or the counts
+ * of Copy and Setrep, built here). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_meta.pb-c.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "metad/front_door.h"
+#include "metad/handlers.h"
+#include "metad/mutations.h"
+
+#define MSGSZ MUTATION_MSGSZ
+
+/* Copy's reply: how many files and bytes were copied. */
+static void copy_reply(metad *md, md_waiter *w, const fsm_result *r) {
+  (void)md;
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__CopyRep rep = DFS__COPY_REP__INIT;
+  rep.status = &st;
+  rep.files = r->val;
+  rep.bytes = r->val2;
+  dfs_conn_reply(w->conn, &w->hdr, &rep.base, NULL, 0, NULL, NULL);
+}
+
+/* Setrep's reply: how many files got the new goal. */
+static void setrep_reply(metad *md, md_waiter *w, const fsm_result *r) {
+  (void)md;
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__SetrepRep rep = DFS__SETREP_REP__INIT;
+  rep.status = &st;
+  rep.files = r->val;
+  dfs_conn_reply(w->conn, &w->hdr, &rep.base, NULL, 0, NULL, NULL);
+}
+
+void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__MkdirReq *rq = dfs__mkdir_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode MkdirReq");
+    return;
+  }
+  ops_op op = {0};
+  op.type = OP_MKDIR;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.mode = rq->mode ? (rq->mode & 0777) : 0755;
+  op.flag = rq->parents ? OPF_MAIN : 0;
+  mutation_submit_ns(md, c, &m->hdr, u, 0, msg, &op, 0, NULL);
+  dfs__mkdir_req__free_unpacked(rq, NULL);
+}
+
+void h_delete(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__DeleteReq *rq = dfs__delete_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode DeleteReq");
+    return;
+  }
+  int rc = 0;
+  if (!strcmp(rq->path, "/")) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "/ cannot be deleted");
+  }
+  ops_op op = {0};
+  op.type = rq->trash ? OP_TRASH : OP_DELETE;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.path2 = "";
+  op.mtime_ns = dfs_wall_ns();
+  op.a = (uint64_t)(op.mtime_ns + md->trash_retention_ms * 1000000);
+  op.flag = rq->recursive ? OPF_MAIN : 0;
+  mutation_submit_ns(md, c, &m->hdr, u, rc, msg, &op, 0, NULL);
+  dfs__delete_req__free_unpacked(rq, NULL);
+}
+
+void h_chmod(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__ChmodReq *rq = dfs__chmod_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ChmodReq");
+    return;
+  }
+  int rc = 0;
+  if (rq->mode > 0777) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "mode %o is out of range 0..0777", rq->mode);
+  }
+  ops_op op = {0};
+  op.type = OP_CHMOD;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.mode = rq->mode;
+  mutation_submit_ns(md, c, &m->hdr, u, rc, msg, &op, 0, NULL);
+  dfs__chmod_req__free_unpacked(rq, NULL);
+}
+
+void h_rename(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__RenameReq *rq = dfs__rename_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode RenameReq");
+    return;
+  }
+  ops_op op = {0};
+  op.type = OP_RENAME;
+  op.rid = rq->request_id;
+  op.path = rq->src;
+  op.path2 = rq->dst;
+  op.flag = rq->overwrite ? OPF_MAIN : 0;
+  mutation_submit_ns(md, c, &m->hdr, u, 0, msg, &op, 1, NULL);
+  dfs__rename_req__free_unpacked(rq, NULL);
+}
+
+void h_copy(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__CopyReq *rq = dfs__copy_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CopyReq");
+    return;
+  }
+  ops_op op = {0};
+  op.type = OP_COPY;
+  op.rid = rq->request_id;
+  op.path = rq->src;
+  op.path2 = rq->dst;
+  op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | (rq->recursive ? OPF_RECURSIVE : 0));
+  mutation_submit_ns(md, c, &m->hdr, u, 0, msg, &op, 1, copy_reply);
+  dfs__copy_req__free_unpacked(rq, NULL);
+}
+
+void h_setrep(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__SetrepReq *rq = dfs__setrep_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode SetrepReq");
+    return;
+  }
+  int rc = 0;
+  if (rq->replicas < 1 || rq->replicas > MAX_REPLICAS) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
+  }
+  ops_op op = {0};
+  op.type = OP_SETREP;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.a = rq->replicas;
+  op.flag = rq->recursive ? OPF_RECURSIVE : 0;
+  mutation_submit_ns(md, c, &m->hdr, u, rc, msg, &op, 0, setrep_reply);
+  dfs__setrep_req__free_unpacked(rq, NULL);
+}
+
+void h_touch(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__TouchReq *rq = dfs__touch_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode TouchReq");
+    return;
+  }
+  ops_op op = {0};
+  op.type = OP_TOUCH;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.mode = rq->mode & 0777;
+  op.a = DEFAULT_REPLICAS;
+  mutation_submit_ns(md, c, &m->hdr, u, 0, msg, &op, 0, NULL);
+  dfs__touch_req__free_unpacked(rq, NULL);
+}

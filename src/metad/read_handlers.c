@@ -1,0 +1,324 @@
+/* read_handlers: requests answered at once from the leader's applied state (stat,
+ * list, getfile) and a reader's report of a bad replica. Permissions are checked here
+ * against that state; GetFile signs a read capability per replica when cluster.secret
+ * is set. Nothing here enters the log. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_meta.pb-c.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/path.h"
+#include "metad/front_door.h"
+#include "metad/handlers.h"
+#include "metad/limits.h"
+#include "metad/perm.h"
+#include "metad/raft_glue.h"
+#include "metad/read_handlers.h"
+
+#define GETFILE_MAX_CHUNKS 65536
+#define MSGSZ 512
+
+void read_fill_entry(Dfs__Entry *e, const ns_inode *n) {
+  e->name = n->parent ? n->name : "/";
+  e->type = n->is_dir ? DFS__ENTRY_TYPE__ENTRY_DIR : DFS__ENTRY_TYPE__ENTRY_FILE;
+  e->size = n->is_dir ? n->u.dir.count : n->u.file.size;
+  e->mtime_ns = n->mtime_ns;
+  e->mode = n->mode;
+  e->owner = n->owner ? n->owner : "";
+  e->replicas = n->is_dir ? 0 : n->replicas;
+  e->chunks = n->is_dir ? 0 : n->u.file.nchunks;
+  e->inode = n->ino;
+}
+
+int read_lookup(metad *md, const md_user *u, const char *path, ns_inode **n,
+                       char *msg, size_t msgsz) {
+  int rc = ns_check_path(path, msg, msgsz);
+  if (!rc) rc = rg_check_leader(md, msg, msgsz);
+  if (!rc) rc = perm_lookup(md->fsm->ns, path, u->name, u->is_admin, n, msg, msgsz);
+  return rc;
+}
+
+static int cmp_entry_name(const void *a, const void *b) {
+  const Dfs__Entry *x = *(Dfs__Entry *const *)a, *y = *(Dfs__Entry *const *)b;
+  return strcmp(x->name, y->name);
+}
+
+void h_list(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__ListReq *rq = dfs__list_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ListReq");
+    return;
+  }
+  ns_inode *n;
+  int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
+  if (!rc && n->is_dir && perm_check(u->name, u->is_admin, n, PERM_R)) {
+    perm_denied_msg(msg, sizeof msg, rq->path, strlen(rq->path), n);
+    rc = DFS_EPERM;
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    goto out;
+  }
+  size_t cnt = n->is_dir ? n->u.dir.count : 1;
+  Dfs__Entry *ents = calloc(cnt ? cnt : 1, sizeof *ents);
+  Dfs__Entry **ptrs = calloc(cnt ? cnt : 1, sizeof *ptrs);
+  if (!ents || !ptrs) {
+    free(ents);
+    free(ptrs);
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    goto out;
+  }
+  if (n->is_dir) {
+    uint32_t pos = 0;
+    size_t i = 0;
+    for (ns_inode *ch; (ch = ns_dir_next(n, &pos)) && i < cnt; i++) {
+      dfs__entry__init(&ents[i]);
+      read_fill_entry(&ents[i], ch);
+      ptrs[i] = &ents[i];
+    }
+    qsort(ptrs, cnt, sizeof *ptrs, cmp_entry_name);
+  } else {
+    dfs__entry__init(&ents[0]);
+    read_fill_entry(&ents[0], n);
+    ptrs[0] = &ents[0];
+  }
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__ListRep rep = DFS__LIST_REP__INIT;
+  rep.status = &st;
+  rep.n_entries = cnt;
+  rep.entries = ptrs;
+  if (protobuf_c_message_get_packed_size(&rep.base) > DFS_MAX_PAYLOAD - 1024) {
+    snprintf(msg, sizeof msg, "%s has %zu entries: too many to list in one reply", rq->path,
+             cnt);
+    md_reply_status(c, &m->hdr, DFS_ETOOBIG, msg);
+  } else {
+    dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  }
+  free(ents);
+  free(ptrs);
+out:
+  dfs__list_req__free_unpacked(rq, NULL);
+}
+
+void h_stat(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__StatReq *rq = dfs__stat_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode StatReq");
+    return;
+  }
+  ns_inode *n;
+  int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    Dfs__Entry e = DFS__ENTRY__INIT;
+    read_fill_entry(&e, n);
+    Dfs__Status st = DFS__STATUS__INIT;
+    st.message = "";
+    Dfs__StatRep rep = DFS__STAT_REP__INIT;
+    rep.status = &st;
+    rep.entry = &e;
+    dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  }
+  dfs__stat_req__free_unpacked(rq, NULL);
+}
+
+/* Live locations of chunk ce, least loaded first. Writes up to max ids. */
+static size_t live_locations(metad *md, const chunk_ent *ce, const server_ent **out,
+                             size_t max) {
+  size_t n = 0;
+  for (uint8_t k = 0; k < ce->nlocs && n < max; k++) {
+    const server_ent *s = servers_get(&md->fsm->servers, chunk_locs(ce)[k]);
+    if (!s || !s->alive) continue;
+    size_t j = n++;
+    while (j > 0 && out[j - 1]->load > s->load) {
+      out[j] = out[j - 1];
+      j--;
+    }
+    out[j] = s;
+  }
+  return n;
+}
+
+void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__GetFileReq *rq = dfs__get_file_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode GetFileReq");
+    return;
+  }
+  ns_inode *n;
+  Dfs__ChunkLocation *locs = NULL, **lptrs = NULL;
+  Dfs__ServerAddr *addrs = NULL, **aptrs = NULL;
+  uint8_t (*caps)[DFS_CAP_READ_LEN] = NULL;
+  int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
+  if (!rc && n->is_dir) {
+    rc = DFS_EISDIR;
+    snprintf(msg, sizeof msg, "%s is a directory", rq->path);
+  }
+  if (!rc && perm_check(u->name, u->is_admin, n, PERM_R)) {
+    perm_denied_msg(msg, sizeof msg, rq->path, strlen(rq->path), n);
+    rc = DFS_EPERM;
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    goto out;
+  }
+  uint64_t first = rq->first_chunk, total = n->u.file.nchunks;
+  uint64_t cnt = first < total ? total - first : 0;
+  uint64_t maxc = rq->max_chunks && rq->max_chunks < GETFILE_MAX_CHUNKS ? rq->max_chunks
+                                                                      : GETFILE_MAX_CHUNKS;
+  if (cnt > maxc) cnt = maxc;
+  size_t naddr = 0;
+  for (uint64_t i = 0; i < cnt; i++) {
+    const chunk_ent *ce = chunks_get(&md->fsm->chunks, ns_file_chunks(n)[first + i]);
+    if (ce) naddr += ce->nlocs;
+  }
+  locs = calloc(cnt ? cnt : 1, sizeof *locs);
+  lptrs = calloc(cnt ? cnt : 1, sizeof *lptrs);
+  addrs = calloc(naddr ? naddr : 1, sizeof *addrs);
+  aptrs = calloc(naddr ? naddr : 1, sizeof *aptrs);
+  if (md->have_caps) caps = calloc(naddr ? naddr : 1, sizeof *caps); /* one per replica */
+  if (!locs || !lptrs || !addrs || !aptrs || (md->have_caps && !caps)) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    goto out;
+  }
+  size_t ai = 0;
+  for (uint64_t i = 0; i < cnt; i++) {
+    Dfs__ChunkLocation *l = &locs[i];
+    dfs__chunk_location__init(l);
+    lptrs[i] = l;
+    l->index = first + i;
+    l->chunk_id = ns_file_chunks(n)[first + i];
+    chunk_ent *ce = chunks_get(&md->fsm->chunks, l->chunk_id);
+    if (!ce) continue; /* cannot happen (fsm invariant 1); reply it without replicas */
+    l->version = ce->version;
+    l->length = ce->length;
+    l->crc32c = ce->crc32c;
+    l->crc64 = ce->crc64;
+    l->goal = ce->goal;
+    l->all_replicas = ce->nlocs;
+    const server_ent *live[255];
+    size_t nl = live_locations(md, ce, live, 255);
+    if (!nl && rg_reregistering(md, msg, sizeof msg)) { /* locations are soft state */
+      md_reply_status(c, &m->hdr, DFS_EUNAVAIL, msg);
+      goto out;
+    }
+    l->replicas = &aptrs[ai];
+    for (size_t k = 0; k < nl && ai < naddr; k++) {
+      md_fill_server_addr(&addrs[ai], live[k]);
+      if (caps) { /* valid on this replica's server only, for the whole chunk */
+        dfs_cap_sign_read(md->cap_key, l->chunk_id, l->version, live[k]->id, 0, l->length,
+                          md_cap_expiry(md), caps[ai]);
+        addrs[ai].capability.data = caps[ai];
+        addrs[ai].capability.len = DFS_CAP_READ_LEN;
+      }
+      aptrs[ai] = &addrs[ai];
+      ai++;
+    }
+    l->n_replicas = (size_t)(&aptrs[ai] - l->replicas);
+  }
+  Dfs__Entry e = DFS__ENTRY__INIT;
+  read_fill_entry(&e, n);
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__GetFileRep rep = DFS__GET_FILE_REP__INIT;
+  rep.status = &st;
+  rep.entry = &e;
+  rep.n_chunks = cnt;
+  rep.chunks = lptrs;
+  dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+out:
+  free(caps);
+  free(locs);
+  free(lptrs);
+  free(addrs);
+  free(aptrs);
+  dfs__get_file_req__free_unpacked(rq, NULL);
+}
+
+/* Copies src into out (outsz bytes) with every byte outside printable ASCII written as
+ * \xHH, so a client's text cannot forge log lines or terminal escapes. */
+static void log_safe(char *out, size_t outsz, const char *src) {
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < outsz; p++) {
+    if (*p >= 0x20 && *p < 0x7f && *p != '\\') out[o++] = (char)*p;
+    else o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", *p);
+  }
+  out[o] = 0;
+}
+
+/* A reader could not read a replica. Only a reader entitled to a file holding the chunk
+ * may say so, at a bounded rate, and metad does not take its word: the chunkserver is
+ * asked to verify its copy (a corrupt one is quarantined and reported by chunkd itself,
+ * which is what drops the location). */
+void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__BadReplicaReq *rq = dfs__bad_replica_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode BadReplicaReq");
+    return;
+  }
+  ns_inode *n = NULL;
+  chunk_ent *ce = NULL;
+  server_ent *se = NULL;
+  double retry_s = 0;
+  int rc = 0;
+  if (!*rq->path) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "a bad replica report must name the file being read (path)");
+  }
+  if (!rc) rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
+  if (!rc && (n->is_dir || perm_check(u->name, u->is_admin, n, PERM_R))) {
+    rc = n->is_dir ? DFS_EISDIR : DFS_EPERM;
+    if (n->is_dir) snprintf(msg, sizeof msg, "%s is a directory", rq->path);
+    else perm_denied_msg(msg, sizeof msg, rq->path, strlen(rq->path), n);
+  }
+  if (!rc) {
+    int holds = 0;
+    for (uint32_t i = 0; i < n->u.file.nchunks && !holds; i++)
+      holds = ns_file_chunks(n)[i] == rq->chunk_id;
+    ce = holds ? chunks_get(&md->fsm->chunks, rq->chunk_id) : NULL;
+    if (!ce) {
+      rc = DFS_ENOENT;
+      snprintf(msg, sizeof msg, "chunk %llu is not part of %s", (unsigned long long)rq->chunk_id,
+               rq->path);
+    }
+  }
+  if (!rc) {
+    int located = 0;
+    for (uint8_t k = 0; k < ce->nlocs; k++) located |= chunk_locs(ce)[k] == rq->server_id;
+    if (!located || !(se = servers_get(&md->fsm->servers, rq->server_id))) {
+      rc = DFS_ENOENT;
+      snprintf(msg, sizeof msg, "chunkserver %llu holds no replica of chunk %llu",
+               (unsigned long long)rq->server_id, (unsigned long long)rq->chunk_id);
+    }
+  }
+  if (!rc && !limits_take(md->limits, u->name, LIMITS_BAD_REPLICA, 1,
+                          (double)md->bad_reports_per_min,
+                          (double)md->bad_reports_per_min / 60.0, dfs_now_ms(), &retry_s)) {
+    rc = DFS_EBUSY;
+    snprintf(msg, sizeof msg, "too many bad replica reports (at most %lld a minute); retry in %.0f s",
+             (long long)md->bad_reports_per_min, retry_s < 1 ? 1 : retry_s);
+  }
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+  } else {
+    char reason[256];
+    log_safe(reason, sizeof reason, rq->reason ? rq->reason : "");
+    LOG_WARN("user %s (%s) could not read chunk %llu of %s on server %llu: %s; asking the "
+             "server to verify it", *u->name ? u->name : "(anonymous)", dfs_conn_peer(c),
+             (unsigned long long)rq->chunk_id, rq->path, (unsigned long long)rq->server_id,
+             reason);
+    servers_queue_verify(se, rq->chunk_id);
+    md_reply_status(c, &m->hdr, 0, NULL);
+  }
+  dfs__bad_replica_req__free_unpacked(rq, NULL);
+}
