@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "client_meta.pb-c.h"
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/path.h"
 #include "common/util.h"
@@ -139,13 +140,9 @@ static const char *health_state(const file_health *h) {
 
 static int list_add(fsck_list *l, metad *md, const ns_inode *f, const file_health *h,
                     const char *state) {
-  if (l->n == l->cap) {
-    size_t ncap = l->cap ? l->cap * 2 : 64;
-    Dfs__FsckFile *nv = realloc(l->v, ncap * sizeof *nv);
-    if (!nv) return DFS_ENOMEM;
-    l->v = nv;
-    l->cap = ncap;
-  }
+  Dfs__FsckFile *nv = dfs_grow(l->v, &l->cap, l->n + 1, sizeof *nv, 64);
+  if (!nv) return DFS_ENOMEM;
+  l->v = nv;
   char *p = malloc(FSCK_PATH_MAX);
   if (!p) return DFS_ENOMEM;
   if (ns_path(f, md->fsm->ns, p, FSCK_PATH_MAX)) snprintf(p, FSCK_PATH_MAX, "%s", f->name);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/errors.h"
 
 /* Memory per chunk (issue 4's aim: <= 200 bytes): the entry plus its id-map slots. */
@@ -32,13 +33,9 @@ chunk_ent *chunks_get(chunks_t *t, uint64_t id) {
 int chunks_add(chunks_t *t, uint64_t id, uint64_t version, uint32_t length, uint32_t crc) {
   if (!id) return DFS_EINVAL;
   if (u64map_get(&t->idx, id, NULL)) return DFS_EEXIST;
-  if (t->n == t->cap) {
-    size_t ncap = t->cap ? t->cap * 2 : 256;
-    chunk_ent *ne = realloc(t->ents, ncap * sizeof *ne);
-    if (!ne) return DFS_ENOMEM;
-    t->ents = ne;
-    t->cap = ncap;
-  }
+  chunk_ent *ne = dfs_grow(t->ents, &t->cap, t->n + 1, sizeof *ne, 256);
+  if (!ne) return DFS_ENOMEM;
+  t->ents = ne;
   if (u64map_put(&t->idx, id, t->n)) return DFS_ENOMEM;
   chunk_ent *e = &t->ents[t->n++];
   memset(e, 0, sizeof *e);

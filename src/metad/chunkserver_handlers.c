@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chunk_meta.pb-c.h"
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -36,13 +37,9 @@ typedef struct {
 } idvec;
 
 static void idvec_push(idvec *d, uint64_t id) {
-  if (d->n == d->cap) {
-    size_t ncap = d->cap ? d->cap * 2 : 64;
-    uint64_t *nv = realloc(d->v, ncap * sizeof *nv);
-    if (!nv) return; /* a delete that is not sent now is found again next inventory */
-    d->v = nv;
-    d->cap = ncap;
-  }
+  uint64_t *nv = dfs_grow(d->v, &d->cap, d->n + 1, sizeof *nv, 64);
+  if (!nv) return; /* a delete that is not sent now is found again next inventory */
+  d->v = nv;
   d->v[d->n++] = id;
 }
 

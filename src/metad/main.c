@@ -11,6 +11,7 @@
 #include "common/daemon.h"
 #include "common/errors.h"
 #include "common/fault.h"
+#include "common/fileio.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -19,10 +20,10 @@
 #include "metad/cron.h"
 #include "metad/front_door.h"
 #include "metad/limits.h"
-#include "metad/promises.h"
-#include "metad/uploads.h"
 #include "metad/metad.h"
+#include "metad/promises.h"
 #include "metad/raft_glue.h"
+#include "metad/uploads.h"
 
 static metad g_md;
 static dfs_daemon_signals sigs;
@@ -44,20 +45,6 @@ static const dfs_daemon_spec spec = {"metad", usage, shortcuts,
 static int cfg_fail(const char *msg) {
   fprintf(stderr, "metad: %s\n", msg);
   return 2;
-}
-
-static int mkdir_p(const char *dir) {
-  char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return -1;
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-  struct stat st;
-  return stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
 #define PRE_AUTH_MAX_PAYLOAD (64u << 10)
@@ -292,7 +279,7 @@ int main(int argc, char **argv) {
     return arc;
   }
   if (load_settings(md, err, sizeof err)) return cfg_fail(err);
-  if (mkdir_p(md->data_dir)) {
+  if (dfs_mkdir_p(md->data_dir, 0755)) {
     fprintf(stderr, "metad: cannot create data directory %s: %s\n", md->data_dir,
             strerror(errno));
     return 1;

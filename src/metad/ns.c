@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/path.h"
 
@@ -50,13 +51,9 @@ static int owner_intern(const char *s, char **out) {
       *out = owner_tab[i];
       return 0;
     }
-  if (owner_n == owner_cap) {
-    size_t nc = owner_cap ? owner_cap * 2 : 16;
-    char **nt = realloc(owner_tab, nc * sizeof *nt);
-    if (!nt) return DFS_ENOMEM;
-    owner_tab = nt;
-    owner_cap = nc;
-  }
+  char **nt = dfs_grow(owner_tab, &owner_cap, owner_n + 1, sizeof *nt, 16);
+  if (!nt) return DFS_ENOMEM;
+  owner_tab = nt;
   if (!(owner_tab[owner_n] = strdup(s))) return DFS_ENOMEM;
   owner_last = owner_n;
   *out = owner_tab[owner_n++];
@@ -76,13 +73,9 @@ static void usage_add(ns_t *ns, const char *owner, int64_t de, int64_t db) {
   if (!owner) return;
   uint64_t i;
   if (!u64map_get(&ns->usage_idx, (uint64_t)(uintptr_t)owner, &i)) {
-    if (ns->nusage == ns->capusage) {
-      size_t nc = ns->capusage ? ns->capusage * 2 : 16;
-      ns_usage *nu = realloc(ns->usage, nc * sizeof *nu);
-      if (!nu) abort();
-      ns->usage = nu;
-      ns->capusage = nc;
-    }
+    ns_usage *nu = dfs_grow(ns->usage, &ns->capusage, ns->nusage + 1, sizeof *nu, 16);
+    if (!nu) abort();
+    ns->usage = nu;
     i = ns->nusage++;
     ns->usage[i] = (ns_usage){owner, 0, 0};
     if (u64map_put(&ns->usage_idx, (uint64_t)(uintptr_t)owner, i)) abort();

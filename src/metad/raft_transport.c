@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/cap.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -40,15 +41,6 @@ int rt_key(const char *secret, uint8_t key[RT_KEY_LEN]) {
   return dfs_secret_key("dfs raft transport v1:", secret ? secret : "", key);
 }
 
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
-}
-
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-  return v;
-}
 
 size_t rt_hello_encode(const rt_hello *h, uint8_t *out) {
   size_t alen = strlen(h->address);
@@ -57,7 +49,7 @@ size_t rt_hello_encode(const rt_hello *h, uint8_t *out) {
   out[6] = RT_VERSION;
   out[7] = h->flags;
   memcpy(out + 8, h->nonce, RT_NONCE_LEN);
-  put64(out + 8 + RT_NONCE_LEN, h->id);
+  dfs_put_be64(out + 8 + RT_NONCE_LEN, h->id);
   out[RT_HELLO_HEAD - 1] = (uint8_t)alen;
   memcpy(out + RT_HELLO_HEAD, h->address, alen);
   return RT_HELLO_HEAD + alen;
@@ -105,7 +97,7 @@ int rt_hello_decode(const uint8_t *p, size_t n, rt_hello *h, const char **why) {
     }
   h->flags = p[7];
   memcpy(h->nonce, p + 8, RT_NONCE_LEN);
-  h->id = get64(p + 8 + RT_NONCE_LEN);
+  h->id = dfs_get_be64(p + 8 + RT_NONCE_LEN);
   if (h->id == 0) {
     if (why) *why = "raft id 0 in the handshake";
     return -1;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/frame.h"
 #include "common/log.h"
@@ -114,13 +115,9 @@ static int backing_off(const repl_t *r, uint64_t chunk, uint64_t now_ms) {
 }
 
 static repl_job *job_add(repl_t *r, const chunk_ent *ce, uint64_t dst, uint32_t prio) {
-  if (r->njobs == r->capjobs) {
-    size_t ncap = r->capjobs ? r->capjobs * 2 : 64;
-    repl_job *nj = realloc(r->jobs, ncap * sizeof *nj);
-    if (!nj) return NULL;
-    r->jobs = nj;
-    r->capjobs = ncap;
-  }
+  repl_job *nj = dfs_grow(r->jobs, &r->capjobs, r->njobs + 1, sizeof *nj, 64);
+  if (!nj) return NULL;
+  r->jobs = nj;
   repl_job *j = &r->jobs[r->njobs++];
   memset(j, 0, sizeof *j);
   j->job_id = r->next_job_id++;
@@ -485,13 +482,9 @@ static void rebalance(repl_t *r, chunks_t *t, servers_t *sv, uint64_t now_ms) {
 
 /* Appends c to the candidate vector (grown by doubling). 0 or DFS_ENOMEM. */
 static int cand_push(cand **v, size_t *n, size_t *cap, cand c) {
-  if (*n == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 256;
-    cand *nv = realloc(*v, ncap * sizeof *nv);
-    if (!nv) return DFS_ENOMEM;
-    *v = nv;
-    *cap = ncap;
-  }
+  cand *nv = dfs_grow(*v, cap, *n + 1, sizeof *nv, 256);
+  if (!nv) return DFS_ENOMEM;
+  *v = nv;
   (*v)[(*n)++] = c;
   return 0;
 }
@@ -733,12 +726,8 @@ void repl_bad_replica(repl_t *r, chunks_t *t, uint64_t chunk, uint64_t server, i
   if (!delete_copy) return;
   for (size_t i = 0; i < r->nbad; i++)
     if (r->bad[i].chunk == chunk && r->bad[i].server == server) return;
-  if (r->nbad == r->capbad) {
-    size_t ncap = r->capbad ? r->capbad * 2 : 16;
-    repl_bad *nb = realloc(r->bad, ncap * sizeof *nb);
-    if (!nb) return;
-    r->bad = nb;
-    r->capbad = ncap;
-  }
+  repl_bad *nb = dfs_grow(r->bad, &r->capbad, r->nbad + 1, sizeof *nb, 16);
+  if (!nb) return;
+  r->bad = nb;
   r->bad[r->nbad++] = (repl_bad){chunk, ce->version, server};
 }

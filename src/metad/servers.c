@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/frame.h"
 #include "common/log.h"
@@ -34,13 +35,9 @@ uint64_t servers_find_uuid(const servers_t *s, const char *uuid) {
 uint64_t servers_map(servers_t *s, const char *uuid) {
   uint64_t id = servers_find_uuid(s, uuid);
   if (id) return id;
-  if (s->n == s->cap) {
-    size_t ncap = s->cap ? s->cap * 2 : 16;
-    server_ent *nv = realloc(s->v, ncap * sizeof *nv);
-    if (!nv) return 0;
-    s->v = nv;
-    s->cap = ncap;
-  }
+  server_ent *nv = dfs_grow(s->v, &s->cap, s->n + 1, sizeof *nv, 16);
+  if (!nv) return 0;
+  s->v = nv;
   server_ent *e = &s->v[s->n];
   memset(e, 0, sizeof *e);
   e->uuid = strdup(uuid);
@@ -57,13 +54,9 @@ server_ent *servers_get(servers_t *s, uint64_t id) {
 void servers_queue_delete(servers_t *s, uint64_t server, uint64_t chunk) {
   server_ent *e = servers_get(s, server);
   if (!e || e->ndel >= SERVERS_MAX_PENDING_DELETES) return;
-  if (e->ndel == e->capdel) {
-    size_t ncap = e->capdel ? e->capdel * 2 : 64;
-    uint64_t *nd = realloc(e->pending_del, ncap * sizeof *nd);
-    if (!nd) return;
-    e->pending_del = nd;
-    e->capdel = ncap;
-  }
+  uint64_t *nd = dfs_grow(e->pending_del, &e->capdel, e->ndel + 1, sizeof *nd, 64);
+  if (!nd) return;
+  e->pending_del = nd;
   e->pending_del[e->ndel++] = chunk;
 }
 
@@ -81,13 +74,9 @@ size_t servers_take_deletes(servers_t *s, uint64_t server, uint64_t *out, size_t
 void servers_watch_chunk(servers_t *s, uint64_t server, uint64_t chunk, uint64_t due_ms) {
   server_ent *e = servers_get(s, server);
   if (!e || e->nwatch >= SERVERS_MAX_WATCHED) return; /* duplicates are harmless */
-  if (e->nwatch == e->capwatch) {
-    size_t ncap = e->capwatch ? e->capwatch * 2 : 64;
-    server_watch *nw = realloc(e->watch, ncap * sizeof *nw);
-    if (!nw) return;
-    e->watch = nw;
-    e->capwatch = ncap;
-  }
+  server_watch *nw = dfs_grow(e->watch, &e->capwatch, e->nwatch + 1, sizeof *nw, 64);
+  if (!nw) return;
+  e->watch = nw;
   e->watch[e->nwatch].chunk = chunk;
   e->watch[e->nwatch].due_ms = due_ms;
   e->nwatch++;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/errors.h"
 
 void trash_init(trash_t *t) {
@@ -28,13 +29,9 @@ void trash_free(trash_t *t, ns_t *ns) {
 
 uint64_t trash_add(trash_t *t, const char *user, const char *path, int64_t deleted_ns,
                    int64_t expires_ns, ns_inode *node) {
-  if (t->n == t->cap) {
-    size_t nc = t->cap ? t->cap * 2 : 16;
-    trash_item *ni = realloc(t->items, nc * sizeof *ni);
-    if (!ni) return 0;
-    t->items = ni;
-    t->cap = nc;
-  }
+  trash_item *ni = dfs_grow(t->items, &t->cap, t->n + 1, sizeof *ni, 16);
+  if (!ni) return 0;
+  t->items = ni;
   trash_item *it = &t->items[t->n];
   it->user = strdup(user ? user : "");
   it->path = strdup(path);

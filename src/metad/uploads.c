@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "metad/u64map.h"
 
 typedef struct {
@@ -95,13 +96,9 @@ static long slot_of(uploads *u, uint64_t upload_id, const char *user, uint64_t n
   }
   if (u->nups >= UPLOADS_MAX) compact(u, now_ms);
   if (u->nups >= UPLOADS_MAX) return -1;
-  if (u->nups == u->capups) {
-    size_t nc = u->capups ? u->capups * 2 : 16;
-    upload *nu = realloc(u->ups, nc * sizeof *nu);
-    if (!nu) return -1;
-    u->ups = nu;
-    u->capups = nc;
-  }
+  upload *nu = dfs_grow(u->ups, &u->capups, u->nups + 1, sizeof *nu, 16);
+  if (!nu) return -1;
+  u->ups = nu;
   char *name = strdup(user);
   if (!name || u64map_put(&u->by_id, upload_id, u->nups + 1)) {
     free(name);
@@ -126,13 +123,9 @@ void uploads_note_alloc(uploads *u, uint64_t upload_id, const char *user, uint64
   }
   if (u->nr >= UPLOADS_MAX_RANGES) compact(u, now_ms);
   if (u->nr >= UPLOADS_MAX_RANGES) return;
-  if (u->nr == u->capr) {
-    size_t nc = u->capr ? u->capr * 2 : 64;
-    urange *nr = realloc(u->r, nc * sizeof *nr);
-    if (!nr) return;
-    u->r = nr;
-    u->capr = nc;
-  }
+  urange *nr = dfs_grow(u->r, &u->capr, u->nr + 1, sizeof *nr, 64);
+  if (!nr) return;
+  u->r = nr;
   u->r[u->nr++] = (urange){first, last, (uint32_t)s};
 }
 
