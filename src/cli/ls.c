@@ -71,34 +71,18 @@ static void print_long(const Dfs__Entry *e, const char *name, int human, const l
          dir ? "/" : "");
 }
 
-static int by_name(const void *a, const void *b) {
-  const Dfs__Entry *x = *(Dfs__Entry *const *)a, *y = *(Dfs__Entry *const *)b;
-  return strcmp(x->name ? x->name : "", y->name ? y->name : "");
-}
-
 /* Lists the directory `path` (ls -R: every directory below too, each under a header).
  * Returns 0 if everything could be listed, else CLI_FAIL (errors printed, and the walk
  * goes on with the next directory). */
 static int list_dir(cli_ctx *ctx, const char *path, int lng, int human, int recursive,
                     int header) {
-  Dfs__ListReq req = DFS__LIST_REQ__INIT;
-  req.path = (char *)path;
-  ProtobufCMessage *m = NULL;
-  char err[512];
-  int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, &req.base,
-                     &dfs__list_rep__descriptor, &m, err, sizeof err);
   if (header) {
     cli_put_esc(stdout, path);
     printf(":\n");
   }
-  if (rc) {
-    if (m) protobuf_c_message_free_unpacked(m, NULL);
-    fflush(stdout);
-    meta_report_path(ctx->mc, "ls", path, rc, err);
-    return CLI_FAIL;
-  }
-  Dfs__ListRep *rep = (Dfs__ListRep *)m;
-  if (rep->n_entries) qsort(rep->entries, rep->n_entries, sizeof *rep->entries, by_name);
+  fflush(stdout); /* an error line goes after what was listed so far */
+  Dfs__ListRep *rep = NULL;
+  if (cli_list(ctx, "ls", path, 0, &rep)) return CLI_FAIL; /* sorted by name */
   ls_widths w = {0, 0, 0};
   for (size_t i = 0; i < rep->n_entries; i++) widen(&w, rep->entries[i], human);
   for (size_t i = 0; i < rep->n_entries; i++) {

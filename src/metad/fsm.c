@@ -225,10 +225,6 @@ static void on_unref(void *ud, uint64_t id) {
   if (!chunks_get(&f->chunks, id)) retire(f, id, f->now_ns);
 }
 
-static int check_path(const char *path, char *msg, size_t msgsz) {
-  return ns_check_path(path, msg, msgsz);
-}
-
 /* Every chunk marked reuse must be a chunk of old (the file being replaced) with equal
  * version, length, crc32c and a known, equal crc64. */
 static int check_reuse(fsm_t *f, const ops_op *op, const ns_inode *old, char *msg,
@@ -266,7 +262,7 @@ static int check_reuse(fsm_t *f, const ops_op *op, const ns_inode *old, char *ms
 }
 
 static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
-  int rc = check_path(op->path, msg, msgsz);
+  int rc = ns_check_path(op->path, msg, msgsz);
   if (rc) return rc;
   uint64_t total = 0;
   u64map seen;
@@ -383,7 +379,7 @@ static void set_meta_addr(fsm_t *f, uint64_t raft_id, const char *addr) {
 }
 
 static int apply_mkdir(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
-  int rc = check_path(op->path, msg, msgsz);
+  int rc = ns_check_path(op->path, msg, msgsz);
   int admin = (op->flag & OPF_ADMIN) != 0, parents = (op->flag & OPF_MAIN) != 0;
   if (rc) return rc;
   if (parents) {
@@ -417,7 +413,7 @@ static int apply_mkdir(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
 }
 
 static int apply_chmod(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
-  int rc = check_path(op->path, msg, msgsz);
+  int rc = ns_check_path(op->path, msg, msgsz);
   int admin = (op->flag & OPF_ADMIN) != 0;
   ns_inode *n;
   if (rc) return rc;
@@ -481,7 +477,7 @@ static void on_ref(void *ud, uint64_t id) {
  * directory delete r+w+x on every non-empty directory below. *out = the entry. */
 static int delete_target(fsm_t *f, const ops_op *op, ns_inode **out, char *msg,
                          size_t msgsz) {
-  int rc = check_path(op->path, msg, msgsz);
+  int rc = ns_check_path(op->path, msg, msgsz);
   int admin = (op->flag & OPF_ADMIN) != 0, recursive = (op->flag & OPF_MAIN) != 0;
   if (rc) return rc;
   ns_inode *dir, *n;
@@ -516,10 +512,30 @@ static int apply_delete(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
                    msgsz);
 }
 
+/* The destination op->path2 of a rename or copy of sn: its parent directory, which the
+ * user may write and search, and what is there now (*dn, NULL if nothing); not "/"
+ * itself, not inside sn. verb: "move" or "copy" (for the message). */
+static int lookup_destination(fsm_t *f, const ops_op *op, int admin, const ns_inode *sn,
+                              const char *verb, ns_inode **ddir, ns_inode **dn, char *msg,
+                              size_t msgsz) {
+  int rc = perm_lookup_parent(f->ns, op->path2, op->str, admin, PERM_W | PERM_X, ddir, dn, msg,
+                              msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ already exists");
+    return DFS_EEXIST;
+  }
+  if (rc) return rc;
+  if (sn->is_dir && ns_is_ancestor(sn, *ddir)) {
+    snprintf(msg, msgsz, "cannot %s directory %s into itself (%s)", verb, op->path, op->path2);
+    return DFS_EINVAL;
+  }
+  return 0;
+}
+
 static int apply_rename(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   int admin = (op->flag & OPF_ADMIN) != 0, overwrite = (op->flag & OPF_MAIN) != 0;
-  int rc = check_path(op->path, msg, msgsz);
-  if (!rc) rc = check_path(op->path2, msg, msgsz);
+  int rc = ns_check_path(op->path, msg, msgsz);
+  if (!rc) rc = ns_check_path(op->path2, msg, msgsz);
   if (rc) return rc;
   ns_inode *sdir, *sn, *ddir, *dn;
   rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &sdir, &sn, msg,
@@ -530,17 +546,7 @@ static int apply_rename(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     snprintf(msg, msgsz, "%s does not exist", op->path);
     return DFS_ENOENT;
   }
-  rc = perm_lookup_parent(f->ns, op->path2, op->str, admin, PERM_W | PERM_X, &ddir, &dn, msg,
-                          msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ already exists");
-    return DFS_EEXIST;
-  }
-  if (rc) return rc;
-  if (sn->is_dir && ns_is_ancestor(sn, ddir)) {
-    snprintf(msg, msgsz, "cannot move directory %s into itself (%s)", op->path, op->path2);
-    return DFS_EINVAL;
-  }
+  if ((rc = lookup_destination(f, op, admin, sn, "move", &ddir, &dn, msg, msgsz))) return rc;
   if (dn == sn) return 0; /* same entry: nothing to do */
   if ((rc = ns_check_fits(op->path2, sn, msg, msgsz))) return rc;
   if (dn) {
@@ -607,8 +613,8 @@ static int check_readable(const ns_inode *n, const char *user, int admin, char *
 static int apply_copy(fsm_t *f, const ops_op *op, uint64_t *files, uint64_t *bytes,
                       char *msg, size_t msgsz) {
   int admin = (op->flag & OPF_ADMIN) != 0, overwrite = (op->flag & OPF_MAIN) != 0;
-  int rc = check_path(op->path, msg, msgsz);
-  if (!rc) rc = check_path(op->path2, msg, msgsz);
+  int rc = ns_check_path(op->path, msg, msgsz);
+  if (!rc) rc = ns_check_path(op->path2, msg, msgsz);
   if (rc) return rc;
   ns_inode *sn, *ddir, *dn;
   if ((rc = perm_lookup(f->ns, op->path, op->str, admin, &sn, msg, msgsz))) return rc;
@@ -616,17 +622,7 @@ static int apply_copy(fsm_t *f, const ops_op *op, uint64_t *files, uint64_t *byt
     snprintf(msg, msgsz, "%s is a directory (copy it recursively: dfs cp -r)", op->path);
     return DFS_EISDIR;
   }
-  rc = perm_lookup_parent(f->ns, op->path2, op->str, admin, PERM_W | PERM_X, &ddir, &dn, msg,
-                          msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ already exists");
-    return DFS_EEXIST;
-  }
-  if (rc) return rc;
-  if (sn->is_dir && ns_is_ancestor(sn, ddir)) {
-    snprintf(msg, msgsz, "cannot copy directory %s into itself (%s)", op->path, op->path2);
-    return DFS_EINVAL;
-  }
+  if ((rc = lookup_destination(f, op, admin, sn, "copy", &ddir, &dn, msg, msgsz))) return rc;
   if ((rc = ns_check_fits(op->path2, sn, msg, msgsz))) return rc;
   if (dn) {
     if (!overwrite || sn->is_dir) {
@@ -690,7 +686,7 @@ static uint64_t setrep_tree(fsm_t *f, ns_inode *n, const char *user, int admin, 
 static int apply_setrep(fsm_t *f, const ops_op *op, uint64_t *files, char *msg,
                         size_t msgsz) {
   int admin = (op->flag & OPF_ADMIN) != 0;
-  int rc = check_path(op->path, msg, msgsz);
+  int rc = ns_check_path(op->path, msg, msgsz);
   ns_inode *n;
   if (rc) return rc;
   if (op->a < 1 || op->a > 16) {
@@ -716,7 +712,7 @@ static int apply_setrep(fsm_t *f, const ops_op *op, uint64_t *files, char *msg,
 
 static int apply_touch(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   int admin = (op->flag & OPF_ADMIN) != 0;
-  int rc = check_path(op->path, msg, msgsz);
+  int rc = ns_check_path(op->path, msg, msgsz);
   if (rc) return rc;
   ns_inode *dir, *n;
   rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
@@ -772,7 +768,7 @@ static int apply_trash_restore(fsm_t *f, const ops_op *op, char *msg, size_t msg
   if (rc) return rc;
   trash_item *it = &f->trash.items[i];
   const char *target = *op->path2 ? op->path2 : it->path;
-  if ((rc = check_path(target, msg, msgsz))) return rc;
+  if ((rc = ns_check_path(target, msg, msgsz))) return rc;
   ns_inode *dir, *n;
   rc = perm_lookup_parent(f->ns, target, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
                           msgsz);
