@@ -202,20 +202,7 @@ int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv) {
     dfs__stat_rep__free_unpacked(st, NULL);
     return CLI_OK;
   }
-  int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-  char mode[11], tm[32], hs[32], eb[CLI_ESC_BUF];
-  printf("path:     %s\n", cli_esc(path, eb, sizeof eb));
-  printf("type:     %s\n", dir ? "directory" : "file");
-  if (dir) printf("entries:  %llu\n", (unsigned long long)e->size);
-  else printf("size:     %llu (%s)\n", (unsigned long long)e->size, dfs_human_size(e->size, hs, sizeof hs));
-  printf("mode:     %s (%04o)\n", cli_mode_string(dir, e->mode, mode), e->mode & 07777);
-  printf("owner:    %s\n", e->owner && *e->owner ? cli_esc(e->owner, eb, sizeof eb) : "-");
-  printf("mtime:    %s\n", cli_time_string(e->mtime_ns, tm, sizeof tm));
-  if (!dir) {
-    printf("replicas: %u\n", e->replicas);
-    printf("chunks:   %llu\n", (unsigned long long)e->chunks);
-  }
-  printf("inode:    %llu\n", (unsigned long long)e->inode);
+  cli_print_entry_text(path, e, 0);
   dfs__stat_rep__free_unpacked(st, NULL);
   return CLI_OK;
 }

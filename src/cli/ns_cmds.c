@@ -382,6 +382,23 @@ static void servers_str(const Dfs__ChunkLocation *c, char *out, size_t outsz) {
   if (!c->n_replicas) snprintf(out, outsz, "(none live)");
 }
 
+void cli_print_entry_text(const char *path, const Dfs__Entry *e, int goal_words) {
+  int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  char mode[11], tm[32], hs[32], eb[CLI_ESC_BUF];
+  printf("path:     %s\n", cli_esc(path, eb, sizeof eb));
+  printf("type:     %s\n", dir ? "directory" : "file");
+  if (dir) printf("entries:  %llu\n", (unsigned long long)e->size);
+  else printf("size:     %llu (%s)\n", (unsigned long long)e->size, dfs_human_size(e->size, hs, sizeof hs));
+  printf("mode:     %s (%04o)\n", cli_mode_string(dir, e->mode, mode), e->mode & 07777);
+  printf("owner:    %s\n", e->owner && *e->owner ? cli_esc(e->owner, eb, sizeof eb) : "-");
+  printf("mtime:    %s\n", cli_time_string(e->mtime_ns, tm, sizeof tm));
+  if (!dir && goal_words)
+    printf("goal:     %u replicas\nchunks:   %llu\n", e->replicas, (unsigned long long)e->chunks);
+  else if (!dir)
+    printf("replicas: %u\nchunks:   %llu\n", e->replicas, (unsigned long long)e->chunks);
+  printf("inode:    %llu\n", (unsigned long long)e->inode);
+}
+
 int cli_cmd_info(cli_ctx *ctx, int argc, char **argv) {
   static const cli_opt_spec specs[] = {{"json", 0, 0}};
   cli_opt_val v[1];
@@ -397,21 +414,11 @@ int cli_cmd_info(cli_ctx *ctx, int argc, char **argv) {
   if (cli_stat(ctx, cmd, path, 0, &st)) return CLI_FAIL;
   const Dfs__Entry *e = st->entry;
   int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-  char mode[11], tm[32], hs[32];
   if (json) {
     putchar('{');
     entry_json_fields(stdout, path, e);
   } else {
-    char eb[CLI_ESC_BUF];
-    printf("path:     %s\n", cli_esc(path, eb, sizeof eb));
-    printf("type:     %s\n", dir ? "directory" : "file");
-    if (dir) printf("entries:  %llu\n", (unsigned long long)e->size);
-    else printf("size:     %llu (%s)\n", (unsigned long long)e->size, dfs_human_size(e->size, hs, sizeof hs));
-    printf("mode:     %s (%04o)\n", cli_mode_string(dir, e->mode, mode), e->mode & 07777);
-    printf("owner:    %s\n", e->owner && *e->owner ? cli_esc(e->owner, eb, sizeof eb) : "-");
-    printf("mtime:    %s\n", cli_time_string(e->mtime_ns, tm, sizeof tm));
-    if (!dir) printf("goal:     %u replicas\nchunks:   %llu\n", e->replicas, (unsigned long long)e->chunks);
-    printf("inode:    %llu\n", (unsigned long long)e->inode);
+    cli_print_entry_text(path, e, 1);
   }
   int ret = CLI_OK;
   if (!dir && e->chunks) {

@@ -19,6 +19,10 @@ int cli_list(cli_ctx *ctx, const char *cmd, const char *path, int silent, Dfs__L
 
 /* Writes e as one JSON object (path: the full path, or NULL to leave it out). */
 void cli_entry_json(FILE *f, const char *path, const Dfs__Entry *e);
+/* The text block of `dfs stat` and `dfs info` on stdout: path, type, size (or entries),
+ * mode, owner, mtime, for a file its replicas and chunks, and the inode. goal_words:
+ * "goal:     N replicas" (info) instead of "replicas: N" (stat). */
+void cli_print_entry_text(const char *path, const Dfs__Entry *e, int goal_words);
 
 /* parent + "/" + name normalised into out (DFS_PATH_MAX + 1). 0 or DFS_ETOOBIG. */
 int cli_child_path(const char *parent, const char *name, char *out);
