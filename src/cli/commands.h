@@ -76,7 +76,9 @@ int cli_command_args(const char *cmd, int argc, char **argv, const cli_opt_spec 
                      size_t nspecs, cli_opt_val *v, const char **pos, size_t maxpos,
                      size_t *npos, size_t minpos, const char *missing);
 
-/* Handlers (one file each area: put.c, get.c, ls.c (also chmod), admin.c). */
+/* Handlers, a file per concept: read_cmds.c (reading the namespace), mutate_cmds.c
+ * (changing it), put.c/get.c (transfers), auth_cmds.c (accounts), admin.c and quota.c
+ * (administration). */
 int cli_cmd_put(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_get(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv);

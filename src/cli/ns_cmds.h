@@ -1,10 +1,13 @@
-/* Helpers shared by the namespace commands (ns_cmds.c, ls.c, shell.c): one metad call
- * with the standard error line, and an Entry as JSON. */
+/* Helpers shared by the namespace commands (read_cmds.c, mutate_cmds.c, shell.c): one
+ * metad call with the standard error line, an Entry as JSON or text, the one-PATH
+ * argument form. */
 #ifndef DFS_CLI_NS_CMDS_H
 #define DFS_CLI_NS_CMDS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "client_meta.pb-c.h"
 
@@ -23,6 +26,22 @@ void cli_entry_json(FILE *f, const char *path, const Dfs__Entry *e);
  * mode, owner, mtime, for a file its replicas and chunks, and the inode. goal_words:
  * "goal:     N replicas" (info) instead of "replicas: N" (stat). */
 void cli_print_entry_text(const char *path, const Dfs__Entry *e, int goal_words);
+
+/* The fields of e as JSON members, without the braces (path NULL: left out). */
+void cli_entry_json_fields(FILE *f, const char *path, const Dfs__Entry *e);
+
+/* A command's arguments with specs and exactly one optional/required PATH (resolved
+ * into path, DFS_PATH_MAX + 1 bytes; def: used when none is given). CLI_CONTINUE, or an
+ * exit code to return. */
+int cli_one_path_args(cli_ctx *ctx, const char *cmd, int argc, char **argv,
+                      const cli_opt_spec *specs, size_t nspecs, cli_opt_val *v, int required,
+                      const char *def, char *path);
+
+/* One metad call of type with req, decoding the reply with desc into *out; on an error
+ * prints the line for cmd and path and returns it (negative DFS_E*). */
+int cli_simple_call(cli_ctx *ctx, const char *cmd, const char *path, uint16_t type,
+                    ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+                    ProtobufCMessage **out);
 
 /* parent + "/" + name normalised into out (DFS_PATH_MAX + 1). 0 or DFS_ETOOBIG. */
 int cli_child_path(const char *parent, const char *name, char *out);
