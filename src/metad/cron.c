@@ -14,6 +14,8 @@
  * refused connections (front_door.c) and raft's and libuv's own timers. */
 #include "metad/cron.h"
 
+#include "common/errors.h"
+
 #include "common/util.h"
 #include "metad/alloc_handlers.h"
 #include "metad/auth.h"
@@ -59,6 +61,22 @@ void md_cron_stop(metad *md) {
     md->cron_started = 0;
   }
   md_serve_jobs(md); /* answers parked requests: "shutting down" */
+}
+
+int md_leader_state_new(metad *md) {
+  md->limits = limits_new();
+  md->promises = promises_new();
+  md->uploads = uploads_new((uint64_t)md->upload_lease_ms);
+  return md->limits && md->promises && md->uploads ? 0 : DFS_ENOMEM;
+}
+
+void md_leader_state_free(metad *md) {
+  limits_free(md->limits);
+  promises_free(md->promises);
+  uploads_free(md->uploads);
+  md->limits = NULL;
+  md->promises = NULL;
+  md->uploads = NULL;
 }
 
 void md_leader_state_reset(metad *md, int ready) {

@@ -18,6 +18,11 @@ void md_cron_stop(metad *md);
  * state (md_leader_state_reset), and a new ready leader serves at once what waited for
  * it (parked requests, replication, garbage). */
 void md_leadership_changed(metad *md, int ready);
+/* Creates the leader's soft state: per-user shares (limits.h), space promises
+ * (promises.h), live uploads (uploads.h, md->upload_lease_ms must be set). 0 or
+ * DFS_ENOMEM. Freed by md_leader_state_free. main.c and the fuzzers' metad use these. */
+int md_leader_state_new(metad *md);
+void md_leader_state_free(metad *md);
 /* The leader's soft state starts over: per-user shares, space promises, live uploads,
  * the chunk-id pool (a new leader reserves ids; a former one fails waiting Allocs). */
 void md_leader_state_reset(metad *md, int ready);

@@ -19,11 +19,8 @@
 #include "metad/auth.h"
 #include "metad/cron.h"
 #include "metad/front_door.h"
-#include "metad/limits.h"
 #include "metad/metad.h"
-#include "metad/promises.h"
 #include "metad/raft_glue.h"
-#include "metad/uploads.h"
 
 static metad g_md;
 static dfs_daemon_signals sigs;
@@ -294,16 +291,14 @@ int main(int argc, char **argv) {
   md->loop = uv_default_loop();
   md->rng = dfs_random_u64() | 1;
   md->fsm = fsm_new(FSM_RESULTS_DEFAULT);
-  md->limits = limits_new();
-  md->promises = promises_new();
-  md->uploads = uploads_new((uint64_t)md->upload_lease_ms);
+  int lrc = md_leader_state_new(md);
   repl_init(&md->repl);
   md->repl.max_jobs_per_server = (uint32_t)md->repl_max_jobs;
   md->repl.job_timeout_ms = (uint64_t)md->repl_job_timeout_ms;
   md->repl.rebalance_threshold = (double)md->rebalance_pct / 100.0;
   md->repl.rebalance_max_jobs = (uint32_t)md->rebalance_max_jobs;
   md->repl.tomb_copy_ms = md->heartbeat_ms * 4 > 2000 ? (uint64_t)md->heartbeat_ms * 4 : 2000;
-  if (!md->fsm || !md->limits || !md->promises || !md->uploads) {
+  if (!md->fsm || lrc) {
     fprintf(stderr, "metad: out of memory\n");
     return 1;
   }
@@ -379,9 +374,7 @@ int main(int argc, char **argv) {
   auth_free(md);
   repl_free(&md->repl);
   fsm_free(md->fsm);
-  limits_free(md->limits);
-  promises_free(md->promises);
-  uploads_free(md->uploads);
+  md_leader_state_free(md);
   dfs_tls_ctx_free(md->tls_server);
   dfs_tls_ctx_free(md->tls_client);
   dfs_tls_ctx_free(md->raft_tls_server);

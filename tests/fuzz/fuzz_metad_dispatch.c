@@ -18,9 +18,6 @@
 #include "metad/auth.h"
 #include "metad/cron.h"
 #include "metad/front_door.h"
-#include "metad/limits.h"
-#include "metad/promises.h"
-#include "metad/uploads.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -59,16 +56,14 @@ static void setup(void) {
   md.trash_retention_ms = 86400000;
   md.rng = 0x9e3779b97f4a7c15ull; /* placement: deterministic */
   md.fsm = fsm_new(FSM_RESULTS_DEFAULT);
-  md.limits = limits_new(); /* per-user shares, as metad's main.c sets them */
   md.max_allocs_inflight = 4096;
   md.bad_reports_per_min = 60;
   md.scan_nodes_per_s = 2000000;
   md.caps_ttl_ms = 600000;
   md.promise_ttl_ms = 15000;
-  md.promises = promises_new();
   md.upload_lease_ms = 300000;
-  md.uploads = uploads_new((uint64_t)md.upload_lease_ms);
-  if (!md.fsm || !md.limits) abort();
+  if (md_leader_state_new(&md)) abort(); /* limits, promises, uploads as main.c */
+  if (!md.fsm) abort();
   repl_init(&md.repl);
   md.repl.max_jobs_per_server = (uint32_t)md.repl_max_jobs;
   md.repl.job_timeout_ms = (uint64_t)md.repl_job_timeout_ms;

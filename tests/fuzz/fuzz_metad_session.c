@@ -46,8 +46,6 @@
 #include "metad/cron.h"
 #include "metad/front_door.h"
 #include "metad/limits.h"
-#include "metad/promises.h"
-#include "metad/uploads.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -545,15 +543,13 @@ static void setup(void) {
   md.trash_retention_ms = 86400000;
   md.rng = 0x9e3779b97f4a7c15ull;
   md.fsm = fsm_new(FZS_RESULTS); /* small: fast to restore, and the ring wraps */
-  md.limits = limits_new();
   md.max_allocs_inflight = 64;
   md.bad_reports_per_min = 60;
   md.scan_nodes_per_s = 2000000;
   md.caps_ttl_ms = 600000;
   md.promise_ttl_ms = 15000;
-  md.promises = promises_new();
   md.upload_lease_ms = 300000;
-  md.uploads = uploads_new((uint64_t)md.upload_lease_ms);
+  if (md_leader_state_new(&md)) abort(); /* limits, promises, uploads as main.c */
   snprintf(md.auth_address, sizeof md.auth_address, "127.0.0.1:%d", auth_port);
   snprintf(md.auth_host, sizeof md.auth_host, "127.0.0.1");
   md.auth_port = auth_port;
