@@ -23,6 +23,8 @@ struct uploads {
   upload *ups; /* owned; slots are not reused until compaction */
   size_t nups, capups;
   u64map by_id; /* upload id -> slot + 1 */
+  u64map per_user; /* user name hash -> uploads of that user in ups (live or not yet
+                      compacted) */
   urange *r;    /* owned, sorted by first */
   size_t nr, capr;
   uint64_t compacted_ms;
@@ -33,6 +35,7 @@ uploads *uploads_new(uint64_t lease_ms) {
   if (!u) return NULL;
   u->lease_ms = lease_ms;
   u64map_init(&u->by_id);
+  u64map_init(&u->per_user);
   return u;
 }
 
@@ -42,6 +45,8 @@ void uploads_reset(uploads *u) {
   free(u->r);
   u64map_free(&u->by_id);
   u64map_init(&u->by_id);
+  u64map_free(&u->per_user);
+  u64map_init(&u->per_user);
   u->ups = NULL;
   u->r = NULL;
   u->nups = u->capups = u->nr = u->capr = 0;
@@ -51,6 +56,22 @@ void uploads_free(uploads *u) {
   if (!u) return;
   uploads_reset(u);
   free(u);
+}
+
+/* FNV-1a of a user name, never 0 (u64map keys). */
+static uint64_t user_key(const char *user) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *user; user++) h = (h ^ (uint8_t)*user) * 1099511628211ULL;
+  return h ? h : 1;
+}
+
+/* Adds delta to user's count of uploads (dropped from the map at 0). */
+static void user_count(uploads *u, const char *user, int delta) {
+  uint64_t k = user_key(user), n = 0;
+  u64map_get(&u->per_user, k, &n);
+  n = delta < 0 ? (n ? n - 1 : 0) : n + 1;
+  if (n) u64map_put(&u->per_user, k, n); /* OOM: the count is only a bound */
+  else u64map_del(&u->per_user, k);
 }
 
 static int alive(const uploads *u, size_t slot, uint64_t now_ms) {
@@ -67,6 +88,7 @@ static void compact(uploads *u, uint64_t now_ms) {
   u64map_init(&u->by_id);
   for (size_t i = 0; i < u->nups; i++) {
     if (!alive(u, i, now_ms)) {
+      user_count(u, u->ups[i].user, -1);
       free(u->ups[i].user);
       map[i] = UINT32_MAX;
       continue;
@@ -94,8 +116,14 @@ static long slot_of(uploads *u, uint64_t upload_id, const char *user, uint64_t n
     size_t s = (size_t)v - 1;
     return strcmp(u->ups[s].user, user) == 0 ? (long)s : -1; /* another user's id */
   }
-  if (u->nups >= UPLOADS_MAX) compact(u, now_ms);
-  if (u->nups >= UPLOADS_MAX) return -1;
+  uint64_t mine = 0;
+  u64map_get(&u->per_user, user_key(user), &mine);
+  if (u->nups >= UPLOADS_MAX || mine >= UPLOADS_PER_USER) {
+    compact(u, now_ms);
+    mine = 0;
+    u64map_get(&u->per_user, user_key(user), &mine);
+  }
+  if (u->nups >= UPLOADS_MAX || mine >= UPLOADS_PER_USER) return -1;
   upload *nu = dfs_grow(u->ups, &u->capups, u->nups + 1, sizeof *nu, 16);
   if (!nu) return -1;
   u->ups = nu;
@@ -105,6 +133,7 @@ static long slot_of(uploads *u, uint64_t upload_id, const char *user, uint64_t n
     return -1;
   }
   u->ups[u->nups] = (upload){upload_id, name, now_ms};
+  user_count(u, user, +1);
   return (long)u->nups++;
 }
 

@@ -10,9 +10,10 @@
  * uncommitted chunks become ordinary orphans (deleted gc.orphan_grace after they were
  * written, and retired first, so its commit is refused rather than acknowledged).
  *
- * Bounds: at most UPLOADS_MAX uploads and UPLOADS_MAX_RANGES ranges are tracked; past
- * them new ones are not (their chunks have only gc.orphan_grace). An upload id already
- * taken by another user is not joined.
+ * Bounds: at most UPLOADS_MAX uploads and UPLOADS_MAX_RANGES ranges are tracked, and at
+ * most UPLOADS_PER_USER live uploads of one user (so that one user cannot fill the table
+ * and leave everybody else's uploads untracked); past them new ones are not (their
+ * chunks have only gc.orphan_grace). An upload id taken by another user is not joined.
  * Invariants: (1) ranges are sorted by first id and do not overlap; (2) every range
  * names a slot of `ups` (live or expired: expired ranges are dropped by compaction). */
 #ifndef METAD_UPLOADS_H
@@ -23,6 +24,7 @@
 
 #define UPLOADS_MAX 65536
 #define UPLOADS_MAX_RANGES (1u << 22)
+#define UPLOADS_PER_USER 1024
 
 typedef struct uploads uploads;
 

@@ -45,7 +45,6 @@
 #include "metad/auth.h"
 #include "metad/cron.h"
 #include "metad/front_door.h"
-#include "metad/limits.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 

@@ -77,11 +77,34 @@ static void test_compaction_keeps_live(void **state) {
   uploads_free(u);
 }
 
+/* One user flooding uploads (Allocs under ever new ids) cannot take the table from the
+ * others: past UPLOADS_PER_USER live uploads its new ones are not tracked. */
+static void test_per_user_bound(void **state) {
+  (void)state;
+  uploads *u = uploads_new(LEASE);
+  uint64_t id = 1;
+  for (uint64_t k = 0; k < UPLOADS_PER_USER; k++, id++)
+    uploads_note_alloc(u, 1000 + k, "mallory", id, id, 0);
+  assert_int_equal(uploads_alive_until(u, id - 1, 1), LEASE);
+  uploads_note_alloc(u, 999999, "mallory", id, id, 0); /* one too many */
+  assert_int_equal(uploads_alive_until(u, id, 1), 0);
+  id++;
+  uploads_note_alloc(u, 5, "bob", id, id, 0); /* others still get theirs */
+  assert_int_equal(uploads_alive_until(u, id, 1), LEASE);
+  id++;
+  /* mallory's old uploads end with their lease: a new one is tracked again */
+  uploads_note_alloc(u, 777777, "mallory", id, id, 2 * LEASE);
+  assert_int_equal(uploads_alive_until(u, id, 2 * LEASE + 1), 3 * LEASE);
+  assert_int_equal(uploads_live(u, 2 * LEASE + 1), 1);
+  uploads_free(u);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ranges_and_lease),
       cmocka_unit_test(test_foreign_and_bad_ids),
       cmocka_unit_test(test_compaction_keeps_live),
+      cmocka_unit_test(test_per_user_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
