@@ -112,6 +112,20 @@ def case_killed_uploads(c):
     c.dfs_ok("rm", "-r", "--skip-trash", "/burst")
 
 
+def wait_space_settled(c, calm=1.5, timeout=20):
+    """Waits until no server's reported free space changed for `calm` seconds."""
+    deadline, last, since = time.time() + timeout, None, time.time()
+    while True:
+        now = {s["id"]: s["free_bytes"] for s in status(c)["servers"]}
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= calm:
+            return
+        check(time.time() < deadline, "free space still changing after %d s: %s"
+              % (timeout, now))
+        time.sleep(0.2)
+
+
 def fill(c, prefix):
     """Puts 8 MiB files at goal 3 until one is refused, then 1 MiB files at goal 1 until
     metad itself says every server is full. Returns (the number of 8 MiB files, the first
@@ -125,8 +139,10 @@ def fill(c, prefix):
             break
     check(first is not None, "20 x 8 MiB at goal 3 fit on 3 x 40M disks")
     # the refused put's chunks that were written are orphans: gone after gc.orphan_grace
-    # (3 s here), and their space with them; top up after that
-    time.sleep(4)
+    # (3 s here, then a log entry and a heartbeat), and their space with them; top up
+    # once every server's free space has stopped changing
+    time.sleep(3)
+    wait_space_settled(c)
     for k in range(120):
         _, (rc, _, err) = put_local(c, "top-%d" % k, MiB, "%s/top%03d" % (prefix, k), 1)
         if rc != 0 and "chunkserver(s) full" in err:
