@@ -66,7 +66,13 @@ def case_killed_uploads(c):
         d.stop()
     procs = []
     try:
-        procs = [c.popen_dfs("put", p, "/burst/f%d" % i, "--replicas", 2)
+        # --parallel 1: each put allocates its whole file at once (all of it promised)
+        # but has one chunk in flight. What a killed put had already sent sits in the
+        # stopped chunkservers' socket buffers and lands when they resume (an orphan
+        # until gc.orphan_grace); with the default 8 in flight that was up to 37 MiB of
+        # each 40M server, really full, and the next put's failure would not be about
+        # promises at all.
+        procs = [c.popen_dfs("put", p, "/burst/f%d" % i, "--replicas", 2, "--parallel", 1)
                  for i, p in enumerate(locals_)]
         deadline = time.time() + 3  # well inside chunkservers.dead_timeout (5 s)
         total = 0
