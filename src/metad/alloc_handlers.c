@@ -309,8 +309,9 @@ static void alloc_answer(metad *md, md_alloc *a) {
   size_t draining = 0, dead = 0;
   for (size_t i = 0; i < sv->n; i++) {
     const server_ent *e = &sv->v[i];
-    dead += e->registered && !e->alive;
-    if (!e->alive) continue;
+    /* a server whose connection closed counts as dead for writes (servers.h) */
+    dead += e->registered && (!e->alive || e->disconnected);
+    if (!e->alive || e->disconnected) continue;
     live++;
     draining += e->draining != 0;
     /* full by its own report, or draining; promised space only ranks (promises.h) */

@@ -130,6 +130,7 @@ static void finish_register(metad *md, dfs_conn *c, const dfs_frame_hdr *hdr,
   e->alive = 1;
   e->registered = 1;
   e->conn = c;
+  e->disconnected = 0;
   e->last_hb_ms = dfs_now_ms();
   e->inventory_ms = e->last_hb_ms;
   e->inventory_pending = 1; /* chunkd sends its inventory right after registering */
@@ -515,6 +516,9 @@ void chunkserver_conn_closed(metad *md, dfs_conn *c) {
   for (size_t i = 0; i < sv->n; i++)
     if (sv->v[i].conn == c) {
       sv->v[i].conn = NULL; /* stays alive until dead_timeout without heartbeats */
+      /* ...but a writer must not be sent to a server that just died (kill -9 closes
+       * its connection at once): new chunks go elsewhere until it registers again */
+      sv->v[i].disconnected = 1;
       LOG_INFO("chunkserver %llu disconnected", (unsigned long long)sv->v[i].id);
     }
 }

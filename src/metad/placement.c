@@ -44,8 +44,11 @@ size_t placement_choose(const placement_cand *cands, size_t n, size_t want,
       if (exclude[k] == cands[i].id) s[m].excluded = 1;
     m++;
   }
-  qsort(s, m, sizeof *s, cmp_scored);
-  size_t k = want < m ? want : m;
+  qsort(s, m, sizeof *s, cmp_scored); /* excluded ones last */
+  size_t usable = 0;
+  while (usable < m && !s[usable].excluded) usable++;
+  if (usable == 0) usable = m; /* all failed once: maybe a passing fault, try them again */
+  size_t k = want < usable ? want : usable;
   for (size_t i = 0; i < k; i++) out[i] = s[i].id;
   free(s);
   return k;

@@ -14,8 +14,9 @@ typedef struct {
 } placement_cand;
 
 /* Picks min(want, n) distinct candidates, best first: most free space and least load
- * (score = free / (1 + load)) with up to 25% random jitter. Servers in exclude are used
- * only when there are not enough others (they come last). Writes ids to out (room for
+ * (score = free / (1 + load)) with up to 25% random jitter. Servers in exclude (a writer
+ * saw them fail) are left out, so the chain may be shorter than want (the replication
+ * planner adds the missing copies later); they are used only when nobody else is left. Writes ids to out (room for
  * want) and returns the count. *rng is a non-zero xorshift64 state, updated. */
 size_t placement_choose(const placement_cand *cands, size_t n, size_t want,
                         const uint64_t *exclude, size_t nexclude, uint64_t *rng,

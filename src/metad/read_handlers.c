@@ -130,7 +130,8 @@ void h_stat(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   dfs__stat_req__free_unpacked(rq, NULL);
 }
 
-/* Live locations of chunk ce, least loaded first. Writes up to max ids. */
+/* Live locations of chunk ce, connected ones first, then least loaded (a server whose
+ * connection closed is most likely dead: readers try it last). Writes up to max ids. */
 static size_t live_locations(metad *md, const chunk_ent *ce, const server_ent **out,
                              size_t max) {
   size_t n = 0;
@@ -138,7 +139,8 @@ static size_t live_locations(metad *md, const chunk_ent *ce, const server_ent **
     const server_ent *s = servers_get(&md->fsm->servers, chunk_locs(ce)[k]);
     if (!s || !s->alive) continue;
     size_t j = n++;
-    while (j > 0 && out[j - 1]->load > s->load) {
+    while (j > 0 && (out[j - 1]->disconnected > s->disconnected ||
+                     (out[j - 1]->disconnected == s->disconnected && out[j - 1]->load > s->load))) {
       out[j] = out[j - 1];
       j--;
     }

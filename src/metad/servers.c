@@ -169,11 +169,12 @@ int servers_is_full(const server_ent *e) {
 }
 
 int servers_placeable(const server_ent *e) {
-  return e->alive && !e->draining && !servers_is_full(e);
+  return e->alive && !e->disconnected && !e->draining && !servers_is_full(e);
 }
 
 const char *servers_state(const server_ent *e) {
   if (!e->alive) return "dead";
+  if (e->disconnected) return "disconnected";
   if (e->draining) return "draining";
   if (servers_is_full(e)) return "full";
   return "alive";

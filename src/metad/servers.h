@@ -38,6 +38,8 @@ typedef struct {
   uint32_t load;
   uint64_t last_hb_ms;  /* dfs_now_ms() of the last register/heartbeat */
   void *conn;           /* dfs_conn of the current registration; not owned */
+  int disconnected;     /* that connection closed (kill -9, crash, network): still alive
+                         * until dead_timeout for reads, but no new chunks go there */
   uint64_t *pending_del; /* owned; chunk ids to delete */
   size_t ndel, capdel;
   server_watch *watch;  /* owned; young unreferenced chunks on this server */
@@ -116,9 +118,9 @@ void servers_forget_promises(server_ent *e);
 /* 1 if e reported less than one chunk of room above its reserve, or a copy to it failed
  * for want of space lately. Promised space does not count: it only ranks servers. */
 int servers_is_full(const server_ent *e);
-/* 1 if new chunks may go to e: alive, not draining, not full. */
+/* 1 if new chunks may go to e: alive, connected, not draining, not full. */
 int servers_placeable(const server_ent *e);
-/* "alive", "dead", "draining" or "full" (static string). */
+/* "alive", "dead", "disconnected", "draining" or "full" (static string). */
 const char *servers_state(const server_ent *e);
 /* Queues an exact delete of chunk id+version on server (soft; no duplicates). 0 when
  * queued (or already queued); DFS_EBUSY (queue full) or DFS_ENOMEM when not: the caller

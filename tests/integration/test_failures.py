@@ -159,7 +159,36 @@ def hung_chunkserver(c, digests):
     read_all(c, digests)
 
 
+def put_right_after_kill(c):
+    """Issue 15: a put started 0-5 s after kill -9 of a chunkserver routes around it, with
+    the default heartbeat (10 s) and dead_timeout (30 s): metad stops placing chunks on a
+    server whose connection closed, and a writer's failed server is left out of its
+    retries (a shorter chain; the replication planner adds the missing copy later)."""
+    for k, delay in enumerate((0.0, 1.0, 2.5, 5.0)):
+        victim = c.chunkds[k % len(c.chunkds)]
+        victim.kill9()
+        time.sleep(delay)
+        for goal in (3, 2):
+            remote = "/after-kill-%d-%d" % (k, goal)
+            local = c.scratch("after-kill-%d-%d" % (k, goal))
+            harness.make_file(local, 3 * MiB + 11, seed=k * 10 + goal, quiet=True)
+            t0 = time.time()
+            rc, _, err = c.dfs("put", local, remote, "--replicas", goal, timeout=60)
+            check(rc == 0, "put --replicas %d %.1f s after kill -9 of %s failed: %s" % (
+                goal, delay, victim.name, err.strip()))
+            print("    put --replicas %d %.1f s after the kill: ok in %.2f s" % (
+                goal, delay, time.time() - t0), flush=True)
+            c.get_check(remote, harness.sha256_file(local))
+        c.restart(victim)
+
+
 def main(t):
+    # The defaults a real cluster runs with: a death is noticed by the closed connection,
+    # not by a short dead_timeout.
+    with t.cluster(chunkservers=3, name="put-after-kill", heartbeat="10s",
+                   dead_timeout="30s") as c:
+        t.case("a put 0-5 s after kill -9 of a chunkserver routes around it",
+               put_right_after_kill, c)
     # Each destructive scenario gets its own cluster, so one failure cannot cascade.
     with t.cluster(chunkservers=3, name="chunkserver-kill") as c:
         digests = {}

@@ -42,10 +42,14 @@ static void test_exclude(void **state) {
   size_t n = placement_choose(c, 3, 2, ex, 1, &rng, out);
   assert_int_equal(n, 2);
   assert_true(out[0] != 1 && out[1] != 1);
-  /* not enough others: the excluded one is used, last */
+  /* not enough others: a shorter chain, never the server the writer saw fail */
   n = placement_choose(c, 3, 3, ex, 1, &rng, out);
-  assert_int_equal(n, 3);
-  assert_int_equal(out[2], 1);
+  assert_int_equal(n, 2);
+  assert_true(out[0] != 1 && out[1] != 1);
+  /* everybody failed once: they are tried again rather than nothing */
+  uint64_t all[3] = {1, 2, 3};
+  n = placement_choose(c, 3, 2, all, 3, &rng, out);
+  assert_int_equal(n, 2);
 }
 
 static void test_randomness_spreads(void **state) {
