@@ -258,6 +258,17 @@ static int users_set(cli_ctx *ctx, const char *action, const char *name) {
   if (rc == DFS_EPERM || rc == DFS_EINVAL) { cli_err("admin", "%s", err); return CLI_FAIL; }
   if (rc == DFS_ENOENT) { cli_err("admin", "%s: no such user", name); return CLI_FAIL; }
   if (rc) { meta_report(ctx->ac, "admin", rc, err); return CLI_FAIL; }
+  if (req.action != DFS__SET_USER_ACTION__SET_USER_ENABLE) {
+    /* authd ended the sessions; metad may still trust them for auth.cache_ttl */
+    Dfs__ForgetSessionsReq fq = DFS__FORGET_SESSIONS_REQ__INIT;
+    fq.user = (char *)name;
+    rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_FORGET_SESSIONS, &fq.base,
+                   &dfs__forget_sessions_rep__descriptor, &m, err, sizeof err);
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    if (rc)
+      cli_err("admin", "warning: %s is %sd, but metad did not drop its cached sessions (%s): "
+              "they end within metad's auth.cache_ttl (3 s by default)", name, action, err);
+  }
   if (!ctx->quiet) printf("%s: %sd\n", name, action);
   return CLI_OK;
 }

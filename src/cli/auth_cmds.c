@@ -24,8 +24,11 @@ typedef struct {
   const char *cmd;
 } pw_in;
 
-/* Reads one password: stdin line, else $env_name, else the terminal (asked twice when
- * confirm is set). 0 or CLI_FAIL with the error printed. */
+#define PW_TTY_TRIES 3 /* a new password the policy refuses is asked for again, this often */
+
+/* Reads one password: stdin line, else $env_name, else the terminal. confirm set (a new
+ * password): checked against the length policy first, on a terminal asked again at once
+ * when it is refused, then asked twice. 0 or CLI_FAIL with the error printed. */
 static int get_password(const pw_in *in, const char *env_name, const char *prompt,
                         const char *confirm, char *out) {
   char err[256];
@@ -35,6 +38,7 @@ static int get_password(const pw_in *in, const char *env_name, const char *promp
     rc = cli_read_line(stdin, out, PWBUF);
     if (rc == DFS_ENOENT) { cli_err(in->cmd, "--password-stdin: no password line on stdin"); return CLI_FAIL; }
     if (rc) { cli_err(in->cmd, "password too long (at most %d bytes)", CLI_PASSWORD_MAX); return CLI_FAIL; }
+    if (confirm && cli_password_check(out, err, sizeof err)) { cli_err(in->cmd, "%s", err); return CLI_FAIL; }
     return 0;
   }
   if (env && *env) {
@@ -43,10 +47,19 @@ static int get_password(const pw_in *in, const char *env_name, const char *promp
       return CLI_FAIL;
     }
     snprintf(out, PWBUF, "%s", env);
+    if (confirm && cli_password_check(out, err, sizeof err)) {
+      cli_err(in->cmd, "$%s: %s", env_name, err);
+      return CLI_FAIL;
+    }
     return 0;
   }
-  rc = cli_read_password_tty(prompt, out, PWBUF, err, sizeof err);
-  if (rc) { cli_err(in->cmd, "%s", err); return CLI_FAIL; }
+  for (int tries = 1;; tries++) {
+    rc = cli_read_password_tty(prompt, out, PWBUF, err, sizeof err);
+    if (rc) { cli_err(in->cmd, "%s", err); return CLI_FAIL; }
+    if (!confirm || !cli_password_check(out, err, sizeof err)) break;
+    if (tries == PW_TTY_TRIES) { cli_err(in->cmd, "%s", err); return CLI_FAIL; }
+    fprintf(stderr, "%s; try again\n", err); /* not an exit: the prompt follows */
+  }
   if (confirm) {
     char again[PWBUF];
     rc = cli_read_password_tty(confirm, again, sizeof again, err, sizeof err);
@@ -55,15 +68,6 @@ static int get_password(const pw_in *in, const char *env_name, const char *promp
     if (rc) { cli_err(in->cmd, "%s", err); return CLI_FAIL; }
     if (!same) { cli_err(in->cmd, "the passwords do not match"); return CLI_FAIL; }
   }
-  return 0;
-}
-
-/* A new password, checked against the length policy. */
-static int get_new_password(const pw_in *in, const char *env_name, const char *prompt,
-                            const char *confirm, char *out) {
-  if (get_password(in, env_name, prompt, confirm, out)) return CLI_FAIL;
-  char err[128];
-  if (cli_password_check(out, err, sizeof err)) { cli_err(in->cmd, "%s", err); return CLI_FAIL; }
   return 0;
 }
 
@@ -156,7 +160,7 @@ int cli_cmd_register(cli_ctx *ctx, int argc, char **argv) {
   if ((rc = user_arg("register", npos, pos, user))) return rc;
   char prompt[96];
   snprintf(prompt, sizeof prompt, "new password for %s: ", user);
-  if (get_new_password(&in, "DFS_PASSWORD", prompt, "again: ", pw)) return CLI_FAIL;
+  if (get_password(&in, "DFS_PASSWORD", prompt, "again: ", pw)) return CLI_FAIL;
   Dfs__AuthRegisterReq req = DFS__AUTH_REGISTER_REQ__INIT;
   req.username = user;
   req.password = pw;
@@ -292,7 +296,7 @@ int cli_cmd_passwd(cli_ctx *ctx, int argc, char **argv) {
   snprintf(user, sizeof user, "%s", ctx->sess->user);
   int ret = CLI_FAIL;
   if (get_password(&in, "DFS_PASSWORD", "current password: ", NULL, old)) goto out;
-  if (get_new_password(&in, "DFS_NEW_PASSWORD", "new password: ", "again: ", pw)) goto out;
+  if (get_password(&in, "DFS_NEW_PASSWORD", "new password: ", "again: ", pw)) goto out;
   Dfs__AuthPasswdReq req = DFS__AUTH_PASSWD_REQ__INIT;
   req.old_password = old;
   req.new_password = pw;

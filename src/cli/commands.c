@@ -9,6 +9,7 @@
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/shell_util.h"
+#include "cli/suggest.h"
 #include "common/errors.h"
 #include "common/path.h"
 
@@ -71,9 +72,9 @@ static const cli_command commands[] = {
      "Removes each PATH, which must be an empty directory.\n"
      "example: dfs rmdir data/2026/11",
      cli_cmd_rmdir},
-    {"touch", "touch PATH...", "create empty files",
-     "Creates each PATH as an empty file (mode 0644), or sets the modification time of\n"
-     "an existing one to now.\n"
+    {"touch", "touch [--replicas N] PATH...", "create empty files",
+     "Creates each PATH as an empty file (mode 0644, --replicas N copies once written,\n"
+     "default 2 like put), or sets the modification time of an existing one to now.\n"
      "example: dfs touch notes.txt",
      cli_cmd_touch},
     {"cat", "cat PATH...", "print files",
@@ -186,7 +187,8 @@ static const cli_command commands[] = {
      "load, last heartbeat) and totals. --wait N: wait (polling every 100 ms) until at\n"
      "least N chunkservers are alive; exit 1 after --timeout seconds (default 30).\n"
      "users (administrators only): list the accounts (name, admin, disabled, created);\n"
-     "users disable|enable NAME: lock or unlock an account (disabling ends its sessions);\n"
+     "users disable|enable NAME: lock or unlock an account (disabling ends its sessions\n"
+     "at once, in authd and in metad's token cache);\n"
      "users delete NAME: delete the account and end its sessions.\n"
      "fsck [PATH] [--json] [--unhealthy]: per-file replication health (exit 1 if unreadable); status --json too.\n"
      "example: dfs admin status --wait 3 --timeout 10    dfs admin users disable mallory",
@@ -261,12 +263,40 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   return CLI_USAGE;
 }
 
+int cli_take_quiet(int *argc, char **argv) {
+  int found = 0, n = 1;
+  for (int i = 1; i < *argc; i++) {
+    if (strcmp(argv[i], "--") == 0) { /* the rest are positionals, "-q" a file name */
+      while (i < *argc) argv[n++] = argv[i++];
+      break;
+    }
+    if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) found = 1;
+    else argv[n++] = argv[i];
+  }
+  *argc = n;
+  return found;
+}
+
+int cli_mistake(const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "dfs: %s\n", msg);
+  return CLI_USAGE;
+}
+
 int cli_cmd_help(cli_ctx *ctx, int argc, char **argv) {
   (void)ctx;
   if (argc < 2) { cli_print_global_usage(stdout); return CLI_OK; }
   if (argc > 2) return cli_usage_error("help", "too many arguments");
   const cli_command *c = cli_find_command(argv[1]);
-  if (!c) return cli_usage_error("help", "unknown command '%s'", argv[1]);
+  if (!c) {
+    const char *near = cli_suggest_command(argv[1]);
+    if (near) return cli_mistake("help: unknown command '%s': did you mean '%s'?", argv[1], near);
+    return cli_usage_error("help", "unknown command '%s'", argv[1]);
+  }
   cli_print_command_help(stdout, c);
   return CLI_OK;
 }

@@ -12,6 +12,9 @@
 #include "cli/meta_client.h"
 #include "cli/session.h"
 
+/* Copies of a new file when the user names none (put, touch). */
+#define CLI_DEFAULT_REPLICAS 2
+
 /* Exit codes. */
 #define CLI_OK 0
 #define CLI_FAIL 1
@@ -67,6 +70,12 @@ void cli_print_global_usage(FILE *f);
 void cli_print_command_help(FILE *f, const cli_command *c);
 /* Prints "usage: dfs <usage>" plus a hint to stderr and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* -q/--quiet given after the command (`dfs put -q a b`, as before it): removes them from
+ * argv[1..*argc) (up to a "--") and returns 1 if there was one. */
+int cli_take_quiet(int *argc, char **argv);
+/* A mistake outside any command (unknown command or global option): prints the one line
+ * "dfs: <msg>" (which names the fix) to stderr, no usage dump, and returns CLI_USAGE. */
+int cli_mistake(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The one way a command parses its arguments (argv[0] is its name; see cli/args.h for
  * the syntax): --help prints the command's help (returns CLI_OK), a bad option or fewer
  * than minpos positionals print a usage error (CLI_USAGE; `missing` names what is

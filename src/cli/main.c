@@ -1,7 +1,8 @@
 /* dfs: the command-line client. Parses the global options (--meta, --auth, --tls-ca,
- * -q, --help), resolves the metad and authd addresses and TLS (cli_config), loads the
+ * -q, --help, --version), resolves the metad and authd addresses and TLS (cli_config), loads the
  * login session (session.h), and dispatches to the command table in commands.c.
  * Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "cli/meta_client.h"
 #include "cli/output.h"
 #include "cli/session.h"
+#include "cli/suggest.h"
 #include "common/sock.h"
 #include "common/tls.h"
 
@@ -45,13 +47,24 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       cli_print_global_usage(stdout);
       return CLI_OK;
+    } else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+      printf("dfs %s\n", DFS_VERSION);
+      return CLI_OK;
+    } else if (cli_hdfs_command(a)) { /* the `hdfs dfs -ls` habit: one line, the fix */
+      return cli_mistake("unknown option '%s': did you mean 'dfs %s'? (dfs commands take "
+                         "no dash)", a, cli_hdfs_command(a));
     } else {
-      return cli_usage_error(NULL, "unknown option '%s'", a);
+      return cli_mistake("unknown option '%s' (global options: --meta, --auth, --tls-ca, -q, "
+                         "--version; see `dfs help`)", a);
     }
   }
   if (i >= argc) return cli_usage_error(NULL, "missing command");
   const cli_command *cmd = cli_find_command(argv[i]);
-  if (!cmd) return cli_usage_error(NULL, "unknown command '%s'", argv[i]);
+  if (!cmd) {
+    const char *near = cli_suggest_command(argv[i]);
+    if (near) return cli_mistake("unknown command '%s': did you mean 'dfs %s'?", argv[i], near);
+    return cli_mistake("unknown command '%s' (`dfs help` lists the commands)", argv[i]);
+  }
 
   char cfg_path[4096], sess_path[4096], maddr[300], aaddr[300], err[512];
   const char *cfg = NULL, *spath = NULL;
@@ -92,15 +105,18 @@ int main(int argc, char **argv) {
   ac.service = "authd";
   mc.tls = ac.tls = tls != NULL;
   mc.token = ac.token = sess.token; /* login/passwd update sess in place */
+  int cmd_argc = argc - i;
+  if (cli_take_quiet(&cmd_argc, argv + i)) cli_quiet = 1;
   cli_ctx ctx = {.mc = &mc, .ac = &ac, .sess = &sess, .session_path = spath, .quiet = cli_quiet};
-  int rc = cmd->run(&ctx, argc - i, argv + i);
+  int rc = cmd->run(&ctx, cmd_argc, argv + i);
   meta_client_close(&mc);
   meta_client_close(&ac);
   dfs_sock_set_tls(NULL);
   dfs_tls_ctx_free(tls);
   memset(&sess, 0, sizeof sess);
-  if (fflush(stdout) != 0 && rc == CLI_OK) {
-    cli_err(cmd->name, "cannot write to stdout");
+  if (fflush(stdout) != 0 && rc == CLI_OK && errno != EPIPE) {
+    /* a reader that stopped early (`dfs ls | head`) is not an error; a full disk is */
+    cli_err(cmd->name, "cannot write to stdout: %s", strerror(errno));
     rc = CLI_FAIL;
   }
   return rc;

@@ -41,6 +41,11 @@ int cli_cmd_mkdir(cli_ctx *ctx, int argc, char **argv) {
   rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_MKDIR, &req.base,
                  &dfs__mkdir_rep__descriptor, &m, err, sizeof err);
   if (m) protobuf_c_message_free_unpacked(m, NULL);
+  if (rc == DFS_ENOENT && !req.parents) { /* metad names the missing one; say the fix */
+    cli_err("mkdir", "%s: a parent directory does not exist ('dfs mkdir -p %s' creates it with "
+            "its missing parents)", path, path);
+    return CLI_FAIL;
+  }
   if (rc) { meta_report_path(ctx->mc, "mkdir", path, rc, err); return CLI_FAIL; }
   return CLI_OK;
 }
@@ -165,11 +170,15 @@ int cli_cmd_rmdir(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cli_cmd_touch(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {{"replicas", 0, 1}};
   cli_opt_val v[1];
   const char *pos[256];
   size_t npos;
-  int rc = cli_command_args("touch", argc, argv, NULL, 0, v, pos, 256, &npos, 1, NULL);
+  int rc = cli_command_args("touch", argc, argv, specs, 1, v, pos, 256, &npos, 1, NULL);
   if (rc != CLI_CONTINUE) return rc;
+  uint64_t replicas = CLI_DEFAULT_REPLICAS;
+  if (v[0].present && cli_parse_u64(v[0].value, 1, 16, &replicas))
+    return cli_usage_error("touch", "--replicas must be 1..16 (got '%s')", v[0].value);
   int ret = CLI_OK;
   for (size_t i = 0; i < npos; i++) {
     char path[DFS_PATH_MAX + 1];
@@ -177,6 +186,7 @@ int cli_cmd_touch(cli_ctx *ctx, int argc, char **argv) {
     Dfs__TouchReq req = DFS__TOUCH_REQ__INIT;
     req.path = path;
     req.mode = 0644;
+    req.replicas = (uint32_t)replicas;
     req.request_id = dfs_random_u64();
     if (cli_simple_call(ctx, "touch", path, DFS__MSG_TYPE__MSG_CLIENT_TO_META_TOUCH, &req.base,
                     &dfs__touch_rep__descriptor, NULL))
@@ -301,8 +311,31 @@ int cli_cmd_setrep(cli_ctx *ctx, int argc, char **argv) {
   if (!ctx->quiet)
     printf("setrep %s: goal %u on %llu file%s (the cluster converges in the background)\n",
            path, req.replicas, (unsigned long long)rep->files, rep->files == 1 ? "" : "s");
+  if (rep->files && req.replicas > rep->placeable_servers) /* even with -q: it stays unmet */
+    cli_err("setrep", "warning: goal %u but only %u chunkserver%s can take copies: the file%s "
+            "stay%s under-replicated until more join (dfs admin status)", req.replicas,
+            rep->placeable_servers, rep->placeable_servers == 1 ? "" : "s",
+            rep->files == 1 ? "" : "s", rep->files == 1 ? "s" : "");
   dfs__setrep_rep__free_unpacked(rep, NULL);
   return CLI_OK;
+}
+
+/* The original path of trash item id into out (empty if it cannot be listed): what a
+ * restore without NEWPATH brings back, for its report. */
+static void trash_original_path(cli_ctx *ctx, uint64_t id, char *out, size_t outsz) {
+  Dfs__TrashReq req = DFS__TRASH_REQ__INIT;
+  req.action = DFS__TRASH_ACTION__TRASH_LIST;
+  ProtobufCMessage *m = NULL;
+  char err[512];
+  out[0] = '\0';
+  if (meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_TRASH, &req.base,
+                &dfs__trash_rep__descriptor, &m, err, sizeof err) == 0) {
+    const Dfs__TrashRep *rep = (const Dfs__TrashRep *)m;
+    for (size_t i = 0; i < rep->n_items; i++)
+      if (rep->items[i]->id == id && rep->items[i]->original_path)
+        snprintf(out, outsz, "%s", rep->items[i]->original_path);
+  }
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
 }
 
 int cli_cmd_trash(cli_ctx *ctx, int argc, char **argv) {
@@ -333,6 +366,10 @@ int cli_cmd_trash(cli_ctx *ctx, int argc, char **argv) {
   } else {
     return cli_usage_error("trash", "unknown subcommand '%s' (ls, restore or empty)", sub);
   }
+  char restored_to[DFS_PATH_MAX + 1] = "";
+  if (req.action == DFS__TRASH_ACTION__TRASH_RESTORE && !ctx->quiet)
+    trash_original_path(ctx, req.id, restored_to, sizeof restored_to);
+  if (req.path && req.path[0]) snprintf(restored_to, sizeof restored_to, "%s", req.path);
   ProtobufCMessage *m = NULL;
   char err[512];
   rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_TRASH, &req.base,
@@ -376,8 +413,14 @@ int cli_cmd_trash(cli_ctx *ctx, int argc, char **argv) {
       }
     }
   } else if (req.action == DFS__TRASH_ACTION__TRASH_RESTORE) {
-    if (!ctx->quiet) printf("restored trash item %llu%s%s\n", (unsigned long long)req.id,
-                            req.path ? " to " : "", req.path ? req.path : "");
+    if (!ctx->quiet) {
+      printf("restored trash item %llu", (unsigned long long)req.id);
+      if (restored_to[0]) {
+        printf(" to ");
+        cli_put_esc(stdout, restored_to);
+      }
+      printf("\n");
+    }
   } else if (!ctx->quiet) {
     printf("removed %llu item%s from the trash\n", (unsigned long long)rep->count,
            rep->count == 1 ? "" : "s");

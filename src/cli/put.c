@@ -889,7 +889,7 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
   int rc = cli_command_args("put", argc, argv, specs, 6, v, pos, (size_t)argc, &npos, 1,
                             "LOCAL file");
   if (rc != CLI_CONTINUE) { ret = rc; goto out; }
-  uint64_t replicas = 2, parallel = PUT_DEFAULT_PARALLEL;
+  uint64_t replicas = CLI_DEFAULT_REPLICAS, parallel = PUT_DEFAULT_PARALLEL;
   if (v[0].present && cli_parse_u64(v[0].value, 1, CLI_MAX_CHAIN, &replicas)) {
     ret = cli_usage_error("put", "--replicas must be 1..%d", CLI_MAX_CHAIN);
     goto out;

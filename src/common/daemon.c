@@ -28,6 +28,10 @@ int dfs_daemon_args(const dfs_daemon_spec *sp, int argc, char *const *argv,
       fputs(sp->usage, stdout);
       return 0;
     }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+      printf("%s (dfs) %s\n", sp->name, DFS_VERSION);
+      return 0;
+    }
     if (!is_flag(sp, a)) {
       fprintf(stderr, "%s: unknown argument '%s' (see %s --help)\n", sp->name, a, sp->name);
       return 2;

@@ -1,6 +1,6 @@
 /* What metad, chunkd and authd share around their main(): the command line (--config
- * FILE, --set key=value, --log-level LEVEL, -h/--help and a per-daemon table of shortcut
- * flags, each equal to one --set) turned into a dfs_config, log.level applied, and
+ * FILE, --set key=value, --log-level LEVEL, -h/--help, --version and a per-daemon table
+ * of shortcut flags, each equal to one --set) turned into a dfs_config, log.level applied, and
  * SIGTERM/SIGINT watched on the loop (SIGPIPE ignored). Exit codes: 0 after --help,
  * 2 after one line on stderr for any bad usage or configuration (docs/internals.md
  * "Command lines"). Loop thread only. */
@@ -27,9 +27,9 @@ typedef struct {
 /* Parses argv into cfg (borrowed): every --config FILE is loaded first, in order, then
  * every --set, --log-level (= log.level) and shortcut is applied in command-line order,
  * so the command line wins over the file. Every flag takes exactly one value.
- * Returns -1 to go on, 0 after printing the usage for -h/--help, or 2 after one line
- * "<name>: ..." on stderr (unknown flag, missing value, --set without '=', a config file
- * that cannot be read or parsed, out of memory). */
+ * Returns -1 to go on, 0 after printing the usage for -h/--help (the version for
+ * --version), or 2 after one line "<name>: ..." on stderr (unknown flag, missing value,
+ * --set without '=', a config file that cannot be read or parsed, out of memory). */
 int dfs_daemon_args(const dfs_daemon_spec *spec, int argc, char *const *argv,
                     dfs_config *cfg);
 

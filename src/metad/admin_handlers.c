@@ -3,6 +3,7 @@
  * here changes state. */
 #include "metad/admin_handlers.h"
 
+#include "metad/auth.h"
 #include "metad/front_door.h"
 #include "metad/limits.h"
 
@@ -248,4 +249,25 @@ out:
   free(l.v);
   free(stack);
   dfs__fsck_req__free_unpacked(rq, NULL);
+}
+
+void admin_h_forget_sessions(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  Dfs__ForgetSessionsReq *rq =
+      dfs__forget_sessions_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ForgetSessionsReq");
+    return;
+  }
+  if (!u->is_admin) {
+    md_reply_status(c, &m->hdr, DFS_EPERM,
+                    "only an administrator may end another user's sessions");
+  } else {
+    Dfs__Status st = DFS__STATUS__INIT;
+    st.message = "";
+    Dfs__ForgetSessionsRep rep = DFS__FORGET_SESSIONS_REP__INIT;
+    rep.status = &st;
+    rep.forgotten = (uint32_t)auth_forget_user(md, rq->user);
+    dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  }
+  dfs__forget_sessions_req__free_unpacked(rq, NULL);
 }

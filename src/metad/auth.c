@@ -146,6 +146,24 @@ static void sweep(md_auth *a, uint64_t now) {
   }
 }
 
+size_t auth_forget_user(metad *md, const char *user) {
+  md_auth *a = md->auth;
+  size_t n = 0;
+  if (!a) return 0;
+  for (size_t b = 0; b < AUTH_BUCKETS; b++) {
+    auth_ent *e = a->buckets[b];
+    while (e) {
+      auth_ent *next = e->next;
+      if (e->state == ENT_VALID && strcmp(e->user.name, user) == 0) {
+        ent_unlink_free(a, e);
+        n++;
+      }
+      e = next;
+    }
+  }
+  return n;
+}
+
 /* Makes room for one more entry: expired ones first, then any settled one. */
 static int make_room(md_auth *a) {
   if (a->count < AUTH_CACHE_MAX) return 0;

@@ -34,6 +34,10 @@ void auth_poll(metad *md);
  * DFS_EUNAVAIL / DFS_EBUSY itself. Marks c authenticated after a valid token. */
 void auth_client_request(metad *md, dfs_conn *c, dfs_msg *m, auth_run_cb run);
 
+/* Drops the settled cache entries of user's tokens (its pending validations finish as
+ * authd answers them); returns how many. */
+size_t auth_forget_user(metad *md, const char *user);
+
 /* Finds field 1 (string token) of a client request payload without decoding the rest.
  * 0 with *tok and *toklen (pointing into payload; absent: "" and 0), or DFS_EPROTO. */
 int auth_token_of(const uint8_t *payload, size_t len, const uint8_t **tok, size_t *toklen);

@@ -70,6 +70,7 @@ static const route routes[] = {
     /* the operator (admin_handlers.c) */
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, admin_h_cluster, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_FSCK, admin_h_fsck, NULL},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_FORGET_SESSIONS, admin_h_forget_sessions, NULL},
     /* chunkservers (chunkserver_handlers.c) */
     {DFS__MSG_TYPE__MSG_CHUNK_TO_META_REGISTER, NULL, h_register},
     {DFS__MSG_TYPE__MSG_CHUNK_TO_META_INVENTORY, NULL, h_inventory},

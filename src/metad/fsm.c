@@ -695,7 +695,7 @@ static int apply_setrep(fsm_t *f, const ops_op *op, uint64_t *files, char *msg,
   }
   if ((rc = perm_lookup(f->ns, op->path, op->str, admin, &n, msg, msgsz))) return rc;
   if (n->is_dir && !(op->flag & OPF_RECURSIVE)) {
-    snprintf(msg, msgsz, "%s is a directory (use recursive to set every file below it)",
+    snprintf(msg, msgsz, "%s is a directory (dfs setrep -R sets every file below it)",
              op->path);
     return DFS_EISDIR;
   }

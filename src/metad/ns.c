@@ -317,10 +317,16 @@ int ns_walk(ns_t *ns, const char *path, int to_parent, ns_enter_fn enter, void *
     if (!c) {
       if (is_last) {
         snprintf(msg, msgsz, "%s does not exist", path);
-      } else {
+      } else { /* the fix creates every missing directory above the target at once */
+        size_t tlen = strlen(path);
+        while (tlen > 1 && path[tlen - 1] == '/') tlen--;
+        int parent_len = (int)tlen;
+        while (parent_len > 0 && path[parent_len - 1] != '/') parent_len--;
+        if (parent_len > 1) parent_len--; /* drop the slash before the last name */
+        if (parent_len < plen) parent_len = plen;
         snprintf(msg, msgsz,
                  "parent directory %.*s does not exist (create it with 'dfs mkdir -p %.*s')",
-                 plen, path, plen, path);
+                 plen, path, parent_len, path);
       }
       return DFS_ENOENT;
     }

@@ -14,6 +14,7 @@
 #include "metad/front_door.h"
 #include "metad/handlers.h"
 #include "metad/mutations.h"
+#include "metad/servers.h"
 
 #define MSGSZ MUTATION_MSGSZ
 
@@ -31,12 +32,13 @@ static void copy_reply(metad *md, md_waiter *w, const fsm_result *r) {
 
 /* Setrep's reply: how many files got the new goal. */
 static void setrep_reply(metad *md, md_waiter *w, const fsm_result *r) {
-  (void)md;
   Dfs__Status st = DFS__STATUS__INIT;
   st.message = "";
   Dfs__SetrepRep rep = DFS__SETREP_REP__INIT;
   rep.status = &st;
   rep.files = r->val;
+  const servers_t *sv = &md->fsm->servers;
+  for (size_t i = 0; i < sv->n; i++) rep.placeable_servers += servers_placeable(&sv->v[i]) != 0;
   dfs_conn_reply(w->conn, &w->hdr, &rep.base, NULL, 0, NULL, NULL);
 }
 
@@ -165,12 +167,17 @@ void h_touch(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode TouchReq");
     return;
   }
+  int rc = 0;
+  if (rq->replicas > MAX_REPLICAS) { /* 0: the default */
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
+  }
   ops_op op = {0};
   op.type = OP_TOUCH;
   op.rid = rq->request_id;
   op.path = rq->path;
   op.mode = rq->mode & 0777;
-  op.a = DEFAULT_REPLICAS;
-  mutation_submit_ns(md, c, &m->hdr, u, 0, msg, &op, 0, NULL);
+  op.a = rq->replicas ? rq->replicas : DEFAULT_REPLICAS;
+  mutation_submit_ns(md, c, &m->hdr, u, rc, msg, &op, 0, NULL);
   dfs__touch_req__free_unpacked(rq, NULL);
 }

@@ -39,6 +39,18 @@ static int trash_visible(const trash_item *it, const md_user *u) {
   return perm_is_super(u->name, u->is_admin) || !strcmp(it->user, u->name);
 }
 
+/* Restore's and empty's reply: count = how many items the log entry removed from the
+ * trash (1 for a restore). */
+static void trash_reply(metad *md, md_waiter *w, const fsm_result *r) {
+  (void)md;
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__TrashRep rep = DFS__TRASH_REP__INIT;
+  rep.status = &st;
+  rep.count = r->val;
+  dfs_conn_reply(w->conn, &w->hdr, &rep.base, NULL, 0, NULL, NULL);
+}
+
 void h_trash(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
   Dfs__TrashReq *rq = dfs__trash_req__unpack(NULL, m->hdr.payload_len, m->payload);
@@ -73,7 +85,7 @@ void h_trash(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     op.mtime_ns = dfs_wall_ns();
     op.a = rq->id;
     op.flag = mutation_user_flag(u);
-    mutation_submit(md, c, &m->hdr, &op, NULL, NULL, NULL, NULL);
+    mutation_submit(md, c, &m->hdr, &op, NULL, NULL, NULL, trash_reply);
     goto out;
   }
   const trash_t *t = &md->fsm->trash;

@@ -101,6 +101,14 @@ def main(t):
             check("export DFS_AUTH=127.0.0.1:%d" % (sc.port + 100) in out,
                   "no DFS_AUTH line in:\n" + out)
             check("dfs login" in out, "up does not say how to log in:\n" + out)
+            # every path it prints works from any directory (issue 15: it printed
+            # ../../tmp/... relative to where it was run)
+            login = [ln for ln in out.splitlines() if "--password-stdin <" in ln]
+            check(login and os.path.isabs(login[0].split("<", 1)[1].split()[0]),
+                  "the admin login line has no absolute password file path:\n" + out)
+            logs = [ln.split(" log ", 1)[1].strip() for ln in out.splitlines() if " log " in ln]
+            check(logs and all(os.path.isabs(x) for x in logs),
+                  "log paths are not absolute:\n" + out)
             sc.use_exports(out)
             started.update(sc.pids())
             check(set(started) == {"authd", "metad", "chunkd-1", "chunkd-2"}, "pids: %r" % started)
