@@ -42,14 +42,16 @@ static const cli_command commands[] = {
      "--parallel K chunks (one file) or files (several) in flight (default 8).\n"
      "example: dfs get photos/photo.jpg /tmp/     dfs get -r photos/album /tmp/",
      cli_cmd_get},
-    {"ls", "ls [-l] [-h] [-R] [--json] [PATH]", "list a directory",
+    {"ls", "ls [-l] [-h] [-R] [--json] [PATH...]", "list a directory",
      "Lists PATH (default: your home directory when logged in, else /), one name a line,\n"
-     "directories with a trailing '/'. -l: mode, owner, size in bytes (number of entries\n"
-     "for directories), replicas, mtime, name; -h: human sizes with -l; -R: every\n"
-     "directory below too, each under a 'PATH:' header. A file argument shows that file.\n"
+     "directories with a trailing '/'. PATH may be a quoted pattern ('logs/2026-*'); with\n"
+     "several PATHs the files come first, then each directory under a 'PATH:' header.\n"
+     "-l: mode, owner, size in bytes (number of entries for directories), replicas,\n"
+     "mtime, name; -h: human sizes with -l; -R: every directory below too, each under a\n"
+     "'PATH:' header. A file argument shows that file.\n"
      "Sizes are human on a terminal with -l. --json: one JSON document ({\"path\",\n"
-     "\"entries\": [...]}; with -R, {\"dirs\": [...]}).\n"
-     "example: dfs ls -lR '~bob/shared'",
+     "\"entries\": [...]}; with -R or several PATHs, {\"dirs\": [...]}).\n"
+     "example: dfs ls -lR '~bob/shared'    dfs ls 'photos/*.jpg'",
      cli_cmd_ls},
     {"stat", "stat [--json] PATH", "show a file or directory",
      "Prints type, size, mode, owner, mtime, replicas and chunks of PATH (--json: one\n"
@@ -65,7 +67,9 @@ static const cli_command commands[] = {
      "Moves each PATH (a file, or an empty directory; -r: a directory and everything in\n"
      "it) into your trash, where it stays for metad's trash time (default 24 h): see\n"
      "'dfs trash'. --skip-trash deletes at once; the space is reclaimed right away.\n"
-     "example: dfs rm -r old    dfs rm --skip-trash big.iso",
+     "PATH may be a quoted pattern (* ? [..] in any component, \\* for a literal *): every\n"
+     "pattern is expanded first, and one that matches nothing stops rm with nothing done.\n"
+     "example: dfs rm -r old    dfs rm --skip-trash big.iso    dfs rm '/logs/2026-*'",
      cli_cmd_rm},
     {"rmdir", "rmdir PATH...", "remove empty directories",
      "Removes each PATH, which must be an empty directory.\n"

@@ -14,6 +14,7 @@
 #include "cli/mode.h"
 #include "cli/output.h"
 #include "cli/paths.h"
+#include "cli/remote_glob.h"
 #include "cli/shell_util.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
@@ -54,12 +55,16 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv) {
   int rc = cli_command_args("rm", argc, argv, specs, 3, v, pos, 256, &npos, 1, "PATH");
   if (rc != CLI_CONTINUE) return rc;
   int recursive = v[0].present || v[2].present, ret = CLI_OK;
-  for (size_t i = 0; i < npos; i++) {
-    char path[DFS_PATH_MAX + 1];
-    if (cli_remote_arg(ctx, "rm", pos[i], path)) { ret = CLI_FAIL; continue; }
+  /* Every pattern is expanded before anything is removed: one that matches nothing
+   * stops the command with nothing done. */
+  cli_glob_list g;
+  cli_glob_init(&g);
+  if (cli_remote_glob_all(ctx, "rm", pos, npos, &g)) { cli_glob_free(&g); return CLI_FAIL; }
+  for (size_t i = 0; i < g.n; i++) {
+    const char *path = g.paths[i];
     if (strcmp(path, "/") == 0) { cli_err("rm", "/ cannot be removed"); ret = CLI_FAIL; continue; }
     Dfs__DeleteReq req = DFS__DELETE_REQ__INIT;
-    req.path = path;
+    req.path = (char *)path;
     req.recursive = recursive;
     req.trash = !v[1].present;
     req.request_id = dfs_random_u64();
@@ -72,6 +77,7 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv) {
     else if (rc) meta_report_path(ctx->mc, "rm", path, rc, err);
     if (rc) ret = CLI_FAIL;
   }
+  cli_glob_free(&g);
   return ret;
 }
 
