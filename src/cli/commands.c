@@ -84,18 +84,22 @@ static const cli_command commands[] = {
      "Writes the content of each file to stdout, verifying every chunk's checksum.\n"
      "example: dfs cat notes.txt | less",
      cli_cmd_cat},
-    {"mv", "mv [-n] SRC DST", "move or rename",
+    {"mv", "mv [-n] SRC... DST", "move or rename",
      "Renames SRC to DST atomically, also across directories. An existing directory DST\n"
      "(or DST ending in '/') receives DST/NAME. An existing file DST is replaced\n"
-     "atomically unless -n/--no-clobber. A directory cannot move into itself.\n"
-     "example: dfs mv report.txt archive/    dfs mv -n a.txt b.txt",
+     "atomically unless -n/--no-clobber. A directory cannot move into itself, nor a\n"
+     "file onto itself. SRC may be a quoted pattern ('*.log', \\* for a literal *; no\n"
+     "match: nothing moves); several SRCs go into the existing directory DST.\n"
+     "example: dfs mv report.txt archive/    dfs mv -n a.txt b.txt    dfs mv '*.log' old/",
      cli_cmd_mv},
-    {"cp", "cp [-r] [-n] SRC DST", "copy (metadata only, chunks shared)",
+    {"cp", "cp [-r] [-n] SRC... DST", "copy (metadata only, chunks shared)",
      "Copies SRC to DST (-r: a directory and everything in it). Only metadata is\n"
      "copied: both copies share the immutable chunks, and changing one later never\n"
      "changes the other. An existing directory DST receives DST/NAME; an existing file\n"
-     "is replaced unless -n/--no-clobber.\n"
-     "example: dfs cp -r project project.bak",
+     "is replaced unless -n/--no-clobber; a file is never copied onto itself. SRC may be\n"
+     "a quoted pattern ('*.jpg', \\* for a literal *; no match: nothing is copied);\n"
+     "several SRCs go into the existing directory DST.\n"
+     "example: dfs cp -r project project.bak    dfs cp 'photos/*.jpg' backup/",
      cli_cmd_cp},
     {"setrep", "setrep [-R] PATH N", "change the replication goal",
      "Sets the replication goal of the file PATH (-R: of every file below the\n"
