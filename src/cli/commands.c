@@ -18,8 +18,10 @@ static const cli_command commands[] = {
      "Uploads LOCAL (any size, streamed in 1 MiB chunks). REMOTE defaults to ~/NAME when\n"
      "logged in (/NAME otherwise); an existing directory or a path ending in '/' receives\n"
      "REMOTE/NAME. An existing file is replaced atomically unless --no-clobber.\n"
-     "Several LOCALs go into the existing directory REMOTE, in one process; -r uploads\n"
-     "directories and everything in them (a new REMOTE name becomes the copy, like cp -r).\n"
+     "Several LOCALs go into the existing directory REMOTE, in one process. -r uploads\n"
+     "directories and everything in them, like cp -r: when REMOTE exists, LOCALDIR goes\n"
+     "to REMOTE/LOCALDIR; when it does not, REMOTE is created as the copy of LOCALDIR.\n"
+     "A directory without -r is refused.\n"
      "Each file is committed on its own: a failing file is named, the others still land,\n"
      "and the exit status is 1.\n"
      "LOCAL '-' reads standard input up to its end (a pipe: any size, stored as it comes,\n"
@@ -29,18 +31,27 @@ static const cli_command commands[] = {
      "in flight (default 16), --mode the permission bits (octal, or symbolic from 0644;\n"
      "default: 0644 for a new file, the old file's bits for a replaced one).\n"
      "example: dfs put ./photo.jpg photos/ --mode 600    (-> ~/photos/photo.jpg)\n"
-     "example: dfs put -r ./album photos/                (-> ~/photos/album/...)\n"
+     "example: dfs put -r ./album photos/   (photos exists: -> ~/photos/album/...;\n"
+     "                                        else ~/photos is the copy: ~/photos/...)\n"
      "example: tar c ./src | dfs put - backups/src.tar",
      cli_cmd_put},
-    {"get", "get [-r] REMOTE... [LOCAL] [--parallel K]", "download files",
+    {"get", "get [-r] [-n] REMOTE... [LOCAL] [--parallel K]", "download files",
      "Downloads REMOTE to LOCAL (default ./NAME; an existing directory receives DIR/NAME;\n"
-     "'-' writes to stdout). Every chunk's CRC32C is verified; a bad replica is skipped\n"
-     "and reported. The file appears only when complete (written to a temporary name).\n"
-     "Several REMOTEs go into the existing local directory LOCAL, in one process; -r\n"
-     "downloads directories and everything in them (a new LOCAL name becomes the copy).\n"
+     "'-' writes one file, named literally, to stdout). Every chunk's CRC32C is verified;\n"
+     "a bad replica is skipped and reported. The file appears only when complete: it is\n"
+     "written to a temporary name in the same directory and renamed, so an existing\n"
+     "LOCAL is replaced only by a complete download (as put replaces a remote file),\n"
+     "never truncated first; -n/--no-clobber refuses to replace it.\n"
+     "REMOTE may be a quoted pattern ('photos/*.jpg': * ? [..] in any component, dot\n"
+     "files only with an explicit '.', \\* for a literal *); no match is an error.\n"
+     "Several REMOTEs go into the existing local directory LOCAL, in one process. -r\n"
+     "downloads directories and everything in them, like cp -r: when LOCAL exists,\n"
+     "REMOTEDIR goes to LOCAL/REMOTEDIR; when it does not, LOCAL is created as the copy.\n"
+     "A directory without -r is refused.\n"
      "A failing file is named, the others still land, and the exit status is 1.\n"
      "--parallel K chunks (one file) or files (several) in flight (default 8).\n"
-     "example: dfs get photos/photo.jpg /tmp/     dfs get -r photos/album /tmp/",
+     "example: dfs get photos/photo.jpg /tmp/     dfs get 'photos/*.jpg' /tmp/\n"
+     "example: dfs get -r photos/album /tmp/   (-> /tmp/album/...; /tmp/new: the copy)",
      cli_cmd_get},
     {"ls", "ls [-l] [-h] [-R] [--json] [PATH...]", "list a directory",
      "Lists PATH (default: your home directory when logged in, else /), one name a line,\n"
