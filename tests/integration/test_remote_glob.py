@@ -4,7 +4,8 @@ leaves it alone: get, rm, ls, cp and mv expand * ? [...] against the cluster's l
 '.'), in any component ('a/*/x.txt'), results sorted; a pattern matching nothing is
 "no match for 'PAT'" with status 1 and nothing done; a backslash makes * literal; rm -r
 of a pattern goes to the trash; several cp/mv sources need an existing directory; the
-dfs shell expands its unquoted words the same way."""
+dfs shell expands its unquoted words the same way; the expansion is bounded (directory
+reads, matches) with a clear error."""
 
 import json
 import os
@@ -158,6 +159,23 @@ def test_shell(c):
     check("no match for '*.gif'" in err, "shell no match: %r" % err)
 
 
+def test_bounds(c):
+    """10001 directories: a pattern needing a stat in each passes the bound on directory
+    reads; ten patterns of 10001 matches each pass the bound on matches. Both: one line,
+    status 1, nothing done."""
+    c.dfs_ok("mkdir", "/many")
+    script = "".join("mkdir /many/d%05d\n" % i for i in range(10001))
+    rc, _, err = c.dfs("-q", "shell", input=script, timeout=600)
+    check(rc == 0, "creating 10001 directories: %d %r" % (rc, err[-300:]))
+    line = one_line(c, 1, "rm", "-r", "/many/*/x")
+    check(line == "dfs: rm: '/many/*/x' needs more than 10000 directory reads: narrow the "
+          "pattern (nothing was done)", "read bound: %r" % line)
+    line = one_line(c, 1, "rm", "-r", *(["/many/*"] * 10))
+    check(line == "dfs: rm: '/many/*' matches more than 100000 paths: narrow the pattern "
+          "(nothing was done)", "match bound: %r" % line)
+    check(len(ls(c, "/many")) == 10001, "a refused rm removed something")
+
+
 def main(t):
     with t.cluster(chunkservers=2, name="glob") as c:
         payload = {}
@@ -171,6 +189,7 @@ def main(t):
         t.case("cp/mv: several sources need a directory, no match", test_cp_mv, c, payload)
         t.case("rm: no match does nothing, -r to the trash, escape, dot files", test_rm, c)
         t.case("the dfs shell expands its words the same way", test_shell, c)
+        t.case("bounds: 10000 directory reads, 100000 matches", test_bounds, c)
 
 
 if __name__ == "__main__":

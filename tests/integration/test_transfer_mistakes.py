@@ -90,6 +90,29 @@ def test_get_existing(c):
     check("-n/--no-clobber" in h and "replaced" in h, "get help should say: %r" % h)
 
 
+def test_failed_download_keeps_file(c):
+    """The download starts (metad answered, the temp file exists) and then fails: the
+    existing local file is what it was, and no temp file is left."""
+    src = c.scratch("big")
+    harness.make_file(src, 3 * 1024 * 1024 + 7, seed=9)
+    c.dfs_ok("put", src, "/big")
+    d = c.scratch("keep")
+    os.makedirs(d)
+    local = os.path.join(d, "big")
+    with open(local, "wb") as f:
+        f.write(b"precious local bytes")
+    for cd in c.chunkds:
+        cd.kill9()
+    try:
+        line = one_line(c, 1, "get", "/big", local)
+        check("no live replica" in line, "get with every chunkserver down: %r" % line)
+    finally:
+        for cd in c.chunkds:
+            c.restart(cd)
+    check(read(local) == b"precious local bytes", "a failed download changed the local file")
+    no_temp_files(d)
+
+
 def test_dir_without_r(c):
     album = c.scratch("album")
     os.makedirs(album)
@@ -181,6 +204,8 @@ def main(t):
     with t.cluster(chunkservers=2, name="mistakes") as c:
         t.case("get onto an existing local file: replaced like put, -n refuses, no loss",
                test_get_existing, c)
+        t.case("a download that fails midway leaves the local file alone",
+               test_failed_download_keeps_file, c)
         t.case("put/get/cp of a directory without -r: one line, status 1", test_dir_without_r, c)
         t.case("put -r / get -r name the copy like cp -r", test_recursive_like_cp, c)
         t.case("cp/mv onto itself: 'a' and 'a' are the same file", test_same_file, c)
