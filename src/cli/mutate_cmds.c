@@ -1,8 +1,9 @@
 /* The commands that change the namespace: `dfs mkdir`, `rm`, `rmdir`, `touch`, `chmod`,
  * `mv`, `cp` (a metadata copy sharing chunks), `setrep` and `trash` (ls/restore/empty).
  * Each is one or a few metad calls; errors use the server's Status message. Paths go
- * through cli_remote_arg (~, home, the shell's cwd). Errors: one line, exit 1; usage:
- * exit 2. */
+ * through cli_remote_arg (~, home, the shell's cwd); the paths of rm and the sources of
+ * mv/cp through cli_remote_glob (patterns, expanded before anything changes). Errors:
+ * one line, exit 1; usage: exit 2. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

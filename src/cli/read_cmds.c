@@ -1,7 +1,7 @@
 /* The commands that read the namespace: `dfs ls` (-R walks the tree client side), `dfs
  * stat`, `dfs cat` (a get to stdout), `dfs tree`, `dfs info` (per-chunk detail) and `dfs
  * search` (metad's name index). Paths go through cli_remote_arg (~, home, the shell's
- * cwd). Errors: one line, exit 1; usage: exit 2. */
+ * cwd); ls's through cli_remote_glob (patterns). Errors: one line, exit 1; usage: exit 2. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
