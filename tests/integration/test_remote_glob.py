@@ -176,6 +176,37 @@ def test_bounds(c):
     check(len(ls(c, "/many")) == 10001, "a refused rm removed something")
 
 
+def test_logged_in(t):
+    """Logged in: a relative pattern and '~/...' resolve against the home directory; a
+    directory the user may not read: the no-match line says so."""
+    with t.cluster(chunkservers=1, name="glob-auth", auth=True) as c:
+        c.dfs_ok("mkdir", "-p", "/home")
+        for u in ("alice", "bob"):
+            c.register(u, "pw-" + u + "-secret")
+            c.login(u, "pw-" + u + "-secret")
+        for name in ("a.jpg", "b.jpg", "c.png"):
+            c.dfs_as_ok("alice", "mkdir", "-p", "~/photos")
+            c.dfs_as_ok("alice", "touch", "~/photos/" + name)
+        c.dfs_as_ok("alice", "mkdir", "-p", "~/private")
+        c.dfs_as_ok("alice", "touch", "~/private/secret.txt")
+        c.dfs_as_ok("alice", "chmod", "700", "~/private")
+
+        def relative():
+            out = lines(c.dfs_as_ok("alice", "ls", "photos/*.jpg"))
+            check(out == ["/home/alice/photos/a.jpg", "/home/alice/photos/b.jpg"],
+                  "relative pattern when logged in: %r" % out)
+            c.dfs_as_ok("alice", "rm", "~/photos/*.png")
+            check(lines(c.dfs_as_ok("alice", "ls", "~/photos")) == ["a.jpg", "b.jpg"],
+                  "rm '~/photos/*.png'")
+            rc, _, err = c.dfs_as("bob", "ls", "~alice/private/*")
+            errl = lines(err)
+            check(rc == 1 and len(errl) == 1 and
+                  errl[0].startswith("dfs: ls: no match for '~alice/private/*' (") and
+                  "permission denied" in errl[0].lower(), "unreadable directory: %d %r" %
+                  (rc, err))
+        t.case("logged in: relative and ~ patterns, an unreadable directory", relative)
+
+
 def main(t):
     with t.cluster(chunkservers=2, name="glob") as c:
         payload = {}
@@ -190,6 +221,7 @@ def main(t):
         t.case("rm: no match does nothing, -r to the trash, escape, dot files", test_rm, c)
         t.case("the dfs shell expands its words the same way", test_shell, c)
         t.case("bounds: 10000 directory reads, 100000 matches", test_bounds, c)
+    test_logged_in(t)
 
 
 if __name__ == "__main__":
