@@ -170,7 +170,8 @@ static int walk(glob_walk *w, char *pattern) {
     if (!cli_glob_has_magic(comp)) {
       cli_glob_unescape(comp);
       for (size_t i = 0; i < nc; i++) {
-        if (cli_join(cur[i], comp, path, sizeof path)) { path[0] = '\0'; }
+        if (!cur[i][0]) continue; /* dropped */
+        if (cli_join(cur[i], comp, path, sizeof path)) path[0] = '\0'; /* cannot exist */
         char *np = strdup(path);
         if (!np) goto oom;
         free(cur[i]);
