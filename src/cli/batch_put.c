@@ -128,7 +128,7 @@ static void *put_batch_worker(void *arg) {
     int ok = 0;
     if (!buf) cli_err("put", "%s: out of memory", it->src);
     else {
-      int fd = put_open_local(it->src, 1, &size);
+      int fd = put_open_local(it->src, &size);
       if (fd >= 0) {
         if (put_known_existing(b, i, &mc, &existing) == 0)
           ok = put_upload(&mc, b->o, it->src, fd, size, it->dst, existing, b->per_file_parallel,
@@ -217,7 +217,7 @@ int put_batch_run(cli_ctx *ctx, const put_opts *o, int recursive, const char **p
     }
     if (S_ISDIR(st.st_mode)) {
       if (!recursive) {
-        cli_err("put", "%s: is a directory (give -r to upload it and everything in it)", src);
+        cli_err("put", "%s is a directory: use -r to copy it recursively", src);
         nbad++;
         continue;
       }

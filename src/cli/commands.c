@@ -19,8 +19,10 @@ static const cli_command commands[] = {
      "Uploads LOCAL (any size, streamed in 1 MiB chunks). REMOTE defaults to ~/NAME when\n"
      "logged in (/NAME otherwise); an existing directory or a path ending in '/' receives\n"
      "REMOTE/NAME. An existing file is replaced atomically unless --no-clobber.\n"
-     "Several LOCALs go into the existing directory REMOTE, in one process; -r uploads\n"
-     "directories and everything in them (a new REMOTE name becomes the copy, like cp -r).\n"
+     "Several LOCALs go into the existing directory REMOTE, in one process. -r uploads\n"
+     "directories and everything in them, like cp -r: when REMOTE exists, LOCALDIR goes\n"
+     "to REMOTE/LOCALDIR; when it does not, REMOTE is created as the copy of LOCALDIR.\n"
+     "A directory without -r is refused.\n"
      "Each file is committed on its own: a failing file is named, the others still land,\n"
      "and the exit status is 1.\n"
      "LOCAL '-' reads standard input up to its end (a pipe: any size, stored as it comes,\n"
@@ -30,27 +32,38 @@ static const cli_command commands[] = {
      "in flight (default 16), --mode the permission bits (octal, or symbolic from 0644;\n"
      "default: 0644 for a new file, the old file's bits for a replaced one).\n"
      "example: dfs put ./photo.jpg photos/ --mode 600    (-> ~/photos/photo.jpg)\n"
-     "example: dfs put -r ./album photos/                (-> ~/photos/album/...)\n"
+     "example: dfs put -r ./album photos/   (photos exists: -> ~/photos/album/...;\n"
+     "                                        else ~/photos is the copy: ~/photos/...)\n"
      "example: tar c ./src | dfs put - backups/src.tar",
      cli_cmd_put},
-    {"get", "get [-r] REMOTE... [LOCAL] [--parallel K]", "download files",
+    {"get", "get [-r] [-n] REMOTE... [LOCAL] [--parallel K]", "download files",
      "Downloads REMOTE to LOCAL (default ./NAME; an existing directory receives DIR/NAME;\n"
-     "'-' writes to stdout). Every chunk's CRC32C is verified; a bad replica is skipped\n"
-     "and reported. The file appears only when complete (written to a temporary name).\n"
-     "Several REMOTEs go into the existing local directory LOCAL, in one process; -r\n"
-     "downloads directories and everything in them (a new LOCAL name becomes the copy).\n"
+     "'-' writes one file, named literally, to stdout). Every chunk's CRC32C is verified;\n"
+     "a bad replica is skipped and reported. The file appears only when complete: it is\n"
+     "written to a temporary name in the same directory and renamed, so an existing\n"
+     "LOCAL is replaced only by a complete download (as put replaces a remote file),\n"
+     "never truncated first; -n/--no-clobber refuses to replace it.\n"
+     "REMOTE may be a quoted pattern ('photos/*.jpg': * ? [..] in any component, dot\n"
+     "files only with an explicit '.', \\* for a literal *); no match is an error.\n"
+     "Several REMOTEs go into the existing local directory LOCAL, in one process. -r\n"
+     "downloads directories and everything in them, like cp -r: when LOCAL exists,\n"
+     "REMOTEDIR goes to LOCAL/REMOTEDIR; when it does not, LOCAL is created as the copy.\n"
+     "A directory without -r is refused.\n"
      "A failing file is named, the others still land, and the exit status is 1.\n"
      "--parallel K chunks (one file) or files (several) in flight (default 8).\n"
-     "example: dfs get photos/photo.jpg /tmp/     dfs get -r photos/album /tmp/",
+     "example: dfs get photos/photo.jpg /tmp/     dfs get 'photos/*.jpg' /tmp/\n"
+     "example: dfs get -r photos/album /tmp/   (-> /tmp/album/...; /tmp/new: the copy)",
      cli_cmd_get},
-    {"ls", "ls [-l] [-h] [-R] [--json] [PATH]", "list a directory",
+    {"ls", "ls [-l] [-h] [-R] [--json] [PATH...]", "list a directory",
      "Lists PATH (default: your home directory when logged in, else /), one name a line,\n"
-     "directories with a trailing '/'. -l: mode, owner, size in bytes (number of entries\n"
-     "for directories), replicas, mtime, name; -h: human sizes with -l; -R: every\n"
-     "directory below too, each under a 'PATH:' header. A file argument shows that file.\n"
+     "directories with a trailing '/'. PATH may be a quoted pattern ('logs/2026-*'); with\n"
+     "several PATHs the files come first, then each directory under a 'PATH:' header.\n"
+     "-l: mode, owner, size in bytes (number of entries for directories), replicas,\n"
+     "mtime, name; -h: human sizes with -l; -R: every directory below too, each under a\n"
+     "'PATH:' header. A file argument shows that file.\n"
      "Sizes are human on a terminal with -l. --json: one JSON document ({\"path\",\n"
-     "\"entries\": [...]}; with -R, {\"dirs\": [...]}).\n"
-     "example: dfs ls -lR '~bob/shared'",
+     "\"entries\": [...]}; with -R or several PATHs, {\"dirs\": [...]}).\n"
+     "example: dfs ls -lR '~bob/shared'    dfs ls 'photos/*.jpg'",
      cli_cmd_ls},
     {"stat", "stat [--json] PATH", "show a file or directory",
      "Prints type, size, mode, owner, mtime, replicas and chunks of PATH (--json: one\n"
@@ -66,7 +79,9 @@ static const cli_command commands[] = {
      "Moves each PATH (a file, or an empty directory; -r: a directory and everything in\n"
      "it) into your trash, where it stays for metad's trash time (default 24 h): see\n"
      "'dfs trash'. --skip-trash deletes at once; the space is reclaimed right away.\n"
-     "example: dfs rm -r old    dfs rm --skip-trash big.iso",
+     "PATH may be a quoted pattern (* ? [..] in any component, \\* for a literal *): every\n"
+     "pattern is expanded first, and one that matches nothing stops rm with nothing done.\n"
+     "example: dfs rm -r old    dfs rm --skip-trash big.iso    dfs rm '/logs/2026-*'",
      cli_cmd_rm},
     {"rmdir", "rmdir PATH...", "remove empty directories",
      "Removes each PATH, which must be an empty directory.\n"
@@ -81,18 +96,22 @@ static const cli_command commands[] = {
      "Writes the content of each file to stdout, verifying every chunk's checksum.\n"
      "example: dfs cat notes.txt | less",
      cli_cmd_cat},
-    {"mv", "mv [-n] SRC DST", "move or rename",
+    {"mv", "mv [-n] SRC... DST", "move or rename",
      "Renames SRC to DST atomically, also across directories. An existing directory DST\n"
      "(or DST ending in '/') receives DST/NAME. An existing file DST is replaced\n"
-     "atomically unless -n/--no-clobber. A directory cannot move into itself.\n"
-     "example: dfs mv report.txt archive/    dfs mv -n a.txt b.txt",
+     "atomically unless -n/--no-clobber. A directory cannot move into itself, nor a\n"
+     "file onto itself. SRC may be a quoted pattern ('*.log', \\* for a literal *; no\n"
+     "match: nothing moves); several SRCs go into the existing directory DST.\n"
+     "example: dfs mv report.txt archive/    dfs mv -n a.txt b.txt    dfs mv '*.log' old/",
      cli_cmd_mv},
-    {"cp", "cp [-r] [-n] SRC DST", "copy (metadata only, chunks shared)",
+    {"cp", "cp [-r] [-n] SRC... DST", "copy (metadata only, chunks shared)",
      "Copies SRC to DST (-r: a directory and everything in it). Only metadata is\n"
      "copied: both copies share the immutable chunks, and changing one later never\n"
      "changes the other. An existing directory DST receives DST/NAME; an existing file\n"
-     "is replaced unless -n/--no-clobber.\n"
-     "example: dfs cp -r project project.bak",
+     "is replaced unless -n/--no-clobber; a file is never copied onto itself. SRC may be\n"
+     "a quoted pattern ('*.jpg', \\* for a literal *; no match: nothing is copied);\n"
+     "several SRCs go into the existing directory DST.\n"
+     "example: dfs cp -r project project.bak    dfs cp 'photos/*.jpg' backup/",
      cli_cmd_cp},
     {"setrep", "setrep [-R] PATH N", "change the replication goal",
      "Sets the replication goal of the file PATH (-R: of every file below the\n"

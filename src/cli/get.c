@@ -8,7 +8,10 @@
  * final fsync has little left to do.
  * Several files (`get R1 R2 LOCALDIR`, `get -r REMOTEDIR [LOCALDIR]`): one process, K
  * files in flight, each worker with its own metad and chunkserver connections; each
- * file lands atomically on its own, a failed file is named and the others still land. */
+ * file lands atomically on its own, a failed file is named and the others still land.
+ * An existing local file is replaced by that rename (as put replaces a remote file), never
+ * truncated first; -n/--no-clobber refuses it, atomically (RENAME_NOREPLACE).
+ * REMOTE arguments are remote globs (remote_glob.c), except with LOCAL '-'. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,6 +30,7 @@
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
+#include "cli/remote_glob.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
 #include "common/array.h"
@@ -352,10 +356,9 @@ static int fetch_chunks(meta_client *mc, get_job *j) {
                        &dfs__get_file_rep__descriptor, &m, err, sizeof err);
     Dfs__GetFileRep *rep = (Dfs__GetFileRep *)m;
     if (rc == 0 && !rep->entry) { rc = DFS_EPROTO; snprintf(err, sizeof err, "metad sent no entry"); }
-    if (rc == 0 && rep->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR) {
-      rc = DFS_EISDIR;
-      snprintf(err, sizeof err, "%s: is a directory (get downloads one file)", j->remote);
-    }
+    if (rc == 0 && rep->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR) rc = DFS_EISDIR;
+    if (rc == DFS_EISDIR) /* the same words as put's */
+      snprintf(err, sizeof err, "%s is a directory: use -r to copy it recursively", j->remote);
     if (rc == 0 && first == 0) {
       inode = rep->entry->inode;
       mtime = rep->entry->mtime_ns;
@@ -371,6 +374,10 @@ static int fetch_chunks(meta_client *mc, get_job *j) {
     if (rc == 0) rc = take_page(j, rep, first, err, sizeof err);
     size_t got = rc == 0 ? rep->n_chunks : 0;
     if (m) protobuf_c_message_free_unpacked(m, NULL);
+    if (rc == DFS_EISDIR) {
+      cli_err("get", "%s", err);
+      return rc;
+    }
     if (rc) {
       meta_report_path(mc, "get", j->remote, rc, err);
       return rc;
@@ -401,16 +408,36 @@ static void report_bad(meta_client *mc, get_job *j) {
   }
 }
 
+/* Moves the complete temp file onto local. Without no_clobber an existing file is
+ * replaced (rename); with it an existing local file is never replaced, also when it
+ * appeared during the download: RENAME_NOREPLACE, or link + unlink on a file system
+ * without it. 0, or -1 with errno (EEXIST: local exists). */
+static int place_file(const char *tmp, const char *local, int no_clobber) {
+  if (!no_clobber) return rename(tmp, local);
+  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, local, RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return -1;
+  if (link(tmp, local) != 0) return -1;
+  unlink(tmp);
+  return 0;
+}
+
+/* The one line of get -n when local is already there. */
+static void report_exists(const char *local) {
+  cli_err("get", "%s: already exists (-n/--no-clobber given; drop it to replace the file)",
+          local);
+}
+
 /* Downloads remote into local (NULL: stdout, in order) through a temp file in local's
  * directory (temp slot `slot`), fsynced and renamed when complete. parallel: chunk
  * workers; with parallel 1 and cc/buf given, the caller's thread, connections and 1 MiB
  * buffer do the work. shared: a multi-file get's progress bar (NULL: own bar and a
  * summary line). defer: leave the complete temp file (slot stays active) unsynced and
- * not renamed; the caller syncs many at once and renames them (get_flush). Returns
- * CLI_OK, or CLI_FAIL after printing one line naming the file. */
+ * not renamed; the caller syncs many at once and renames them (get_flush). no_clobber:
+ * refuse an existing local file (checked first, and again atomically when placing it).
+ * Returns CLI_OK, or CLI_FAIL after printing one line naming the file. */
 static int get_download(meta_client *mc, const char *remote, const char *local,
                         uint64_t parallel, chunk_conns *cc, uint8_t *buf, cli_progress *shared,
-                        int quiet, size_t slot, int defer) {
+                        int quiet, size_t slot, int defer, int no_clobber) {
   int to_stdout = local == NULL;
   get_tmp_slot *tmp = &g_tmp[slot];
   get_job j;
@@ -425,6 +452,8 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
   pthread_t th[GET_MAX_PARALLEL];
   size_t nth = 0;
 
+  struct stat lst;
+  if (no_clobber && local && lstat(local, &lst) == 0) { report_exists(local); goto out; }
   if (fetch_chunks(mc, &j)) goto out;
 
   if (to_stdout) {
@@ -507,8 +536,9 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
       return_deferred = 1;
       goto out;
     }
-    if (rename(tmp->path, local) != 0) {
-      cli_err("get", "cannot rename to %s: %s", local, strerror(errno));
+    if (place_file(tmp->path, local, no_clobber) != 0) {
+      if (errno == EEXIST && no_clobber) report_exists(local);
+      else cli_err("get", "cannot rename to %s: %s", local, strerror(errno));
       goto out;
     }
     tmp->active = 0;
@@ -539,6 +569,7 @@ typedef struct {
   cli_xfer_list *list;
   uint64_t per_file_parallel;
   int quiet;
+  int no_clobber;              /* -n: never replace an existing local file */
   int root_fd;                 /* the destination directory (syncfs), or -1 */
   dev_t root_dev;
   cli_progress prog;
@@ -569,9 +600,10 @@ static size_t get_flush(get_batch *b, size_t base, const size_t *items, size_t n
       ok = fd >= 0 && fsync(fd) == 0;
       if (fd >= 0) close(fd);
     }
-    if (!ok || rename(tmp->path, it->dst) != 0) {
-      cli_err("get", "%s: cannot %s: %s", it->dst, ok ? "rename the complete file into place"
-              : "sync the downloaded file", strerror(errno));
+    if (!ok || place_file(tmp->path, it->dst, b->no_clobber) != 0) {
+      if (ok && errno == EEXIST && b->no_clobber) report_exists(it->dst);
+      else cli_err("get", "%s: cannot %s: %s", it->dst, ok ? "rename the complete file into place"
+                   : "sync the downloaded file", strerror(errno));
       unlink(tmp->path);
       it->failed = 1;
       bad++;
@@ -601,7 +633,7 @@ static void *get_batch_worker(void *arg) {
     int ok = 0;
     if (!buf) cli_err("get", "%s: out of memory", it->src);
     else ok = get_download(&mc, it->src, it->dst, b->per_file_parallel, &cc, buf, &b->prog,
-                           b->quiet, base + np, 1) == CLI_OK;
+                           b->quiet, base + np, 1, b->no_clobber) == CLI_OK;
     if (!ok) {
       it->failed = 1;
       bad++;
@@ -693,14 +725,14 @@ static void *get_sigwaiter(void *arg) {
   return NULL;
 }
 
-static int get_batch_run(cli_ctx *ctx, int recursive, const char **pos, size_t npos,
-                         uint64_t parallel) {
+/* The multi-file get of the resolved remote paths srcs[0..nsrc) into the local dest. */
+static int get_batch_run(cli_ctx *ctx, int recursive, char *const *srcs, size_t nsrc,
+                         const char *dest, uint64_t parallel, int no_clobber) {
   cli_xfer_list l;
   cli_xfer_init(&l);
   int ret = CLI_FAIL;
-  size_t nsrc = npos >= 2 ? npos - 1 : npos, nbad = 0;
-  const char *dest = npos >= 2 ? pos[npos - 1] : ".";
-  char rp[DFS_PATH_MAX + 1], lp[DFS_PATH_MAX + 1], base[DFS_NAME_MAX + 1];
+  size_t nbad = 0;
+  char lp[DFS_PATH_MAX + 1], base[DFS_NAME_MAX + 1];
   struct stat dst;
   int dest_is_dir = stat(dest, &dst) == 0 && S_ISDIR(dst.st_mode);
   int dest_missing = !dest_is_dir && errno == ENOENT;
@@ -713,7 +745,7 @@ static int get_batch_run(cli_ctx *ctx, int recursive, const char **pos, size_t n
     goto out;
   }
   for (size_t i = 0; i < nsrc; i++) {
-    if (cli_remote_arg(ctx, "get", pos[i], rp)) { nbad++; continue; }
+    const char *rp = srcs[i];
     int is_dir = 0;
     uint64_t size = 0;
     if (remote_stat(ctx->mc, rp, &is_dir, &size)) { nbad++; continue; }
@@ -725,7 +757,7 @@ static int get_batch_run(cli_ctx *ctx, int recursive, const char **pos, size_t n
     }
     if (is_dir) {
       if (!recursive) {
-        cli_err("get", "%s: is a directory (give -r to download it and everything in it)", rp);
+        cli_err("get", "%s is a directory: use -r to copy it recursively", rp);
         nbad++;
         continue;
       }
@@ -749,6 +781,7 @@ static int get_batch_run(cli_ctx *ctx, int recursive, const char **pos, size_t n
   b.proto_mc = ctx->mc;
   b.list = &l;
   b.quiet = ctx->quiet;
+  b.no_clobber = no_clobber;
   size_t nw = parallel < l.n_files ? (size_t)parallel : l.n_files;
   if (nw == 0) nw = 1;
   b.per_file_parallel = parallel / nw ? parallel / nw : 1;
@@ -807,13 +840,16 @@ out:
 }
 
 int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"parallel", 'P', 1}, {"recursive", 'r', 0}, {NULL, 'R', 0}};
-  cli_opt_val v[3];
+  static const cli_opt_spec specs[] = {{"parallel", 'P', 1}, {"recursive", 'r', 0}, {NULL, 'R', 0},
+                                       {"no-clobber", 'n', 0}};
+  cli_opt_val v[4];
   const char **pos = calloc((size_t)argc + 1, sizeof *pos);
   if (!pos) { cli_err("get", "out of memory"); return CLI_FAIL; }
   size_t npos;
   int ret = CLI_FAIL;
-  int rc = cli_command_args("get", argc, argv, specs, 3, v, pos, (size_t)argc, &npos, 1,
+  cli_glob_list g;
+  cli_glob_init(&g);
+  int rc = cli_command_args("get", argc, argv, specs, 4, v, pos, (size_t)argc, &npos, 1,
                             "REMOTE file");
   if (rc != CLI_CONTINUE) { ret = rc; goto out; }
   uint64_t parallel = GET_DEFAULT_PARALLEL;
@@ -821,32 +857,39 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
     ret = cli_usage_error("get", "--parallel must be 1..%d", GET_MAX_PARALLEL);
     goto out;
   }
-  int recursive = v[1].present || v[2].present;
-  if (recursive || npos > 2) {
-    if (npos > 1 && strcmp(pos[npos - 1], "-") == 0) {
+  int recursive = v[1].present || v[2].present, no_clobber = v[3].present;
+  size_t nsrc = npos >= 2 ? npos - 1 : 1;
+  const char *dest = npos >= 2 ? pos[npos - 1] : NULL;
+  char remote[DFS_PATH_MAX + 1], local[DFS_PATH_MAX + 1];
+  if (dest && strcmp(dest, "-") == 0) {
+    if (recursive || nsrc > 1) {
       ret = cli_usage_error("get", "several files cannot go to stdout ('-')");
       goto out;
     }
-    ret = get_batch_run(ctx, recursive, pos, npos, parallel);
+    /* one file, its name taken literally: `dfs cat` passes names as they are */
+    if (cli_remote_arg(ctx, "get", pos[0], remote)) goto out;
+    ret = get_download(ctx->mc, remote, NULL, parallel, NULL, NULL, NULL, ctx->quiet, 0, 0, 0);
     goto out;
   }
-
-  char remote[DFS_PATH_MAX + 1], local[DFS_PATH_MAX + 1];
-  if (cli_remote_arg(ctx, "get", pos[0], remote)) goto out;
-  int to_stdout = npos > 1 && strcmp(pos[1], "-") == 0;
-  if (!to_stdout) {
-    rc = cli_get_dest(remote, npos > 1 ? pos[1] : NULL, cli_local_isdir, NULL, local, sizeof local);
-    if (rc) {
-      cli_err("get", "%s: cannot name a local file after it (give LOCAL)", remote);
-      goto out;
-    }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
+  /* Every pattern is expanded before anything is downloaded. */
+  if (cli_remote_glob_all(ctx, "get", pos, nsrc, &g)) goto out;
+  if (recursive || g.n > 1 || nsrc > 1) {
+    ret = get_batch_run(ctx, recursive, g.paths, g.n, dest ? dest : ".", parallel, no_clobber);
+    goto out;
   }
-  ret = get_download(ctx->mc, remote, to_stdout ? NULL : local, parallel, NULL, NULL, NULL,
-                     ctx->quiet, 0, 0);
+  snprintf(remote, sizeof remote, "%s", g.paths[0]);
+  rc = cli_get_dest(remote, dest, cli_local_isdir, NULL, local, sizeof local);
+  if (rc) {
+    cli_err("get", "%s: cannot name a local file after it (give LOCAL)", remote);
+    goto out;
+  }
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  signal(SIGHUP, on_signal);
+  ret = get_download(ctx->mc, remote, local, parallel, NULL, NULL, NULL, ctx->quiet, 0, 0,
+                     no_clobber);
 out:
+  cli_glob_free(&g);
   free(pos);
   return ret;
 }

@@ -1,8 +1,9 @@
 /* The commands that change the namespace: `dfs mkdir`, `rm`, `rmdir`, `touch`, `chmod`,
  * `mv`, `cp` (a metadata copy sharing chunks), `setrep` and `trash` (ls/restore/empty).
  * Each is one or a few metad calls; errors use the server's Status message. Paths go
- * through cli_remote_arg (~, home, the shell's cwd). Errors: one line, exit 1; usage:
- * exit 2. */
+ * through cli_remote_arg (~, home, the shell's cwd); the paths of rm and the sources of
+ * mv/cp through cli_remote_glob (patterns, expanded before anything changes). Errors:
+ * one line, exit 1; usage: exit 2. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +11,16 @@
 
 #include "cli/ns_cmds.h"
 #include "cli/args.h"
+#include "cli/batch.h"
 #include "cli/commands.h"
 #include "cli/mode.h"
 #include "cli/output.h"
 #include "cli/paths.h"
+#include "cli/remote_glob.h"
 #include "cli/shell_util.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/path.h"
 #include "common/util.h"
@@ -59,12 +63,16 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv) {
   int rc = cli_command_args("rm", argc, argv, specs, 3, v, pos, 256, &npos, 1, "PATH");
   if (rc != CLI_CONTINUE) return rc;
   int recursive = v[0].present || v[2].present, ret = CLI_OK;
-  for (size_t i = 0; i < npos; i++) {
-    char path[DFS_PATH_MAX + 1];
-    if (cli_remote_arg(ctx, "rm", pos[i], path)) { ret = CLI_FAIL; continue; }
+  /* Every pattern is expanded before anything is removed: one that matches nothing
+   * stops the command with nothing done. */
+  cli_glob_list g;
+  cli_glob_init(&g);
+  if (cli_remote_glob_all(ctx, "rm", pos, npos, &g)) { cli_glob_free(&g); return CLI_FAIL; }
+  for (size_t i = 0; i < g.n; i++) {
+    const char *path = g.paths[i];
     if (strcmp(path, "/") == 0) { cli_err("rm", "/ cannot be removed"); ret = CLI_FAIL; continue; }
     Dfs__DeleteReq req = DFS__DELETE_REQ__INIT;
-    req.path = path;
+    req.path = (char *)path;
     req.recursive = recursive;
     req.trash = !v[1].present;
     req.request_id = dfs_random_u64();
@@ -77,6 +85,7 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv) {
     else if (rc) meta_report_path(ctx->mc, "rm", path, rc, err);
     if (rc) ret = CLI_FAIL;
   }
+  cli_glob_free(&g);
   return ret;
 }
 
@@ -195,76 +204,126 @@ int cli_cmd_touch(cli_ctx *ctx, int argc, char **argv) {
   return ret;
 }
 
-/* Resolves SRC and DST of mv/cp; DST an existing directory (or ending in '/') receives
- * DST/basename(SRC). Returns CLI_CONTINUE, or an exit code. */
-static int two_paths(cli_ctx *ctx, const char *cmd, const char *s, const char *d, char *src,
-                     char *dst) {
-  if (cli_remote_arg(ctx, cmd, s, src) || cli_remote_arg(ctx, cmd, d, dst)) return CLI_FAIL;
-  size_t dl = strlen(d);
-  int into = dl > 0 && d[dl - 1] == '/';
+/* One mv or cp of a resolved source to its final destination: 0 or CLI_FAIL (printed). */
+typedef int (*pair_fn)(cli_ctx *ctx, const char *src, const char *dst, const cli_opt_val *v);
+
+/* `mv|cp SRC... DST`: the sources are expanded (remote globs, cli_remote_glob) before
+ * anything changes; DST is taken literally. An existing directory DST (or DST ending in
+ * '/') receives DST/NAME; several sources need one. A source that is its own destination
+ * is refused in GNU's words, naming both as typed. Each pair goes to fn; a failing pair
+ * is named and the others still go. Returns an exit code. */
+static int src_dst_run(cli_ctx *ctx, const char *cmd, const char **pos, size_t npos,
+                       pair_fn fn, const cli_opt_val *v) {
+  const char *darg = pos[npos - 1];
+  char dest[DFS_PATH_MAX + 1];
+  cli_glob_list g;
+  cli_glob_init(&g);
+  int ret = CLI_FAIL;
+  size_t *arg_of = NULL; /* g.paths[k] came from pos[arg_of[k]] */
+  size_t arg_cap = 0;
+  for (size_t i = 0; i + 1 < npos; i++) {
+    size_t first = g.n;
+    if (cli_remote_glob(ctx, cmd, pos[i], &g)) goto out;
+    size_t *na = dfs_grow(arg_of, &arg_cap, g.n ? g.n : 1, sizeof *na, 16);
+    if (!na) { cli_err(cmd, "out of memory"); goto out; }
+    arg_of = na;
+    for (size_t k = first; k < g.n; k++) arg_of[k] = i;
+  }
+  if (cli_remote_arg(ctx, cmd, darg, dest)) goto out;
+  size_t dl = strlen(darg);
+  int into = dl > 0 && darg[dl - 1] == '/', exists = 0;
   Dfs__StatRep *st = NULL;
-  int rc = cli_stat(ctx, cmd, dst, 1, &st);
+  int rc = cli_stat(ctx, cmd, dest, 1, &st);
   if (rc == 0) {
+    exists = 1;
     into = into || st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
     dfs__stat_rep__free_unpacked(st, NULL);
   } else if (rc != DFS_ENOENT) {
-    return CLI_FAIL;
+    goto out;
   }
-  if (into && strcmp(src, dst) != 0) {
-    char base[DFS_NAME_MAX + 1], tmp[DFS_PATH_MAX + 1];
-    if (cli_basename(src, base, sizeof base)) { cli_err(cmd, "%s: cannot %s the root", src, cmd); return CLI_FAIL; }
-    if (cli_child_path(dst, base, tmp)) { cli_err(cmd, "%s/%s: path too long", dst, base); return CLI_FAIL; }
-    strcpy(dst, tmp);
+  if (g.n > 1 && !(into && exists)) {
+    if (exists)
+      cli_err(cmd, "target '%s' is not a directory (several sources go into an existing "
+              "directory)", darg);
+    else
+      cli_err(cmd, "target '%s' does not exist (several sources go into an existing "
+              "directory: create it with 'dfs mkdir -p %s')", darg, darg);
+    goto out;
   }
-  return CLI_CONTINUE;
+  ret = CLI_OK;
+  for (size_t k = 0; k < g.n; k++) {
+    const char *src = g.paths[k], *sarg = pos[arg_of[k]];
+    /* as typed, unless it was a pattern: then the path it matched */
+    const char *sname = cli_glob_has_magic(sarg) ? src : sarg;
+    char dst[DFS_PATH_MAX + 1], dname[DFS_PATH_MAX + DFS_NAME_MAX + 2];
+    snprintf(dst, sizeof dst, "%s", dest);
+    snprintf(dname, sizeof dname, "%s", darg);
+    if (into && strcmp(src, dest) != 0) {
+      char base[DFS_NAME_MAX + 1];
+      if (cli_basename(src, base, sizeof base)) {
+        cli_err(cmd, "%s: cannot %s the root", src, cmd);
+        ret = CLI_FAIL;
+        continue;
+      }
+      if (cli_child_path(dest, base, dst) || cli_join(darg, base, dname, sizeof dname)) {
+        cli_err(cmd, "%s/%s: path too long", dest, base);
+        ret = CLI_FAIL;
+        continue;
+      }
+    }
+    if (strcmp(src, dst) == 0) {
+      cli_err(cmd, "'%s' and '%s' are the same file", sname, dname);
+      ret = CLI_FAIL;
+      continue;
+    }
+    if (fn(ctx, src, dst, v)) ret = CLI_FAIL;
+  }
+out:
+  free(arg_of);
+  cli_glob_free(&g);
+  return ret;
 }
 
-int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"no-clobber", 'n', 0}};
-  cli_opt_val v[1];
-  const char *pos[2];
-  size_t npos;
-  int rc = cli_command_args("mv", argc, argv, specs, 1, v, pos, 2, &npos, 2, NULL);
-  if (rc != CLI_CONTINUE) return rc;
-  char src[DFS_PATH_MAX + 1], dst[DFS_PATH_MAX + 1];
-  if ((rc = two_paths(ctx, "mv", pos[0], pos[1], src, dst)) != CLI_CONTINUE) return rc;
+static int mv_one(cli_ctx *ctx, const char *src, const char *dst, const cli_opt_val *v) {
   Dfs__RenameReq req = DFS__RENAME_REQ__INIT;
-  req.src = src;
-  req.dst = dst;
+  req.src = (char *)src;
+  req.dst = (char *)dst;
   req.overwrite = !v[0].present;
   req.request_id = dfs_random_u64();
   ProtobufCMessage *m = NULL;
   char err[512];
-  rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_RENAME, &req.base,
-                 &dfs__rename_rep__descriptor, &m, err, sizeof err);
+  int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_RENAME, &req.base,
+                     &dfs__rename_rep__descriptor, &m, err, sizeof err);
   if (m) protobuf_c_message_free_unpacked(m, NULL);
   if (rc == DFS_EEXIST && v[0].present) {
     cli_err("mv", "%s: already exists (-n/--no-clobber given; drop it to replace)", dst);
     return CLI_FAIL;
   }
   if (rc) { meta_report_path(ctx->mc, "mv", src, rc, err); return CLI_FAIL; }
-  return CLI_OK;
+  return 0;
 }
 
-int cli_cmd_cp(cli_ctx *ctx, int argc, char **argv) {
-  static const cli_opt_spec specs[] = {{"recursive", 'r', 0}, {"no-clobber", 'n', 0}};
-  cli_opt_val v[2];
-  const char *pos[2];
+int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {{"no-clobber", 'n', 0}};
+  cli_opt_val v[1];
+  const char *pos[256];
   size_t npos;
-  int rc = cli_command_args("cp", argc, argv, specs, 2, v, pos, 2, &npos, 2, NULL);
+  int rc = cli_command_args("mv", argc, argv, specs, 1, v, pos, 256, &npos, 2, NULL);
   if (rc != CLI_CONTINUE) return rc;
-  char src[DFS_PATH_MAX + 1], dst[DFS_PATH_MAX + 1];
-  if ((rc = two_paths(ctx, "cp", pos[0], pos[1], src, dst)) != CLI_CONTINUE) return rc;
+  return src_dst_run(ctx, "mv", pos, npos, mv_one, v);
+}
+
+static int cp_one(cli_ctx *ctx, const char *src, const char *dst, const cli_opt_val *v) {
   Dfs__CopyReq req = DFS__COPY_REQ__INIT;
-  req.src = src;
-  req.dst = dst;
+  req.src = (char *)src;
+  req.dst = (char *)dst;
   req.recursive = v[0].present;
   req.overwrite = !v[1].present;
   req.request_id = dfs_random_u64();
   ProtobufCMessage *m = NULL;
   char err[512];
-  rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_COPY, &req.base,
-                 &dfs__copy_rep__descriptor, &m, err, sizeof err);
+  int rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_COPY, &req.base,
+                     &dfs__copy_rep__descriptor, &m, err, sizeof err);
   if (rc == 0) {
     Dfs__CopyRep *rep = (Dfs__CopyRep *)m;
     char hs[32];
@@ -279,11 +338,21 @@ int cli_cmd_cp(cli_ctx *ctx, int argc, char **argv) {
     return CLI_FAIL;
   }
   if (rc == DFS_EISDIR || (rc == DFS_EINVAL && !v[0].present && strstr(err, "director"))) {
-    cli_err("cp", "%s: is a directory (use cp -r to copy it and its contents)", src);
+    cli_err("cp", "%s is a directory: use -r to copy it recursively", src);
     return CLI_FAIL;
   }
   if (rc) { meta_report_path(ctx->mc, "cp", src, rc, err); return CLI_FAIL; }
-  return CLI_OK;
+  return 0;
+}
+
+int cli_cmd_cp(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {{"recursive", 'r', 0}, {"no-clobber", 'n', 0}};
+  cli_opt_val v[2];
+  const char *pos[256];
+  size_t npos;
+  int rc = cli_command_args("cp", argc, argv, specs, 2, v, pos, 256, &npos, 2, NULL);
+  if (rc != CLI_CONTINUE) return rc;
+  return src_dst_run(ctx, "cp", pos, npos, cp_one, v);
 }
 
 int cli_cmd_setrep(cli_ctx *ctx, int argc, char **argv) {

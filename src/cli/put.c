@@ -854,7 +854,7 @@ out:
 
 /* Opens local for reading; checks it is a regular file. fd >= 0 and *size, or -1 after
  * printing why. */
-int put_open_local(const char *local, int recursive_hint, uint64_t *size) {
+int put_open_local(const char *local, uint64_t *size) {
   int fd = open(local, O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
@@ -862,9 +862,8 @@ int put_open_local(const char *local, int recursive_hint, uint64_t *size) {
     if (fd >= 0) close(fd);
     return -1;
   }
-  if (S_ISDIR(st.st_mode)) {
-    if (recursive_hint) cli_err("put", "%s: is a directory (give -r to upload it and everything in it)", local);
-    else cli_err("put", "%s: is a directory (put uploads one file)", local);
+  if (S_ISDIR(st.st_mode)) { /* the same words as get's and cp's */
+    cli_err("put", "%s is a directory: use -r to copy it recursively", local);
     close(fd);
     return -1;
   }
@@ -921,7 +920,7 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
     ret = put_stream(ctx->mc, &o, STDIN_FILENO, remote, existing_mode);
     goto out;
   }
-  fd = put_open_local(local, 0, &size);
+  fd = put_open_local(local, &size);
   if (fd < 0) goto out;
   char remote[DFS_PATH_MAX + 1];
   uint32_t existing_mode = UINT32_MAX;

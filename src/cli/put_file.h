@@ -64,8 +64,8 @@ int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd, ui
                uint8_t *buf, cli_progress *shared, put_pool *spool, uint64_t *sent);
 
 /* Opens local for reading (a regular file); fd (caller closes) and *size, or -1 after
- * printing why (recursive_hint: suggest -r for a directory). */
-int put_open_local(const char *local, int recursive_hint, uint64_t *size);
+ * printing why (a directory: the hint to use -r). */
+int put_open_local(const char *local, uint64_t *size);
 
 /* `put F1 F2 ... DIR` / `put -r LOCAL... [REMOTE]` (batch_put.c): pos[0..npos) as typed.
  * Returns an exit code after printing the summary and one line per failed file. */

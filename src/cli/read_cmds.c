@@ -1,7 +1,7 @@
 /* The commands that read the namespace: `dfs ls` (-R walks the tree client side), `dfs
  * stat`, `dfs cat` (a get to stdout), `dfs tree`, `dfs info` (per-chunk detail) and `dfs
  * search` (metad's name index). Paths go through cli_remote_arg (~, home, the shell's
- * cwd). Errors: one line, exit 1; usage: exit 2. */
+ * cwd); ls's through cli_remote_glob (patterns). Errors: one line, exit 1; usage: exit 2. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 #include "cli/mode.h"
 #include "cli/output.h"
 #include "cli/paths.h"
+#include "cli/remote_glob.h"
 #include "cli/shell_util.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
@@ -131,15 +132,76 @@ static int list_json(cli_ctx *ctx, const char *path, int recursive, int *first) 
   return ret;
 }
 
+/* ls of several operands (several PATHs, or a pattern with several matches), like ls(1):
+ * the files first, then each directory under a "PATH:" header; --json: one document
+ * {"dirs": [...]} where a file is an object of its own with one entry. */
+static int ls_many(cli_ctx *ctx, const cli_glob_list *g, int lng, int human, int rec,
+                   int json) {
+  int ret = CLI_OK, first = 1, printed = 0;
+  Dfs__StatRep **st = calloc(g->n, sizeof *st);
+  if (!st) { cli_err("ls", "out of memory"); return CLI_FAIL; }
+  ls_widths w = {0, 0, 0};
+  for (size_t i = 0; i < g->n; i++) {
+    if (cli_stat(ctx, "ls", g->paths[i], 0, &st[i])) { st[i] = NULL; ret = CLI_FAIL; continue; }
+    if (st[i]->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) widen(&w, st[i]->entry, human);
+  }
+  if (json) printf("{\"dirs\":[");
+  for (size_t i = 0; i < g->n; i++) { /* files */
+    if (!st[i] || st[i]->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR) continue;
+    if (json) {
+      printf("%s{\"path\":", first ? "" : ",");
+      cli_json_str(stdout, g->paths[i]);
+      printf(",\"entries\":[");
+      cli_entry_json(stdout, NULL, st[i]->entry);
+      printf("]}");
+      first = 0;
+    } else if (lng) {
+      print_long(st[i]->entry, g->paths[i], human, &w);
+    } else {
+      cli_put_esc(stdout, g->paths[i]);
+      putchar('\n');
+    }
+    printed = 1;
+  }
+  for (size_t i = 0; i < g->n; i++) { /* directories */
+    if (!st[i] || st[i]->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) continue;
+    if (json) {
+      if (list_json(ctx, g->paths[i], rec, &first)) ret = CLI_FAIL;
+      continue;
+    }
+    if (printed) printf("\n");
+    printed = 1;
+    if (list_dir(ctx, g->paths[i], lng, human, rec, 1)) ret = CLI_FAIL;
+  }
+  if (json) printf("]}\n");
+  for (size_t i = 0; i < g->n; i++)
+    if (st[i]) dfs__stat_rep__free_unpacked(st[i], NULL);
+  free(st);
+  return ret;
+}
+
 int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
   static const cli_opt_spec specs[] = {
       {"long", 'l', 0}, {"human", 'h', 0}, {"recursive", 'R', 0}, {"json", 0, 0}};
   cli_opt_val v[4];
-  char path[DFS_PATH_MAX + 1];
-  int rc = cli_one_path_args(ctx, "ls", argc, argv, specs, 4, v, 0,
-                          ctx->cwd ? "." : cli_user(ctx) ? "~" : "/", path);
+  const char *pos[256];
+  size_t npos;
+  int rc = cli_command_args("ls", argc, argv, specs, 4, v, pos, 256, &npos, 0, "PATH");
   if (rc != CLI_CONTINUE) return rc;
+  if (npos == 0) pos[npos++] = ctx->cwd ? "." : cli_user(ctx) ? "~" : "/";
   int lng = v[0].present, human = v[1].present || isatty(STDOUT_FILENO), rec = v[2].present;
+  /* PATHs may be remote globs; every one is expanded before anything is listed */
+  cli_glob_list g;
+  cli_glob_init(&g);
+  if (cli_remote_glob_all(ctx, "ls", pos, npos, &g)) { cli_glob_free(&g); return CLI_FAIL; }
+  if (g.n > 1) {
+    rc = ls_many(ctx, &g, lng, human, rec, v[3].present);
+    cli_glob_free(&g);
+    return rc;
+  }
+  char path[DFS_PATH_MAX + 1];
+  snprintf(path, sizeof path, "%s", g.paths[0]);
+  cli_glob_free(&g);
 
   Dfs__StatRep *st = NULL;
   if (cli_stat(ctx, "ls", path, 0, &st)) return CLI_FAIL;

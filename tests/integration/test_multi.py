@@ -212,7 +212,7 @@ def test_partial_failure(c, rng):
     adir = c.scratch("pf-dir")
     os.makedirs(adir)
     rc, _, err = c.dfs("put", adir, good[0], "/pf")
-    check(rc == 1 and "give -r" in err and "1 of 2 files failed" in err,
+    check(rc == 1 and "use -r to copy it recursively" in err and "1 of 2 files failed" in err,
           "directory without -r: %d %r" % (rc, err))
     line = c.dfs_fails("put", good[0], good[1], "/pf/" + os.path.basename(good[0]))
     check("not a directory" in line, "file as destination: %r" % line)

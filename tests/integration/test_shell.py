@@ -110,7 +110,7 @@ def test_interactive(c):
         sh.expect(r"mkdir .*\n(.|\n)*cd +change the current directory", "help lists commands")
         sh.expect(r"anonymous@dfs:/> ", "prompt after help")
         sh.send("help mv\r")
-        sh.expect(r"usage: dfs mv \[-n\] SRC DST(.|\n)*example:", "help mv")
+        sh.expect(r"usage: dfs mv \[-n\] SRC\.\.\. DST(.|\n)*example:", "help mv")
         sh.expect(r"@dfs:/> ", "prompt after help mv")
         # completion of a command: "mkd" + Tab -> "mkdir "
         sh.send("mkd\t")
