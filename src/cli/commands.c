@@ -36,13 +36,13 @@ static const cli_command commands[] = {
      "                                        else ~/photos is the copy: ~/photos/...)\n"
      "example: tar c ./src | dfs put - backups/src.tar",
      cli_cmd_put},
-    {"get", "get [-r] [-n] REMOTE... [LOCAL] [--parallel K]", "download files",
+    {"get", "get [-r] [-f] REMOTE... [LOCAL] [--parallel K]", "download files",
      "Downloads REMOTE to LOCAL (default ./NAME; an existing directory receives DIR/NAME;\n"
      "'-' writes one file, named literally, to stdout). Every chunk's CRC32C is verified;\n"
      "a bad replica is skipped and reported. The file appears only when complete: it is\n"
-     "written to a temporary name in the same directory and renamed, so an existing\n"
-     "LOCAL is replaced only by a complete download (as put replaces a remote file),\n"
-     "never truncated first; -n/--no-clobber refuses to replace it.\n"
+     "written to a temporary name in the same directory and renamed. An existing local\n"
+     "file is not replaced (like hdfs dfs -get: it may be your only copy) unless\n"
+     "-f/--force is given, and then only by a complete download, never truncated first.\n"
      "REMOTE may be a quoted pattern ('photos/*.jpg': * ? [..] in any component, dot\n"
      "files only with an explicit '.', \\* for a literal *); no match is an error.\n"
      "Several REMOTEs go into the existing local directory LOCAL, in one process. -r\n"

@@ -9,8 +9,10 @@
  * Several files (`get R1 R2 LOCALDIR`, `get -r REMOTEDIR [LOCALDIR]`): one process, K
  * files in flight, each worker with its own metad and chunkserver connections; each
  * file lands atomically on its own, a failed file is named and the others still land.
- * An existing local file is replaced by that rename (as put replaces a remote file), never
- * truncated first; -n/--no-clobber refuses it, atomically (RENAME_NOREPLACE).
+ * An existing local file is never replaced unless -f/--force is given (hdfs dfs -get
+ * refuses too: a local file may have no other copy), atomically (RENAME_NOREPLACE, so
+ * also one that appears during the download); with -f only by that rename, never
+ * truncated first. -n/--no-clobber says the default explicitly.
  * REMOTE arguments are remote globs (remote_glob.c), except with LOCAL '-'. */
 #include <errno.h>
 #include <fcntl.h>
@@ -421,10 +423,9 @@ static int place_file(const char *tmp, const char *local, int no_clobber) {
   return 0;
 }
 
-/* The one line of get -n when local is already there. */
+/* The one line of get when local is already there. */
 static void report_exists(const char *local) {
-  cli_err("get", "%s: already exists (-n/--no-clobber given; drop it to replace the file)",
-          local);
+  cli_err("get", "%s: already exists (dfs get -f replaces it, or give another LOCAL)", local);
 }
 
 /* Downloads remote into local (NULL: stdout, in order) through a temp file in local's
@@ -841,15 +842,15 @@ out:
 
 int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
   static const cli_opt_spec specs[] = {{"parallel", 'P', 1}, {"recursive", 'r', 0}, {NULL, 'R', 0},
-                                       {"no-clobber", 'n', 0}};
-  cli_opt_val v[4];
+                                       {"no-clobber", 'n', 0}, {"force", 'f', 0}};
+  cli_opt_val v[5];
   const char **pos = calloc((size_t)argc + 1, sizeof *pos);
   if (!pos) { cli_err("get", "out of memory"); return CLI_FAIL; }
   size_t npos;
   int ret = CLI_FAIL;
   cli_glob_list g;
   cli_glob_init(&g);
-  int rc = cli_command_args("get", argc, argv, specs, 4, v, pos, (size_t)argc, &npos, 1,
+  int rc = cli_command_args("get", argc, argv, specs, 5, v, pos, (size_t)argc, &npos, 1,
                             "REMOTE file");
   if (rc != CLI_CONTINUE) { ret = rc; goto out; }
   uint64_t parallel = GET_DEFAULT_PARALLEL;
@@ -857,7 +858,12 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
     ret = cli_usage_error("get", "--parallel must be 1..%d", GET_MAX_PARALLEL);
     goto out;
   }
-  int recursive = v[1].present || v[2].present, no_clobber = v[3].present;
+  if (v[3].present && v[4].present) {
+    ret = cli_usage_error("get", "-n (keep existing local files) and -f (replace them) "
+                                 "contradict each other");
+    goto out;
+  }
+  int recursive = v[1].present || v[2].present, no_clobber = !v[4].present;
   size_t nsrc = npos >= 2 ? npos - 1 : 1;
   const char *dest = npos >= 2 ? pos[npos - 1] : NULL;
   char remote[DFS_PATH_MAX + 1], local[DFS_PATH_MAX + 1];

@@ -1,9 +1,9 @@
 """The transfer mistakes a person makes, driven through the CLI as typed (issue 15): each
 is refused with the exact exit status (1: runtime, 2: usage) and ONE line on stderr that
 names what went wrong and what to do, and no local or remote data is lost.
-- get onto an existing local file: replaced like put replaces a remote file (never
-  truncated before the download is complete); -n/--no-clobber refuses it, also in a
-  multi-file get; a failed get leaves the old file alone.
+- get onto an existing local file: refused with one line unless -f/--force (then
+  replaced only by a complete download, never truncated first), also in a multi-file
+  get; a failed get leaves the old file alone.
 - put DIR / get DIR / cp DIR without -r: "X is a directory: use -r to copy it
   recursively", status 1 for all three.
 - put -r / get -r behave like cp -r: an existing destination directory receives
@@ -47,47 +47,48 @@ def test_get_existing(c):
     harness.make_file(src, 300000, seed=7)
     want = read(src)
     c.dfs_ok("put", src, "/doc.txt")
-    # put's default onto an existing remote file is to replace it: get does the same
-    rc, _, err = c.dfs("put", src, "/doc.txt")
-    check(rc == 0, "put onto an existing remote file should replace it: %d %r" % (rc, err))
     d = c.scratch("getdir")
     os.makedirs(d)
     local = os.path.join(d, "doc.txt")
-    with open(local, "wb") as f:
-        f.write(b"my local edits")
-    c.dfs_ok("get", "/doc.txt", local)
-    check(read(local) == want, "get onto an existing file should replace it (as put does)")
-    # -n / --no-clobber: refused, the local file untouched
-    for flag in ("-n", "--no-clobber"):
+    # the default: an existing local file is kept (it may be the only copy), one line
+    for flags in ((), ("-n",), ("--no-clobber",)):
         with open(local, "wb") as f:
             f.write(b"my local edits")
-        line = one_line(c, 1, "get", flag, "/doc.txt", local)
-        check(line == "dfs: get: %s: already exists (-n/--no-clobber given; drop it to replace "
-              "the file)" % local, "get %s onto an existing file: %r" % (flag, line))
-        check(read(local) == b"my local edits", "get %s changed the local file" % flag)
+        line = one_line(c, 1, "get", *(flags + ("/doc.txt", local)))
+        check(line == "dfs: get: %s: already exists (dfs get -f replaces it, or give another "
+              "LOCAL)" % local, "get %s onto an existing file: %r" % (flags, line))
+        check(read(local) == b"my local edits", "get %s changed the local file" % (flags,))
     # into a directory holding the name
-    line = one_line(c, 1, "get", "-n", "/doc.txt", d + "/")
-    check("already exists" in line and local in line, "get -n into a dir: %r" % line)
-    # a new name is fine with -n
-    c.dfs_ok("get", "-n", "/doc.txt", os.path.join(d, "new.txt"))
-    check(read(os.path.join(d, "new.txt")) == want, "get -n to a new name")
-    # several files with -n: the existing one is named and kept, the other lands
+    line = one_line(c, 1, "get", "/doc.txt", d + "/")
+    check("already exists" in line and local in line, "get into a dir: %r" % line)
+    # a new name is fine
+    c.dfs_ok("get", "/doc.txt", os.path.join(d, "new.txt"))
+    check(read(os.path.join(d, "new.txt")) == want, "get to a new name")
+    # several files: the existing one is named and kept, the other lands
     c.dfs_ok("put", src, "/doc2.txt")
-    rc, _, err = c.dfs("get", "-n", "/doc.txt", "/doc2.txt", d)
+    rc, _, err = c.dfs("get", "/doc.txt", "/doc2.txt", d)
     check(rc == 1 and "%s: already exists" % local in err and "1 of 2 files failed" in err,
-          "multi-file get -n: %d %r" % (rc, err))
-    check(read(local) == b"my local edits", "multi-file get -n replaced the local file")
-    check(read(os.path.join(d, "doc2.txt")) == want, "multi-file get -n: the other file")
-    # a failed get never touches the file it would replace
-    line = one_line(c, 1, "get", "/missing.txt", local)
+          "multi-file get onto an existing file: %d %r" % (rc, err))
+    check(read(local) == b"my local edits", "multi-file get replaced the local file")
+    check(read(os.path.join(d, "doc2.txt")) == want, "multi-file get: the other file")
+    # a failed get never touches the file it would replace, even with -f
+    line = one_line(c, 1, "get", "-f", "/missing.txt", local)
     check("missing.txt" in line, "get of a missing file: %r" % line)
     check(read(local) == b"my local edits", "a failed get changed the local file")
     c.dfs_ok("mkdir", "/adir")
-    one_line(c, 1, "get", "/adir", local)
+    one_line(c, 1, "get", "-f", "/adir", local)
     check(read(local) == b"my local edits", "get of a directory changed the local file")
+    # -f / --force replace it, by a complete download
+    for flag in ("-f", "--force"):
+        with open(local, "wb") as f:
+            f.write(b"my local edits")
+        c.dfs_ok("get", flag, "/doc.txt", local)
+        check(read(local) == want, "get %s onto an existing file should replace it" % flag)
+    rc, _, err = c.dfs("get", "-n", "-f", "/doc.txt", local)
+    check(rc == 2 and "contradict" in err, "get -n -f: %d %r" % (rc, err))
     no_temp_files(d)
     h = c.dfs_ok("help", "get")
-    check("-n/--no-clobber" in h and "replaced" in h, "get help should say: %r" % h)
+    check("-f/--force" in h and "not replaced" in h, "get help should say: %r" % h)
 
 
 def test_failed_download_keeps_file(c):
@@ -104,7 +105,7 @@ def test_failed_download_keeps_file(c):
     for cd in c.chunkds:
         cd.kill9()
     try:
-        line = one_line(c, 1, "get", "/big", local)
+        line = one_line(c, 1, "get", "-f", "/big", local)
         check("no live replica" in line, "get with every chunkserver down: %r" % line)
     finally:
         for cd in c.chunkds:
@@ -202,7 +203,7 @@ def test_same_file(c):
 
 def main(t):
     with t.cluster(chunkservers=2, name="mistakes") as c:
-        t.case("get onto an existing local file: replaced like put, -n refuses, no loss",
+        t.case("get onto an existing local file: kept unless -f, one line, no loss",
                test_get_existing, c)
         t.case("a download that fails midway leaves the local file alone",
                test_failed_download_keeps_file, c)
