@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/progress.h"
 #include "common/util.h"
 
 int cli_quiet;
@@ -95,8 +96,10 @@ void cli_err(const char *cmd, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   const char *m = cli_esc(msg, safe, sizeof safe);
+  cli_progress *held = cli_progress_hold(); /* not in the middle of a progress line */
   if (cmd) fprintf(stderr, "dfs: %s: %s\n", cmd, m);
   else fprintf(stderr, "dfs: %s\n", m);
+  cli_progress_release(held);
 }
 
 char *cli_mode_string(int is_dir, uint32_t mode, char *buf) {

@@ -32,7 +32,7 @@ int cli_colour_on(FILE *f);
 
 /* Prints "dfs: CMD: <formatted>\n" to stderr (cmd NULL: "dfs: <formatted>"). The
  * formatted text goes through cli_esc: names from the server cannot reach the terminal
- * as control sequences. */
+ * as control sequences. A progress line being drawn (progress.h) is cleared first. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A buffer that holds any escaped name or path (at most 4 bytes out per byte in). */

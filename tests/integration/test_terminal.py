@@ -1,5 +1,9 @@
 """What a person sees of dfs on a terminal, through a pseudo-terminal of a set width
-(TIOCSWINSZ). Colour: directories blue-bold in ls/tree, server states in admin status, only on a
+(TIOCSWINSZ): the put/get progress line fits the width (80 and 60 columns: never
+wrapped, redrawn in place), shows the file name (cut in the middle when narrow), the
+percentage and binary units, and is kept at 100% when done; several files give one
+line per file and a running total; nothing with -q or when stderr is not a terminal.
+Colour: directories blue-bold in ls/tree, server states in admin status, only on a
 terminal, never in a pipe, never with NO_COLOR, forced by --color=always. ls -l shows a
 directory's size as "-" (not its entry count as bytes)."""
 
@@ -121,6 +125,94 @@ def progress_rows(rows):
     return [r for r in rows if re.search(r"\d%", r)]
 
 
+def test_progress_one_file(c):
+    # 80 columns, a short name: the whole name, a bar, the units, one row at the end.
+    # stdout (the summary line, which may be long) goes to a pipe: the progress is stderr.
+    scratch = os.path.dirname(c.scratch("x"))
+    local = c.scratch("big-80.bin")
+    digest = harness.make_file(local, 40 * MiB, seed=80)
+    rc, text, out = run_on_pty(c, ["put", "big-80.bin", "/big-80.bin"], 80, stdout_pty=False,
+                               cwd=scratch)
+    check(rc == 0, "put on a pty: exit %d: %r" % (rc, text[-800:]))
+    rows = check_fits(text, 80, "put at 80 columns")
+    prog = progress_rows(rows)
+    check(len(prog) == 1, "put: one progress row expected (redrawn in place), got %r" % rows)
+    check(re.search(r"^big-80\.bin \[#+\] +100% +40\.0/40\.0 MiB +\d+\.\d MiB/s +in \d+:\d\d$",
+                    prog[0]), "put: final progress row %r" % prog[0])
+    draws = [s for s in re.split(r"\r", text) if "big-80.bin" in s and "%" in s]
+    check(len(draws) >= 2, "put: the line should be redrawn (>= 2 draws), got %r" % draws)
+    check(any(re.search(r"ETA (\d+:\d\d|-:--)", d) for d in draws), "no ETA drawn: %r" % draws)
+    check(out.startswith("put big-80.bin -> /big-80.bin: "), "put summary: %r" % out)
+    c.get_check("/big-80.bin", digest)
+    # both on the terminal, as a person runs it: the progress row, then the summary
+    rc, text, _ = run_on_pty(c, ["put", "big-80.bin", "/big-80b.bin"], 80, cwd=scratch)
+    rows, _ = render(text, 80)
+    check(rc == 0 and len(progress_rows(rows)) == 1 and
+          rows[rows.index(progress_rows(rows)[0]) + 1].startswith("put big-80.bin -> "),
+          "put on a pty: the progress row then the summary: %r" % rows)
+
+    # 60 columns, a long name: cut in the middle, the end kept, still one row
+    name = "a-file-with-a-rather-long-name-for-a-narrow-terminal-0060.bin"
+    back = c.scratch(name)
+    rc, text, _ = run_on_pty(c, ["get", "/big-80.bin", name], 60, stdout_pty=False, cwd=scratch)
+    check(rc == 0, "get on a pty: exit %d: %r" % (rc, text[-800:]))
+    rows = check_fits(text, 60, "get at 60 columns")
+    prog = progress_rows(rows)
+    check(len(prog) == 1, "get: one progress row expected, got %r" % rows)
+    check(re.search(r"^/big-80\.bin .*100% +40\.0/40\.0 MiB", prog[0]),
+          "get: final progress row %r" % prog[0])
+    check(harness.sha256_file(back) == digest, "get on a pty: content differs")
+    rc, text, _ = run_on_pty(c, ["put", name, "/" + name], 60, stdout_pty=False, cwd=scratch)
+    check(rc == 0, "put (long name) on a pty: exit %d: %r" % (rc, text[-800:]))
+    rows = check_fits(text, 60, "put of a long name at 60 columns")
+    prog = progress_rows(rows)
+    check(len(prog) == 1 and re.search(r"^a-file-\S*\.\.\.\S*-0060\.bin .*100%", prog[0]),
+          "put: the long name cut in the middle, its end kept: %r" % prog)
+    c.get_check("/" + name, digest)
+    os.unlink(back)
+
+    # -q: no progress; stderr not a terminal: none either (and no \r)
+    rc, text, _ = run_on_pty(c, ["-q", "put", local, "/big-q.bin"], 80)
+    check(rc == 0 and "%" not in text and "\r" not in text.replace("\r\n", "\n"),
+          "put -q on a pty printed progress: %r" % text)
+    rc, text, piped = run_on_pty(c, ["put", local, "/big-pipe.bin"], 80, stderr_pty=False)
+    check(rc == 0 and "%" not in piped and "\r" not in piped,
+          "put with stderr in a pipe printed progress: %r" % piped)
+    check("%" not in text, "put with stderr in a pipe: progress on the terminal %r" % text)
+    os.unlink(local)
+
+
+def test_progress_many_files(c):
+    scratch = os.path.dirname(c.scratch("x"))
+    src = c.scratch("tree-up")
+    os.makedirs(os.path.join(src, "sub"))
+    digests = {}
+    for rel, seed in (("one.bin", 1), ("two.bin", 2), ("sub/three.bin", 3)):
+        digests[rel] = harness.make_file(os.path.join(src, rel), 4 * MiB, seed=seed)
+    rc, text, _ = run_on_pty(c, ["put", "-r", "tree-up", "/many"], 80, stdout_pty=False,
+                             cwd=scratch)
+    check(rc == 0, "put -r on a pty: exit %d: %r" % (rc, text[-800:]))
+    rows = check_fits(text, 80, "put -r at 80 columns")
+    for rel in digests:
+        hit = [r for r in rows if r == "tree-up/%s  4.0 MiB" % rel]
+        check(len(hit) == 1, "put -r: one row for %s expected: %r" % (rel, rows))
+    prog = progress_rows(rows)
+    check(len(prog) == 1 and re.search(r"^put 3/3 files .*100% +12\.0/12\.0 MiB", prog[0]),
+          "put -r: one running total row at 100%%: %r" % rows)
+    rc, text, _ = run_on_pty(c, ["get", "-r", "/many", "tree-down"], 60, stdout_pty=False,
+                             cwd=scratch)
+    check(rc == 0, "get -r on a pty: exit %d: %r" % (rc, text[-800:]))
+    rows = check_fits(text, 60, "get -r at 60 columns")
+    prog = progress_rows(rows)
+    check(len(prog) == 1 and re.search(r"^get 3/3 files .*100%", prog[0]),
+          "get -r: one running total row at 100%%: %r" % rows)
+    check(len([r for r in rows if re.search(r"^/many/\S+  4\.0 MiB$", r)]) == 3,
+          "get -r: a row per file: %r" % rows)
+    for rel, d in digests.items():
+        check(harness.sha256_file(os.path.join(scratch, "tree-down", rel)) == d,
+              "get -r: %s differs" % rel)
+
+
 def test_colour(c):
     c.dfs_ok("mkdir", "-p", "/colour/sub/deeper")
     c.dfs_ok("touch", "/colour/file.txt")
@@ -178,6 +270,10 @@ def test_ls_dirs(c):
 
 def main(t):
     with t.cluster(chunkservers=2, name="terminal") as c:
+        t.case("progress of one file at 80 and 60 columns, -q, stderr in a pipe",
+               test_progress_one_file, c)
+        t.case("progress of several files: a row per file and a running total",
+               test_progress_many_files, c)
         t.case("ls -l: a directory's size is '-'", test_ls_dirs, c)
         t.case("colour on a terminal only (NO_COLOR, --color)", test_colour, c)
 
