@@ -257,7 +257,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   const cli_command *c = cmd ? cli_find_command(cmd) : NULL;
-  fprintf(stderr, "dfs: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", msg);
+  char where[32] = "";
+  if (cli_err_line > 0) snprintf(where, sizeof where, "line %d: ", cli_err_line);
+  fprintf(stderr, "dfs: %s%s%s%s\n", where, cmd ? cmd : "", cmd ? ": " : "", msg);
   if (c) fprintf(stderr, "usage: dfs %s\n(see `dfs help %s`)\n", c->usage, c->name);
   else cli_print_global_usage(stderr);
   return CLI_USAGE;

@@ -13,6 +13,7 @@
 #include "common/util.h"
 
 int cli_quiet;
+int cli_err_line;
 int cli_colour_mode = CLI_COLOUR_AUTO;
 
 int cli_colour_parse(const char *v) {
@@ -96,9 +97,11 @@ void cli_err(const char *cmd, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   const char *m = cli_esc(msg, safe, sizeof safe);
+  char where[32] = "";
+  if (cli_err_line > 0) snprintf(where, sizeof where, "line %d: ", cli_err_line);
   cli_progress *held = cli_progress_hold(); /* not in the middle of a progress line */
-  if (cmd) fprintf(stderr, "dfs: %s: %s\n", cmd, m);
-  else fprintf(stderr, "dfs: %s\n", m);
+  if (cmd) fprintf(stderr, "dfs: %s%s: %s\n", where, cmd, m);
+  else fprintf(stderr, "dfs: %s%s\n", where, m);
   cli_progress_release(held);
 }
 

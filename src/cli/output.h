@@ -30,6 +30,10 @@ int cli_colour_on(FILE *f);
 #define CLI_SGR_GREEN "\x1b[32m"
 #define CLI_SGR_RESET "\x1b[0m"
 
+/* `dfs shell` reading a script: the line being run (> 0), named in every error line
+ * ("dfs: line 7: cd: ..."); 0 otherwise. */
+extern int cli_err_line;
+
 /* Prints "dfs: CMD: <formatted>\n" to stderr (cmd NULL: "dfs: <formatted>"). The
  * formatted text goes through cli_esc: names from the server cannot reach the terminal
  * as control sequences. A progress line being drawn (progress.h) is cleared first. */
