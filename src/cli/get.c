@@ -461,7 +461,8 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
   }
 
   if (!shared) {
-    cli_progress_init(&j.own_prog, remote, j.size, quiet);
+    /* not between the bytes of `cat` (or `get R -`) on the same terminal */
+    cli_progress_init(&j.own_prog, remote, j.size, quiet || (to_stdout && isatty(STDOUT_FILENO)));
     progress_on = 1;
   }
   uint64_t t0 = dfs_now_ms();

@@ -2,7 +2,8 @@
 (TIOCSWINSZ): the put/get progress line fits the width (80 and 60 columns: never
 wrapped, redrawn in place), shows the file name (cut in the middle when narrow), the
 percentage and binary units, and is kept at 100% when done; several files give one
-line per file and a running total; nothing with -q or when stderr is not a terminal.
+line per file and a running total; $COLUMNS when the terminal has no size; nothing
+with -q, when stderr is not a terminal, or between the bytes of cat on a terminal.
 Colour: directories blue-bold in ls/tree, server states in admin status, only on a
 terminal, never in a pipe, never with NO_COLOR, forced by --color=always. ls -l shows a
 directory's size as "-" (not its entry count as bytes)."""
@@ -42,34 +43,35 @@ def run_on_pty(c, args, cols, env_extra=None, stdout_pty=True, stderr_pty=True,
                          stderr=slave if stderr_pty else subprocess.PIPE,
                          env=env, start_new_session=True, close_fds=True, cwd=cwd)
     os.close(slave)
-    screen = b""
+    screen, piped = b"", b""
+    pipes = [f.fileno() for f in (p.stdout, p.stderr) if f is not None]
+    open_fds = [master] + pipes
     deadline = time.time() + timeout
     try:
-        while True:
+        while open_fds:  # read everything as it comes (a full pipe would block dfs)
             left = deadline - time.time()
             check(left > 0, "dfs %s did not finish on the pty; screen %r" % (args, screen[-800:]))
-            r, _, _ = select.select([master], [], [], min(left, 0.2))
-            if r:
+            r, _, _ = select.select(open_fds, [], [], min(left, 0.2))
+            for fd in r:
                 try:
-                    data = os.read(master, 65536)
+                    data = os.read(fd, 65536)
                 except OSError:  # EIO: every writer of the slave side is gone
                     data = b""
                 if not data:
-                    break
-                screen += data
-            elif p.poll() is not None and not (stdout_pty or stderr_pty):
-                break
-        piped = b""
-        if not stdout_pty:
-            piped += p.stdout.read()
-        if not stderr_pty:
-            piped += p.stderr.read()
+                    open_fds.remove(fd)
+                elif fd == master:
+                    screen += data
+                else:
+                    piped += data
         rc = p.wait(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
         os.close(master)
+        for f in (p.stdout, p.stderr):
+            if f is not None:
+                f.close()
     text = screen.decode("utf-8", "replace")
     m = harness.sanitizer_report(text + piped.decode("utf-8", "replace"))
     check(not m, "dfs %s: sanitizer report: %s" % (args, text[-2000:]))
@@ -169,7 +171,13 @@ def test_progress_one_file(c):
     check(len(prog) == 1 and re.search(r"^a-file-\S*\.\.\.\S*-0060\.bin .*100%", prog[0]),
           "put: the long name cut in the middle, its end kept: %r" % prog)
     c.get_check("/" + name, digest)
-    os.unlink(back)
+
+    # a terminal that does not know its size (0 columns): $COLUMNS decides
+    rc, text, _ = run_on_pty(c, ["put", name, "/cols-50.bin"], 0, stdout_pty=False,
+                             cwd=scratch, env_extra={"COLUMNS": "50"})
+    check(rc == 0, "put with COLUMNS=50: exit %d: %r" % (rc, text[-800:]))
+    prog = progress_rows(check_fits(text, 50, "put with COLUMNS=50 on a 0-column pty"))
+    check(len(prog) == 1 and "100%" in prog[0], "put with COLUMNS=50: %r" % prog)
 
     # -q: no progress; stderr not a terminal: none either (and no \r)
     rc, text, _ = run_on_pty(c, ["-q", "put", local, "/big-q.bin"], 80)
@@ -180,6 +188,21 @@ def test_progress_one_file(c):
           "put with stderr in a pipe printed progress: %r" % piped)
     check("%" not in text, "put with stderr in a pipe: progress on the terminal %r" % text)
     os.unlink(local)
+    os.unlink(back)
+
+    # cat (get to stdout) on the terminal: no progress between the bytes; stdout in a
+    # pipe (get R - > file): the progress on the terminal
+    plain = c.scratch("plain-9m.txt")
+    with open(plain, "wb") as f:
+        f.write(b"x" * (9 * MiB - 1) + b"\n")
+    c.dfs_ok("put", plain, "/plain-9m.txt")
+    rc, text, _ = run_on_pty(c, ["cat", "/plain-9m.txt"], 80)
+    check(rc == 0 and text.count("x") == 9 * MiB - 1 and "MiB" not in text,
+          "cat on a terminal: %d, %d x, %r" % (rc, text.count("x"), text[-300:]))
+    rc, text, out = run_on_pty(c, ["get", "/plain-9m.txt", "-"], 80, stdout_pty=False)
+    check(rc == 0 and len(out) == 9 * MiB and "100%  9.0/9.0 MiB" in text,
+          "get - with stdout in a pipe: %d, %d bytes, %r" % (rc, len(out), text[-300:]))
+    os.unlink(plain)
 
 
 def test_progress_many_files(c):
