@@ -94,7 +94,16 @@ static void print_status_json(const Dfs__ClusterRep *r) {
   printf("]}\n");
 }
 
+/* The colour of a server's state on a terminal: trouble red, attention yellow. */
+static const char *state_sgr(const char *state) {
+  if (!strcmp(state, "dead")) return CLI_SGR_RED;
+  if (!strcmp(state, "draining") || !strcmp(state, "full")) return CLI_SGR_YELLOW;
+  if (!strcmp(state, "alive")) return CLI_SGR_GREEN;
+  return "";
+}
+
 static void print_status(const Dfs__ClusterRep *r) {
+  int colour = cli_colour_on(stdout);
   uint64_t cap = 0, free_b = 0;
   uint64_t promised = 0;
   printf("%-4s  %-21s  %-8s  %-21s  %9s  %8s  %4s  %6s  %6s  %6s  %s\n", "id", "address",
@@ -114,8 +123,10 @@ static void print_status(const Dfs__ClusterRep *r) {
     else snprintf(hb, sizeof hb, "%.1f s ago", (double)s->last_heartbeat_ms_ago / 1000.0);
     /* promised: space Alloc handed to uploads that the server has not reported yet */
     dfs_human_size(s->promised_bytes, pb, sizeof pb);
-    printf("%-4llu  %-21s  %-8s  %-21s  %9s  %8llu  %4u  %6u  %6u  %6llu  %s\n",
-           (unsigned long long)(s->addr ? s->addr->server_id : 0), addr, server_state(s), fc,
+    const char *state = server_state(s), *sgr = colour ? state_sgr(state) : "";
+    printf("%-4llu  %-21s  %s%-8s%s  %-21s  %9s  %8llu  %4u  %6u  %6u  %6llu  %s\n",
+           (unsigned long long)(s->addr ? s->addr->server_id : 0), addr, sgr, state,
+           *sgr ? CLI_SGR_RESET : "", fc,
            pb, (unsigned long long)s->chunk_count, s->load, s->copies_running,
            s->copies_queued, (unsigned long long)s->disk_errors, hb);
     if (s->alive) { cap += s->capacity_bytes; free_b += s->free_bytes; }

@@ -136,6 +136,7 @@ static void *put_batch_worker(void *arg) {
         close(fd);
       }
     }
+    if (ok) cli_progress_file_done(&b->prog, it->src, size);
     pthread_mutex_lock(&b->lock);
     if (!ok) { it->failed = 1; b->nfailed++; }
     b->sent += sent;
@@ -262,7 +263,7 @@ int put_batch_run(cli_ctx *ctx, const put_opts *o, int recursive, const char **p
     b.pool.left += (l.files[i].size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;
   uint64_t t0 = dfs_now_ms();
   put_list_parents(&b, ctx->mc);
-  cli_progress_init(&b.prog, "put", l.total_bytes, o->quiet);
+  cli_progress_init_multi(&b.prog, "put", l.n_files, l.total_bytes, o->quiet);
   if (l.n_files) cli_run_pool(nw, put_batch_worker, &b);
   cli_progress_finish(&b.prog);
   double secs = (double)(dfs_now_ms() - t0) / 1000.0;

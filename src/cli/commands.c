@@ -232,7 +232,7 @@ const cli_command *cli_find_command(const char *name) {
 void cli_print_global_usage(FILE *f) {
   fprintf(f,
           "usage: dfs [--meta HOST:PORT] [--auth HOST:PORT] [--tls-ca FILE] [-q|--quiet]\n"
-          "           [--help] COMMAND [ARGS]\n"
+          "           [--color=auto|never|always] [--help] COMMAND [ARGS]\n"
           "\n"
           "metad address: --meta, else $DFS_META, else `meta:` in\n"
           "$XDG_CONFIG_HOME/dfs/dfs.yaml (~/.config/dfs/dfs.yaml), else 127.0.0.1:9400;\n"
@@ -242,6 +242,8 @@ void cli_print_global_usage(FILE *f) {
           "Remote paths: ~ is /home/<you> (also when the shell has expanded an unquoted ~\n"
           "to your local $HOME), ~bob is /home/bob; when logged in, relative paths are\n"
           "relative to your home directory (else to /).\n"
+          "Colour (ls, tree, admin status) and transfer progress (on stderr) only on a\n"
+          "terminal; $NO_COLOR or --color=never turns colour off, -q the progress line.\n"
           "\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
@@ -276,7 +278,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   const cli_command *c = cmd ? cli_find_command(cmd) : NULL;
-  fprintf(stderr, "dfs: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", msg);
+  char where[32] = "";
+  if (cli_err_line > 0) snprintf(where, sizeof where, "line %d: ", cli_err_line);
+  fprintf(stderr, "dfs: %s%s%s%s\n", where, cmd ? cmd : "", cmd ? ": " : "", msg);
   if (c) fprintf(stderr, "usage: dfs %s\n(see `dfs help %s`)\n", c->usage, c->name);
   else cli_print_global_usage(stderr);
   return CLI_USAGE;

@@ -491,7 +491,8 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
   }
 
   if (!shared) {
-    cli_progress_init(&j.own_prog, "get", j.size, quiet);
+    /* not between the bytes of `cat` (or `get R -`) on the same terminal */
+    cli_progress_init(&j.own_prog, remote, j.size, quiet || (to_stdout && isatty(STDOUT_FILENO)));
     progress_on = 1;
   }
   uint64_t t0 = dfs_now_ms();
@@ -640,6 +641,7 @@ static void *get_batch_worker(void *arg) {
       bad++;
       continue;
     }
+    cli_progress_file_done(&b->prog, it->src, it->size);
     pending[np++] = i;
     if (np == GET_PENDING) {
       bad += get_flush(b, base, pending, np);
@@ -800,7 +802,7 @@ static int get_batch_run(cli_ctx *ctx, int recursive, char *const *srcs, size_t 
   pthread_sigmask(SIG_BLOCK, &set, &old);  /* inherited by every worker */
   pthread_t waiter;
   int have_waiter = pthread_create(&waiter, NULL, get_sigwaiter, &set) == 0;
-  cli_progress_init(&b.prog, "get", l.total_bytes, ctx->quiet);
+  cli_progress_init_multi(&b.prog, "get", l.n_files, l.total_bytes, ctx->quiet);
   uint64_t t0 = dfs_now_ms();
   if (l.n_files) cli_run_pool(nw, get_batch_worker, &b);
   cli_progress_finish(&b.prog);

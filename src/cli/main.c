@@ -1,6 +1,7 @@
 /* dfs: the command-line client. Parses the global options (--meta, --auth, --tls-ca,
- * -q, --help, --version), resolves the metad and authd addresses and TLS (cli_config), loads the
- * login session (session.h), and dispatches to the command table in commands.c.
+ * -q, --color, --help, --version), resolves the metad and authd addresses and TLS
+ * (cli_config), loads the login session (session.h), and dispatches to the command
+ * table in commands.c.
  * Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage. */
 #include <errno.h>
 #include <signal.h>
@@ -42,6 +43,11 @@ int main(int argc, char **argv) {
       if (r < 0) return cli_usage_error(NULL, "--auth needs HOST:PORT");
     } else if ((r = global_opt(argc, argv, &i, "--tls-ca", &ca_flag)) != 0) {
       if (r < 0) return cli_usage_error(NULL, "--tls-ca needs a CA certificate file");
+    } else if (strcmp(a, "--color") == 0 || strcmp(a, "--colour") == 0) {
+      cli_colour_mode = CLI_COLOUR_ALWAYS; /* bare, as GNU ls */
+    } else if (strncmp(a, "--color=", 8) == 0 || strncmp(a, "--colour=", 9) == 0) {
+      if (cli_colour_parse(strchr(a, '=') + 1))
+        return cli_usage_error(NULL, "--color takes auto, never or always");
     } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
       cli_quiet = 1;
     } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -55,7 +61,7 @@ int main(int argc, char **argv) {
                          "no dash)", a, cli_hdfs_command(a));
     } else {
       return cli_mistake("unknown option '%s' (global options: --meta, --auth, --tls-ca, -q, "
-                         "--version; see `dfs help`)", a);
+                         "--color, --version; see `dfs help`)", a);
     }
   }
   if (i >= argc) return cli_usage_error(NULL, "missing command");

@@ -4,12 +4,34 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "cli/progress.h"
 #include "common/util.h"
 
 int cli_quiet;
+int cli_err_line;
+int cli_colour_mode = CLI_COLOUR_AUTO;
+
+int cli_colour_parse(const char *v) {
+  if (!strcmp(v, "auto") || !strcmp(v, "tty") || !strcmp(v, "if-tty")) cli_colour_mode = CLI_COLOUR_AUTO;
+  else if (!strcmp(v, "never") || !strcmp(v, "no") || !strcmp(v, "none")) cli_colour_mode = CLI_COLOUR_NEVER;
+  else if (!strcmp(v, "always") || !strcmp(v, "yes") || !strcmp(v, "force")) cli_colour_mode = CLI_COLOUR_ALWAYS;
+  else return -1;
+  return 0;
+}
+
+int cli_colour_on(FILE *f) {
+  if (cli_colour_mode != CLI_COLOUR_AUTO) return cli_colour_mode == CLI_COLOUR_ALWAYS;
+  /* https://no-color.org: the user's wish beats the terminal's ability */
+  if (getenv("NO_COLOR")) return 0;
+  const char *term = getenv("TERM");
+  if (term && !strcmp(term, "dumb")) return 0;
+  return isatty(fileno(f));
+}
 
 /* Length of the valid UTF-8 sequence at p that is not a C1 control, or 0. */
 static size_t utf8_ok(const unsigned char *p) {
@@ -75,8 +97,12 @@ void cli_err(const char *cmd, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   const char *m = cli_esc(msg, safe, sizeof safe);
-  if (cmd) fprintf(stderr, "dfs: %s: %s\n", cmd, m);
-  else fprintf(stderr, "dfs: %s\n", m);
+  char where[32] = "";
+  if (cli_err_line > 0) snprintf(where, sizeof where, "line %d: ", cli_err_line);
+  cli_progress *held = cli_progress_hold(); /* not in the middle of a progress line */
+  if (cmd) fprintf(stderr, "dfs: %s%s: %s\n", where, cmd, m);
+  else fprintf(stderr, "dfs: %s%s\n", where, m);
+  cli_progress_release(held);
 }
 
 char *cli_mode_string(int is_dir, uint32_t mode, char *buf) {

@@ -689,7 +689,7 @@ int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd,
     } /* else (gone, a permission problem): upload everything; the commit decides */
   }
   if (!shared) {
-    cli_progress_init(&j.own_prog, "put", to_send, o->quiet);
+    cli_progress_init(&j.own_prog, local, to_send, o->quiet);
     prog_on = 1;
   }
   put_run(&j, parallel, cc, buf);
@@ -796,7 +796,7 @@ static int put_stream(meta_client *mc, const put_opts *o, int fd, const char *re
   j.mode = o->mode_given || existing_mode == UINT32_MAX ? o->mode : existing_mode;
   j.prog = &j.own_prog;
   pthread_mutex_init(&j.lock, NULL);
-  cli_progress_init(&j.own_prog, "put", 0, 1); /* unknown total: no bar */
+  cli_progress_init(&j.own_prog, "standard input", 0, 1); /* unknown total: no bar */
   chunk_conns cc;
   chunk_conns_init(&cc);
   uint8_t *buf = malloc(DFS_CHUNK_SIZE);

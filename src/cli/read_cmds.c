@@ -28,7 +28,9 @@ typedef struct {
 
 static void long_fields(const Dfs__Entry *e, int human, char *size, size_t sizesz, char *reps,
                         size_t repsz) {
-  if (human) dfs_human_size(e->size, size, sizesz);
+  /* A directory's size is its entry count: shown as bytes it reads as a tiny file. */
+  if (e->type == DFS__ENTRY_TYPE__ENTRY_DIR) snprintf(size, sizesz, "-");
+  else if (human) dfs_human_size(e->size, size, sizesz);
   else snprintf(size, sizesz, "%llu", (unsigned long long)e->size);
   if (e->type == DFS__ENTRY_TYPE__ENTRY_DIR) snprintf(reps, repsz, "-");
   else snprintf(reps, repsz, "%u", e->replicas);
@@ -48,15 +50,26 @@ static void widen(ls_widths *w, const Dfs__Entry *e, int human) {
   if ((int)strlen(reps) > w->reps) w->reps = (int)strlen(reps);
 }
 
-/* mode  owner  size  replicas  date time  name (size in exact bytes unless human). */
-static void print_long(const Dfs__Entry *e, const char *name, int human, const ls_widths *w) {
+/* A name as ls prints it: escaped, a directory blue-bold (colour on) and with a '/'. */
+static void put_name(const char *name, int dir, int colour) {
+  if (dir && colour) fputs(CLI_SGR_DIR, stdout);
+  cli_put_esc(stdout, name);
+  if (dir && colour) fputs(CLI_SGR_RESET, stdout);
+  if (dir) putchar('/');
+}
+
+/* mode  owner  size  replicas  date time  name (size in exact bytes unless human; "-"
+ * for a directory). */
+static void print_long(const Dfs__Entry *e, const char *name, int human, const ls_widths *w,
+                       int colour) {
   int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-  char mode[11], tm[32], size[32], reps[16], ob[1024], nb[CLI_ESC_BUF];
+  char mode[11], tm[32], size[32], reps[16], ob[1024];
   cli_mode_string(dir, e->mode, mode);
   long_fields(e, human, size, sizeof size, reps, sizeof reps);
-  printf("%s  %-*s  %*s  %*s  %s  %s%s\n", mode, w->owner, owner_of(e, ob), w->size, size, w->reps,
-         reps, cli_time_string(e->mtime_ns, tm, sizeof tm), cli_esc(name, nb, sizeof nb),
-         dir ? "/" : "");
+  printf("%s  %-*s  %*s  %*s  %s  ", mode, w->owner, owner_of(e, ob), w->size, size, w->reps,
+         reps, cli_time_string(e->mtime_ns, tm, sizeof tm));
+  put_name(name, dir, colour);
+  putchar('\n');
 }
 
 /* Lists the directory `path` (ls -R: every directory below too, each under a header).
@@ -73,13 +86,14 @@ static int list_dir(cli_ctx *ctx, const char *path, int lng, int human, int recu
   if (cli_list(ctx, "ls", path, 0, &rep)) return CLI_FAIL; /* sorted by name */
   ls_widths w = {0, 0, 0};
   for (size_t i = 0; i < rep->n_entries; i++) widen(&w, rep->entries[i], human);
+  int colour = cli_colour_on(stdout);
   for (size_t i = 0; i < rep->n_entries; i++) {
     const Dfs__Entry *e = rep->entries[i];
     const char *name = e->name ? e->name : "";
-    if (lng) print_long(e, name, human, &w);
+    if (lng) print_long(e, name, human, &w, colour);
     else {
-      cli_put_esc(stdout, name);
-      printf("%s\n", e->type == DFS__ENTRY_TYPE__ENTRY_DIR ? "/" : "");
+      put_name(name, e->type == DFS__ENTRY_TYPE__ENTRY_DIR, colour);
+      putchar('\n');
     }
   }
   int ret = 0;
@@ -224,7 +238,7 @@ int cli_cmd_ls(cli_ctx *ctx, int argc, char **argv) {
   if (st->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) {
     ls_widths w = {0, 0, 0};
     widen(&w, st->entry, human);
-    if (lng) print_long(st->entry, path, human, &w);
+    if (lng) print_long(st->entry, path, human, &w, cli_colour_on(stdout));
     else {
       cli_put_esc(stdout, path);
       putchar('\n');
@@ -282,7 +296,7 @@ int cli_cmd_cat(cli_ctx *ctx, int argc, char **argv) {
 
 typedef struct {
   uint64_t dirs, files;
-  int failed;
+  int failed, colour;
 } tree_count;
 
 static void tree_walk(cli_ctx *ctx, const char *path, char *prefix, size_t plen,
@@ -294,8 +308,8 @@ static void tree_walk(cli_ctx *ctx, const char *path, char *prefix, size_t plen,
     int last = i + 1 == rep->n_entries;
     int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
     printf("%s%s", prefix, last ? "└── " : "├── ");
-    cli_put_esc(stdout, e->name);
-    printf("%s\n", dir ? "/" : "");
+    put_name(e->name, dir, tc->colour);
+    putchar('\n');
     if (!dir) { tc->files++; continue; }
     tc->dirs++;
     char child[DFS_PATH_MAX + 1];
@@ -327,9 +341,11 @@ int cli_cmd_tree(cli_ctx *ctx, int argc, char **argv) {
   if (!dir) { cli_err("tree", "%s: not a directory (use 'dfs info' for a file)", path); return CLI_FAIL; }
   char *prefix = calloc(1, 4096 + 8);
   if (!prefix) { cli_err("tree", "out of memory"); return CLI_FAIL; }
+  tree_count tc = {0, 0, 0, cli_colour_on(stdout)};
+  if (tc.colour) fputs(CLI_SGR_DIR, stdout);
   cli_put_esc(stdout, path);
+  if (tc.colour) fputs(CLI_SGR_RESET, stdout);
   putchar('\n');
-  tree_count tc = {0, 0, 0};
   tree_walk(ctx, path, prefix, 0, &tc);
   free(prefix);
   printf("\n%llu director%s, %llu file%s\n", (unsigned long long)tc.dirs,

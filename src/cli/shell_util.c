@@ -49,6 +49,26 @@ int cli_split_words(char *line, char **words, int maxw) {
   return n;
 }
 
+int cli_completion_is_local(char **words, int n) {
+  if (n < 1) return 0;
+  int put = !strcmp(words[0], "put"), get = !strcmp(words[0], "get");
+  if (!put && !get) return 0;
+  /* the options of put/get that take a value (see their specs in put.c, get.c) */
+  static const char *const with_value[] = {"--replicas", "--parallel", "-P", "--mode", "-m"};
+  int npos = 0, opts = 1;
+  for (int i = 1; i < n; i++) {
+    const char *w = words[i];
+    if (opts && !strcmp(w, "--")) { opts = 0; continue; }
+    if (opts && w[0] == '-' && w[1]) {
+      for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+        if (!strcmp(w, with_value[k])) { i++; break; }
+      continue;
+    }
+    npos++;
+  }
+  return put ? npos == 0 : npos == 1;
+}
+
 int cli_completion_match(const char *name, const char *prefix) {
   return strncmp(name, prefix, strlen(prefix)) == 0;
 }

@@ -18,6 +18,12 @@ int cli_join_cwd(const char *cwd, const char *rel, char *out, size_t outsz);
  * unterminated quote or too many words. */
 int cli_split_words(char *line, char **words, int maxw);
 
+/* Whether the word after words[0..n) (words[0] the command, then what is typed before
+ * the word being completed) is a LOCAL path: put's first positional, get's second
+ * (options and their values skipped: --replicas/-P/--parallel/-m/--mode take one, "--"
+ * ends options). 1 local, 0 remote (or not a path). */
+int cli_completion_is_local(char **words, int n);
+
 /* 1 if name starts with prefix, else 0 (completion candidates). */
 int cli_completion_match(const char *name, const char *prefix);
 

@@ -1,8 +1,11 @@
-/* cli_esc (src/cli/output.c): what a terminal may see of a name from the server. */
+/* cli_esc (src/cli/output.c): what a terminal may see of a name from the server; the
+ * colour decision (cli_colour_on, cli_colour_parse). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/output.h"
@@ -58,11 +61,32 @@ static void test_small_buffers(void **state) {
   assert_string_equal(got, "\\x1b\xf0\x9f\x98\x80...");
 }
 
+static void test_colour(void **state) {
+  FILE *f = tmpfile(); /* not a terminal */
+  assert_non_null(f);
+  unsetenv("NO_COLOR");
+  assert_int_equal(cli_colour_parse("auto"), 0);
+  assert_int_equal(cli_colour_on(f), 0);
+  assert_int_equal(cli_colour_parse("always"), 0);
+  assert_int_equal(cli_colour_on(f), 1);
+  setenv("NO_COLOR", "", 1); /* set, even empty: no colour unless forced */
+  assert_int_equal(cli_colour_on(f), 1);
+  assert_int_equal(cli_colour_parse("never"), 0);
+  assert_int_equal(cli_colour_on(f), 0);
+  assert_int_equal(cli_colour_parse("sometimes"), -1);
+  assert_int_equal(cli_colour_mode, CLI_COLOUR_NEVER); /* unchanged by a bad value */
+  assert_int_equal(cli_colour_parse("auto"), 0);
+  assert_int_equal(cli_colour_on(f), 0);
+  unsetenv("NO_COLOR");
+  fclose(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_clean_is_untouched),
       cmocka_unit_test(test_escaped),
       cmocka_unit_test(test_small_buffers),
+      cmocka_unit_test(test_colour),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,25 @@ static void test_split_words(void **state) {
   assert_string_equal(w[1], "");
 }
 
+/* Which argument of put/get Tab completes from the local disk. */
+static void test_completion_local(void **state) {
+  char *put0[] = {"put"}, *put1[] = {"put", "a.txt"}, *putopt[] = {"put", "--replicas", "2"},
+       *putr[] = {"put", "-r"}, *putdd[] = {"put", "--", "-x"}, *get0[] = {"get"},
+       *get1[] = {"get", "/r.txt"}, *getp[] = {"get", "-P", "4", "/r.txt"},
+       *get2[] = {"get", "/r", "l"}, *ls[] = {"ls"};
+  assert_int_equal(cli_completion_is_local(put0, 1), 1);
+  assert_int_equal(cli_completion_is_local(put1, 2), 0);
+  assert_int_equal(cli_completion_is_local(putopt, 3), 1);
+  assert_int_equal(cli_completion_is_local(putr, 2), 1);
+  assert_int_equal(cli_completion_is_local(putdd, 3), 0);
+  assert_int_equal(cli_completion_is_local(get0, 1), 0);
+  assert_int_equal(cli_completion_is_local(get1, 2), 1);
+  assert_int_equal(cli_completion_is_local(getp, 4), 1);
+  assert_int_equal(cli_completion_is_local(get2, 3), 0);
+  assert_int_equal(cli_completion_is_local(ls, 1), 0);
+  assert_int_equal(cli_completion_is_local(ls, 0), 0);
+}
+
 static void test_completion(void **state) {
   (void)state;
   assert_true(cli_completion_match("mkdir", "mk"));
@@ -171,6 +190,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_join_cwd),    cmocka_unit_test(test_split_words),
       cmocka_unit_test(test_completion),  cmocka_unit_test(test_json_escape),
+      cmocka_unit_test(test_completion_local),
       cmocka_unit_test(test_sizes),       cmocka_unit_test(test_times),
       cmocka_unit_test(test_command_table),
   };
