@@ -170,7 +170,7 @@ static int ls_many(cli_ctx *ctx, const cli_glob_list *g, int lng, int human, int
       printf("]}");
       first = 0;
     } else if (lng) {
-      print_long(st[i]->entry, g->paths[i], human, &w);
+      print_long(st[i]->entry, g->paths[i], human, &w, cli_colour_on(stdout));
     } else {
       cli_put_esc(stdout, g->paths[i]);
       putchar('\n');

@@ -29,6 +29,7 @@
 #include "cli/session.h"
 #include "cli/shell_history.h"
 #include "cli/shell_util.h"
+#include "cli/suggest.h"
 #include "common/errors.h"
 #include "common/path.h"
 
@@ -180,11 +181,19 @@ static int shell_run_line(shell_state *sh, char *line) {
     sh->last_rc = CLI_FAIL;
   } else {
     const cli_command *cmd = cli_find_command(c);
-    if (!cmd) {
+    const char *near = cmd ? NULL : cli_suggest_command(c);
+    if (!cmd && near) {
+      cli_err(NULL, "%s: unknown command: did you mean '%s'?", c, near);
+      sh->last_rc = CLI_USAGE;
+    } else if (!cmd) {
       cli_err(NULL, "%s: unknown command (type 'help' for the list)", c);
       sh->last_rc = CLI_USAGE;
     } else {
+      int quiet = sh->ctx->quiet, saved_cli_quiet = cli_quiet;
+      if (cli_take_quiet(&n, words)) sh->ctx->quiet = cli_quiet = 1; /* this command only */
       sh->last_rc = sh->fork_cmds ? run_forked(sh, cmd, n, words) : cmd->run(sh->ctx, n, words);
+      sh->ctx->quiet = quiet;
+      cli_quiet = saved_cli_quiet;
     }
   }
   fflush(stdout);

@@ -61,6 +61,16 @@ def typos(c):
               "%s --version: exit %d, %r" % (prog, r.returncode, out))
 
 
+def shell_mistakes(c):
+    """The shell gives the same suggestion and takes -q after a command too."""
+    local = c.scratch("sh1")
+    harness.make_file(local, 2000, seed=8, quiet=True)
+    rc, out, err = c.dfs("shell", input="lss /\nput -q %s /shq\nstat /shq\n" % local)
+    check("did you mean 'ls'?" in err, "the shell does not suggest: %r" % err)
+    check("put " not in out and "/shq" in out, "shell put -q printed its summary: %r" % out)
+    check(rc == 0, "the script's last command succeeded but the shell exited %d" % rc)
+
+
 def reports(c):
     local = c.scratch("r1")
     harness.make_file(local, 70000, seed=5, quiet=True)
@@ -245,6 +255,7 @@ def disabled_user_at_once(c):
 def main(t):
     with t.cluster(chunkservers=3, name="mistakes") as c:
         t.case("typos and hdfs habits: one line with the suggestion; --version", typos, c)
+        t.case("the shell suggests and takes -q after the command", shell_mistakes, c)
         t.case("trash restore names the path, trash empty counts", reports, c)
         t.case("setrep above the live servers warns", silent_nonsense, c)
         t.case("touch/put/-q/setrep -R/mkdir -p/closed pipe are consistent",
