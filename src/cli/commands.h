@@ -9,7 +9,7 @@
 
 #include "cli/args.h"
 
-#include "cli/meta_client.h"
+#include "cli/meta_report.h"
 #include "cli/session.h"
 
 /* Copies of a new file when the user names none (put, touch). */

@@ -27,7 +27,7 @@
 
 #include "cli/args.h"
 #include "cli/batch.h"
-#include "cli/chunk_client.h"
+#include "client/chunk_client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/paths.h"
@@ -53,7 +53,7 @@ typedef struct {
   uint64_t id, version;
   uint32_t len, crc;
   uint16_t n_rep;
-  uint16_t rep[CLI_MAX_CHAIN];
+  uint16_t rep[CLIENT_MAX_CHAIN];
   /* owned: n_rep read capabilities of cap_len bytes each, in rep[] order (each names
    * its replica's server, so a replica is read with its own); NULL without a secret */
   uint8_t *caps;
@@ -71,7 +71,7 @@ typedef struct {
   int sequential;           /* write with write() in order (stdout) */
   uint64_t size, nchunks;
   get_chunk *chunks;
-  cli_server *servers;      /* distinct replica addresses; read-only once workers run */
+  chunkd_addr *servers;      /* distinct replica addresses; read-only once workers run */
   size_t n_servers, cap_servers;
   cli_progress own_prog;    /* single-file get */
   cli_progress *prog;       /* own_prog, or a multi-file get's shared bar (borrowed) */
@@ -212,12 +212,12 @@ static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
   }
   /* Replicas in metad's order, but servers that were unreachable for an earlier chunk
    * last (a dead server costs a connect timeout per try). */
-  size_t order[CLI_MAX_CHAIN], n = 0;
+  size_t order[CLIENT_MAX_CHAIN], n = 0;
   for (int pass = 0; pass < 2; pass++)
     for (size_t r = 0; r < c->n_rep; r++)
       if (is_dead(j, j->servers[c->rep[r]].server_id) == pass) order[n++] = r;
   for (size_t k = 0; k < n; k++) {
-    const cli_server *srv = &j->servers[c->rep[order[k]]];
+    const chunkd_addr *srv = &j->servers[c->rep[order[k]]];
     const uint8_t *cap = c->caps ? c->caps + (size_t)order[k] * c->cap_len : NULL;
     int rc = chunk_read(cc, srv, c->id, c->version, cap, c->caps ? c->cap_len : 0, c->len, c->crc,
                         buf, err, sizeof err);
@@ -282,15 +282,15 @@ static void *get_worker(void *arg) {
 /* Index of s in j->servers (added if new), or -1 on OOM / too many servers. */
 static int server_index(get_job *j, const Dfs__ServerAddr *s) {
   for (size_t i = 0; i < j->n_servers; i++) {
-    const cli_server *x = &j->servers[i];
+    const chunkd_addr *x = &j->servers[i];
     if (x->server_id == s->server_id && x->port == (int)s->port && !strcmp(x->host, s->host))
       return (int)i;
   }
   if (j->n_servers >= UINT16_MAX) return -1;
-  cli_server *ns = dfs_grow(j->servers, &j->cap_servers, j->n_servers + 1, sizeof *ns, 16);
+  chunkd_addr *ns = dfs_grow(j->servers, &j->cap_servers, j->n_servers + 1, sizeof *ns, 16);
   if (!ns) return -1;
   j->servers = ns;
-  cli_server *x = &j->servers[j->n_servers];
+  chunkd_addr *x = &j->servers[j->n_servers];
   x->server_id = s->server_id;
   snprintf(x->host, sizeof x->host, "%s", s->host);
   x->port = (int)s->port;
@@ -314,7 +314,7 @@ static int take_page(get_job *j, const Dfs__GetFileRep *rep, uint64_t first, cha
     c->version = l->version;
     c->len = l->length;
     c->crc = l->crc32c;
-    for (size_t r = 0; r < l->n_replicas && c->n_rep < CLI_MAX_CHAIN; r++) {
+    for (size_t r = 0; r < l->n_replicas && c->n_rep < CLIENT_MAX_CHAIN; r++) {
       const Dfs__ServerAddr *s = l->replicas[r];
       if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
           strlen(s->host) >= sizeof j->servers[0].host)
@@ -325,7 +325,7 @@ static int take_page(get_job *j, const Dfs__GetFileRep *rep, uint64_t first, cha
           snprintf(err, errsz, "metad sent a read capability of %zu bytes", cl);
           return DFS_EPROTO;
         }
-        c->caps = malloc(CLI_MAX_CHAIN * cl);
+        c->caps = malloc(CLIENT_MAX_CHAIN * cl);
         if (!c->caps) { snprintf(err, errsz, "out of memory"); return DFS_ENOMEM; }
         c->cap_len = (uint16_t)cl;
       }

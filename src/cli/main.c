@@ -11,7 +11,7 @@
 
 #include "cli/cli_config.h"
 #include "cli/commands.h"
-#include "cli/meta_client.h"
+#include "client/meta_client.h"
 #include "cli/output.h"
 #include "cli/session.h"
 #include "cli/suggest.h"

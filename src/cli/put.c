@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "cli/chunk_client.h"
+#include "client/chunk_client.h"
 #include "cli/commands.h"
 #include "cli/mode.h"
 #include "cli/output.h"
@@ -51,7 +51,7 @@ typedef struct {
   uint64_t crc64;
   int reuse;                 /* 1: an unchanged chunk of the replaced file, not sent */
   size_t n_servers;
-  uint64_t servers[CLI_MAX_CHAIN];
+  uint64_t servers[CLIENT_MAX_CHAIN];
   uint8_t grant[DFS_GRANT_LEN];     /* from the allocation (grant_len bytes) */
   uint8_t receipt[DFS_RECEIPT_LEN]; /* from the chunkservers (receipt_len bytes) */
   uint8_t grant_len, receipt_len;
@@ -112,7 +112,7 @@ void put_pool_release(put_pool *p) {
 /* Copies a ChunkAlloc from metad into *a after validating it. 0 or DFS_EPROTO. */
 static int alloc_copy(put_alloc *a, const Dfs__ChunkAlloc *c) {
   memset(a, 0, sizeof *a);
-  if (c->n_chain == 0 || c->n_chain > CLI_MAX_CHAIN || c->chunk_id == 0) return DFS_EPROTO;
+  if (c->n_chain == 0 || c->n_chain > CLIENT_MAX_CHAIN || c->chunk_id == 0) return DFS_EPROTO;
   for (size_t i = 0; i < c->n_chain; i++) {
     const Dfs__ServerAddr *s = c->chain[i];
     if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
@@ -889,8 +889,8 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
                             "LOCAL file");
   if (rc != CLI_CONTINUE) { ret = rc; goto out; }
   uint64_t replicas = CLI_DEFAULT_REPLICAS, parallel = PUT_DEFAULT_PARALLEL;
-  if (v[0].present && cli_parse_u64(v[0].value, 1, CLI_MAX_CHAIN, &replicas)) {
-    ret = cli_usage_error("put", "--replicas must be 1..%d", CLI_MAX_CHAIN);
+  if (v[0].present && cli_parse_u64(v[0].value, 1, CLIENT_MAX_CHAIN, &replicas)) {
+    ret = cli_usage_error("put", "--replicas must be 1..%d", CLIENT_MAX_CHAIN);
     goto out;
   }
   if (v[2].present && cli_parse_u64(v[2].value, 1, PUT_MAX_PARALLEL, &parallel)) {

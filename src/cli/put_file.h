@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/chunk_client.h"
+#include "client/chunk_client.h"
 #include "cli/commands.h"
-#include "cli/meta_client.h"
+#include "client/meta_client.h"
 #include "cli/progress.h"
 
 #define PUT_BATCH 64        /* chunk allocations per AllocReq */
@@ -19,7 +19,7 @@
 typedef struct {
   uint64_t id, version;
   size_t n_chain;
-  cli_server chain[CLI_MAX_CHAIN];
+  chunkd_addr chain[CLIENT_MAX_CHAIN];
   uint8_t *cap;  /* owned */
   size_t cap_len;
   uint8_t grant[DFS_GRANT_LEN]; /* commit grant (grant_len bytes, 0 without a secret) */

@@ -6,7 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/meta_client.h"
+#include "client/meta_client.h"
 #include "cli/output.h"
 #include "cli/shell_util.h"
 #include "client_meta.pb-c.h"

@@ -9,7 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/meta_client.h"
+#include "client/meta_client.h"
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "common/errors.h"

@@ -1,28 +1,28 @@
-/* The CLI's blocking connection to metad (and, with the same code, to authd; `service`
- * names which in messages): connects lazily (5 s), makes one call at a
- * time with a 30 s timeout, and retries (every request is a read or carries a request
+/* The client library's blocking connection to metad (used by the CLI and dfsgw; with
+ * the same code to authd, `service` names which in messages): connects lazily (5 s),
+ * makes one call at a time with a 30 s timeout, and retries (every request is a read or carries a request
  * id, so a retry is safe): a lost connection, a metad that went away after answering
- * once (restart) or DFS_EUNAVAIL are retried with backoff for up to CLI_META_RETRY_MS; a
+ * once (restart) or DFS_EUNAVAIL are retried with backoff for up to CLIENT_META_RETRY_MS; a
  * timeout once. Follows DFS_ENOTLEADER redirects (at most 3) to the address named in
  * the reply; a leader that is unreachable sends us back to the address we were given.
  * Not thread safe: one thread at a time (put's allocator holds a mutex around it). */
-#ifndef DFS_CLI_META_CLIENT_H
-#define DFS_CLI_META_CLIENT_H
+#ifndef DFS_CLIENT_META_CLIENT_H
+#define DFS_CLIENT_META_CLIENT_H
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLI_CONNECT_TIMEOUT_MS 5000
-#define CLI_META_TIMEOUT_MS 30000
-#define CLI_CHUNK_TIMEOUT_MS 60000
+#define CLIENT_CONNECT_TIMEOUT_MS 5000
+#define CLIENT_META_TIMEOUT_MS 30000
+#define CLIENT_CHUNK_TIMEOUT_MS 60000
 /* a read of one chunk silent this long (a hung or SIGSTOPped chunkserver): try the next
  * replica. Shorter than writes, which wait for a chain of fsyncs. */
-#define CLI_READ_TIMEOUT_MS 10000
-#define CLI_META_RETRY_MS 15000
-#define CLI_META_MAX_REDIRECTS 3
+#define CLIENT_READ_TIMEOUT_MS 10000
+#define CLIENT_META_RETRY_MS 15000
+#define CLIENT_META_MAX_REDIRECTS 3
 
-#define CLI_META_MAX_ADDRS 7 /* metad voters a client may be given (--meta A,B,C) */
+#define CLIENT_META_MAX_ADDRS 7 /* metad voters a client may be given (--meta A,B,C) */
 
 typedef struct {
   char host[256];
@@ -30,7 +30,7 @@ typedef struct {
   char addr[300];  /* "host:port" in use now, for messages */
   /* every address given (several metad voters): one that cannot be reached is skipped
    * for the next; a redirect still goes straight to the leader */
-  char addrs[CLI_META_MAX_ADDRS][300];
+  char addrs[CLIENT_META_MAX_ADDRS][300];
   int naddrs, cur;
   int fd;          /* -1 when not connected */
   int ever_connected; /* metad answered once: later connection failures are retried */
@@ -64,12 +64,5 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
 /* Finds the first HOST:PORT token in a DFS_ENOTLEADER message ("... the leader is
  * 127.0.0.1:9400"); returns 0 and fills host (hostsz) and port, or DFS_EINVAL. */
 int meta_parse_leader(const char *msg, char *host, size_t hostsz, int *port);
-
-/* Prints the standard "cannot reach metad" / error line for a failed meta_call;
- * DFS_EAUTH prints "dfs: CMD: not logged in or session expired (run 'dfs login')". */
-void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err);
-/* Same, but names `path` first unless the server's message already does. */
-void meta_report_path(const meta_client *mc, const char *cmd, const char *path, int rc,
-                      const char *err);
 
 #endif

@@ -1,5 +1,5 @@
 /* Chunkserver connections and chunk read/write calls for the CLI (see chunk_client.h). */
-#include "cli/chunk_client.h"
+#include "client/chunk_client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "cli/meta_client.h"
+#include "client/meta_client.h"
 #include "client_chunk.pb-c.h"
 #include "common.pb-c.h"
 #include "common/array.h"
@@ -27,7 +27,7 @@ void chunk_conns_close(chunk_conns *cc) {
 }
 
 /* The slot for srv (by host:port), created if needed; NULL on OOM. */
-static chunk_conn_slot *slot_for(chunk_conns *cc, const cli_server *srv) {
+static chunk_conn_slot *slot_for(chunk_conns *cc, const chunkd_addr *srv) {
   for (size_t i = 0; i < cc->n; i++)
     if (cc->slots[i].srv.port == srv->port && strcmp(cc->slots[i].srv.host, srv->host) == 0)
       return &cc->slots[i];
@@ -51,12 +51,12 @@ static void set_timeout(chunk_conn_slot *s, unsigned ms) {
 
 /* A connected socket for srv in *fd (timeouts of timeout_ms), or a DFS_E* code with err
  * set. */
-static int get_fd(chunk_conns *cc, const cli_server *srv, unsigned timeout_ms,
+static int get_fd(chunk_conns *cc, const chunkd_addr *srv, unsigned timeout_ms,
                   chunk_conn_slot **out, char *err, size_t errsz) {
   chunk_conn_slot *s = slot_for(cc, srv);
   if (!s) { snprintf(err, errsz, "out of memory"); return DFS_ENOMEM; }
   if (s->fd < 0) {
-    int fd = dfs_sock_connect(srv->host, srv->port, CLI_CONNECT_TIMEOUT_MS);
+    int fd = dfs_sock_connect(srv->host, srv->port, CLIENT_CONNECT_TIMEOUT_MS);
     if (fd < 0) {
       snprintf(err, errsz, "chunkserver %llu at %s:%d: %s",
                (unsigned long long)srv->server_id, srv->host, srv->port,
@@ -80,7 +80,7 @@ static void drop(chunk_conn_slot *s) {
  * chunkserver closed while it sat idle (chunkd's idle timeout) fails with DFS_ECLOSED
  * before any reply: then one fresh connection is tried, so an idle close never counts
  * against a healthy server. Returns dfs_sock_call's result (err filled on failure). */
-static int slot_call(chunk_conns *cc, const cli_server *srv, unsigned timeout_ms, uint16_t type,
+static int slot_call(chunk_conns *cc, const chunkd_addr *srv, unsigned timeout_ms, uint16_t type,
                      const ProtobufCMessage *req, const void *bulk, uint32_t bulk_len,
                      dfs_msg *m, chunk_conn_slot **out, char *err, size_t errsz) {
   for (int attempt = 0;; attempt++) {
@@ -100,21 +100,21 @@ static int slot_call(chunk_conns *cc, const cli_server *srv, unsigned timeout_ms
   }
 }
 
-static void fill_addr(Dfs__ServerAddr *a, const cli_server *s) {
+static void fill_addr(Dfs__ServerAddr *a, const chunkd_addr *s) {
   dfs__server_addr__init(a);
   a->server_id = s->server_id;
   a->host = (char *)s->host;
   a->port = (uint32_t)s->port;
 }
 
-int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64_t id,
+int chunk_write(chunk_conns *cc, const chunkd_addr *chain, size_t n_chain, uint64_t id,
                 uint64_t version, const uint8_t *cap, size_t cap_len, const uint8_t *data,
                 uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored,
                 uint8_t receipt[DFS_RECEIPT_LEN], size_t *receipt_len, uint64_t *failed_server,
                 char *err, size_t errsz) {
   uint32_t blocks[DFS_BLOCKS_PER_CHUNK];
-  Dfs__ServerAddr addrs[CLI_MAX_CHAIN];
-  Dfs__ServerAddr *addrp[CLI_MAX_CHAIN];
+  Dfs__ServerAddr addrs[CLIENT_MAX_CHAIN];
+  Dfs__ServerAddr *addrp[CLIENT_MAX_CHAIN];
   Dfs__WriteChunkRep *rep = NULL;
   chunk_conn_slot *s = NULL;
   dfs_msg m;
@@ -123,7 +123,7 @@ int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64
   *n_stored = 0;
   *receipt_len = 0;
   *failed_server = n_chain ? chain[0].server_id : 0;
-  if (n_chain == 0 || n_chain > CLI_MAX_CHAIN || len == 0 || len > DFS_CHUNK_SIZE) {
+  if (n_chain == 0 || n_chain > CLIENT_MAX_CHAIN || len == 0 || len > DFS_CHUNK_SIZE) {
     snprintf(err, errsz, "invalid chunk write (chain of %zu, %u bytes)", n_chain, len);
     return DFS_EINVAL;
   }
@@ -143,7 +143,7 @@ int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64
   req.n_chain = n_chain - 1;
   req.chain = addrp;
 
-  rc = slot_call(cc, &chain[0], CLI_CHUNK_TIMEOUT_MS, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE,
+  rc = slot_call(cc, &chain[0], CLIENT_CHUNK_TIMEOUT_MS, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE,
                  &req.base, data, len, &m, &s, err, errsz);
   if (rc && !s) goto err;
   if (rc) {
@@ -172,7 +172,7 @@ int chunk_write(chunk_conns *cc, const cli_server *chain, size_t n_chain, uint64
                                                            : dfs_strerror(rc));
     goto err;
   }
-  if (rep->n_stored_on == 0 || rep->n_stored_on > CLI_MAX_CHAIN) {
+  if (rep->n_stored_on == 0 || rep->n_stored_on > CLIENT_MAX_CHAIN) {
     snprintf(err, errsz, "chunkserver %s:%d acknowledged a write on %zu servers", chain[0].host,
              chain[0].port, rep->n_stored_on);
     rc = DFS_EPROTO;
@@ -195,7 +195,7 @@ err:
   return rc;
 }
 
-int chunk_read(chunk_conns *cc, const cli_server *srv, uint64_t id, uint64_t version,
+int chunk_read(chunk_conns *cc, const chunkd_addr *srv, uint64_t id, uint64_t version,
                const uint8_t *cap, size_t cap_len, uint32_t len, uint32_t crc, uint8_t *buf,
                char *err, size_t errsz) {
   Dfs__ReadChunkRep *rep = NULL;
@@ -210,7 +210,7 @@ int chunk_read(chunk_conns *cc, const cli_server *srv, uint64_t id, uint64_t ver
   req.offset = 0;
   req.length = len;
 
-  rc = slot_call(cc, srv, CLI_READ_TIMEOUT_MS, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ,
+  rc = slot_call(cc, srv, CLIENT_READ_TIMEOUT_MS, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ,
                  &req.base, NULL, 0, &m, &s, err, errsz);
   if (rc && !s) return rc;
   if (rc) {

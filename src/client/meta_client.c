@@ -1,5 +1,5 @@
 /* Blocking metad client for the CLI (see meta_client.h). */
-#include "cli/meta_client.h"
+#include "client/meta_client.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -9,7 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/output.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
 #include "common/errors.h"
@@ -25,7 +24,7 @@ int meta_client_init(meta_client *mc, const char *addr) {
     size_t n = e ? (size_t)(e - p) : strlen(p);
     char one[300], host[256];
     int port;
-    if (n == 0 || n >= sizeof one || mc->naddrs == CLI_META_MAX_ADDRS) return DFS_EINVAL;
+    if (n == 0 || n >= sizeof one || mc->naddrs == CLIENT_META_MAX_ADDRS) return DFS_EINVAL;
     memcpy(one, p, n);
     one[n] = '\0';
     if (dfs_parse_hostport(one, host, sizeof host, &port)) return DFS_EINVAL;
@@ -45,9 +44,9 @@ void meta_client_close(meta_client *mc) {
 
 static int ensure_connected(meta_client *mc) {
   if (mc->fd >= 0) return 0;
-  int fd = dfs_sock_connect(mc->host, mc->port, CLI_CONNECT_TIMEOUT_MS);
+  int fd = dfs_sock_connect(mc->host, mc->port, CLIENT_CONNECT_TIMEOUT_MS);
   if (fd < 0) return fd == DFS_ETIMEDOUT ? DFS_ECONN : fd;
-  struct timeval tv = {CLI_META_TIMEOUT_MS / 1000, 0};
+  struct timeval tv = {CLIENT_META_TIMEOUT_MS / 1000, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   mc->fd = fd;
@@ -159,7 +158,7 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
         snprintf(named, sizeof named, "%s:%d", host, port);
         if (strcmp(named, last_leader) != 0) redirects = 0;
         snprintf(last_leader, sizeof last_leader, "%s", named);
-        if (redirects < CLI_META_MAX_REDIRECTS) {
+        if (redirects < CLIENT_META_MAX_REDIRECTS) {
           if (*rep) protobuf_c_message_free_unpacked(*rep, NULL);
           *rep = NULL;
           set_addr(mc, host, port);
@@ -194,7 +193,7 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
     if (rc == DFS_ECLOSED || rc == DFS_EUNAVAIL || rc == DFS_ENOTLEADER ||
         (rc == DFS_ECONN && mc->ever_connected)) {
       uint64_t now = dfs_now_ms();
-      if (!deadline) deadline = now + CLI_META_RETRY_MS;
+      if (!deadline) deadline = now + CLIENT_META_RETRY_MS;
       if (now < deadline) {
         if (*rep) protobuf_c_message_free_unpacked(*rep, NULL);
         *rep = NULL;
@@ -209,48 +208,4 @@ int meta_call(meta_client *mc, uint16_t type, ProtobufCMessage *req,
     if (rc == DFS_ETIMEDOUT && !timeouts++) continue;
     return rc;
   }
-}
-
-/* What to do about a namespace error whose message does not already say it. */
-static const char *meta_hint(int rc) {
-  switch (rc) {
-  case DFS_ENOENT: return "check the name with 'dfs ls' of the directory above it";
-  case DFS_EEXIST: return "choose another name, or remove the existing one first";
-  case DFS_ENOTDIR: return "a file is in the way; check the path with 'dfs ls'";
-  case DFS_EPERM: return "ask the owner to grant access with 'dfs chmod', or log in as them";
-  default: return NULL;
-  }
-}
-
-void meta_report(const meta_client *mc, const char *cmd, int rc, const char *err) {
-  if (rc == DFS_ECONN && strcmp(mc->service, "authd") == 0)
-    cli_err(NULL, "cannot reach authd at %s (is it running? its address comes from --auth, "
-                  "$DFS_AUTH or `auth:` in dfs.yaml)", mc->addr);
-  else if (rc == DFS_ECONN && mc->naddrs > 1)
-    cli_err(NULL, "cannot reach any of the %d metad addresses given (last tried %s; is the "
-                  "cluster running, with a majority of its metads up?)", mc->naddrs, mc->addr);
-  else if (rc == DFS_ECONN)
-    cli_err(NULL, "cannot reach metad at %s (is the cluster running? start it with "
-                  "scripts/cluster up)", mc->addr);
-  else if (rc == DFS_EAUTH)
-    cli_err(cmd, "not logged in or session expired (run 'dfs login')");
-  else if (rc == DFS_ETIMEDOUT)
-    cli_err(cmd, "%s at %s did not answer in time (%s)", mc->service, mc->addr, err);
-  else if ((rc == DFS_ECLOSED || rc == DFS_EPROTO) && !mc->tls)
-    cli_err(cmd, "%s (if %s uses TLS, give --tls-ca FILE or set tls.enabled/tls.ca in "
-                 "dfs.yaml)", err, mc->service);
-  else if (rc == DFS_ECLOSED || rc == DFS_EPROTO)
-    cli_err(cmd, "%s (does %s use TLS with a certificate from this CA?)", err, mc->service);
-  else if (!strchr(err, '(') && meta_hint(rc))
-    cli_err(cmd, "%s (%s)", err, meta_hint(rc));
-  else
-    cli_err(cmd, "%s", err);
-}
-
-void meta_report_path(const meta_client *mc, const char *cmd, const char *path, int rc,
-                      const char *err) {
-  if (rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_EAUTH || rc == DFS_ECLOSED ||
-      rc == DFS_EPROTO || rc == DFS_ECONFIG || strstr(err, path))
-    meta_report(mc, cmd, rc, err);
-  else cli_err(cmd, "%s: %s", path, err);
 }
