@@ -555,6 +555,8 @@ size_t user_store_keys(const user_store *s, const access_key **out) {
   return s->keys.n;
 }
 
+size_t user_store_key_count(const user_store *s, const char *user) { return key_count(&s->keys, user); }
+
 int user_store_add_key(user_store *s, const access_key *k) {
   if (!find_user(s, k->user)) return DFS_ENOENT;
   if (key_count(&s->keys, k->user) >= KEY_MAX_PER_USER) return DFS_EQUOTA;

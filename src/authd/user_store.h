@@ -86,6 +86,8 @@ size_t user_store_session_count(const user_store *s, const char *name);
 const access_key *user_store_key(const user_store *s, const char *id);
 /* Number of keys (all users, oldest first); *out = the array. */
 size_t user_store_keys(const user_store *s, const access_key **out);
+/* Keys of user. */
+size_t user_store_key_count(const user_store *s, const char *user);
 /* A new key (k->secret already sealed): 0, DFS_ENOENT (no such user), DFS_EQUOTA (the
  * user has KEY_MAX_PER_USER), DFS_EEXIST (id taken), DFS_ENOMEM, DFS_EIO. */
 int user_store_add_key(user_store *s, const access_key *k);
