@@ -512,31 +512,19 @@ static void h_whoami(authd *ad, dfs_conn *c, dfs_msg *m) {
 }
 
 /* The one check that a caller holds the cluster's service secret (metad's Validate, a
- * gateway's AccessKey): compared in constant time; wrong ones count per client address
- * ("s:IP", login.max_failures_per_address per login.window), so a flood of guesses is
- * refused without comparing and never touches another address's count; refusals are
- * logged at most once a second. 0 (the connection is then a trusted service link:
- * exempt from the idle timeout), DFS_EPERM (wrong or no secret) or DFS_EBUSY (*msg set,
- * in buf). */
+ * gateway's AccessKey): compared in constant time. A wrong one costs a comparison and no
+ * state: no bcrypt, no journal, refusals logged at most once a second; the connection
+ * limits bound the rest. Deliberately no lockout per address: metad, a gateway and any
+ * local process share 127.0.0.1, so locking an address out would let one local flood
+ * stop every user's token validation; the secret is a random cluster secret (authd
+ * warns at start when it is short), not a guessable password. 0 (the connection is then
+ * a trusted service link: exempt from the idle timeout) or DFS_EPERM (*msg set, in buf). */
 static int service_check(authd *ad, dfs_conn *c, const char *given, const char *what,
                          const char **msg, char *buf, size_t bufsz) {
-  char key[72];
-  snprintf(key, sizeof key, "s:%s", dfs_conn_peer(c));
-  char *colon = strrchr(key, ':');
-  if (colon && colon != key + 1) *colon = '\0'; /* the address without the port */
-  uint64_t now = dfs_now_ms(), wait;
-  if (ad->rl && rl_begin(ad->rl, key, ad->max_fail_addr, now, &wait)) {
-    snprintf(buf, bufsz, "too many wrong service secrets from %s; try again in %llu s",
-             key + 2, (unsigned long long)((wait + 999) / 1000));
-    log_refusal(ad, what, buf);
-    *msg = buf;
-    return DFS_EBUSY;
-  }
   size_t n = strlen(ad->service_secret);
   int ok = n && strlen(given) == n && CRYPTO_memcmp(given, ad->service_secret, n) == 0;
-  if (ad->rl) rl_end(ad->rl, key, !ok, now);
   if (!ok) {
-    snprintf(buf, bufsz, "a wrong service secret from %s", key + 2);
+    snprintf(buf, bufsz, "a wrong service secret from %s", dfs_conn_peer(c));
     log_refusal(ad, what, buf);
     snprintf(buf, bufsz, "%s needs the cluster's service secret", what);
     *msg = buf;
@@ -873,7 +861,7 @@ static void h_access_key(authd *ad, dfs_conn *c, dfs_msg *m) {
   const char *msg = "malformed request";
   int err = q ? service_check(ad, c, q->service_secret, "an access key lookup", &msg, buf, sizeof buf)
               : DFS_EPROTO;
-  if (err == DFS_EPERM) err = DFS_EAUTH;
+  if (err == DFS_EPERM) err = DFS_EAUTH; /* auth.proto: every refusal is DFS_EAUTH */
   const access_key *k = NULL;
   const auth_user *u = NULL;
   uint8_t seal[32];
