@@ -14,7 +14,6 @@
 #include "cli/shell_util.h"
 #include "common.pb-c.h"
 #include "common/errors.h"
-#include "client_meta.pb-c.h"
 
 /* One key as a JSON object (secret only when given: create). */
 static void key_json(const Dfs__AccessKeyInfo *k, int with_secret) {
@@ -73,18 +72,6 @@ static void print_created(const Dfs__AccessKeyInfo *k, int json) {
          "and host_base/host_bucket = GATEWAY:PORT.\n", k->access_key_id);
 }
 
-/* After a delete: metad may still trust the key's sessions for auth.cache_ttl; forgetting
- * the user's cached sessions makes it ask authd again (best effort, like admin users). */
-static void forget_cached(cli_ctx *ctx, const char *user) {
-  Dfs__ForgetSessionsReq fq = DFS__FORGET_SESSIONS_REQ__INIT;
-  fq.user = (char *)user;
-  ProtobufCMessage *m = NULL;
-  char err[256];
-  meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_FORGET_SESSIONS, &fq.base,
-            &dfs__forget_sessions_rep__descriptor, &m, err, sizeof err);
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
-}
-
 int cli_cmd_keys(cli_ctx *ctx, int argc, char **argv) {
   static const cli_opt_spec specs[] = {{"user", 'u', 1}, {"json", 'j', 0}};
   cli_opt_val v[2];
@@ -131,14 +118,13 @@ int cli_cmd_keys(cli_ctx *ctx, int argc, char **argv) {
     print_created(rep->keys[0], v[1].present);
     ret = CLI_OK;
   } else {
-    forget_cached(ctx, rep->keys[0]->user);
     if (v[1].present) {
       key_json(rep->keys[0], 0);
       printf("\n");
     } else if (!ctx->quiet) {
       printf("deleted access key %s of ", rep->keys[0]->access_key_id);
       cli_put_esc(stdout, rep->keys[0]->user);
-      printf(" (its gateway sessions ended)\n");
+      printf(" (its gateway sessions ended)\n"); /* at metad within auth.cache_ttl, like a logout */
     }
     ret = CLI_OK;
   }
