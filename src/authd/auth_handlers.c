@@ -1,7 +1,7 @@
 /* authd request handling: one dispatch table (message type -> handler). Slow work
  * (bcrypt) runs on the thread pool; state changes happen on the loop thread and are
- * replied to only once the journal says they are durable. Passwords and tokens are
- * never logged. */
+ * replied to only once the journal says they are durable. Passwords, tokens and access
+ * key secrets are never logged. */
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +36,8 @@ typedef struct areq {
   /* what to reply after the sync */
   char token[65];
   int64_t expires_ms;
+  access_key key;                      /* keys create/delete, access key */
+  char key_secret[KEY_SECRET_LEN + 1]; /* create, access key (wiped with r) */
 } areq;
 
 static int64_t now_wall_ms(void) { return dfs_wall_ns() / 1000000; }
@@ -44,6 +46,7 @@ static void areq_free(areq *r) {
   OPENSSL_cleanse(r->password, sizeof r->password);
   OPENSSL_cleanse(r->new_password, sizeof r->new_password);
   OPENSSL_cleanse(r->token, sizeof r->token);
+  OPENSSL_cleanse(r->key_secret, sizeof r->key_secret);
   dfs_conn_unref(r->conn);
   free(r);
 }
@@ -235,6 +238,23 @@ static void sync_or_fail(areq *r, int rc, journal_done_cb cb) {
   if (rc) cb(rc, r);
 }
 
+/* A new session of user (of access key key_id, or "" for a login): the token into
+ * r->token, its expiry into r->expires_ms, the session into the store (journaled; the
+ * caller syncs). 0, DFS_EINTERNAL (no randomness) or the store's error. */
+static int new_session(areq *r, const char *user, const char *key_id) {
+  uint8_t raw[32];
+  if (dfs_random_bytes(raw, sizeof raw)) return DFS_EINTERNAL;
+  for (int i = 0; i < 32; i++) snprintf(r->token + 2 * i, 3, "%02x", raw[i]);
+  OPENSSL_cleanse(raw, sizeof raw);
+  auth_session ss = {0};
+  user_store_token_hash(r->token, ss.token_hash);
+  snprintf(ss.user, sizeof ss.user, "%s", user);
+  snprintf(ss.key_id, sizeof ss.key_id, "%s", key_id);
+  ss.expires_ms = now_wall_ms() + r->ad->session_ttl_ms;
+  r->expires_ms = ss.expires_ms;
+  return user_store_add_session(r->ad->store, &ss);
+}
+
 /* ---- register ------------------------------------------------------------------------ */
 
 static void work_hash(pwq_job *j) {
@@ -358,19 +378,13 @@ static void done_login(pwq_job *j, int status) {
     login_fail(r, DFS_EPERM, "this account is disabled (ask an administrator)");
     return;
   }
-  uint8_t raw[32];
-  if (dfs_random_bytes(raw, sizeof raw)) {
-    login_fail(r, DFS_EINTERNAL, "no randomness for a token");
+  int rc = new_session(r, u->name, "");
+  if (rc == DFS_EINTERNAL) {
+    login_fail(r, rc, "no randomness for a token");
     return;
   }
-  for (int i = 0; i < 32; i++) snprintf(r->token + 2 * i, 3, "%02x", raw[i]);
-  auth_session ss = {0};
-  user_store_token_hash(r->token, ss.token_hash);
-  snprintf(ss.user, sizeof ss.user, "%s", u->name);
-  ss.expires_ms = now_wall_ms() + ad->session_ttl_ms;
-  r->expires_ms = ss.expires_ms;
   LOG_INFO("user %s logged in from %s", u->name, r->ip + 2);
-  sync_or_fail(r, user_store_add_session(ad->store, &ss), after_sync_login);
+  sync_or_fail(r, rc, after_sync_login);
 }
 
 /* Sequential slow-down on top of the hard limit: nothing for a user's first 3 failures
@@ -497,23 +511,39 @@ static void h_whoami(authd *ad, dfs_conn *c, dfs_msg *m) {
   dfs__auth_whoami_req__free_unpacked(q, NULL);
 }
 
+/* The one check that a caller holds the cluster's service secret (metad's Validate, a
+ * gateway's AccessKey): compared in constant time. A wrong one costs a comparison and no
+ * state: no bcrypt, no journal, refusals logged at most once a second; the connection
+ * limits bound the rest. Deliberately no lockout per address: metad, a gateway and any
+ * local process share 127.0.0.1, so locking an address out would let one local flood
+ * stop every user's token validation; the secret is a random cluster secret (authd
+ * warns at start when it is short), not a guessable password. 0 (the connection is then
+ * a trusted service link: exempt from the idle timeout) or DFS_EPERM (*msg set, in buf). */
+static int service_check(authd *ad, dfs_conn *c, const char *given, const char *what,
+                         const char **msg, char *buf, size_t bufsz) {
+  size_t n = strlen(ad->service_secret);
+  int ok = n && strlen(given) == n && CRYPTO_memcmp(given, ad->service_secret, n) == 0;
+  if (!ok) {
+    snprintf(buf, bufsz, "a wrong service secret from %s", dfs_conn_peer(c));
+    log_refusal(ad, what, buf);
+    snprintf(buf, bufsz, "%s needs the cluster's service secret", what);
+    *msg = buf;
+    return DFS_EPERM;
+  }
+  dfs_conn_set_authenticated(c);
+  return 0;
+}
+
 static void h_validate(authd *ad, dfs_conn *c, dfs_msg *m) {
   Dfs__AuthValidateReq *q = dfs__auth_validate_req__unpack(NULL, m->hdr.payload_len, m->payload);
   int err = DFS_EPROTO;
   const char *msg = "malformed request";
+  char buf[160];
   int64_t exp = 0;
   const auth_user *u = NULL;
   if (q) {
-    size_t n = strlen(ad->service_secret);
-    if (!n || strlen(q->service_secret) != n ||
-        CRYPTO_memcmp(q->service_secret, ad->service_secret, n) != 0) {
-      err = DFS_EPERM;
-      msg = "token validation needs the cluster's service secret";
-      LOG_WARN("token validation with a wrong service secret from %s", dfs_conn_peer(c));
-    } else {
-      dfs_conn_set_authenticated(c); /* metad's link: exempt from the idle timeout */
-      u = session_user(ad, q->token, &exp, &err, &msg);
-    }
+    err = service_check(ad, c, q->service_secret, "token validation", &msg, buf, sizeof buf);
+    if (!err) u = session_user(ad, q->token, &exp, &err, &msg);
   }
   reply_user(c, &m->hdr, u, exp, u ? 0 : err, u ? NULL : msg);
   dfs__auth_validate_req__free_unpacked(q, NULL);
@@ -652,6 +682,221 @@ static void h_set_user(authd *ad, dfs_conn *c, dfs_msg *m) {
   dfs__auth_set_user_req__free_unpacked(q, NULL);
 }
 
+/* ---- S3 access keys (key_store.h) ------------------------------------------------------ */
+
+/* Replies AuthKeysRep with n keys (no secret unless secret, for the one key created). */
+static void reply_keys(dfs_conn *c, const dfs_frame_hdr *h, int err, const char *msg,
+                       const access_key *const *ks, size_t n, const char *secret) {
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.error = err;
+  st.message = (char *)(msg ? msg : err ? dfs_strerror(err) : "");
+  Dfs__AuthKeysRep rep = DFS__AUTH_KEYS_REP__INIT;
+  rep.status = &st;
+  Dfs__AccessKeyInfo *ki = n ? calloc(n, sizeof *ki) : NULL;
+  Dfs__AccessKeyInfo **kp = n ? calloc(n, sizeof *kp) : NULL;
+  if (n && (!ki || !kp)) {
+    st.error = DFS_ENOMEM;
+    st.message = (char *)dfs_strerror(DFS_ENOMEM);
+    n = 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    dfs__access_key_info__init(&ki[i]);
+    ki[i].access_key_id = (char *)ks[i]->id;
+    ki[i].user = (char *)ks[i]->user;
+    ki[i].created_ms = ks[i]->created_ms;
+    if (secret) ki[i].secret_key = (char *)secret;
+    kp[i] = &ki[i];
+  }
+  rep.n_keys = n;
+  rep.keys = kp;
+  dfs_conn_reply(c, h, &rep.base, NULL, 0, NULL, NULL);
+  free(ki);
+  free(kp);
+}
+
+/* After a create (r->key_secret set: shown this once) or a delete: the key. */
+static void after_sync_keys(int status, void *ud) {
+  areq *r = ud;
+  const access_key *k = &r->key;
+  if (status) reply_keys(r->conn, &r->hdr, status, "could not store the change durably", NULL, 0, NULL);
+  else reply_keys(r->conn, &r->hdr, 0, NULL, &k, 1, r->key_secret[0] ? r->key_secret : NULL);
+  areq_free(r);
+}
+
+static void keys_list(authd *ad, dfs_conn *c, const dfs_frame_hdr *h, const char *user) {
+  const access_key *all, *mine[KEY_MAX_PER_USER];
+  size_t n = user_store_keys(ad->store, &all), k = 0;
+  for (size_t i = 0; i < n && k < KEY_MAX_PER_USER; i++)
+    if (!strcmp(all[i].user, user)) mine[k++] = &all[i];
+  reply_keys(c, h, 0, NULL, mine, k, NULL);
+}
+
+static void keys_create(authd *ad, dfs_conn *c, const dfs_frame_hdr *h, const auth_user *u,
+                        const char *user) {
+  char msg[200];
+  uint8_t seal[32];
+  if (key_seal_key(ad->service_secret, seal)) {
+    reply_keys(c, h, DFS_EUNAVAIL, "authd has no service secret (service.secret): access keys "
+               "are sealed with it, so none can be created", NULL, 0, NULL);
+    return;
+  }
+  if (user_store_key_count(ad->store, user) >= KEY_MAX_PER_USER) {
+    snprintf(msg, sizeof msg, "%s already has %d access keys, the most allowed; delete one "
+             "first (dfs keys rm KEYID)", user, KEY_MAX_PER_USER);
+    reply_keys(c, h, DFS_EQUOTA, msg, NULL, 0, NULL);
+    OPENSSL_cleanse(seal, sizeof seal);
+    return;
+  }
+  areq *r = areq_new(ad, c, h);
+  int rc = r ? 0 : DFS_ENOMEM;
+  if (!rc) {
+    snprintf(r->key.user, sizeof r->key.user, "%s", user);
+    r->key.created_ms = now_wall_ms();
+    rc = key_generate(r->key.id, r->key_secret);
+  }
+  if (!rc) rc = key_seal(seal, &r->key, r->key_secret);
+  OPENSSL_cleanse(seal, sizeof seal);
+  if (!rc) rc = user_store_add_key(ad->store, &r->key);
+  if (rc) {
+    reply_keys(c, h, rc, rc == DFS_EINTERNAL ? "could not generate or seal a key" : NULL, NULL, 0, NULL);
+    if (r) areq_free(r);
+    return;
+  }
+  LOG_INFO("user %s created access key %s for %s", u->name, r->key.id, user);
+  sync_or_fail(r, 0, after_sync_keys);
+}
+
+/* named: the request named the user. A key the caller may not see is "no such access
+ * key", exactly like one that does not exist: a non-admin learns nothing about others. */
+static void keys_delete(authd *ad, dfs_conn *c, const dfs_frame_hdr *h, const auth_user *u,
+                        const char *user, int named, const char *id) {
+  const access_key *k = key_id_valid(id) ? user_store_key(ad->store, id) : NULL;
+  int visible = k && ((u->is_admin && !named) || !strcmp(k->user, user));
+  if (!visible) {
+    reply_keys(c, h, DFS_ENOENT, named && u->is_admin ? "no such access key of this user"
+                                                      : "no such access key", NULL, 0, NULL);
+    return;
+  }
+  areq *r = areq_new(ad, c, h);
+  if (!r) {
+    reply_keys(c, h, DFS_ENOMEM, NULL, NULL, 0, NULL);
+    return;
+  }
+  r->key = *k;
+  LOG_INFO("user %s deleted access key %s of %s (its sessions end)", u->name, k->id, k->user);
+  sync_or_fail(r, user_store_delete_key(ad->store, id), after_sync_keys);
+}
+
+static void h_keys(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthKeysReq *q = dfs__auth_keys_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  int err = DFS_EPROTO;
+  const char *msg = "malformed request";
+  const auth_user *u = q ? session_user(ad, q->token, NULL, &err, &msg) : NULL;
+  const char *user = NULL;
+  if (u) {
+    const auth_session *ss = user_store_session(ad->store, q->token, now_wall_ms());
+    if (ss->key_id[0]) { /* else a leaked S3 key could mint keys that outlive it */
+      err = DFS_EPERM;
+      msg = "access keys are managed from a password login (dfs login), not with an "
+            "access key's session";
+    } else if (!q->user[0] || !strcmp(q->user, u->name)) {
+      user = u->name;
+    } else if (!u->is_admin) {
+      err = DFS_EPERM;
+      msg = "only an administrator may manage another user's access keys";
+    } else if (!user_store_get(ad->store, q->user)) {
+      err = DFS_ENOENT;
+      msg = "no such user";
+    } else {
+      user = q->user;
+    }
+  }
+  if (!user) reply_keys(c, &m->hdr, err, msg, NULL, 0, NULL);
+  else if (q->action == DFS__KEYS_ACTION__KEYS_LIST) keys_list(ad, c, &m->hdr, user);
+  else if (q->action == DFS__KEYS_ACTION__KEYS_CREATE) keys_create(ad, c, &m->hdr, u, user);
+  else if (q->action == DFS__KEYS_ACTION__KEYS_DELETE)
+    keys_delete(ad, c, &m->hdr, u, user, q->user[0] != '\0', q->access_key_id);
+  else reply_keys(c, &m->hdr, DFS_EINVAL, "unknown keys action", NULL, 0, NULL);
+  dfs__auth_keys_req__free_unpacked(q, NULL);
+}
+
+static void reply_access_key(dfs_conn *c, const dfs_frame_hdr *h, int err, const char *msg,
+                             const auth_user *u, const char *secret, const char *token,
+                             int64_t expires) {
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.error = err;
+  st.message = (char *)(msg ? msg : err ? dfs_strerror(err) : "");
+  Dfs__UserInfo ui = DFS__USER_INFO__INIT;
+  Dfs__AuthAccessKeyRep rep = DFS__AUTH_ACCESS_KEY_REP__INIT;
+  rep.status = &st;
+  if (!err && u) {
+    fill_user(&ui, u);
+    rep.user = &ui;
+    rep.secret_key = (char *)secret;
+    if (token) {
+      rep.token = (char *)token;
+      rep.expires_ms = expires;
+    }
+  }
+  dfs_conn_reply(c, h, &rep.base, NULL, 0, NULL, NULL);
+}
+
+static void after_sync_access_key(int status, void *ud) {
+  areq *r = ud;
+  const auth_user *u = user_store_get(r->ad->store, r->key.user);
+  if (status || !u)
+    reply_access_key(r->conn, &r->hdr, status ? status : DFS_EAUTH,
+                     status ? "could not store the session durably" : "the key's user is gone",
+                     NULL, NULL, NULL, 0);
+  else reply_access_key(r->conn, &r->hdr, 0, NULL, u, r->key_secret, r->token, r->expires_ms);
+  areq_free(r);
+}
+
+/* A gateway asks for a key's secret and user (and a session of hers): every refusal is
+ * DFS_EAUTH (auth.proto), the reason in the message; only the caller holding the service
+ * secret sees whether a key exists. */
+static void h_access_key(authd *ad, dfs_conn *c, dfs_msg *m) {
+  Dfs__AuthAccessKeyReq *q = dfs__auth_access_key_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  char buf[160], secret[KEY_SECRET_LEN + 1] = "";
+  const char *msg = "malformed request";
+  int err = q ? service_check(ad, c, q->service_secret, "an access key lookup", &msg, buf, sizeof buf)
+              : DFS_EPROTO;
+  if (err == DFS_EPERM) err = DFS_EAUTH; /* auth.proto: every refusal is DFS_EAUTH */
+  const access_key *k = NULL;
+  const auth_user *u = NULL;
+  uint8_t seal[32];
+  if (!err) {
+    k = key_id_valid(q->access_key_id) ? user_store_key(ad->store, q->access_key_id) : NULL;
+    u = k ? user_store_get(ad->store, k->user) : NULL;
+    err = DFS_EAUTH;
+    if (!k) msg = "no such access key (unknown or deleted)";
+    else if (!u || u->disabled) msg = "the access key's user is disabled";
+    else if (key_seal_key(ad->service_secret, seal) || key_unseal(seal, k, secret)) {
+      msg = "the access key's secret cannot be opened with this cluster secret (was "
+            "service.secret changed since it was created?)";
+      log_refusal(ad, "an access key lookup", "a key sealed under another cluster secret");
+    } else {
+      err = 0;
+    }
+    OPENSSL_cleanse(seal, sizeof seal);
+  }
+  if (err || !q->want_token) {
+    reply_access_key(c, &m->hdr, err, err ? msg : NULL, u, secret, NULL, 0);
+  } else {
+    areq *r = areq_new(ad, c, &m->hdr);
+    int rc = r ? 0 : DFS_ENOMEM;
+    if (!rc) {
+      r->key = *k;
+      memcpy(r->key_secret, secret, sizeof secret);
+      rc = new_session(r, u->name, k->id);
+    }
+    if (rc && !r) reply_access_key(c, &m->hdr, rc, NULL, NULL, NULL, NULL, 0);
+    else sync_or_fail(r, rc, after_sync_access_key);
+  }
+  OPENSSL_cleanse(secret, sizeof secret);
+  dfs__auth_access_key_req__free_unpacked(q, NULL);
+}
+
 /* ---- dispatch ------------------------------------------------------------------------- */
 
 typedef void (*auth_handler)(authd *ad, dfs_conn *c, dfs_msg *m);
@@ -664,6 +909,8 @@ static const struct { uint16_t type; auth_handler fn; } dispatch[] = {
     {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_USERS, h_users},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_SET_USER, h_set_user},
     {DFS__MSG_TYPE__MSG_META_TO_AUTH_VALIDATE, h_validate},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_AUTH_KEYS, h_keys},
+    {DFS__MSG_TYPE__MSG_GATEWAY_TO_AUTH_ACCESS_KEY, h_access_key},
 };
 
 static void on_request(dfs_conn *c, dfs_msg *m) {

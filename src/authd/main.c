@@ -152,6 +152,11 @@ static int serve(const dfs_config *cfg) {
   secret = dfs_config_str(cfg, "service.secret", secret ? secret : "");
   if (strlen(secret) >= sizeof ad.service_secret) return fail("service.secret is too long");
   strcpy(ad.service_secret, secret);
+  /* wrong service secrets are refused cheaply but not locked out (auth_handlers.c's
+   * service_check): its strength is what stops guessing */
+  if (*secret && strlen(secret) < 16)
+    LOG_WARN("service.secret is only %zu bytes: it guards every token validation and every "
+             "S3 secret; use at least 16 random bytes (scripts/cluster makes 32)", strlen(secret));
 
   char host[256];
   int port;

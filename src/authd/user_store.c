@@ -4,7 +4,11 @@
  *   'S' session put: token_hash[32], user, expires_ms i64
  *   'X' session drop: token_hash[32]
  *   'Y' drop all sessions of: user
- * Strings are a length byte and the bytes. */
+ *   'T' key session put: token_hash[32], user, expires_ms i64, key id
+ *   'K' access key put: id, user, created_ms i64, sealed[KEY_SEALED_LEN] (the secret
+ *       sealed, key_store.h: never in the clear here)
+ *   'R' access key delete: id (also ends the key's sessions)
+ * 'D' also deletes the user's keys. Strings are a length byte and the bytes. */
 #include "authd/user_store.h"
 
 #include <openssl/sha.h>
@@ -46,6 +50,7 @@ struct user_store {
    * never given to anyone else; kept by replaying 'D' records and rewritten as such */
   char (*retired)[USER_NAME_MAX + 1];
   size_t nretired, capretired;
+  key_table keys;
 };
 
 /* ---- record codec ---------------------------------------------------------------- */
@@ -197,7 +202,34 @@ static int mem_del_user(user_store *s, const char *name) {
     *x = s->users[--s->nusers];
     mem_drop_user_sessions(s, name);
   }
+  key_remove_user(&s->keys, name); /* a retired name's keys never come back */
   return mem_retire(s, name);
+}
+
+/* Ends the sessions of key id (they are in its user's list). */
+static void mem_drop_key_sessions(user_store *s, const char *user, const char *id) {
+  struct ulist *u = ulist_find(s, user);
+  if (!u) return;
+  struct sess *x = u->head;
+  while (x) {
+    struct sess *nx = x->unext;
+    int last = u->n == 1;
+    if (strcmp(x->s.key_id, id) == 0) {
+      sess_remove(s, x); /* frees u with its last session */
+      if (last) return;
+    }
+    x = nx;
+  }
+}
+
+static int mem_del_key(user_store *s, const char *id) {
+  const access_key *k = key_find(&s->keys, id);
+  if (!k) return 0; /* replay of a delete already applied: nothing to do */
+  char user[USER_NAME_MAX + 1];
+  snprintf(user, sizeof user, "%s", k->user);
+  key_remove(&s->keys, id);
+  mem_drop_key_sessions(s, user, id);
+  return 0;
 }
 
 static int mem_add_session(user_store *s, const auth_session *ss) {
@@ -243,6 +275,7 @@ static int apply(user_store *s, const uint8_t *body, size_t len) {
   uint8_t type = d_u8(&d);
   auth_user u = {0};
   auth_session ss = {0};
+  access_key k = {0};
   char name[USER_NAME_MAX + 1];
   int rc = 0;
   switch (type) {
@@ -259,10 +292,27 @@ static int apply(user_store *s, const uint8_t *body, size_t len) {
     if (!d.bad) rc = mem_del_user(s, name);
     break;
   case 'S':
+  case 'T':
     d_bytes(&d, ss.token_hash, 32);
     d_str(&d, ss.user, sizeof ss.user);
     ss.expires_ms = d_i64(&d);
+    if (type == 'T') d_str(&d, ss.key_id, sizeof ss.key_id);
     if (!d.bad) rc = mem_add_session(s, &ss);
+    break;
+  case 'K':
+    d_str(&d, k.id, sizeof k.id);
+    d_str(&d, k.user, sizeof k.user);
+    k.created_ms = d_i64(&d);
+    d_bytes(&d, k.sealed, sizeof k.sealed);
+    /* a retired name's key is dropped (never written, but never resurrected either) */
+    if (!d.bad && !user_store_name_retired(s, k.user)) {
+      rc = key_put(&s->keys, &k);
+      if (rc == DFS_EEXIST) rc = 0; /* a replayed duplicate */
+    }
+    break;
+  case 'R':
+    d_str(&d, name, sizeof name);
+    if (!d.bad) rc = mem_del_key(s, name);
     break;
   case 'X':
     d_bytes(&d, ss.token_hash, 32);
@@ -287,10 +337,19 @@ static void enc_user(struct rec *r, const auth_user *u) {
 }
 
 static void enc_session(struct rec *r, const auth_session *ss) {
-  r_u8(r, 'S');
+  r_u8(r, ss->key_id[0] ? 'T' : 'S'); /* 'S' keeps the format older journals have */
   r_bytes(r, ss->token_hash, 32);
   r_str(r, ss->user);
   r_i64(r, ss->expires_ms);
+  if (ss->key_id[0]) r_str(r, ss->key_id);
+}
+
+static void enc_key(struct rec *r, const access_key *k) {
+  r_u8(r, 'K');
+  r_str(r, k->id);
+  r_str(r, k->user);
+  r_i64(r, k->created_ms);
+  r_bytes(r, k->sealed, sizeof k->sealed);
 }
 
 /* Applies to memory and appends to the journal. */
@@ -315,6 +374,11 @@ static void write_live(journal *j, void *ud) {
     struct rec r = {.n = 0};
     r_u8(&r, 'D');
     r_str(&r, s->retired[i]);
+    journal_emit(j, r.b, r.n);
+  }
+  for (size_t i = 0; i < s->keys.n; i++) { /* after their users, before their sessions */
+    struct rec r = {.n = 0};
+    enc_key(&r, &s->keys.keys[i]);
     journal_emit(j, r.b, r.n);
   }
   /* each user's sessions oldest first, so that a replay rebuilds the same order */
@@ -359,6 +423,7 @@ void user_store_close(user_store *s) {
   free(s->ub);
   free(s->users);
   free(s->retired);
+  key_table_free(&s->keys);
   free(s);
 }
 
@@ -419,14 +484,29 @@ int user_store_delete(user_store *s, const char *name) {
   return mutate(s, &r);
 }
 
+/* The oldest of user's sessions with this key_id ("" = password sessions) and how many
+ * there are. */
+static struct sess *oldest_of(const user_store *s, const char *user, const char *key_id,
+                              size_t *n) {
+  struct ulist *u = ulist_find(s, user);
+  struct sess *oldest = NULL;
+  *n = 0;
+  for (struct sess *x = u ? u->head : NULL; x; x = x->unext)
+    if (strcmp(x->s.key_id, key_id) == 0) {
+      if (!oldest) oldest = x;
+      (*n)++;
+    }
+  return oldest;
+}
+
 int user_store_add_session(user_store *s, const auth_session *ss) {
-  /* at the bound, the user's oldest session goes first (journaled like a logout) */
-  struct ulist *u = s->max_per_user ? ulist_find(s, ss->user) : NULL;
-  while (u && u->n >= s->max_per_user) {
-    int last = u->n == 1;
-    int rc = user_store_drop_session(s, u->head->s.token_hash);
+  /* at the bound, the oldest session under it goes first (journaled like a logout); a
+   * gateway's key sessions never push out the user's logins, nor the other way */
+  size_t bound = ss->key_id[0] ? KEY_MAX_SESSIONS : s->max_per_user, n;
+  struct sess *old;
+  while (bound && (old = oldest_of(s, ss->user, ss->key_id, &n)) && n >= bound) {
+    int rc = user_store_drop_session(s, old->s.token_hash);
     if (rc) return rc;
-    if (last) break;
   }
   struct rec r = {.n = 0};
   enc_session(&r, ss);
@@ -466,6 +546,38 @@ size_t user_store_session_count(const user_store *s, const char *name) {
   if (!name) return s->nsess;
   const struct ulist *u = ulist_find(s, name);
   return u ? u->n : 0;
+}
+
+const access_key *user_store_key(const user_store *s, const char *id) { return key_find(&s->keys, id); }
+
+size_t user_store_keys(const user_store *s, const access_key **out) {
+  *out = s->keys.keys;
+  return s->keys.n;
+}
+
+size_t user_store_key_count(const user_store *s, const char *user) { return key_count(&s->keys, user); }
+
+int user_store_add_key(user_store *s, const access_key *k) {
+  if (!find_user(s, k->user)) return DFS_ENOENT;
+  if (key_count(&s->keys, k->user) >= KEY_MAX_PER_USER) return DFS_EQUOTA;
+  if (key_find(&s->keys, k->id)) return DFS_EEXIST;
+  struct rec r = {.n = 0};
+  enc_key(&r, k);
+  return mutate(s, &r);
+}
+
+int user_store_delete_key(user_store *s, const char *id) {
+  if (!key_find(&s->keys, id)) return DFS_ENOENT;
+  struct rec r = {.n = 0};
+  r_u8(&r, 'R');
+  r_str(&r, id);
+  return mutate(s, &r);
+}
+
+size_t user_store_key_session_count(const user_store *s, const char *user, const char *id) {
+  size_t n;
+  oldest_of(s, user, id, &n);
+  return n;
 }
 
 int user_store_sync(user_store *s, journal_done_cb cb, void *ud) { return journal_sync(s->j, cb, ud); }

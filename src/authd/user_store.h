@@ -1,10 +1,18 @@
-/* authd's state: users and live sessions, in memory, journaled durably (journal.h).
+/* authd's state: users, live sessions and S3 access keys (key_store.h), in memory,
+ * journaled durably (journal.h).
  * Every mutation updates memory at once (so later requests see it) and appends a
  * record; the caller replies only after user_store_sync() reports it durable.
  * Sessions are stored by SHA-256 of the token: a stolen store reveals no live token.
  * Sessions live in a hash table by token hash and in a per-user list (oldest first), so
  * a lookup is O(1) and a user's session count is bounded (oldest dropped first). Users
- * are an array scanned linearly: fine for thousands of users. Loop thread only. */
+ * are an array scanned linearly: fine for thousands of users.
+ * Access keys live in the same journal (so a replay sees keys, users and sessions in the
+ * order they happened): a key belongs to an existing user; deleting the user deletes
+ * her keys, and a retired name's keys never come back. A session may belong to a key
+ * (key_id set: the gateway's token): deleting the key ends it, and like every session of
+ * the user it ends when she is disabled, deleted or changes her password. Key sessions
+ * are bounded per key (KEY_MAX_SESSIONS), the others per user (set_session_limit).
+ * Loop thread only. */
 #ifndef DFS_USER_STORE_H
 #define DFS_USER_STORE_H
 
@@ -12,6 +20,7 @@
 #include <uv.h>
 
 #include "authd/journal.h"
+#include "authd/key_store.h"
 #include "authd/password.h"
 
 #define USER_NAME_MAX 32
@@ -28,6 +37,7 @@ typedef struct {
   uint8_t token_hash[32];
   char user[USER_NAME_MAX + 1];
   int64_t expires_ms;
+  char key_id[KEY_ID_LEN + 1]; /* "" = a password login; else the access key's session */
 } auth_session;
 
 typedef struct user_store user_store;
@@ -60,17 +70,31 @@ void user_store_token_hash(const char *token, uint8_t out[32]);
 int user_store_add(user_store *s, const auth_user *u);        /* new user only */
 int user_store_update(user_store *s, const auth_user *u);     /* existing user */
 int user_store_delete(user_store *s, const char *name);       /* also its sessions */
-/* At the per-user bound, first drops (journaled) that user's oldest session. */
+/* At the bound (the user's password sessions, or KEY_MAX_SESSIONS of ss->key_id),
+ * first drops (journaled) the oldest session under that bound. */
 int user_store_add_session(user_store *s, const auth_session *ss);
 int user_store_drop_session(user_store *s, const uint8_t token_hash[32]);
 int user_store_drop_user_sessions(user_store *s, const char *name);
 /* Forgets expired sessions (memory only; the compaction at start drops them on disk).
  * Returns how many. O(sessions): call from a timer, not per request. */
 size_t user_store_prune(user_store *s, int64_t now_ms);
-/* Sessions per user (0 = no bound; the default): see user_store_add_session. */
+/* Password sessions per user (0 = no bound; the default): see user_store_add_session. */
 void user_store_set_session_limit(user_store *s, size_t max_per_user);
 /* Live sessions (in memory) of name, or of everyone if name is NULL. */
 size_t user_store_session_count(const user_store *s, const char *name);
+/* Access keys. Pointers stay valid until the next mutation; NULL if absent. */
+const access_key *user_store_key(const user_store *s, const char *id);
+/* Number of keys (all users, oldest first); *out = the array. */
+size_t user_store_keys(const user_store *s, const access_key **out);
+/* Keys of user. */
+size_t user_store_key_count(const user_store *s, const char *user);
+/* A new key (k->secret already sealed): 0, DFS_ENOENT (no such user), DFS_EQUOTA (the
+ * user has KEY_MAX_PER_USER), DFS_EEXIST (id taken), DFS_ENOMEM, DFS_EIO. */
+int user_store_add_key(user_store *s, const access_key *k);
+/* Deletes a key and ends its sessions: 0, DFS_ENOENT, DFS_ENOMEM, DFS_EIO. */
+int user_store_delete_key(user_store *s, const char *id);
+/* Live sessions (in memory) of key id. */
+size_t user_store_key_session_count(const user_store *s, const char *user, const char *id);
 /* cb(status, ud) once every mutation so far is durable. */
 int user_store_sync(user_store *s, journal_done_cb cb, void *ud);
 

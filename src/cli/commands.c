@@ -199,6 +199,15 @@ static const cli_command commands[] = {
      "$DFS_NEW_PASSWORD (new).\n"
      "example: dfs passwd",
      cli_cmd_passwd},
+    {"keys", "keys create|ls|rm [KEYID] [--user U] [--json]", "S3 access keys",
+     "Access keys for the S3 gateway, at most 16 per user. create: a new key; its id and\n"
+     "secret are printed once (the secret is never shown again: keep it safe). ls: the\n"
+     "ids and creation times (never secrets). rm KEYID: delete a key; the gateway's\n"
+     "sessions of it end at once. --user U: an administrator manages U's keys. --json:\n"
+     "machine-readable output. Use the pair with aws (aws configure, --endpoint-url) or\n"
+     "s3cmd against the gateway's address.\n"
+     "example: dfs keys create    dfs keys ls --json    dfs keys rm DK3Q7XKJ2M9PLW8R4TNA",
+     cli_cmd_keys},
     {"admin",
      "admin status [--wait N] [--timeout SECONDS] | admin users [disable|enable|delete NAME]",
      "cluster status and user management",

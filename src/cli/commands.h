@@ -102,6 +102,7 @@ int cli_cmd_login(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_logout(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_whoami(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_passwd(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_keys(cli_ctx *ctx, int argc, char **argv); /* keys_cmds.c: S3 access keys */
 int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
 /* ns_cmds.c: the rest of the namespace (metadata-only requests to metad). */
 int cli_cmd_rmdir(cli_ctx *ctx, int argc, char **argv);

@@ -61,10 +61,11 @@ def t_reserved_admin_name(c):
         d.terminate()
         check(not d.new_sanitizer_report(), "authd printed a sanitizer report")
     # on the main cluster: / and /home belong to the name only the admin role can have
-    rc, out, _ = c.dfs_as("carol", "ls", "-l", "/")
-    check(rc == 0 and " admin " in out, "ls -l / as carol: %d %r" % (rc, out))
-    line = c.dfs_as_fails("carol", "mkdir", "/carol-was-here")
-    check("permission denied" in line, "mkdir in / as carol: %r" % line)
+    # (as erin: carol was deleted by the case before, and her session with her)
+    rc, out, _ = c.dfs_as("erin", "ls", "-l", "/")
+    check(rc == 0 and " admin " in out, "ls -l / as erin: %d %r" % (rc, out))
+    line = c.dfs_as_fails("erin", "mkdir", "/erin-was-here")
+    check("permission denied" in line, "mkdir in / as erin: %r" % line)
 
 
 def t_deleted_name_not_reused(c):

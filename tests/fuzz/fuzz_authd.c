@@ -1,5 +1,6 @@
 /* Fuzz target (c, authd): every authd request (register, login, logout, whoami, passwd,
- * users, set-user, metad's validate, plus unknown types) through the real handlers and
+ * users, set-user, metad's validate, S3 access keys and the gateway's lookup, plus
+ * unknown types) through the real handlers and
  * dfs_conn server on an in-process libuv loop, with a throwaway user store in a temp
  * directory and bcrypt cost 4. Input: records (fz_net.h), one request each, each
  * answered before the next is sent; a fresh login rate limiter per input. */

@@ -174,6 +174,28 @@ static void gen_authd(void) {
   rec(FZ_A_WHOAMI, &wh.base, NULL, 0);
   save("authd", "passwd_revokes");
 
+  Dfs__AuthKeysReq ks = DFS__AUTH_KEYS_REQ__INIT;
+  ks.token = FZ_TOKEN_PLACEHOLDER;
+  Dfs__AuthAccessKeyReq ak = DFS__AUTH_ACCESS_KEY_REQ__INIT;
+  ak.access_key_id = "DKAAAAAAAAAAAAAAAAAA"; /* ids are random: the lookup of an unknown one */
+  ak.service_secret = FZ_AUTHD_SERVICE_SECRET;
+  ak.want_token = 1;
+  rec(FZ_A_LOGIN, &adm.base, NULL, 0);
+  ks.action = DFS__KEYS_ACTION__KEYS_CREATE;
+  rec(FZ_A_KEYS, &ks.base, NULL, 0);
+  ks.action = DFS__KEYS_ACTION__KEYS_LIST;
+  rec(FZ_A_KEYS, &ks.base, NULL, 0);
+  ks.user = "alice";
+  rec(FZ_A_KEYS, &ks.base, NULL, 0);
+  ks.user = "";
+  ks.action = DFS__KEYS_ACTION__KEYS_DELETE;
+  ks.access_key_id = "DKAAAAAAAAAAAAAAAAAA";
+  rec(FZ_A_KEYS, &ks.base, NULL, 0);
+  rec(FZ_A_ACCESS_KEY, &ak.base, NULL, 0);
+  ak.service_secret = "wrong-secret";
+  rec(FZ_A_ACCESS_KEY, &ak.base, NULL, 0);
+  save("authd", "keys_create_list_delete_lookup");
+
   lg.password = "wrong-password";
   rec(FZ_A_LOGIN, &lg.base, NULL, 0);
   lg.username = "Not-A-Valid-Name!";
