@@ -1,0 +1,418 @@
+/* Streaming object bytes to and from dfs (object_io.h). */
+#include "gateway/object_io.h"
+
+#include <isa-l/crc64.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_meta.pb-c.h"
+#include "common.pb-c.h"
+#include "common/array.h"
+#include "common/cap.h"
+#include "common/crc.h"
+#include "common/errors.h"
+#include "common/frame.h"
+#include "common/util.h"
+
+#define WRITE_ATTEMPTS 5
+#define ALLOC_BUSY_WAIT_MS 30000 /* metad's per-user in-flight bound: wait, do not fail */
+#define PAGE_CHUNKS 256          /* GetFile page size for downloads */
+
+struct gw_written {
+  uint64_t id, version, crc64;
+  uint32_t len, crc;
+  uint64_t servers[CLIENT_MAX_CHAIN];
+  size_t n_servers;
+  uint8_t grant[DFS_GRANT_LEN];
+  size_t grant_len;
+  uint8_t receipt[DFS_RECEIPT_LEN];
+  size_t receipt_len;
+};
+
+typedef struct {
+  uint64_t id, version;
+  chunkd_addr chain[CLIENT_MAX_CHAIN];
+  size_t n_chain;
+  uint8_t cap[1024];
+  size_t cap_len;
+  uint8_t grant[DFS_GRANT_LEN];
+  size_t grant_len;
+} gw_alloc;
+
+typedef struct {
+  gw_alloc a[GW_ALLOC_BATCH];
+  size_t n, pos;
+  uint64_t exclude[CLIENT_MAX_CHAIN * WRITE_ATTEMPTS];
+  size_t n_exclude;
+} alloc_pool;
+
+static int fail(gw_upload *u, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(gw_upload *u, int rc, const char *fmt, ...) {
+  if (u->rc) return u->rc;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(u->err, sizeof u->err, fmt, ap);
+  va_end(ap);
+  u->rc = rc;
+  return rc;
+}
+
+int gw_upload_begin(gw_upload *u, meta_client *mc, chunk_conns *cc, const char *path,
+                    uint32_t replicas) {
+  memset(u, 0, sizeof *u);
+  u->mc = mc;
+  u->cc = cc;
+  snprintf(u->path, sizeof u->path, "%s", path);
+  u->replicas = replicas;
+  u->upload_id = dfs_random_u64();
+  u->buf = malloc(DFS_CHUNK_SIZE);
+  u->allocs = calloc(1, sizeof(alloc_pool));
+  u->md5 = EVP_MD_CTX_new();
+  u->sha256 = EVP_MD_CTX_new();
+  if (!u->buf || !u->allocs || !u->md5 || !u->sha256 ||
+      !EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) ||
+      !EVP_DigestInit_ex(u->sha256, EVP_sha256(), NULL)) {
+    gw_upload_free(u);
+    return DFS_ENOMEM;
+  }
+  return 0;
+}
+
+/* Copies metad's allocation c into a; DFS_EPROTO if it is malformed. */
+static int alloc_copy(gw_alloc *a, const Dfs__ChunkAlloc *c) {
+  memset(a, 0, sizeof *a);
+  if (c->n_chain == 0 || c->n_chain > CLIENT_MAX_CHAIN || c->chunk_id == 0 ||
+      c->grant.len > DFS_GRANT_LEN || c->capability.len > sizeof a->cap)
+    return DFS_EPROTO;
+  for (size_t i = 0; i < c->n_chain; i++) {
+    const Dfs__ServerAddr *s = c->chain[i];
+    if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
+        strlen(s->host) >= sizeof a->chain[i].host)
+      return DFS_EPROTO;
+    a->chain[i].server_id = s->server_id;
+    snprintf(a->chain[i].host, sizeof a->chain[i].host, "%s", s->host);
+    a->chain[i].port = (int)s->port;
+  }
+  a->n_chain = c->n_chain;
+  a->id = c->chunk_id;
+  a->version = c->version;
+  memcpy(a->grant, c->grant.data, c->grant.len);
+  a->grant_len = c->grant.len;
+  memcpy(a->cap, c->capability.data, c->capability.len);
+  a->cap_len = c->capability.len;
+  return 0;
+}
+
+/* The next allocation: from the batch (first attempts) or a fresh one avoiding the
+ * servers that failed (retries). */
+static int take_alloc(gw_upload *u, int retry, gw_alloc *out) {
+  alloc_pool *p = u->allocs;
+  if (!retry && p->pos < p->n) {
+    *out = p->a[p->pos++];
+    return 0;
+  }
+  Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
+  req.count = retry ? 1 : GW_ALLOC_BATCH;
+  req.replicas = u->replicas;
+  req.upload_id = u->upload_id;
+  req.n_exclude_servers = p->n_exclude;
+  req.exclude_servers = p->exclude;
+  ProtobufCMessage *m = NULL;
+  int rc;
+  for (unsigned waited = 0, nap = 50;; waited += nap, nap = nap < 800 ? nap * 2 : 800) {
+    rc = meta_call(u->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, &req.base,
+                   &dfs__alloc_rep__descriptor, &m, u->err, sizeof u->err);
+    if (rc != DFS_EBUSY || waited >= ALLOC_BUSY_WAIT_MS) break;
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    m = NULL;
+    dfs_sleep_ms(nap);
+  }
+  const Dfs__AllocRep *rep = (const Dfs__AllocRep *)m;
+  if (rc == 0 && rep->n_chunks != req.count) {
+    rc = DFS_EPROTO;
+    snprintf(u->err, sizeof u->err, "metad returned %zu chunk allocations for %u", rep->n_chunks,
+             req.count);
+  }
+  if (rc == 0) {
+    gw_alloc *dst = retry ? out : p->a;
+    for (size_t i = 0; i < req.count && rc == 0; i++) rc = alloc_copy(&dst[i], rep->chunks[i]);
+    if (rc) snprintf(u->err, sizeof u->err, "metad returned an invalid chunk allocation");
+    if (rc == 0 && !retry) {
+      p->n = req.count;
+      p->pos = 0;
+      *out = p->a[p->pos++];
+    }
+  }
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  if (rc) u->rc = rc;
+  return rc;
+}
+
+/* Writes buf[0..len) as the next chunk of the object. */
+static int store_chunk(gw_upload *u, const uint8_t *buf, uint32_t len) {
+  alloc_pool *p = u->allocs;
+  gw_written w;
+  memset(&w, 0, sizeof w);
+  w.len = len;
+  w.crc = dfs_crc32c(0, buf, len);
+  w.crc64 = crc64_ecma_refl(0, buf, len);
+  int rc = 0;
+  char err[512] = "";
+  for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+    gw_alloc a;
+    if ((rc = take_alloc(u, attempt > 0, &a))) return rc;
+    uint64_t failed = 0;
+    rc = chunk_write(u->cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len,
+                     w.crc, w.servers, &w.n_servers, w.receipt, &w.receipt_len, &failed, err,
+                     sizeof err);
+    if (rc == 0) {
+      w.id = a.id;
+      w.version = a.version;
+      memcpy(w.grant, a.grant, a.grant_len);
+      w.grant_len = a.grant_len;
+      gw_written *nv = dfs_grow(u->chunks, &u->cap, u->n + 1, sizeof *u->chunks, 64);
+      if (!nv) return fail(u, DFS_ENOMEM, "out of memory");
+      u->chunks = nv;
+      u->chunks[u->n++] = w;
+      return 0;
+    }
+    if (p->n_exclude < sizeof p->exclude / sizeof p->exclude[0]) p->exclude[p->n_exclude++] = failed;
+  }
+  if (rc == DFS_ENOSPACE)
+    return fail(u, rc, "no space left on the chunkservers tried (last: %s)", err);
+  return fail(u, rc, "a chunk could not be stored after %d attempts (last: %s)", WRITE_ATTEMPTS,
+              err);
+}
+
+int gw_upload_write(gw_upload *u, const void *data, size_t len) {
+  const uint8_t *p = data;
+  if (u->rc) return u->rc;
+  EVP_DigestUpdate(u->md5, p, len);
+  EVP_DigestUpdate(u->sha256, p, len);
+  u->size += len;
+  while (len) {
+    size_t k = DFS_CHUNK_SIZE - u->fill;
+    if (k > len) k = len;
+    memcpy(u->buf + u->fill, p, k);
+    u->fill += (uint32_t)k;
+    p += k;
+    len -= k;
+    if (u->fill == DFS_CHUNK_SIZE) {
+      int rc = store_chunk(u, u->buf, u->fill);
+      if (rc) return rc;
+      u->fill = 0;
+    }
+  }
+  return 0;
+}
+
+int gw_upload_finish(gw_upload *u, uint8_t md5[16], uint8_t sha256[32]) {
+  if (u->rc) return u->rc;
+  if (u->fill) {
+    int rc = store_chunk(u, u->buf, u->fill);
+    if (rc) return rc;
+    u->fill = 0;
+  }
+  unsigned n;
+  EVP_DigestFinal_ex(u->md5, md5, &n);
+  EVP_DigestFinal_ex(u->sha256, sha256, &n);
+  return 0;
+}
+
+int gw_upload_commit(gw_upload *u, const uint8_t *attrs, size_t attrs_len) {
+  if (u->rc) return u->rc;
+  Dfs__ChunkInfo *infos = calloc(u->n ? u->n : 1, sizeof *infos);
+  Dfs__ChunkInfo **ptrs = calloc(u->n ? u->n : 1, sizeof *ptrs);
+  if (!infos || !ptrs) {
+    free(infos);
+    free(ptrs);
+    return fail(u, DFS_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < u->n; i++) {
+    gw_written *w = &u->chunks[i];
+    dfs__chunk_info__init(&infos[i]);
+    infos[i].chunk_id = w->id;
+    infos[i].version = w->version;
+    infos[i].length = w->len;
+    infos[i].crc32c = w->crc;
+    infos[i].crc64 = w->crc64;
+    infos[i].n_servers = w->n_servers;
+    infos[i].servers = w->servers;
+    infos[i].grant.data = w->grant;
+    infos[i].grant.len = w->grant_len;
+    infos[i].receipt.data = w->receipt;
+    infos[i].receipt.len = w->receipt_len;
+    ptrs[i] = &infos[i];
+  }
+  Dfs__CommitReq req = DFS__COMMIT_REQ__INIT;
+  req.path = u->path;
+  req.size = u->size;
+  req.replicas = u->replicas;
+  req.mode = 0644;
+  req.overwrite = 1;
+  req.request_id = dfs_random_u64();
+  req.n_chunks = u->n;
+  req.chunks = ptrs;
+  req.attrs.data = (uint8_t *)attrs;
+  req.attrs.len = attrs ? attrs_len : 0;
+  ProtobufCMessage *m = NULL;
+  int rc = meta_call(u->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMMIT, &req.base,
+                     &dfs__commit_rep__descriptor, &m, u->err, sizeof u->err);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  free(infos);
+  free(ptrs);
+  if (rc) u->rc = rc;
+  return rc;
+}
+
+void gw_upload_free(gw_upload *u) {
+  free(u->buf);
+  free(u->chunks);
+  free(u->allocs);
+  if (u->md5) EVP_MD_CTX_free(u->md5);
+  if (u->sha256) EVP_MD_CTX_free(u->sha256);
+  memset(u, 0, sizeof *u);
+}
+
+/* ---- downloads ---- */
+
+typedef struct {
+  Dfs__GetFileRep *rep; /* owned */
+  uint64_t first;       /* chunk index of rep->chunks[0] */
+} dl_page;
+
+/* Loads the page of chunk locations holding chunk idx. */
+static int load_page(gw_download *d, uint64_t idx) {
+  dl_page *p = d->page;
+  if (p->rep) dfs__get_file_rep__free_unpacked(p->rep, NULL);
+  p->rep = NULL;
+  Dfs__GetFileReq req = DFS__GET_FILE_REQ__INIT;
+  req.path = d->path;
+  req.first_chunk = idx;
+  req.max_chunks = PAGE_CHUNKS;
+  ProtobufCMessage *m = NULL;
+  int rc = meta_call(d->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, &req.base,
+                     &dfs__get_file_rep__descriptor, &m, d->err, sizeof d->err);
+  if (rc) {
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+  }
+  p->rep = (Dfs__GetFileRep *)m;
+  p->first = idx;
+  if (!p->rep->entry) {
+    snprintf(d->err, sizeof d->err, "metad's answer has no entry");
+    return DFS_EPROTO;
+  }
+  return 0;
+}
+
+int gw_download_open(gw_download *d, meta_client *mc, chunk_conns *cc, const char *path) {
+  memset(d, 0, sizeof *d);
+  d->mc = mc;
+  d->cc = cc;
+  d->buf_index = UINT64_MAX;
+  snprintf(d->path, sizeof d->path, "%s", path);
+  d->page = calloc(1, sizeof(dl_page));
+  if (!d->page) return DFS_ENOMEM;
+  int rc = load_page(d, 0);
+  if (rc) return rc;
+  const Dfs__Entry *e = ((dl_page *)d->page)->rep->entry;
+  if (e->type == DFS__ENTRY_TYPE__ENTRY_DIR) {
+    snprintf(d->err, sizeof d->err, "%s is a directory", path);
+    return DFS_EISDIR;
+  }
+  d->size = e->size;
+  d->end = e->size;
+  d->mtime_ns = (uint64_t)e->mtime_ns;
+  d->inode = e->inode;
+  return 0;
+}
+
+/* Reads chunk idx into d->buf: replicas in metad's order, the page reloaded once when a
+ * capability has expired (or the file changed under us: then it fails). */
+static int load_chunk(gw_download *d, uint64_t idx) {
+  dl_page *p = d->page;
+  if (!d->buf && !(d->buf = malloc(DFS_CHUNK_SIZE))) return DFS_ENOMEM;
+  int rc;
+  for (int reload = 0; reload < 2; reload++) {
+    if (!p->rep || idx < p->first || idx >= p->first + p->rep->n_chunks || reload) {
+      uint64_t inode = d->inode;
+      if ((rc = load_page(d, idx))) return rc;
+      if (p->rep->entry->inode != inode || (uint64_t)p->rep->entry->mtime_ns != d->mtime_ns) {
+        snprintf(d->err, sizeof d->err, "the object changed while it was being read");
+        return DFS_ESTALE;
+      }
+      if (idx >= p->first + p->rep->n_chunks) {
+        snprintf(d->err, sizeof d->err, "metad lists fewer chunks than the size says");
+        return DFS_EPROTO;
+      }
+    }
+    const Dfs__ChunkLocation *c = p->rep->chunks[idx - p->first];
+    if (c->n_replicas == 0) {
+      snprintf(d->err, sizeof d->err, "chunk %llu has no live replica (chunkservers down?)",
+               (unsigned long long)idx);
+      return DFS_EUNAVAIL;
+    }
+    int expired = 0;
+    char err[300] = "";
+    rc = DFS_EUNAVAIL;
+    for (size_t k = 0; k < c->n_replicas && k < CLIENT_MAX_CHAIN; k++) {
+      const Dfs__ServerAddr *s = c->replicas[k];
+      if (!s->host || strlen(s->host) >= sizeof ((chunkd_addr *)0)->host) continue;
+      chunkd_addr srv;
+      srv.server_id = s->server_id;
+      snprintf(srv.host, sizeof srv.host, "%s", s->host);
+      srv.port = (int)s->port;
+      rc = chunk_read(d->cc, &srv, c->chunk_id, c->version, s->capability.data,
+                      s->capability.len, c->length, c->crc32c, d->buf, err, sizeof err);
+      if (rc == 0) {
+        d->buf_index = idx;
+        return 0;
+      }
+      expired |= rc == DFS_EPERM;
+    }
+    if (!expired) {
+      snprintf(d->err, sizeof d->err, "chunk %llu: every replica failed (last: %s)",
+               (unsigned long long)idx, err);
+      return rc ? rc : DFS_EUNAVAIL;
+    }
+  }
+  snprintf(d->err, sizeof d->err, "chunk %llu: access refused by every replica",
+           (unsigned long long)idx);
+  return DFS_EPERM;
+}
+
+long gw_download_read(gw_download *d, uint8_t *out, size_t max) {
+  size_t done = 0;
+  while (done < max && d->pos < d->end) {
+    uint64_t idx = d->pos / DFS_CHUNK_SIZE, off = d->pos % DFS_CHUNK_SIZE;
+    if (d->buf_index != idx) {
+      int rc = load_chunk(d, idx);
+      if (rc) return done ? (long)done : rc;
+    }
+    const Dfs__ChunkLocation *c = ((dl_page *)d->page)->rep->chunks[idx - ((dl_page *)d->page)->first];
+    uint64_t avail = c->length > off ? c->length - off : 0;
+    if (avail == 0) {
+      snprintf(d->err, sizeof d->err, "chunk %llu is shorter than the size says",
+               (unsigned long long)idx);
+      return done ? (long)done : DFS_EPROTO;
+    }
+    uint64_t k = max - done;
+    if (k > avail) k = avail;
+    if (k > d->end - d->pos) k = d->end - d->pos;
+    memcpy(out + done, d->buf + off, k);
+    done += k;
+    d->pos += k;
+  }
+  return (long)done;
+}
+
+void gw_download_close(gw_download *d) {
+  dl_page *p = d->page;
+  if (p && p->rep) dfs__get_file_rep__free_unpacked(p->rep, NULL);
+  free(p);
+  free(d->buf);
+  memset(d, 0, sizeof *d);
+}

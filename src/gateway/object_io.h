@@ -1,0 +1,79 @@
+/* Streaming an object's bytes between an HTTP body and dfs, one 1 MiB chunk at a time
+ * (the gateway never holds more of an object in memory than that), with the blocking
+ * client library (src/client) on the connection's thread.
+ *
+ * Upload: gw_upload_begin -> gw_upload_write (any pieces; every full chunk goes down
+ * its replica chain at once, allocations batched, a failed server left out of the
+ * retry) -> gw_upload_commit (the last chunk, then one CommitReq replacing the file
+ * atomically) or gw_upload_free (nothing committed: metad collects the written chunks
+ * as garbage after gc.orphan_grace). MD5 and SHA-256 of the bytes are computed on the
+ * way (the ETag; x-amz-content-sha256 checks).
+ * Download: gw_download_open -> gw_download_read (sequential bytes of a range; each
+ * chunk's CRC32C checked, replicas tried in metad's order, read capabilities renewed
+ * when they expire) -> gw_download_close. */
+#ifndef DFS_GATEWAY_OBJECT_IO_H
+#define DFS_GATEWAY_OBJECT_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "client/chunk_client.h"
+#include "client/meta_client.h"
+#include "common/path.h"
+
+#define GW_ALLOC_BATCH 8
+
+typedef struct gw_written gw_written; /* a chunk written, for the commit */
+
+typedef struct {
+  meta_client *mc;  /* borrowed: the connection's, with the user's token */
+  chunk_conns *cc;  /* borrowed */
+  char path[DFS_PATH_MAX + 1];
+  uint32_t replicas;
+  uint64_t upload_id;
+  uint8_t *buf;     /* one chunk; owned */
+  uint32_t fill;
+  gw_written *chunks; /* owned */
+  size_t n, cap;
+  void *allocs;     /* pending allocations (object_io.c); owned */
+  uint64_t size;
+  EVP_MD_CTX *md5, *sha256;
+  char err[512];
+  int rc;           /* first failure (then every call fails with it) */
+} gw_upload;
+
+/* 0, or DFS_ENOMEM. */
+int gw_upload_begin(gw_upload *u, meta_client *mc, chunk_conns *cc, const char *path,
+                    uint32_t replicas);
+/* 0, or the failure (u->err says) */
+int gw_upload_write(gw_upload *u, const void *data, size_t len);
+/* Writes what is buffered and commits path (overwrite) with attrs (may be NULL/0).
+ * md5_hex (33): the MD5 of everything written; sha256 (32): its SHA-256. 0 or the
+ * failure. */
+int gw_upload_finish(gw_upload *u, uint8_t md5[16], uint8_t sha256[32]);
+int gw_upload_commit(gw_upload *u, const uint8_t *attrs, size_t attrs_len);
+void gw_upload_free(gw_upload *u);
+
+typedef struct {
+  meta_client *mc;
+  chunk_conns *cc;
+  char path[DFS_PATH_MAX + 1];
+  uint64_t size, pos, end; /* bytes [pos, end) still to send */
+  uint64_t mtime_ns, inode;
+  void *page;              /* the GetFile page of chunk locations in use (object_io.c) */
+  uint8_t *buf;            /* the chunk at buf_index; owned */
+  uint64_t buf_index;      /* UINT64_MAX: none */
+  char err[512];
+} gw_download;
+
+/* Opens path for reading bytes [first, last] (last = UINT64_MAX: to the end). Fills
+ * size/mtime. 0, or a DFS_E* code (err says): DFS_ENOENT, DFS_EISDIR, DFS_EPERM... */
+int gw_download_open(gw_download *d, meta_client *mc, chunk_conns *cc, const char *path);
+/* Up to max bytes at d->pos into out; returns the count (0 at the end) or a negative
+ * DFS_E* code (d->err says). */
+long gw_download_read(gw_download *d, uint8_t *out, size_t max);
+void gw_download_close(gw_download *d);
+
+#endif

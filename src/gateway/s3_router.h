@@ -1,0 +1,51 @@
+/* Which S3 operation a request is, and the shared vocabulary of the operations:
+ * path-style addressing (/BUCKET/KEY), bucket = /home/<user>/<BUCKET>, the mapping of
+ * dfs errors onto S3 error codes. s3_route authenticates first (s3_auth.c) and then
+ * calls one operation of s3_bucket.c, s3_list.c or s3_object.c.
+ *
+ * Supported: ListBuckets; Create/Delete/HeadBucket, GetBucketLocation,
+ * GetBucketVersioning (never enabled); ListObjects (v1) and ListObjectsV2 with prefix,
+ * delimiter "/", max-keys, marker / continuation tokens, encoding-type=url;
+ * Put/Get/Head/DeleteObject (ranged GET, user metadata, Content-MD5,
+ * x-amz-content-sha256 and aws-chunked bodies); DeleteObjects; CopyObject
+ * (metadata-only: the chunks are shared). Anything else answers 501 NotImplemented. */
+#ifndef DFS_GATEWAY_S3_ROUTER_H
+#define DFS_GATEWAY_S3_ROUTER_H
+
+#include "common/path.h"
+#include "gateway/http.h"
+
+#define S3_BUCKET_MAX 63
+
+/* What the path names, after authentication. */
+typedef struct {
+  char bucket[S3_BUCKET_MAX + 1];       /* "" for the service (GET /) */
+  const char *key;                      /* into r->path; "" for a bucket request */
+  char bucket_path[DFS_PATH_MAX + 1];   /* /home/<user>/<bucket> */
+  char object_path[DFS_PATH_MAX + 1];   /* bucket_path/<key> (when key is not "") */
+} s3_target;
+
+/* Routes r (headers complete): answers it or sets its body handlers. */
+void s3_route(gw_req *r);
+
+/* Answers r with the S3 error for dfs error rc of a request on target t (err: dfs's
+ * message, kept in the S3 message). object: 1 if the request names an object. */
+void s3_error_from_dfs(gw_req *r, int rc, const char *err, const s3_target *t, int object);
+
+/* 1 if name is a valid bucket name (3..63 of a-z 0-9 . -, starting and ending with a
+ * letter or digit, not an IP address). */
+int s3_bucket_name_ok(const char *name);
+
+/* Operations (s3_bucket.c, s3_list.c, s3_object.c). */
+void s3_list_buckets(gw_req *r);
+void s3_create_bucket(gw_req *r, const s3_target *t);
+void s3_delete_bucket(gw_req *r, const s3_target *t);
+void s3_head_bucket(gw_req *r, const s3_target *t);
+void s3_list_objects(gw_req *r, const s3_target *t, int v2);
+void s3_put_object(gw_req *r, const s3_target *t);
+void s3_get_object(gw_req *r, const s3_target *t, int head);
+void s3_delete_object(gw_req *r, const s3_target *t);
+void s3_delete_objects(gw_req *r, const s3_target *t);
+void s3_copy_object(gw_req *r, const s3_target *t);
+
+#endif
