@@ -223,7 +223,7 @@ def main(t):
             hc.dfs("put", local, "/f")
             for j in (1, 2, 3):  # whichever of them leads: the others take over
                 hc.run("kill-metad", str(j))
-                hc.dfs("get", "/f", local + ".back")
+                hc.dfs("get", "-f", "/f", local + ".back")
                 check(harness.sha256_file(local + ".back") == dig,
                       "wrong bytes with metad-%d killed" % j)
                 hc.dfs("put", local, "/f%d" % j)
