@@ -300,6 +300,8 @@ class Cluster:
         self.problems = []
         self.auth, self.tls = auth, tls
         self.authd = None
+        self.gateway = None
+        self.gw_url = None
         self.admin_token = None
         self.tokens = {}
         self.secret = self.admin_password = None
@@ -392,7 +394,39 @@ class Cluster:
         return d
 
     def daemons(self):
-        return ([self.authd] if self.authd else []) + self.metads + self.chunkds
+        return ([self.authd] if self.authd else []) + self.metads + self.chunkds + \
+            ([self.gateway] if self.gateway else [])
+
+    def start_gateway(self, args=(), timeout=20):
+        """Starts dfsgw (S3 and the web console) on a free port for this cluster, with
+        the cluster's secret, and waits until it accepts connections: c.gw_url,
+        c.gateway (a Daemon, stopped and checked with the others)."""
+        if not self.gateway:
+            port = free_port()
+            env = dict(os.environ, DFS_SERVICE_SECRET=self.secret) if self.secret else None
+            tls = []
+            if self.tls:
+                tls = ["--set", "tls.enabled=true",
+                       "--set", "tls.ca=" + os.path.join(self.tls_dir, "ca.pem"),
+                       "--set", "tls.cert=" + os.path.join(self.tls_dir, "node.pem"),
+                       "--set", "tls.key=" + os.path.join(self.tls_dir, "node.key")]
+            self.gateway = Daemon("dfsgw", [
+                os.path.join(BIN, "dfsgw"), "--listen", "127.0.0.1:%d" % port,
+                "--meta", self.meta, "--auth", self.auth_addr or "127.0.0.1:1", *tls, *args],
+                os.path.join(self.dir, "logs", "dfsgw.log"), env=env)
+            self.gateway.port = port
+            self.gw_url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", port)
+        self.gateway.start()
+        deadline = time.time() + timeout
+        while True:
+            self.check_daemons()
+            try:
+                socket.create_connection(("127.0.0.1", self.gateway.port), timeout=1).close()
+                return self.gateway
+            except OSError:
+                if time.time() > deadline:
+                    raise TestFailure("dfsgw not listening %d s after its start" % timeout)
+                time.sleep(0.05)
 
     # -- security (auth=True / tls=True)
     def start_authd(self, timeout=20):
@@ -594,6 +628,9 @@ class Cluster:
             d.kill9()
         if d is self.authd:
             self.start_authd()
+            return
+        if d is self.gateway:
+            self.start_gateway()
             return
         d.start()
         if wait and d in self.metads:
