@@ -3,7 +3,8 @@ the wire: there is no CLI flag for them (dfsgw sets them), so files are committe
 (size 0, no chunks: no Alloc, no chunk writes) with raw CommitReqs. Checked: Stat, List,
 GetFile, Search and trash items return the exact bytes; a commit without attrs replacing
 the file leaves none; cp copies and mv keeps them; 2049 bytes are refused with
-DFS_EINVAL and nothing changes; they survive kill -9 (log replay), a restart from a raft
+DFS_EINVAL and nothing changes; a directory whose listing with attrs would pass the
+payload limit is DFS_ETOOBIG; they survive kill -9 (log replay), a restart from a raft
 snapshot, and a failover to a follower of a 3-voter cluster."""
 
 import os
@@ -118,6 +119,60 @@ def too_big_refused(c, s):
     check(c.overview()["files"] == files, "a refused commit created a file")
 
 
+def big_listing(c, s):
+    """300 files with the largest attrs (~630 KB of reply): List returns every byte."""
+    ok(s, W.MSG_CLIENT_TO_META_MKDIR, msg((2, "/many"), (3, True)), "mkdir /many")
+    want = {}
+    for i in range(300):
+        name = "o%03d" % i
+        want[name] = attrs_bytes(name, MAX)
+        err, text = commit_empty(s, "/many/" + name, want[name])
+        check(err == 0, "commit %s: %d %s" % (name, err, text))
+    got = list_attrs(s, "/many")
+    check(got == want, "list of 300 files: %d entries, %d with the right attrs"
+          % (len(got), sum(got.get(k) == v for k, v in want.items())))
+    ok(s, W.MSG_CLIENT_TO_META_DELETE, msg((2, "/many"), (3, True)), "rm -r /many")
+
+
+def pipelined_commits(s, paths_attrs, batch=200):
+    """Commits of empty files, `batch` in flight at a time on session s's socket."""
+    items = list(paths_attrs)
+    for k in range(0, len(items), batch):
+        part = items[k:k + batch]
+        for i, (path, attrs) in enumerate(part):
+            s.sock.sendall(W.frame(W.MSG_CLIENT_TO_META_COMMIT,
+                                   msg((2, path), (4, 1), (9, attrs)), req_id=10 ** 6 + k + i))
+        for _ in part:
+            rtype, _, rid, rep, _ = W.read_frame(s.sock)
+            err, text = W.status_of(rep)
+            check(rtype == W.MSG_CLIENT_TO_META_COMMIT + 1 and err == 0,
+                  "pipelined commit %d: type %d error %d %s" % (rid, rtype, err, text))
+
+
+def listing_budget(c):
+    """Attrs count against List's payload budget: a directory whose entries with their
+    attrs exceed 32 MiB is DFS_ETOOBIG with a message naming the attrs' share, never a
+    reply past the limit; search stays within it (truncated)."""
+    s = W.MetaSession(c.meta, timeout=60)
+    try:
+        ok(s, W.MSG_CLIENT_TO_META_MKDIR, msg((2, "/big"), (3, True)), "mkdir /big")
+        n = 14800  # x (2048 attrs + 200 name + ~40) > 32 MiB
+        pipelined_commits(s, (("/big/%05d%s" % (i, "n" * 195), attrs_bytes(str(i), MAX))
+                              for i in range(n)))
+        err, text, _ = s.req(W.MSG_CLIENT_TO_META_LIST, msg((2, "/big")))
+        check(err == -11, "list of %d files with 2 KiB attrs: expected DFS_ETOOBIG, got %d %s"
+              % (n, err, text))
+        check("client attributes" in text and "%d entries" % n in text,
+              "the refusal does not explain itself: " + text)
+        rep = ok(s, W.MSG_CLIENT_TO_META_SEARCH, msg((2, "nnnn"), (11, 100000)), "search")
+        hits = rep.get(2, [])
+        check(0 < len(hits) < n and W.one(rep, 3), "search: %d hits, truncated %r"
+              % (len(hits), W.one(rep, 3)))
+        ok(s, W.MSG_CLIENT_TO_META_DELETE, msg((2, "/big"), (3, True)), "rm -r /big")
+    finally:
+        s.close()
+
+
 def survive_kill9(c, s):
     s.close()
     c.restart(c.metad)  # kill -9: the commits come back from the raft log
@@ -174,7 +229,15 @@ def failover(c):
         check(stat_attrs(s, "/ha/obj") == A, "the new leader does not have the attrs")
     finally:
         s.close()
-    c.metads[li].start()  # back as a follower (teardown wants every daemon up)
+    c.metads[li].start()  # back as a follower (teardown wants every daemon up, and its
+    deadline = time.time() + 30  # signal handlers installed: wait until it answers)
+    while True:
+        try:
+            c.overview(i=li, timeout=2.0)
+            break
+        except (OSError, ValueError):
+            check(time.time() < deadline, "metad-%d did not come back" % (li + 1))
+            time.sleep(0.1)
     c.leader(timeout=30)
 
 
@@ -187,11 +250,14 @@ def main(t):
             t.case("stat, list, getfile, search return the committed attrs", every_reader, c, s)
             t.case("replace, cp, mv, trash and restore", replace_copy_move, c, s)
             t.case("2049 bytes refused, nothing changed", too_big_refused, c, s)
+            t.case("300 files with 2 KiB attrs list in full", big_listing, c, s)
         finally:
             s.close()
         s = W.MetaSession(c.meta)
         t.case("attrs survive kill -9 (log replay)", survive_kill9, c, s)
         t.case("attrs survive a restart from a raft snapshot", survive_snapshot, c)
+    with t.cluster(chunkservers=1, name="attrs-list") as c:
+        t.case("List counts attrs in its payload budget", listing_budget, c)
     with t.cluster(chunkservers=1, name="attrs-ha", metads=3,
                    metad_args=["--set", "raft.election_timeout=300ms",
                                "--set", "raft.heartbeat_timeout=50ms"]) as c:
