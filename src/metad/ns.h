@@ -27,6 +27,7 @@ typedef struct {
   uint32_t len;
   uint8_t b[];
 } ns_attrs;
+
 struct ns_inode {
   ns_inode *parent; /* NULL for the root */
   char *name;       /* owned; "" for the root */
