@@ -26,6 +26,9 @@
 /* Default limits: metadata payloads (a commit of a 100 GiB file lists 100k chunks). */
 #define DFS_MAX_PAYLOAD (32u << 20)
 #define DFS_MAX_BULK (DFS_CHUNK_SIZE + 4096u)
+/* A file's client attributes (CommitReq.attrs, Entry.attrs): opaque bytes metad keeps
+ * with the file, at most this many (client_meta.proto). */
+#define DFS_ATTRS_MAX 2048u
 
 typedef struct {
   uint16_t type;     /* dfs MsgType */

@@ -238,6 +238,14 @@ void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CommitReq");
     return;
   }
+  if (rq->attrs.len > DFS_ATTRS_MAX) { /* first: such a body never reaches the log */
+    snprintf(msg, sizeof msg,
+             "the file's client attributes are %zu bytes: at most %u are allowed",
+             rq->attrs.len, DFS_ATTRS_MAX);
+    md_reply_status(c, &m->hdr, DFS_EINVAL, msg);
+    dfs__commit_req__free_unpacked(rq, NULL);
+    return;
+  }
   commit_locs *locs = NULL;
   ops_chunk *chunks = NULL;
   int rc = rg_check_leader(md, msg, sizeof msg);
@@ -265,7 +273,11 @@ void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     chunks[i].reuse = rq->chunks[i]->reuse ? 1 : 0;
   }
   ops_op op = {0};
-  op.type = OP_COMMIT2;
+  /* COMMIT2 unless there are attrs: a cluster that never sets them keeps writing entries
+   * that metads from before attrs can apply (a rolling upgrade) */
+  op.type = rq->attrs.len ? OP_COMMIT3 : OP_COMMIT2;
+  op.attrs = rq->attrs.data;
+  op.attrs_len = (uint32_t)rq->attrs.len;
   op.rid = rq->request_id;
   op.path = rq->path;
   op.str = u->name;

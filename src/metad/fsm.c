@@ -19,8 +19,10 @@
 #include "metad/perm.h"
 
 #define SNAP_MAGIC 0x314e534du /* "MSN1" */
-#define SNAP_VERSION 3 /* 2: results val2, chunk crc64 section, trash;
-                          3: results digest, retired chunk ids */
+#define SNAP_VERSION 4 /* 2: results val2, chunk crc64 section, trash;
+                          3: results digest, retired chunk ids, quotas;
+                          4: every file node (tree and trash) ends with its client
+                             attributes (NS_DEC_ATTRS); v1..3 load with none */
 
 static void oom_abort(void) {
   LOG_ERROR("out of memory while applying a log entry; exiting to keep replicas consistent");
@@ -355,6 +357,13 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
                    op->nchunks, on_unref, f, msg, msgsz);
   if (rc) oom_abort(); /* checked above: only OOM can fail here */
   ids = NULL;
+  if (op->attrs_len) { /* the new inode starts without: the replaced file's attrs went
+                          with it, so a commit without attrs leaves none */
+    ns_inode *nf;
+    if (ns_lookup(f->ns, op->path, &nf, msg, msgsz) ||
+        ns_set_attrs(f->ns, nf, op->attrs, op->attrs_len))
+      oom_abort();
+  }
 out:
   free(ids);
   u64map_free(&seen);
@@ -862,6 +871,7 @@ static void apply_op(fsm_t *f, const ops_op *op) {
     break;
   case OP_COMMIT:
   case OP_COMMIT2:
+  case OP_COMMIT3:
     rc = apply_commit(f, op, msg, sizeof msg);
     break;
   case OP_RENAME:
@@ -972,7 +982,7 @@ int fsm_snapshot(const fsm_t *f, ops_wbuf *w) {
       wb_u64(w, f->chunks.ents[i].id);
       wb_u64(w, f->chunks.ents[i].crc64);
     }
-  trash_encode(&f->trash, w);
+  trash_encode(&f->trash, f->ns, w);
   /* v3: the log clock and the retired ids, oldest first */
   wb_u64(w, (uint64_t)f->now_ns);
   wb_u64(w, f->retired_n);
@@ -1026,7 +1036,8 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
   if ((rc = chunks_decode(&n->chunks, &r))) goto err;
   rc = DFS_EPROTO;
   ns_free(n->ns);
-  if (!(n->ns = ns_decode(&r))) goto err;
+  unsigned nsflags = version >= 4 ? NS_DEC_ATTRS : 0;
+  if (!(n->ns = ns_decode(&r, nsflags))) goto err;
   if (version >= 2) {
     uint64_t ncrc = rb_u64(&r);
     if (r.err || ncrc > n->chunks.n) goto err;
@@ -1037,7 +1048,7 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
       ce->crc64 = crc;
     }
     trash_free(&n->trash, n->ns);
-    if ((rc = trash_decode(&n->trash, n->ns, &r))) goto err;
+    if ((rc = trash_decode(&n->trash, n->ns, &r, nsflags))) goto err;
     rc = DFS_EPROTO;
   }
   if (version >= 3) {

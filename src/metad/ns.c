@@ -2,7 +2,8 @@
  * Invariants: (1) every inode except the root is in exactly one parent's child table
  * under its own name; (2) a child table's load is <= 1/2, linear probing with
  * backward-shift deletion keyed by FNV-1a of the name; (3) files/dirs counters equal
- * the number of file/directory inodes. */
+ * the number of file/directory inodes; (4) ns->attrs holds exactly the live file inodes
+ * (in the tree or the trash) that have attrs, each 1..DFS_ATTRS_MAX bytes. */
 #include "metad/ns.h"
 
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "common/array.h"
 #include "common/errors.h"
+#include "common/frame.h"
 #include "common/path.h"
 
 /* An inode of 72 bytes fits glibc's 80-byte malloc chunk (80 bytes took 96): keep it. */
@@ -111,6 +113,33 @@ void ns_subtree_usage(const ns_inode *n, uint64_t *entries, uint64_t *bytes) {
   }
   *entries = e;
   *bytes = b;
+}
+
+/* ---- client attributes (beside the inodes, see ns.h) ---- */
+
+const ns_attrs *ns_file_attrs(const ns_t *ns, const ns_inode *f) {
+  uint64_t v;
+  if (!ns->attrs.count || !u64map_get(&ns->attrs, (uint64_t)(uintptr_t)f, &v)) return NULL;
+  return (const ns_attrs *)(uintptr_t)v;
+}
+
+int ns_set_attrs(ns_t *ns, ns_inode *f, const void *p, uint32_t len) {
+  uint64_t key = (uint64_t)(uintptr_t)f, old = 0;
+  int had = ns->attrs.count && u64map_get(&ns->attrs, key, &old);
+  if (!len) {
+    if (had) u64map_del(&ns->attrs, key);
+  } else {
+    ns_attrs *a = malloc(sizeof *a + len);
+    if (!a) return DFS_ENOMEM;
+    a->len = len;
+    memcpy(a->b, p, len);
+    if (u64map_put(&ns->attrs, key, (uint64_t)(uintptr_t)a)) {
+      free(a);
+      return DFS_ENOMEM;
+    }
+  }
+  if (had) free((void *)(uintptr_t)old);
+  return 0;
 }
 
 static ns_inode *inode_new(ns_t *ns, const char *name, size_t nlen, int is_dir,
@@ -242,6 +271,7 @@ static void inode_free_tree(ns_t *ns, ns_inode *n, void (*on_chunk)(void *, uint
       for (uint32_t i = 0; i < n->u.file.nchunks; i++) on_chunk(ud, ns_file_chunks(n)[i]);
     if (n->u.file.nchunks != 1) free(n->u.file.ids.many);
     if (ns) ns->files--;
+    if (ns) ns_set_attrs(ns, n, NULL, 0); /* without ns: ns_free frees them all */
   }
   free(n->name);
   free(n);
@@ -266,6 +296,9 @@ ns_t *ns_new(void) {
 void ns_free(ns_t *ns) {
   if (!ns) return;
   if (ns->root) inode_free_tree(NULL, ns->root, NULL, NULL);
+  for (size_t i = 0; i < ns->attrs.cap; i++) /* the tree's and the trash's */
+    if (ns->attrs.keys[i]) free((void *)(uintptr_t)ns->attrs.vals[i]);
+  u64map_free(&ns->attrs);
   search_free(&ns->idx);
   free(ns->usage);
   u64map_free(&ns->usage_idx);
@@ -588,6 +621,8 @@ ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t
       set_chunks(n, ids, src->u.file.nchunks);
       for (uint32_t i = 0; i < n->u.file.nchunks; i++) on_ref(ud, ns_file_chunks(n)[i]);
     }
+    const ns_attrs *a = ns_file_attrs(ns, src); /* a copy is the same content */
+    if (a && ns_set_attrs(ns, n, a->b, a->len)) goto err;
     (*files)++;
     *bytes += src->u.file.size;
   }
@@ -609,7 +644,7 @@ int ns_lookup_parent(ns_t *ns, const char *path, ns_inode **dir, const char **na
 
 /* ---- snapshot ---- */
 
-static void enc_node(const ns_inode *n, ops_wbuf *w) {
+static void enc_node(const ns_t *ns, const ns_inode *n, ops_wbuf *w) {
   wb_u8(w, n->is_dir);
   wb_str(w, n->name);
   wb_str(w, n->owner);
@@ -623,23 +658,26 @@ static void enc_node(const ns_inode *n, ops_wbuf *w) {
       w->oom = 1;
       return;
     }
-    for (uint32_t i = 0; i < n->u.dir.count; i++) enc_node(kids[i], w);
+    for (uint32_t i = 0; i < n->u.dir.count; i++) enc_node(ns, kids[i], w);
     free(kids);
   } else {
     wb_u8(w, n->replicas);
     wb_u64(w, n->u.file.size);
     wb_u32(w, n->u.file.nchunks);
     for (uint32_t i = 0; i < n->u.file.nchunks; i++) wb_u64(w, ns_file_chunks(n)[i]);
+    const ns_attrs *a = ns_file_attrs(ns, n); /* NS_DEC_ATTRS */
+    wb_u32(w, a ? a->len : 0);
+    if (a) wb_bytes(w, a->b, a->len);
   }
 }
 
 void ns_encode(const ns_t *ns, ops_wbuf *w) {
   wb_u64(w, ns->next_ino);
-  enc_node(ns->root, w);
+  enc_node(ns, ns->root, w);
 }
 
 /* Decodes one node (and subtree) into parent (NULL = root). depth bounds recursion. */
-static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth) {
+static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth, unsigned flags) {
   if (depth > DFS_PATH_MAX / 2 + 1) return NULL;
   uint8_t is_dir = rb_u8(r);
   const char *name = rb_str(r), *owner = rb_str(r);
@@ -665,7 +703,7 @@ static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth) {
     uint32_t cnt = rb_u32(r);
     if (r->err || !rb_has(r, (size_t)cnt * 30)) goto err; /* each node >= 30 bytes */
     for (uint32_t i = 0; i < cnt; i++) {
-      ns_inode *c = dec_node(ns, r, depth + 1);
+      ns_inode *c = dec_node(ns, r, depth + 1, flags);
       if (!c) goto err;
       if (dir_find(n, c->name, strlen(c->name)) || dir_add(n, c)) {
         inode_free_tree(ns, c, NULL, NULL);
@@ -685,6 +723,11 @@ static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth) {
       for (uint32_t i = 0; i < nc; i++) ids[i] = rb_u64(r);
       set_chunks(n, ids, nc);
     }
+    if (flags & NS_DEC_ATTRS) {
+      uint32_t al = rb_u32(r);
+      const uint8_t *ab = al ? rb_bytes(r, al) : NULL;
+      if (r->err || al > DFS_ATTRS_MAX || (al && ns_set_attrs(ns, n, ab, al))) goto err;
+    }
   }
   return n;
 err:
@@ -692,12 +735,12 @@ err:
   return NULL;
 }
 
-ns_t *ns_decode(ops_rbuf *r) {
+ns_t *ns_decode(ops_rbuf *r, unsigned flags) {
   ns_t *ns = calloc(1, sizeof *ns);
   if (!ns) return NULL;
   search_init(&ns->idx);
   ns->next_ino = rb_u64(r);
-  ns->root = dec_node(ns, r, 0);
+  ns->root = dec_node(ns, r, 0, flags);
   if (!ns->root || !ns->root->is_dir || index_tree(ns, ns->root, 0)) {
     ns_free(ns);
     return NULL;
@@ -705,11 +748,10 @@ ns_t *ns_decode(ops_rbuf *r) {
   return ns;
 }
 
-void ns_encode_tree(const ns_inode *n, ops_wbuf *w) { enc_node(n, w); }
+void ns_encode_tree(const ns_t *ns, const ns_inode *n, ops_wbuf *w) { enc_node(ns, n, w); }
 
-ns_inode *ns_decode_tree(ns_t *ns, ops_rbuf *r) {
-  ns_inode *n = dec_node(ns, r, 1);
-  return n;
+ns_inode *ns_decode_tree(ns_t *ns, ops_rbuf *r, unsigned flags) {
+  return dec_node(ns, r, 1, flags);
 }
 
 /* ---- depth limits ---- */

@@ -3,6 +3,12 @@
  * file keeps its ordered chunk id array, size, replication goal. Memory per file is the
  * inode (72 bytes), its name and, beyond one chunk, its chunk array; nothing else is
  * allocated per file (the search index keeps its name once more, search.h).
+ * Client attributes (CommitReq.attrs, at most DFS_ATTRS_MAX bytes) are rare next to
+ * files and would push every inode past 72 bytes, so they live beside the tree: ns->attrs
+ * maps a file inode's address to its ns_attrs (one allocation of 4 + len bytes plus a
+ * map slot, ~32 bytes at the map's load); a file without attrs costs nothing more. The
+ * entry goes with the inode: set by ns_set_attrs, copied by ns_copy_tree, kept by moves
+ * (rename, trash, restore keep the inode), freed when the inode is freed.
  * Only fsm.c mutates the namespace (deterministically, from applied log entries). */
 #ifndef METAD_NS_H
 #define METAD_NS_H
@@ -15,6 +21,13 @@
 #include "metad/u64map.h"
 
 typedef struct ns_inode ns_inode;
+
+/* A file's client attributes: opaque bytes (may hold NULs), 1..DFS_ATTRS_MAX of them. */
+typedef struct {
+  uint32_t len;
+  uint8_t b[];
+} ns_attrs;
+
 struct ns_inode {
   ns_inode *parent; /* NULL for the root */
   char *name;       /* owned; "" for the root */
@@ -66,7 +79,16 @@ typedef struct {
   ns_usage *usage;      /* owned vector */
   size_t nusage, capusage;
   u64map usage_idx;     /* interned owner pointer -> index */
+  u64map attrs;         /* file inode address -> ns_attrs * (owned); files with attrs
+                           only, in the tree or the trash */
 } ns_t;
+
+/* The client attributes of file f, or NULL if it has none. Valid until f's attrs are
+ * set again or f is freed. */
+const ns_attrs *ns_file_attrs(const ns_t *ns, const ns_inode *f);
+/* Replaces file f's attrs with a copy of len bytes at p (len 0 = none; the caller keeps
+ * len <= DFS_ATTRS_MAX). 0 or DFS_ENOMEM (f unchanged). */
+int ns_set_attrs(ns_t *ns, ns_inode *f, const void *p, uint32_t len);
 
 /* owner's usage (zeroes if it has nothing). */
 void ns_usage_of(const ns_t *ns, const char *owner, uint64_t *entries, uint64_t *bytes);
@@ -162,14 +184,18 @@ int ns_attach(ns_t *ns, ns_inode *dir, ns_inode *n, const char *name, size_t nle
 void ns_free_detached(ns_t *ns, ns_inode *n, void (*on_chunk)(void *ud, uint64_t id),
                       void *ud);
 /* Deep copy of src as a detached subtree owned by owner with mtime mtime_ns; on_ref is
- * called for each chunk id of each copied file. *files and *bytes are increased.
- * NULL on OOM. */
+ * called for each chunk id of each copied file; files keep their attrs. *files and
+ * *bytes are increased. NULL on OOM. */
 ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t mtime_ns,
                        void (*on_ref)(void *ud, uint64_t id), void *ud, uint64_t *files,
                        uint64_t *bytes);
-/* Encodes / decodes one detached subtree (trash) in the snapshot format. */
-void ns_encode_tree(const ns_inode *n, ops_wbuf *w);
-ns_inode *ns_decode_tree(ns_t *ns, ops_rbuf *r);
+/* Flags of the decoders: what the encoding being read has (older snapshots lack it). */
+#define NS_DEC_ATTRS 0x01 /* every file node ends with u32 attrs length + bytes (fsm
+                             snapshot v4 on; ns_encode always writes it) */
+/* Encodes / decodes one detached subtree (trash) in the snapshot format; n's attrs are
+ * looked up in ns (the namespace the subtree belongs to). */
+void ns_encode_tree(const ns_t *ns, const ns_inode *n, ops_wbuf *w);
+ns_inode *ns_decode_tree(ns_t *ns, ops_rbuf *r, unsigned flags);
 /* Resolves the parent dir of a valid path: *dir, *name, *nlen (see ns_lookup). */
 int ns_lookup_parent(ns_t *ns, const char *path, ns_inode **dir, const char **name,
                      size_t *nlen, char *msg, size_t msgsz);
@@ -177,6 +203,6 @@ int ns_lookup_parent(ns_t *ns, const char *path, ns_inode **dir, const char **na
 /* Snapshot: appends the whole tree to w / rebuilds a namespace from r (validating
  * everything; NULL if malformed or OOM). */
 void ns_encode(const ns_t *ns, ops_wbuf *w);
-ns_t *ns_decode(ops_rbuf *r);
+ns_t *ns_decode(ops_rbuf *r, unsigned flags);
 
 #endif

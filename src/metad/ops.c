@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/frame.h"
 
 #define OPS_MAGIC 0x31504f4du /* "MOP1" */
 
@@ -37,6 +38,7 @@ static void wb_raw(ops_wbuf *w, const void *p, size_t n) {
   w->len += n;
 }
 
+void wb_bytes(ops_wbuf *w, const void *p, size_t n) { wb_raw(w, p, n); }
 void wb_u8(ops_wbuf *w, uint8_t v) { wb_raw(w, &v, 1); }
 void wb_u32(ops_wbuf *w, uint32_t v) {
   uint8_t b[4];
@@ -79,6 +81,7 @@ static const uint8_t *rb_take(ops_rbuf *r, size_t n) {
   r->pos += n;
   return p;
 }
+const uint8_t *rb_bytes(ops_rbuf *r, size_t n) { return rb_take(r, n); }
 uint8_t rb_u8(ops_rbuf *r) {
   const uint8_t *p = rb_take(r, 1);
   return p ? p[0] : 0;
@@ -123,7 +126,13 @@ uint32_t ops_entry_count(const ops_wbuf *w) {
 
 /* Ops that carry a chunk list after the COMMIT header. */
 static int has_chunks(uint8_t type) {
-  return type == OP_COMMIT || type == OP_COMMIT2 || type == OP_RETIRE_ORPHANS;
+  return type == OP_COMMIT || type == OP_COMMIT2 || type == OP_COMMIT3 ||
+         type == OP_RETIRE_ORPHANS;
+}
+
+/* Bytes of one encoded chunk of an op of this type. */
+static size_t chunk_wire(uint8_t type) {
+  return type == OP_COMMIT2 || type == OP_COMMIT3 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE;
 }
 
 void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
@@ -134,6 +143,7 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
   case OP_DELETE:
   case OP_COMMIT:
   case OP_COMMIT2:
+  case OP_COMMIT3:
   case OP_RETIRE_ORPHANS:
   case OP_CHMOD:
   case OP_MKHOME:
@@ -151,11 +161,15 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
         wb_u64(w, chunks[i].version);
         wb_u32(w, chunks[i].length);
         wb_u32(w, chunks[i].crc32c);
-        if (op->type == OP_COMMIT2) {
+        if (chunk_wire(op->type) == OPS_CHUNK2_WIRE) {
           wb_u64(w, chunks[i].crc64);
           wb_u8(w, chunks[i].reuse ? 1 : 0);
         }
       }
+    }
+    if (op->type == OP_COMMIT3) {
+      wb_u32(w, op->attrs_len);
+      wb_raw(w, op->attrs, op->attrs_len);
     }
     break;
   case OP_RENAME:
@@ -213,6 +227,7 @@ int ops_next(ops_iter *it, ops_op *op) {
   case OP_DELETE:
   case OP_COMMIT:
   case OP_COMMIT2:
+  case OP_COMMIT3:
   case OP_RETIRE_ORPHANS:
   case OP_CHMOD:
   case OP_MKHOME:
@@ -222,13 +237,19 @@ int ops_next(ops_iter *it, ops_op *op) {
     op->mode = rb_u32(r);
     op->flag = rb_u8(r);
     if (has_chunks(op->type)) {
-      size_t cw = op->type == OP_COMMIT2 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE;
+      size_t cw = chunk_wire(op->type);
       op->size = rb_u64(r);
       op->replicas = rb_u32(r);
       op->nchunks = rb_u32(r);
       if (!rb_has(r, (size_t)op->nchunks * cw)) return DFS_EPROTO;
       op->chunks = r->p + r->pos;
       r->pos += (size_t)op->nchunks * cw;
+    }
+    if (op->type == OP_COMMIT3) { /* never empty: a commit without attrs is a COMMIT2 */
+      op->attrs_len = rb_u32(r);
+      if (op->attrs_len == 0 || op->attrs_len > DFS_ATTRS_MAX) return DFS_EPROTO;
+      op->attrs = rb_take(r, op->attrs_len);
+      if (!op->attrs) return DFS_EPROTO;
     }
     break;
   case OP_RENAME:
@@ -266,15 +287,15 @@ int ops_next(ops_iter *it, ops_op *op) {
 
 ops_chunk ops_chunk_at(const ops_op *op, uint32_t i) {
   ops_rbuf r;
-  size_t cw = op->type == OP_COMMIT2 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE;
+  size_t cw = chunk_wire(op->type);
   rb_init(&r, op->chunks + (size_t)i * cw, cw);
   ops_chunk c;
   c.id = rb_u64(&r);
   c.version = rb_u64(&r);
   c.length = rb_u32(&r);
   c.crc32c = rb_u32(&r);
-  c.crc64 = op->type == OP_COMMIT2 ? rb_u64(&r) : 0;
-  c.reuse = op->type == OP_COMMIT2 ? rb_u8(&r) : 0;
+  c.crc64 = cw == OPS_CHUNK2_WIRE ? rb_u64(&r) : 0;
+  c.reuse = cw == OPS_CHUNK2_WIRE ? rb_u8(&r) : 0;
   return c;
 }
 
@@ -304,9 +325,9 @@ uint64_t ops_digest(const ops_op *op) {
   h = fnv_u64(h, op->size);
   h = fnv_u64(h, op->replicas);
   h = fnv_u64(h, op->nchunks);
-  if (has_chunks(op->type))
-    h = fnv(h, op->chunks,
-            (size_t)op->nchunks * (op->type == OP_COMMIT2 ? OPS_CHUNK2_WIRE : OPS_CHUNK_WIRE));
+  if (has_chunks(op->type)) h = fnv(h, op->chunks, (size_t)op->nchunks * chunk_wire(op->type));
+  if (op->attrs_len) /* COMMIT3 only: earlier ops' digests stay what they were */
+    h = fnv(fnv_u64(h, op->attrs_len), op->attrs, op->attrs_len);
   if (op->type != OP_TRASH) { /* TRASH's a is the leader's clock + retention */
     h = fnv_u64(h, op->a);
     h = fnv_u64(h, op->b);

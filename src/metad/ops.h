@@ -22,6 +22,7 @@ void wb_u8(ops_wbuf *w, uint8_t v);
 void wb_u32(ops_wbuf *w, uint32_t v);
 void wb_u64(ops_wbuf *w, uint64_t v);
 void wb_str(ops_wbuf *w, const char *s); /* NULL = "" */
+void wb_bytes(ops_wbuf *w, const void *p, size_t n); /* raw, no length (p NULL if n 0) */
 void wb_pad8(ops_wbuf *w);
 /* Rewrites a u32 written earlier at offset off. */
 void wb_put_u32_at(ops_wbuf *w, size_t off, uint32_t v);
@@ -38,6 +39,8 @@ uint32_t rb_u32(ops_rbuf *r);
 uint64_t rb_u64(ops_rbuf *r);
 /* Pointer into the buffer (NUL-terminated, no interior NUL), or "" on error. */
 const char *rb_str(ops_rbuf *r);
+/* Pointer to the next n bytes (consumed), or NULL with err set if fewer remain. */
+const uint8_t *rb_bytes(ops_rbuf *r, size_t n);
 /* 1 if at least n more bytes remain (without consuming them). */
 int rb_has(const ops_rbuf *r, size_t n);
 
@@ -75,6 +78,10 @@ enum ops_type {
                             mtime = the leader's clock: every id no file references is
                             retired before the leader deletes its files as garbage, so no
                             commit can take it afterwards; val = ids retired */
+  OP_COMMIT3 = 20,       /* COMMIT2 + the file's client attributes after the chunks: u32
+                            length (1..DFS_ATTRS_MAX) + bytes. Written only for a commit
+                            that carries attrs (others stay COMMIT2, which older metads
+                            apply); a metad older than this refuses it (DFS_EPROTO) */
 };
 
 /* Bits of ops_op.flag for namespace ops. */
@@ -106,13 +113,17 @@ typedef struct {
   uint64_t size;
   uint32_t replicas;
   uint32_t nchunks;
-  const uint8_t *chunks; /* nchunks * OPS_CHUNK_WIRE (COMMIT2: OPS_CHUNK2_WIRE) bytes,
+  const uint8_t *chunks; /* nchunks * OPS_CHUNK_WIRE (COMMIT2/3: OPS_CHUNK2_WIRE) bytes,
                             read with ops_chunk_at */
+  const uint8_t *attrs;  /* COMMIT3: attrs_len bytes of client attributes (may hold NULs;
+                            decoded: points into the entry; NULL when attrs_len is 0) */
+  uint32_t attrs_len;    /* 0 = none; at most DFS_ATTRS_MAX */
   uint64_t a, b;
 } ops_op;
 
-/* Appends one op to w (an entry being built with ops_entry_begin). For COMMIT/COMMIT2,
- * op->chunks is ignored and `chunks` (nchunks entries) is encoded instead. */
+/* Appends one op to w (an entry being built with ops_entry_begin). For COMMIT/2/3,
+ * op->chunks is ignored and `chunks` (nchunks entries) is encoded instead; COMMIT3 also
+ * encodes op->attrs (the caller keeps attrs_len <= DFS_ATTRS_MAX: decoding refuses more). */
 void ops_entry_begin(ops_wbuf *w);
 void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks);
 /* Finishes the entry: writes the op count and pads to 8. 0 or DFS_ENOMEM. */
@@ -130,7 +141,7 @@ int ops_next(ops_iter *it, ops_op *op);
 ops_chunk ops_chunk_at(const ops_op *op, uint32_t i);
 
 /* A 64-bit digest (never 0) of what the client chose in op: type, acting user, paths,
- * mode, flags, sizes, chunks and a/b where they are the client's (not the leader's clock
+ * mode, flags, sizes, chunks, attrs and a/b where they are the client's (not the leader's clock
  * in mtime or a TRASH expiry). A request id sent again is a retry only if this matches. */
 uint64_t ops_digest(const ops_op *op);
 /* ops_digest of op as it will read once encoded with chunks (as ops_append takes them):

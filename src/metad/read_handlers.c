@@ -22,7 +22,7 @@
 #define GETFILE_MAX_CHUNKS 65536
 #define MSGSZ 512
 
-void read_fill_entry(Dfs__Entry *e, const ns_inode *n) {
+void read_fill_entry(Dfs__Entry *e, const ns_t *ns, const ns_inode *n) {
   e->name = n->parent ? n->name : "/";
   e->type = n->is_dir ? DFS__ENTRY_TYPE__ENTRY_DIR : DFS__ENTRY_TYPE__ENTRY_FILE;
   e->size = n->is_dir ? n->u.dir.count : n->u.file.size;
@@ -32,6 +32,11 @@ void read_fill_entry(Dfs__Entry *e, const ns_inode *n) {
   e->replicas = n->is_dir ? 0 : n->replicas;
   e->chunks = n->is_dir ? 0 : n->u.file.nchunks;
   e->inode = n->ino;
+  const ns_attrs *a = n->is_dir ? NULL : ns_file_attrs(ns, n);
+  if (a) {
+    e->attrs.data = (uint8_t *)a->b; /* borrowed: the reply is packed before the next apply */
+    e->attrs.len = a->len;
+  }
 }
 
 int read_lookup(metad *md, const md_user *u, const char *path, ns_inode **n,
@@ -78,13 +83,13 @@ void h_list(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     size_t i = 0;
     for (ns_inode *ch; (ch = ns_dir_next(n, &pos)) && i < cnt; i++) {
       dfs__entry__init(&ents[i]);
-      read_fill_entry(&ents[i], ch);
+      read_fill_entry(&ents[i], md->fsm->ns, ch);
       ptrs[i] = &ents[i];
     }
     qsort(ptrs, cnt, sizeof *ptrs, cmp_entry_name);
   } else {
     dfs__entry__init(&ents[0]);
-    read_fill_entry(&ents[0], n);
+    read_fill_entry(&ents[0], md->fsm->ns, n);
     ptrs[0] = &ents[0];
   }
   Dfs__Status st = DFS__STATUS__INIT;
@@ -93,9 +98,18 @@ void h_list(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   rep.status = &st;
   rep.n_entries = cnt;
   rep.entries = ptrs;
-  if (protobuf_c_message_get_packed_size(&rep.base) > DFS_MAX_PAYLOAD - 1024) {
-    snprintf(msg, sizeof msg, "%s has %zu entries: too many to list in one reply", rq->path,
-             cnt);
+  /* The budget is the packed reply, client attributes included (up to DFS_ATTRS_MAX
+   * per file): a listing never exceeds the payload limit; a directory whose entries do
+   * not fit is refused whole rather than listed without some entries' attrs (a client
+   * could not tell "omitted" from "none"). */
+  size_t packed = protobuf_c_message_get_packed_size(&rep.base);
+  if (packed > DFS_MAX_PAYLOAD - 1024) {
+    size_t abytes = 0;
+    for (size_t i = 0; i < cnt; i++) abytes += ents[i].attrs.len;
+    snprintf(msg, sizeof msg,
+             "%s has %zu entries: too many to list in one reply (%zu bytes, %zu of them "
+             "client attributes; at most %u)",
+             rq->path, cnt, packed, abytes, DFS_MAX_PAYLOAD - 1024);
     md_reply_status(c, &m->hdr, DFS_ETOOBIG, msg);
   } else {
     dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
@@ -119,7 +133,7 @@ void h_stat(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     md_reply_status(c, &m->hdr, rc, msg);
   } else {
     Dfs__Entry e = DFS__ENTRY__INIT;
-    read_fill_entry(&e, n);
+    read_fill_entry(&e, md->fsm->ns, n);
     Dfs__Status st = DFS__STATUS__INIT;
     st.message = "";
     Dfs__StatRep rep = DFS__STAT_REP__INIT;
@@ -228,7 +242,7 @@ void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     l->n_replicas = (size_t)(&aptrs[ai] - l->replicas);
   }
   Dfs__Entry e = DFS__ENTRY__INIT;
-  read_fill_entry(&e, n);
+  read_fill_entry(&e, md->fsm->ns, n);
   Dfs__Status st = DFS__STATUS__INIT;
   st.message = "";
   Dfs__GetFileRep rep = DFS__GET_FILE_REP__INIT;

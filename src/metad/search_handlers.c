@@ -132,7 +132,7 @@ void h_search(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     if (!(paths[k] = strdup(p))) goto oom;
     dfs__search_hit__init(&hits[k]);
     dfs__entry__init(&ents[k]);
-    read_fill_entry(&ents[k], s.hits[i]);
+    read_fill_entry(&ents[k], md->fsm->ns, s.hits[i]);
     hits[k].path = paths[k];
     hits[k].entry = &ents[k];
     hp[k] = &hits[k];

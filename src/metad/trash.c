@@ -63,7 +63,7 @@ void trash_remove(trash_t *t, size_t i) {
   t->n--;
 }
 
-void trash_encode(const trash_t *t, ops_wbuf *w) {
+void trash_encode(const trash_t *t, const ns_t *ns, ops_wbuf *w) {
   wb_u64(w, t->next_id);
   wb_u64(w, t->n);
   for (size_t i = 0; i < t->n; i++) {
@@ -73,11 +73,11 @@ void trash_encode(const trash_t *t, ops_wbuf *w) {
     wb_str(w, it->path);
     wb_u64(w, (uint64_t)it->deleted_ns);
     wb_u64(w, (uint64_t)it->expires_ns);
-    ns_encode_tree(it->node, w);
+    ns_encode_tree(ns, it->node, w);
   }
 }
 
-int trash_decode(trash_t *t, ns_t *ns, ops_rbuf *r) {
+int trash_decode(trash_t *t, ns_t *ns, ops_rbuf *r, unsigned flags) {
   trash_init(t);
   uint64_t next = rb_u64(r), n = rb_u64(r);
   if (r->err || n > r->len / 40) return DFS_EPROTO;
@@ -86,7 +86,7 @@ int trash_decode(trash_t *t, ns_t *ns, ops_rbuf *r) {
     const char *user = rb_str(r), *path = rb_str(r);
     int64_t del = (int64_t)rb_u64(r), exp = (int64_t)rb_u64(r);
     if (r->err || id >= next || (t->n && id <= t->items[t->n - 1].id)) goto bad;
-    ns_inode *node = ns_decode_tree(ns, r);
+    ns_inode *node = ns_decode_tree(ns, r, flags);
     if (!node) goto bad;
     uint64_t nid;
     t->next_id = id;

@@ -39,8 +39,9 @@ long trash_find(const trash_t *t, uint64_t id);
 /* Removes item i from the vector (frees its strings, NOT its node). */
 void trash_remove(trash_t *t, size_t i);
 
-/* Snapshot section. decode: 0, or DFS_EPROTO/DFS_ENOMEM (t left empty). */
-void trash_encode(const trash_t *t, ops_wbuf *w);
-int trash_decode(trash_t *t, ns_t *ns, ops_rbuf *r);
+/* Snapshot section (the subtrees in ns's encoding, with their attrs from ns). decode:
+ * flags as ns_decode's; 0, or DFS_EPROTO/DFS_ENOMEM (t left empty). */
+void trash_encode(const trash_t *t, const ns_t *ns, ops_wbuf *w);
+int trash_decode(trash_t *t, ns_t *ns, ops_rbuf *r, unsigned flags);
 
 #endif

@@ -22,10 +22,11 @@
 #define TRASH_CHECK_MS 1000
 #define MSGSZ MUTATION_MSGSZ
 
-static void fill_trash_item(Dfs__TrashItem *ti, Dfs__Entry *e, const trash_item *it) {
+static void fill_trash_item(Dfs__TrashItem *ti, Dfs__Entry *e, const ns_t *ns,
+                            const trash_item *it) {
   dfs__trash_item__init(ti);
   dfs__entry__init(e);
-  read_fill_entry(e, it->node);
+  read_fill_entry(e, ns, it->node);
   e->name = it->node->name; /* detached: fill_entry would call it "/" */
   ti->id = it->id;
   ti->original_path = it->path;
@@ -100,7 +101,7 @@ void h_trash(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     size_t k = 0;
     for (size_t i = 0; i < t->n; i++) {
       if (!trash_visible(&t->items[i], u)) continue;
-      fill_trash_item(&items[k], &ents[k], &t->items[i]);
+      fill_trash_item(&items[k], &ents[k], md->fsm->ns, &t->items[i]);
       ptrs[k] = &items[k];
       k++;
     }

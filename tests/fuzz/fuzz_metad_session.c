@@ -777,6 +777,14 @@ static void op_commit(rd *r, int actor, char *path) {
   rq.mode = u16(r);
   rq.replicas = u8(r) % 5;
   rq.request_id = rid_of(r);
+  static uint8_t attrs[DFS_ATTRS_MAX + 1]; /* no input consumed: older seeds parse alike */
+  if (flags & 32) {
+    size_t plen = strlen(path), alen = (flags & 128) ? DFS_ATTRS_MAX + 1
+                                     : (flags & 64) ? DFS_ATTRS_MAX : plen;
+    for (size_t i = 0; i < alen; i++) attrs[i] = plen ? (uint8_t)path[i % plen] : (uint8_t)i;
+    rq.attrs.data = attrs;
+    rq.attrs.len = alen;
+  }
   client_msg(actor, DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMMIT, &rq.base);
 }
 

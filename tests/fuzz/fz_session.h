@@ -12,7 +12,8 @@
  *   DELETE   path flags(1: recursive, 2: to trash) rid
  *   ALLOC    count(1)%5 replicas(1)%5 flags(1: exclude server flags>>1 % 4)
  *   COMMIT   path flags(1: overwrite, 2: size off by one, 4: no receipt, 8: grants of
- *            anyone, 16: corrupt a grant) n(1)%5 chunk(1)*n last_len(2) mode(2)
+ *            anyone, 16: corrupt a grant, 32: client attributes = the path's bytes, with
+ *            64: 2048 bytes, with 128: 2049, too many) n(1)%5 chunk(1)*n last_len(2) mode(2)
  *            replicas(1)%5 rid
  *            chunk: bit 7 set: reuse known chunk (from GetFile replies) number c%n;
  *            else the grant number c%n from earlier Alloc replies (own, unless flag 8)

@@ -554,6 +554,19 @@ static void gen_metad_session(void) {
   op(FZS_CLUSTER, FZS_STRANGER);
   save("metad_session", "stranger");
 
+  /* client attributes: empty files committed with attrs (the path's bytes, then the
+   * 2048 maximum, then 2049: refused), copied, trashed and restored */
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 32, 0, NULL, 1, FRESH);
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 1 | 32 | 64, 0, NULL, 1, FRESH);
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 1 | 32 | 128, 0, NULL, 1, FRESH);
+  op(FZS_COPY, FZS_ALICE); path1(FZS_P_OWN, C_F); path1(FZS_P_OWN, C_G); b1(0); b1(FRESH);
+  del(FZS_ALICE, FZS_P_OWN, C_G, 2);
+  op(FZS_TRASH, FZS_ALICE); b1(1); b1(0); b1(0); b1(FRESH);     /* restore */
+  commit(FZS_ALICE, FZS_P_OWN, C_F, 1, 0, NULL, 1, FRESH);      /* none again */
+  list(FZS_ALICE, FZS_P_OWN, -1);
+  stat1(FZS_ALICE, FZS_P_OWN, C_G);
+  save("metad_session", "commit_attrs");
+
   mkdir_p(FZS_ADMIN, FZS_P_ROOT, C_A, -1, -1);
   chmod1(FZS_ADMIN, FZS_P_HOME, -1, 0777);
   op(FZS_RENAME, FZS_ALICE); path1(FZS_P_OTHER, -1); path1(FZS_P_HOME, C_G); b1(0); b1(FRESH);

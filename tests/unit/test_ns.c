@@ -140,7 +140,7 @@ static void test_encode_roundtrip(void **state) {
   assert_false(w.oom);
   ops_rbuf r;
   rb_init(&r, w.p, w.len);
-  ns_t *ns2 = ns_decode(&r);
+  ns_t *ns2 = ns_decode(&r, NS_DEC_ATTRS);
   assert_non_null(ns2);
   assert_int_equal(ns2->files, 2);
   assert_int_equal(ns2->dirs, 4);
@@ -155,7 +155,7 @@ static void test_encode_roundtrip(void **state) {
   /* every truncation of the encoding is rejected, never crashes */
   for (size_t cut = 0; cut < w.len; cut += 3) {
     rb_init(&r, w.p, cut);
-    ns_t *bad = ns_decode(&r);
+    ns_t *bad = ns_decode(&r, NS_DEC_ATTRS);
     if (bad) assert_true(r.err == 0);
     ns_free(bad);
   }
@@ -235,7 +235,7 @@ static void test_copy_path_inline(void **state) {
   ns_encode(ns, &w);
   ops_rbuf r;
   rb_init(&r, w.p, w.len);
-  ns_t *ns2 = ns_decode(&r);
+  ns_t *ns2 = ns_decode(&r, NS_DEC_ATTRS);
   assert_non_null(ns2);
   assert_int_equal(ns_lookup(ns2, "/a/b/one", &f1, msg, sizeof msg), 0);
   assert_ptr_equal(ns_file_chunks(f1), &f1->u.file.ids.one);

@@ -132,7 +132,7 @@ static void test_rebuilt_after_decode(void **state) {
   ns_encode(ns, &w);
   ops_rbuf r;
   rb_init(&r, w.p, w.len);
-  ns_t *ns2 = ns_decode(&r);
+  ns_t *ns2 = ns_decode(&r, NS_DEC_ATTRS);
   assert_non_null(ns2);
   assert_true(found(ns2, "needle", 0, "/x/y/needle"));
   assert_int_equal(count(ns2, "", 0), 3);
