@@ -10,10 +10,11 @@
 #include <stdint.h>
 
 #include "client_meta.pb-c.h"
+#include "common/frame.h"
 #include "gateway.pb-c.h"
 #include "gateway/http.h"
 
-#define GW_ATTRS_MAX 2048     /* metad's bound on Entry.attrs */
+#define GW_ATTRS_MAX DFS_ATTRS_MAX
 #define GW_ETAG_MAX 80        /* "\"<32 hex>-NNNNN\"" and the quotes */
 
 /* Builds the attrs of a PUT: etag (hex, unquoted) plus the request's Content-Type,

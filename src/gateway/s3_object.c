@@ -438,7 +438,8 @@ void s3_get_object(gw_req *r, const s3_target *t, int head) {
   int rc = gw_download_open(&op->d, &r->conn->mc, &r->conn->cc, t->object_path);
   if (rc) {
     if (rc == DFS_EISDIR) rc = DFS_ENOENT; /* a "directory" is not an object */
-    s3_error_from_dfs(r, rc, op->d.err, t, 1);
+    if (rc != DFS_ENOENT || !need_bucket(r, t)) /* NoSuchBucket before NoSuchKey */
+      s3_error_from_dfs(r, rc, op->d.err, t, 1);
     get_free(op);
     return;
   }
@@ -541,6 +542,7 @@ static int delete_key(gw_req *r, const s3_target *t, const char *path, char *err
 
 void s3_delete_object(gw_req *r, const s3_target *t) {
   char err[512];
+  if (need_bucket(r, t)) return; /* deleting nothing succeeds, but only in a bucket */
   int rc = delete_key(r, t, t->object_path, err, sizeof err);
   if (rc == DFS_ENOTEMPTY) /* a folder with keys below it: S3 keeps those keys */
     rc = 0;
