@@ -8,12 +8,14 @@ free --ports; `up --metads 3` (three metad voters) survives killing each metad i
 turn; fails on any sanitizer report in the daemons' logs."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 
 import harness
+import s3lib
 from harness import MiB, check
 
 SCRIPT = os.path.join(harness.SOURCE, "scripts", "cluster")
@@ -111,7 +113,10 @@ def main(t):
                   "log paths are not absolute:\n" + out)
             sc.use_exports(out)
             started.update(sc.pids())
-            check(set(started) == {"authd", "metad", "chunkd-1", "chunkd-2"}, "pids: %r" % started)
+            check(set(started) == {"authd", "metad", "chunkd-1", "chunkd-2", "dfsgw"},
+                  "pids: %r" % started)
+            gw = [ln for ln in out.splitlines() if "dfsgw" in ln and "http://127.0.0.1:" in ln]
+            check(gw, "up does not say where S3 and the web console are:\n" + out)
             secrets = []
             for n in ("cluster.secret", "admin.password"):
                 path = os.path.join(sc.dir, n)
@@ -134,6 +139,19 @@ def main(t):
             out = sc.run("status")
             check(out.count("alive") >= 2, "status does not show 2 live servers:\n" + out)
         t.case("status", status)
+
+        def s3():
+            """The gateway `up` started serves S3 with a key `dfs keys create` made (it
+            got the cluster secret, and the address it printed is right)."""
+            out = sc.dfs("keys", "create")
+            kid = re.search(r"\b(DK[A-Z0-9]{18})\b", out).group(1)
+            sec = re.search(r"secret key:\s+(\S{40})", out).group(1)
+            shim = type("C", (), {"dir": sc.dir, "gw_url": "http://127.0.0.1:%d" % (sc.port + 200)})
+            cl = s3lib.Clients(shim, kid, sec)
+            cl.aws_ok("s3", "mb", "s3://script-bucket")
+            check("script-bucket" in cl.aws_ok("s3", "ls"), "the new bucket is not listed")
+            check("script-bucket" in sc.dfs("ls", "/home/sam"), "the bucket is not sam's dir")
+        t.case("the gateway serves S3 with a key from dfs keys create", s3)
 
         def roundtrip():
             local = os.path.join(sc.dir, "f")

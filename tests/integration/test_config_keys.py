@@ -29,13 +29,17 @@ DYNAMIC = {
     "chunkd": {"meta.address.0": "meta.address given as a YAML list is read as meta.address.N"},
     "metad": {},
     "authd": {},
+    "gateway": {},
 }
 # keys in the file on purpose that no dfs_config_* call names literally
 FILE_ONLY = {
     "chunkd": {"scrub.rate": "the older name of scrub.bytes_per_s (chunkd reads either)"},
     "metad": {},
     "authd": {},
+    "gateway": {},
 }
+# the config file of a daemon whose sources live elsewhere
+CONFIG_NAME = {"gateway": "dfsgw"}
 
 
 def code_keys(daemon):
@@ -65,7 +69,7 @@ def file_keys(path):
 
 
 def check_daemon(daemon):
-    path = os.path.join(harness.SOURCE, "config", daemon + ".yaml")
+    path = os.path.join(harness.SOURCE, "config", CONFIG_NAME.get(daemon, daemon) + ".yaml")
     code, listed = code_keys(daemon), file_keys(path) - set(FILE_ONLY[daemon])
     missing, stale = sorted(code - listed), sorted(listed - code)
     check(not missing, "config/%s.yaml lacks keys %s reads: %s (add a commented line with "
@@ -76,7 +80,7 @@ def check_daemon(daemon):
 
 
 def main(r):
-    for daemon in ("metad", "chunkd", "authd"):
+    for daemon in ("metad", "chunkd", "authd", "gateway"):
         r.case("config/%s.yaml lists exactly the keys %s reads" % (daemon, daemon),
                check_daemon, daemon)
 
