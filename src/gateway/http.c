@@ -202,8 +202,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     if (!r) return MHD_NO;
     *req_cls = r;
     __atomic_add_fetch(&gw->stats.requests, 1, __ATOMIC_RELAXED);
-    route(r);
+    /* A request with a body is routed now: it is authenticated (and refused) before a
+     * byte of the body is taken, and before "100 Continue". One without is routed at
+     * its end, where an answer keeps the connection open for the next request (an
+     * answer queued now would make libmicrohttpd close it). */
+    const char *cl = gw_header(r, "Content-Length");
+    if (gw_header(r, "Transfer-Encoding") || (cl && strcmp(cl, "0") != 0)) {
+      r->routed = 1;
+      route(r);
+    }
     return MHD_YES;
+  }
+  if (!r->routed) {
+    r->routed = 1;
+    route(r);
   }
   if (*upload_data_size) {
     size_t n = *upload_data_size;

@@ -57,6 +57,7 @@ struct gw_req {
   gw_end_fn on_end;      /* the body is complete: answer */
   void *op;
   void (*op_free)(void *op);
+  int routed;            /* s3_route (or the console) has seen it */
   int answered;
   unsigned status;
   uint64_t t0_us, body_bytes;
