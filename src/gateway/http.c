@@ -16,7 +16,9 @@
 #include "gateway/s3_router.h"
 
 #define GW_THREAD_STACK (512 * 1024)
-#define GW_CONN_MEMORY (64 * 1024) /* headers of one request must fit (431/400 beyond) */
+/* A connection's buffer: the request's headers must fit (431 beyond), and a body arrives
+ * in pieces of up to about half of it (bigger pieces: fewer calls per MiB). */
+#define GW_CONN_MEMORY (256 * 1024)
 
 static uint64_t now_us(void) {
   struct timespec ts;

@@ -2,6 +2,7 @@
 #include "gateway/object_io.h"
 
 #include <isa-l/crc64.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,37 @@ typedef struct {
   size_t n_exclude;
 } alloc_pool;
 
-static int fail(gw_upload *u, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(gw_upload *u, int rc, const char *fmt, ...) {
+/* The writer threads of one upload. Invariants: (1) a slot is FREE (the filler may
+ * take it), FILLED (waiting for a writer) or WRITING; the filler owns exactly one FREE
+ * slot at a time (u->buf); (2) `lock` guards the slots, u->chunks/n/cap and u->rc/err;
+ * `meta_lock` guards the connection's metad client and the allocation pool (a network
+ * call is never made under `lock`); (3) chunk i lands in u->chunks[i], whatever order
+ * the writers finish in. */
+enum { SLOT_FREE, SLOT_FILLED, SLOT_WRITING };
+
+typedef struct {
+  uint8_t *buf;
+  uint32_t len;
+  uint64_t index;
+  int state;
+} up_slot;
+
+struct gw_pipeline {
+  pthread_mutex_t lock, meta_lock;
+  pthread_cond_t cv; /* any slot changed state, or stop */
+  up_slot slots[GW_UPLOAD_WRITERS + 1];
+  size_t cur;        /* the slot being filled */
+  pthread_t th[GW_UPLOAD_WRITERS];
+  size_t nth;
+  int stop;
+  uint64_t next_index;
+  gw_upload *u;
+};
+
+/* Records the first failure (lock held). */
+static int fail_locked(gw_upload *u, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail_locked(gw_upload *u, int rc, const char *fmt, ...) {
   if (u->rc) return u->rc;
   va_list ap;
   va_start(ap, fmt);
@@ -67,17 +97,26 @@ int gw_upload_begin(gw_upload *u, meta_client *mc, chunk_conns *cc, const char *
   snprintf(u->path, sizeof u->path, "%s", path);
   u->replicas = replicas;
   u->upload_id = dfs_random_u64();
-  u->buf = malloc(DFS_CHUNK_SIZE);
   u->allocs = calloc(1, sizeof(alloc_pool));
+  u->pipe = calloc(1, sizeof *u->pipe);
   u->md5 = EVP_MD_CTX_new();
   u->sha256 = EVP_MD_CTX_new();
-  if (!u->buf || !u->allocs || !u->md5 || !u->sha256 ||
+  if (!u->allocs || !u->pipe || !u->md5 || !u->sha256 ||
       !EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) ||
-      !EVP_DigestInit_ex(u->sha256, EVP_sha256(), NULL)) {
-    gw_upload_free(u);
-    return DFS_ENOMEM;
-  }
+      !EVP_DigestInit_ex(u->sha256, EVP_sha256(), NULL))
+    goto oom;
+  gw_pipeline *p = u->pipe;
+  p->u = u;
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_mutex_init(&p->meta_lock, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  p->slots[0].buf = malloc(DFS_CHUNK_SIZE); /* the others when a second chunk comes */
+  if (!p->slots[0].buf) goto oom;
+  u->buf = p->slots[0].buf;
   return 0;
+oom:
+  gw_upload_free(u);
+  return DFS_ENOMEM;
 }
 
 /* Copies metad's allocation c into a; DFS_EPROTO if it is malformed. */
@@ -105,9 +144,9 @@ static int alloc_copy(gw_alloc *a, const Dfs__ChunkAlloc *c) {
   return 0;
 }
 
-/* The next allocation: from the batch (first attempts) or a fresh one avoiding the
- * servers that failed (retries). */
-static int take_alloc(gw_upload *u, int retry, gw_alloc *out) {
+/* The next allocation (meta_lock held): from the batch (first attempts) or a fresh
+ * one avoiding the servers that failed (retries). err: why not. */
+static int take_alloc(gw_upload *u, int retry, gw_alloc *out, char *err, size_t errsz) {
   alloc_pool *p = u->allocs;
   if (!retry && p->pos < p->n) {
     *out = p->a[p->pos++];
@@ -123,7 +162,7 @@ static int take_alloc(gw_upload *u, int retry, gw_alloc *out) {
   int rc;
   for (unsigned waited = 0, nap = 50;; waited += nap, nap = nap < 800 ? nap * 2 : 800) {
     rc = meta_call(u->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, &req.base,
-                   &dfs__alloc_rep__descriptor, &m, u->err, sizeof u->err);
+                   &dfs__alloc_rep__descriptor, &m, err, errsz);
     if (rc != DFS_EBUSY || waited >= ALLOC_BUSY_WAIT_MS) break;
     if (m) protobuf_c_message_free_unpacked(m, NULL);
     m = NULL;
@@ -132,13 +171,13 @@ static int take_alloc(gw_upload *u, int retry, gw_alloc *out) {
   const Dfs__AllocRep *rep = (const Dfs__AllocRep *)m;
   if (rc == 0 && rep->n_chunks != req.count) {
     rc = DFS_EPROTO;
-    snprintf(u->err, sizeof u->err, "metad returned %zu chunk allocations for %u", rep->n_chunks,
+    snprintf(err, errsz, "metad returned %zu chunk allocations for %u", rep->n_chunks,
              req.count);
   }
   if (rc == 0) {
     gw_alloc *dst = retry ? out : p->a;
     for (size_t i = 0; i < req.count && rc == 0; i++) rc = alloc_copy(&dst[i], rep->chunks[i]);
-    if (rc) snprintf(u->err, sizeof u->err, "metad returned an invalid chunk allocation");
+    if (rc) snprintf(err, errsz, "metad returned an invalid chunk allocation");
     if (rc == 0 && !retry) {
       p->n = req.count;
       p->pos = 0;
@@ -146,12 +185,13 @@ static int take_alloc(gw_upload *u, int retry, gw_alloc *out) {
     }
   }
   if (m) protobuf_c_message_free_unpacked(m, NULL);
-  if (rc) u->rc = rc;
   return rc;
 }
 
-/* Writes buf[0..len) as the next chunk of the object. */
-static int store_chunk(gw_upload *u, const uint8_t *buf, uint32_t len) {
+/* Writes buf[0..len) as chunk `index` of the object with connections cc (any thread). */
+static int store_chunk(gw_upload *u, chunk_conns *cc, const uint8_t *buf, uint32_t len,
+                       uint64_t index) {
+  gw_pipeline *pl = u->pipe;
   alloc_pool *p = u->allocs;
   gw_written w;
   memset(&w, 0, sizeof w);
@@ -162,9 +202,12 @@ static int store_chunk(gw_upload *u, const uint8_t *buf, uint32_t len) {
   char err[512] = "";
   for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
     gw_alloc a;
-    if ((rc = take_alloc(u, attempt > 0, &a))) return rc;
+    pthread_mutex_lock(&pl->meta_lock);
+    rc = take_alloc(u, attempt > 0, &a, err, sizeof err);
+    pthread_mutex_unlock(&pl->meta_lock);
+    if (rc) break;
     uint64_t failed = 0;
-    rc = chunk_write(u->cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len,
+    rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len,
                      w.crc, w.servers, &w.n_servers, w.receipt, &w.receipt_len, &failed, err,
                      sizeof err);
     if (rc == 0) {
@@ -172,25 +215,126 @@ static int store_chunk(gw_upload *u, const uint8_t *buf, uint32_t len) {
       w.version = a.version;
       memcpy(w.grant, a.grant, a.grant_len);
       w.grant_len = a.grant_len;
-      gw_written *nv = dfs_grow(u->chunks, &u->cap, u->n + 1, sizeof *u->chunks, 64);
-      if (!nv) return fail(u, DFS_ENOMEM, "out of memory");
-      u->chunks = nv;
-      u->chunks[u->n++] = w;
-      return 0;
+      pthread_mutex_lock(&pl->lock);
+      gw_written *nv = index < u->cap ? u->chunks
+                                      : dfs_grow(u->chunks, &u->cap, index + 1, sizeof *u->chunks, 64);
+      if (nv) {
+        u->chunks = nv;
+        u->chunks[index] = w;
+        if (index + 1 > u->n) u->n = index + 1;
+      } else {
+        fail_locked(u, DFS_ENOMEM, "out of memory");
+      }
+      pthread_mutex_unlock(&pl->lock);
+      return nv ? 0 : DFS_ENOMEM;
     }
+    pthread_mutex_lock(&pl->meta_lock);
     if (p->n_exclude < sizeof p->exclude / sizeof p->exclude[0]) p->exclude[p->n_exclude++] = failed;
+    pthread_mutex_unlock(&pl->meta_lock);
   }
+  pthread_mutex_lock(&pl->lock);
   if (rc == DFS_ENOSPACE)
-    return fail(u, rc, "no space left on the chunkservers tried (last: %s)", err);
-  return fail(u, rc, "a chunk could not be stored after %d attempts (last: %s)", WRITE_ATTEMPTS,
-              err);
+    fail_locked(u, rc, "no space left on the chunkservers tried (last: %s)", err);
+  else if (rc && !err[0])
+    fail_locked(u, rc, "a chunk could not be stored");
+  else
+    fail_locked(u, rc, "a chunk could not be stored after %d attempts (last: %s)",
+                WRITE_ATTEMPTS, err);
+  pthread_mutex_unlock(&pl->lock);
+  return rc;
+}
+
+static void *writer_main(void *arg) {
+  gw_pipeline *p = arg;
+  gw_upload *u = p->u;
+  chunk_conns cc;
+  chunk_conns_init(&cc);
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    up_slot *s = NULL;
+    for (size_t i = 0; i <= GW_UPLOAD_WRITERS && !s; i++)
+      if (p->slots[i].state == SLOT_FILLED) s = &p->slots[i];
+    if (!s) {
+      if (p->stop) break;
+      pthread_cond_wait(&p->cv, &p->lock);
+      continue;
+    }
+    s->state = SLOT_WRITING;
+    int failed = u->rc != 0;
+    pthread_mutex_unlock(&p->lock);
+    if (!failed) store_chunk(u, &cc, s->buf, s->len, s->index); /* after a failure: drain */
+    pthread_mutex_lock(&p->lock);
+    s->state = SLOT_FREE;
+    pthread_cond_broadcast(&p->cv);
+  }
+  pthread_mutex_unlock(&p->lock);
+  chunk_conns_close(&cc);
+  return NULL;
+}
+
+/* Hands the full slot to the writers and takes a free one to fill (waits for one). */
+static int hand_off(gw_upload *u) {
+  gw_pipeline *p = u->pipe;
+  pthread_mutex_lock(&p->lock);
+  if (p->nth == 0) { /* the second chunk: the object is big enough for writers */
+    for (size_t i = 1; i <= GW_UPLOAD_WRITERS; i++)
+      if (!p->slots[i].buf && !(p->slots[i].buf = malloc(DFS_CHUNK_SIZE))) break;
+    for (size_t i = 0; i < GW_UPLOAD_WRITERS; i++)
+      if (pthread_create(&p->th[i], NULL, writer_main, p) == 0) p->nth++;
+    if (p->nth == 0) fail_locked(u, DFS_ENOMEM, "cannot start the writer threads");
+  }
+  up_slot *s = &p->slots[p->cur];
+  s->len = u->fill;
+  s->index = p->next_index++;
+  s->state = SLOT_FILLED;
+  pthread_cond_broadcast(&p->cv);
+  for (;;) {
+    size_t i;
+    for (i = 0; i <= GW_UPLOAD_WRITERS; i++)
+      if (p->slots[i].state == SLOT_FREE && p->slots[i].buf) break;
+    if (i <= GW_UPLOAD_WRITERS) {
+      p->cur = i;
+      u->buf = p->slots[i].buf;
+      break;
+    }
+    if (u->rc) break;
+    pthread_cond_wait(&p->cv, &p->lock);
+  }
+  int rc = u->rc;
+  pthread_mutex_unlock(&p->lock);
+  u->fill = 0;
+  return rc;
+}
+
+/* Waits until every handed-off chunk is written, then stops the writers. */
+static void drain(gw_upload *u) {
+  gw_pipeline *p = u->pipe;
+  if (!p) return;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    int busy = 0;
+    for (size_t i = 0; i <= GW_UPLOAD_WRITERS; i++)
+      busy |= p->slots[i].state != SLOT_FREE && i != p->cur;
+    if (!busy || !p->nth) break;
+    pthread_cond_wait(&p->cv, &p->lock);
+  }
+  p->stop = 1;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->lock);
+  for (size_t i = 0; i < p->nth; i++) pthread_join(p->th[i], NULL);
+  p->nth = 0;
+}
+
+void gw_upload_no_sha256(gw_upload *u) {
+  if (u->sha256) EVP_MD_CTX_free(u->sha256);
+  u->sha256 = NULL;
 }
 
 int gw_upload_write(gw_upload *u, const void *data, size_t len) {
   const uint8_t *p = data;
   if (u->rc) return u->rc;
   EVP_DigestUpdate(u->md5, p, len);
-  EVP_DigestUpdate(u->sha256, p, len);
+  if (u->sha256) EVP_DigestUpdate(u->sha256, p, len);
   u->size += len;
   while (len) {
     size_t k = DFS_CHUNK_SIZE - u->fill;
@@ -200,9 +344,8 @@ int gw_upload_write(gw_upload *u, const void *data, size_t len) {
     p += k;
     len -= k;
     if (u->fill == DFS_CHUNK_SIZE) {
-      int rc = store_chunk(u, u->buf, u->fill);
+      int rc = hand_off(u);
       if (rc) return rc;
-      u->fill = 0;
     }
   }
   return 0;
@@ -210,14 +353,19 @@ int gw_upload_write(gw_upload *u, const void *data, size_t len) {
 
 int gw_upload_finish(gw_upload *u, uint8_t md5[16], uint8_t sha256[32]) {
   if (u->rc) return u->rc;
-  if (u->fill) {
-    int rc = store_chunk(u, u->buf, u->fill);
-    if (rc) return rc;
+  drain(u);
+  if (u->rc) return u->rc;
+  if (u->fill) { /* the last, short chunk: on this thread */
+    if (store_chunk(u, u->cc, u->buf, u->fill, u->pipe->next_index++)) return u->rc;
     u->fill = 0;
   }
+  if (u->n != u->pipe->next_index)
+    return fail_locked(u, DFS_EINTERNAL, "%zu of %llu chunks recorded", u->n,
+                       (unsigned long long)u->pipe->next_index);
   unsigned n;
   EVP_DigestFinal_ex(u->md5, md5, &n);
-  EVP_DigestFinal_ex(u->sha256, sha256, &n);
+  if (u->sha256) EVP_DigestFinal_ex(u->sha256, sha256, &n);
+  else memset(sha256, 0, 32);
   return 0;
 }
 
@@ -228,7 +376,7 @@ int gw_upload_commit(gw_upload *u, const uint8_t *attrs, size_t attrs_len) {
   if (!infos || !ptrs) {
     free(infos);
     free(ptrs);
-    return fail(u, DFS_ENOMEM, "out of memory");
+    return fail_locked(u, DFS_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < u->n; i++) {
     gw_written *w = &u->chunks[i];
@@ -268,7 +416,17 @@ int gw_upload_commit(gw_upload *u, const uint8_t *attrs, size_t attrs_len) {
 }
 
 void gw_upload_free(gw_upload *u) {
-  free(u->buf);
+  gw_pipeline *p = u->pipe;
+  if (p) {
+    if (p->u) { /* initialised: writers stopped (a failed or abandoned upload too) */
+      drain(u);
+      pthread_mutex_destroy(&p->lock);
+      pthread_mutex_destroy(&p->meta_lock);
+      pthread_cond_destroy(&p->cv);
+    }
+    for (size_t i = 0; i <= GW_UPLOAD_WRITERS; i++) free(p->slots[i].buf);
+    free(p);
+  }
   free(u->chunks);
   free(u->allocs);
   if (u->md5) EVP_MD_CTX_free(u->md5);

@@ -1,10 +1,11 @@
 /* Streaming an object's bytes between an HTTP body and dfs, one 1 MiB chunk at a time
- * (the gateway never holds more of an object in memory than that), with the blocking
- * client library (src/client) on the connection's thread.
+ * (an upload holds at most GW_UPLOAD_WRITERS + 1 chunks, a download one), with the
+ * blocking client library (src/client).
  *
- * Upload: gw_upload_begin -> gw_upload_write (any pieces; every full chunk goes down
- * its replica chain at once, allocations batched, a failed server left out of the
- * retry) -> gw_upload_commit (the last chunk, then one CommitReq replacing the file
+ * Upload: gw_upload_begin -> gw_upload_write (any pieces; every full chunk is handed
+ * to GW_UPLOAD_WRITERS writer threads that send it down its replica chain, so several
+ * chunks are in flight as with `dfs put`; allocations batched, a failed server left out
+ * of the retry) -> gw_upload_commit (the last chunk, then one CommitReq replacing the file
  * atomically) or gw_upload_free (nothing committed: metad collects the written chunks
  * as garbage after gc.orphan_grace). MD5 and SHA-256 of the bytes are computed on the
  * way (the ETag; x-amz-content-sha256 checks).
@@ -24,20 +25,24 @@
 #include "common/path.h"
 
 #define GW_ALLOC_BATCH 8
+#define GW_UPLOAD_WRITERS 4 /* chunks of one upload in flight at once */
 
 typedef struct gw_written gw_written; /* a chunk written, for the commit */
+typedef struct gw_pipeline gw_pipeline; /* the writer threads (object_io.c) */
 
 typedef struct {
-  meta_client *mc;  /* borrowed: the connection's, with the user's token */
-  chunk_conns *cc;  /* borrowed */
+  meta_client *mc;  /* borrowed: the connection's, with the user's token; used by the
+                     * writers under the pipeline's lock until gw_upload_finish */
+  chunk_conns *cc;  /* borrowed: the caller's (the last, short chunk) */
   char path[DFS_PATH_MAX + 1];
   uint32_t replicas;
   uint64_t upload_id;
-  uint8_t *buf;     /* one chunk; owned */
+  uint8_t *buf;     /* the chunk being filled (a slot of the pipeline); not owned here */
   uint32_t fill;
-  gw_written *chunks; /* owned */
+  gw_written *chunks; /* owned; [i] = chunk i once written */
   size_t n, cap;
   void *allocs;     /* pending allocations (object_io.c); owned */
+  gw_pipeline *pipe;  /* owned */
   uint64_t size;
   EVP_MD_CTX *md5, *sha256;
   char err[512];
@@ -47,6 +52,10 @@ typedef struct {
 /* 0, or DFS_ENOMEM. */
 int gw_upload_begin(gw_upload *u, meta_client *mc, chunk_conns *cc, const char *path,
                     uint32_t replicas);
+/* The caller does not need the SHA-256 of the body (its signature does not cover it, or
+ * covers it chunk by chunk): gw_upload_finish then leaves sha256 zero. Saves a hash pass
+ * over every byte. */
+void gw_upload_no_sha256(gw_upload *u);
 /* 0, or the failure (u->err says) */
 int gw_upload_write(gw_upload *u, const void *data, size_t len);
 /* Writes what is buffered and commits path (overwrite) with attrs (may be NULL/0).

@@ -354,6 +354,8 @@ void s3_put_object(gw_req *r, const s3_target *t) {
   }
   if (gw_upload_begin(&op->up, &r->conn->mc, &r->conn->cc, t->object_path, DEFAULT_REPLICAS))
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
+  else if (r->payload != SIGV4_PAYLOAD_SHA256)
+    gw_upload_no_sha256(&op->up);
 }
 
 /* ---- GetObject / HeadObject ---- */
