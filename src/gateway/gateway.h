@@ -36,6 +36,7 @@ typedef struct {
   int64_t key_cache_ms; /* an access key's secret is asked of authd again after this */
   int max_keys;         /* ListObjects page bound */
   int tls;              /* dfs protocol links use TLS (dfs_sock_set_tls) */
+  char metrics_key[80]; /* access key whose user's token /metrics uses ("" = none) */
 } gw_config;
 
 /* Counters for /metrics (atomics; any thread). */

@@ -22,7 +22,8 @@ static const char usage[] =
     "             [--listen HOST:PORT] [--meta HOST:PORT[,...]] [--auth HOST:PORT]\n"
     "Keys (see config/dfsgw.yaml): listen, meta, auth, service.secret (or\n"
     "$DFS_SERVICE_SECRET), region, connections.max, connections.max_per_address,\n"
-    "connections.idle_timeout, keys.cache_ttl, tls.enabled, tls.ca, tls.cert, tls.key\n";
+    "connections.idle_timeout, keys.cache_ttl, metrics.access_key, tls.enabled, tls.ca,\n"
+    "tls.cert, tls.key\n";
 
 static const dfs_daemon_shortcut shortcuts[] = {
     {"--listen", "listen"}, {"--meta", "meta"}, {"--auth", "auth"}};
@@ -113,6 +114,9 @@ static int run(dfs_config *cfg) {
   c->idle_timeout_s = (int)(v / 1000);
   if (ms_key(cfg, "keys.cache_ttl", 3000, 0, 600000, &c->key_cache_ms)) return 2;
   c->max_keys = 1000;
+  const char *mk = dfs_config_str(cfg, "metrics.access_key", "");
+  if (strlen(mk) >= sizeof c->metrics_key) return fail("metrics.access_key is too long");
+  snprintf(c->metrics_key, sizeof c->metrics_key, "%s", mk);
 
   /* TLS: the same tls.* keys as the daemons. HTTPS with tls.cert/tls.key; the links to
    * metad, authd and chunkd as a client checking tls.ca. */

@@ -8,6 +8,7 @@
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
 #include "gateway/http.h"
+#include "gateway/s3_auth.h"
 #include "gateway/s3_xml.h"
 
 static const double bucket_ms[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500};
@@ -52,12 +53,18 @@ void gw_metrics_answer(gw_req *r) {
   OUT("dfsgw_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
   OUT("dfsgw_request_duration_seconds_sum %.6f\n", (double)ld(&s->latency_sum_us) / 1e6);
   OUT("dfsgw_request_duration_seconds_count %" PRIu64 "\n", cum);
-  /* the cluster, as metad sees it (ClusterReq needs no privileges) */
+  /* the cluster, as metad sees it: ClusterReq needs any logged-in user, on a cluster
+   * with authentication the one of metrics.access_key */
   Dfs__ClusterReq req = DFS__CLUSTER_REQ__INIT;
   ProtobufCMessage *m = NULL;
-  char err[256];
-  int rc = meta_call(&r->conn->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, &req.base,
-                     &dfs__cluster_rep__descriptor, &m, err, sizeof err);
+  char err[256], token[128] = "";
+  int rc = 0;
+  if (r->gw->cfg.metrics_key[0]) rc = s3_auth_token_of(r, r->gw->cfg.metrics_key, token, sizeof token);
+  r->conn->mc.token = token[0] ? token : NULL;
+  if (rc == 0)
+    rc = meta_call(&r->conn->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, &req.base,
+                   &dfs__cluster_rep__descriptor, &m, err, sizeof err);
+  r->conn->mc.token = NULL;
   OUT("# HELP dfs_metad_up 1 if metad answered the gateway's cluster query.\n# TYPE dfs_metad_up gauge\n");
   OUT("dfs_metad_up %d\n", rc == 0);
   if (rc == 0) {
@@ -80,6 +87,13 @@ void gw_metrics_answer(gw_req *r) {
     OUT("dfs_capacity_bytes %" PRIu64 "\n", cap);
     OUT("# HELP dfs_free_bytes Free space on the live chunkservers.\n# TYPE dfs_free_bytes gauge\n");
     OUT("dfs_free_bytes %" PRIu64 "\n", fr);
+    OUT("# HELP dfs_chunks Chunks by replication health.\n# TYPE dfs_chunks gauge\n");
+    OUT("dfs_chunks{health=\"all\"} %" PRIu64 "\n", (uint64_t)c->chunks);
+    OUT("dfs_chunks{health=\"under_replicated\"} %" PRIu64 "\n", (uint64_t)c->under_replicated);
+    OUT("dfs_chunks{health=\"endangered\"} %" PRIu64 "\n", (uint64_t)c->endangered);
+    OUT("dfs_chunks{health=\"missing\"} %" PRIu64 "\n", (uint64_t)c->missing);
+    OUT("# HELP dfs_files Files in the namespace.\n# TYPE dfs_files gauge\n");
+    OUT("dfs_files %" PRIu64 "\n", (uint64_t)c->files);
   }
   if (m) protobuf_c_message_free_unpacked(m, NULL);
 #undef OUT

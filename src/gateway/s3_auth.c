@@ -187,3 +187,25 @@ int s3_authenticate(gw_req *r) {
   OPENSSL_cleanse(&e, sizeof e);
   return 0;
 }
+
+int s3_auth_token_of(gw_req *r, const char *key_id, char *token, size_t tokensz) {
+  key_ent e;
+  char err[512];
+  int have = cache_peek(r->gw, key_id, &e);
+  int token_ok = have && e.known && e.token[0] &&
+                 e.token_expires_ms - TOKEN_MARGIN_MS > dfs_wall_ns() / 1000000;
+  int fresh = have && dfs_now_ms() - e.fetched_ms < (uint64_t)r->gw->cfg.key_cache_ms;
+  if (!fresh || !token_ok) {
+    int rc = fetch_key(r, key_id, !token_ok, &e, err, sizeof err);
+    if (rc) {
+      OPENSSL_cleanse(&e, sizeof e);
+      return rc;
+    }
+    cache_put(r->gw, &e);
+    if (e.known && !e.token[0] && !cache_peek(r->gw, key_id, &e)) e.known = 0;
+  }
+  int rc = e.known && e.token[0] ? 0 : DFS_EAUTH;
+  if (!rc) snprintf(token, tokensz, "%s", e.token);
+  OPENSSL_cleanse(&e, sizeof e);
+  return rc;
+}

@@ -26,4 +26,9 @@ void s3_auth_free(gateway *gw);
  * non-zero. */
 int s3_authenticate(gw_req *r);
 
+/* A session token of the user of access key key_id (through the cache, like a request
+ * signed with it) into token (tokensz); the gateway's own figures use it (/metrics with
+ * metrics.access_key). 0, or DFS_EAUTH (unknown key) / a DFS_E* code for authd. */
+int s3_auth_token_of(gw_req *r, const char *key_id, char *token, size_t tokensz);
+
 #endif

@@ -397,11 +397,16 @@ class Cluster:
         return ([self.authd] if self.authd else []) + self.metads + self.chunkds + \
             ([self.gateway] if self.gateway else [])
 
-    def start_gateway(self, args=(), timeout=20):
+    def start_gateway(self, args=None, timeout=20):
         """Starts dfsgw (S3 and the web console) on a free port for this cluster, with
         the cluster's secret, and waits until it accepts connections: c.gw_url,
-        c.gateway (a Daemon, stopped and checked with the others)."""
+        c.gateway (a Daemon, stopped and checked with the others). args (a stopped
+        gateway only): start it again with these instead (same port)."""
+        if self.gateway and args is not None:
+            check(not self.gateway.running(), "start_gateway(args) needs it stopped first")
+            self.gateway.argv = self.gateway.base_argv + list(args)
         if not self.gateway:
+            args = args or ()
             port = free_port()
             env = dict(os.environ, DFS_SERVICE_SECRET=self.secret) if self.secret else None
             tls = []
@@ -415,6 +420,7 @@ class Cluster:
                 "--meta", self.meta, "--auth", self.auth_addr or "127.0.0.1:1", *tls, *args],
                 os.path.join(self.dir, "logs", "dfsgw.log"), env=env)
             self.gateway.port = port
+            self.gateway.base_argv = self.gateway.argv[:len(self.gateway.argv) - len(args)]
             self.gw_url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", port)
         self.gateway.start()
         deadline = time.time() + timeout

@@ -261,6 +261,15 @@ def metrics(c, a):
     for name in ("dfsgw_requests_total", "dfsgw_request_duration_seconds_bucket",
                  "dfsgw_responses_errors_total"):
         check(name in text, "/metrics lacks %s:\n%s" % (name, text[:1500]))
+    check("dfs_metad_up 0" in text, "without metrics.access_key the cluster's figures "
+          "should be out of reach on a cluster with authentication:\n" + text[-600:])
+    # with a key, the cluster's figures too
+    c.gateway.terminate()
+    c.start_gateway(args=("--set", "metrics.access_key=" + a.kid))
+    with urllib.request.urlopen(c.gw_url + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    check("dfs_metad_up 1" in text and 'dfs_chunkservers{state="alive"} 3' in text and
+          "dfs_free_bytes" in text, "/metrics with metrics.access_key:\n" + text[-800:])
 
 
 def main(t):
