@@ -574,9 +574,9 @@ static void complete_end(gw_req *r) {
     req.request_id = dfs_random_u64();
     rc = s3_meta_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMPOSE, &req.base,
                       &dfs__compose_rep__descriptor, err, sizeof err);
-  } else {
-    rc = stream_parts(r, &op->t, paths, n, attrs, alen, err, sizeof err);
+    if (rc == DFS_EPROTO) whole = 0; /* a metad older than Compose: copy the bytes */
   }
+  if (!whole) rc = stream_parts(r, &op->t, paths, n, attrs, alen, err, sizeof err);
   if (rc) {
     s3_error_from_dfs(r, rc, err, &op->t, 1);
     goto out;

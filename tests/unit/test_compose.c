@@ -4,7 +4,8 @@
  * nothing the composed file uses, deleting the composed file later frees them), sets
  * attrs, deletes the sources with OPF_DELETE_SRCS, and refuses (changing nothing) a part
  * that is not whole MiB, a missing or unreadable source, a source named twice or equal
- * to dst, and an existing dst without overwrite. A snapshot keeps the shared refcounts. */
+ * to dst, and an existing dst without overwrite. A snapshot keeps the shared refcounts.
+ * Quota: the sources deleted by the op are counted back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -252,12 +253,34 @@ static void test_refusals(void **state) {
   fsm_free(f);
 }
 
+/* Quota: composing grows the owner like a commit; deleting the sources gives it back in
+ * the same op, so an upload at its limit can still complete. */
+static void test_quota(void **state) {
+  (void)state;
+  fsm_t *f = setup();
+  ops_op home = {.type = OP_MKHOME, .str = "bob", .mtime_ns = 2};
+  assert_int_equal(apply(f, &home, NULL), 0);
+  assert_int_equal(put(f, "bob", "/home/bob/p1", 1, 1, DFS_CHUNK_SIZE), 0);
+  assert_int_equal(put(f, "bob", "/home/bob/p2", 2, 1, 10), 0);
+  ops_op q = {.type = OP_SET_QUOTA, .str = "admin", .flag = OPF_ADMIN, .path2 = "bob",
+              .a = DFS_CHUNK_SIZE + 10 + 5, .b = 100};
+  assert_int_equal(apply(f, &q, NULL), 0);
+  const char *srcs[] = {"/home/bob/p1", "/home/bob/p2"};
+  assert_int_equal(compose(f, "bob", "/home/bob/o", srcs, 2, 0, NULL, 0), DFS_EQUOTA);
+  assert_null(at(f, "/home/bob/o"));
+  assert_int_equal(compose(f, "bob", "/home/bob/o", srcs, 2, OPF_DELETE_SRCS, NULL, 0), 0);
+  assert_non_null(at(f, "/home/bob/o"));
+  assert_null(at(f, "/home/bob/p1"));
+  fsm_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_codec),
       cmocka_unit_test(test_apply_refcounts),
       cmocka_unit_test(test_keep_sources),
       cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_quota),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
