@@ -278,7 +278,8 @@ static void part_end(gw_req *r) {
   uint8_t buf[64];
   size_t n = dfs__object_attrs__pack(&a, buf);
   if (gw_upload_commit(&op->up, buf, n)) {
-    s3_error_from_dfs(r, op->up.rc, op->up.err, &op->t, 1);
+    if (op->up.rc == DFS_ENOENT) no_such_upload(r); /* completed or aborted meanwhile */
+    else s3_error_from_dfs(r, op->up.rc, op->up.err, &op->t, 1);
     return;
   }
   char q[40];
