@@ -437,8 +437,21 @@ static int parse_parts(gw_req *r, const char *doc, size_t len, listed_part **out
  * read and written once more) but any client's part sizes work. 0, or the failure. */
 static int stream_parts(gw_req *r, const s3_target *t, char (*paths)[DFS_PATH_MAX + 1],
                         size_t n, const uint8_t *attrs, size_t alen, char *err, size_t errsz) {
+  /* the reads have a metad client and chunk connections of their own: the upload may
+   * use the connection's (from writer threads) while a part is being read */
+  meta_client dmc;
+  chunk_conns dcc;
+  if (meta_client_init(&dmc, r->gw->cfg.meta)) {
+    snprintf(err, errsz, "the metad addresses (--meta) do not parse");
+    return DFS_EINVAL;
+  }
+  dmc.token = r->conn->mc.token;
+  dmc.tls = r->conn->mc.tls;
+  chunk_conns_init(&dcc);
   gw_upload u;
   if (gw_upload_begin(&u, &r->conn->mc, &r->conn->cc, t->object_path, PART_REPLICAS)) {
+    chunk_conns_close(&dcc);
+    meta_client_close(&dmc);
     snprintf(err, errsz, "out of memory");
     return DFS_ENOMEM;
   }
@@ -447,7 +460,7 @@ static int stream_parts(gw_req *r, const s3_target *t, char (*paths)[DFS_PATH_MA
   if (rc) snprintf(err, errsz, "out of memory");
   for (size_t i = 0; i < n && !rc; i++) {
     gw_download d;
-    rc = gw_download_open(&d, &r->conn->mc, &r->conn->cc, paths[i]);
+    rc = gw_download_open(&d, &dmc, &dcc, paths[i]);
     if (rc) snprintf(err, errsz, "%s", d.err);
     while (!rc) {
       long got = gw_download_read(&d, buf, DFS_CHUNK_SIZE);
@@ -470,6 +483,8 @@ static int stream_parts(gw_req *r, const s3_target *t, char (*paths)[DFS_PATH_MA
   }
   free(buf);
   gw_upload_free(&u);
+  chunk_conns_close(&dcc);
+  meta_client_close(&dmc);
   return rc;
 }
 
