@@ -17,23 +17,14 @@
 #include "common/util.h"
 #include "gateway/object_attrs.h"
 #include "gateway/object_io.h"
+#include "gateway/s3_body.h"
 #include "gateway/s3_router.h"
 #include "gateway/s3_xml.h"
 
 #define DEFAULT_REPLICAS 2        /* like dfs put */
-#define CHUNK_HEADER_MAX 256      /* "hex-size;chunk-signature=<64 hex>\r\n" */
 #define DELETE_BODY_MAX (2u << 20) /* DeleteObjects: 1000 keys of up to 1 KiB */
 
-static void hex(const uint8_t *in, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[in[i] >> 4];
-    out[2 * i + 1] = d[in[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
-
-static int simple_call(gw_req *r, uint16_t type, ProtobufCMessage *req,
+int s3_meta_call(gw_req *r, uint16_t type, ProtobufCMessage *req,
                        const ProtobufCMessageDescriptor *d, char *err, size_t errsz) {
   ProtobufCMessage *m = NULL;
   int rc = meta_call(&r->conn->mc, type, req, d, &m, err, errsz);
@@ -41,18 +32,18 @@ static int simple_call(gw_req *r, uint16_t type, ProtobufCMessage *req,
   return rc;
 }
 
-static int mkdir_p(gw_req *r, const char *path, char *err, size_t errsz) {
+int s3_mkdir_p(gw_req *r, const char *path, char *err, size_t errsz) {
   Dfs__MkdirReq req = DFS__MKDIR_REQ__INIT;
   req.path = (char *)path;
   req.parents = 1;
   req.mode = 0755;
   req.request_id = dfs_random_u64();
-  return simple_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_MKDIR, &req.base,
+  return s3_meta_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_MKDIR, &req.base,
                      &dfs__mkdir_rep__descriptor, err, errsz);
 }
 
 /* Stat of path: 0 and *e (caller frees with dfs__stat_rep__free_unpacked(*rep)). */
-static int stat_path(gw_req *r, const char *path, Dfs__StatRep **rep, char *err, size_t errsz) {
+int s3_stat(gw_req *r, const char *path, Dfs__StatRep **rep, char *err, size_t errsz) {
   Dfs__StatReq req = DFS__STAT_REQ__INIT;
   req.path = (char *)path;
   ProtobufCMessage *m = NULL;
@@ -71,11 +62,20 @@ static int stat_path(gw_req *r, const char *path, Dfs__StatRep **rep, char *err,
   return 0;
 }
 
+int s3_make_parents(gw_req *r, const s3_target *t, char *err, size_t errsz) {
+  char parent[DFS_PATH_MAX + 1];
+  snprintf(parent, sizeof parent, "%s", t->object_path);
+  char *slash = strrchr(parent, '/');
+  if (!slash || (size_t)(slash - parent) <= strlen(t->bucket_path)) return 0;
+  *slash = '\0';
+  return s3_mkdir_p(r, parent, err, errsz);
+}
+
 /* The bucket exists (as a directory)? 0, or answers r. */
-static int need_bucket(gw_req *r, const s3_target *t) {
+int s3_need_bucket(gw_req *r, const s3_target *t) {
   Dfs__StatRep *rep;
   char err[512];
-  int rc = stat_path(r, t->bucket_path, &rep, err, sizeof err);
+  int rc = s3_stat(r, t->bucket_path, &rep, err, sizeof err);
   if (rc == 0 && rep->entry->type != DFS__ENTRY_TYPE__ENTRY_DIR) rc = DFS_ENOENT;
   if (rep) dfs__stat_rep__free_unpacked(rep, NULL);
   if (rc) s3_error_from_dfs(r, rc, err, t, 0);
@@ -94,7 +94,7 @@ static void prune_empty_parents(gw_req *r, const s3_target *t, const char *path)
     Dfs__DeleteReq req = DFS__DELETE_REQ__INIT;
     req.path = p;
     req.request_id = dfs_random_u64();
-    if (simple_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, &req.base,
+    if (s3_meta_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, &req.base,
                     &dfs__delete_rep__descriptor, err, sizeof err))
       return; /* not empty (or gone): stop */
   }
@@ -105,116 +105,15 @@ static void prune_empty_parents(gw_req *r, const s3_target *t, const char *path)
 typedef struct {
   s3_target t;
   gw_upload up;
-  int streaming;          /* aws-chunked framing */
+  s3_body body;           /* length, aws-chunked framing, digests (s3_body.c) */
   int dir_marker;         /* key ends in '/': a directory, no bytes */
-  uint64_t declared;      /* Content-Length, or x-amz-decoded-content-length */
-  /* aws-chunked parser */
-  char hdr[CHUNK_HEADER_MAX + 1];
-  size_t hdr_len;
-  uint64_t chunk_left;    /* data bytes of the current chunk still to come */
-  int state;              /* 0 header, 1 data, 2 CRLF after data, 3 done */
-  int crlf_seen;
-  char prev_sig[65], chunk_sig[65];
-  EVP_MD_CTX *chunk_sha;
 } put_op;
 
 static void put_op_free(void *p) {
   put_op *op = p;
   gw_upload_free(&op->up);
-  if (op->chunk_sha) EVP_MD_CTX_free(op->chunk_sha);
+  s3_body_free(&op->body);
   free(op);
-}
-
-static int put_fail(gw_req *r, put_op *op) {
-  s3_error_from_dfs(r, op->up.rc, op->up.err, &op->t, 1);
-  return 1;
-}
-
-/* One aws-chunked chunk is complete: its signature must chain. */
-static int chunk_done(gw_req *r, put_op *op) {
-  uint8_t sha[32];
-  unsigned n;
-  EVP_DigestFinal_ex(op->chunk_sha, sha, &n);
-  char want[65];
-  sigv4_chunk_signature(r->signing_key, &r->auth, op->prev_sig, sha, want);
-  if (!sigv4_signature_equal(want, op->chunk_sig)) {
-    gw_s3_error(r, 403, "SignatureDoesNotMatch", "an aws-chunked chunk signature does not match");
-    return 1;
-  }
-  memcpy(op->prev_sig, op->chunk_sig, sizeof op->prev_sig);
-  EVP_DigestInit_ex(op->chunk_sha, EVP_sha256(), NULL);
-  return 0;
-}
-
-/* Parses "hex-size;chunk-signature=sig" (op->hdr). */
-static int chunk_header(gw_req *r, put_op *op) {
-  char *semi = strchr(op->hdr, ';');
-  const char *sig = semi ? strstr(semi, "chunk-signature=") : NULL;
-  if (!semi || !sig) {
-    gw_s3_error(r, 400, "InvalidRequest", "a malformed aws-chunked chunk header");
-    return 1;
-  }
-  *semi = '\0';
-  char *end;
-  unsigned long long size = strtoull(op->hdr, &end, 16);
-  sig += strlen("chunk-signature=");
-  if (!*op->hdr || *end || strlen(sig) != 64 || size > (16u << 20)) {
-    gw_s3_error(r, 400, "InvalidRequest", "a malformed aws-chunked chunk header");
-    return 1;
-  }
-  memcpy(op->chunk_sig, sig, 65);
-  op->chunk_left = size;
-  if (size == 0) { /* the final chunk */
-    if (chunk_done(r, op)) return 1;
-    op->state = 3;
-  } else {
-    op->state = 1;
-  }
-  return 0;
-}
-
-static int put_stream_body(gw_req *r, put_op *op, const char *data, size_t len) {
-  while (len) {
-    if (op->state == 3) { /* trailing bytes after the final chunk (its CRLF) are fine */
-      return 0;
-    } else if (op->state == 0) {
-      char c = *data++;
-      len--;
-      if (c == '\n' && op->hdr_len && op->hdr[op->hdr_len - 1] == '\r') {
-        op->hdr[op->hdr_len - 1] = '\0';
-        op->hdr_len = 0;
-        if (chunk_header(r, op)) return 1;
-        continue;
-      }
-      if (op->hdr_len == CHUNK_HEADER_MAX) {
-        gw_s3_error(r, 400, "InvalidRequest", "an aws-chunked chunk header is too long");
-        return 1;
-      }
-      op->hdr[op->hdr_len++] = c;
-      op->hdr[op->hdr_len] = '\0';
-    } else if (op->state == 1) {
-      size_t k = len < op->chunk_left ? len : (size_t)op->chunk_left;
-      EVP_DigestUpdate(op->chunk_sha, data, k);
-      if (gw_upload_write(&op->up, data, k)) return put_fail(r, op);
-      data += k;
-      len -= k;
-      op->chunk_left -= k;
-      if (op->chunk_left == 0) {
-        if (chunk_done(r, op)) return 1;
-        op->state = 2;
-        op->crlf_seen = 0;
-      }
-    } else { /* state 2: "\r\n" after the data */
-      char c = *data++;
-      len--;
-      if ((op->crlf_seen == 0 && c != '\r') || (op->crlf_seen == 1 && c != '\n')) {
-        gw_s3_error(r, 400, "InvalidRequest", "aws-chunked data is not followed by CRLF");
-        return 1;
-      }
-      if (++op->crlf_seen == 2) op->state = 0;
-    }
-  }
-  return 0;
 }
 
 static int put_body(gw_req *r, const char *data, size_t len) {
@@ -223,25 +122,14 @@ static int put_body(gw_req *r, const char *data, size_t len) {
     gw_s3_error(r, 400, "InvalidRequest", "a key ending in '/' is a folder and takes no bytes");
     return 1;
   }
-  if (op->streaming) return put_stream_body(r, op, data, len);
-  if (gw_upload_write(&op->up, data, len)) return put_fail(r, op);
-  return 0;
-}
-
-/* Content-MD5 (base64 of the 16 bytes) against md5; 0 if absent or equal. */
-static int content_md5_ok(const char *b64, const uint8_t md5[16]) {
-  if (!b64) return 1;
-  uint8_t raw[64];
-  int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)strlen(b64));
-  if (n < 16) return 0;
-  return memcmp(raw, md5, 16) == 0;
+  return s3_body_write(r, &op->body, data, len);
 }
 
 static void put_end(gw_req *r) {
   put_op *op = r->op;
   char err[512];
   if (op->dir_marker) {
-    int rc = mkdir_p(r, op->t.object_path, err, sizeof err);
+    int rc = s3_mkdir_p(r, op->t.object_path, err, sizeof err);
     if (rc) {
       s3_error_from_dfs(r, rc, err, &op->t, 1);
       return;
@@ -250,34 +138,10 @@ static void put_end(gw_req *r) {
     gw_respond(r, 200, NULL, NULL, 0, extra);
     return;
   }
-  if (op->streaming && op->state != 3) {
-    gw_s3_error(r, 400, "IncompleteBody", "the aws-chunked body ended before its final chunk");
-    return;
-  }
-  if (op->up.size != op->declared) {
-    gw_s3_error(r, 400, "IncompleteBody", "the body is shorter than its declared length");
-    return;
-  }
-  uint8_t md5[16], sha[32];
-  if (gw_upload_finish(&op->up, md5, sha)) {
-    put_fail(r, op);
-    return;
-  }
-  if (r->payload == SIGV4_PAYLOAD_SHA256) {
-    char got[65];
-    hex(sha, 32, got);
-    if (strcasecmp(got, r->auth.payload_hash) != 0) {
-      gw_s3_error(r, 400, "XAmzContentSHA256Mismatch",
-                  "the body's SHA-256 differs from x-amz-content-sha256; nothing was stored");
-      return;
-    }
-  }
-  if (!content_md5_ok(gw_header(r, "Content-MD5"), md5)) {
-    gw_s3_error(r, 400, "BadDigest", "the body's MD5 differs from Content-MD5; nothing was stored");
-    return;
-  }
+  uint8_t md5[16];
+  if (s3_body_finish(r, &op->body, md5)) return;
   char etag[33];
-  hex(md5, 16, etag);
+  s3_hex(md5, 16, etag);
   uint8_t *attrs = NULL;
   size_t alen = 0;
   int rc = gw_attrs_build(r, etag, &attrs, &alen);
@@ -292,7 +156,7 @@ static void put_end(gw_req *r) {
   rc = gw_upload_commit(&op->up, attrs, alen);
   free(attrs);
   if (rc) {
-    put_fail(r, op);
+    s3_error_from_dfs(r, op->up.rc, op->up.err, &op->t, 1);
     return;
   }
   char q[40];
@@ -302,55 +166,29 @@ static void put_end(gw_req *r) {
 }
 
 void s3_put_object(gw_req *r, const s3_target *t) {
-  const char *cl = gw_header(r, "Content-Length");
-  const char *te = gw_header(r, "Transfer-Encoding");
-  int streaming = r->payload == SIGV4_PAYLOAD_STREAMING;
-  const char *decoded = gw_header(r, "x-amz-decoded-content-length");
-  const char *len_s = streaming ? decoded : cl;
-  if (!len_s || (te && !streaming)) {
-    gw_s3_error(r, 411, "MissingContentLength", streaming
-                    ? "aws-chunked uploads need x-amz-decoded-content-length"
-                    : "PutObject needs Content-Length");
-    return;
-  }
-  char *end;
-  unsigned long long declared = strtoull(len_s, &end, 10);
-  if (!*len_s || *end || !isdigit((unsigned char)*len_s)) {
-    gw_s3_error(r, 400, "InvalidArgument", "the content length is not a number");
-    return;
-  }
-  if (need_bucket(r, t)) return;
+  uint64_t declared;
+  int streaming;
+  if (s3_body_length(r, "PutObject", &declared, &streaming)) return;
+  if (s3_need_bucket(r, t)) return;
   put_op *op = calloc(1, sizeof *op);
   if (!op) {
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
     return;
   }
   op->t = *t;
-  op->streaming = streaming;
-  op->declared = declared;
   op->dir_marker = t->key[strlen(t->key) - 1] == '/';
-  memcpy(op->prev_sig, r->auth.signature, sizeof op->prev_sig);
   r->op = op;
   r->op_free = put_op_free;
   r->on_body = put_body;
   r->on_end = put_end;
   if (op->dir_marker) return;
-  if (streaming && !(op->chunk_sha = EVP_MD_CTX_new())) {
-    gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
-    return;
-  }
-  if (op->chunk_sha) EVP_DigestInit_ex(op->chunk_sha, EVP_sha256(), NULL);
+  if (s3_body_start(r, &op->body, &op->up, &op->t, declared, streaming)) return;
   /* the key's "directories" exist before its bytes go anywhere */
-  char parent[DFS_PATH_MAX + 1], err[512];
-  snprintf(parent, sizeof parent, "%s", t->object_path);
-  char *slash = strrchr(parent, '/');
-  if (slash && (size_t)(slash - parent) > strlen(t->bucket_path)) {
-    *slash = '\0';
-    int rc = mkdir_p(r, parent, err, sizeof err);
-    if (rc) {
-      s3_error_from_dfs(r, rc, err, t, 1);
-      return;
-    }
+  char err[512];
+  int rc = s3_make_parents(r, t, err, sizeof err);
+  if (rc) {
+    s3_error_from_dfs(r, rc, err, t, 1);
+    return;
   }
   if (gw_upload_begin(&op->up, &r->conn->mc, &r->conn->cc, t->object_path, DEFAULT_REPLICAS))
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
@@ -420,7 +258,7 @@ void s3_get_object(gw_req *r, const s3_target *t, int head) {
   char err[512];
   if (t->key[strlen(t->key) - 1] == '/') { /* a folder marker: a directory */
     Dfs__StatRep *rep;
-    int rc = stat_path(r, t->object_path, &rep, err, sizeof err);
+    int rc = s3_stat(r, t->object_path, &rep, err, sizeof err);
     int dir = rc == 0 && rep->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
     if (rep) dfs__stat_rep__free_unpacked(rep, NULL);
     if (!dir) {
@@ -440,14 +278,14 @@ void s3_get_object(gw_req *r, const s3_target *t, int head) {
   int rc = gw_download_open(&op->d, &r->conn->mc, &r->conn->cc, t->object_path);
   if (rc) {
     if (rc == DFS_EISDIR) rc = DFS_ENOENT; /* a "directory" is not an object */
-    if (rc != DFS_ENOENT || !need_bucket(r, t)) /* NoSuchBucket before NoSuchKey */
+    if (rc != DFS_ENOENT || !s3_need_bucket(r, t)) /* NoSuchBucket before NoSuchKey */
       s3_error_from_dfs(r, rc, op->d.err, t, 1);
     get_free(op);
     return;
   }
   /* the headers: the entry from the first page */
   Dfs__StatRep *st;
-  rc = stat_path(r, t->object_path, &st, err, sizeof err);
+  rc = s3_stat(r, t->object_path, &st, err, sizeof err);
   if (rc) {
     s3_error_from_dfs(r, rc, err, t, 1);
     get_free(op);
@@ -535,7 +373,7 @@ static int delete_key(gw_req *r, const s3_target *t, const char *path, char *err
   req.recursive = 0;
   req.trash = 0;
   req.request_id = dfs_random_u64();
-  int rc = simple_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, &req.base,
+  int rc = s3_meta_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, &req.base,
                        &dfs__delete_rep__descriptor, err, errsz);
   if (rc == DFS_ENOENT || rc == DFS_ENOTDIR) return 0; /* S3: deleting nothing succeeds */
   if (rc == 0) prune_empty_parents(r, t, path);
@@ -544,7 +382,7 @@ static int delete_key(gw_req *r, const s3_target *t, const char *path, char *err
 
 void s3_delete_object(gw_req *r, const s3_target *t) {
   char err[512];
-  if (need_bucket(r, t)) return; /* deleting nothing succeeds, but only in a bucket */
+  if (s3_need_bucket(r, t)) return; /* deleting nothing succeeds, but only in a bucket */
   int rc = delete_key(r, t, t->object_path, err, sizeof err);
   if (rc == DFS_ENOTEMPTY) /* a folder with keys below it: S3 keeps those keys */
     rc = 0;
@@ -629,7 +467,7 @@ static void delete_end(gw_req *r) {
 }
 
 void s3_delete_objects(gw_req *r, const s3_target *t) {
-  if (need_bucket(r, t)) return;
+  if (s3_need_bucket(r, t)) return;
   delete_op *op = calloc(1, sizeof *op);
   if (!op) {
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
@@ -686,31 +524,26 @@ void s3_copy_object(gw_req *r, const s3_target *t) {
     gw_s3_error(r, 400, "InvalidArgument", "x-amz-copy-source names no valid key");
     return;
   }
-  if (need_bucket(r, t)) return;
-  char err[512], parent[DFS_PATH_MAX + 1];
-  snprintf(parent, sizeof parent, "%s", t->object_path);
-  char *ps = strrchr(parent, '/');
-  if (ps && (size_t)(ps - parent) > strlen(t->bucket_path)) {
-    *ps = '\0';
-    int rc = mkdir_p(r, parent, err, sizeof err);
-    if (rc) {
-      s3_error_from_dfs(r, rc, err, t, 1);
-      return;
-    }
+  if (s3_need_bucket(r, t)) return;
+  char err[512];
+  int prc = s3_make_parents(r, t, err, sizeof err);
+  if (prc) {
+    s3_error_from_dfs(r, prc, err, t, 1);
+    return;
   }
   Dfs__CopyReq req = DFS__COPY_REQ__INIT;
   req.src = spath;
   req.dst = (char *)t->object_path;
   req.overwrite = 1;
   req.request_id = dfs_random_u64();
-  int rc = simple_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_COPY, &req.base,
+  int rc = s3_meta_call(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_COPY, &req.base,
                        &dfs__copy_rep__descriptor, err, sizeof err);
   if (rc) {
     s3_error_from_dfs(r, rc, err, t, 1);
     return;
   }
   Dfs__StatRep *st;
-  rc = stat_path(r, t->object_path, &st, err, sizeof err);
+  rc = s3_stat(r, t->object_path, &st, err, sizeof err);
   if (rc) {
     s3_error_from_dfs(r, rc, err, t, 1);
     return;

@@ -7,6 +7,7 @@
 
 #include "common/errors.h"
 #include "gateway/s3_auth.h"
+#include "gateway/s3_multipart.h"
 #include "gateway/s3_xml.h"
 
 int s3_bucket_name_ok(const char *name) {
@@ -147,7 +148,7 @@ static void bucket_request(gw_req *r, const s3_target *t) {
   if (strcmp(m, "GET") == 0) {
     if (gw_has_query(r, "location")) bucket_location(r);
     else if (gw_has_query(r, "versioning")) bucket_versioning(r);
-    else if (gw_has_query(r, "uploads")) not_implemented(r, "ListMultipartUploads");
+    else if (gw_has_query(r, "uploads")) s3_list_multipart_uploads(r, t);
     else if (gw_has_query(r, "acl") || gw_has_query(r, "policy") || gw_has_query(r, "cors") ||
              gw_has_query(r, "lifecycle") || gw_has_query(r, "tagging") ||
              gw_has_query(r, "website") || gw_has_query(r, "logging") ||
@@ -174,8 +175,13 @@ static void bucket_request(gw_req *r, const s3_target *t) {
 
 static void object_request(gw_req *r, const s3_target *t) {
   const char *m = r->method;
-  if (gw_has_query(r, "uploads") || gw_has_query(r, "uploadId")) {
-    not_implemented(r, "multipart upload");
+  if (gw_has_query(r, "uploads") || gw_has_query(r, "uploadId")) { /* s3_multipart.c */
+    if (strcmp(m, "POST") == 0 && gw_has_query(r, "uploads")) s3_create_multipart(r, t);
+    else if (strcmp(m, "PUT") == 0 && gw_has_query(r, "uploadId")) s3_upload_part(r, t);
+    else if (strcmp(m, "POST") == 0) s3_complete_multipart(r, t);
+    else if (strcmp(m, "DELETE") == 0) s3_abort_multipart(r, t);
+    else if (strcmp(m, "GET") == 0 && gw_has_query(r, "uploadId")) s3_list_parts(r, t);
+    else gw_s3_error(r, 405, "MethodNotAllowed", "the method is not allowed for a multipart upload");
   } else if (gw_has_query(r, "acl") || gw_has_query(r, "tagging") ||
              gw_has_query(r, "retention") || gw_has_query(r, "legal-hold") ||
              gw_has_query(r, "torrent") || gw_has_query(r, "restore") ||

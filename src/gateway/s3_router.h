@@ -8,10 +8,12 @@
  * delimiter "/", max-keys, marker / continuation tokens, encoding-type=url;
  * Put/Get/Head/DeleteObject (ranged GET, user metadata, Content-MD5,
  * x-amz-content-sha256 and aws-chunked bodies); DeleteObjects; CopyObject
- * (metadata-only: the chunks are shared). Anything else answers 501 NotImplemented. */
+ * (metadata-only: the chunks are shared); multipart uploads (s3_multipart.h; not
+ * UploadPartCopy). Anything else answers 501 NotImplemented. */
 #ifndef DFS_GATEWAY_S3_ROUTER_H
 #define DFS_GATEWAY_S3_ROUTER_H
 
+#include "client_meta.pb-c.h"
 #include "common/path.h"
 #include "gateway/http.h"
 
@@ -35,6 +37,19 @@ void s3_error_from_dfs(gw_req *r, int rc, const char *err, const s3_target *t, i
 /* 1 if name is a valid bucket name (3..63 of a-z 0-9 . -, starting and ending with a
  * letter or digit, not an IP address). */
 int s3_bucket_name_ok(const char *name);
+
+/* Helpers the operations share (s3_object.c), on the connection's metad client as r's
+ * user. Each returns 0 or a DFS_E* code with err filled; none answers r. */
+/* A call whose answer is only a Status. */
+int s3_meta_call(gw_req *r, uint16_t type, ProtobufCMessage *req,
+                 const ProtobufCMessageDescriptor *d, char *err, size_t errsz);
+int s3_mkdir_p(gw_req *r, const char *path, char *err, size_t errsz); /* mkdir -p, 0755 */
+/* Stat of path: *rep has an entry (caller frees with dfs__stat_rep__free_unpacked). */
+int s3_stat(gw_req *r, const char *path, Dfs__StatRep **rep, char *err, size_t errsz);
+/* The directories of t's key below the bucket (a/b of a/b/c), made where missing. */
+int s3_make_parents(gw_req *r, const s3_target *t, char *err, size_t errsz);
+/* The bucket exists (as a directory)? 0, or answers r (NoSuchBucket...). */
+int s3_need_bucket(gw_req *r, const s3_target *t);
 
 /* Operations (s3_bucket.c, s3_list.c, s3_object.c). */
 void s3_list_buckets(gw_req *r);

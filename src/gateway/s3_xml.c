@@ -106,7 +106,15 @@ int s3_xml_find(const char *doc, size_t len, size_t *pos, const char *tag, char 
         char c = doc[k];
         static const struct { const char *ent; char c; } ents[] = {
             {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}};
-        if (c == '&')
+        if (c == '&' && k + 3 < j && doc[k + 1] == '#') { /* &#34; &#x22; (Go's encoder) */
+          int x = doc[k + 2] == 'x' || doc[k + 2] == 'X';
+          char *end;
+          unsigned long v = strtoul(doc + k + 2 + x, &end, x ? 16 : 10);
+          if (end > doc + k + 2 + x && end < doc + j && *end == ';' && v > 0 && v < 128) {
+            c = (char)v;
+            k = (size_t)(end - doc);
+          }
+        } else if (c == '&')
           for (size_t e = 0; e < 5; e++) {
             size_t el = strlen(ents[e].ent);
             if (k + el <= j && memcmp(doc + k, ents[e].ent, el) == 0) {

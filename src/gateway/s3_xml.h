@@ -27,7 +27,8 @@ void s3_xml_free(s3_xml *x);
 void s3_http_date(int64_t ns, char *out, size_t outsz);
 
 /* Finds the text of the first <tag>...</tag> at or after *pos in doc (a request body
- * such as CompleteMultipartUpload or Delete); unescapes the five XML entities into out
+ * such as CompleteMultipartUpload or Delete); unescapes the five XML entities and ASCII
+ * character references (&#34;, &#x22;: Go clients send them) into out
  * (outsz). Returns 1 and moves *pos past it, 0 if there is none (or it does not fit). */
 int s3_xml_find(const char *doc, size_t len, size_t *pos, const char *tag, char *out,
                 size_t outsz);

@@ -52,6 +52,7 @@ static const route routes[] = {
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_CHMOD, h_chmod, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_RENAME, h_rename, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_COPY, h_copy, NULL},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMPOSE, h_compose, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_SETREP, h_setrep, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_TOUCH, h_touch, NULL},
     /* reads (read_handlers.c) */

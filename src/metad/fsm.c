@@ -669,6 +669,146 @@ static int apply_copy(fsm_t *f, const ops_op *op, uint64_t *files, uint64_t *byt
   return 0;
 }
 
+/* COMPOSE: dst becomes a file whose chunks are the sources' chunks, in order, shared by
+ * reference like COPY (each use is one more ref, so deleting the sources, now or later,
+ * frees nothing the new file uses). Every source but the last must be whole chunks: a
+ * file's chunks are all DFS_CHUNK_SIZE but its last. Sources are distinct files the user
+ * may read (and, with OPF_DELETE_SRCS, delete), none of them dst. Checks everything
+ * before changing anything: a refused op leaves the tree as it was. */
+static int apply_compose(fsm_t *f, const ops_op *op, uint64_t *size, uint64_t *nch,
+                         char *msg, size_t msgsz) {
+  int admin = (op->flag & OPF_ADMIN) != 0, overwrite = (op->flag & OPF_MAIN) != 0;
+  int del = (op->flag & OPF_DELETE_SRCS) != 0;
+  int rc = ns_check_path(op->path, msg, msgsz);
+  if (rc) return rc;
+  if (op->nsrcs == 0 || op->nsrcs > OPS_COMPOSE_MAX_SRCS) {
+    snprintf(msg, msgsz, "compose takes 1..%u sources, not %u", OPS_COMPOSE_MAX_SRCS, op->nsrcs);
+    return DFS_EINVAL;
+  }
+  ns_inode **src = calloc(op->nsrcs, sizeof *src);
+  if (!src) oom_abort();
+  u64map seen; /* inode addresses: a source named twice */
+  u64map_init(&seen);
+  uint64_t total = 0, chunks = 0, freed = 0, freed_entries = 0;
+  uint32_t goal = 1;
+  ns_inode *ddir, *dn;
+  size_t off = 0;
+  for (uint32_t i = 0; i < op->nsrcs; i++) {
+    const char *p = ops_src_next(op, &off);
+    ns_inode *pdir, *n;
+    if (!p) { rc = DFS_EINVAL; snprintf(msg, msgsz, "source %u is missing", i + 1); goto out; }
+    if ((rc = ns_check_path(p, msg, msgsz))) goto out;
+    rc = del ? perm_lookup_parent(f->ns, p, op->str, admin, PERM_W | PERM_X, &pdir, &n, msg, msgsz)
+             : perm_lookup(f->ns, p, op->str, admin, &n, msg, msgsz);
+    if (rc == DFS_EINVAL) snprintf(msg, msgsz, "/ is a directory");
+    if (!rc && !n) {
+      snprintf(msg, msgsz, "%s does not exist", p);
+      rc = DFS_ENOENT;
+    }
+    if (rc) goto out;
+    if (n->is_dir) {
+      snprintf(msg, msgsz, "%s is a directory: only files can be composed", p);
+      rc = DFS_EISDIR;
+      goto out;
+    }
+    if (perm_check(op->str, admin, n, PERM_R)) {
+      perm_denied_msg(msg, msgsz, p, strlen(p), n);
+      rc = DFS_EPERM;
+      goto out;
+    }
+    if (u64map_get(&seen, (uint64_t)(uintptr_t)n, NULL)) {
+      snprintf(msg, msgsz, "%s is named twice", p);
+      rc = DFS_EINVAL;
+      goto out;
+    }
+    if (u64map_put(&seen, (uint64_t)(uintptr_t)n, 1)) oom_abort();
+    if (i + 1 < op->nsrcs && n->u.file.size % DFS_CHUNK_SIZE) {
+      snprintf(msg, msgsz, "part %u is not a whole number of MiB (%s: %llu bytes)", i + 1, p,
+               (unsigned long long)n->u.file.size);
+      rc = DFS_EINVAL;
+      goto out;
+    }
+    src[i] = n;
+    total += n->u.file.size;
+    chunks += n->u.file.nchunks;
+    if (n->replicas > goal) goal = n->replicas;
+    if (del && n->owner && !strcmp(n->owner, op->str)) {
+      freed += n->u.file.size;
+      freed_entries++;
+    }
+  }
+  if (chunks > UINT32_MAX) {
+    snprintf(msg, msgsz, "the composed file would have too many chunks");
+    rc = DFS_ETOOBIG;
+    goto out;
+  }
+  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &ddir, &dn, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ is a directory");
+    rc = DFS_EISDIR;
+  }
+  if (rc) goto out;
+  if (dn && u64map_get(&seen, (uint64_t)(uintptr_t)dn, NULL)) {
+    snprintf(msg, msgsz, "%s is also a source", op->path);
+    rc = DFS_EINVAL;
+    goto out;
+  }
+  if (dn && !dn->is_dir && overwrite && perm_check(op->str, admin, dn, PERM_W)) {
+    perm_denied_msg(msg, msgsz, op->path, strlen(op->path), dn);
+    rc = DFS_EPERM;
+    goto out;
+  }
+  if ((rc = ns_put_check(f->ns, op->path, overwrite, &dn, msg, msgsz))) goto out;
+  { /* the file's owner grows (a replaced file keeps its owner), less the sources it
+       deletes of that owner's own */
+    const char *owner = dn ? (dn->owner ? dn->owner : "") : op->str;
+    uint64_t old = dn ? dn->u.file.size : 0, gone = old;
+    if (!strcmp(owner, op->str)) gone += freed;
+    uint64_t ne = dn ? 0 : 1;
+    ne = strcmp(owner, op->str) ? ne : (ne > freed_entries ? ne - freed_entries : 0);
+    if ((rc = fsm_quota_check(f, owner, ne, total > gone ? total - gone : 0, msg, msgsz)))
+      goto out;
+  }
+  /* checked: from here nothing fails but memory */
+  uint64_t *ids = chunks ? malloc(chunks * sizeof *ids) : NULL;
+  if (chunks && !ids) oom_abort();
+  uint64_t k = 0;
+  for (uint32_t i = 0; i < op->nsrcs; i++)
+    for (uint32_t j = 0; j < src[i]->u.file.nchunks; j++) {
+      uint64_t id = ns_file_chunks(src[i])[j];
+      chunk_ent *ce = chunks_get(&f->chunks, id);
+      if (ce) { /* before any decref: a chunk shared with dst or a source survives */
+        ce->refs++;
+        if (goal > ce->goal) ce->goal = (uint8_t)(goal > 255 ? 255 : goal);
+      }
+      ids[k++] = id;
+    }
+  uint32_t mode = dn ? dn->mode : src[0]->mode;
+  rc = ns_put_file(f->ns, op->path, overwrite, mode, dn ? dn->owner : op->str, op->mtime_ns,
+                   total, goal, ids, (uint32_t)chunks, on_unref, f, msg, msgsz);
+  if (rc) oom_abort(); /* checked above */
+  if (op->attrs_len) {
+    ns_inode *nf;
+    if (ns_lookup(f->ns, op->path, &nf, msg, msgsz) ||
+        ns_set_attrs(f->ns, nf, op->attrs, op->attrs_len))
+      oom_abort();
+  }
+  if (del) { /* the sources were checked deletable above and are distinct from dst */
+    off = 0;
+    for (uint32_t i = 0; i < op->nsrcs; i++) {
+      const char *p = ops_src_next(op, &off);
+      if (ns_delete(f->ns, p, 0, op->mtime_ns, on_unref, f, msg, msgsz)) oom_abort();
+    }
+  }
+  *size = total;
+  *nch = chunks;
+out:
+  u64map_free(&seen);
+  free(src);
+  return rc;
+}
+
 /* Sets the goal of file n and its chunks (a shared chunk keeps the highest goal asked). */
 static void set_goal(fsm_t *f, ns_inode *n, uint8_t goal) {
   n->replicas = goal;
@@ -882,6 +1022,9 @@ static void apply_op(fsm_t *f, const ops_op *op) {
     break;
   case OP_SETREP:
     rc = apply_setrep(f, op, &val, msg, sizeof msg);
+    break;
+  case OP_COMPOSE:
+    rc = apply_compose(f, op, &val, &val2, msg, sizeof msg);
     break;
   case OP_TOUCH:
     rc = apply_touch(f, op, msg, sizeof msg);

@@ -24,8 +24,8 @@ typedef struct {
   uint64_t rid;
   int32_t err;  /* 0 or DFS_E* */
   uint64_t val; /* op-specific: server id (MAP_SERVER), last id (RESERVE_IDS), files
-                   (COPY, SETREP), trash item id (TRASH) */
-  uint64_t val2; /* op-specific: bytes (COPY) */
+                   (COPY, SETREP), trash item id (TRASH), size (COMPOSE) */
+  uint64_t val2; /* op-specific: bytes (COPY), chunks (COMPOSE) */
   uint64_t digest; /* ops_digest of the op (user, type, body): a request id sent again
                       with another body or by another user is not a retry (0 = unknown,
                       a result restored from a version-2 snapshot) */

@@ -9,6 +9,7 @@
 
 #include "client_meta.pb-c.h"
 #include "common/errors.h"
+#include "common/frame.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "metad/front_door.h"
@@ -136,6 +137,50 @@ void h_copy(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | (rq->recursive ? OPF_RECURSIVE : 0));
   mutation_submit_ns(md, c, &m->hdr, u, 0, msg, &op, 1, copy_reply);
   dfs__copy_req__free_unpacked(rq, NULL);
+}
+
+/* Compose's reply: the new file's size and chunk count. */
+static void compose_reply(metad *md, md_waiter *w, const fsm_result *r) {
+  (void)md;
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__ComposeRep rep = DFS__COMPOSE_REP__INIT;
+  rep.status = &st;
+  rep.size = r->val;
+  rep.chunks = r->val2;
+  dfs_conn_reply(w->conn, &w->hdr, &rep.base, NULL, 0, NULL, NULL);
+}
+
+/* Compose: the request's bounds and paths are checked here (the fsm checks the tree). */
+void h_compose(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__ComposeReq *rq = dfs__compose_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ComposeReq");
+    return;
+  }
+  int rc = 0;
+  if (rq->n_srcs == 0 || rq->n_srcs > OPS_COMPOSE_MAX_SRCS) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "compose takes 1..%u sources, not %zu", OPS_COMPOSE_MAX_SRCS,
+             rq->n_srcs);
+  } else if (rq->attrs.len > DFS_ATTRS_MAX) {
+    rc = DFS_ETOOBIG;
+    snprintf(msg, sizeof msg, "attrs are %zu bytes, more than %u", rq->attrs.len,
+             DFS_ATTRS_MAX);
+  }
+  for (size_t i = 0; i < rq->n_srcs && !rc; i++) rc = ns_check_path(rq->srcs[i], msg, sizeof msg);
+  ops_op op = {0};
+  op.type = OP_COMPOSE;
+  op.rid = rq->request_id;
+  op.path = rq->dst;
+  op.nsrcs = rc ? 0 : (uint32_t)rq->n_srcs;
+  op.src_list = (const char *const *)rq->srcs;
+  op.attrs = rq->attrs.len ? rq->attrs.data : NULL;
+  op.attrs_len = (uint32_t)rq->attrs.len;
+  op.flag = (uint8_t)((rq->overwrite ? OPF_MAIN : 0) | (rq->delete_srcs ? OPF_DELETE_SRCS : 0));
+  mutation_submit_ns(md, c, &m->hdr, u, rc, msg, &op, 0, compose_reply);
+  dfs__compose_req__free_unpacked(rq, NULL);
 }
 
 void h_setrep(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {

@@ -190,6 +190,20 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
     wb_u64(w, op->a);
     wb_u64(w, op->b);
     break;
+  case OP_COMPOSE:
+    wb_str(w, op->path);
+    wb_str(w, op->str);
+    wb_u64(w, (uint64_t)op->mtime_ns);
+    wb_u32(w, op->mode);
+    wb_u8(w, op->flag);
+    wb_u32(w, op->nsrcs);
+    if (op->src_list)
+      for (uint32_t i = 0; i < op->nsrcs; i++) wb_str(w, op->src_list[i]);
+    else /* a decoded op encoded again */
+      wb_raw(w, op->srcs, op->srcs_len);
+    wb_u32(w, op->attrs_len);
+    wb_raw(w, op->attrs, op->attrs_len);
+    break;
   case OP_RESERVE_IDS:
   case OP_MAP_SERVER:
   case OP_META_ADDR:
@@ -270,6 +284,24 @@ int ops_next(ops_iter *it, ops_op *op) {
     op->a = rb_u64(r);
     op->b = rb_u64(r);
     break;
+  case OP_COMPOSE: {
+    op->path = rb_str(r);
+    op->str = rb_str(r);
+    op->mtime_ns = (int64_t)rb_u64(r);
+    op->mode = rb_u32(r);
+    op->flag = rb_u8(r);
+    op->nsrcs = rb_u32(r);
+    if (r->err || op->nsrcs == 0 || op->nsrcs > OPS_COMPOSE_MAX_SRCS) return DFS_EPROTO;
+    size_t start = r->pos;
+    for (uint32_t i = 0; i < op->nsrcs && !r->err; i++) rb_str(r);
+    if (r->err) return DFS_EPROTO;
+    op->srcs = r->p + start;
+    op->srcs_len = r->pos - start;
+    op->attrs_len = rb_u32(r);
+    if (r->err || op->attrs_len > DFS_ATTRS_MAX) return DFS_EPROTO;
+    if (op->attrs_len && !(op->attrs = rb_take(r, op->attrs_len))) return DFS_EPROTO;
+    break;
+  }
   case OP_RESERVE_IDS:
   case OP_MAP_SERVER:
   case OP_META_ADDR:
@@ -297,6 +329,17 @@ ops_chunk ops_chunk_at(const ops_op *op, uint32_t i) {
   c.crc64 = cw == OPS_CHUNK2_WIRE ? rb_u64(&r) : 0;
   c.reuse = cw == OPS_CHUNK2_WIRE ? rb_u8(&r) : 0;
   return c;
+}
+
+const char *ops_src_next(const ops_op *op, size_t *off) {
+  if (!op->srcs || *off >= op->srcs_len) return NULL;
+  ops_rbuf r;
+  rb_init(&r, op->srcs, op->srcs_len);
+  r.pos = *off;
+  const char *s = rb_str(&r);
+  if (r.err) return NULL; /* cannot happen: ops_next checked every string */
+  *off = r.pos;
+  return s;
 }
 
 /* FNV-1a over the fields, each preceded by its length so that fields cannot run into
@@ -328,6 +371,8 @@ uint64_t ops_digest(const ops_op *op) {
   if (has_chunks(op->type)) h = fnv(h, op->chunks, (size_t)op->nchunks * chunk_wire(op->type));
   if (op->attrs_len) /* COMMIT3 only: earlier ops' digests stay what they were */
     h = fnv(fnv_u64(h, op->attrs_len), op->attrs, op->attrs_len);
+  if (op->type == OP_COMPOSE) /* the encoded sources (decoded ops only, like chunks) */
+    h = fnv(fnv_u64(h, op->srcs_len), op->srcs, op->srcs_len);
   if (op->type != OP_TRASH) { /* TRASH's a is the leader's clock + retention */
     h = fnv_u64(h, op->a);
     h = fnv_u64(h, op->b);

@@ -82,12 +82,22 @@ enum ops_type {
                             length (1..DFS_ATTRS_MAX) + bytes. Written only for a commit
                             that carries attrs (others stay COMMIT2, which older metads
                             apply); a metad older than this refuses it (DFS_EPROTO) */
+  OP_COMPOSE = 21,       /* path=dst, str=user, mtime, mode, flag=OPF_MAIN(overwrite)|
+                            OPF_DELETE_SRCS|OPF_ADMIN, u32 nsrcs (1..OPS_COMPOSE_MAX_SRCS) +
+                            nsrcs strings, u32 attrs length (0..DFS_ATTRS_MAX) + bytes: dst
+                            becomes a file whose chunks are the srcs' chunks in order,
+                            shared by reference (no bytes move); with OPF_DELETE_SRCS the
+                            srcs go in the same op. val=size, val2=chunks. A metad older
+                            than this refuses it (DFS_EPROTO) */
 };
 
 /* Bits of ops_op.flag for namespace ops. */
 #define OPF_MAIN 0x01  /* parents (MKDIR), recursive (DELETE), overwrite (COMMIT) */
 #define OPF_ADMIN 0x02 /* the acting user is an administrator (bypasses permissions) */
 #define OPF_RECURSIVE 0x04 /* COPY, SETREP: the whole subtree */
+#define OPF_DELETE_SRCS 0x08 /* COMPOSE: the sources are deleted by the same op */
+
+#define OPS_COMPOSE_MAX_SRCS 10000u /* S3's part limit */
 
 #define OPS_CHUNK_WIRE 24 /* id u64, version u64, length u32, crc u32 */
 #define OPS_CHUNK2_WIRE 33 /* OPS_CHUNK_WIRE + crc64 u64 + reuse u8 (OP_COMMIT2) */
@@ -119,6 +129,12 @@ typedef struct {
                             decoded: points into the entry; NULL when attrs_len is 0) */
   uint32_t attrs_len;    /* 0 = none; at most DFS_ATTRS_MAX */
   uint64_t a, b;
+  /* COMPOSE's sources. Encoding reads src_list (nsrcs strings, borrowed); a decoded op
+   * has srcs/srcs_len (the encoded strings, in the entry), read with ops_src_next. */
+  uint32_t nsrcs;
+  const char *const *src_list;
+  const uint8_t *srcs;
+  size_t srcs_len;
 } ops_op;
 
 /* Appends one op to w (an entry being built with ops_entry_begin). For COMMIT/2/3,
@@ -139,6 +155,8 @@ typedef struct {
 int ops_iter_init(ops_iter *it, const void *buf, size_t len);
 int ops_next(ops_iter *it, ops_op *op);
 ops_chunk ops_chunk_at(const ops_op *op, uint32_t i);
+/* The next source path of a decoded COMPOSE (*off starts at 0), or NULL after the last. */
+const char *ops_src_next(const ops_op *op, size_t *off);
 
 /* A 64-bit digest (never 0) of what the client chose in op: type, acting user, paths,
  * mode, flags, sizes, chunks, attrs and a/b where they are the client's (not the leader's clock

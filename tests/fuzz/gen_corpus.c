@@ -378,6 +378,38 @@ static void gen_metad_dispatch(void) {
   rec(FZ_M_FSCK, &fs.base, NULL, 0);
   rec(FZ_M_UNKNOWN, NULL, NULL, 0);
   save("metad_dispatch", "alloc_commit_getfile_cluster_fsck");
+
+  /* compose: two empty files into a third (deleting them), then refusals: a source
+   * named twice, and no source at all */
+  Dfs__TouchReq ta = DFS__TOUCH_REQ__INIT, tb = DFS__TOUCH_REQ__INIT;
+  ta.path = "/fz/pa";
+  ta.request_id = 41;
+  tb.path = "/fz/pb";
+  tb.request_id = 42;
+  char *srcs[] = {"/fz/pa", "/fz/pb"}, *twice[] = {"/fz/pa", "/fz/pa"};
+  Dfs__ComposeReq co = DFS__COMPOSE_REQ__INIT;
+  co.dst = "/fz/whole";
+  co.n_srcs = 2;
+  co.srcs = srcs;
+  co.delete_srcs = 1;
+  co.attrs.data = (uint8_t *)"\x0a\x03etg";
+  co.attrs.len = 5;
+  co.request_id = 43;
+  Dfs__ComposeReq c2 = co;
+  c2.srcs = twice;
+  c2.delete_srcs = 0;
+  c2.request_id = 44;
+  Dfs__ComposeReq c3 = co;
+  c3.n_srcs = 0;
+  c3.request_id = 45;
+  rec(FZ_M_MKDIR, &mk.base, NULL, 0);
+  rec(FZ_M_TOUCH, &ta.base, NULL, 0);
+  rec(FZ_M_TOUCH, &tb.base, NULL, 0);
+  rec(FZ_M_COMPOSE, &co.base, NULL, 0);
+  rec(FZ_M_COMPOSE, &c2.base, NULL, 0);
+  rec(FZ_M_COMPOSE, &c3.base, NULL, 0);
+  rec(FZ_M_STAT, &st.base, NULL, 0);
+  save("metad_dispatch", "compose");
 }
 
 

@@ -54,7 +54,9 @@ class Clients:
                     "    multipart_threshold = 1GB\n"
                     "[profile multipart]\nregion = us-east-1\ns3 =\n"
                     "    addressing_style = path\n    multipart_threshold = 8MB\n"
-                    "    multipart_chunksize = 8MB\n")
+                    "    multipart_chunksize = 8MB\n"
+                    # --profile makes the CLI skip the environment's credentials
+                    "aws_access_key_id = %s\naws_secret_access_key = %s\n" % (kid, secret))
 
     def env(self):
         return {"PATH": "/usr/bin:/bin", "HOME": self.home, "LANG": "C.UTF-8",
