@@ -172,9 +172,11 @@ class Browser:
         print("    screenshot: " + path, flush=True)
         return path
 
-    def login(self, user, pw):
+    def login(self, user, pw, shot=None):
         self.d.get(self.c.gw_url + "/")
         self.visible("login-view")
+        if shot:
+            self.shot(shot)
         self.id("login-user").send_keys(user)
         self.id("login-pass").send_keys(pw)
         self.id("login-btn").click()
@@ -211,8 +213,7 @@ def page_basics(c):
 def browser_files(c, st):
     b = Browser(c, "alice")
     st["browser"] = b
-    b.login("alice", "alice-password-1")
-    b.shot("login-done")
+    b.login("alice", "alice-password-1", shot="login")
     b.wait("the home folder listed", lambda: "alice" in b.id("crumbs").text)
     # a new folder that is also an S3 bucket (so its files can be shared)
     b.id("mkdir-name").send_keys("photos")
@@ -241,6 +242,29 @@ def browser_files(c, st):
     b.wait("the download in %s" % b.downloads, lambda: os.path.exists(got) and not glob.glob(
         os.path.join(b.downloads, "*.crdownload")) and os.path.getsize(got) == 3 * MiB + 5, 60)
     check(harness.sha256_file(got) == harness.sha256_file(local), "the downloaded bytes differ")
+    # drag and drop: a File made in the page, dropped on the drop zone
+    b.d.execute_script("""
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(300000).fill(7)], 'dropped.bin'));
+        const zone = document.getElementById('drop');
+        for (const t of ['dragover', 'drop'])
+          zone.dispatchEvent(new DragEvent(t, {dataTransfer: dt, bubbles: true, cancelable: true}));
+    """)
+    line = b.wait("the dropped file's line", lambda: [u for u in b.css("#uploads .upload")
+                                                      if u.get_attribute("data-name") == "dropped.bin"])[0]
+    b.wait("the dropped file's bar at 100%",
+           lambda: line.find_element(By.CSS_SELECTOR, ".pct").text == "100%")
+    b.row("dropped.bin")
+    back = os.path.join(c.dir, "dropped-back")
+    c.dfs_as_ok("alice", "get", "/home/alice/photos/dropped.bin", back)
+    check(open(back, "rb").read() == b"\x07" * 300000, "the dropped file's bytes differ")
+    # a hostile name is shown as text, never run
+    evil = '<img src=x onerror="document.title=1">.txt'
+    c.dfs_as_ok("alice", "put", back, "/home/alice/photos/" + evil)
+    b.d.refresh()
+    b.row(evil)
+    check(b.d.title == "dfs console", "a file name ran as HTML: the title is %r" % b.d.title)
+    check(not b.css("#entries img"), "a file name became an <img> element")
 
 
 def browser_rename_details_share(c, st):
