@@ -4,8 +4,17 @@
  * belongs to (AuthWhoami), so a logout, an expiry or a disabled user takes effect at
  * once. The CSRF token is not stored anywhere: it is HMAC-SHA256(service secret, token),
  * handed to the page in JSON (which only a same-origin script can read) and echoed in
- * X-CSRF-Token by every state-changing call. */
+ * X-CSRF-Token by every state-changing call.
+ *
+ * Failed logins are also counted here per client address (a fixed window from the first
+ * failure, like authd's): authd sees every console login coming from the gateway's own
+ * address, so without this one guesser would use up authd's per-address budget for
+ * every console user at once. The table is fixed (CONSOLE_LOGIN_TABLE entries, an
+ * expired or the oldest entry is reused), guarded by one mutex never held across a call. */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +33,65 @@
 #include "gateway/console.h"
 
 #define TOKEN_MAX 127
+#define CONSOLE_LOGIN_FAILURES 10               /* per client address and window */
+#define CONSOLE_LOGIN_WINDOW_MS (15 * 60 * 1000)
+#define CONSOLE_LOGIN_TABLE 1024
+
+typedef struct {
+  char addr[INET6_ADDRSTRLEN];
+  uint32_t failures;
+  uint64_t start_ms; /* the window's first failure (monotonic) */
+} login_ent;
+
+static login_ent login_fails[CONSOLE_LOGIN_TABLE];
+static pthread_mutex_t login_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The client's address as text ("?" if unknown). */
+static void client_addr(const gw_req *r, char out[INET6_ADDRSTRLEN]) {
+  snprintf(out, INET6_ADDRSTRLEN, "?");
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+  if (sa && sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
+  else if (sa && sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
+}
+
+/* 0 if addr may try a login, else the seconds until it may. */
+static uint64_t login_wait_s(const char *addr) {
+  uint64_t now = dfs_now_ms(), wait = 0;
+  pthread_mutex_lock(&login_lock);
+  for (size_t i = 0; i < CONSOLE_LOGIN_TABLE; i++) {
+    const login_ent *e = &login_fails[i];
+    if (strcmp(e->addr, addr) != 0) continue;
+    if (e->failures >= CONSOLE_LOGIN_FAILURES && now - e->start_ms < CONSOLE_LOGIN_WINDOW_MS)
+      wait = (CONSOLE_LOGIN_WINDOW_MS - (now - e->start_ms) + 999) / 1000;
+    break;
+  }
+  pthread_mutex_unlock(&login_lock);
+  return wait;
+}
+
+static void login_failed(const char *addr) {
+  uint64_t now = dfs_now_ms();
+  pthread_mutex_lock(&login_lock);
+  size_t slot = CONSOLE_LOGIN_TABLE, reuse = 0;
+  for (size_t i = 0; i < CONSOLE_LOGIN_TABLE; i++) {
+    if (strcmp(login_fails[i].addr, addr) == 0) { slot = i; break; }
+    if (!login_fails[reuse].addr[0]) continue; /* an empty entry is the best to reuse */
+    if (!login_fails[i].addr[0] || login_fails[i].start_ms < login_fails[reuse].start_ms)
+      reuse = i;
+  }
+  login_ent *e = &login_fails[slot < CONSOLE_LOGIN_TABLE ? slot : reuse];
+  if (slot == CONSOLE_LOGIN_TABLE || now - e->start_ms >= CONSOLE_LOGIN_WINDOW_MS) {
+    snprintf(e->addr, sizeof e->addr, "%s", addr);
+    e->failures = 0;
+    e->start_ms = now;
+  }
+  e->failures++;
+  pthread_mutex_unlock(&login_lock);
+}
 
 static int token_char(int c) { return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~'; }
 
@@ -213,6 +281,16 @@ void console_login(gw_req *r, const char *body, size_t len) {
     console_error(r, 400, "the login needs a username and a password");
     return;
   }
+  char addr[INET6_ADDRSTRLEN], msg[160];
+  client_addr(r, addr);
+  uint64_t wait = login_wait_s(addr);
+  if (wait) {
+    OPENSSL_cleanse(pw, sizeof pw);
+    snprintf(msg, sizeof msg, "too many failed logins from %s; try again in %llu s", addr,
+             (unsigned long long)wait);
+    console_error(r, 429, msg);
+    return;
+  }
   Dfs__AuthLoginReq req = DFS__AUTH_LOGIN_REQ__INIT;
   req.username = user;
   req.password = pw;
@@ -231,7 +309,11 @@ void console_login(gw_req *r, const char *body, size_t len) {
       if (!token_char((unsigned char)*p)) rc = DFS_EPROTO;
   }
   if (rc == DFS_EAUTH) {
+    login_failed(addr);
+    LOG_INFO("console: failed login from %s", addr); /* the name as typed is not logged */
     console_error(r, 401, err[0] ? err : "wrong user name or password");
+  } else if (rc == DFS_EBUSY) { /* authd's own limits */
+    console_error(r, 429, err);
   } else if (rc) {
     console_dfs_error(r, rc, err);
   } else {

@@ -455,6 +455,25 @@ def browser_admin(c, st):
     b.close()
 
 
+def login_limit(c):
+    """Failed console logins are limited per client address (10 in 15 min): authd sees
+    only the gateway's address. Runs last: afterwards nobody logs in from 127.0.0.1."""
+    codes = []
+    for i in range(12):
+        s, _, body = call(c, "POST", "/console/api/login",
+                          {"username": "mallory", "password": "guess-%d" % i})
+        codes.append(s)
+        if s == 429:
+            break
+    check(codes[-1] == 429 and set(codes[:-1]) == {401} and len(codes) <= 11,
+          "failed logins: %s" % codes)
+    s, _, body = call(c, "POST", "/console/api/login",
+                      {"username": "alice", "password": "alice-password-1"})
+    check(s == 429 and b"try again in" in body, "a login after the limit: %d %s" % (s, body))
+    # the CLI (straight to authd) is not affected: the address there is the CLI's
+    c.login("alice", "alice-password-1")
+
+
 def main(t):
     with t.cluster(chunkservers=3, name="console", auth=True) as c:
         c.start_gateway()
@@ -474,6 +493,7 @@ def main(t):
                    lambda: hostile(c))
             t.case("browser: admin page, a killed chunkserver shown dead",
                    lambda: browser_admin(c, st))
+            t.case("failed logins limited per client address", lambda: login_limit(c))
         finally:
             for k in ("browser", "admin"):
                 if k in st:
