@@ -144,9 +144,9 @@ int console_origin_check(gw_req *r) {
   }
   const char *origin = gw_header(r, "Origin"), *host = gw_header(r, "Host");
   if (!origin) return 0;
-  const char *o = strstr(origin, "://");
-  if (!host || !o || strcmp(o + 3, host) != 0 ||
-      strncmp(origin, r->gw->cfg.tls ? "https" : "http", (size_t)(o - origin)) != 0) {
+  const char *o = strstr(origin, "://"), *scheme = r->gw->cfg.tls ? "https" : "http";
+  if (!host || !o || strcmp(o + 3, host) != 0 || (size_t)(o - origin) != strlen(scheme) ||
+      strncmp(origin, scheme, strlen(scheme)) != 0) {
     console_error(r, 403, "the request's Origin is not this console");
     return 1;
   }

@@ -53,7 +53,11 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 def call(c, method, path, body=None, cookie=None, csrf=None, headers=None, raw=None):
     """One request to the gateway; (status, headers dict lowercased, body bytes)."""
     u = urllib.parse.urlsplit(c.gw_url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    if c.tls:
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=60,
+                                           context=c.ssl_context())
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     h = dict(headers or {})
     data = raw
     if body is not None:
@@ -360,6 +364,9 @@ def hostile(c):
     for label, hdr, extra in (("no token", None, {}), ("a wrong token", "0" * 64, {}),
                               ("bob's token", bcsrf, {}),
                               ("another origin", csrf, {"Origin": "http://evil.example"}),
+                              ("another scheme", csrf,
+                               {"Origin": c.gw_url.replace("http://", "https://")}),
+                              ("another port", csrf, {"Origin": c.gw_url + "1"}),
                               ("a cross-site fetch", csrf, {"Sec-Fetch-Site": "cross-site"})):
         s, h, body = call(c, "POST", "/console/api/mkdir", {"path": "/home/alice/csrf"},
                           cookie=tok, csrf=hdr, headers=extra)
@@ -474,6 +481,35 @@ def login_limit(c):
     c.login("alice", "alice-password-1")
 
 
+def tls_console(c):
+    """With TLS the cookie is Secure, the Origin must be https, share links are https."""
+    c.register("carol", "carol-password-1")
+    c.login("carol", "carol-password-1")
+    c.dfs_as_ok("carol", "mkdir", "-p", "/home/carol/docs")
+    st, h, body = call(c, "POST", "/console/api/login",
+                       {"username": "carol", "password": "carol-password-1"})
+    cookie = h.get("set-cookie", "")
+    check(st == 200 and "; Secure" in cookie, "login over HTTPS: %d %s" % (st, cookie))
+    tok, csrf = cookie.split(";", 1)[0].split("=", 1)[1], json.loads(body)["csrf"]
+    host = c.gw_url.split("://", 1)[1]
+    s, _, _ = call(c, "POST", "/console/api/mkdir", {"path": "/home/carol/docs/a"}, cookie=tok,
+                   csrf=csrf, headers={"Origin": "http://" + host})
+    check(s == 403, "an http Origin on an https console: %d" % s)
+    s, _, _ = call(c, "POST", "/console/api/mkdir", {"path": "/home/carol/docs/a"}, cookie=tok,
+                   csrf=csrf, headers={"Origin": "https://" + host})
+    check(s == 200, "the console's own Origin: %d" % s)
+    blob = os.urandom(70000)
+    s, _, _ = call(c, "PUT", "/console/api/file?path=" + q("/home/carol/docs/a/f.bin"),
+                   cookie=tok, csrf=csrf, raw=blob)
+    check(s == 200, "upload over HTTPS: %d" % s)
+    s, _, body = call(c, "POST", "/console/api/share", {"path": "/home/carol/docs/a/f.bin",
+                                                         "expires_s": 600}, cookie=tok, csrf=csrf)
+    url = json.loads(body).get("url", "")
+    check(s == 200 and url.startswith("https://" + host + "/docs/a/f.bin?"), "share: %s" % url)
+    with urllib.request.urlopen(url, timeout=30, context=c.ssl_context()) as r:
+        check(r.read() == blob, "the https share link's bytes differ")
+
+
 def main(t):
     with t.cluster(chunkservers=3, name="console", auth=True) as c:
         c.start_gateway()
@@ -498,6 +534,9 @@ def main(t):
             for k in ("browser", "admin"):
                 if k in st:
                     st[k].close()
+    with t.cluster(chunkservers=2, name="console-tls", auth=True, tls=True) as c:
+        c.start_gateway()
+        t.case("TLS: Secure cookie, https Origin, https share links", lambda: tls_console(c))
 
 
 if __name__ == "__main__":
