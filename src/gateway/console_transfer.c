@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_meta.pb-c.h"
+#include "common.pb-c.h"
 #include "common/errors.h"
 #include "common/path.h"
 #include "gateway/console.h"
@@ -72,6 +74,22 @@ void console_upload(gw_req *r) {
   if (!path) return;
   if (strcmp(path, "/") == 0) {
     console_error(r, 400, "path: a file's path");
+    return;
+  }
+  /* the folder must exist before any byte goes anywhere (else every chunk would be
+   * written for nothing and the Commit refused at the end) */
+  char parent[DFS_PATH_MAX + 1], err[512];
+  dfs_path_split(path, parent);
+  Dfs__StatReq st = DFS__STAT_REQ__INIT;
+  st.path = parent;
+  ProtobufCMessage *m;
+  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &st.base,
+                        &dfs__stat_rep__descriptor, &m, err, sizeof err);
+  int dir = rc == 0 && ((Dfs__StatRep *)m)->entry &&
+            ((Dfs__StatRep *)m)->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  if (rc || !dir) {
+    console_dfs_error(r, rc ? rc : DFS_ENOTDIR, rc ? err : "the upload's folder is a file");
     return;
   }
   up_op *op = calloc(1, sizeof *op);

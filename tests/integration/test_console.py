@@ -384,6 +384,9 @@ def hostile(c):
     s, _, body = call(c, "PUT", "/console/api/file?path=" + q("/home/bob/evil.bin"), cookie=tok,
                       csrf=csrf, raw=b"y" * 5000)
     check(s == 403, "upload into bob's home as alice: %d %s" % (s, body))
+    s, _, body = call(c, "PUT", "/console/api/file?path=" + q("/home/alice/no/such/dir/f"),
+                      cookie=tok, csrf=csrf, raw=b"z" * 5000)
+    check(s == 404, "upload into a missing folder: %d %s" % (s, body))
     private = os.path.join(c.dir, "private.bin")
     harness.make_file(private, 5000, seed=5, quiet=True)
     c.dfs_as_ok("bob", "put", private, "/home/bob/private.bin")
