@@ -30,6 +30,7 @@ except ImportError:
     sys.exit(1)
 
 import glob  # noqa: E402
+import hashlib  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
@@ -465,6 +466,50 @@ def browser_admin(c, st):
     b.close()
 
 
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def big_transfer(c):
+    """A 48 MiB upload and download stream through: dfsgw's peak RSS grows far less."""
+    size = 48 * MiB if not harness.SANITIZED else 16 * MiB
+    tok, csrf = api_login(c, "bob", "bob-password-1")
+    local = os.path.join(c.dir, "big.bin")
+    harness.make_file(local, size, seed=3, quiet=True)
+    before = vm_hwm_kib(c.gateway.pid)
+    u = urllib.parse.urlsplit(c.gw_url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    with open(local, "rb") as f:  # streamed from the file, with a Content-Length
+        conn.request("PUT", "/console/api/file?path=" + q("/home/bob/big.bin"), body=f,
+                     headers={"Cookie": "dfs_session=" + tok, "X-CSRF-Token": csrf,
+                              "Content-Length": str(size)})
+        r = conn.getresponse()
+        body = r.read()
+    check(r.status == 200 and json.loads(body)["size"] == size, "big upload: %d %s" % (
+        r.status, body[:200]))
+    conn.request("GET", "/console/api/file?path=" + q("/home/bob/big.bin"),
+                 headers={"Cookie": "dfs_session=" + tok})
+    r = conn.getresponse()
+    check(r.status == 200 and "attachment" in r.getheader("Content-Disposition", ""),
+          "big download: %d" % r.status)
+    h = hashlib.sha256()
+    while True:
+        b = r.read(1 << 20)
+        if not b:
+            break
+        h.update(b)
+    conn.close()
+    check(h.hexdigest() == harness.sha256_file(local), "the big file's bytes differ")
+    grew = vm_hwm_kib(c.gateway.pid) - before
+    print("    dfsgw peak RSS grew by %d KiB for a %d MiB round trip" % (grew, size // MiB))
+    check(grew < 24 * 1024, "dfsgw's peak RSS grew by %d KiB: is a file buffered?" % grew)
+    call(c, "POST", "/console/api/logout", {}, cookie=tok, csrf=csrf)
+
+
 def login_limit(c):
     """Failed console logins are limited per client address (10 in 15 min): authd sees
     only the gateway's address. Runs last: afterwards nobody logs in from 127.0.0.1."""
@@ -532,6 +577,8 @@ def main(t):
                    lambda: hostile(c))
             t.case("browser: admin page, a killed chunkserver shown dead",
                    lambda: browser_admin(c, st))
+            t.case("a 48 MiB upload and download stream (bounded gateway memory)",
+                   lambda: big_transfer(c))
             t.case("failed logins limited per client address", lambda: login_limit(c))
         finally:
             for k in ("browser", "admin"):
