@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "gateway/console.h"
 #include "gateway/metrics.h"
 #include "gateway/s3_router.h"
 
@@ -189,7 +190,8 @@ static void route(gw_req *r) {
     gw_metrics_answer(r);
     return;
   }
-  s3_route(r);
+  if (console_wants(r)) console_route(r); /* browsers; signed requests are S3's */
+  else s3_route(r);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
