@@ -103,6 +103,9 @@ void console_upload(gw_req *r) {
     console_error(r, 503, "the gateway is out of memory");
     return;
   }
+  const char *cl = gw_header(r, "Content-Length");
+  if (cl) gw_upload_expect(&op->up, strtoull(cl, NULL, 10));
+  gw_upload_no_sha256(&op->up); /* a console upload's body is not signed */
   r->on_body = up_body;
   r->on_end = up_end;
 }

@@ -45,6 +45,11 @@ typedef struct {
 typedef struct {
   gw_alloc a[GW_ALLOC_BATCH];
   size_t n, pos;
+  /* metad counts a chunk allocated and never written against the user's in-flight
+   * bound until its capability expires, so an upload asks for what it will use: the
+   * expected chunks when the length is known, else 1, 2, 4, 8... */
+  uint64_t expect_chunks; /* 0: unknown */
+  uint64_t allocated;     /* chunks asked for so far (first attempts) */
   uint64_t exclude[CLIENT_MAX_CHAIN * WRITE_ATTEMPTS];
   size_t n_exclude;
 } alloc_pool;
@@ -153,7 +158,15 @@ static int take_alloc(gw_upload *u, int retry, gw_alloc *out, char *err, size_t 
     return 0;
   }
   Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
-  req.count = retry ? 1 : GW_ALLOC_BATCH;
+  uint64_t want = GW_ALLOC_BATCH;
+  if (p->expect_chunks) {
+    want = p->expect_chunks > p->allocated ? p->expect_chunks - p->allocated : 1;
+  } else {
+    want = 1;
+    while (want < GW_ALLOC_BATCH && want <= p->allocated) want *= 2;
+  }
+  if (want > GW_ALLOC_BATCH) want = GW_ALLOC_BATCH;
+  req.count = retry ? 1 : (uint32_t)want;
   req.replicas = u->replicas;
   req.upload_id = u->upload_id;
   req.n_exclude_servers = p->n_exclude;
@@ -181,6 +194,7 @@ static int take_alloc(gw_upload *u, int retry, gw_alloc *out, char *err, size_t 
     if (rc == 0 && !retry) {
       p->n = req.count;
       p->pos = 0;
+      p->allocated += req.count;
       *out = p->a[p->pos++];
     }
   }
@@ -323,6 +337,11 @@ static void drain(gw_upload *u) {
   pthread_mutex_unlock(&p->lock);
   for (size_t i = 0; i < p->nth; i++) pthread_join(p->th[i], NULL);
   p->nth = 0;
+}
+
+void gw_upload_expect(gw_upload *u, uint64_t bytes) {
+  alloc_pool *p = u->allocs;
+  p->expect_chunks = bytes ? (bytes + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE : 0;
 }
 
 void gw_upload_no_sha256(gw_upload *u) {
@@ -565,6 +584,11 @@ long gw_download_read(gw_download *d, uint8_t *out, size_t max) {
     d->pos += k;
   }
   return (long)done;
+}
+
+const Dfs__Entry *gw_download_entry(const gw_download *d) {
+  const dl_page *p = d->page;
+  return p && p->rep ? p->rep->entry : NULL;
 }
 
 void gw_download_close(gw_download *d) {

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "client/chunk_client.h"
+#include "client_meta.pb-c.h"
 #include "client/meta_client.h"
 #include "common/path.h"
 
@@ -56,6 +57,10 @@ int gw_upload_begin(gw_upload *u, meta_client *mc, chunk_conns *cc, const char *
  * covers it chunk by chunk): gw_upload_finish then leaves sha256 zero. Saves a hash pass
  * over every byte. */
 void gw_upload_no_sha256(gw_upload *u);
+/* The body will be this many bytes (Content-Length): chunks are allocated for exactly
+ * that (metad counts unused allocations against the user for a while). Without it the
+ * allocations grow 1, 2, 4, 8 at a time. */
+void gw_upload_expect(gw_upload *u, uint64_t bytes);
 /* 0, or the failure (u->err says) */
 int gw_upload_write(gw_upload *u, const void *data, size_t len);
 /* Writes what is buffered and commits path (overwrite) with attrs (may be NULL/0).
@@ -83,6 +88,9 @@ int gw_download_open(gw_download *d, meta_client *mc, chunk_conns *cc, const cha
 /* Up to max bytes at d->pos into out; returns the count (0 at the end) or a negative
  * DFS_E* code (d->err says). */
 long gw_download_read(gw_download *d, uint8_t *out, size_t max);
+/* The file's entry as gw_download_open found it (attrs included); valid until the next
+ * gw_download_read or close. */
+const Dfs__Entry *gw_download_entry(const gw_download *d);
 void gw_download_close(gw_download *d);
 
 #endif

@@ -336,8 +336,11 @@ void s3_upload_part(gw_req *r, const s3_target *t) {
   upload_file(r, gw_query(r, "uploadId"), name, path); /* fits: the key path did */
   if (gw_upload_begin(&op->up, &r->conn->mc, &r->conn->cc, path, PART_REPLICAS))
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
-  else if (r->payload != SIGV4_PAYLOAD_SHA256)
-    gw_upload_no_sha256(&op->up); /* nothing checks it: one hash pass less */
+  else {
+    gw_upload_expect(&op->up, declared);
+    if (r->payload != SIGV4_PAYLOAD_SHA256)
+      gw_upload_no_sha256(&op->up); /* nothing checks it: one hash pass less */
+  }
 }
 
 /* ---- CompleteMultipartUpload ---- */

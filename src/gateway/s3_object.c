@@ -192,8 +192,10 @@ void s3_put_object(gw_req *r, const s3_target *t) {
   }
   if (gw_upload_begin(&op->up, &r->conn->mc, &r->conn->cc, t->object_path, DEFAULT_REPLICAS))
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
-  else if (r->payload != SIGV4_PAYLOAD_SHA256)
-    gw_upload_no_sha256(&op->up);
+  else {
+    gw_upload_expect(&op->up, declared);
+    if (r->payload != SIGV4_PAYLOAD_SHA256) gw_upload_no_sha256(&op->up);
+  }
 }
 
 /* ---- GetObject / HeadObject ---- */
@@ -284,17 +286,12 @@ void s3_get_object(gw_req *r, const s3_target *t, int head) {
     return;
   }
   /* the headers: the entry from the first page */
-  Dfs__StatRep *st;
-  rc = s3_stat(r, t->object_path, &st, err, sizeof err);
-  if (rc) {
-    s3_error_from_dfs(r, rc, err, t, 1);
-    get_free(op);
-    return;
-  }
+  /* the headers: the entry GetFile gave (one metad call per GET) */
+  const Dfs__Entry *entry = gw_download_entry(&op->d);
   char etag[GW_ETAG_MAX], lm[64], crange[96], len[32];
-  gw_etag_of(st->entry, etag);
-  s3_http_date(st->entry->mtime_ns, lm, sizeof lm);
-  Dfs__ObjectAttrs *a = gw_attrs_of(st->entry);
+  gw_etag_of(entry, etag);
+  s3_http_date(entry->mtime_ns, lm, sizeof lm);
+  Dfs__ObjectAttrs *a = gw_attrs_of(entry);
   const char *extra[2 * 80 + 1];
   size_t ne = 0;
   extra[ne++] = "ETag";
@@ -360,7 +357,6 @@ void s3_get_object(gw_req *r, const s3_target *t, int head) {
     op = NULL; /* the response owns it now */
   }
   if (a) dfs__object_attrs__free_unpacked(a, NULL);
-  dfs__stat_rep__free_unpacked(st, NULL);
   if (op) get_free(op);
 }
 
