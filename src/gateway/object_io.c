@@ -54,19 +54,22 @@ typedef struct {
   size_t n_exclude;
 } alloc_pool;
 
-/* The writer threads of one upload. Invariants: (1) a slot is FREE (the filler may
- * take it), FILLED (waiting for a writer) or WRITING; the filler owns exactly one FREE
- * slot at a time (u->buf); (2) `lock` guards the slots, u->chunks/n/cap and u->rc/err;
- * `meta_lock` guards the connection's metad client and the allocation pool (a network
- * call is never made under `lock`); (3) chunk i lands in u->chunks[i], whatever order
- * the writers finish in. */
-enum { SLOT_FREE, SLOT_FILLED, SLOT_WRITING };
+/* The writer threads of one upload, and its hasher. Invariants: (1) a slot is FREE
+ * (the filler may take it), FILLED (waiting for a writer), WRITING or WRITTEN; it is
+ * FREE again once WRITTEN and hashed; the filler owns exactly one FREE slot at a time
+ * (u->buf); (2) the hasher hashes slots strictly in index order (MD5 is a stream), on
+ * its own thread so that hashing overlaps receiving; (3) `lock` guards the slots,
+ * u->chunks/n/cap and u->rc/err; `meta_lock` guards the connection's metad client and
+ * the allocation pool (a network call is never made under `lock`); (4) chunk i lands in
+ * u->chunks[i], whatever order the writers finish in. */
+enum { SLOT_FREE, SLOT_FILLED, SLOT_WRITING, SLOT_WRITTEN };
 
 typedef struct {
   uint8_t *buf;
   uint32_t len;
   uint64_t index;
   int state;
+  int hashed;
 } up_slot;
 
 struct gw_pipeline {
@@ -76,6 +79,9 @@ struct gw_pipeline {
   size_t cur;        /* the slot being filled */
   pthread_t th[GW_UPLOAD_WRITERS];
   size_t nth;
+  pthread_t hasher;
+  int has_hasher;
+  uint64_t next_hash; /* the index the hasher waits for */
   int stop;
   uint64_t next_index;
   gw_upload *u;
@@ -278,11 +284,42 @@ static void *writer_main(void *arg) {
     pthread_mutex_unlock(&p->lock);
     if (!failed) store_chunk(u, &cc, s->buf, s->len, s->index); /* after a failure: drain */
     pthread_mutex_lock(&p->lock);
-    s->state = SLOT_FREE;
+    s->state = s->hashed ? SLOT_FREE : SLOT_WRITTEN;
     pthread_cond_broadcast(&p->cv);
   }
   pthread_mutex_unlock(&p->lock);
   chunk_conns_close(&cc);
+  return NULL;
+}
+
+static void hash_bytes(gw_upload *u, const uint8_t *b, size_t n) {
+  EVP_DigestUpdate(u->md5, b, n);
+  if (u->sha256) EVP_DigestUpdate(u->sha256, b, n);
+}
+
+static void *hasher_main(void *arg) {
+  gw_pipeline *p = arg;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    up_slot *s = NULL;
+    for (size_t i = 0; i <= GW_UPLOAD_WRITERS && !s; i++)
+      if (p->slots[i].state != SLOT_FREE && !p->slots[i].hashed &&
+          p->slots[i].index == p->next_hash && i != p->cur)
+        s = &p->slots[i];
+    if (!s) {
+      if (p->stop) break;
+      pthread_cond_wait(&p->cv, &p->lock);
+      continue;
+    }
+    pthread_mutex_unlock(&p->lock);
+    hash_bytes(p->u, s->buf, s->len); /* the slot cannot be reused until hashed */
+    pthread_mutex_lock(&p->lock);
+    s->hashed = 1;
+    p->next_hash++;
+    if (s->state == SLOT_WRITTEN) s->state = SLOT_FREE;
+    pthread_cond_broadcast(&p->cv);
+  }
+  pthread_mutex_unlock(&p->lock);
   return NULL;
 }
 
@@ -295,11 +332,14 @@ static int hand_off(gw_upload *u) {
       if (!p->slots[i].buf && !(p->slots[i].buf = malloc(DFS_CHUNK_SIZE))) break;
     for (size_t i = 0; i < GW_UPLOAD_WRITERS; i++)
       if (pthread_create(&p->th[i], NULL, writer_main, p) == 0) p->nth++;
-    if (p->nth == 0) fail_locked(u, DFS_ENOMEM, "cannot start the writer threads");
+    p->has_hasher = pthread_create(&p->hasher, NULL, hasher_main, p) == 0;
+    if (p->nth == 0 || !p->has_hasher)
+      fail_locked(u, DFS_ENOMEM, "cannot start the writer threads");
   }
   up_slot *s = &p->slots[p->cur];
   s->len = u->fill;
   s->index = p->next_index++;
+  s->hashed = 0;
   s->state = SLOT_FILLED;
   pthread_cond_broadcast(&p->cv);
   for (;;) {
@@ -308,6 +348,7 @@ static int hand_off(gw_upload *u) {
       if (p->slots[i].state == SLOT_FREE && p->slots[i].buf) break;
     if (i <= GW_UPLOAD_WRITERS) {
       p->cur = i;
+      p->slots[i].hashed = 0;
       u->buf = p->slots[i].buf;
       break;
     }
@@ -329,7 +370,7 @@ static void drain(gw_upload *u) {
     int busy = 0;
     for (size_t i = 0; i <= GW_UPLOAD_WRITERS; i++)
       busy |= p->slots[i].state != SLOT_FREE && i != p->cur;
-    if (!busy || !p->nth) break;
+    if (!busy || !p->nth || !p->has_hasher) break;
     pthread_cond_wait(&p->cv, &p->lock);
   }
   p->stop = 1;
@@ -337,6 +378,8 @@ static void drain(gw_upload *u) {
   pthread_mutex_unlock(&p->lock);
   for (size_t i = 0; i < p->nth; i++) pthread_join(p->th[i], NULL);
   p->nth = 0;
+  if (p->has_hasher) pthread_join(p->hasher, NULL);
+  p->has_hasher = 0;
 }
 
 void gw_upload_expect(gw_upload *u, uint64_t bytes) {
@@ -352,9 +395,7 @@ void gw_upload_no_sha256(gw_upload *u) {
 int gw_upload_write(gw_upload *u, const void *data, size_t len) {
   const uint8_t *p = data;
   if (u->rc) return u->rc;
-  EVP_DigestUpdate(u->md5, p, len);
-  if (u->sha256) EVP_DigestUpdate(u->sha256, p, len);
-  u->size += len;
+  u->size += len; /* hashed by the hasher, slot by slot, or at finish */
   while (len) {
     size_t k = DFS_CHUNK_SIZE - u->fill;
     if (k > len) k = len;
@@ -374,7 +415,8 @@ int gw_upload_finish(gw_upload *u, uint8_t md5[16], uint8_t sha256[32]) {
   if (u->rc) return u->rc;
   drain(u);
   if (u->rc) return u->rc;
-  if (u->fill) { /* the last, short chunk: on this thread */
+  if (u->fill) { /* the last, short chunk: on this thread, after every earlier one */
+    hash_bytes(u, u->buf, u->fill);
     if (store_chunk(u, u->cc, u->buf, u->fill, u->pipe->next_index++)) return u->rc;
     u->fill = 0;
   }

@@ -3,7 +3,9 @@
 A local cluster (scripts/cluster up: authd, 1 metad, 3 chunkd, dfsgw) in a temp dir on
 free ports. Per run, in the same run so that their ratio is fair:
   - a big file (--size MiB, default 1024) put and got through the AWS CLI (one PUT up to
-    --multipart-threshold, 8 MiB parts beyond it) and through `dfs put`/`dfs get`, MB/s;
+    --multipart-threshold, 8 MiB parts beyond it), through curl (--aws-sigv4, one
+    stream: the gateway's own speed, with a client that costs little CPU) and through
+    `dfs put`/`dfs get`, MB/s;
   - --files small files (default 1000 x 4 KiB) copied up and down with rclone (8
     transfers) and with `dfs put -r`/`dfs get -r` (one process each way), files/s.
 Reports every run and the median, and the medians' ratios gateway / CLI.
@@ -117,8 +119,10 @@ def main(argv):
             with open(os.path.join(small, "f%05d" % i), "wb") as f:
                 f.write(os.urandom(a.file_size))
         run(aws + ["s3", "mb", "s3://bench"], senv)
-        res = {k: [] for k in ("s3_put", "s3_get", "cli_put", "cli_get", "rc_up", "rc_down",
-                               "cli_up", "cli_down")}
+        res = {k: [] for k in ("s3_put", "s3_get", "curl_put", "curl_get", "cli_put", "cli_get",
+                               "rc_up", "rc_down", "cli_up", "cli_down")}
+        curl = ["curl", "-sS", "-f", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+                "%s:%s" % (kid, sec), "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
         mb = a.size * MiB / 1e6
         for r in range(1, a.runs + 1):
             back = os.path.join(tmp, "back.bin")
@@ -126,6 +130,11 @@ def main(argv):
             res["s3_get"].append(mb / timed(lambda: run(aws + ["s3", "cp", "s3://bench/big-%d" % r, back], senv)))
             if os.path.getsize(back) != a.size * MiB:
                 raise RuntimeError("aws s3 cp returned %d bytes" % os.path.getsize(back))
+            os.unlink(back)
+            res["curl_put"].append(mb / timed(lambda: run(curl + ["-T", big, "%s/bench/curl-%d" % (url, r)], senv)))
+            res["curl_get"].append(mb / timed(lambda: run(curl + ["-o", back, "%s/bench/curl-%d" % (url, r)], senv)))
+            if os.path.getsize(back) != a.size * MiB:
+                raise RuntimeError("curl returned %d bytes" % os.path.getsize(back))
             os.unlink(back)
             res["cli_put"].append(mb / timed(lambda: run(dfs + ["put", big, "/home/admin/bench/cli-%d" % r], cenv)))
             res["cli_get"].append(mb / timed(lambda: run(dfs + ["get", "/home/admin/bench/cli-%d" % r, back], cenv)))
@@ -141,8 +150,10 @@ def main(argv):
             shutil.rmtree(down)
             print("bench s3: run %d done" % r, flush=True)
         med = {k: statistics.median(v) for k, v in res.items()}
-        rows = [("aws put %d MiB (MB/s)" % a.size, "s3_put"), ("dfs put (MB/s)", "cli_put"),
-                ("aws get %d MiB (MB/s)" % a.size, "s3_get"), ("dfs get (MB/s)", "cli_get"),
+        rows = [("aws put %d MiB (MB/s)" % a.size, "s3_put"),
+                ("curl put (MB/s)", "curl_put"), ("dfs put (MB/s)", "cli_put"),
+                ("aws get %d MiB (MB/s)" % a.size, "s3_get"),
+                ("curl get (MB/s)", "curl_get"), ("dfs get (MB/s)", "cli_get"),
                 ("rclone up %d x %d B (files/s)" % (a.files, a.file_size), "rc_up"),
                 ("dfs put -r (files/s)", "cli_up"),
                 ("rclone down (files/s)", "rc_down"), ("dfs get -r (files/s)", "cli_down")]
@@ -153,9 +164,11 @@ def main(argv):
         print(hdr + "\n" + "-" * len(hdr))
         for label, k in rows:
             print("%-34s" % label + "".join("%9.1f" % v for v in res[k]) + "%9.1f" % med[k])
-        print("\nratios of the medians, gateway / CLI: big put %.2f, big get %.2f, small up "
-              "%.2f, small down %.2f" % (med["s3_put"] / med["cli_put"], med["s3_get"] / med["cli_get"],
-                                         med["rc_up"] / med["cli_up"], med["rc_down"] / med["cli_down"]))
+        print("\nratios of the medians, gateway / CLI: big put %.2f (curl %.2f), big get %.2f "
+              "(curl %.2f), small up %.2f, small down %.2f" % (
+                  med["s3_put"] / med["cli_put"], med["curl_put"] / med["cli_put"],
+                  med["s3_get"] / med["cli_get"], med["curl_get"] / med["cli_get"],
+                  med["rc_up"] / med["cli_up"], med["rc_down"] / med["cli_down"]))
     finally:
         subprocess.run(cluster + ["down", "--purge", "--dir", cdir], env=env,
                        capture_output=True, stdin=subprocess.DEVNULL)
