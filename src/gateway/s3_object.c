@@ -68,6 +68,12 @@ int s3_make_parents(gw_req *r, const s3_target *t, char *err, size_t errsz) {
   char *slash = strrchr(parent, '/');
   if (!slash || (size_t)(slash - parent) <= strlen(t->bucket_path)) return 0;
   *slash = '\0';
+  /* usually there already: a read, where mkdir -p would be a log entry (an fsync) */
+  Dfs__StatRep *rep;
+  int rc = s3_stat(r, parent, &rep, err, errsz);
+  int dir = rc == 0 && rep->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  if (rep) dfs__stat_rep__free_unpacked(rep, NULL);
+  if (dir) return 0;
   return s3_mkdir_p(r, parent, err, errsz);
 }
 
