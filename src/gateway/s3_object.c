@@ -277,23 +277,31 @@ void s3_get_object(gw_req *r, const s3_target *t, int head) {
     gw_respond(r, 200, "application/x-directory", NULL, 0, extra);
     return;
   }
-  get_op *op = calloc(1, sizeof *op);
-  if (!op) {
+  /* one metad call: a Stat for HEAD, GetFile (with the chunks' locations) for GET */
+  get_op *op = NULL;
+  Dfs__StatRep *st = NULL;
+  int rc;
+  if (head) {
+    rc = s3_stat(r, t->object_path, &st, err, sizeof err);
+    if (rc == 0 && st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR) rc = DFS_EISDIR;
+  } else if (!(op = calloc(1, sizeof *op))) {
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
     return;
+  } else {
+    op->gw = r->gw;
+    rc = gw_download_open(&op->d, &r->conn->mc, &r->conn->cc, t->object_path);
+    if (rc) snprintf(err, sizeof err, "%s", op->d.err);
   }
-  op->gw = r->gw;
-  int rc = gw_download_open(&op->d, &r->conn->mc, &r->conn->cc, t->object_path);
   if (rc) {
     if (rc == DFS_EISDIR) rc = DFS_ENOENT; /* a "directory" is not an object */
     if (rc != DFS_ENOENT || !s3_need_bucket(r, t)) /* NoSuchBucket before NoSuchKey */
-      s3_error_from_dfs(r, rc, op->d.err, t, 1);
-    get_free(op);
+      s3_error_from_dfs(r, rc, err, t, 1);
+    if (op) get_free(op);
+    if (st) dfs__stat_rep__free_unpacked(st, NULL);
     return;
   }
-  /* the headers: the entry from the first page */
-  /* the headers: the entry GetFile gave (one metad call per GET) */
-  const Dfs__Entry *entry = gw_download_entry(&op->d);
+  const Dfs__Entry *entry = head ? st->entry : gw_download_entry(&op->d);
+  uint64_t size = entry->size;
   char etag[GW_ETAG_MAX], lm[64], crange[96], len[32];
   gw_etag_of(entry, etag);
   s3_http_date(entry->mtime_ns, lm, sizeof lm);
@@ -335,35 +343,36 @@ void s3_get_object(gw_req *r, const s3_target *t, int head) {
   /* conditional requests: If-None-Match / If-Match on the ETag */
   const char *inm = gw_header(r, "If-None-Match"), *im = gw_header(r, "If-Match");
   unsigned status = 200;
-  uint64_t first = 0, last = op->d.size ? op->d.size - 1 : 0;
-  int ranged = head ? 0 : parse_range(gw_header(r, "Range"), op->d.size, &first, &last);
+  uint64_t first = 0, last = size ? size - 1 : 0;
+  int ranged = head ? 0 : parse_range(gw_header(r, "Range"), size, &first, &last);
   extra[ne] = NULL;
   if (im && strcmp(im, "*") != 0 && strcmp(im, etag) != 0) {
     gw_s3_error(r, 412, "PreconditionFailed", "If-Match does not match the object's ETag");
   } else if (inm && (strcmp(inm, "*") == 0 || strcmp(inm, etag) == 0)) {
     gw_respond(r, 304, NULL, NULL, 0, extra);
   } else if (ranged < 0) {
-    snprintf(crange, sizeof crange, "bytes */%" PRIu64, op->d.size);
+    snprintf(crange, sizeof crange, "bytes */%" PRIu64, size);
     gw_s3_error(r, 416, "InvalidRange", "the requested range is not satisfiable");
   } else if (head) {
-    gw_respond_stream(r, 200, ctype, op->d.size, no_body, NULL, NULL, extra);
+    gw_respond_stream(r, 200, ctype, size, no_body, NULL, NULL, extra);
   } else {
     if (ranged > 0) {
       status = 206;
       snprintf(crange, sizeof crange, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last,
-               op->d.size);
+               size);
       extra[ne++] = "Content-Range";
       extra[ne++] = crange;
       extra[ne] = NULL;
     }
     op->d.pos = first;
-    op->d.end = op->d.size ? last + 1 : 0;
+    op->d.end = size ? last + 1 : 0;
     snprintf(len, sizeof len, "%" PRIu64, op->d.end - op->d.pos);
     gw_respond_stream(r, status, ctype, op->d.end - op->d.pos, get_reader, op, get_free, extra);
     op = NULL; /* the response owns it now */
   }
   if (a) dfs__object_attrs__free_unpacked(a, NULL);
   if (op) get_free(op);
+  if (st) dfs__stat_rep__free_unpacked(st, NULL);
 }
 
 /* ---- DeleteObject(s) ---- */
