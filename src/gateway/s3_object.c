@@ -171,11 +171,34 @@ static void put_end(gw_req *r) {
   gw_respond(r, 200, NULL, NULL, 0, extra);
 }
 
+/* The bucket and the key's parent directory exist (made with mkdir -p if only the
+ * bucket does): 0, or answers r. One Stat when the parent is there already (it proves
+ * the bucket too), which is the common case. */
+static int key_ready(gw_req *r, const s3_target *t) {
+  char parent[DFS_PATH_MAX + 1], err[512];
+  snprintf(parent, sizeof parent, "%s", t->object_path);
+  char *slash = strrchr(parent, '/');
+  int nested = slash && (size_t)(slash - parent) > strlen(t->bucket_path);
+  if (nested) {
+    *slash = '\0';
+    Dfs__StatRep *rep;
+    int rc = s3_stat(r, parent, &rep, err, sizeof err);
+    int dir = rc == 0 && rep->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+    if (rep) dfs__stat_rep__free_unpacked(rep, NULL);
+    if (dir) return 0;
+  }
+  if (s3_need_bucket(r, t)) return 1;
+  if (!nested) return 0;
+  int rc = s3_mkdir_p(r, parent, err, sizeof err);
+  if (rc) s3_error_from_dfs(r, rc, err, t, 1);
+  return rc;
+}
+
 void s3_put_object(gw_req *r, const s3_target *t) {
   uint64_t declared;
   int streaming;
   if (s3_body_length(r, "PutObject", &declared, &streaming)) return;
-  if (s3_need_bucket(r, t)) return;
+  if (t->key[strlen(t->key) - 1] == '/' ? s3_need_bucket(r, t) : key_ready(r, t)) return;
   put_op *op = calloc(1, sizeof *op);
   if (!op) {
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
@@ -189,13 +212,6 @@ void s3_put_object(gw_req *r, const s3_target *t) {
   r->on_end = put_end;
   if (op->dir_marker) return;
   if (s3_body_start(r, &op->body, &op->up, &op->t, declared, streaming)) return;
-  /* the key's "directories" exist before its bytes go anywhere */
-  char err[512];
-  int rc = s3_make_parents(r, t, err, sizeof err);
-  if (rc) {
-    s3_error_from_dfs(r, rc, err, t, 1);
-    return;
-  }
   if (gw_upload_begin(&op->up, &r->conn->mc, &r->conn->cc, t->object_path, DEFAULT_REPLICAS))
     gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
   else {
