@@ -506,7 +506,10 @@ def big_transfer(c):
     check(h.hexdigest() == harness.sha256_file(local), "the big file's bytes differ")
     grew = vm_hwm_kib(c.gateway.pid) - before
     print("    dfsgw peak RSS grew by %d KiB for a %d MiB round trip" % (grew, size // MiB))
-    check(grew < 24 * 1024, "dfsgw's peak RSS grew by %d KiB: is a file buffered?" % grew)
+    # a buffered file would take all 48 MiB; an upload's own buffers are 5 x 1 MiB plus
+    # its threads. Under ASan freed blocks wait in its quarantine, so allow more there.
+    bound = (40 if harness.SANITIZED else 24) * 1024
+    check(grew < bound, "dfsgw's peak RSS grew by %d KiB: is a file buffered?" % grew)
     call(c, "POST", "/console/api/logout", {}, cookie=tok, csrf=csrf)
 
 
