@@ -507,9 +507,11 @@ def big_transfer(c):
     grew = vm_hwm_kib(c.gateway.pid) - before
     print("    dfsgw peak RSS grew by %d KiB for a %d MiB round trip" % (grew, size // MiB))
     # a buffered file would take all 48 MiB; an upload's own buffers are 5 x 1 MiB plus
-    # its threads. Under ASan freed blocks wait in its quarantine, so allow more there.
-    bound = (40 if harness.SANITIZED else 24) * 1024
-    check(grew < bound, "dfsgw's peak RSS grew by %d KiB: is a file buffered?" % grew)
+    # its threads. Under ASan every freed block waits in its quarantine (peak RSS grows
+    # with the bytes moved whatever the gateway does), so the bound is the normal
+    # build's to check.
+    if not harness.SANITIZED:
+        check(grew < 24 * 1024, "dfsgw's peak RSS grew by %d KiB: is a file buffered?" % grew)
     call(c, "POST", "/console/api/logout", {}, cookie=tok, csrf=csrf)
 
 
