@@ -520,9 +520,29 @@ static int load_page(gw_download *d, uint64_t idx) {
   }
   p->rep = (Dfs__GetFileRep *)m;
   p->first = idx;
-  if (!p->rep->entry) {
+  const Dfs__Entry *e = p->rep->entry;
+  if (!e) {
     snprintf(d->err, sizeof d->err, "metad's answer has no entry");
     return DFS_EPROTO;
+  }
+  /* every location is the chunk it should be, of the length the size implies (as dfs
+   * get checks): a length is what chunk_read copies into our 1 MiB buffer */
+  uint64_t nchunks = (e->size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;
+  if (p->rep->n_chunks > PAGE_CHUNKS) {
+    snprintf(d->err, sizeof d->err, "metad sent %zu chunk locations for %d asked",
+             p->rep->n_chunks, PAGE_CHUNKS);
+    return DFS_EPROTO;
+  }
+  for (size_t i = 0; i < p->rep->n_chunks; i++) {
+    const Dfs__ChunkLocation *c = p->rep->chunks[i];
+    uint64_t at = idx + i;
+    uint64_t want = at + 1 < nchunks ? DFS_CHUNK_SIZE : e->size - at * DFS_CHUNK_SIZE;
+    if (at >= nchunks || c->index != at || c->length != want) {
+      snprintf(d->err, sizeof d->err, "metad's location of chunk %llu does not fit the file "
+               "(index %llu, %u bytes)", (unsigned long long)at,
+               (unsigned long long)c->index, c->length);
+      return DFS_EPROTO;
+    }
   }
   return 0;
 }
