@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/array.h"
 #include "gateway/sigv4.h"
 
 void s3_hex(const uint8_t *in, size_t n, char *out) {
@@ -195,4 +196,29 @@ int s3_body_finish(gw_req *r, s3_body *b, uint8_t md5[16]) {
     return 1;
   }
   return 0;
+}
+
+int s3_doc_append(gw_req *r, s3_doc *d, const char *data, size_t len, size_t max,
+                  const char *what) {
+  if (d->len + len > max) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s exceeds %zu bytes", what, max);
+    gw_s3_error(r, 400, "MalformedXML", msg);
+    return 1;
+  }
+  char *nv = dfs_grow(d->p, &d->cap, d->len + len + 1, 1, 4096);
+  if (!nv) {
+    gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
+    return 1;
+  }
+  d->p = nv;
+  memcpy(d->p + d->len, data, len);
+  d->len += len;
+  d->p[d->len] = '\0';
+  return 0;
+}
+
+void s3_doc_free(s3_doc *d) {
+  free(d->p);
+  memset(d, 0, sizeof *d);
 }

@@ -49,6 +49,19 @@ int s3_body_write(gw_req *r, s3_body *b, const char *data, size_t len);
 int s3_body_finish(gw_req *r, s3_body *b, uint8_t md5[16]);
 void s3_body_free(s3_body *b);
 
+/* A small XML request document (DeleteObjects, CompleteMultipartUpload) gathered whole,
+ * up to a bound, NUL-terminated: p[0..len). */
+typedef struct {
+  char *p;    /* owned; NULL until the first piece */
+  size_t len, cap;
+} s3_doc;
+
+/* Appends a piece of r's body to d. 0, or answers r (400 MalformedXML "what exceeds
+ * max bytes", 503 when out of memory) and returns 1. */
+int s3_doc_append(gw_req *r, s3_doc *d, const char *data, size_t len, size_t max,
+                  const char *what);
+void s3_doc_free(s3_doc *d);
+
 /* Lower-case hex of in[0..n) into out (2n + 1 bytes). */
 void s3_hex(const uint8_t *in, size_t n, char *out);
 

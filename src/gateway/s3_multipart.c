@@ -348,33 +348,20 @@ void s3_upload_part(gw_req *r, const s3_target *t) {
 typedef struct {
   s3_target t;
   Dfs__MultipartUpload *rec;
-  char *body;
-  size_t len;
+  s3_doc doc;
 } complete_op;
 
 static void complete_op_free(void *p) {
   complete_op *op = p;
   if (op->rec) dfs__multipart_upload__free_unpacked(op->rec, NULL);
-  free(op->body);
+  s3_doc_free(&op->doc);
   free(op);
 }
 
 static int complete_body(gw_req *r, const char *data, size_t len) {
   complete_op *op = r->op;
-  if (op->len + len > COMPLETE_BODY_MAX) {
-    gw_s3_error(r, 400, "MalformedXML", "the CompleteMultipartUpload document exceeds 4 MiB");
-    return 1;
-  }
-  char *nb = realloc(op->body, op->len + len + 1);
-  if (!nb) {
-    gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
-    return 1;
-  }
-  op->body = nb;
-  memcpy(op->body + op->len, data, len);
-  op->len += len;
-  op->body[op->len] = '\0';
-  return 0;
+  return s3_doc_append(r, &op->doc, data, len, COMPLETE_BODY_MAX,
+                       "the CompleteMultipartUpload document");
 }
 
 typedef struct {
@@ -500,7 +487,7 @@ static void complete_end(gw_req *r) {
   const char *id = gw_query(r, "uploadId");
   listed_part *lp = NULL;
   size_t n = 0;
-  if (parse_parts(r, op->body, op->len, &lp, &n)) return;
+  if (parse_parts(r, op->doc.p, op->doc.len, &lp, &n)) return;
   Dfs__ListRep *rep = NULL;
   const Dfs__Entry **parts = NULL;
   char (*paths)[DFS_PATH_MAX + 1] = NULL;

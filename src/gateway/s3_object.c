@@ -419,45 +419,32 @@ void s3_delete_object(gw_req *r, const s3_target *t) {
 
 typedef struct {
   s3_target t;
-  char *body;
-  size_t len;
+  s3_doc doc;
 } delete_op;
 
 static void delete_op_free(void *p) {
   delete_op *op = p;
-  free(op->body);
+  s3_doc_free(&op->doc);
   free(op);
 }
 
 static int delete_body(gw_req *r, const char *data, size_t len) {
   delete_op *op = r->op;
-  if (op->len + len > DELETE_BODY_MAX) {
-    gw_s3_error(r, 400, "MalformedXML", "the Delete document exceeds 2 MiB (at most 1000 keys)");
-    return 1;
-  }
-  char *nb = realloc(op->body, op->len + len + 1);
-  if (!nb) {
-    gw_s3_error(r, 503, "SlowDown", "the gateway is out of memory");
-    return 1;
-  }
-  op->body = nb;
-  memcpy(op->body + op->len, data, len);
-  op->len += len;
-  op->body[op->len] = '\0';
-  return 0;
+  return s3_doc_append(r, &op->doc, data, len, DELETE_BODY_MAX,
+                       "the Delete document (at most 1000 keys)");
 }
 
 static void delete_end(gw_req *r) {
   delete_op *op = r->op;
   char key[DFS_PATH_MAX + 1], quiet[16] = "", err[512];
   size_t pos = 0;
-  if (op->body) s3_xml_find(op->body, op->len, &pos, "Quiet", quiet, sizeof quiet);
+  if (op->doc.p) s3_xml_find(op->doc.p, op->doc.len, &pos, "Quiet", quiet, sizeof quiet);
   int is_quiet = strcasecmp(quiet, "true") == 0;
   s3_xml x = {0};
   s3_xml_raw(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult xmlns=\"" S3_XMLNS "\">");
   pos = 0;
   int n = 0;
-  while (op->body && s3_xml_find(op->body, op->len, &pos, "Key", key, sizeof key)) {
+  while (op->doc.p && s3_xml_find(op->doc.p, op->doc.len, &pos, "Key", key, sizeof key)) {
     if (++n > 1000) {
       s3_xml_free(&x);
       gw_s3_error(r, 400, "MalformedXML", "at most 1000 keys per DeleteObjects");
