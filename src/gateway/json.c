@@ -6,19 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
+
 static void put(gw_json *j, const char *s, size_t n) {
   if (j->failed) return;
-  if (j->len + n + 1 > j->cap) {
-    size_t cap = j->cap ? j->cap : 1024;
-    while (cap < j->len + n + 1) cap *= 2;
-    char *p = realloc(j->p, cap);
-    if (!p) {
-      j->failed = 1;
-      return;
-    }
-    j->p = p;
-    j->cap = cap;
+  char *p = dfs_grow(j->p, &j->cap, j->len + n + 1, 1, 1024);
+  if (!p) {
+    j->failed = 1;
+    return;
   }
+  j->p = p;
   memcpy(j->p + j->len, s, n);
   j->len += n;
   j->p[j->len] = '\0';

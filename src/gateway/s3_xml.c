@@ -7,17 +7,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/array.h"
+
 static void add(s3_xml *x, const char *s, size_t n) {
   if (x->failed) return;
   if (x->len + n + 1 > S3_XML_MAX) { x->failed = 1; return; }
-  if (x->len + n + 1 > x->cap) {
-    size_t cap = x->cap ? x->cap : 4096;
-    while (cap < x->len + n + 1) cap *= 2;
-    char *p = realloc(x->p, cap);
-    if (!p) { x->failed = 1; return; }
-    x->p = p;
-    x->cap = cap;
-  }
+  char *p = dfs_grow(x->p, &x->cap, x->len + n + 1, 1, 4096);
+  if (!p) { x->failed = 1; return; }
+  x->p = p;
   memcpy(x->p + x->len, s, n);
   x->len += n;
   x->p[x->len] = '\0';

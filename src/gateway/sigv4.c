@@ -12,6 +12,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "common/array.h"
 #include "common/errors.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
@@ -48,14 +49,9 @@ typedef struct {
 static void sb_add(sb *b, const char *s, size_t n) {
   if (b->over) return;
   if (b->len + n + 1 > MAX_CANONICAL) { b->over = 1; return; }
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *q = realloc(b->p, cap);
-    if (!q) { b->over = 1; return; }
-    b->p = q;
-    b->cap = cap;
-  }
+  char *q = dfs_grow(b->p, &b->cap, b->len + n + 1, 1, 1024);
+  if (!q) { b->over = 1; return; }
+  b->p = q;
   memcpy(b->p + b->len, s, n);
   b->len += n;
   b->p[b->len] = '\0';
