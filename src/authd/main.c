@@ -58,25 +58,14 @@ static void on_prune(uv_timer_t *t) {
 static int int_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
                    int64_t *out) {
   char err[512];
-  if (dfs_config_int(cfg, key, def, out, err, sizeof err)) return fail(err);
-  if (*out < lo || *out > hi) {
-    fprintf(stderr, "authd: %s must be between %lld and %lld\n", key, (long long)lo, (long long)hi);
-    return 2;
-  }
-  return 0;
+  return dfs_config_int_within(cfg, key, def, lo, hi, out, err, sizeof err) ? fail(err) : 0;
 }
 
 /* A duration key within [lo, hi] ms; 0 or 2 after one line on stderr. */
 static int ms_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
                   int64_t *out) {
   char err[512];
-  if (dfs_config_ms(cfg, key, def, out, err, sizeof err)) return fail(err);
-  if (*out < lo || *out > hi) {
-    fprintf(stderr, "authd: %s must be between %lld ms and %lld ms\n", key, (long long)lo,
-            (long long)hi);
-    return 2;
-  }
-  return 0;
+  return dfs_config_ms_within(cfg, key, def, lo, hi, out, err, sizeof err) ? fail(err) : 0;
 }
 
 /* The hardening keys (docs/internals.md, authd): limits into ad, windows into *_ms. */

@@ -199,6 +199,27 @@ int dfs_config_ms(const dfs_config *c, const char *key, int64_t def, int64_t *ou
   return get_scaled(c, key, def, out, err, errsz, ms_mult, "a duration (e.g. 250ms, 10s, 2m)");
 }
 
+int dfs_config_int_within(const dfs_config *c, const char *key, int64_t def, int64_t lo,
+                          int64_t hi, int64_t *out, char *err, size_t errsz) {
+  int rc = dfs_config_int(c, key, def, out, err, errsz);
+  if (rc == 0 && (*out < lo || *out > hi)) {
+    snprintf(err, errsz, "%s must be between %lld and %lld", key, (long long)lo, (long long)hi);
+    rc = DFS_ECONFIG;
+  }
+  return rc;
+}
+
+int dfs_config_ms_within(const dfs_config *c, const char *key, int64_t def, int64_t lo,
+                         int64_t hi, int64_t *out, char *err, size_t errsz) {
+  int rc = dfs_config_ms(c, key, def, out, err, errsz);
+  if (rc == 0 && (*out < lo || *out > hi)) {
+    snprintf(err, errsz, "%s must be between %lld ms and %lld ms", key, (long long)lo,
+             (long long)hi);
+    rc = DFS_ECONFIG;
+  }
+  return rc;
+}
+
 int dfs_config_bool(const dfs_config *c, const char *key, int def, int *out, char *err,
                     size_t errsz) {
   const char *s = dfs_config_str(c, key, NULL);

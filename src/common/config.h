@@ -31,6 +31,12 @@ int dfs_config_int(const dfs_config *c, const char *key, int64_t def, int64_t *o
 /* Duration in milliseconds: "250ms", "10s", "2m", "1h" or a bare number of ms. */
 int dfs_config_ms(const dfs_config *c, const char *key, int64_t def, int64_t *out,
                   char *err, size_t errsz);
+/* dfs_config_int / dfs_config_ms that also refuse a value outside [lo, hi]: DFS_ECONFIG
+ * with "KEY must be between LO and HI" (durations: "... LO ms and HI ms") in err. */
+int dfs_config_int_within(const dfs_config *c, const char *key, int64_t def, int64_t lo,
+                          int64_t hi, int64_t *out, char *err, size_t errsz);
+int dfs_config_ms_within(const dfs_config *c, const char *key, int64_t def, int64_t lo,
+                         int64_t hi, int64_t *out, char *err, size_t errsz);
 /* true/false/yes/no/on/off/1/0. */
 int dfs_config_bool(const dfs_config *c, const char *key, int def, int *out, char *err,
                     size_t errsz);

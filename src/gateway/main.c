@@ -35,28 +35,18 @@ static int fail(const char *msg) {
   return 2;
 }
 
+/* An integer key within [lo, hi]; 0 or 2 after one line on stderr. */
 static int int_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
                    int64_t *out) {
   char err[512];
-  if (dfs_config_int(cfg, key, def, out, err, sizeof err)) return fail(err);
-  if (*out < lo || *out > hi) {
-    fprintf(stderr, "dfsgw: %s must be between %lld and %lld\n", key, (long long)lo,
-            (long long)hi);
-    return 2;
-  }
-  return 0;
+  return dfs_config_int_within(cfg, key, def, lo, hi, out, err, sizeof err) ? fail(err) : 0;
 }
 
+/* A duration key within [lo, hi] ms; 0 or 2 after one line on stderr. */
 static int ms_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
                   int64_t *out) {
   char err[512];
-  if (dfs_config_ms(cfg, key, def, out, err, sizeof err)) return fail(err);
-  if (*out < lo || *out > hi) {
-    fprintf(stderr, "dfsgw: %s must be between %lld ms and %lld ms\n", key, (long long)lo,
-            (long long)hi);
-    return 2;
-  }
-  return 0;
+  return dfs_config_ms_within(cfg, key, def, lo, hi, out, err, sizeof err) ? fail(err) : 0;
 }
 
 /* Reads a whole (small) PEM file into a malloc'ed string; NULL after a line on stderr. */
