@@ -163,6 +163,22 @@ static const cli_command commands[] = {
      "paths. Also reads commands from a non-terminal stdin, one per line (scripts).\n"
      "example: dfs shell    (echo 'mkdir x'; echo 'ls') | dfs shell",
      cli_cmd_shell},
+    {"mount", "mount MOUNTPOINT [-o OPT,...] [--foreground] [--log FILE]",
+     "mount the cluster as a file system (FUSE)",
+     "Mounts the whole dfs namespace at the local directory MOUNTPOINT as the logged-in\n"
+     "user: every program can then read and write it. Returns once the mount is ready;\n"
+     "it is served in the background until 'dfs umount'. Options (-o, comma separated):\n"
+     "attr_timeout=S, entry_timeout=S (kernel caches, default 1 s), cache_mb=N (chunk\n"
+     "cache, 256), writeback_mb=N (unflushed writes, 64), readahead=N (chunks, 4),\n"
+     "watch_ms=N (change feed poll, 500; 0 = off), replicas=N (new files, 2), trash\n"
+     "(rm moves into the dfs trash), allow_other. docs/mount.md has the details.\n"
+     "example: mkdir -p ~/dfs && dfs mount ~/dfs && ls ~/dfs/home",
+     cli_cmd_mount},
+    {"umount", "umount MOUNTPOINT", "unmount a dfs mount",
+     "Unmounts MOUNTPOINT (files still open there are detached: the mount goes away\n"
+     "once they are closed). Written files were committed at their close.\n"
+     "example: dfs umount ~/dfs",
+     cli_cmd_umount},
     {"chmod", "chmod MODE PATH...", "change permission bits",
      "Sets the permission bits of each PATH (owner or admin only). MODE is octal (750,\n"
      "0640) or symbolic like chmod(1): [ugoa][+-=][rwxX], comma-separated (u+x,go-w).\n"

@@ -118,5 +118,8 @@ int cli_cmd_trash(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_quota(cli_ctx *ctx, int argc, char **argv); /* quota.c */
 /* shell.c: the interactive shell (libedit); also reads commands from a non-terminal. */
 int cli_cmd_shell(cli_ctx *ctx, int argc, char **argv);
+/* mount_cmds.c: dfs mount / umount (src/mount). */
+int cli_cmd_mount(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_umount(cli_ctx *ctx, int argc, char **argv);
 
 #endif

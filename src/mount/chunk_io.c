@@ -1,0 +1,302 @@
+/* Reading and storing single chunks, and the worker threads (chunk_io.h). */
+#include "mount/chunk_io.h"
+
+#include <isa-l/crc64.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.pb-c.h"
+#include "common/crc.h"
+#include "common/errors.h"
+#include "common/frame.h"
+#include "common/util.h"
+
+#define ALLOC_BUSY_WAIT_MS 30000 /* metad's per-user in-flight bound: wait, do not fail */
+#define PREFETCH_MAX_REPLICAS 8
+
+/* ---- per-thread chunkserver sockets ---- */
+static pthread_key_t conns_key;
+static pthread_once_t conns_once = PTHREAD_ONCE_INIT;
+
+static void conns_destroy(void *p) {
+  chunk_conns_close(p);
+  free(p);
+}
+static void conns_key_make(void) { pthread_key_create(&conns_key, conns_destroy); }
+
+static chunk_conns *thread_conns(void) {
+  pthread_once(&conns_once, conns_key_make);
+  chunk_conns *cc = pthread_getspecific(conns_key);
+  if (!cc && (cc = malloc(sizeof *cc))) {
+    chunk_conns_init(cc);
+    pthread_setspecific(conns_key, cc);
+  }
+  return cc;
+}
+
+/* ---- reads ---- */
+static int read_replicas(const Dfs__ChunkLocation *loc, uint8_t *buf, char *err, size_t errsz) {
+  chunk_conns *cc = thread_conns();
+  if (!cc) return DFS_ENOMEM;
+  if (loc->n_replicas == 0) {
+    snprintf(err, errsz, "chunk %llu has no live replica (chunkservers down?)",
+             (unsigned long long)loc->index);
+    return DFS_EUNAVAIL;
+  }
+  int rc = DFS_EUNAVAIL, refused = 0, tried = 0;
+  char last[300] = "";
+  for (size_t k = 0; k < loc->n_replicas && k < CLIENT_MAX_CHAIN; k++) {
+    const Dfs__ServerAddr *s = loc->replicas[k];
+    if (!s || !s->host || strlen(s->host) >= sizeof ((chunkd_addr *)0)->host) continue;
+    chunkd_addr srv = {.server_id = s->server_id, .port = (int)s->port};
+    snprintf(srv.host, sizeof srv.host, "%s", s->host);
+    tried++;
+    rc = chunk_read(cc, &srv, loc->chunk_id, loc->version, s->capability.data,
+                    s->capability.len, loc->length, loc->crc32c, buf, last, sizeof last);
+    if (rc == 0) return 0;
+    refused += rc == DFS_EPERM;
+  }
+  if (tried && refused == tried) {
+    snprintf(err, errsz, "every replica refused the read capability (expired)");
+    return DFS_EPERM;
+  }
+  snprintf(err, errsz, "chunk %llu: every replica failed (last: %s)",
+           (unsigned long long)loc->index, last);
+  return rc ? rc : DFS_EUNAVAIL;
+}
+
+int chunk_io_fetch(mount_ctx *m, const Dfs__ChunkLocation *loc, uint32_t off, uint32_t len,
+                   uint8_t *out, char *err, size_t errsz) {
+  if ((uint64_t)off + len > loc->length || loc->length > DFS_CHUNK_SIZE) {
+    snprintf(err, errsz, "read beyond chunk %llu's %u bytes", (unsigned long long)loc->index,
+             loc->length);
+    return DFS_EPROTO;
+  }
+  for (;;) {
+    if (chunk_cache_get(&m->cache, loc->chunk_id, loc->version, off, len, out, 1)) return 0;
+    /* we own the pending entry now (or the cache had no memory: fill/abandon are no-ops) */
+    uint8_t *buf = malloc(DFS_CHUNK_SIZE);
+    if (!buf) {
+      chunk_cache_abandon(&m->cache, loc->chunk_id, loc->version);
+      return DFS_ENOMEM;
+    }
+    int rc = read_replicas(loc, buf, err, errsz);
+    if (rc) {
+      free(buf);
+      chunk_cache_abandon(&m->cache, loc->chunk_id, loc->version);
+      return rc;
+    }
+    memcpy(out, buf + off, len);
+    chunk_cache_fill(&m->cache, loc->chunk_id, loc->version, buf, loc->length);
+    return 0;
+  }
+}
+
+/* ---- read-ahead: a private copy of the location, fetched on a worker ---- */
+typedef struct {
+  chunk_job job;
+  Dfs__ChunkLocation loc;
+  Dfs__ServerAddr addrs[PREFETCH_MAX_REPLICAS];
+  Dfs__ServerAddr *ptrs[PREFETCH_MAX_REPLICAS];
+  char hosts[PREFETCH_MAX_REPLICAS][256];
+  uint8_t caps[PREFETCH_MAX_REPLICAS][DFS_CAP_READ_LEN];
+} prefetch_job;
+
+static void prefetch_run(mount_ctx *m, chunk_job *j) {
+  prefetch_job *p = (prefetch_job *)j;
+  uint8_t *buf = malloc(DFS_CHUNK_SIZE);
+  char err[300];
+  if (buf && read_replicas(&p->loc, buf, err, sizeof err) == 0) {
+    chunk_cache_fill(&m->cache, p->loc.chunk_id, p->loc.version, buf, p->loc.length);
+  } else {
+    free(buf);
+    chunk_cache_abandon(&m->cache, p->loc.chunk_id, p->loc.version);
+  }
+  free(p);
+}
+
+void chunk_io_prefetch(mount_ctx *m, const Dfs__ChunkLocation *loc) {
+  if (m->cache.limit < DFS_CHUNK_SIZE || loc->n_replicas == 0) return;
+  if (!chunk_cache_claim_only(&m->cache, loc->chunk_id, loc->version)) return;
+  prefetch_job *p = calloc(1, sizeof *p);
+  if (!p) {
+    chunk_cache_abandon(&m->cache, loc->chunk_id, loc->version);
+    return;
+  }
+  p->job.run = prefetch_run;
+  dfs__chunk_location__init(&p->loc);
+  p->loc.index = loc->index;
+  p->loc.chunk_id = loc->chunk_id;
+  p->loc.version = loc->version;
+  p->loc.length = loc->length;
+  p->loc.crc32c = loc->crc32c;
+  size_t n = 0;
+  for (size_t k = 0; k < loc->n_replicas && n < PREFETCH_MAX_REPLICAS; k++) {
+    const Dfs__ServerAddr *s = loc->replicas[k];
+    if (!s || !s->host || strlen(s->host) >= sizeof p->hosts[n] ||
+        s->capability.len > sizeof p->caps[n])
+      continue;
+    dfs__server_addr__init(&p->addrs[n]);
+    p->addrs[n].server_id = s->server_id;
+    p->addrs[n].port = s->port;
+    snprintf(p->hosts[n], sizeof p->hosts[n], "%s", s->host);
+    p->addrs[n].host = p->hosts[n];
+    memcpy(p->caps[n], s->capability.data, s->capability.len);
+    p->addrs[n].capability.data = p->caps[n];
+    p->addrs[n].capability.len = s->capability.len;
+    p->ptrs[n] = &p->addrs[n];
+    n++;
+  }
+  p->loc.replicas = p->ptrs;
+  p->loc.n_replicas = n;
+  chunk_io_submit(m, &p->job);
+}
+
+/* ---- stores ---- */
+typedef struct {
+  uint64_t id, version;
+  chunkd_addr chain[CLIENT_MAX_CHAIN];
+  size_t n_chain;
+  uint8_t cap[DFS_CAP_WRITE_MAX];
+  size_t cap_len;
+  uint8_t grant[DFS_GRANT_LEN];
+  size_t grant_len;
+} one_alloc;
+
+static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
+                     const uint64_t *exclude, size_t n_exclude, one_alloc *a, char *err,
+                     size_t errsz) {
+  Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
+  req.count = 1;
+  req.replicas = replicas;
+  req.upload_id = upload_id;
+  req.exclude_servers = (uint64_t *)exclude;
+  req.n_exclude_servers = n_exclude;
+  ProtobufCMessage *rm = NULL;
+  int rc;
+  for (unsigned waited = 0, nap = 50;; waited += nap, nap = nap < 800 ? nap * 2 : 800) {
+    rc = meta_pool_call(&m->meta, DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, &req.base,
+                        &dfs__alloc_rep__descriptor, &rm, err, errsz);
+    if (rc != DFS_EBUSY || waited >= ALLOC_BUSY_WAIT_MS) break;
+    if (rm) protobuf_c_message_free_unpacked(rm, NULL);
+    rm = NULL;
+    dfs_sleep_ms(nap);
+  }
+  const Dfs__AllocRep *rep = (const Dfs__AllocRep *)rm;
+  if (rc == 0) {
+    const Dfs__ChunkAlloc *c = rep->n_chunks == 1 ? rep->chunks[0] : NULL;
+    rc = DFS_EPROTO;
+    if (c && c->n_chain > 0 && c->n_chain <= CLIENT_MAX_CHAIN && c->chunk_id != 0 &&
+        c->grant.len <= sizeof a->grant && c->capability.len <= sizeof a->cap) {
+      rc = 0;
+      for (size_t i = 0; i < c->n_chain && rc == 0; i++) {
+        const Dfs__ServerAddr *s = c->chain[i];
+        if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
+            strlen(s->host) >= sizeof a->chain[i].host) {
+          rc = DFS_EPROTO;
+          break;
+        }
+        a->chain[i].server_id = s->server_id;
+        snprintf(a->chain[i].host, sizeof a->chain[i].host, "%s", s->host);
+        a->chain[i].port = (int)s->port;
+      }
+      a->n_chain = c->n_chain;
+      a->id = c->chunk_id;
+      a->version = c->version;
+      memcpy(a->grant, c->grant.data, c->grant.len);
+      a->grant_len = c->grant.len;
+      memcpy(a->cap, c->capability.data, c->capability.len);
+      a->cap_len = c->capability.len;
+    }
+    if (rc) snprintf(err, errsz, "metad returned an invalid chunk allocation");
+  }
+  if (rm) protobuf_c_message_free_unpacked(rm, NULL);
+  return rc;
+}
+
+int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const uint8_t *data,
+                   uint32_t len, stored_chunk *out, char *err, size_t errsz) {
+  chunk_conns *cc = thread_conns();
+  if (!cc) return DFS_ENOMEM;
+  memset(out, 0, sizeof *out);
+  out->len = len;
+  out->crc32c = dfs_crc32c(0, data, len);
+  out->crc64 = crc64_ecma_refl(0, data, len);
+  uint64_t exclude[CHUNK_STORE_ATTEMPTS];
+  size_t n_exclude = 0;
+  char last[400] = "";
+  int rc = DFS_EIO;
+  for (int attempt = 0; attempt < CHUNK_STORE_ATTEMPTS; attempt++) {
+    one_alloc a;
+    if ((rc = alloc_one(m, replicas, upload_id, exclude, n_exclude, &a, err, errsz))) return rc;
+    uint64_t failed = 0;
+    rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, data, len,
+                     out->crc32c, out->servers, &out->n_servers, out->receipt,
+                     &out->receipt_len, &failed, last, sizeof last);
+    if (rc == 0) {
+      out->id = a.id;
+      out->version = a.version;
+      memcpy(out->grant, a.grant, a.grant_len);
+      out->grant_len = a.grant_len;
+      return 0;
+    }
+    if (failed) exclude[n_exclude++] = failed;
+  }
+  snprintf(err, errsz, "a chunk could not be stored after %d attempts (last: %s)",
+           CHUNK_STORE_ATTEMPTS, last);
+  return rc;
+}
+
+/* ---- workers ---- */
+static void *worker_main(void *arg) {
+  mount_ctx *m = arg;
+  pthread_mutex_lock(&m->jobs_lock);
+  for (;;) {
+    chunk_job *j = m->jobs_head;
+    if (!j) {
+      if (m->stopping) break;
+      pthread_cond_wait(&m->jobs_cv, &m->jobs_lock);
+      continue;
+    }
+    m->jobs_head = j->next;
+    if (!m->jobs_head) m->jobs_tail = NULL;
+    pthread_mutex_unlock(&m->jobs_lock);
+    j->run(m, j);
+    pthread_mutex_lock(&m->jobs_lock);
+  }
+  pthread_mutex_unlock(&m->jobs_lock);
+  return NULL;
+}
+
+int chunk_io_start_workers(mount_ctx *m) {
+  pthread_mutex_init(&m->jobs_lock, NULL);
+  pthread_cond_init(&m->jobs_cv, NULL);
+  m->workers = calloc(m->opt.workers, sizeof *m->workers);
+  if (!m->workers) return DFS_ENOMEM;
+  for (unsigned i = 0; i < m->opt.workers; i++) {
+    if (pthread_create(&m->workers[i], NULL, worker_main, m) != 0) break;
+    m->nworkers++;
+  }
+  return m->nworkers ? 0 : DFS_ENOMEM;
+}
+
+void chunk_io_stop_workers(mount_ctx *m) {
+  pthread_mutex_lock(&m->jobs_lock);
+  m->stopping = 1;
+  pthread_cond_broadcast(&m->jobs_cv);
+  pthread_mutex_unlock(&m->jobs_lock);
+  for (unsigned i = 0; i < m->nworkers; i++) pthread_join(m->workers[i], NULL);
+  free(m->workers);
+  m->workers = NULL;
+  m->nworkers = 0;
+}
+
+void chunk_io_submit(mount_ctx *m, chunk_job *job) {
+  job->next = NULL;
+  pthread_mutex_lock(&m->jobs_lock);
+  if (m->jobs_tail) m->jobs_tail->next = job; else m->jobs_head = job;
+  m->jobs_tail = job;
+  pthread_cond_signal(&m->jobs_cv);
+  pthread_mutex_unlock(&m->jobs_lock);
+}

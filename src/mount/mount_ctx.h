@@ -1,0 +1,54 @@
+/* The state of one mounted file system, shared by every file of src/mount: created by
+ * mount_run (mount_main.c), which owns it; handed to the FUSE callbacks as userdata. */
+#ifndef DFS_MOUNT_MOUNT_CTX_H
+#define DFS_MOUNT_MOUNT_CTX_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client_meta.pb-c.h"
+#include "mount/chunk_cache.h"
+#include "mount/inodes.h"
+#include "mount/meta_pool.h"
+#include "mount/mount.h"
+
+struct fuse_session;
+typedef struct chunk_job chunk_job;
+
+typedef struct {
+  mount_options opt;
+  char user[256];          /* the dfs user the mount acts as */
+  uid_t uid;               /* local owner shown for that user's files */
+  gid_t gid;
+  struct fuse_session *se;
+  meta_pool meta;
+  inodes nodes;
+  chunk_cache cache;
+  /* written data not yet stored on chunkservers, all files (bounded by opt.dirty_bytes) */
+  uint64_t dirty_now;
+  /* the worker threads (chunk_io.c) */
+  pthread_mutex_t jobs_lock;
+  pthread_cond_t jobs_cv;
+  chunk_job *jobs_head, *jobs_tail;
+  pthread_t *workers;
+  unsigned nworkers;
+  int stopping;
+} mount_ctx;
+
+
+
+/* attrs.c: what the kernel is told. */
+struct stat;
+
+/* Fills st from metad's entry (owner -> local uid: the mount user's uid for their own
+ * files, a local account of the same name, else 65534). */
+void mount_entry_stat(mount_ctx *m, const Dfs__Entry *e, uint64_t ino, struct stat *st);
+/* The errno for a DFS_E* code (ENOENT, EEXIST, EACCES, ENOSPC, EDQUOT..., else EIO). */
+int mount_errno(int dfs_rc);
+/* Logs one line to the mount's log (stderr in the foreground, the log file, or nowhere). */
+void mount_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Where mount_log writes (NULL: nowhere); set by mount_run before any thread starts. */
+void mount_set_log(FILE *f);
+#endif
