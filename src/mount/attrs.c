@@ -10,7 +10,7 @@
 #include "common/errors.h"
 #include "mount/mount_ctx.h"
 
-static uid_t owner_uid(mount_ctx *m, const char *owner) {
+uid_t mount_owner_uid(mount_ctx *m, const char *owner) {
   if (!owner || !*owner) return 65534;
   if (strcmp(owner, m->user) == 0) return m->uid;
   struct passwd pw, *res = NULL;
@@ -40,7 +40,7 @@ void mount_entry_stat(mount_ctx *m, const Dfs__Entry *e, uint64_t ino, struct st
       st->st_size = (off_t)e->size;
       break;
   }
-  st->st_uid = owner_uid(m, e->owner);
+  st->st_uid = mount_owner_uid(m, e->owner);
   st->st_gid = st->st_uid == m->uid ? m->gid : st->st_uid;
   st->st_blksize = 1 << 20;
   st->st_blocks = (st->st_size + 511) / 512;

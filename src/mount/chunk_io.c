@@ -164,11 +164,40 @@ typedef struct {
   size_t grant_len;
 } one_alloc;
 
+/* Allocations fetched ahead (ALLOC_BATCH at a time) for first attempts, so that a file
+ * of one chunk costs no Alloc of its own most of the time; kept ALLOC_KEEP_MS at most
+ * (capabilities and grants expire). Under m->alloc_lock. */
+#define ALLOC_BATCH 8
+#define ALLOC_KEEP_MS 5000
+struct alloc_pool {
+  one_alloc a[ALLOC_BATCH];
+  size_t n;
+  uint32_t replicas;
+  uint64_t fetched_ms;
+};
+
+static int copy_alloc(const Dfs__ChunkAlloc *c, one_alloc *a);
+
+static int alloc_from_pool(mount_ctx *m, uint32_t replicas, one_alloc *out) {
+  int ok = 0;
+  pthread_mutex_lock(&m->alloc_lock);
+  struct alloc_pool *p = m->allocs;
+  if (p && p->n > 0 && p->replicas == replicas && dfs_now_ms() - p->fetched_ms < ALLOC_KEEP_MS) {
+    *out = p->a[--p->n];
+    ok = 1;
+  }
+  pthread_mutex_unlock(&m->alloc_lock);
+  return ok;
+}
+
 static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
                      const uint64_t *exclude, size_t n_exclude, one_alloc *a, char *err,
                      size_t errsz) {
+  int batch = n_exclude == 0;
+  if (batch && alloc_from_pool(m, replicas, a)) return 0;
   Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
-  req.count = 1;
+  req.count = batch ? ALLOC_BATCH : 1;
+  if (batch) upload_id = m->upload_id; /* the pool's chunks may go to any file */
   req.replicas = replicas;
   req.upload_id = upload_id;
   req.exclude_servers = (uint64_t *)exclude;
@@ -184,8 +213,33 @@ static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
     dfs_sleep_ms(nap);
   }
   const Dfs__AllocRep *rep = (const Dfs__AllocRep *)rm;
-  if (rc == 0) {
-    const Dfs__ChunkAlloc *c = rep->n_chunks == 1 ? rep->chunks[0] : NULL;
+  struct alloc_pool *pool = NULL;
+  if (rc == 0 && batch && rep->n_chunks == req.count && (pool = calloc(1, sizeof *pool))) {
+    pool->replicas = replicas;
+    pool->fetched_ms = dfs_now_ms();
+    for (size_t i = 1; i < rep->n_chunks; i++)
+      if (copy_alloc(rep->chunks[i], &pool->a[pool->n]) == 0) pool->n++;
+  }
+  if (rc == 0 && rep->n_chunks == req.count) {
+    rc = copy_alloc(rep->chunks[0], a);
+    if (rc) snprintf(err, errsz, "metad returned an invalid chunk allocation");
+  } else if (rc == 0) {
+    rc = DFS_EPROTO;
+    snprintf(err, errsz, "metad returned %zu allocations for %u", rep->n_chunks, req.count);
+  }
+  if (pool) {
+    pthread_mutex_lock(&m->alloc_lock);
+    free(m->allocs);
+    m->allocs = pool;
+    pthread_mutex_unlock(&m->alloc_lock);
+  }
+  if (rm) protobuf_c_message_free_unpacked(rm, NULL);
+  return rc;
+}
+
+static int copy_alloc(const Dfs__ChunkAlloc *c, one_alloc *a) {
+  int rc = 0;
+  {
     rc = DFS_EPROTO;
     if (c && c->n_chain > 0 && c->n_chain <= CLIENT_MAX_CHAIN && c->chunk_id != 0 &&
         c->grant.len <= sizeof a->grant && c->capability.len <= sizeof a->cap) {
@@ -209,9 +263,7 @@ static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
       memcpy(a->cap, c->capability.data, c->capability.len);
       a->cap_len = c->capability.len;
     }
-    if (rc) snprintf(err, errsz, "metad returned an invalid chunk allocation");
   }
-  if (rm) protobuf_c_message_free_unpacked(rm, NULL);
   return rc;
 }
 
@@ -241,7 +293,8 @@ int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const ui
       out->grant_len = a.grant_len;
       return 0;
     }
-    if (failed) exclude[n_exclude++] = failed;
+    if (failed && rc != DFS_EPERM) exclude[n_exclude++] = failed;
+    else if (n_exclude == 0) exclude[n_exclude++] = 0; /* next attempt: a fresh allocation */
   }
   snprintf(err, errsz, "a chunk could not be stored after %d attempts (last: %s)",
            CHUNK_STORE_ATTEMPTS, last);
@@ -270,6 +323,8 @@ static void *worker_main(void *arg) {
 }
 
 int chunk_io_start_workers(mount_ctx *m) {
+  pthread_mutex_init(&m->alloc_lock, NULL);
+  m->upload_id = dfs_random_u64();
   pthread_mutex_init(&m->jobs_lock, NULL);
   pthread_cond_init(&m->jobs_cv, NULL);
   m->workers = calloc(m->opt.workers, sizeof *m->workers);
@@ -282,6 +337,8 @@ int chunk_io_start_workers(mount_ctx *m) {
 }
 
 void chunk_io_stop_workers(mount_ctx *m) {
+  free(m->allocs);
+  m->allocs = NULL;
   pthread_mutex_lock(&m->jobs_lock);
   m->stopping = 1;
   pthread_cond_broadcast(&m->jobs_cv);

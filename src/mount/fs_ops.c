@@ -139,21 +139,13 @@ static void reply_attr_of(fuse_req_t req, mount_ctx *m, fuse_ino_t ino) {
   pthread_mutex_lock(&m->nodes.lock);
   mnode *n = inodes_get(&m->nodes, ino);
   pthread_mutex_unlock(&m->nodes.lock);
-  if (err && n) { /* unlinked but still open: what this mount knows */
-    open_file *of = open_file_pin(m, n);
-    if (of) {
-      struct stat st;
-      memset(&st, 0, sizeof st);
-      st.st_ino = ino;
-      st.st_mode = S_IFREG;
-      st.st_nlink = 0;
-      st.st_uid = m->uid;
-      st.st_gid = m->gid;
-      open_file_stat(of, &st);
-      open_file_release(m, of);
-      fuse_reply_attr(req, &st, 0);
-      return;
-    }
+  open_file *of = n ? open_file_pin(m, n) : NULL;
+  if (of) { /* open here (maybe unlinked): this mount knows best, no need to ask metad */
+    struct stat st;
+    open_file_full_stat(m, of, ino, &st);
+    open_file_release(m, of);
+    fuse_reply_attr(req, &st, st.st_nlink ? m->opt.attr_timeout_s : 0);
+    return;
   }
   if (err || !n) {
     fuse_reply_err(req, err ? err : ENOENT);
@@ -558,16 +550,30 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   }
   open_file *of;
   int unchanged;
-  rc = open_file_open(m, n, path, 1, (want | 0600) != want ? want : 0, &of, &unchanged);
-  pthread_mutex_lock(&m->nodes.lock);
-  inodes_forget(&m->nodes, n, 1); /* reply_lookup takes the kernel's reference */
-  pthread_mutex_unlock(&m->nodes.lock);
+  rc = open_file_open(m, n, path, t.mode, (want | 0600) != want ? want : 0, &of, &unchanged);
   if (rc) {
+    pthread_mutex_lock(&m->nodes.lock);
+    inodes_forget(&m->nodes, n, 1);
+    pthread_mutex_unlock(&m->nodes.lock);
     fuse_reply_err(req, -rc);
     return;
   }
+  /* the entry as we just made it (no need to ask metad): the lookup count taken above
+   * is the kernel's */
+  struct fuse_entry_param e;
+  memset(&e, 0, sizeof e);
+  e.ino = n->ino;
+  e.attr_timeout = m->opt.attr_timeout_s;
+  e.entry_timeout = m->opt.entry_timeout_s;
+  e.attr.st_ino = n->ino;
+  e.attr.st_mode = S_IFREG;
+  e.attr.st_nlink = 1;
+  e.attr.st_uid = m->uid;
+  e.attr.st_gid = m->gid;
+  e.attr.st_blksize = 1 << 20;
+  open_file_stat(of, &e.attr);
   fi->fh = (uintptr_t)of;
-  reply_lookup(req, m, parent, name, path, fi);
+  if (fuse_reply_create(req, &e, fi) == -ENOENT) open_file_release(m, of);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

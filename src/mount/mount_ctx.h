@@ -35,6 +35,10 @@ typedef struct {
   pthread_t *workers;
   unsigned nworkers;
   int stopping;
+  /* allocations fetched ahead (chunk_io.c), for the mount's own upload id */
+  pthread_mutex_t alloc_lock;
+  struct alloc_pool *allocs;
+  uint64_t upload_id;
 } mount_ctx;
 
 
@@ -45,6 +49,8 @@ struct stat;
 /* Fills st from metad's entry (owner -> local uid: the mount user's uid for their own
  * files, a local account of the same name, else 65534). */
 void mount_entry_stat(mount_ctx *m, const Dfs__Entry *e, uint64_t ino, struct stat *st);
+/* The local uid shown for a dfs owner (see mount_entry_stat). */
+uid_t mount_owner_uid(mount_ctx *m, const char *owner);
 /* The errno for a DFS_E* code (ENOENT, EEXIST, EACCES, ENOSPC, EDQUOT..., else EIO). */
 int mount_errno(int dfs_rc);
 /* Logs one line to the mount's log (stderr in the foreground, the log file, or nowhere). */

@@ -473,15 +473,22 @@ static int commit_locked(mount_ctx *m, open_file *of) {
   free(infos);
   free(ptrs);
   if (rc) return rc;
+  /* metad now has exactly our list: everything is REMOTE (locations asked for when read) */
+  for (size_t i = 0; i < of->nch; i++) {
+    fchunk *f = &of->ch[i];
+    free(f->written);
+    f->written = NULL;
+    f->kind = FC_REMOTE;
+  }
+  drop_pages(of);
   of->dirty = 0;
-  for (int tries = 0; tries < 5; tries++)
-    if ((rc = load_locked(m, of, path)) != -EAGAIN) break;
-  return rc;
+  return 0;
 }
 
 /* ---- the interface ---- */
-int open_file_open(mount_ctx *m, mnode *n, const char *path, int created, uint32_t want_mode,
-                   open_file **out, int *unchanged) {
+int open_file_open(mount_ctx *m, mnode *n, const char *path, uint32_t created_mode,
+                   uint32_t want_mode, open_file **out, int *unchanged) {
+  int created = created_mode != 0;
   *unchanged = 0;
   pthread_mutex_lock(&m->nodes.lock);
   open_file *of = n->of;
@@ -516,8 +523,17 @@ int open_file_open(mount_ctx *m, mnode *n, const char *path, int created, uint32
   of->last_read = UINT64_MAX;
   of->want_mode = want_mode;
   int rc = 0;
-  for (int tries = 0; tries < 5; tries++)
-    if ((rc = load_locked(m, of, path)) != -EAGAIN) break;
+  if (created) { /* just made empty by us: nothing to ask metad */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    of->mtime_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    of->mode = created_mode & 07777;
+    of->replicas = m->opt.replicas;
+    snprintf(of->owner, sizeof of->owner, "%s", m->user);
+  } else {
+    for (int tries = 0; tries < 5; tries++)
+      if ((rc = load_locked(m, of, path)) != -EAGAIN) break;
+  }
   if (rc) {
     drop_pages(of);
     free(of->ch);
@@ -742,4 +758,18 @@ void open_file_stat(open_file *of, struct stat *st) {
   st->st_ctim = st->st_mtim;
   st->st_mode = (st->st_mode & ~07777u) | (of->want_mode ? of->want_mode : of->mode);
   pthread_mutex_unlock(&of->lock);
+}
+
+void open_file_full_stat(mount_ctx *m, open_file *of, uint64_t ino, struct stat *st) {
+  memset(st, 0, sizeof *st);
+  st->st_ino = ino;
+  st->st_mode = S_IFREG;
+  st->st_nlink = of->hidden[0] ? 0 : 1;
+  st->st_blksize = 1 << 20;
+  pthread_mutex_lock(&of->lock);
+  st->st_uid = mount_owner_uid(m, of->owner);
+  pthread_mutex_unlock(&of->lock);
+  st->st_gid = st->st_uid == m->uid ? m->gid : st->st_uid;
+  open_file_stat(of, st);
+  st->st_atim = st->st_mtim;
 }

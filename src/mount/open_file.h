@@ -30,11 +30,12 @@
 typedef struct open_file open_file;
 
 /* The open_file of node n (whose path is path), made and loaded from metad if the file
- * is not open here yet, else reloaded when it has no unflushed writes. created: n was
- * just created empty by this mount (nothing to load). *unchanged: the content is what
+ * is not open here yet, else reloaded when it has no unflushed writes. created_mode: n
+ * was just created empty by this mount with this mode (nothing to load); 0 otherwise. *unchanged: the content is what
  * this mount saw at the previous open (the kernel may keep its page cache). 0 or a
  * negative errno. */
-int open_file_open(mount_ctx *m, mnode *n, const char *path, int created, uint32_t want_mode,
+int open_file_open(mount_ctx *m, mnode *n, const char *path, uint32_t created_mode,
+                   uint32_t want_mode,
                    open_file **out, int *unchanged);
 /* One open fewer; the last commits what is left, removes the hidden copy of an unlinked
  * file, and frees it. */
@@ -59,5 +60,7 @@ int open_file_commit(mount_ctx *m, open_file *of);
 void open_file_hide(open_file *of, const char *hidden_path);
 /* Size, mtime and mode as this mount knows them (with unflushed writes). */
 void open_file_stat(open_file *of, struct stat *st);
+/* All of a regular file's attributes from the open state alone (owner included). */
+void open_file_full_stat(mount_ctx *m, open_file *of, uint64_t ino, struct stat *st);
 
 #endif
