@@ -46,7 +46,8 @@ static int ensure_connected(meta_client *mc) {
   if (mc->fd >= 0) return 0;
   int fd = dfs_sock_connect(mc->host, mc->port, CLIENT_CONNECT_TIMEOUT_MS);
   if (fd < 0) return fd == DFS_ETIMEDOUT ? DFS_ECONN : fd;
-  struct timeval tv = {CLIENT_META_TIMEOUT_MS / 1000, 0};
+  unsigned ms = mc->timeout_ms ? mc->timeout_ms : CLIENT_META_TIMEOUT_MS;
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   mc->fd = fd;

@@ -37,6 +37,8 @@ typedef struct {
   const char *service; /* "metad" or "authd" (static) */
   const char *token;   /* session token put into every request (borrowed; NULL: none) */
   int tls;             /* 1 if connections use TLS (only for hints in messages) */
+  unsigned timeout_ms; /* a reply silent this long fails the call (once retried); 0 =
+                        * CLIENT_META_TIMEOUT_MS. dfs mount uses less: a program waits */
 } meta_client;
 
 /* Parses addr (HOST:PORT, or several separated by commas: the metad voters) into mc

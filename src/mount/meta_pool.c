@@ -17,6 +17,7 @@ int meta_pool_init(meta_pool *p, size_t n, const char *addr, int tls, const char
     }
     p->conn[i].mc.tls = tls;
     p->conn[i].mc.token = p->token;
+    p->conn[i].mc.timeout_ms = MOUNT_META_TIMEOUT_MS;
     pthread_mutex_init(&p->conn[i].lock, NULL);
     p->n = i + 1;
   }

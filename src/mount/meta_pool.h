@@ -10,6 +10,8 @@
 #include "client/meta_client.h"
 
 #define META_POOL_MAX 8
+/* a metad reply silent this long: the call fails (after one retry), the program gets EIO */
+#define MOUNT_META_TIMEOUT_MS 10000
 
 typedef struct {
   struct {
