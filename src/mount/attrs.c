@@ -64,7 +64,6 @@ int mount_errno(int rc) {
     case DFS_EQUOTA: return EDQUOT;
     case DFS_ENOMEM: return ENOMEM;
     case DFS_ETOOBIG: return EFBIG;
-    case DFS_ETIMEDOUT: return ETIMEDOUT;
     default: return EIO;
   }
 }

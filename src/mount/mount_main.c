@@ -148,6 +148,7 @@ int mount_run(const char *mountpoint, const char *meta, int tls, const char *tok
       snprintf(err, errsz, "cannot go into the background");
       goto unmount;
     }
+    if (log) dup2(fileno(log), STDERR_FILENO); /* what else reaches stderr (a sanitizer) */
   } else if (!log) {
     log = stderr;
   }
