@@ -368,6 +368,7 @@ def c_rename_over(d, rng, o):
     size_is(b, 13)
     check(sorted(os.listdir(d)) == ["b"], "listing after rename: %r" % sorted(os.listdir(d)))
     # atomic: a reader opening the target by name never gets ENOENT nor a mixed file
+    write_file(b, b"version 1000 ")
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -380,7 +381,9 @@ def c_rename_over(d, rng, o):
                     c = f.read()
                 if not re.fullmatch(rb"(version \d+ )\1*", c):
                     bad = 1
-            except OSError:
+                    sys.stderr.write("    reader saw %r\n" % c[:100])
+            except OSError as e:
+                sys.stderr.write("    reader: %s\n" % e)
                 bad = 2
             if bad or time.time() > deadline:
                 break
