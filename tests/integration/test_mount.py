@@ -15,6 +15,7 @@ check of the test itself, where the dfs-only cases (CLI agreement, EIO) must fai
 import errno
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -125,8 +126,9 @@ def t_mount(c, st):
     os.chmod(q, 0o600)
     check_in_dfs(c, "/home/%s/from-mount.bin" % USER, harness.hashlib.sha256(data).hexdigest())
     out = c.dfs_as_ok(USER, "stat", "/home/%s/from-mount.bin" % USER)
-    check(USER in out, "dfs stat does not name the owner %s: %r" % (USER, out))
-    check("rw-------" in out or "600" in out, "dfs stat does not show mode 600: %r" % out)
+    check(re.search(r"^owner:\s+%s$" % USER, out, re.M), "dfs stat: the owner of a file "
+          "written through the mount is not %s: %r" % (USER, out))
+    check("(0600)" in out, "dfs stat: mode is not 0600 after chmod through the mount: %r" % out)
     os.mkdir(os.path.join(home(a), "made-in-mount"))
     out = c.dfs_as_ok(USER, "ls", "/home/%s" % USER)
     check("made-in-mount" in out and "from-mount.bin" in out, "dfs ls: %r" % out)

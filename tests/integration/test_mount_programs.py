@@ -260,7 +260,8 @@ def fio(c, name, rw, bs, size, extra=()):
     os.mkdir(d)
     argv = ["fio", "--name=" + name, "--directory=" + d, "--rw=" + rw, "--bs=" + bs,
             "--size=" + size, "--ioengine=psync", "--verify=crc32c", "--do_verify=1",
-            "--verify_fatal=1", "--end_fsync=1", "--numjobs=1", "--randrepeat=0"] + list(extra)
+            "--verify_fatal=1", "--verify_state_save=0", "--end_fsync=1", "--numjobs=1",
+            "--randrepeat=0"] + list(extra)
     t0 = time.time()
     rc, out = sh(argv, timeout=600, ok=False)
     check(rc == 0, "fio %s: exit %d:\n%s" % (name, rc, out[-3000:]))
