@@ -829,7 +829,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the case directories")
     o = ap.parse_args()
     seed = o.seed if o.seed is not None else random.randrange(1 << 31)
-    base = os.path.join(o.dir, "posix-suite-%d-%d" % (os.getpid(), int(time.time())))
+    base = os.path.join(o.dir, "posix-suite-%d-%d-%d" % (os.getpid(), int(time.time()),
+                                                          random.randrange(1 << 20)))
     os.mkdir(base)
     print("posix_suite: %s (seed %d)" % (base, seed), flush=True)
     passed = failed = 0
