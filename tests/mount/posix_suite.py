@@ -211,12 +211,20 @@ def c_append(d, rng, o):
 
 def _appender(path, tag, n, go_r):
     os.read(go_r, 1)  # start together
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    for i in range(n):
-        line = ("%s %04d %s\n" % (tag, i, tag * 30)).encode()
-        if os.write(fd, line) != len(line):
-            os._exit(3)
-    os.close(fd)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        for i in range(n):
+            line = ("%s %04d %s\n" % (tag, i, tag * 30)).encode()
+            w = os.write(fd, line)
+            if w != len(line):
+                sys.stderr.write("    appender %s: short write %d of %d at line %d\n" % (
+                    tag, w, len(line), i))
+                os._exit(3)
+        os.close(fd)
+    except OSError as e:
+        sys.stderr.write("    appender %s: %s\n" % (tag, e))
+        sys.stderr.flush()
+        os._exit(4)
     os._exit(0)
 
 
@@ -240,7 +248,7 @@ def c_append_two_processes(d, rng, o):
     for pid in pids:
         _, status = os.waitpid(pid, 0)
         check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
-              "appender child failed (wait status %d)" % status)
+              "appender child failed (wait status %d; its error is printed above)" % status)
     data = read_file(p)
     lines = data.split(b"\n")
     check(lines[-1] == b"", "the file does not end in a newline (torn last line)")
