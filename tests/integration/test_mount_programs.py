@@ -120,6 +120,9 @@ def t_tar_make(c):
         os.makedirs(os.path.join(src, "extra", "d%d" % (i % 4)), exist_ok=True)
         with open(os.path.join(src, "extra", "d%d" % (i % 4), "x%d.c" % i), "w") as f:
             f.write("int x%d(void) { return %d; }\n" % (i, i) * 50)
+    for dirpath, _, names in os.walk(src):  # old mtimes: tar x must set them (utimensat)
+        for i, name in enumerate(names):
+            os.utime(os.path.join(dirpath, name), (1500000000, 1500000000 + 60 * i))
     tgz = c.scratch("proj.tar.gz")
     with tarfile.open(tgz, "w:gz") as t:
         t.add(src, arcname="proj")
@@ -159,15 +162,19 @@ def t_sqlite(c):
         total = 0
         t0 = time.time()
         for i in range(n):
-            con.execute("BEGIN")
-            con.execute("INSERT INTO t (v, b) VALUES (?, ?)",
-                        ("value-%d" % i, rng.randbytes(rng.randrange(10, 3000))))
-            if i % 7 == 3:
-                con.execute("UPDATE t SET v = v || '-u' WHERE id = ?", (i // 2 + 1,))
-            if i % 50 == 49:
-                con.execute("DELETE FROM t WHERE id = ?", (i - 10 + 1,))
-                total -= 1
-            con.execute("COMMIT")
+            try:
+                con.execute("BEGIN")
+                con.execute("INSERT INTO t (v, b) VALUES (?, ?)",
+                            ("value-%d" % i, rng.randbytes(rng.randrange(10, 3000))))
+                if i % 7 == 3:
+                    con.execute("UPDATE t SET v = v || '-u' WHERE id = ?", (i // 2 + 1,))
+                if i % 50 == 49:
+                    con.execute("DELETE FROM t WHERE id = ?", (i - 10 + 1,))
+                    total -= 1
+                con.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise harness.TestFailure("sqlite3: transaction %d of %d failed after %.1f s: "
+                                          "%s" % (i + 1, n, time.time() - t0, e))
             total += 1
         print("    %d transactions in %.1f s" % (n, time.time() - t0), flush=True)
         check(con.execute("PRAGMA integrity_check").fetchall() == [("ok",)],
