@@ -134,7 +134,9 @@ def t_tar_make(c):
         with open(os.path.join(src, name), "rb") as a, open(os.path.join(proj, name), "rb") as b:
             check(a.read() == b.read(), "tar x: %s differs" % name)
         check(int(os.stat(os.path.join(proj, name)).st_mtime) ==
-              int(os.stat(os.path.join(src, name)).st_mtime), "tar x kept no mtime of " + name)
+              int(os.stat(os.path.join(src, name)).st_mtime), "tar x kept no mtime of %s: %r, "
+              "expected %r" % (name, os.stat(os.path.join(proj, name)).st_mtime,
+                               os.stat(os.path.join(src, name)).st_mtime))
     sh(["make", "-j2"], cwd=proj)
     _, out = sh([os.path.join(proj, "prog")])
     check(out.strip() == "sum=500500 msg=GREETING", "the built program printed %r" % out)
