@@ -24,7 +24,26 @@ With auth on:
                               dfs_fails. user=None: no session at all (anonymous).
   c.dfs(...), dfs_ok, dfs_fails, roundtrip, get_check run as "admin" (logged in at start;
   c.admin_token), so existing helpers work on an auth cluster unchanged.
-  c.overview() and wait_registered() send the admin token."""
+  c.overview() and wait_registered() send the admin token.
+
+FUSE (`dfs mount`, tests/integration/test_mount*.py):
+  require_fuse()              fails (TestFailure, never a skip) if /dev/fuse is missing or
+                              cannot be opened, or fusermount3 is not installed
+  c.mount(path, user=None, opts=(), foreground=False)
+                              `dfs mount PATH [-o OPTS]` as user (None: as admin, like
+                              c.dfs); checks it exits 0 with PATH mounted (foreground: waits
+                              for the mount); returns a MountRec (rec.pid: the process that
+                              serves it). Recorded: teardown unmounts every mount (`dfs
+                              umount`, then `fusermount3 -u -z`, then `umount -l`) before it
+                              stops the daemons, even after a failed case, and then checks
+                              the mount process exited (else kills it by PID) without a
+                              sanitizer report in its log (c.dir/logs/mount-N.log).
+  c.umount(path, reap=True)   `dfs umount PATH` (exit 0 and PATH no longer a mount point);
+                              reap: also wait until the mount process has exited with 0.
+  c.reap_mount(rec)           that wait alone (after a lazy unmount, once files are closed).
+  DFS_TEST_MOUNT_STANDIN=bindfs: c.mount bind-mounts one local directory (c.dir/standin-root,
+  /home/USER made in it) with bindfs instead of running `dfs mount` and c.umount uses
+  fusermount3: it checks the tests' own logic before `dfs mount` exists, not dfs."""
 
 import atexit
 import ctypes
@@ -298,6 +317,7 @@ class Cluster:
             "%s:%d" % (host, free_port()) for _ in range(metads - 1)]
         self.meta = ",".join(self.meta_addrs)
         self.problems = []
+        self.mounts = []   # MountRec of every c.mount, unmounted by teardown at the latest
         self.auth, self.tls = auth, tls
         self.authd = None
         self.gateway = None
@@ -669,6 +689,11 @@ class Cluster:
 
     def teardown(self):
         problems = list(self.problems)
+        if getattr(self, "mounts", None):
+            for d in self.daemons():  # a case may have left one stopped (SIGSTOP)
+                if d.running():
+                    os.kill(d.pid, signal.SIGCONT)
+            problems += self.unmount_all()
         for d in self.daemons():
             p = d.died_unexpectedly()
             if p:
@@ -774,6 +799,300 @@ class Cluster:
         got = sha256_file(back)
         os.unlink(back)
         check(got == digest, "%s: sha256 %s after get, expected %s" % (remote, got, digest))
+
+    # -- FUSE: dfs mount
+    def _mount_env(self, user):
+        if user:
+            return self.user_env(user)
+        if self.auth or self.tls:
+            return self.user_env("admin" if self.auth else None)
+        return None
+
+    def mount(self, path, user=None, opts=(), foreground=False, timeout=60):
+        """`dfs mount PATH [--foreground] [-o OPT,...]` as user (None: admin); waits until
+        PATH is a mount point; returns the MountRec (see the module docstring)."""
+        require_fuse()
+        path = os.path.abspath(path)
+        os.makedirs(path, exist_ok=True)
+        check(not os.path.ismount(path), "%s is already a mount point" % path)
+        _become_subreaper()
+        rec = MountRec(path, user, os.path.join(self.dir, "logs", "mount-%d.log" %
+                                                 (len(self.mounts) + 1)))
+        rec.env = self._mount_env(user)
+        if STANDIN:
+            root = os.path.join(self.dir, "standin-root")
+            os.makedirs(os.path.join(root, "home", user or "admin"), exist_ok=True)
+            # no kernel caching: two stand-in mounts of one directory must be coherent
+            argv = ["bindfs", "--no-allow-other", "-o", "attr_timeout=0,entry_timeout=0,"
+                    "negative_timeout=0,auto_cache", root, path]
+            print("    STAND-IN: bindfs %s on %s instead of dfs mount (checks the test, not "
+                  "dfs)" % (root, path), flush=True)
+        else:
+            argv = [os.path.join(BIN, "dfs"), "--meta", self.meta, "mount", path] + \
+                (["--foreground"] if foreground else []) + \
+                (["-o", ",".join(opts)] if opts else [])
+        rec.argv = argv
+        known = self._known_pids()
+        log = open(rec.log, "ab")
+        log.write(("==== harness: %s\n" % " ".join(argv)).encode())
+        log.flush()
+        self.mounts.append(rec)  # from now on teardown unmounts it, whatever happens
+        t0 = time.time()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=rec.env,
+                             start_new_session=True,
+                             preexec_fn=_die_with_parent if foreground else None)
+        log.close()
+        if foreground:
+            rec.proc, rec.pid = p, p.pid
+            while not os.path.ismount(path):
+                if p.poll() is not None:
+                    raise TestFailure("dfs mount --foreground %s exited with %d before the "
+                                      "mount was ready:\n%s" % (path, p.returncode, rec.log_tail()))
+                if time.time() - t0 > timeout:
+                    raise TestFailure("%s not mounted %d s after dfs mount --foreground:\n%s"
+                                      % (path, timeout, rec.log_tail()))
+                time.sleep(0.05)
+        else:
+            try:
+                rc = p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+                raise TestFailure("dfs mount %s did not return within %d s (killed):\n%s"
+                                  % (path, timeout, rec.log_tail()))
+            rec.pid = self._new_child(known, p.pid)
+            check(rc == 0, "dfs mount %s: exit %d\n%s" % (path, rc, rec.log_tail()))
+            check(os.path.ismount(path), "dfs mount %s exited 0 but %s is not a mount point "
+                  "(it must return once the mount is ready)\n%s" % (path, path, rec.log_tail()))
+        rec.mounted = True
+        print("    mounted %s as %s in %.1f s (pid %s)" % (
+            path, user or "admin", time.time() - t0, rec.pid), flush=True)
+        return rec
+
+    def _known_pids(self):
+        pids = {d.pid for d in self.daemons() if d.pid}
+        return pids | {m.pid for m in self.mounts if m.pid}
+
+    def _new_child(self, known, launcher, timeout=5):
+        """The PID of the process the background `dfs mount` left serving the mount: with
+        this process a child subreaper, the daemonized process is reparented to us; it is
+        the child of ours that is neither a daemon nor an earlier mount."""
+        deadline = time.time() + timeout
+        while True:
+            new = [p for p in _children_of(os.getpid()) if p not in known and p != launcher]
+            fuse = [p for p in new if _holds_dev_fuse(p)]  # the one serving /dev/fuse
+            if fuse or (new and time.time() > deadline):
+                return (fuse or new)[0]
+            if time.time() > deadline:
+                return None  # ran in the foreground of the launcher itself? (not expected)
+            time.sleep(0.02)
+
+    def _rec(self, path):
+        path = os.path.abspath(path)
+        for rec in reversed(self.mounts):
+            if rec.path == path and rec.mounted:
+                return rec
+        raise TestFailure("%s: no mount of this test there" % path)
+
+    def umount(self, path, reap=True, timeout=60):
+        """`dfs umount PATH`: exit 0 within timeout and PATH no longer a mount point;
+        reap: wait until the mount process exited (status 0). Returns the MountRec."""
+        rec = self._rec(path)
+        argv = ["fusermount3", "-u", "-z", rec.path] if STANDIN else \
+            [os.path.join(BIN, "dfs"), "--meta", self.meta, "umount", rec.path]
+        t0 = time.time()
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=timeout, env=rec.env)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("dfs umount %s did not return within %d s" % (rec.path, timeout))
+        err = r.stderr.decode("utf-8", "replace")
+        m = sanitizer_report(err)
+        check(not m, "dfs umount %s: sanitizer report (%s):\n%s" % (rec.path, m, err))
+        check(r.returncode == 0, "dfs umount %s: exit %d, stderr: %s" % (
+            rec.path, r.returncode, err.strip()))
+        check(not os.path.ismount(rec.path), "dfs umount %s exited 0 but it is still "
+              "mounted" % rec.path)
+        rec.mounted = False
+        rec.umount_seconds = time.time() - t0
+        if reap:
+            p = self.reap_mount(rec)
+            check(p is None, p)
+        return rec
+
+    def reap_mount(self, rec, timeout=30):
+        """Waits until the process serving rec (unmounted) has exited; kills it by PID if it
+        has not after timeout. Returns None or a problem string."""
+        if rec.reaped or rec.pid is None:
+            rec.reaped = True
+            return self._mount_log_problem(rec)
+        deadline, status = time.time() + timeout, None
+        while status is None:
+            if rec.proc is not None:
+                status = rec.proc.poll()
+                status = None if status is None else (status if status >= 0 else 128 - status)
+            else:
+                try:
+                    pid, st = os.waitpid(rec.pid, os.WNOHANG)
+                    if pid:
+                        status = os.waitstatus_to_exitcode(st)
+                        status = status if status >= 0 else 128 - status
+                except ChildProcessError:  # not our child (no subreaper): watch /proc
+                    if not os.path.exists("/proc/%d" % rec.pid):
+                        status = "unknown"
+            if status is None:
+                if time.time() > deadline:
+                    try:
+                        os.kill(rec.pid, signal.SIGKILL)
+                        if rec.proc is not None:
+                            rec.proc.wait(10)
+                        else:
+                            os.waitpid(rec.pid, 0)
+                    except (OSError, ChildProcessError, subprocess.TimeoutExpired):
+                        pass
+                    rec.reaped = True
+                    return "mount process %d (%s) still running %d s after the unmount " \
+                        "(killed)" % (rec.pid, rec.path, timeout)
+                time.sleep(0.05)
+        rec.reaped = True
+        rec.exit_status = status
+        if status not in (0, "unknown"):
+            return "mount process %d (%s) exited with status %s after the unmount\n%s" % (
+                rec.pid, rec.path, status, rec.log_tail())
+        return self._mount_log_problem(rec)
+
+    def _mount_log_problem(self, rec):
+        m = sanitizer_report(rec.log_text())
+        if m:
+            return "the mount process of %s printed a sanitizer report (%s); see %s\n%s" % (
+                rec.path, m, rec.log, rec.log_tail(40))
+        return None
+
+    def unmount_all(self):
+        """teardown: unmounts what is still mounted (dfs umount, fusermount3 -u -z,
+        umount -l, in that order, each with a timeout) and reaps every mount process.
+        Returns problems."""
+        problems = []
+        for rec in reversed(self.mounts):
+            if rec.mounted or os.path.ismount(rec.path):
+                how = _force_unmount(self, rec)
+                rec.mounted = False
+                if how is None:
+                    problems.append("could not unmount %s (dfs umount, fusermount3 -u -z and "
+                                    "umount -l all failed)" % rec.path)
+                    continue
+                if how != "dfs umount":
+                    print("    teardown: %s unmounted with %s" % (rec.path, how), flush=True)
+            if not rec.reaped:
+                p = self.reap_mount(rec)
+                if p:
+                    problems.append(p)
+        return problems
+
+
+class MountRec:
+    """One c.mount: path, user, log (its output), pid (the process serving the mount),
+    proc (the Popen, foreground mounts), mounted, reaped, exit_status."""
+
+    def __init__(self, path, user, log):
+        self.path, self.user, self.log = path, user, log
+        self.pid = self.proc = self.env = self.argv = self.exit_status = None
+        self.mounted = self.reaped = False
+        self.umount_seconds = None
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=15):
+        return "\n".join("      | " + l for l in self.log_text().splitlines()[-lines:])
+
+
+STANDIN = os.environ.get("DFS_TEST_MOUNT_STANDIN", "") == "bindfs"
+
+
+def require_fuse():
+    """Fails the test (TestFailure: a failure, never a skip) when FUSE cannot work here."""
+    problems = []
+    if not os.path.exists("/dev/fuse"):
+        problems.append("/dev/fuse is missing (modprobe fuse; in a container give it "
+                        "--device /dev/fuse)")
+    else:
+        try:
+            os.close(os.open("/dev/fuse", os.O_RDWR))
+        except OSError as e:
+            problems.append("/dev/fuse cannot be opened: %s" % e)
+    if not shutil.which("fusermount3"):
+        problems.append("fusermount3 is not installed (apt-get install fuse3)")
+    if STANDIN and not shutil.which("bindfs"):
+        problems.append("DFS_TEST_MOUNT_STANDIN=bindfs but bindfs is not installed")
+    if problems:
+        raise TestFailure("FUSE is not usable here: " + "; ".join(problems))
+
+
+_subreaper = False
+
+
+def _become_subreaper():
+    """PR_SET_CHILD_SUBREAPER: a background `dfs mount` (it forks and its parent exits)
+    is reparented to this process, so the harness knows the PID serving the mount and
+    can wait for it (and kill that PID, never a name)."""
+    global _subreaper
+    if not _subreaper:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        _subreaper = True
+
+
+def _children_of(ppid):
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid and fields[0] != "Z":
+            out.append(int(name))
+    return out
+
+
+def _holds_dev_fuse(pid):
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "/dev/fuse":
+                    return True
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return False
+
+
+def _force_unmount(c, rec):
+    """Unmounts rec.path by the first way that works; returns its name or None."""
+    tries = []
+    if not STANDIN:
+        tries.append(("dfs umount", [os.path.join(BIN, "dfs"), "--meta", c.meta, "umount",
+                                     rec.path], rec.env))
+    tries += [("fusermount3 -u -z", ["fusermount3", "-u", "-z", rec.path], None),
+              ("umount -l", ["umount", "-l", rec.path], None)]
+    for how, argv, env in tries:
+        try:
+            subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                           env=env)
+        except (subprocess.TimeoutExpired, OSError):
+            continue
+        if not os.path.ismount(rec.path):
+            return how
+    return None
 
 
 def _one_error_line(what, rc, err):
