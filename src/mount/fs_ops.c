@@ -45,8 +45,11 @@ static int ino_path(mount_ctx *m, fuse_ino_t ino, char *out) {
   pthread_mutex_lock(&m->nodes.lock);
   mnode *n = inodes_get(&m->nodes, ino);
   int rc = n ? inodes_path(n, out, DFS_PATH_MAX + 1) : DFS_ENOENT;
+  int stale = n && rc == DFS_ENOENT;
   pthread_mutex_unlock(&m->nodes.lock);
-  return rc == DFS_EBADPATH ? ENAMETOOLONG : rc ? ENOENT : 0;
+  /* a name that went away under the kernel (renamed over, removed): ESTALE makes the
+   * kernel look the path up again, as on NFS, instead of failing the open */
+  return rc == DFS_EBADPATH ? ENAMETOOLONG : stale ? ESTALE : rc ? ENOENT : 0;
 }
 
 /* The path of parent/name. 0 or an errno. */
@@ -514,6 +517,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   }
   fi->fh = (uintptr_t)of;
   fi->keep_cache = unchanged;
+  /* changed since this mount last saw it: the kernel must not go on with the size it
+   * cached (it would cut reads short); attributes only, the pages go with keep_cache */
+  if (!unchanged) fuse_lowlevel_notify_inval_inode(m->se, ino, -1, 0);
   if (fuse_reply_open(req, fi) == -ENOENT) open_file_release(m, of);
 }
 

@@ -49,6 +49,7 @@ struct open_file {
   size_t npages;
   int dirty;                    /* changed since the last commit */
   int storing;                  /* jobs running */
+  int committing;               /* a commit waits for its stores: writers wait for it */
   uint64_t dirty_bytes;
   uint64_t upload_id;
   uint64_t last_read;           /* chunk index of the last read (read-ahead) */
@@ -129,6 +130,7 @@ static int fetch_page(mount_ctx *m, open_file *of, const char *path, uint64_t id
   Dfs__GetFileRep *rep = (Dfs__GetFileRep *)rm;
   if (!rep->entry || rep->n_chunks > PAGE_CHUNKS) {
     dfs__get_file_rep__free_unpacked(rep, NULL);
+    mount_log("%s: metad's chunk list is malformed", path);
     return -EIO;
   }
   for (size_t i = 0; i < rep->n_chunks; i++) {
@@ -186,7 +188,10 @@ static int load_locked(mount_ctx *m, open_file *of, const char *path) {
     first = NULL;
     for (size_t i = 0; i < rep->n_chunks; i++) {
       const Dfs__ChunkLocation *c = rep->chunks[i];
-      if (c->index >= n) return -EIO;
+      if (c->index >= n) {
+        mount_log("%s: metad listed chunk %llu beyond the size", path, (unsigned long long)c->index);
+        return -EIO;
+      }
       fchunk *f = &of->ch[c->index];
       f->kind = FC_REMOTE;
       f->id = c->chunk_id;
@@ -197,8 +202,14 @@ static int load_locked(mount_ctx *m, open_file *of, const char *path) {
     }
   }
   if (first) dfs__get_file_rep__free_unpacked(first, NULL);
-  for (size_t i = 0; i < n; i++)
-    if (of->ch[i].kind != FC_REMOTE || of->ch[i].len != expected_len(of, i)) return -EIO;
+  for (size_t i = 0; i < n; i++) {
+    if (of->ch[i].kind != FC_REMOTE || of->ch[i].len != expected_len(of, i)) {
+      mount_log("%s: metad listed chunk %zu %s (size %llu)", path, i,
+                of->ch[i].kind != FC_REMOTE ? "not at all" : "with another length",
+                (unsigned long long)of->size);
+      return -EIO;
+    }
+  }
   of->dirty = 0;
   return 0;
 }
@@ -380,9 +391,29 @@ static int store_dirty(mount_ctx *m, open_file *of) {
   return 0;
 }
 
+static int commit_chunks(mount_ctx *m, open_file *of);
+
+/* Writers and truncates wait while a commit (which drops the lock while its stores run)
+ * is under way, so that the list it sends is the one it stored. */
+static void wait_commit(open_file *of) {
+  while (of->committing) pthread_cond_wait(&of->cv, &of->lock);
+}
+
 static int commit_locked(mount_ctx *m, open_file *of) {
   wait_stores(of);
   if (!of->dirty) return 0;
+  if (of->committing) { /* another thread's commit (we were waiting in it): wait for it */
+    wait_commit(of);
+    return of->dirty ? commit_locked(m, of) : 0;
+  }
+  of->committing = 1;
+  int rc = commit_chunks(m, of);
+  of->committing = 0;
+  pthread_cond_broadcast(&of->cv);
+  return rc;
+}
+
+static int commit_chunks(mount_ctx *m, open_file *of) {
   char path[DFS_PATH_MAX + 1];
   int rc = file_path(m, of, path);
   if (rc) return -mount_errno(rc);
@@ -447,7 +478,8 @@ static int commit_locked(mount_ctx *m, open_file *of) {
       c->receipt.data = s->receipt;
       c->receipt.len = s->receipt_len;
     } else {
-      rc = -EIO; /* a store failed: mount_log said why */
+      mount_log("%s: chunk %zu could not be stored", path, i);
+      rc = -EIO;
     }
   }
   if (rc == 0) {
@@ -670,6 +702,7 @@ out:
 int open_file_write(mount_ctx *m, open_file *of, uint64_t off, const uint8_t *data,
                     size_t len, int append) {
   pthread_mutex_lock(&of->lock);
+  wait_commit(of);
   if (append) off = of->size;
   int rc = 0;
   uint64_t end = off + len;
@@ -687,6 +720,10 @@ int open_file_write(mount_ctx *m, open_file *of, uint64_t off, const uint8_t *da
     uint32_t n = CH - coff < len - done ? CH - coff : (uint32_t)(len - done);
     if (of->ch[idx].kind == FC_STORING) {
       pthread_cond_wait(&of->cv, &of->lock);
+      wait_commit(of);
+      if (idx >= of->nch) { /* truncated meanwhile: the chunks are gone */
+        if ((rc = resize_chunks(of, need))) break;
+      }
       continue;
     }
     if (of->ch[idx].kind != FC_DIRTY) {
@@ -711,6 +748,7 @@ out:
 int open_file_truncate(mount_ctx *m, open_file *of, uint64_t size) {
   pthread_mutex_lock(&of->lock);
   int rc = 0;
+  wait_commit(of);
   wait_stores(of);
   if (size > (uint64_t)MAX_CHUNKS * CH) {
     rc = -EFBIG;
