@@ -72,6 +72,8 @@ def symlinks(c, s):
     check(err == W.E_INVAL and "symbolic link" in text, "getfile: %d %s" % (err, text))
     line = c.dfs_fails("get", "/l/link", c.scratch("got"))
     check("symbolic link" in line, "dfs get of a link: %r" % line)
+    rc, _, err = c.dfs("get", "-r", "/l", c.scratch("lget"))  # a directory: links skipped
+    check(rc == 0 and "symbolic link, skipped" in err, "dfs get of a dir: %d %r" % (rc, err))
     # a link is not a directory on the way
     err, text, _ = s.req(W.MSG_CLIENT_TO_META_STAT, msg((2, "/l/link/x")))
     check(err == W.E_NOTDIR, "stat through a link: %d %s" % (err, text))
