@@ -92,6 +92,13 @@ static const cli_command commands[] = {
      "default 2 like put), or sets the modification time of an existing one to now.\n"
      "example: dfs touch notes.txt",
      cli_cmd_touch},
+    {"ln", "ln -s TARGET PATH", "make a symbolic link",
+     "Makes PATH a symbolic link holding TARGET (1..4095 bytes, kept as typed: dfs never\n"
+     "follows it; 'dfs mount' clients do). Needs write permission on PATH's directory;\n"
+     "an existing PATH is refused. ls -l shows it as 'l ... PATH -> TARGET'; rm, mv, cp\n"
+     "act on the link itself.\n"
+     "example: dfs ln -s ../data/current latest",
+     cli_cmd_ln},
     {"cat", "cat PATH...", "print files",
      "Writes the content of each file to stdout, verifying every chunk's checksum.\n"
      "example: dfs cat notes.txt | less",

@@ -107,6 +107,7 @@ int cli_cmd_help(cli_ctx *ctx, int argc, char **argv);
 /* ns_cmds.c: the rest of the namespace (metadata-only requests to metad). */
 int cli_cmd_rmdir(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_touch(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_ln(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_cat(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_cp(cli_ctx *ctx, int argc, char **argv);

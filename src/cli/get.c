@@ -710,6 +710,8 @@ static int walk_remote(meta_client *mc, cli_xfer_list *l, const char *rdir, cons
       break;
     }
     if (e->type == DFS__ENTRY_TYPE__ENTRY_DIR) rc = walk_remote(mc, l, rp, lp);
+    else if (e->type == DFS__ENTRY_TYPE__ENTRY_SYMLINK) /* no content (dfs mount's) */
+      cli_err("get", "%s: a symbolic link, skipped", rp);
     else if ((rc = cli_xfer_add_file(l, rp, lp, e->size)) != 0) cli_err("get", "out of memory");
   }
   protobuf_c_message_free_unpacked(m, NULL);

@@ -1,4 +1,4 @@
-/* The commands that change the namespace: `dfs mkdir`, `rm`, `rmdir`, `touch`, `chmod`,
+/* The commands that change the namespace: `dfs mkdir`, `rm`, `rmdir`, `touch`, `ln -s`, `chmod`,
  * `mv`, `cp` (a metadata copy sharing chunks), `setrep` and `trash` (ls/restore/empty).
  * Each is one or a few metad calls; errors use the server's Status message. Paths go
  * through cli_remote_arg (~, home, the shell's cwd); the paths of rm and the sources of
@@ -202,6 +202,33 @@ int cli_cmd_touch(cli_ctx *ctx, int argc, char **argv) {
       ret = CLI_FAIL;
   }
   return ret;
+}
+
+/* `dfs ln -s TARGET PATH`: a symbolic link at PATH holding TARGET as typed (metad never
+ * follows it: it is for dfs mount's clients). Only -s: dfs has no hard links. */
+int cli_cmd_ln(cli_ctx *ctx, int argc, char **argv) {
+  static const cli_opt_spec specs[] = {{"symbolic", 's', 0}};
+  cli_opt_val v[1];
+  const char *pos[2];
+  size_t npos;
+  int rc = cli_command_args("ln", argc, argv, specs, 1, v, pos, 2, &npos, 2,
+                            "need TARGET and PATH");
+  if (rc != CLI_CONTINUE) return rc;
+  if (!v[0].present)
+    return cli_usage_error("ln", "dfs has only symbolic links: use 'dfs ln -s TARGET PATH'");
+  size_t tl = strlen(pos[0]);
+  if (tl == 0 || tl > 4095)
+    return cli_usage_error("ln", "TARGET must be 1..4095 bytes (got %zu)", tl);
+  char path[DFS_PATH_MAX + 1];
+  if (cli_remote_arg(ctx, "ln", pos[1], path)) return CLI_FAIL;
+  Dfs__SymlinkReq req = DFS__SYMLINK_REQ__INIT;
+  req.path = path;
+  req.target = (char *)pos[0];
+  req.request_id = dfs_random_u64();
+  if (cli_simple_call(ctx, "ln", path, DFS__MSG_TYPE__MSG_CLIENT_TO_META_SYMLINK, &req.base,
+                      &dfs__symlink_rep__descriptor, NULL))
+    return CLI_FAIL;
+  return CLI_OK;
 }
 
 /* One mv or cp of a resolved source to its final destination: 0 or CLI_FAIL (printed). */

@@ -67,11 +67,18 @@ void cli_entry_json_fields(FILE *f, const char *path, const Dfs__Entry *e) {
   if (path) { fputs("\"path\":", f); cli_json_str(f, path); fputc(',', f); }
   fputs("\"name\":", f);
   cli_json_str(f, e->name ? e->name : "");
-  fprintf(f, ",\"type\":\"%s\",\"%s\":%llu,\"mode\":\"%04o\",\"owner\":", dir ? "dir" : "file",
+  int link = e->type == DFS__ENTRY_TYPE__ENTRY_SYMLINK;
+  fprintf(f, ",\"type\":\"%s\",\"%s\":%llu,\"mode\":\"%04o\",\"owner\":",
+          dir ? "dir" : link ? "symlink" : "file",
           dir ? "entries" : "size", (unsigned long long)e->size, e->mode & 07777);
   cli_json_str(f, e->owner ? e->owner : "");
   fprintf(f, ",\"mtime_ns\":%lld", (long long)e->mtime_ns);
-  if (!dir) fprintf(f, ",\"replicas\":%u,\"chunks\":%llu", e->replicas, (unsigned long long)e->chunks);
+  if (link) {
+    fputs(",\"target\":", f);
+    cli_json_str(f, e->target ? e->target : "");
+  } else if (!dir) {
+    fprintf(f, ",\"replicas\":%u,\"chunks\":%llu", e->replicas, (unsigned long long)e->chunks);
+  }
   fprintf(f, ",\"inode\":%llu", (unsigned long long)e->inode);
 }
 
@@ -92,15 +99,17 @@ void cli_print_entry_text(const char *path, const Dfs__Entry *e, int goal_words)
   int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
   char mode[11], tm[32], hs[32], eb[CLI_ESC_BUF];
   printf("path:     %s\n", cli_esc(path, eb, sizeof eb));
-  printf("type:     %s\n", dir ? "directory" : "file");
+  int link = e->type == DFS__ENTRY_TYPE__ENTRY_SYMLINK;
+  printf("type:     %s\n", dir ? "directory" : link ? "symbolic link" : "file");
+  if (link) printf("target:   %s\n", cli_esc(e->target ? e->target : "", eb, sizeof eb));
   if (dir) printf("entries:  %llu\n", (unsigned long long)e->size);
   else printf("size:     %llu (%s)\n", (unsigned long long)e->size, dfs_human_size(e->size, hs, sizeof hs));
   printf("mode:     %s (%04o)\n", cli_mode_string(dir, e->mode, mode), e->mode & 07777);
   printf("owner:    %s\n", e->owner && *e->owner ? cli_esc(e->owner, eb, sizeof eb) : "-");
   printf("mtime:    %s\n", cli_time_string(e->mtime_ns, tm, sizeof tm));
-  if (!dir && goal_words)
+  if (!dir && !link && goal_words)
     printf("goal:     %u replicas\nchunks:   %llu\n", e->replicas, (unsigned long long)e->chunks);
-  else if (!dir)
+  else if (!dir && !link)
     printf("replicas: %u\nchunks:   %llu\n", e->replicas, (unsigned long long)e->chunks);
   printf("inode:    %llu\n", (unsigned long long)e->inode);
 }

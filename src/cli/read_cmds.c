@@ -32,7 +32,7 @@ static void long_fields(const Dfs__Entry *e, int human, char *size, size_t sizes
   if (e->type == DFS__ENTRY_TYPE__ENTRY_DIR) snprintf(size, sizesz, "-");
   else if (human) dfs_human_size(e->size, size, sizesz);
   else snprintf(size, sizesz, "%llu", (unsigned long long)e->size);
-  if (e->type == DFS__ENTRY_TYPE__ENTRY_DIR) snprintf(reps, repsz, "-");
+  if (e->type != DFS__ENTRY_TYPE__ENTRY_FILE) snprintf(reps, repsz, "-");
   else snprintf(reps, repsz, "%u", e->replicas);
 }
 
@@ -65,10 +65,16 @@ static void print_long(const Dfs__Entry *e, const char *name, int human, const l
   int dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
   char mode[11], tm[32], size[32], reps[16], ob[1024];
   cli_mode_string(dir, e->mode, mode);
+  int link = e->type == DFS__ENTRY_TYPE__ENTRY_SYMLINK;
+  if (link) mode[0] = 'l';
   long_fields(e, human, size, sizeof size, reps, sizeof reps);
   printf("%s  %-*s  %*s  %*s  %s  ", mode, w->owner, owner_of(e, ob), w->size, size, w->reps,
          reps, cli_time_string(e->mtime_ns, tm, sizeof tm));
   put_name(name, dir, colour);
+  if (link) {
+    fputs(" -> ", stdout);
+    cli_put_esc(stdout, e->target ? e->target : "");
+  }
   putchar('\n');
 }
 

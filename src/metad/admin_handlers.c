@@ -215,6 +215,7 @@ void admin_h_fsck(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
       }
       continue;
     }
+    if (n->is_link) continue; /* no chunks: nothing to check */
     file_health h;
     file_check(md, n, &h);
     const char *state = health_state(&h);

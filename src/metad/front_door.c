@@ -55,11 +55,13 @@ static const route routes[] = {
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMPOSE, h_compose, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_SETREP, h_setrep, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_TOUCH, h_touch, NULL},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_SYMLINK, h_symlink, NULL},
     /* reads (read_handlers.c) */
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, h_list, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, h_stat, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, h_getfile, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_BAD_REPLICA, h_bad_replica, NULL},
+    {DFS__MSG_TYPE__MSG_CLIENT_TO_META_WATCH, h_watch, NULL},
     /* writing a file: chunk ids and placement, then the commit (alloc_handlers.c) */
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, h_alloc, NULL},
     {DFS__MSG_TYPE__MSG_CLIENT_TO_META_COMMIT, h_commit, NULL},

@@ -19,10 +19,17 @@
 #include "metad/perm.h"
 
 #define SNAP_MAGIC 0x314e534du /* "MSN1" */
-#define SNAP_VERSION 4 /* 2: results val2, chunk crc64 section, trash;
+#define SNAP_VERSION 5 /* 2: results val2, chunk crc64 section, trash;
                           3: results digest, retired chunk ids, quotas;
                           4: every file node (tree and trash) ends with its client
-                             attributes (NS_DEC_ATTRS); v1..3 load with none */
+                             attributes (NS_DEC_ATTRS); v1..3 load with none;
+                          5: nodes of kind 2 are symbolic links (NS_DEC_LINKS); v1..4
+                             load (they cannot hold any) */
+
+/* Tells the change feed that path changed (apply only, after the change). */
+static void changed(fsm_t *f, const char *path) {
+  if (f->changes) changes_add(f->changes, path);
+}
 
 static void oom_abort(void) {
   LOG_ERROR("out of memory while applying a log entry; exiting to keep replicas consistent");
@@ -405,11 +412,13 @@ static int apply_mkdir(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   if (rc) return rc;
   /* the entries this mkdir makes: the missing components of the path (one without -p) */
   uint64_t missing = 0;
+  size_t top_len = 0; /* the first missing component ends here: what the feed is told */
   const ns_inode *cur = f->ns->root;
   for (const char *p = op->path + 1; *p && cur;) {
     const char *e = strchr(p, '/');
     size_t len = e ? (size_t)(e - p) : strlen(p);
     cur = ns_child(cur, p, len);
+    top_len = (size_t)(p + len - op->path);
     p = e ? e + 1 : p + len;
     if (!cur) {
       missing = 1;
@@ -418,7 +427,14 @@ static int apply_mkdir(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     }
   }
   if ((rc = fsm_quota_check(f, op->str, missing, 0, msg, msgsz))) return rc;
-  return ns_mkdir(f->ns, op->path, parents, op->mode, op->str, op->mtime_ns, msg, msgsz);
+  rc = ns_mkdir(f->ns, op->path, parents, op->mode, op->str, op->mtime_ns, msg, msgsz);
+  if (!rc && missing && f->changes) {
+    char top[DFS_PATH_MAX + 1];
+    memcpy(top, op->path, top_len);
+    top[top_len] = 0;
+    changed(f, top);
+  }
+  return rc;
 }
 
 static int apply_chmod(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
@@ -456,6 +472,7 @@ static int apply_mkhome(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   if (!home) {
     rc = ns_mkdir(f->ns, "/home", 0, 0755, PERM_ADMIN_OWNER, op->mtime_ns, msg, msgsz);
     if (rc) return rc;
+    changed(f, "/home");
     home = ns_child(root, "home", 4);
   }
   if (!home->is_dir) {
@@ -465,7 +482,9 @@ static int apply_mkhome(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   if (ns_child(home, op->str, n)) return 0; /* exists (whatever it is): nothing to do */
   char path[80];
   snprintf(path, sizeof path, "/home/%s", op->str);
-  return ns_mkdir(f->ns, path, 0, 0700, op->str, op->mtime_ns, msg, msgsz);
+  rc = ns_mkdir(f->ns, path, 0, 0700, op->str, op->mtime_ns, msg, msgsz);
+  if (!rc) changed(f, path);
+  return rc;
 }
 
 /* ---- issue 4: rename, copy, setrep, touch, trash ---- */
@@ -711,6 +730,11 @@ static int apply_compose(fsm_t *f, const ops_op *op, uint64_t *size, uint64_t *n
       rc = DFS_EISDIR;
       goto out;
     }
+    if (n->is_link) {
+      snprintf(msg, msgsz, "%s is a symbolic link: only files can be composed", p);
+      rc = DFS_EINVAL;
+      goto out;
+    }
     if (perm_check(op->str, admin, n, PERM_R)) {
       perm_denied_msg(msg, msgsz, p, strlen(p), n);
       rc = DFS_EPERM;
@@ -799,6 +823,7 @@ static int apply_compose(fsm_t *f, const ops_op *op, uint64_t *size, uint64_t *n
     for (uint32_t i = 0; i < op->nsrcs; i++) {
       const char *p = ops_src_next(op, &off);
       if (ns_delete(f->ns, p, 0, op->mtime_ns, on_unref, f, msg, msgsz)) oom_abort();
+      changed(f, p);
     }
   }
   *size = total;
@@ -821,6 +846,7 @@ static void set_goal(fsm_t *f, ns_inode *n, uint8_t goal) {
 
 static uint64_t setrep_tree(fsm_t *f, ns_inode *n, const char *user, int admin, uint8_t goal) {
   const char *owner = n->owner ? n->owner : "";
+  if (n->is_link) return 0; /* no chunks, no goal */
   if (!n->is_dir) {
     if (!perm_is_super(user, admin) && strcmp(owner, user)) return 0;
     set_goal(f, n, goal);
@@ -859,11 +885,34 @@ static int apply_setrep(fsm_t *f, const ops_op *op, uint64_t *files, char *msg,
   return 0;
 }
 
+/* TOUCH (to the op's clock) and TOUCH2 (to op->set_mtime_ns: on an existing entry only
+ * its owner or an admin, like chmod; a new file gets that mtime, its parent the clock). */
 static int apply_touch(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   int admin = (op->flag & OPF_ADMIN) != 0;
   int rc = ns_check_path(op->path, msg, msgsz);
   if (rc) return rc;
   ns_inode *dir, *n;
+  if (op->type == OP_TOUCH2) {
+    if (op->set_mtime_ns <= 0) {
+      snprintf(msg, msgsz, "mtime %lld is out of range: nanoseconds since 1970, above 0",
+               (long long)op->set_mtime_ns);
+      return DFS_EINVAL;
+    }
+    rc = perm_lookup(f->ns, op->path, op->str, admin, &n, msg, msgsz);
+    if (!rc) {
+      const char *owner = n->owner ? n->owner : "";
+      if (!perm_is_super(op->str, admin) && strcmp(owner, op->str)) {
+        perm_denied_msg(msg, msgsz, op->path, strlen(op->path), n);
+        size_t used = strlen(msg);
+        snprintf(msg + used, msgsz - used,
+                 ": only the owner or an administrator may set its mtime");
+        return DFS_EPERM;
+      }
+      n->mtime_ns = op->set_mtime_ns;
+      return 0;
+    }
+    if (rc != DFS_ENOENT) return rc; /* missing: created below (the parent's checks) */
+  }
   rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
                           msgsz);
   if (rc == DFS_EINVAL) { /* "/" */
@@ -883,8 +932,41 @@ static int apply_touch(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   }
   uint32_t goal = op->a >= 1 && op->a <= 16 ? (uint32_t)op->a : 3;
   if ((rc = fsm_quota_check(f, op->str, 1, 0, msg, msgsz))) return rc;
-  return ns_put_file(f->ns, op->path, 0, op->mode ? op->mode & 0777 : 0644, op->str,
-                     op->mtime_ns, 0, goal, NULL, 0, on_unref, f, msg, msgsz);
+  rc = ns_put_file(f->ns, op->path, 0, op->mode ? op->mode & 0777 : 0644, op->str,
+                   op->mtime_ns, 0, goal, NULL, 0, on_unref, f, msg, msgsz);
+  if (!rc && op->type == OP_TOUCH2) {
+    if (ns_lookup(f->ns, op->path, &n, msg, msgsz)) oom_abort(); /* just made */
+    n->mtime_ns = op->set_mtime_ns;
+  }
+  return rc;
+}
+
+/* SYMLINK: path -> path2, like mkdir: w+x on the parent, nothing at path, one entry of
+ * the caller's quota. */
+static int apply_symlink(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
+  int admin = (op->flag & OPF_ADMIN) != 0;
+  int rc = ns_check_path(op->path, msg, msgsz);
+  if (rc) return rc;
+  size_t tl = strlen(op->path2);
+  if (tl == 0 || tl > NS_LINK_MAX) {
+    snprintf(msg, msgsz, "a symbolic link's target must be 1..%d bytes, not %zu", NS_LINK_MAX,
+             tl);
+    return DFS_EINVAL;
+  }
+  ns_inode *dir, *n;
+  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
+                          msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ already exists");
+    return DFS_EEXIST;
+  }
+  if (rc) return rc;
+  if (n) {
+    snprintf(msg, msgsz, "%s already exists", op->path);
+    return DFS_EEXIST;
+  }
+  if ((rc = fsm_quota_check(f, op->str, 1, 0, msg, msgsz))) return rc;
+  return ns_symlink(f->ns, op->path, op->path2, op->str, op->mtime_ns, msg, msgsz);
 }
 
 static int apply_trash(fsm_t *f, const ops_op *op, uint64_t *id, char *msg, size_t msgsz) {
@@ -935,6 +1017,7 @@ static int apply_trash_restore(fsm_t *f, const ops_op *op, char *msg, size_t msg
   size_t nlen;
   const char *name = last_name(target, &nlen);
   if (ns_attach(f->ns, dir, it->node, name, nlen, op->mtime_ns)) oom_abort();
+  changed(f, target); /* before trash_remove frees the item's path */
   trash_remove(&f->trash, (size_t)i);
   return 0;
 }
@@ -1027,7 +1110,11 @@ static void apply_op(fsm_t *f, const ops_op *op) {
     rc = apply_compose(f, op, &val, &val2, msg, sizeof msg);
     break;
   case OP_TOUCH:
+  case OP_TOUCH2:
     rc = apply_touch(f, op, msg, sizeof msg);
+    break;
+  case OP_SYMLINK:
+    rc = apply_symlink(f, op, msg, sizeof msg);
     break;
   case OP_TRASH:
     rc = apply_trash(f, op, &val, msg, sizeof msg);
@@ -1074,6 +1161,34 @@ static void apply_op(fsm_t *f, const ops_op *op) {
     snprintf(msg, sizeof msg, "unknown operation %u", op->type);
   }
   if (rc == DFS_ENOMEM) oom_abort();
+  if (!rc) { /* the change feed (mkdir, mkhome, restore, compose's sources: in apply_*) */
+    switch (op->type) {
+    case OP_DELETE:
+    case OP_TRASH:
+    case OP_CHMOD:
+    case OP_COMMIT:
+    case OP_COMMIT2:
+    case OP_COMMIT3:
+    case OP_COMPOSE:
+    case OP_SETREP:
+    case OP_TOUCH:
+    case OP_TOUCH2:
+    case OP_SYMLINK:
+      changed(f, op->path);
+      break;
+    case OP_RENAME:
+      if (strcmp(op->path, op->path2)) {
+        changed(f, op->path);
+        changed(f, op->path2);
+      }
+      break;
+    case OP_COPY:
+      changed(f, op->path2);
+      break;
+    default:
+      break;
+    }
+  }
   record(f, op->rid, rc, val, val2, ops_digest(op), msg);
 }
 
@@ -1179,7 +1294,7 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
   if ((rc = chunks_decode(&n->chunks, &r))) goto err;
   rc = DFS_EPROTO;
   ns_free(n->ns);
-  unsigned nsflags = version >= 4 ? NS_DEC_ATTRS : 0;
+  unsigned nsflags = (version >= 4 ? NS_DEC_ATTRS : 0) | (version >= 5 ? NS_DEC_LINKS : 0);
   if (!(n->ns = ns_decode(&r, nsflags))) goto err;
   if (version >= 2) {
     uint64_t ncrc = rb_u64(&r);
@@ -1218,6 +1333,9 @@ int fsm_restore(fsm_t *f, const void *buf, size_t len) {
   fsm_t tmp = *f;
   *f = *n;
   *n = tmp;
+  f->changes = n->changes; /* soft, kept: but nothing it said holds any more */
+  n->changes = NULL;
+  if (f->changes) changes_reset(f->changes);
   fsm_free(n);
   return 0;
 err:

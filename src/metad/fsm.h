@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metad/changes.h"
 #include "metad/chunks.h"
 #include "metad/ns.h"
 #include "metad/ops.h"
@@ -77,6 +78,10 @@ typedef struct {
   int64_t now_ns;        /* the clock of the op being applied (its mtime; 0 = none) */
   fsm_quota *quotas;     /* owned vector (durable) */
   size_t nquotas;
+  /* soft: the change feed told the paths every applied namespace op changed (borrowed:
+   * metad's, changes.h; NULL = none). fsm_restore keeps the pointer and resets the feed
+   * (the state jumped: a new epoch). */
+  changes_t *changes;
 } fsm_t;
 
 /* New empty state. results_cap: how many recent request results are remembered. */

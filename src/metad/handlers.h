@@ -17,9 +17,12 @@ typedef void md_client_handler(metad *md, dfs_conn *c, dfs_msg *m, const md_user
 typedef void md_chunkserver_handler(metad *md, dfs_conn *c, dfs_msg *m);
 
 /* ns_handlers.c: namespace mutations, through the log */
-md_client_handler h_mkdir, h_delete, h_chmod, h_rename, h_copy, h_compose, h_setrep, h_touch;
+md_client_handler h_mkdir, h_delete, h_chmod, h_rename, h_copy, h_compose, h_setrep, h_touch,
+    h_symlink;
 /* read_handlers.c: answered from the leader's applied state */
 md_client_handler h_list, h_stat, h_getfile, h_bad_replica;
+/* read_handlers.c: the change feed (changes.h), answered from this node's ring */
+md_client_handler h_watch;
 /* alloc_handlers.c: chunk ids and placement, then the file's commit */
 md_client_handler h_alloc, h_commit;
 /* trash_handlers.c, search_handlers.c */

@@ -291,6 +291,8 @@ int main(int argc, char **argv) {
   md->loop = uv_default_loop();
   md->rng = dfs_random_u64() | 1;
   md->fsm = fsm_new(FSM_RESULTS_DEFAULT);
+  changes_init(&md->changes);
+  if (md->fsm) md->fsm->changes = &md->changes;
   int lrc = md_leader_state_new(md);
   repl_init(&md->repl);
   md->repl.max_jobs_per_server = (uint32_t)md->repl_max_jobs;
@@ -374,6 +376,7 @@ int main(int argc, char **argv) {
   auth_free(md);
   repl_free(&md->repl);
   fsm_free(md->fsm);
+  changes_free(&md->changes);
   md_leader_state_free(md);
   dfs_tls_ctx_free(md->tls_server);
   dfs_tls_ctx_free(md->tls_client);

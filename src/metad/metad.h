@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/conn.h"
 #include "common/tls.h"
+#include "metad/changes.h"
 #include "metad/fsm.h"
 #include "metad/ops.h"
 #include "metad/replication.h"
@@ -91,6 +92,8 @@ struct metad {
   md_auth *auth;             /* token cache (NULL when authentication is off) */
   /* state */
   fsm_t *fsm;
+  changes_t changes;          /* the change feed (changes.h): filled by fsm apply through
+                                 fsm->changes, read by Watch (read_handlers.c) */
   /* raft */
   struct raft raft;
   struct raft_io io;

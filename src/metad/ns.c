@@ -2,8 +2,10 @@
  * Invariants: (1) every inode except the root is in exactly one parent's child table
  * under its own name; (2) a child table's load is <= 1/2, linear probing with
  * backward-shift deletion keyed by FNV-1a of the name; (3) files/dirs counters equal
- * the number of file/directory inodes; (4) ns->attrs holds exactly the live file inodes
- * (in the tree or the trash) that have attrs, each 1..DFS_ATTRS_MAX bytes. */
+ * the number of file (symbolic links included)/directory inodes; (4) ns->attrs holds exactly the live file inodes
+ * (in the tree or the trash) that have attrs, each 1..DFS_ATTRS_MAX bytes; (5) a
+ * symbolic link has is_dir 0, nchunks 0, size 0, no attrs and an owned target of
+ * 1..NS_LINK_MAX bytes in u.file.ids.target. */
 #include "metad/ns.h"
 
 #include <stdio.h>
@@ -269,7 +271,8 @@ static void inode_free_tree(ns_t *ns, ns_inode *n, void (*on_chunk)(void *, uint
   } else {
     if (on_chunk)
       for (uint32_t i = 0; i < n->u.file.nchunks; i++) on_chunk(ud, ns_file_chunks(n)[i]);
-    if (n->u.file.nchunks != 1) free(n->u.file.ids.many);
+    if (n->is_link) free(n->u.file.ids.target);
+    else if (n->u.file.nchunks != 1) free(n->u.file.ids.many);
     if (ns) ns->files--;
     if (ns) ns_set_attrs(ns, n, NULL, 0); /* without ns: ns_free frees them all */
   }
@@ -368,7 +371,8 @@ int ns_walk(ns_t *ns, const char *path, int to_parent, ns_enter_fn enter, void *
       return 0;
     }
     if (!c->is_dir) {
-      snprintf(msg, msgsz, "%.*s is a file, not a directory", plen, path);
+      snprintf(msg, msgsz, "%.*s is a %s, not a directory", plen, path,
+               c->is_link ? "symbolic link (metad does not follow links)" : "file");
       return DFS_ENOTDIR;
     }
     cur = c;
@@ -499,6 +503,41 @@ oom:
   return DFS_ENOMEM;
 }
 
+int ns_symlink(ns_t *ns, const char *path, const char *target, const char *owner,
+               int64_t mtime_ns, char *msg, size_t msgsz) {
+  ns_inode *dir;
+  const char *name;
+  size_t nlen;
+  int rc = ns_lookup_parent(ns, path, &dir, &name, &nlen, msg, msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ already exists");
+    return DFS_EEXIST;
+  }
+  if (rc) return rc;
+  if (dir_find(dir, name, nlen)) {
+    snprintf(msg, msgsz, "%s already exists", path);
+    return DFS_EEXIST;
+  }
+  char *t = strdup(target);
+  ns_inode *l = t ? inode_new(ns, name, nlen, 0, 0777, owner, mtime_ns) : NULL;
+  if (!l) {
+    free(t);
+    snprintf(msg, msgsz, "out of memory");
+    return DFS_ENOMEM;
+  }
+  l->is_link = 1;
+  l->u.file.ids.target = t;
+  if (dir_add(dir, l)) {
+    inode_free_tree(ns, l, NULL, NULL); /* counted below only once attached */
+    ns->files++;
+    snprintf(msg, msgsz, "out of memory");
+    return DFS_ENOMEM;
+  }
+  ns->files++;
+  dir->mtime_ns = mtime_ns;
+  return 0;
+}
+
 int ns_delete(ns_t *ns, const char *path, int recursive, int64_t mtime_ns,
               void (*on_chunk)(void *ud, uint64_t id), void *ud, char *msg, size_t msgsz) {
   ns_inode *n;
@@ -609,6 +648,11 @@ ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t
       }
     }
     free(kids);
+  } else if (src->is_link) {
+    ns->files++;
+    n->is_link = 1;
+    if (!(n->u.file.ids.target = strdup(src->u.file.ids.target))) goto err;
+    (*files)++;
   } else {
     ns->files++;
     n->replicas = src->replicas;
@@ -645,13 +689,15 @@ int ns_lookup_parent(ns_t *ns, const char *path, ns_inode **dir, const char **na
 /* ---- snapshot ---- */
 
 static void enc_node(const ns_t *ns, const ns_inode *n, ops_wbuf *w) {
-  wb_u8(w, n->is_dir);
+  wb_u8(w, n->is_link ? 2 : n->is_dir); /* 2: NS_DEC_LINKS */
   wb_str(w, n->name);
   wb_str(w, n->owner);
   wb_u64(w, n->ino);
   wb_u64(w, (uint64_t)n->mtime_ns);
   wb_u32(w, n->mode);
-  if (n->is_dir) {
+  if (n->is_link) {
+    wb_str(w, n->u.file.ids.target);
+  } else if (n->is_dir) {
     wb_u32(w, n->u.dir.count);
     ns_inode **kids; /* by name: the same state always gives the same bytes */
     if (ns_dir_sorted(n, &kids)) {
@@ -679,12 +725,13 @@ void ns_encode(const ns_t *ns, ops_wbuf *w) {
 /* Decodes one node (and subtree) into parent (NULL = root). depth bounds recursion. */
 static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth, unsigned flags) {
   if (depth > DFS_PATH_MAX / 2 + 1) return NULL;
-  uint8_t is_dir = rb_u8(r);
+  uint8_t kind = rb_u8(r), is_dir = kind == 1; /* 0 file, 1 dir, 2 link (NS_DEC_LINKS) */
   const char *name = rb_str(r), *owner = rb_str(r);
   uint64_t ino = rb_u64(r);
   int64_t mtime = (int64_t)rb_u64(r);
   uint32_t mode = rb_u32(r);
-  if (r->err || is_dir > 1) return NULL;
+  if (r->err || kind > ((flags & NS_DEC_LINKS) ? 2 : 1) || (kind == 2 && depth == 0))
+    return NULL;
   size_t nlen = strlen(name);
   if (depth > 0 ? dfs_name_check(name, nlen, NULL) != 0 : nlen != 0) return NULL;
   ns_inode *n = calloc(1, sizeof *n);
@@ -698,7 +745,14 @@ static ns_inode *dec_node(ns_t *ns, ops_rbuf *r, int depth, unsigned flags) {
   n->sidx = SEARCH_NONE;
   if (!n->name || own_rc) goto err;
   usage_add(ns, n->owner, 1, 0);
-  if (is_dir) {
+  if (kind == 2) {
+    ns->files++;
+    const char *t = rb_str(r);
+    size_t tl = strlen(t);
+    if (r->err || tl == 0 || tl > NS_LINK_MAX) goto err;
+    n->is_link = 1;
+    if (!(n->u.file.ids.target = strdup(t))) goto err;
+  } else if (is_dir) {
     ns->dirs++;
     uint32_t cnt = rb_u32(r);
     if (r->err || !rb_has(r, (size_t)cnt * 30)) goto err; /* each node >= 30 bytes */

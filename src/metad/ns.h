@@ -1,6 +1,9 @@
-/* ns: the in-memory namespace of metad: a tree of inodes (directories and files).
- * A directory keeps its children in an open-addressing hash table (name -> inode); a
- * file keeps its ordered chunk id array, size, replication goal. Memory per file is the
+/* ns: the in-memory namespace of metad: a tree of inodes (directories, files and
+ * symbolic links). A directory keeps its children in an open-addressing hash table
+ * (name -> inode); a file keeps its ordered chunk id array, size, replication goal; a
+ * symbolic link is a file inode (is_dir 0, is_link 1) without chunks whose chunk array
+ * pointer holds its target instead (one malloc of the target, nothing in the inode
+ * grows; size 0, so it counts as an entry and no bytes in quotas). Memory per file is the
  * inode (72 bytes), its name and, beyond one chunk, its chunk array; nothing else is
  * allocated per file (the search index keeps its name once more, search.h).
  * Client attributes (CommitReq.attrs, at most DFS_ATTRS_MAX bytes) are rare next to
@@ -36,7 +39,8 @@ struct ns_inode {
   uint64_t ino;
   int64_t mtime_ns;
   uint16_t mode;
-  uint8_t is_dir;
+  uint8_t is_dir : 1;  /* a directory (u.dir) */
+  uint8_t is_link : 1; /* a symbolic link (u.file with no chunks, ids.target); is_dir 0 */
   uint8_t replicas; /* files: replication goal */
   uint32_t sidx;    /* entry in the search index, SEARCH_NONE if not indexed */
   union {
@@ -50,8 +54,10 @@ struct ns_inode {
         uint64_t *many; /* nchunks != 1: owned malloc'd array of the chunk ids in file
                            order (NULL if 0) */
         uint64_t one;   /* nchunks == 1: the id itself (no allocation) */
+        char *target;   /* is_link: owned NUL-terminated target (nchunks 0, size 0);
+                           read through ns_link_target() */
       } ids;            /* read through ns_file_chunks() */
-      uint32_t nchunks;
+      uint32_t nchunks; /* 0 for a symbolic link */
     } file;
   } u;
 };
@@ -61,6 +67,14 @@ struct ns_inode {
 static inline const uint64_t *ns_file_chunks(const ns_inode *f) {
   return f->u.file.nchunks == 1 ? &f->u.file.ids.one : f->u.file.ids.many;
 }
+
+/* The target of symbolic link l (owned by l), or NULL if l is not a link. */
+static inline const char *ns_link_target(const ns_inode *l) {
+  return l->is_link ? l->u.file.ids.target : NULL;
+}
+
+/* The longest symbolic link target (bytes, without the NUL), as the protocol allows. */
+#define NS_LINK_MAX 4095
 
 /* What one owner has: entries (files and directories) and bytes of files, in the tree
  * and in the trash (what quotas limit, fsm.h). */
@@ -72,7 +86,8 @@ typedef struct {
 typedef struct {
   ns_inode *root;
   uint64_t next_ino;
-  uint64_t files, dirs; /* dirs counts the root too (and trash contents) */
+  uint64_t files, dirs; /* dirs counts the root too (and trash contents); files counts
+                           symbolic links too (every inode that is not a directory) */
   search_idx idx;       /* names of the visible tree (search.h) */
   /* per-owner usage, kept by every inode creation, size change and free (derived state:
    * rebuilt by ns_decode, never encoded) */
@@ -146,6 +161,12 @@ int ns_put_file(ns_t *ns, const char *path, int overwrite, uint32_t mode, const 
                 uint32_t nchunks, void (*on_old_chunk)(void *ud, uint64_t id), void *ud,
                 char *msg, size_t msgsz);
 
+/* Creates the symbolic link path -> target (1..NS_LINK_MAX bytes, no NUL: the caller
+ * checked) owned by owner, mode 0777. The parent must exist and be a directory; an
+ * existing entry at path: DFS_EEXIST. 0 or DFS_E* with message. */
+int ns_symlink(ns_t *ns, const char *path, const char *target, const char *owner,
+               int64_t mtime_ns, char *msg, size_t msgsz);
+
 /* Deletes a file or directory (non-empty only if recursive); on_chunk is called for
  * every chunk id of every removed file. "/" cannot be deleted. */
 int ns_delete(ns_t *ns, const char *path, int recursive, int64_t mtime_ns,
@@ -184,7 +205,8 @@ int ns_attach(ns_t *ns, ns_inode *dir, ns_inode *n, const char *name, size_t nle
 void ns_free_detached(ns_t *ns, ns_inode *n, void (*on_chunk)(void *ud, uint64_t id),
                       void *ud);
 /* Deep copy of src as a detached subtree owned by owner with mtime mtime_ns; on_ref is
- * called for each chunk id of each copied file; files keep their attrs. *files and
+ * called for each chunk id of each copied file; files keep their attrs, symbolic links
+ * their target (a link is copied, never followed; it counts in *files). *files and
  * *bytes are increased. NULL on OOM. */
 ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t mtime_ns,
                        void (*on_ref)(void *ud, uint64_t id), void *ud, uint64_t *files,
@@ -192,6 +214,9 @@ ns_inode *ns_copy_tree(ns_t *ns, const ns_inode *src, const char *owner, int64_t
 /* Flags of the decoders: what the encoding being read has (older snapshots lack it). */
 #define NS_DEC_ATTRS 0x01 /* every file node ends with u32 attrs length + bytes (fsm
                              snapshot v4 on; ns_encode always writes it) */
+#define NS_DEC_LINKS 0x02 /* a node's kind byte may be 2: a symbolic link, followed by
+                             the common fields and its target string (fsm snapshot v5
+                             on; ns_encode writes links so) */
 /* Encodes / decodes one detached subtree (trash) in the snapshot format; n's attrs are
  * looked up in ns (the namespace the subtree belongs to). */
 void ns_encode_tree(const ns_t *ns, const ns_inode *n, ops_wbuf *w);

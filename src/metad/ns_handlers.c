@@ -1,5 +1,5 @@
 /* ns_handlers: the namespace mutations (mkdir, delete, chmod, rename, copy, setrep,
- * touch). Each checks what it can know from the request alone, then hands one op to
+ * touch, symlink). Each checks what it can know from the request alone, then hands one op to
  * mutations.c; the reply comes once the op is applied (a bare Status, or the counts
  * of Copy and Setrep, built here). */
 #include <stdint.h>
@@ -217,12 +217,97 @@ void h_touch(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     rc = DFS_EINVAL;
     snprintf(msg, sizeof msg, "replicas must be 1..%d, not %u", MAX_REPLICAS, rq->replicas);
   }
+  if (!rc && rq->mtime_ns < 0) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg,
+             "mtime_ns %lld is negative: an explicit mtime is nanoseconds since 1970 (0 = now)",
+             (long long)rq->mtime_ns);
+  }
   ops_op op = {0};
-  op.type = OP_TOUCH;
+  op.type = rq->mtime_ns > 0 ? OP_TOUCH2 : OP_TOUCH; /* TOUCH stays what older metads apply */
   op.rid = rq->request_id;
   op.path = rq->path;
   op.mode = rq->mode & 0777;
   op.a = rq->replicas ? rq->replicas : DEFAULT_REPLICAS;
+  op.set_mtime_ns = rq->mtime_ns > 0 ? rq->mtime_ns : 0;
   mutation_submit_ns(md, c, &m->hdr, u, rc, msg, &op, 0, NULL);
   dfs__touch_req__free_unpacked(rq, NULL);
+}
+
+/* The length of the last occurrence of length-delimited field `field` in a protobuf
+ * message (the value protobuf keeps), or -1 if absent or malformed: protobuf-c cuts a
+ * string at its first NUL, so this tells a target with a NUL in it from a shorter one. */
+static long wire_field_len(const uint8_t *p, size_t n, uint32_t field) {
+  long found = -1;
+  size_t i = 0;
+  while (i < n) {
+    uint64_t key = 0, v = 0;
+    for (int sh = 0;; sh += 7) {
+      if (i >= n || sh > 63) return -1;
+      key |= (uint64_t)(p[i] & 0x7f) << sh;
+      if (!(p[i++] & 0x80)) break;
+    }
+    switch (key & 7) {
+    case 0:
+      for (;;) {
+        if (i >= n) return -1;
+        if (!(p[i++] & 0x80)) break;
+      }
+      break;
+    case 1:
+      if (n - i < 8) return -1;
+      i += 8;
+      break;
+    case 5:
+      if (n - i < 4) return -1;
+      i += 4;
+      break;
+    case 2:
+      for (int sh = 0;; sh += 7) {
+        if (i >= n || sh > 63) return -1;
+        v |= (uint64_t)(p[i] & 0x7f) << sh;
+        if (!(p[i++] & 0x80)) break;
+      }
+      if (v > n - i) return -1;
+      if ((key >> 3) == field) found = (long)v;
+      i += (size_t)v;
+      break;
+    default:
+      return -1;
+    }
+  }
+  return found;
+}
+
+/* Symlink: the target's bounds are checked here (and again by apply); the fsm checks
+ * the tree and the permissions (w+x on the parent, like mkdir). */
+void h_symlink(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__SymlinkReq *rq = dfs__symlink_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode SymlinkReq");
+    return;
+  }
+  int rc = 0;
+  size_t tl = strlen(rq->target);
+  long wl = wire_field_len(m->payload, m->hdr.payload_len, 3);
+  if (wl >= 0 && (size_t)wl != tl) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "a symbolic link's target must not contain a NUL byte");
+  } else if (tl == 0) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "a symbolic link's target must not be empty");
+  } else if (tl > NS_LINK_MAX) {
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "a symbolic link's target is %zu bytes: at most %d are allowed",
+             tl, NS_LINK_MAX);
+  }
+  ops_op op = {0};
+  op.type = OP_SYMLINK;
+  op.rid = rq->request_id;
+  op.path = rq->path;
+  op.path2 = rc ? "" : rq->target;
+  op.mode = 0777;
+  mutation_submit_ns(md, c, &m->hdr, u, rc, msg, &op, 0, NULL);
+  dfs__symlink_req__free_unpacked(rq, NULL);
 }

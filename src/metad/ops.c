@@ -176,6 +176,8 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
   case OP_COPY:
   case OP_SETREP:
   case OP_TOUCH:
+  case OP_TOUCH2:
+  case OP_SYMLINK:
   case OP_TRASH:
   case OP_TRASH_RESTORE:
   case OP_TRASH_EMPTY:
@@ -189,6 +191,7 @@ void ops_append(ops_wbuf *w, const ops_op *op, const ops_chunk *chunks) {
     wb_str(w, op->path2);
     wb_u64(w, op->a);
     wb_u64(w, op->b);
+    if (op->type == OP_TOUCH2) wb_u64(w, (uint64_t)op->set_mtime_ns);
     break;
   case OP_COMPOSE:
     wb_str(w, op->path);
@@ -270,6 +273,8 @@ int ops_next(ops_iter *it, ops_op *op) {
   case OP_COPY:
   case OP_SETREP:
   case OP_TOUCH:
+  case OP_TOUCH2:
+  case OP_SYMLINK:
   case OP_TRASH:
   case OP_TRASH_RESTORE:
   case OP_TRASH_EMPTY:
@@ -283,6 +288,10 @@ int ops_next(ops_iter *it, ops_op *op) {
     op->path2 = rb_str(r);
     op->a = rb_u64(r);
     op->b = rb_u64(r);
+    if (op->type == OP_TOUCH2) { /* never 0 or negative: a touch to now is a TOUCH */
+      op->set_mtime_ns = (int64_t)rb_u64(r);
+      if (r->err || op->set_mtime_ns <= 0) return DFS_EPROTO;
+    }
     break;
   case OP_COMPOSE: {
     op->path = rb_str(r);
@@ -371,6 +380,8 @@ uint64_t ops_digest(const ops_op *op) {
   if (has_chunks(op->type)) h = fnv(h, op->chunks, (size_t)op->nchunks * chunk_wire(op->type));
   if (op->attrs_len) /* COMMIT3 only: earlier ops' digests stay what they were */
     h = fnv(fnv_u64(h, op->attrs_len), op->attrs, op->attrs_len);
+  if (op->type == OP_TOUCH2) /* the client's mtime (TOUCH2 only: TOUCH digests unchanged) */
+    h = fnv_u64(h, (uint64_t)op->set_mtime_ns);
   if (op->type == OP_COMPOSE) /* the encoded sources (decoded ops only, like chunks) */
     h = fnv(fnv_u64(h, op->srcs_len), op->srcs, op->srcs_len);
   if (op->type != OP_TRASH) { /* TRASH's a is the leader's clock + retention */

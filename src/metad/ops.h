@@ -89,6 +89,14 @@ enum ops_type {
                             shared by reference (no bytes move); with OPF_DELETE_SRCS the
                             srcs go in the same op. val=size, val2=chunks. A metad older
                             than this refuses it (DFS_EPROTO) */
+  OP_TOUCH2 = 22,        /* TOUCH + u64 set_mtime (1..INT64_MAX ns: the mtime to set
+                            instead of the op's clock; the entry's owner or an admin only).
+                            Written only for a TouchReq with mtime_ns != 0 (others stay
+                            TOUCH, which older metads apply); a metad older than this
+                            refuses it (DFS_EPROTO) */
+  OP_SYMLINK = 23,       /* encoded like RENAME: path=the link, str=user (owner), mtime,
+                            path2=target (1..NS_LINK_MAX bytes, checked by apply),
+                            flag=OPF_ADMIN. A metad older than this refuses it */
 };
 
 /* Bits of ops_op.flag for namespace ops. */
@@ -129,6 +137,7 @@ typedef struct {
                             decoded: points into the entry; NULL when attrs_len is 0) */
   uint32_t attrs_len;    /* 0 = none; at most DFS_ATTRS_MAX */
   uint64_t a, b;
+  int64_t set_mtime_ns;  /* TOUCH2: the explicit mtime (> 0) */
   /* COMPOSE's sources. Encoding reads src_list (nsrcs strings, borrowed); a decoded op
    * has srcs/srcs_len (the encoded strings, in the entry), read with ops_src_next. */
   uint32_t nsrcs;

@@ -146,3 +146,20 @@ int perm_check_subtree(const ns_inode *dir, const char *path, const char *user,
   if (len == 1) len = 0; /* "/": children are appended as "/name" */
   return subtree(dir, buf, len, user, is_admin, msg, msgsz);
 }
+
+int perm_may_see(const ns_t *ns, const char *path, const char *user, int is_admin) {
+  if (perm_is_super(user, is_admin)) return 1;
+  const ns_inode *cur = ns->root;
+  const char *p = path;
+  while (*p == '/') p++;
+  for (;;) { /* cur: an existing directory above path that the user may search into */
+    const char *e = strchr(p, '/');
+    if (!*p || !e) break; /* p is path's last component (or path is "/") */
+    const ns_inode *c = ns_child(cur, p, (size_t)(e - p));
+    if (!c || !c->is_dir) break;
+    if (perm_check(user, is_admin, cur, PERM_X)) return 0;
+    cur = c;
+    p = e + 1;
+  }
+  return perm_check(user, is_admin, cur, PERM_R) == 0;
+}

@@ -51,4 +51,10 @@ int perm_check_mkdir_p(ns_t *ns, const char *path, const char *user, int is_admi
 int perm_check_subtree(const ns_inode *dir, const char *path, const char *user,
                        int is_admin, char *msg, size_t msgsz);
 
+/* The change feed's filter (Watch): 1 if user may learn that path changed, i.e. it may
+ * read (r) path's nearest existing ancestor directory (path's parent, or higher up if
+ * that is gone) and search (x) every directory above that one; else 0. "/" counts as
+ * its own nearest directory. */
+int perm_may_see(const ns_t *ns, const char *path, const char *user, int is_admin);
+
 #endif

@@ -1,5 +1,5 @@
 /* read_handlers: requests answered at once from the leader's applied state (stat,
- * list, getfile) and a reader's report of a bad replica. Permissions are checked here
+ * list, getfile, the change feed) and a reader's report of a bad replica. Permissions are checked here
  * against that state; GetFile signs a read capability per replica when cluster.secret
  * is set. Nothing here enters the log. */
 #include <stdint.h>
@@ -24,8 +24,11 @@
 
 void read_fill_entry(Dfs__Entry *e, const ns_t *ns, const ns_inode *n) {
   e->name = n->parent ? n->name : "/";
-  e->type = n->is_dir ? DFS__ENTRY_TYPE__ENTRY_DIR : DFS__ENTRY_TYPE__ENTRY_FILE;
-  e->size = n->is_dir ? n->u.dir.count : n->u.file.size;
+  e->type = n->is_dir    ? DFS__ENTRY_TYPE__ENTRY_DIR
+            : n->is_link ? DFS__ENTRY_TYPE__ENTRY_SYMLINK
+                         : DFS__ENTRY_TYPE__ENTRY_FILE;
+  e->size = n->is_dir ? n->u.dir.count : n->is_link ? strlen(n->u.file.ids.target) : n->u.file.size;
+  if (n->is_link) e->target = n->u.file.ids.target; /* borrowed, like attrs */
   e->mtime_ns = n->mtime_ns;
   e->mode = n->mode;
   e->owner = n->owner ? n->owner : "";
@@ -178,6 +181,11 @@ void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   if (!rc && n->is_dir) {
     rc = DFS_EISDIR;
     snprintf(msg, sizeof msg, "%s is a directory", rq->path);
+  }
+  if (!rc && n->is_link) { /* no content: a client reads the target (Stat) and follows it */
+    rc = DFS_EINVAL;
+    snprintf(msg, sizeof msg, "%s is a symbolic link (to %.300s): metad does not follow links",
+             rq->path, n->u.file.ids.target);
   }
   if (!rc && perm_check(u->name, u->is_admin, n, PERM_R)) {
     perm_denied_msg(msg, sizeof msg, rq->path, strlen(rq->path), n);
@@ -337,4 +345,57 @@ void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     md_reply_status(c, &m->hdr, 0, NULL);
   }
   dfs__bad_replica_req__free_unpacked(rq, NULL);
+}
+
+typedef struct {
+  const ns_t *ns;
+  const md_user *u;
+} watch_filter;
+
+/* changes_since's filter: the caller learns only paths whose nearest existing directory
+ * it may read (perm.h): others' private names are not revealed. */
+static int watch_visible(void *ud, const char *path) {
+  const watch_filter *wf = ud;
+  return perm_may_see(wf->ns, path, wf->u->name, wf->u->is_admin);
+}
+
+/* Watch: the paths changed from rq->since on, from this node's ring (changes.h). A read:
+ * nothing enters the log; only the leader answers (its ring holds what it applied). */
+void h_watch(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
+  char msg[MSGSZ];
+  Dfs__WatchReq *rq = dfs__watch_req__unpack(NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode WatchReq");
+    return;
+  }
+  int rc = rg_check_leader(md, msg, sizeof msg);
+  if (rc) {
+    md_reply_status(c, &m->hdr, rc, msg);
+    dfs__watch_req__free_unpacked(rq, NULL);
+    return;
+  }
+  const char **paths = malloc(CHANGES_REPLY_MAX * sizeof *paths);
+  if (!paths) {
+    md_reply_status(c, &m->hdr, DFS_ENOMEM, "metad is out of memory");
+    dfs__watch_req__free_unpacked(rq, NULL);
+    return;
+  }
+  watch_filter wf = {md->fsm->ns, u};
+  size_t n;
+  uint64_t next;
+  int overflow;
+  changes_since(&md->changes, rq->since, CHANGES_REPLY_MAX, watch_visible, &wf, paths, &n,
+                &next, &overflow);
+  Dfs__Status st = DFS__STATUS__INIT;
+  st.message = "";
+  Dfs__WatchRep rep = DFS__WATCH_REP__INIT;
+  rep.status = &st;
+  rep.epoch = md->changes.epoch;
+  rep.next = next;
+  rep.overflow = overflow;
+  rep.n_paths = n;
+  rep.paths = (char **)paths; /* borrowed: packed before the next apply */
+  dfs_conn_reply(c, &m->hdr, &rep.base, NULL, 0, NULL, NULL);
+  free(paths);
+  dfs__watch_req__free_unpacked(rq, NULL);
 }

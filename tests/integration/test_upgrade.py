@@ -22,7 +22,7 @@ from harness import check
 
 FIX = os.path.join(harness.SOURCE, "tests", "fixtures", "olddata-v2")
 SNAP_MAGIC = b"MSN1"  # fsm.c's SNAP_MAGIC as written (little-endian u32)
-FSM_VERSION = 4       # fsm.c's SNAP_VERSION: what the current metad writes
+FSM_VERSION = 5       # fsm.c's SNAP_VERSION: what the current metad writes (5: symbolic links)
 
 
 def snapshots(c):
