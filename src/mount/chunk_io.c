@@ -168,7 +168,7 @@ typedef struct {
  * of one chunk costs no Alloc of its own most of the time; kept ALLOC_KEEP_MS at most
  * (capabilities and grants expire). Under m->alloc_lock. */
 #define ALLOC_BATCH 8
-#define ALLOC_KEEP_MS 5000
+#define ALLOC_KEEP_MS 30000 /* metad's write capabilities live 120 s by default */
 struct alloc_pool {
   one_alloc a[ALLOC_BATCH];
   size_t n;
@@ -177,6 +177,9 @@ struct alloc_pool {
 };
 
 static int copy_alloc(const Dfs__ChunkAlloc *c, one_alloc *a);
+static int alloc_fetch(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
+                       const uint64_t *exclude, size_t n_exclude, int batch, one_alloc *a,
+                       char *err, size_t errsz);
 
 static int alloc_from_pool(mount_ctx *m, uint32_t replicas, one_alloc *out) {
   int ok = 0;
@@ -195,6 +198,24 @@ static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
                      size_t errsz) {
   int batch = n_exclude == 0;
   if (batch && alloc_from_pool(m, replicas, a)) return 0;
+  /* one batch fetch at a time: a thread that waited takes from the batch just fetched
+   * (two at once would leave one batch unused, counted against the user's in-flight
+   * bound until the capabilities expire) */
+  if (batch) {
+    pthread_mutex_lock(&m->alloc_fetch_lock);
+    if (alloc_from_pool(m, replicas, a)) {
+      pthread_mutex_unlock(&m->alloc_fetch_lock);
+      return 0;
+    }
+  }
+  int rc = alloc_fetch(m, replicas, upload_id, exclude, n_exclude, batch, a, err, errsz);
+  if (batch) pthread_mutex_unlock(&m->alloc_fetch_lock);
+  return rc;
+}
+
+static int alloc_fetch(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
+                       const uint64_t *exclude, size_t n_exclude, int batch, one_alloc *a,
+                       char *err, size_t errsz) {
   Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
   req.count = batch ? ALLOC_BATCH : 1;
   if (batch) upload_id = m->upload_id; /* the pool's chunks may go to any file */
@@ -213,6 +234,7 @@ static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
     dfs_sleep_ms(nap);
   }
   const Dfs__AllocRep *rep = (const Dfs__AllocRep *)rm;
+  if (rc == 0) __atomic_add_fetch(&m->allocs_fetched, rep->n_chunks, __ATOMIC_RELAXED);
   struct alloc_pool *pool = NULL;
   if (rc == 0 && batch && rep->n_chunks == req.count && (pool = calloc(1, sizeof *pool))) {
     pool->replicas = replicas;
@@ -227,7 +249,7 @@ static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
     rc = DFS_EPROTO;
     snprintf(err, errsz, "metad returned %zu allocations for %u", rep->n_chunks, req.count);
   }
-  if (pool) {
+  if (pool) { /* the old pool is empty, expired, or for another goal */
     pthread_mutex_lock(&m->alloc_lock);
     free(m->allocs);
     m->allocs = pool;
@@ -283,10 +305,12 @@ int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const ui
     one_alloc a;
     if ((rc = alloc_one(m, replicas, upload_id, exclude, n_exclude, &a, err, errsz))) return rc;
     uint64_t failed = 0;
+    __atomic_add_fetch(&m->allocs_used, 1, __ATOMIC_RELAXED);
     rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, data, len,
                      out->crc32c, out->servers, &out->n_servers, out->receipt,
                      &out->receipt_len, &failed, last, sizeof last);
     if (rc == 0) {
+      __atomic_add_fetch(&m->stores, 1, __ATOMIC_RELAXED);
       out->id = a.id;
       out->version = a.version;
       memcpy(out->grant, a.grant, a.grant_len);
@@ -324,6 +348,7 @@ static void *worker_main(void *arg) {
 
 int chunk_io_start_workers(mount_ctx *m) {
   pthread_mutex_init(&m->alloc_lock, NULL);
+  pthread_mutex_init(&m->alloc_fetch_lock, NULL);
   m->upload_id = dfs_random_u64();
   pthread_mutex_init(&m->jobs_lock, NULL);
   pthread_cond_init(&m->jobs_cv, NULL);

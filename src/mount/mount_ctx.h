@@ -37,8 +37,10 @@ typedef struct {
   int stopping;
   /* allocations fetched ahead (chunk_io.c), for the mount's own upload id */
   pthread_mutex_t alloc_lock;
+  pthread_mutex_t alloc_fetch_lock; /* held while a batch is fetched */
   struct alloc_pool *allocs;
   uint64_t upload_id;
+  uint64_t allocs_fetched, allocs_used, stores; /* counters, logged at unmount */
 } mount_ctx;
 
 

@@ -31,6 +31,8 @@ typedef struct {
   uint32_t len, crc32c;         /* REMOTE, WRITTEN: the stored chunk */
   uint64_t id, version, crc64;
   uint8_t *buf;                 /* DIRTY (owned), STORING (the job's) */
+  uint32_t seq;                 /* DIRTY: bytes [0, seq) written in order since it became
+                                 * dirty (a sequential writer: stored once full) */
   stored_chunk *written;        /* WRITTEN: owned */
 } fchunk;
 
@@ -311,6 +313,7 @@ static int make_dirty(mount_ctx *m, open_file *of, size_t idx, int whole) {
   f->written = NULL;
   f->kind = FC_DIRTY;
   f->buf = buf;
+  f->seq = 0;
   of->dirty_bytes += CH;
   __atomic_add_fetch(&m->dirty_now, CH, __ATOMIC_RELAXED);
   return 0;
@@ -737,7 +740,11 @@ int open_file_write(mount_ctx *m, open_file *of, uint64_t off, const uint8_t *da
     done += n;
     if (pos + n > of->size) of->size = pos + n;
     of->dirty = 1;
-    if (coff + n == CH) rc = hand_off(m, of, idx, CH); /* full: store it now */
+    if (coff == f->seq) f->seq = coff + n;
+    /* written in order to its end: store it now, while the program goes on writing.
+     * A chunk written here and there waits for the commit (storing it at every pass
+     * over its end would store it many times). */
+    if (f->seq == CH) rc = hand_off(m, of, idx, CH);
   }
   of->mtime_ns = now_ns();
 out:

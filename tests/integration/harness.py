@@ -828,8 +828,9 @@ class Cluster:
             print("    STAND-IN: bindfs %s on %s instead of dfs mount (checks the test, not "
                   "dfs)" % (root, path), flush=True)
         else:
+            # --log: the background mount's log (and its stderr: sanitizer reports)
             argv = [os.path.join(BIN, "dfs"), "--meta", self.meta, "mount", path] + \
-                (["--foreground"] if foreground else []) + \
+                (["--foreground"] if foreground else ["--log", rec.log]) + \
                 (["-o", ",".join(opts)] if opts else [])
         rec.argv = argv
         known = self._known_pids()
