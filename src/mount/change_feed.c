@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "common.pb-c.h"
@@ -17,29 +18,34 @@ typedef struct {
   char name[DFS_NAME_MAX + 1];
 } inval;
 
-/* Collects what to invalidate for one changed path: the node itself (attributes,
- * pages), its name in its parent, and the parent's attributes (mtime, listing). */
+/* Collects what to invalidate for one changed path: the node's attributes and pages,
+ * its name (unless it is a directory), and its directory's attributes (mtime, listing).
+ * A directory's own name is never invalidated: the kernel would unhash it, and a
+ * process whose current directory it is would lose it (getcwd: ENOENT). A directory
+ * renamed or removed elsewhere is noticed when entry_timeout runs out instead. */
 static size_t collect(mount_ctx *m, const char *path, inval *out, size_t max) {
   size_t n = 0;
   pthread_mutex_lock(&m->nodes.lock);
   mnode *node = inodes_find_path(&m->nodes, path);
+  int dir = node && node->type == S_IFDIR;
   if (node && n < max) {
     out[n].ino = node->ino;
-    out[n].parent = node->parent ? node->parent->ino : 0;
+    out[n].parent = node->parent && !dir ? node->parent->ino : 0;
     snprintf(out[n].name, sizeof out[n].name, "%s", node->name);
     n++;
   }
-  /* the parent directory (known even when the child is new to this mount) */
-  char dir[DFS_PATH_MAX + 1];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
+  /* the parent directory (known even when the child is new to this mount: then its
+   * name may be cached as missing, and is forgotten) */
+  char parent_path[DFS_PATH_MAX + 1];
+  snprintf(parent_path, sizeof parent_path, "%s", path);
+  char *slash = strrchr(parent_path, '/');
   if (slash && n < max) {
     const char *name = slash + 1;
     *slash = '\0';
-    mnode *p = inodes_find_path(&m->nodes, dir[0] ? dir : "/");
+    mnode *p = inodes_find_path(&m->nodes, parent_path[0] ? parent_path : "/");
     if (p) {
       out[n].ino = p->ino;
-      out[n].parent = p->ino;
+      out[n].parent = node ? 0 : p->ino;
       snprintf(out[n].name, sizeof out[n].name, "%s", name);
       n++;
     }
@@ -66,7 +72,7 @@ static void forget_all(mount_ctx *m) {
   for (size_t b = 0; v && b < m->nodes.nbuckets; b++) {
     for (mnode *x = m->nodes.by_ino[b]; x && n < cap; x = x->next_ino) {
       v[n].ino = x->ino;
-      v[n].parent = x->parent ? x->parent->ino : 0;
+      v[n].parent = x->parent && x->type != S_IFDIR ? x->parent->ino : 0;
       snprintf(v[n].name, sizeof v[n].name, "%s", x->name);
       n++;
     }

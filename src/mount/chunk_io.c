@@ -93,6 +93,8 @@ int chunk_io_fetch(mount_ctx *m, const Dfs__ChunkLocation *loc, uint32_t off, ui
   }
 }
 
+static void queue_push(job_queue *q, chunk_job *job);
+
 /* ---- read-ahead: a private copy of the location, fetched on a worker ---- */
 typedef struct {
   chunk_job job;
@@ -150,7 +152,7 @@ void chunk_io_prefetch(mount_ctx *m, const Dfs__ChunkLocation *loc) {
   }
   p->loc.replicas = p->ptrs;
   p->loc.n_replicas = n;
-  chunk_io_submit(m, &p->job);
+  queue_push(&m->prefetches, &p->job);
 }
 
 /* ---- stores ---- */
@@ -310,7 +312,7 @@ int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const ui
                      out->crc32c, out->servers, &out->n_servers, out->receipt,
                      &out->receipt_len, &failed, last, sizeof last);
     if (rc == 0) {
-      __atomic_add_fetch(&m->stores, 1, __ATOMIC_RELAXED);
+      __atomic_add_fetch(&m->stored, 1, __ATOMIC_RELAXED);
       out->id = a.id;
       out->version = a.version;
       memcpy(out->grant, a.grant, a.grant_len);
@@ -327,58 +329,72 @@ int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const ui
 
 /* ---- workers ---- */
 static void *worker_main(void *arg) {
-  mount_ctx *m = arg;
-  pthread_mutex_lock(&m->jobs_lock);
+  job_queue *q = arg;
+  pthread_mutex_lock(&q->lock);
   for (;;) {
-    chunk_job *j = m->jobs_head;
+    chunk_job *j = q->head;
     if (!j) {
-      if (m->stopping) break;
-      pthread_cond_wait(&m->jobs_cv, &m->jobs_lock);
+      if (q->stopping) break;
+      pthread_cond_wait(&q->cv, &q->lock);
       continue;
     }
-    m->jobs_head = j->next;
-    if (!m->jobs_head) m->jobs_tail = NULL;
-    pthread_mutex_unlock(&m->jobs_lock);
-    j->run(m, j);
-    pthread_mutex_lock(&m->jobs_lock);
+    q->head = j->next;
+    if (!q->head) q->tail = NULL;
+    pthread_mutex_unlock(&q->lock);
+    j->run(q->m, j);
+    pthread_mutex_lock(&q->lock);
   }
-  pthread_mutex_unlock(&m->jobs_lock);
+  pthread_mutex_unlock(&q->lock);
   return NULL;
+}
+
+static int queue_start(job_queue *q, mount_ctx *m, unsigned n) {
+  memset(q, 0, sizeof *q);
+  q->m = m;
+  pthread_mutex_init(&q->lock, NULL);
+  pthread_cond_init(&q->cv, NULL);
+  if (!(q->threads = calloc(n, sizeof *q->threads))) return DFS_ENOMEM;
+  for (unsigned i = 0; i < n; i++) {
+    if (pthread_create(&q->threads[i], NULL, worker_main, q) != 0) break;
+    q->n++;
+  }
+  return q->n ? 0 : DFS_ENOMEM;
+}
+
+static void queue_stop(job_queue *q) {
+  pthread_mutex_lock(&q->lock);
+  q->stopping = 1;
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->lock);
+  for (unsigned i = 0; i < q->n; i++) pthread_join(q->threads[i], NULL);
+  free(q->threads);
+  q->threads = NULL;
+  q->n = 0;
+}
+
+static void queue_push(job_queue *q, chunk_job *job) {
+  job->next = NULL;
+  pthread_mutex_lock(&q->lock);
+  if (q->tail) q->tail->next = job; else q->head = job;
+  q->tail = job;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->lock);
 }
 
 int chunk_io_start_workers(mount_ctx *m) {
   pthread_mutex_init(&m->alloc_lock, NULL);
   pthread_mutex_init(&m->alloc_fetch_lock, NULL);
   m->upload_id = dfs_random_u64();
-  pthread_mutex_init(&m->jobs_lock, NULL);
-  pthread_cond_init(&m->jobs_cv, NULL);
-  m->workers = calloc(m->opt.workers, sizeof *m->workers);
-  if (!m->workers) return DFS_ENOMEM;
-  for (unsigned i = 0; i < m->opt.workers; i++) {
-    if (pthread_create(&m->workers[i], NULL, worker_main, m) != 0) break;
-    m->nworkers++;
-  }
-  return m->nworkers ? 0 : DFS_ENOMEM;
+  int rc = queue_start(&m->stores, m, m->opt.workers);
+  if (rc == 0) rc = queue_start(&m->prefetches, m, 2);
+  return rc;
 }
 
 void chunk_io_stop_workers(mount_ctx *m) {
+  queue_stop(&m->prefetches);
+  queue_stop(&m->stores);
   free(m->allocs);
   m->allocs = NULL;
-  pthread_mutex_lock(&m->jobs_lock);
-  m->stopping = 1;
-  pthread_cond_broadcast(&m->jobs_cv);
-  pthread_mutex_unlock(&m->jobs_lock);
-  for (unsigned i = 0; i < m->nworkers; i++) pthread_join(m->workers[i], NULL);
-  free(m->workers);
-  m->workers = NULL;
-  m->nworkers = 0;
 }
 
-void chunk_io_submit(mount_ctx *m, chunk_job *job) {
-  job->next = NULL;
-  pthread_mutex_lock(&m->jobs_lock);
-  if (m->jobs_tail) m->jobs_tail->next = job; else m->jobs_head = job;
-  m->jobs_tail = job;
-  pthread_cond_signal(&m->jobs_cv);
-  pthread_mutex_unlock(&m->jobs_lock);
-}
+void chunk_io_submit(mount_ctx *m, chunk_job *job) { queue_push(&m->stores, job); }

@@ -40,13 +40,14 @@ int chunk_io_fetch(mount_ctx *m, const Dfs__ChunkLocation *loc, uint32_t off, ui
 int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const uint8_t *data,
                    uint32_t len, stored_chunk *out, char *err, size_t errsz);
 
-/* Background work: run(job) on a worker thread; the job is the caller's (it frees it in
- * run or later). */
+/* Background stores: run(job) on a store worker; the job is the caller's (it frees it in
+ * run or later). Read-ahead has threads of its own (chunk_io_prefetch), which never wait
+ * for a file's lock: a reader may wait for a read-ahead while it holds one. */
 struct chunk_job {
   void (*run)(mount_ctx *m, chunk_job *job);
   chunk_job *next;
 };
-int chunk_io_start_workers(mount_ctx *m); /* 0 or DFS_ENOMEM */
+int chunk_io_start_workers(mount_ctx *m); /* opt.workers store threads, 2 read-ahead; 0 or DFS_ENOMEM */
 void chunk_io_stop_workers(mount_ctx *m); /* runs what is queued, joins the threads */
 void chunk_io_submit(mount_ctx *m, chunk_job *job);
 

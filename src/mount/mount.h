@@ -23,7 +23,7 @@ typedef struct {
   uint64_t dirty_bytes;    /* write-back bound: unstored written data (default 64 MiB) */
   unsigned readahead_chunks; /* chunks fetched ahead of a sequential reader (default 4) */
   unsigned watch_ms;       /* change feed poll period (default 500; 0 = off) */
-  unsigned workers;        /* threads storing and prefetching chunks (default 4) */
+  unsigned workers;        /* threads storing chunks (default 4; read-ahead has 2 more) */
   unsigned replicas;       /* goal of new files (default 2, as dfs put) */
   int allow_other;         /* other local users may use the mount (metad still checks) */
   int trash;               /* unlink moves into the dfs trash (default: deletes) */

@@ -17,7 +17,18 @@
 struct fuse_session;
 typedef struct chunk_job chunk_job;
 
+/* A queue of background jobs and the threads that run them (chunk_io.c). */
 typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cv;
+  chunk_job *head, *tail;
+  pthread_t *threads;
+  unsigned n;
+  int stopping;
+  struct mount_ctx_s *m;
+} job_queue;
+
+typedef struct mount_ctx_s {
   mount_options opt;
   char user[256];          /* the dfs user the mount acts as */
   uid_t uid;               /* local owner shown for that user's files */
@@ -28,19 +39,16 @@ typedef struct {
   chunk_cache cache;
   /* written data not yet stored on chunkservers, all files (bounded by opt.dirty_bytes) */
   uint64_t dirty_now;
-  /* the worker threads (chunk_io.c) */
-  pthread_mutex_t jobs_lock;
-  pthread_cond_t jobs_cv;
-  chunk_job *jobs_head, *jobs_tail;
-  pthread_t *workers;
-  unsigned nworkers;
-  int stopping;
+  /* the worker threads (chunk_io.c): stores, and read-ahead apart (a reader waits for a
+   * read-ahead of its chunk while holding its file's lock, which finished stores wait for:
+   * one queue for both could deadlock) */
+  job_queue stores, prefetches;
   /* allocations fetched ahead (chunk_io.c), for the mount's own upload id */
   pthread_mutex_t alloc_lock;
   pthread_mutex_t alloc_fetch_lock; /* held while a batch is fetched */
   struct alloc_pool *allocs;
   uint64_t upload_id;
-  uint64_t allocs_fetched, allocs_used, stores; /* counters, logged at unmount */
+  uint64_t allocs_fetched, allocs_used, stored; /* counters, logged at unmount */
 } mount_ctx;
 
 

@@ -167,7 +167,7 @@ int mount_run(const char *mountpoint, const char *meta, int tls, const char *tok
   if (cfg) fuse_loop_cfg_destroy(cfg);
   mount_log("unmounted %s (%d); chunks stored %llu, allocations fetched %llu, used %llu; "
             "chunk cache hits %llu, misses %llu", mountpoint, lr,
-            (unsigned long long)m->stores, (unsigned long long)m->allocs_fetched,
+            (unsigned long long)m->stored, (unsigned long long)m->allocs_fetched,
             (unsigned long long)m->allocs_used, (unsigned long long)m->cache.hits,
             (unsigned long long)m->cache.misses);
   change_feed_stop(&feed);

@@ -908,6 +908,8 @@ class Cluster:
         except subprocess.TimeoutExpired:
             raise TestFailure("dfs umount %s did not return within %d s" % (rec.path, timeout))
         err = r.stderr.decode("utf-8", "replace")
+        if err.strip():
+            print("    dfs umount %s said: %s" % (rec.path, err.strip()[-500:]), flush=True)
         m = sanitizer_report(err)
         check(not m, "dfs umount %s: sanitizer report (%s):\n%s" % (rec.path, m, err))
         check(r.returncode == 0, "dfs umount %s: exit %d, stderr: %s" % (
@@ -943,6 +945,17 @@ class Cluster:
                         status = "unknown"
             if status is None:
                 if time.time() > deadline:
+                    stacks = ""
+                    if shutil.which("gdb"):  # where it is stuck, for the report
+                        try:
+                            stacks = subprocess.run(
+                                ["gdb", "-p", str(rec.pid), "-batch", "-ex",
+                                 "thread apply all bt 12"], capture_output=True, text=True,
+                                timeout=60).stdout
+                            stacks = "\n".join(l[:160] for l in stacks.splitlines()
+                                               if l.startswith(("#", "Thread")))
+                        except (OSError, subprocess.TimeoutExpired):
+                            pass
                     try:
                         os.kill(rec.pid, signal.SIGKILL)
                         if rec.proc is not None:
@@ -953,7 +966,8 @@ class Cluster:
                         pass
                     rec.reaped = True
                     return "mount process %d (%s) still running %d s after the unmount " \
-                        "(killed)" % (rec.pid, rec.path, timeout)
+                        "(killed)%s" % (rec.pid, rec.path, timeout,
+                                        "; its threads:\n" + stacks[-30000:] if stacks else "")
                 time.sleep(0.05)
         rec.reaped = True
         rec.exit_status = status
