@@ -31,7 +31,7 @@ static int parse_num(const char *v, double min, double max, double *out) {
   char *end;
   errno = 0;
   double d = strtod(v, &end);
-  if (errno || end == v || *end || d < min || d > max) return -1;
+  if (errno || end == v || *end || !(d >= min && d <= max)) return -1; /* NaN too */
   *out = d;
   return 0;
 }
