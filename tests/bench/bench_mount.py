@@ -93,13 +93,23 @@ def drop_caches():
         return False
 
 
-def wait_mounted(path, proc, what, timeout=60):
+def tail(path, n=8):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:]).strip()
+    except OSError:
+        return ""
+
+
+def wait_mounted(path, proc, what, logpath, timeout=60):
     t0 = time.time()
     while not os.path.ismount(path):
         if proc.poll() is not None:
-            raise RuntimeError("%s exited with %d before %s was mounted" % (what, proc.returncode, path))
+            raise RuntimeError("%s exited with %d before %s was mounted; its log:\n%s"
+                               % (what, proc.returncode, path, tail(logpath)))
         if time.time() - t0 > timeout:
-            raise RuntimeError("%s: %s not mounted within %d s" % (what, path, timeout))
+            raise RuntimeError("%s: %s not mounted within %d s; its log:\n%s"
+                               % (what, path, timeout, tail(logpath)))
         time.sleep(0.05)
 
 
@@ -154,12 +164,13 @@ class Dfs:
 
     def mount(self):
         self.nmount += 1
-        logf = open(os.path.join(self.tmp, "dfs-mount-%d.log" % self.nmount), "ab")
+        logpath = os.path.join(self.tmp, "dfs-mount-%d.log" % self.nmount)
+        logf = open(logpath, "ab")
         self.proc = subprocess.Popen([os.path.join(BIN, "dfs"), "mount", self.mnt,
                                       "--foreground"], env=self.cenv, stdin=subprocess.DEVNULL,
                                      stdout=logf, stderr=logf, start_new_session=True)
         logf.close()
-        wait_mounted(self.mnt, self.proc, "dfs mount")
+        wait_mounted(self.mnt, self.proc, "dfs mount", logpath)
 
     def umount(self):
         if self.proc is None:
@@ -271,14 +282,23 @@ class MooseFS:
             if time.time() - t0 > 30:
                 raise RuntimeError("mfschunkservers not connected within 30 s")
             time.sleep(0.1)
+        # the master learns each chunkserver's space a moment after it connects; a chunk
+        # created before all 3 count gets fewer copies (replicated only after
+        # REPLICATIONS_DELAY_INIT, 60 s): wait for all 3 with their space (mfscli -SCS)
+        t0 = time.time()
+        while True:
+            out = run(self.nsenter() + ["mfscli", "-H", MFS_IP, "-P", str(MFS_PORTS["cl"]),
+                                        "-SCS", "-s", "|"], check=False)
+            rows = [l.split("|") for l in out.splitlines() if l.startswith("chunk servers:|")]
+            ready = [r for r in rows if len(r) > 10 and r[10].isdigit() and int(r[10]) > 0]
+            if len(ready) == 3:
+                break
+            if time.time() - t0 > 60:
+                raise RuntimeError("the MooseFS master does not list 3 chunkservers with space "
+                                   "within 60 s: mfscli -SCS says %r" % out.strip()[-400:])
+            time.sleep(0.2)
         os.makedirs(self.mnt)
         self.mount()
-        # the master learns the chunkservers' space a moment after they connect
-        t0 = time.time()
-        while os.statvfs(self.mnt).f_blocks == 0:
-            if time.time() - t0 > 30:
-                raise RuntimeError("MooseFS shows no space 30 s after the chunkservers connected")
-            time.sleep(0.2)
         run(self.nsenter() + ["mfssetgoal", "-r", "2", self.mnt])
         run(self.nsenter() + ["mfssettrashtime", "-r", "0", self.mnt])
         self.work = os.path.join(self.mnt, "bench")
@@ -286,13 +306,14 @@ class MooseFS:
 
     def mount(self):
         self.nmount += 1
-        logf = open(os.path.join(self.tmp, "mfsmount-%d.log" % self.nmount), "ab")
+        logpath = os.path.join(self.tmp, "mfsmount-%d.log" % self.nmount)
+        logf = open(logpath, "ab")
         self.proc = subprocess.Popen(self.nsenter() + ["mfsmount", self.mnt, "-f", "-H", MFS_IP,
                                                        "-P", str(MFS_PORTS["cl"]), "-o", "mfsnice=0"],
                                      stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                      start_new_session=True)
         logf.close()
-        wait_mounted(self.mnt, self.proc, "mfsmount")
+        wait_mounted(self.mnt, self.proc, "mfsmount", logpath)
 
     def umount(self):
         if self.proc is None:
@@ -503,8 +524,14 @@ def main(argv):
                 f = os.path.join(s.work, "big-%d" % r)
                 res[s.name]["write"].append(mb / timed(
                     ["dd", "if=" + big, "of=" + f, "bs=1M", "conv=fsync"]))
-                if r == 1:
-                    log("%s: copies of the big file: %s" % (s.name, s.check_copies(f)))
+                if s is mfs:  # every chunk at goal 2 (never 1 copy, which writes half)
+                    out = s.check_copies(f)
+                    if r == 1:
+                        log("%s: copies of the big file: %s" % (s.name, out))
+                    if "with 2 copies" not in out or "with 1 cop" in out or "with 0 cop" in out:
+                        raise RuntimeError("MooseFS stored %s not at 2 copies: %s" % (f, out))
+                elif r == 1:
+                    log("%s: the big file: %s" % (s.name, s.check_copies(f)))
             for s in order:
                 t = py_timed(CREATE, os.path.join(s.work, "small-%d" % r), a.files, 4096)
                 res[s.name]["create"].append(a.files / t)
