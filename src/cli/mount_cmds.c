@@ -53,7 +53,8 @@ int cli_cmd_umount(cli_ctx *ctx, int argc, char **argv) {
   (void)ctx;
   const char *pos[1];
   size_t npos = 0;
-  int rc = cli_command_args("umount", argc, argv, NULL, 0, NULL, pos, 1, &npos, 1,
+  cli_opt_val none[1];
+  int rc = cli_command_args("umount", argc, argv, NULL, 0, none, pos, 1, &npos, 1,
                             "missing MOUNTPOINT");
   if (rc != CLI_CONTINUE) return rc;
   if (geteuid() == 0) {
