@@ -178,7 +178,8 @@ static const cli_command commands[] = {
      "attr_timeout=S, entry_timeout=S (kernel caches, default 1 s), cache_mb=N (chunk\n"
      "cache, 256), writeback_mb=N (unflushed writes, 64), readahead=N (chunks, 4),\n"
      "watch_ms=N (change feed poll, 500; 0 = off), replicas=N (new files, 2), trash\n"
-     "(rm moves into the dfs trash), allow_other. docs/mount.md has the details.\n"
+     "(rm moves into the dfs trash), timeout=S (a silent metad: EIO after 2 x S, 10),\n"
+     "allow_other. docs/mount.md has the details.\n"
      "example: mkdir -p ~/dfs && dfs mount ~/dfs && ls ~/dfs/home",
      cli_cmd_mount},
     {"umount", "umount MOUNTPOINT", "unmount a dfs mount",

@@ -6,7 +6,8 @@
 
 #include "common/errors.h"
 
-int meta_pool_init(meta_pool *p, size_t n, const char *addr, int tls, const char *token) {
+int meta_pool_init(meta_pool *p, size_t n, const char *addr, int tls, const char *token,
+                   unsigned timeout_ms) {
   memset(p, 0, sizeof *p);
   if (n == 0 || n > META_POOL_MAX || strlen(token) >= sizeof p->token) return DFS_EINVAL;
   snprintf(p->token, sizeof p->token, "%s", token);
@@ -17,7 +18,7 @@ int meta_pool_init(meta_pool *p, size_t n, const char *addr, int tls, const char
     }
     p->conn[i].mc.tls = tls;
     p->conn[i].mc.token = p->token;
-    p->conn[i].mc.timeout_ms = MOUNT_META_TIMEOUT_MS;
+    p->conn[i].mc.timeout_ms = timeout_ms;
     pthread_mutex_init(&p->conn[i].lock, NULL);
     p->n = i + 1;
   }

@@ -10,7 +10,7 @@
 #include "client/meta_client.h"
 
 #define META_POOL_MAX 8
-/* a metad reply silent this long: the call fails (after one retry), the program gets EIO */
+/* default: a metad reply silent this long fails the call (after one retry): EIO */
 #define MOUNT_META_TIMEOUT_MS 10000
 
 typedef struct {
@@ -24,8 +24,10 @@ typedef struct {
 } meta_pool;
 
 /* n connections (1..META_POOL_MAX) to addr (metad's HOST:PORT[,HOST:PORT...]), none
- * opened yet. token: the session token (copied; "" = anonymous). 0 or DFS_EINVAL. */
-int meta_pool_init(meta_pool *p, size_t n, const char *addr, int tls, const char *token);
+ * opened yet. token: the session token (copied; "" = anonymous). timeout_ms: a reply
+ * silent this long fails the call (after one retry). 0 or DFS_EINVAL. */
+int meta_pool_init(meta_pool *p, size_t n, const char *addr, int tls, const char *token,
+                   unsigned timeout_ms);
 void meta_pool_close(meta_pool *p);
 
 /* meta_call on one of the pool's connections (see client/meta_client.h). */

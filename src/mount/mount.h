@@ -25,6 +25,7 @@ typedef struct {
   unsigned watch_ms;       /* change feed poll period (default 500; 0 = off) */
   unsigned workers;        /* threads storing chunks (default 4; read-ahead has 2 more) */
   unsigned replicas;       /* goal of new files (default 2, as dfs put) */
+  unsigned meta_timeout_ms; /* a silent metad fails a call after this, twice (10 s) */
   int allow_other;         /* other local users may use the mount (metad still checks) */
   int trash;               /* unlink moves into the dfs trash (default: deletes) */
   int foreground;

@@ -12,6 +12,7 @@
 #include "mount/change_feed.h"
 #include "mount/chunk_io.h"
 #include "mount/fs_ops.h"
+#include "mount/meta_pool.h"
 #include "mount/mount_ctx.h"
 
 void mount_options_default(mount_options *o) {
@@ -25,6 +26,7 @@ void mount_options_default(mount_options *o) {
   o->watch_ms = 500;
   o->workers = 4;
   o->replicas = 2;
+  o->meta_timeout_ms = MOUNT_META_TIMEOUT_MS;
 }
 
 static int parse_num(const char *v, double min, double max, double *out) {
@@ -56,7 +58,7 @@ int mount_options_parse(mount_options *o, const char *list, char *err, size_t er
                 {"negative_timeout", 0, 3600}, {"cache_mb", 0, 1 << 20},
                 {"writeback_mb", 4, 1 << 16}, {"readahead", 0, 64},
                 {"watch_ms", 0, 600000},      {"workers", 1, 64},
-                {"replicas", 1, 16}};
+                {"replicas", 1, 16},          {"timeout", 1, 300}};
     size_t k;
     for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
       if (strcmp(opt, nums[k].name) == 0) break;
@@ -74,7 +76,8 @@ int mount_options_parse(mount_options *o, const char *list, char *err, size_t er
         case 5: o->readahead_chunks = (unsigned)d; break;
         case 6: o->watch_ms = (unsigned)d; break;
         case 7: o->workers = (unsigned)d; break;
-        default: o->replicas = (unsigned)d; break;
+        case 8: o->replicas = (unsigned)d; break;
+        default: o->meta_timeout_ms = (unsigned)(d * 1000); break;
       }
     } else if (strcmp(opt, "allow_other") == 0 && !val) {
       o->allow_other = 1;
@@ -109,7 +112,7 @@ int mount_run(const char *mountpoint, const char *meta, int tls, const char *tok
     snprintf(err, errsz, "out of memory");
     goto free_ctx;
   }
-  if (meta_pool_init(&m->meta, 4, meta, tls, token) || inodes_init(&m->nodes) ||
+  if (meta_pool_init(&m->meta, 4, meta, tls, token, o->meta_timeout_ms) || inodes_init(&m->nodes) ||
       chunk_cache_init(&m->cache, o->cache_bytes)) {
     snprintf(err, errsz, "cannot set up the mount (bad metad address or out of memory)");
     goto free_args;

@@ -26,7 +26,7 @@ from harness import MiB, check
 MOUNT_TESTS = os.path.join(harness.SOURCE, "tests", "mount")
 USER, PW = "alice", "alice-mount-pw-1"
 SMALL = harness.SANITIZED
-OPTS = ("attr_timeout=1", "entry_timeout=1", "watch_ms=200")
+OPTS = ("attr_timeout=1", "entry_timeout=1", "watch_ms=200", "timeout=5")  # timeout: a silent metad is EIO in 2 x 5 s
 
 
 def mnt(c, name):

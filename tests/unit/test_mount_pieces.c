@@ -164,7 +164,7 @@ static void test_options(void **state) {
   assert_int_equal(o.watch_ms, 500);
   assert_int_equal(mount_options_parse(&o, "attr_timeout=2.5,entry_timeout=0,cache_mb=64,"
                                           "writeback_mb=16,readahead=0,watch_ms=0,workers=2,"
-                                          "replicas=3,allow_other,trash,negative_timeout=1",
+                                          "replicas=3,allow_other,trash,negative_timeout=1,timeout=2.5",
                                        err, sizeof err), 0);
   assert_true(o.attr_timeout_s == 2.5);
   assert_true(o.entry_timeout_s == 0);
@@ -174,10 +174,11 @@ static void test_options(void **state) {
   assert_int_equal(o.watch_ms, 0);
   assert_int_equal(o.workers, 2);
   assert_int_equal(o.replicas, 3);
+  assert_int_equal(o.meta_timeout_ms, 2500);
   assert_true(o.allow_other && o.trash);
   const char *bad[] = {"replicas=0", "replicas=17", "workers=0", "cache_mb=-1",
                        "attr_timeout=x", "attr_timeout", "writeback_mb=1", "bogus",
-                       "allow_other=1", "watch_ms=1e9", "attr_timeout=nan"};
+                       "allow_other=1", "watch_ms=1e9", "attr_timeout=nan", "timeout=0"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
     assert_int_equal(mount_options_parse(&o, bad[i], err, sizeof err), DFS_EINVAL);
