@@ -32,9 +32,11 @@ int cli_cmd_mount(cli_ctx *ctx, int argc, char **argv) {
     cli_err("mount", "%s: not a directory (make it first: mkdir -p %s)", pos[0], pos[0]);
     return CLI_FAIL;
   }
-  const char *user = cli_user(ctx);
+  /* not logged in: fine on a cluster without authentication (metad refuses otherwise,
+   * and mount_run says so before mounting) */
+  const char *user = ctx->sess->token[0] ? cli_user(ctx) : "";
   if (!user) {
-    cli_err("mount", "not logged in: run 'dfs login USER' first (the mount acts as that user)");
+    cli_err("mount", "cannot tell who is logged in: run 'dfs login USER' again");
     return CLI_FAIL;
   }
   char meta[CLIENT_META_MAX_ADDRS * 301] = "";

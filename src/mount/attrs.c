@@ -11,8 +11,9 @@
 #include "mount/mount_ctx.h"
 
 uid_t mount_owner_uid(mount_ctx *m, const char *owner) {
-  if (!owner || !*owner) return 65534;
-  if (strcmp(owner, m->user) == 0) return m->uid;
+  if (!owner) owner = "";
+  if (strcmp(owner, m->user) == 0) return m->uid; /* "" and "": no authentication */
+  if (!*owner) return 65534;
   struct passwd pw, *res = NULL;
   char buf[1024];
   if (getpwnam_r(owner, &pw, buf, sizeof buf, &res) == 0 && res) return res->pw_uid;

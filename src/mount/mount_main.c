@@ -126,6 +126,11 @@ int mount_run(const char *mountpoint, const char *meta, int tls, const char *tok
     int r = meta_pool_call(&m->meta, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &req.base,
                            &dfs__stat_rep__descriptor, &rm, why, sizeof why);
     if (rm) protobuf_c_message_free_unpacked(rm, NULL);
+    if (r == DFS_EAUTH && !*token) {
+      snprintf(err, errsz, "the cluster needs a login: run 'dfs login USER' first (the "
+               "mount acts as that user)");
+      goto free_state;
+    }
     if (r) {
       snprintf(err, errsz, "%s", why);
       goto free_state;
