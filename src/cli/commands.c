@@ -180,7 +180,7 @@ static const cli_command commands[] = {
      "watch_ms=N (change feed poll, 500; 0 = off), replicas=N (new files, 2), trash\n"
      "(rm moves into the dfs trash), timeout=S (a silent metad: EIO after 2 x S, 10),\n"
      "allow_other. docs/mount.md has the details.\n"
-     "example: mkdir -p ~/dfs && dfs mount ~/dfs && ls ~/dfs/home",
+     "example: dfs mount ~/dfs    (after mkdir -p ~/dfs; then ls ~/dfs/home)",
      cli_cmd_mount},
     {"umount", "umount MOUNTPOINT", "unmount a dfs mount",
      "Unmounts MOUNTPOINT (files still open there are detached: the mount goes away\n"

@@ -13,6 +13,7 @@
 #include "common/util.h"
 
 #define ALLOC_BUSY_WAIT_MS 30000 /* metad's per-user in-flight bound: wait, do not fail */
+#define ALLOC_SERVERS_WAIT_MS 10000 /* no live chunkserver: they may be registering again */
 #define PREFETCH_MAX_REPLICAS 8
 
 /* ---- per-thread chunkserver sockets ---- */
@@ -227,10 +228,14 @@ static int alloc_fetch(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
   req.n_exclude_servers = n_exclude;
   ProtobufCMessage *rm = NULL;
   int rc;
+  /* waits out the user's in-flight bound (EBUSY), and chunkservers that are coming back
+   * (ENOSERVERS: a metad that just restarted or resumed counts them again) */
   for (unsigned waited = 0, nap = 50;; waited += nap, nap = nap < 800 ? nap * 2 : 800) {
     rc = meta_pool_call(&m->meta, DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, &req.base,
                         &dfs__alloc_rep__descriptor, &rm, err, errsz);
-    if (rc != DFS_EBUSY || waited >= ALLOC_BUSY_WAIT_MS) break;
+    if (!((rc == DFS_EBUSY && waited < ALLOC_BUSY_WAIT_MS) ||
+          (rc == DFS_ENOSERVERS && waited < ALLOC_SERVERS_WAIT_MS)))
+      break;
     if (rm) protobuf_c_message_free_unpacked(rm, NULL);
     rm = NULL;
     dfs_sleep_ms(nap);
