@@ -14,6 +14,7 @@
 
 #define ALLOC_BUSY_WAIT_MS 30000 /* metad's per-user in-flight bound: wait, do not fail */
 #define ALLOC_SERVERS_WAIT_MS 10000 /* no live chunkserver: they may be registering again */
+#define ALLOC_SPACE_WAIT_MS 3000    /* none placeable: one may just have registered */
 #define PREFETCH_MAX_REPLICAS 8
 
 /* ---- per-thread chunkserver sockets ---- */
@@ -229,12 +230,14 @@ static int alloc_fetch(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
   ProtobufCMessage *rm = NULL;
   int rc;
   /* waits out the user's in-flight bound (EBUSY), and chunkservers that are coming back
-   * (ENOSERVERS: a metad that just restarted or resumed counts them again) */
+   * (ENOSERVERS, briefly ENOSPACE: a metad that just restarted or resumed counts them
+   * again; a full cluster answers ENOSPC 3 s later than it could) */
   for (unsigned waited = 0, nap = 50;; waited += nap, nap = nap < 800 ? nap * 2 : 800) {
     rc = meta_pool_call(&m->meta, DFS__MSG_TYPE__MSG_CLIENT_TO_META_ALLOC, &req.base,
                         &dfs__alloc_rep__descriptor, &rm, err, errsz);
     if (!((rc == DFS_EBUSY && waited < ALLOC_BUSY_WAIT_MS) ||
-          (rc == DFS_ENOSERVERS && waited < ALLOC_SERVERS_WAIT_MS)))
+          (rc == DFS_ENOSERVERS && waited < ALLOC_SERVERS_WAIT_MS) ||
+          (rc == DFS_ENOSPACE && waited < ALLOC_SPACE_WAIT_MS)))
       break;
     if (rm) protobuf_c_message_free_unpacked(rm, NULL);
     rm = NULL;
