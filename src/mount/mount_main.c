@@ -14,6 +14,7 @@
 #include "mount/fs_ops.h"
 #include "mount/meta_pool.h"
 #include "mount/mount_ctx.h"
+#include "mount/open_file.h"
 
 void mount_options_default(mount_options *o) {
   memset(o, 0, sizeof *o);
@@ -180,6 +181,7 @@ int mount_run(const char *mountpoint, const char *meta, int tls, const char *tok
             (unsigned long long)m->cache.misses);
   change_feed_stop(&feed);
   chunk_io_stop_workers(m);
+  open_file_discard_all(m);
   fuse_remove_signal_handlers(m->se);
   rc = 0;
 unmount:

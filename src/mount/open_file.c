@@ -818,3 +818,22 @@ void open_file_full_stat(mount_ctx *m, open_file *of, uint64_t ino, struct stat 
   open_file_stat(of, st);
   st->st_atim = st->st_mtim;
 }
+
+void open_file_discard_all(mount_ctx *m) {
+  pthread_mutex_lock(&m->nodes.lock);
+  for (size_t b = 0; b < m->nodes.nbuckets; b++) {
+    for (mnode *n = m->nodes.by_ino[b]; n; n = n->next_ino) {
+      open_file *of = n->of;
+      if (!of) continue;
+      if (of->dirty) mount_log("a file still open at the end lost its unflushed writes");
+      for (size_t i = 0; i < of->nch; i++) release_chunk(m, of, &of->ch[i]);
+      drop_pages(of);
+      free(of->ch);
+      pthread_mutex_destroy(&of->lock);
+      pthread_cond_destroy(&of->cv);
+      free(of);
+      n->of = NULL;
+    }
+  }
+  pthread_mutex_unlock(&m->nodes.lock);
+}

@@ -58,6 +58,9 @@ int open_file_commit(mount_ctx *m, open_file *of);
 /* The name was removed (unlink, or replaced by a rename) while open: from now on the file
  * lives at hidden_path (a metadata copy that keeps its chunks). */
 void open_file_hide(open_file *of, const char *hidden_path);
+/* At the end of the session (no thread left): frees the files the kernel never released
+ * (unflushed writes are lost: the kernel did not ask for them). */
+void open_file_discard_all(mount_ctx *m);
 /* Size, mtime and mode as this mount knows them (with unflushed writes). */
 void open_file_stat(open_file *of, struct stat *st);
 /* All of a regular file's attributes from the open state alone (owner included). */
