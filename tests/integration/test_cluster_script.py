@@ -79,9 +79,12 @@ class ScriptCluster:
         bad = []
         for n in os.listdir(logs) if os.path.isdir(logs) else []:
             with open(os.path.join(logs, n), errors="replace") as f:
-                m = harness.sanitizer_report(f.read())
+                text = f.read()
+            m = harness.sanitizer_report(text)
             if m:
-                bad.append("%s: %s" % (n, m))
+                # the report itself, not just its first words: the logs go with the temp dir
+                at = text.find(m)
+                bad.append("%s: %s\n%s" % (n, m, text[max(0, at - 200):at + 6000]))
         return bad
 
 
