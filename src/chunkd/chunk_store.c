@@ -8,10 +8,17 @@
  * Corrupt files go to corrupt/ (quarantine). Reads map the file and verify the block
  * CRCs in place; the reply is sent from the mapping.
  *
+ * Small chunks (length <= pack_max) are records in volume files instead (volumes.h);
+ * the index entry then holds their place (loc), and the scan reads the volumes after
+ * the chunk files.
+ *
  * Invariants: (1) an id is in the index iff chunks/XX/<id>.<index version> was renamed
- * into place (or found valid by the scan) and has not been deleted or quarantined;
- * (2) used_bytes = sum over the index of CHUNK_HDR_SIZE + length; (3) index and `fresh`
- * are only touched under `mu`. */
+ * into place (or found valid by the scan), or its put record was made durable in a
+ * volume (or found by the scan and not followed by a newer version or a delete record),
+ * and it has not been deleted or quarantined since; (2) used_bytes = sum over the index
+ * of entry_bytes (file: CHUNK_HDR_SIZE + length; record: vol_rec_size); (3) index and
+ * `fresh` are only touched under `mu`; (4) an entry that leaves the index hands its disk
+ * side to drop_stored (unlink, or dead record + delete record). */
 #include "chunkd/chunk_store.h"
 
 #include <dirent.h>
@@ -33,6 +40,7 @@
 #include <unistd.h>
 
 #include "chunkd/chunk_crc.h"
+#include "chunkd/volumes.h"
 #include "common/array.h"
 #include "common/bytes.h"
 #include "common/crc.h"
@@ -48,6 +56,7 @@
 struct entry {
   struct entry *next;
   chunk_info info;
+  vol_loc loc;  /* loc.vol != 0: a record in a volume file (volumes.h), else its own file */
   int deleting; /* metad ordered it deleted; the delete is queued (chunk_store_delete_ordered) */
 };
 
@@ -55,6 +64,8 @@ struct chunk_store {
   char *dir;
   uint64_t capacity; /* 0 = file system size */
   int lock_fd;
+  volumes *vols;     /* dir/vol: chunks of at most pack_max bytes are packed there */
+  uint32_t pack_max; /* 0 = no packing (chunk_store_set_pack_max) */
   char uuid[CHUNK_UUID_LEN + 1];
   pthread_mutex_t mu;
   /* index: chained hash table, power-of-two buckets */
@@ -153,6 +164,11 @@ static int mkdir_p(const char *path) {
 
 /* ---- index (caller holds mu) ---------------------------------------------------- */
 
+/* Disk bytes an indexed chunk takes: its file, or its record in a volume. */
+static uint64_t entry_bytes(const chunk_info *ci, vol_loc loc) {
+  return loc.vol ? vol_rec_size(ci->length) : CHUNK_HDR_SIZE + (uint64_t)ci->length;
+}
+
 static size_t bucket_of(const chunk_store *s, uint64_t id) {
   uint64_t h = id * 0x9E3779B97F4A7C15ull;
   return (size_t)(h >> 32) & (s->nbuckets - 1);
@@ -184,43 +200,62 @@ static int idx_grow(chunk_store *s) {
   return 0;
 }
 
-/* Inserts or replaces id. *old_version = the replaced version (0 if none). */
-static int idx_put(chunk_store *s, const chunk_info *ci, uint64_t *old_version) {
-  *old_version = 0;
+/* Inserts or replaces id (at loc). *old = the replaced entry (old->info.version 0 if
+ * none). */
+static int idx_put(chunk_store *s, const chunk_info *ci, vol_loc loc, struct entry *old) {
+  memset(old, 0, sizeof *old);
   struct entry *e = idx_find(s, ci->id);
   if (e) {
-    *old_version = e->info.version;
-    s->used_bytes -= CHUNK_HDR_SIZE + e->info.length;
+    *old = *e;
+    s->used_bytes -= entry_bytes(&e->info, e->loc);
     e->info = *ci;
+    e->loc = loc;
     e->deleting = 0; /* a new version: an exact delete of the old one does not cover it */
-    s->used_bytes += CHUNK_HDR_SIZE + ci->length;
+    s->used_bytes += entry_bytes(ci, loc);
     return 0;
   }
   if (s->count + 1 > s->nbuckets && idx_grow(s)) return DFS_ENOMEM;
   e = malloc(sizeof *e);
   if (!e) return DFS_ENOMEM;
   e->info = *ci;
+  e->loc = loc;
   e->deleting = 0;
   size_t k = bucket_of(s, ci->id);
   e->next = s->buckets[k];
   s->buckets[k] = e;
   s->count++;
-  s->used_bytes += CHUNK_HDR_SIZE + ci->length;
+  s->used_bytes += entry_bytes(ci, loc);
   return 0;
 }
 
-static int idx_remove(chunk_store *s, uint64_t id, chunk_info *out) {
+/* Removes id; *out (if not NULL) gets the removed entry. */
+static int idx_remove(chunk_store *s, uint64_t id, struct entry *out) {
   for (struct entry **pp = &s->buckets[bucket_of(s, id)]; *pp; pp = &(*pp)->next) {
     if ((*pp)->info.id != id) continue;
     struct entry *e = *pp;
     *pp = e->next;
-    if (out) *out = e->info;
+    if (out) *out = *e;
     s->count--;
-    s->used_bytes -= CHUNK_HDR_SIZE + e->info.length;
+    s->used_bytes -= entry_bytes(&e->info, e->loc);
     free(e);
     return 0;
   }
   return DFS_ENOCHUNK;
+}
+
+/* The disk side of an entry that left the index: its file is unlinked, or its record
+ * counted dead and (with tombstone) a delete record appended so that a restart does not
+ * bring it back. No lock held. */
+static void drop_stored(chunk_store *s, const struct entry *e, int tombstone) {
+  char path[PATH_SZ];
+  if (e->loc.vol) {
+    volumes_dead(s->vols, e->loc, e->info.length);
+    if (tombstone) volumes_append_delete(s->vols, e->info.id, e->info.version, e->loc.vol);
+    return;
+  }
+  if (chunk_store_path(s, e->info.id, e->info.version, path, sizeof path) == 0 &&
+      unlink(path) < 0 && errno != ENOENT)
+    LOG_WARN("cannot delete %s: %s", path, strerror(errno));
 }
 
 static void fresh_add(chunk_store *s, const chunk_info *ci) {
@@ -310,6 +345,47 @@ static int write_durable(int fd, const uint8_t *hdr, const uint8_t *data, uint32
   return rc;
 }
 
+/* chunk_store_write for a chunk of at most pack_max bytes: one record appended to the
+ * active volume, durable when volumes_append returns (a shared fdatasync). */
+static int write_packed(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
+                        uint32_t length, uint32_t crc) {
+  int64_t now = (int64_t)time(NULL);
+  vol_loc loc;
+  int rc;
+  if (DFS_FAULT_HIT(DFS_FAULT_DISK_WRITE_EIO))
+    rc = DFS_EIO;
+  else if (DFS_FAULT_HIT(DFS_FAULT_DISK_WRITE_ENOSPC))
+    rc = DFS_ENOSPACE;
+  else
+    rc = volumes_append(s->vols, id, version, now, data, length, crc, &loc);
+  if (rc) {
+    LOG_WARN("write of chunk %016" PRIx64 ".%" PRIu64 " to a volume of %s failed: %s", id,
+             version, s->dir, dfs_strerror(rc));
+    if (rc == DFS_EIO) io_error(s, "a chunk write");
+    return rc;
+  }
+  chunk_info ci = {.id = id, .version = version, .length = length, .crc = crc, .mtime_s = now};
+  struct entry old;
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  if (e && e->info.version > version) { /* a newer one came meanwhile: ours is garbage */
+    pthread_mutex_unlock(&s->mu);
+    volumes_dead(s->vols, loc, length);
+    volumes_append_delete(s->vols, id, version, loc.vol);
+    return DFS_ESTALE;
+  }
+  rc = idx_put(s, &ci, loc, &old);
+  if (rc == 0) fresh_add(s, &ci);
+  pthread_mutex_unlock(&s->mu);
+  if (rc) {
+    volumes_dead(s->vols, loc, length);
+    volumes_append_delete(s->vols, id, version, loc.vol);
+    return rc;
+  }
+  if (old.info.version) drop_stored(s, &old, 0); /* the version it replaces (or a twin) */
+  return 0;
+}
+
 int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
                       uint32_t length, uint32_t crc, const uint32_t *block_crcs) {
   char tmp[PATH_SZ], final[PATH_SZ];
@@ -341,6 +417,7 @@ int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8
     return rc;
   }
   if (rc) return rc;
+  if (length <= s->pack_max) return write_packed(s, id, version, data, length, crc);
 
   if ((rc = chunk_store_path(s, id, version, final, sizeof final))) return rc;
   if (snprintf(tmp, sizeof tmp, "%s/tmp/%016" PRIx64 ".%" PRIu64 ".%016" PRIx64, s->dir, id,
@@ -376,14 +453,14 @@ int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8
 
   chunk_info ci = {
       .id = id, .version = version, .length = length, .crc = crc, .mtime_s = (int64_t)time(NULL)};
-  uint64_t old = 0;
+  struct entry old;
   pthread_mutex_lock(&s->mu);
-  rc = idx_put(s, &ci, &old);
+  rc = idx_put(s, &ci, (vol_loc){0, 0}, &old);
   if (rc == 0) fresh_add(s, &ci);
   pthread_mutex_unlock(&s->mu);
   if (rc) goto err;
-  if (old && old != version && chunk_store_path(s, id, old, tmp, sizeof tmp) == 0)
-    unlink(tmp); /* the replaced older version */
+  if (old.info.version && (old.info.version != version || old.loc.vol))
+    drop_stored(s, &old, 0); /* the replaced older version */
   return 0;
 err:
   if (fd >= 0) close(fd);
@@ -491,6 +568,64 @@ static int fault_corrupt(chunk_buf *buf, size_t len) {
   return 0;
 }
 
+/* The index entry of id: 0 with *ci and *loc, or DFS_ENOCHUNK. */
+static int lookup_loc(chunk_store *s, uint64_t id, chunk_info *ci, vol_loc *loc) {
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  if (e) {
+    *ci = e->info;
+    *loc = e->loc;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return e ? 0 : DFS_ENOCHUNK;
+}
+
+/* chunk_store_read of a packed chunk (ci, at loc; the range already checked): the whole
+ * record is read into a heap block and its one block's CRC checked. */
+static int read_packed(chunk_store *s, const chunk_info *ci, vol_loc loc, uint32_t offset,
+                       uint32_t length, chunk_buf *buf, const uint8_t **data,
+                       uint32_t *out_len, uint32_t *crc) {
+  const char *why = NULL;
+  uint8_t *rec = NULL;
+  int rc;
+  for (int tries = 0;; tries++) {
+    if (DFS_FAULT_HIT(DFS_FAULT_DISK_READ_EIO)) {
+      rc = DFS_EIO;
+      break;
+    }
+    rc = volumes_read(s->vols, loc, ci->id, ci->version, ci->length, &rec, &why);
+    if (rc != DFS_ENOCHUNK || tries) break;
+    /* the volume was compacted away meanwhile: the index has the record's new place */
+    chunk_info now;
+    if (lookup_loc(s, ci->id, &now, &loc) || now.version != ci->version || !loc.vol) break;
+  }
+  if (rc == 0 && DFS_FAULT_HIT(DFS_FAULT_CORRUPT_READ) && ci->length) {
+    rec[VOL_REC_HDR + ci->length / 2] ^= 0x10;
+    LOG_WARN("fault hook: flipped a bit in a block read from disk");
+  }
+  if (rc == 0 && dfs_crc32c(0, rec + VOL_REC_HDR, ci->length) != ci->crc) {
+    why = "block CRC mismatch";
+    rc = DFS_ECHECKSUM;
+  }
+  if (rc) {
+    free(rec);
+    if (rc == DFS_ECHECKSUM) {
+      LOG_ERROR("chunk %016" PRIx64 ".%" PRIu64 " (volume %08" PRIx32 " offset %" PRIu64
+                ") is corrupt: %s",
+                ci->id, ci->version, loc.vol, loc.off, why ? why : "?");
+      chunk_store_quarantine(s, ci->id, ci->version);
+    }
+    if (rc == DFS_EIO) io_error(s, "a chunk read");
+    return rc;
+  }
+  buf->mem = rec;
+  buf->map_len = 0;
+  *data = rec + VOL_REC_HDR + offset;
+  *out_len = length;
+  if (crc) *crc = offset == 0 && length == ci->length ? ci->crc : dfs_crc32c(0, *data, length);
+  return 0;
+}
+
 int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t offset,
                      uint32_t length, chunk_buf *buf, const uint8_t **data, uint32_t *out_len,
                      uint32_t *crc) {
@@ -502,14 +637,16 @@ int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t off
   const char *why = NULL;
   struct stat st;
 
+  vol_loc loc;
   buf->mem = NULL;
   buf->map_len = 0;
-  if ((rc = chunk_store_lookup(s, id, &ci))) return rc;
+  if ((rc = lookup_loc(s, id, &ci, &loc))) return rc;
   if (ci.version < version) return DFS_ESTALE;
   if (ci.version != version) return DFS_ENOCHUNK;
   if (offset > ci.length) return DFS_EINVAL;
   if (length == 0) length = ci.length - offset;
   if (length > ci.length - offset) return DFS_EINVAL;
+  if (loc.vol) return read_packed(s, &ci, loc, offset, length, buf, data, out_len, crc);
 
   if ((rc = chunk_store_path(s, id, version, path, sizeof path))) return rc;
   fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -608,7 +745,9 @@ int chunk_store_verify(chunk_store *s, uint64_t id, uint64_t *bytes) {
   uint32_t n, crc = 0;
   char path[PATH_SZ];
   struct stat st;
-  if (chunk_store_path(s, id, ci.version, path, sizeof path) == 0 && stat(path, &st) == 0 &&
+  vol_loc loc;
+  if (lookup_loc(s, id, &ci, &loc) == 0 && !loc.vol &&
+      chunk_store_path(s, id, ci.version, path, sizeof path) == 0 && stat(path, &st) == 0 &&
       (uint64_t)st.st_size != CHUNK_HDR_SIZE + (uint64_t)ci.length) {
     LOG_ERROR("chunk %s is corrupt: %lld bytes, expected %u", path, (long long)st.st_size,
               CHUNK_HDR_SIZE + ci.length);
@@ -720,12 +859,20 @@ uint64_t chunk_store_quarantine_bytes(chunk_store *s) {
 
 int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version) {
   char path[PATH_SZ], dst[PATH_SZ];
+  struct entry gone;
   pthread_mutex_lock(&s->mu);
   struct entry *e = idx_find(s, id);
-  int rc = e && e->info.version == version ? idx_remove(s, id, NULL) : DFS_ENOCHUNK;
+  int rc = e && e->info.version == version ? idx_remove(s, id, &gone) : DFS_ENOCHUNK;
   if (rc == 0) bad_add(s, id, version);
   pthread_mutex_unlock(&s->mu);
   if (rc) return rc;
+  if (gone.loc.vol) { /* the record stays in its volume (dead) until compaction */
+    drop_stored(s, &gone, 1);
+    LOG_WARN("chunk %016" PRIx64 ".%" PRIu64 " quarantined (its record in volume %08" PRIx32
+             " is dead from now on)",
+             id, version, gone.loc.vol);
+    return 0;
+  }
   if (chunk_store_path(s, id, version, path, sizeof path)) return 0;
   snprintf(dst, sizeof dst, "%s/corrupt/%016" PRIx64 ".%" PRIu64 ".%lld", s->dir, id, version,
            (long long)time(NULL));
@@ -742,28 +889,23 @@ int chunk_store_quarantine(chunk_store *s, uint64_t id, uint64_t version) {
 /* ---- delete, lookup, lists ------------------------------------------------------ */
 
 int chunk_store_delete(chunk_store *s, uint64_t id) {
-  char path[PATH_SZ];
-  chunk_info ci;
+  struct entry gone;
   pthread_mutex_lock(&s->mu);
-  int rc = idx_remove(s, id, &ci);
+  int rc = idx_remove(s, id, &gone);
   pthread_mutex_unlock(&s->mu);
   if (rc) return rc;
-  if (chunk_store_path(s, id, ci.version, path, sizeof path) == 0 && unlink(path) < 0 &&
-      errno != ENOENT)
-    LOG_WARN("cannot delete %s: %s", path, strerror(errno));
+  drop_stored(s, &gone, 1);
   return 0;
 }
 
 int chunk_store_delete_version(chunk_store *s, uint64_t id, uint64_t version) {
-  char path[PATH_SZ];
+  struct entry gone;
   pthread_mutex_lock(&s->mu);
   struct entry *e = idx_find(s, id);
-  int rc = e && e->info.version == version ? idx_remove(s, id, NULL) : DFS_ENOCHUNK;
+  int rc = e && e->info.version == version ? idx_remove(s, id, &gone) : DFS_ENOCHUNK;
   pthread_mutex_unlock(&s->mu);
   if (rc) return rc;
-  if (chunk_store_path(s, id, version, path, sizeof path) == 0 && unlink(path) < 0 &&
-      errno != ENOENT)
-    LOG_WARN("cannot delete %s: %s", path, strerror(errno));
+  drop_stored(s, &gone, 1);
   return 0;
 }
 
@@ -811,6 +953,61 @@ void chunk_store_set_limits(chunk_store *s, int64_t reserve, uint64_t max_io_err
 }
 
 uint64_t chunk_store_reserve(const chunk_store *s) { return s->reserve; }
+
+void chunk_store_set_pack_max(chunk_store *s, uint32_t max_bytes) {
+  s->pack_max = max_bytes > DFS_BLOCK_SIZE ? DFS_BLOCK_SIZE : max_bytes;
+}
+
+/* ---- compaction of volumes ---------------------------------------------------------- */
+
+/* volumes_compact's callbacks: a record is live if the index still points at it; once
+ * its copy is durable the entry moves there, unless it was deleted or replaced
+ * meanwhile (the copy is then dead, and a delete record keeps it from coming back). */
+static int compact_is_live(void *arg, const vol_rec *r, vol_loc old, const uint8_t *data) {
+  chunk_store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, r->id);
+  int live = e && e->info.version == r->version && e->loc.vol == old.vol && e->loc.off == old.off;
+  pthread_mutex_unlock(&s->mu);
+  if (live && dfs_crc32c(0, data, r->length) != r->crc) {
+    LOG_ERROR("chunk %016" PRIx64 ".%" PRIu64 " (volume %08" PRIx32 " offset %" PRIu64
+              ") is corrupt: block CRC mismatch found by compaction",
+              r->id, r->version, old.vol, old.off);
+    chunk_store_quarantine(s, r->id, r->version);
+    return 0;
+  }
+  return live;
+}
+
+static void compact_moved(void *arg, const vol_rec *r, vol_loc old, vol_loc now) {
+  chunk_store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, r->id);
+  int still = e && e->info.version == r->version && e->loc.vol == old.vol && e->loc.off == old.off;
+  if (still) e->loc = now;
+  pthread_mutex_unlock(&s->mu);
+  if (!still) {
+    volumes_dead(s->vols, now, r->length);
+    volumes_append_delete(s->vols, r->id, r->version, now.vol);
+  }
+}
+
+int chunk_store_compact(chunk_store *s, uint64_t *moved_bytes) {
+  uint32_t vol;
+  volumes_pick_compaction(s->vols, &vol);
+  if (!vol) return 0;
+  uint64_t before = *moved_bytes;
+  int rc = volumes_compact(s->vols, vol, compact_is_live, compact_moved, s, moved_bytes);
+  if (rc) {
+    LOG_WARN("compaction of volume %08" PRIx32 " in %s stopped: %s", vol, s->dir,
+             dfs_strerror(rc));
+    return rc;
+  }
+  LOG_INFO("compacted volume %08" PRIx32 " in %s: %" PRIu64 " live bytes copied, the file "
+           "deleted",
+           vol, s->dir, *moved_bytes - before);
+  return 1;
+}
 
 int chunk_store_lookup(chunk_store *s, uint64_t id, chunk_info *out) {
   pthread_mutex_lock(&s->mu);
@@ -1075,6 +1272,41 @@ static void discard_file(chunk_store *s, int dfd, const char *name) {
   if (renameat(dfd, name, AT_FDCWD, dst) < 0) unlinkat(dfd, name, 0);
 }
 
+/* volumes_scan's callback: a put record enters the index unless a newer version is
+ * there (a newer one replaces it; an equal one, a copy made later by compaction or a
+ * retry, moves the entry to the later place); a delete record removes that version. */
+static int scan_record(void *arg, const vol_rec *r, vol_loc loc) {
+  chunk_store *s = arg;
+  char path[PATH_SZ];
+  struct entry *e = idx_find(s, r->id);
+  if (r->type == VOL_REC_DELETE) {
+    if (e && e->info.version == r->version) {
+      struct entry gone;
+      idx_remove(s, r->id, &gone);
+      if (gone.loc.vol)
+        volumes_dead(s->vols, gone.loc, gone.info.length);
+      else if (chunk_store_path(s, r->id, r->version, path, sizeof path) == 0)
+        unlink(path);
+    }
+    return 0;
+  }
+  if (e && e->info.version > r->version) return 0; /* its bytes stay dead */
+  chunk_info ci = {.id = r->id, .version = r->version, .length = r->length, .crc = r->crc,
+                   .mtime_s = r->mtime_s};
+  struct entry prev;
+  if (idx_put(s, &ci, loc, &prev)) return DFS_ENOMEM;
+  volumes_live(s->vols, loc, r->length);
+  if (prev.info.version) {
+    if (prev.loc.vol)
+      volumes_dead(s->vols, prev.loc, prev.info.length);
+    else if (chunk_store_path(s, r->id, prev.info.version, path, sizeof path) == 0) {
+      LOG_INFO("discarding %s: a volume holds a newer copy", path);
+      unlink(path);
+    }
+  }
+  return 0;
+}
+
 static int scan(chunk_store *s) {
   char path[PATH_SZ], old[PATH_SZ];
   size_t bad = 0;
@@ -1103,11 +1335,12 @@ static int scan(chunk_store *s) {
         unlinkat(dirfd(d), de->d_name, 0);
         continue;
       }
-      uint64_t oldv;
-      if (idx_put(s, &ci, &oldv)) {
+      struct entry prev;
+      if (idx_put(s, &ci, (vol_loc){0, 0}, &prev)) {
         closedir(d);
         return DFS_ENOMEM;
       }
+      uint64_t oldv = prev.info.version;
       if (oldv && chunk_store_path(s, ci.id, oldv, old, sizeof old) == 0) {
         LOG_INFO("discarding %s: older version", old);
         unlink(old);
@@ -1115,8 +1348,13 @@ static int scan(chunk_store *s) {
     }
     closedir(d);
   }
-  LOG_INFO("scanned %s: %zu chunks, %" PRIu64 " bytes, %zu bad files discarded", s->dir, s->count,
-           s->used_bytes, bad);
+  int rc = volumes_scan(s->vols, scan_record, s);
+  if (rc) return rc;
+  volumes_stats vs;
+  volumes_stats_get(s->vols, &vs);
+  LOG_INFO("scanned %s: %zu chunks, %" PRIu64 " bytes, %zu bad files discarded; %" PRIu32
+           " volume file(s) of small chunks, %" PRIu64 " bytes (%" PRIu64 " dead)",
+           s->dir, s->count, s->used_bytes, bad, vs.count, vs.bytes, vs.dead_bytes);
   return 0;
 }
 
@@ -1170,6 +1408,7 @@ int chunk_store_open(const char *dir, uint64_t capacity, chunk_store **out, char
   }
   clean_tmp(s);
   if ((rc = load_uuid(s, err, errsz))) goto err;
+  if ((rc = volumes_open(dir, &s->vols, err, errsz))) goto err;
   if ((rc = scan(s))) {
     snprintf(err, errsz, "cannot scan %s: %s", dir, dfs_strerror(rc));
     goto err;
@@ -1196,6 +1435,7 @@ void chunk_store_close(chunk_store *s) {
     }
   }
   free(s->buckets);
+  volumes_close(s->vols);
   free(s->fresh);
   free(s->bad);
   free(s->dir);

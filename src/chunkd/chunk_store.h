@@ -1,6 +1,9 @@
-/* The chunk store: the only code in chunkd that touches the disk. Owns the data
- * directory (chunk files, temp files, server.uuid, the lock file) and the in-memory
- * index id -> (version, length, crc, mtime) built by the start-up scan.
+/* The chunk store: the only code in chunkd that touches the disk (with volumes.c, which
+ * it owns). Owns the data directory (chunk files, temp files, server.uuid, the lock file,
+ * and through volumes.c the volume files of small chunks) and the in-memory index
+ * id -> (version, length, crc, mtime, where) built by the start-up scan. A chunk of at
+ * most pack_max bytes is a record in a volume file, any other a file of its own; callers
+ * see no difference.
  *
  * Threads: every function that does I/O is synchronous and meant to run on a libuv
  * thread-pool work item (or before the loop runs). The index and the "new chunks" list
@@ -50,6 +53,14 @@ typedef struct {
 void chunk_store_set_limits(chunk_store *s, int64_t reserve, uint64_t max_io_errors);
 /* The reserve in bytes (no I/O). */
 uint64_t chunk_store_reserve(const chunk_store *s);
+/* Chunks of at most max_bytes (capped at one 64 KiB block; 0 = none) are packed into
+ * volume files (volumes.h) instead of a file each. Set once after open, before I/O. */
+void chunk_store_set_pack_max(chunk_store *s, uint32_t max_bytes);
+/* One compaction step: the volume with the most dead space, if at least half of it is
+ * dead, has its live records copied to the active volume and is deleted. 1 if a volume
+ * was compacted, 0 if none was due, or a DFS_E*; *moved_bytes += bytes copied.
+ * Thread pool (the scrubber's work item calls it). */
+int chunk_store_compact(chunk_store *s, uint64_t *moved_bytes);
 
 /* Opens (creating if missing) data directory `dir`: takes an exclusive lock on
  * dir/lock, creates chunks/00..ff, tmp/ and corrupt/, deletes leftover temp files, loads
@@ -67,8 +78,9 @@ void chunk_store_close(chunk_store *s);
 const char *chunk_store_uuid(const chunk_store *s);
 
 /* Stores a chunk durably: temp file in tmp/, write header+data, fdatasync, rename to
- * chunks/XX/<id>.<version>, fsync the directory; then adds it to the index and to the
- * "new chunks" list. Returns only when data and name are on disk. data (length bytes)
+ * chunks/XX/<id>.<version>, fsync the directory (a chunk of at most pack_max bytes: one
+ * record appended to the active volume and a shared fdatasync instead); then adds it to
+ * the index and to the "new chunks" list. Returns only when data and name are on disk. data (length bytes)
  * and block_crcs (ceil(length/64 KiB) entries) must already be verified by the caller;
  * they are only read. Same id+version already
  * stored with the same crc: 0 (nothing written). Same id+version with another crc:

@@ -37,6 +37,7 @@ typedef struct {
   int64_t reserve; /* data.reserve, -1 = default */
   uint64_t max_io_errors;
   uint64_t quarantine_max; /* data.quarantine_max: bytes corrupt/ may hold */
+  uint32_t pack_max;       /* data.pack_max: chunks this small go into volume files */
   uint64_t copy_max;
   uint64_t copy_rate; /* bytes/s, 0 = unlimited */
 } chunkd_opts;
@@ -177,6 +178,10 @@ static int load_opts(const dfs_config *cfg, chunkd_state *st, chunkd_opts *o) {
     return config_error(err);
   if (v < 0) return config_error("data.quarantine_max must be >= 0 bytes (0 = keep none)");
   o->quarantine_max = (uint64_t)v;
+  if (dfs_config_int(cfg, "data.pack_max", 64 << 10, &v, err, sizeof err)) return config_error(err);
+  if (v < 0 || v > 64 << 10)
+    return config_error("data.pack_max must be 0 (no packing) to 64K bytes (one CRC block)");
+  o->pack_max = (uint32_t)v;
   if (dfs_config_int(cfg, "copy.max_concurrent", 2, &v, err, sizeof err)) return config_error(err);
   if (v < 1 || v > 1024) return config_error("copy.max_concurrent must be in 1..1024");
   o->copy_max = (uint64_t)v;
@@ -228,6 +233,7 @@ static void open_run(uv_work_t *w) {
   if (!m->open_rc) {
     chunk_store_set_limits(m->st.store, m->o.reserve, m->o.max_io_errors);
     chunk_store_set_quarantine_max(m->st.store, m->o.quarantine_max);
+    chunk_store_set_pack_max(m->st.store, m->o.pack_max);
   }
 }
 

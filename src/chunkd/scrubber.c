@@ -44,6 +44,9 @@ static void scrub_run(uv_work_t *w) {
   scrubber *sc = w->data;
   sc->tick_bytes = 0;
   sc->tick_bad = 0;
+  /* Compaction of mostly-deleted volume files rides on the same work item and budget:
+   * the bytes it copies are paid for like bytes scrubbed. */
+  chunk_store_compact(sc->st->store, &sc->tick_bytes);
   while (sc->cursor < sc->nids && sc->tick_bytes < sc->rate * TICK_MS / 1000) {
     int rc = chunk_store_verify(sc->st->store, sc->ids[sc->cursor++], &sc->tick_bytes);
     if (rc == DFS_ECHECKSUM) sc->tick_bad++;
@@ -77,6 +80,7 @@ static void scrub_done(uv_work_t *w, int status) {
   if (sc->cursor >= sc->nids && sc->nids) sc->pass_ending = 1;
   /* token bucket: the next read may start once these bytes are paid for */
   uint64_t due = sc->tick_bytes * 1000 / sc->rate, spent = dfs_now_ms() - sc->tick_start_ms;
+  if (!sc->nids && due < TICK_MS) due = TICK_MS; /* idle: compaction looks once a second */
   uv_timer_start(&sc->timer, on_tick, due > spent ? due - spent : 0, 0);
 }
 
@@ -90,13 +94,15 @@ static void on_tick(uv_timer_t *t) {
     sc->ids = NULL;
     sc->nids = sc->cursor = 0;
     if (wait || chunk_store_list_ids(sc->st->store, &sc->ids, &sc->nids) || sc->nids == 0) {
-      uv_timer_start(&sc->timer, on_tick, TICK_MS, 0);
-      return;
+      free(sc->ids); /* between passes: an item that only compacts (nids == 0) */
+      sc->ids = NULL;
+      sc->nids = sc->cursor = 0;
+    } else {
+      sc->pass_bytes = 0;
+      sc->pass_bad = 0;
     }
-    sc->pass_bytes = 0;
-    sc->pass_bad = 0;
   }
-  if (sc->cursor == 0) sc->pass_start_ms = dfs_now_ms();
+  if (sc->cursor == 0 && sc->nids) sc->pass_start_ms = dfs_now_ms();
   sc->busy = 1;
   sc->tick_start_ms = dfs_now_ms();
   if (chunkd_queue_work(sc->st, &sc->work, scrub_run, scrub_done) < 0) {

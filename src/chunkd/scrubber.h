@@ -1,7 +1,9 @@
 /* The scrubber: re-reads every chunk in the background at a bounded rate and checks its
  * CRCs, so that rot is found before a client needs the replica. A corrupt chunk is
  * quarantined by the store and reported through st->corrupt_found (which makes the
- * meta link send a full inventory, so metad re-replicates it). Loop thread only. */
+ * meta link send a full inventory, so metad re-replicates it). Its work items also
+ * compact mostly-deleted volume files (chunk_store_compact), within the same byte
+ * budget, so scrub.bytes_per_s = 0 turns compaction off too. Loop thread only. */
 #ifndef DFS_SCRUBBER_H
 #define DFS_SCRUBBER_H
 

@@ -132,12 +132,9 @@ def refused(what, err, msg, codes, words=()):
 
 
 def chunk_files(c, chunk_id):
-    name = "%016x." % chunk_id
-    found = []
-    for d in c.chunkds:
-        for dirpath, _, files in os.walk(harness.chunkd_data_dir(d)):
-            found += [f for f in files if f.startswith(name)]
-    return found
+    """Stored replicas of chunk_id on every chunkserver (chunk files and packed records)."""
+    return [r for d in c.chunkds for r in harness.chunk_replicas(harness.chunkd_data_dir(d))
+            if r.id == chunk_id]
 
 
 class Trap:

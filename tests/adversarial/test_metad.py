@@ -429,17 +429,18 @@ def t_mv_over_foreign_file(c):
 
 
 def t_chunk_files_private(c):
-    """Finding 11 (disk side): chunk files and their directories are not world- or
-    group-readable."""
+    """Finding 11 (disk side): chunk files, volume files of small chunks and their
+    directories are not world- or group-readable."""
     n = 0
     for d in c.chunkds:
-        root = os.path.join(harness.chunkd_data_dir(d), "chunks")
-        for dirpath, _, files in os.walk(root):
-            check(os.stat(dirpath).st_mode & 0o077 == 0, "%s is open to others" % dirpath)
-            for f in files:
-                m = os.stat(os.path.join(dirpath, f)).st_mode
-                check(m & 0o077 == 0, "chunk file %s has mode %o" % (f, m & 0o777))
-                n += 1
+        for sub in ("chunks", "vol"):
+            root = os.path.join(harness.chunkd_data_dir(d), sub)
+            for dirpath, _, files in os.walk(root):
+                check(os.stat(dirpath).st_mode & 0o077 == 0, "%s is open to others" % dirpath)
+                for f in files:
+                    m = os.stat(os.path.join(dirpath, f)).st_mode
+                    check(m & 0o077 == 0, "chunk file %s has mode %o" % (f, m & 0o777))
+                    n += 1
     check(n > 0, "no chunk files found")
 
 

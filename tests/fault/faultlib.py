@@ -163,6 +163,29 @@ def chunk_files(d, cid):
         return []
 
 
+def replica(d, cid, version):
+    """The harness.Replica of chunk cid at version on chunkd d (a chunk file, or a record
+    in a volume file for chunks of at most data.pack_max bytes), or None."""
+    for r in harness.chunk_replicas(data_dir(d)):
+        if r.id == cid and r.version == version:
+            return r
+    return None
+
+
+def damage(r, how, rng):
+    """Damages replica r: "flip" flips one bit of its data, "truncate" cuts its file
+    short (a packed record: its header is wiped instead, which loses the record the same
+    way). Returns where (a byte offset in the file)."""
+    if not r.packed:
+        return flip_bit(r.path, rng) if how == "flip" else truncate(r.path, rng)
+    if how == "flip" and r.length:
+        at = rng.randrange(r.length)
+        r.corrupt(offset=at, mask=1 << rng.randrange(8))
+        return r.data_off + at
+    r.destroy()
+    return r.data_off - harness.VOL_REC_HDR
+
+
 def flip_bit(path, rng):
     size = os.path.getsize(path)
     off = rng.randrange(HDR, size) if size > HDR else rng.randrange(size)

@@ -88,7 +88,8 @@ def main():
                 if "scrub" in d.log_text()[max(0, mo.start() - 200):mo.start()]:
                     rates.append(float(mo.group(1)))
         victim = max(c.chunkds, key=lambda d: harness.dir_size(fl.data_dir(d)))
-        held = harness.dir_size(os.path.join(fl.data_dir(victim), "chunks"))
+        held = (harness.dir_size(os.path.join(fl.data_dir(victim), "chunks"))
+                + harness.dir_size(os.path.join(fl.data_dir(victim), "vol")))
         under0 = None
         t_kill = time.time()
         victim.kill9()

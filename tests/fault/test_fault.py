@@ -215,8 +215,8 @@ def case_sigstop(c, files, pr):
 
 
 def case_disk_damage(c, files, pr):
-    """Bit flips and truncation in chunk files on disk: reads fall back to good replicas,
-    and the damaged replicas are found (read/scrubber) and replaced."""
+    """Bit flips and truncation in chunk files and packed records on disk: reads fall back
+    to good replicas, and the damaged replicas are found (read/scrubber) and replaced."""
     damaged = []
     for m in RNG.sample(list(files.values()), min(4, len(files))):
         chunks = fl.servers_of(c, m)
@@ -225,12 +225,13 @@ def case_disk_damage(c, files, pr):
             continue
         r = RNG.choice(ch["replicas"])
         d = fl.by_port(c, r["port"])
-        path = fl.chunk_path(d, ch["id"], ch["version"])
-        if not os.path.exists(path):
+        rep = fl.replica(d, ch["id"], ch["version"])
+        if rep is None:
             continue
         how = RNG.choice(("flip", "truncate"))
-        where = fl.flip_bit(path, RNG) if how == "flip" else fl.truncate(path, RNG)
-        damaged.append("%s %s chunk %d on %s at %d" % (how, m.path, ch["index"], d.name, where))
+        where = fl.damage(rep, how, RNG)
+        damaged.append("%s %s chunk %d on %s at %d%s" % (how, m.path, ch["index"], d.name,
+                                                         where, " (packed)" * rep.packed))
     print("    damaged: %s" % "; ".join(damaged), flush=True)
     check(damaged, "found no chunk file to damage")
     fl.verify_all(c, files)  # every file still has a good replica
@@ -245,18 +246,25 @@ def case_stale_copy(c, files, pr):
     m, _, err = fl.put_file(c, RNG, "/stale/gone-%08x" % RNG.randrange(1 << 32), 2 * MiB + 10, 2)
     check(m is not None, "put: %s" % err)
     chunks = fl.servers_of(c, m)
-    saved = []
+    saved, packed = [], []
     for ch in chunks:
         for r in ch["replicas"]:
             d = fl.by_port(c, r["port"])
             p = fl.chunk_path(d, ch["id"], ch["version"])
+            if not os.path.exists(p):  # the 10-byte last chunk is packed in a volume file
+                check(fl.replica(d, ch["id"], ch["version"]) is not None,
+                      "chunk %d of %s is on %s neither as a file nor packed" % (
+                          ch["index"], m.path, d.name))
+                packed.append((d, ch["id"], ch["version"]))
+                continue
             keep = c.scratch("saved-%d-%d" % (ch["id"], d.port))
             shutil.copy2(p, keep)
             saved.append((d, p, keep))
     c.dfs_ok("rm", "--skip-trash", m.path)
     deadline = time.time() + RECOVERY
-    while any(os.path.exists(p) for _, p, _ in saved):
-        check(time.time() < deadline, "chunk files of a deleted file still on disk")
+    while (any(os.path.exists(p) for _, p, _ in saved)
+           or any(fl.replica(d, i, v) for d, i, v in packed)):
+        check(time.time() < deadline, "chunks of a deleted file still on disk")
         time.sleep(0.3)
     d, p, keep = RNG.choice(saved)
     os.makedirs(os.path.dirname(p), exist_ok=True)

@@ -47,7 +47,9 @@ FUSE (`dfs mount`, tests/integration/test_mount*.py):
 
 import atexit
 import ctypes
+import glob
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -1201,6 +1203,112 @@ def run(main):
 def chunkd_data_dir(d):
     """The data directory of chunkd Daemon d (its --dir argument)."""
     return d.argv[d.argv.index("--dir") + 1]
+
+
+def wait_replication_settled(c, timeout=30):
+    """Waits until metad repaired what the last case broke: no chunk under its goal, none
+    corrupt, no copy job, and so for a second (a replica a read found bad reaches metad a
+    heartbeat or two later: verify order, then the chunkserver's report; copies still
+    landing would count as the next case's new replicas). Returns the last status."""
+    deadline, calm_since = time.time() + timeout, None
+    while True:
+        s = json.loads(c.dfs_ok("admin", "status", "--json"))
+        if (s["under_replicated"] == 0 and s["copy_jobs_running"] == 0
+                and s["copy_jobs_queued"] == 0 and s["corrupt"] == 0):
+            calm_since = calm_since or time.time()
+            if time.time() - calm_since >= 1.0:
+                return s
+        else:
+            calm_since = None
+        check(time.time() < deadline, "replication did not settle: %r" % s)
+        time.sleep(0.1)
+
+
+# --- chunk replicas on a chunkserver's disk -------------------------------------------------
+
+CHUNK_FILE_HDR = 4096   # chunks/XX/<016x id>.<version>: header, then the data
+VOL_REC_HDR = 64        # vol/<seq>.vol records (src/chunkd/volumes.h), 64-byte aligned
+
+
+class Replica:
+    """One stored copy of a chunk on a chunkd's disk: a file of its own, or (chunks of at
+    most data.pack_max bytes) a record in a volume file. Tests damage it through here."""
+
+    def __init__(self, cid, version, path, data_off, length, packed):
+        self.id, self.version, self.path = cid, version, path
+        self.data_off, self.length, self.packed = data_off, length, packed
+
+    @property
+    def key(self):
+        return (self.path, self.data_off)
+
+    def __repr__(self):
+        return "%016x.%d in %s at %d" % (self.id, self.version, self.path, self.data_off)
+
+    def corrupt(self, offset=1000, mask=0x5A):
+        """Flips bits of one data byte (offset clamped into the chunk)."""
+        check(self.length > 0, "cannot corrupt the empty chunk %r" % self)
+        at = self.data_off + max(0, min(offset, self.length - 1))
+        with open(self.path, "r+b") as f:
+            f.seek(at)
+            b = f.read(1)
+            check(len(b) == 1, "replica %r too short to corrupt" % self)
+            f.seek(at)
+            f.write(bytes([b[0] ^ mask]))
+
+    def destroy(self):
+        """The replica is gone: its file unlinked, or its record's header wiped."""
+        if not self.packed:
+            os.unlink(self.path)
+            return
+        with open(self.path, "r+b") as f:
+            f.seek(self.data_off - VOL_REC_HDR)
+            f.write(bytes(VOL_REC_HDR))
+
+
+def _volume_records(path):
+    """(type, id, version, length, data offset) of each valid record in one volume."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    off, out = 0, []
+    while off + VOL_REC_HDR <= len(buf):
+        h = buf[off:off + VOL_REC_HDR]
+        if h[:8] != b"DFSVOLR1" or wire.crc32c(h[:60]) != int.from_bytes(h[60:64], "little"):
+            off += 64
+            continue
+        cid = int.from_bytes(h[8:16], "little")
+        ver = int.from_bytes(h[16:24], "little")
+        typ = int.from_bytes(h[32:36], "little")
+        length = int.from_bytes(h[36:40], "little")
+        size = (VOL_REC_HDR + length + 63) // 64 * 64
+        if off + size > len(buf):
+            break
+        out.append((typ, cid, ver, length, off + VOL_REC_HDR))
+        off += size
+    return out
+
+
+def chunk_replicas(data_dir):
+    """Every chunk replica chunkd would index in data_dir, as Replica objects sorted by
+    (id, version): chunk files, then volume records in order (later records and delete
+    records applied, as chunkd's start-up scan does)."""
+    found = {}
+    for p in glob.glob(os.path.join(data_dir, "chunks", "*", "*")):
+        name = os.path.basename(p)
+        if len(name) < 18 or name[16] != "." or not os.path.isfile(p):
+            continue
+        cid, ver = int(name[:16], 16), int(name[17:])
+        size = os.path.getsize(p)
+        if cid not in found or found[cid].version < ver:
+            found[cid] = Replica(cid, ver, p, CHUNK_FILE_HDR, size - CHUNK_FILE_HDR, False)
+    for p in sorted(glob.glob(os.path.join(data_dir, "vol", "*.vol"))):
+        for typ, cid, ver, length, doff in _volume_records(p):
+            if typ == 2:
+                if cid in found and found[cid].version == ver:
+                    del found[cid]
+            elif cid not in found or found[cid].version <= ver:
+                found[cid] = Replica(cid, ver, p, doff, length, True)
+    return sorted(found.values(), key=lambda r: (r.id, r.version))
 
 
 def set_fault(d, text, timeout=10):

@@ -122,14 +122,9 @@ def write_chunk(addr, cap, chunk_id, data):
 
 
 def chunk_files(c, chunk_id):
-    """Chunk files named after chunk_id on every chunkserver."""
-    name = "%016x." % chunk_id
-    found = []
-    for d in c.chunkds:
-        root = d.argv[d.argv.index("--dir") + 1]
-        for dirpath, _, files in os.walk(root):
-            found += [os.path.join(dirpath, f) for f in files if f.startswith(name)]
-    return found
+    """Stored replicas of chunk_id on every chunkserver (chunk files and packed records)."""
+    return [r for d in c.chunkds for r in harness.chunk_replicas(harness.chunkd_data_dir(d))
+            if r.id == chunk_id]
 
 
 # --- cases ----------------------------------------------------------------------------

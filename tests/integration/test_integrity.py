@@ -5,8 +5,6 @@ clients; and metad recovery from snapshots plus log after kill -9 (tiny snapshot
 threshold so the restart really loads a snapshot)."""
 
 import concurrent.futures
-import glob
-import json
 import os
 import time
 
@@ -14,67 +12,40 @@ import harness
 from harness import MiB, check
 
 
-def chunk_files(d):
-    """Chunk files of chunkd d: data.dir/chunks/XX/<016x id>.<version>."""
-    data_dir = d.argv[d.argv.index("--dir") + 1]
-    return sorted(p for p in glob.glob(os.path.join(data_dir, "chunks", "*", "*"))
-                  if os.path.isfile(p))
+def replicas(d):
+    """Chunk replicas of chunkd d (files, and small chunks packed in volume files)."""
+    return harness.chunk_replicas(harness.chunkd_data_dir(d))
 
 
-def corrupt(path, offset=4096 + 1000):
-    """Flips one byte of the chunk data (after the 4096-byte header)."""
-    offset = max(4096, min(offset, os.path.getsize(path) - 1))
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        b = f.read(1)
-        check(len(b) == 1, "chunk file %s too short to corrupt" % path)
-        f.seek(offset)
-        f.write(bytes([b[0] ^ 0x5A]))
+def new_replicas(d, before):
+    return [r for r in replicas(d) if r.key not in before[d.name]]
 
 
 def one_replica_corrupt(c):
-    before = {d.name: set(chunk_files(d)) for d in c.chunkds}
+    before = {d.name: set(r.key for r in replicas(d)) for d in c.chunkds}
     local = c.scratch("a")
     dig = harness.make_file(local, 5 * MiB + 3, seed=1100)
     c.dfs_ok("put", local, "/a", "--replicas", 2)
-    new = [p for p in chunk_files(c.chunkds[0]) if p not in before[c.chunkds[0].name]]
-    check(len(new) == 6, "expected 6 new chunk files on %s, found %d" % (c.chunkds[0].name,
-                                                                        len(new)))
-    for p in new:
-        corrupt(p)
+    new = new_replicas(c.chunkds[0], before)
+    check(len(new) == 6, "expected 6 new chunk replicas on %s, found %d" % (c.chunkds[0].name,
+                                                                           len(new)))
+    check(sum(r.packed for r in new) == 1, "the 3-byte last chunk should be packed: %r" % new)
+    for r in new:
+        r.corrupt()         # the packed 3-byte chunk too
     c.get_check("/a", dig)          # every chunk: bad CRC on one replica, read the other
     c.get_check("/a", dig)
 
 
-def settled(c, timeout=30):
-    """Waits until metad repaired what the last case broke (no chunk under its goal, no
-    copy job): copies still landing would count as this case's new chunk files."""
-    deadline, calm_since = time.time() + timeout, None
-    while True:
-        s = json.loads(c.dfs_ok("admin", "status", "--json"))
-        if (s["under_replicated"] == 0 and s["copy_jobs_running"] == 0
-                and s["copy_jobs_queued"] == 0 and s["corrupt"] == 0):
-            # and stays so for a second: a replica the last read found bad reaches metad
-            # a heartbeat or two later (verify order, then the chunkserver's report)
-            calm_since = calm_since or time.time()
-            if time.time() - calm_since >= 1.0:
-                return
-        else:
-            calm_since = None
-        check(time.time() < deadline, "replication did not settle: %r" % s)
-        time.sleep(0.1)
-
-
 def all_replicas_corrupt(c):
-    settled(c)
-    before = {d.name: set(chunk_files(d)) for d in c.chunkds}
+    harness.wait_replication_settled(c)
+    before = {d.name: set(r.key for r in replicas(d)) for d in c.chunkds}
     local = c.scratch("b")
     harness.make_file(local, 5 * MiB + 3, seed=1200)
     c.dfs_ok("put", local, "/b", "--replicas", 2)
     for d in c.chunkds:
-        new = [p for p in chunk_files(d) if p not in before[d.name]]
-        check(len(new) == 6, "expected 6 new chunk files on %s, found %d" % (d.name, len(new)))
-        corrupt(new[3], offset=4096 + 70000)   # the same chunk (same id) everywhere
+        new = new_replicas(d, before)
+        check(len(new) == 6, "expected 6 new chunk replicas on %s, found %d" % (d.name, len(new)))
+        new[3].corrupt(offset=70000)   # the same chunk (same id) everywhere
     out_dir = c.scratch("getdir")
     os.makedirs(out_dir, exist_ok=True)
     target = os.path.join(out_dir, "b.out")

@@ -6,7 +6,6 @@ put fail with the no-space error and leaves no file. Health is read with
 `dfs admin status --json` and `dfs admin fsck --json` (which exits 1 while a file is
 unreadable). Seeded: the seed is printed and DFS_TEST_SEED replays it."""
 
-import glob
 import json
 import os
 import random
@@ -80,14 +79,22 @@ def nchunks(size):
     return max(1, (size + MiB - 1) // MiB)
 
 
+def replicas(d):
+    """Chunk replicas on chunkd d's disk (files, and small chunks packed in volumes)."""
+    return harness.chunk_replicas(harness.chunkd_data_dir(d))
+
+
+def replica_keys(d):
+    return set(r.key for r in replicas(d))
+
+
 def kill_restore_trim(c):
     files = [("/k%d" % i, 3 * MiB + i * 777) for i in range(6)]
     digests = put_files(c, files, 2)
     total = sum(nchunks(s) for _, s in files) * 2
     wait_for("initial health", converged(c, total), 20)
-    victim = max(c.chunkds, key=lambda d: len(glob.glob(os.path.join(
-        c.dir, d.name, "chunks", "*", "*"))))
-    held = len(glob.glob(os.path.join(c.dir, victim.name, "chunks", "*", "*")))
+    victim = max(c.chunkds, key=lambda d: len(replicas(d)))
+    held = len(replicas(victim))
     victim.kill9()
     c.wait_dead(victim)
     t = wait_for("replicas restored after kill -9 of %s (%d replicas)" % (victim.name, held),
@@ -134,23 +141,20 @@ def setrep_converges(c):
 
 
 def corrupt_replaced(c):
-    before = {d.name: set(glob.glob(os.path.join(c.dir, d.name, "chunks", "*", "*")))
-              for d in c.chunkds}
+    before = {d.name: replica_keys(d) for d in c.chunkds}
     digests = put_files(c, [("/cr", 2 * MiB + 9)], 2)
     n = nchunks(2 * MiB + 9)
     wait_for("initial health", converged(c, 2 * n), 20)
-    new = [p for d in c.chunkds
-           for p in sorted(set(glob.glob(os.path.join(c.dir, d.name, "chunks", "*", "*")))
-                           - before[d.name])]
-    check(len(new) == 2 * n, "expected %d new chunk files, found %r" % (2 * n, new))
-    path = new[random.randrange(len(new))]
-    off = 4096 + random.randrange(os.path.getsize(path) - 4096)  # a data byte (4 KiB header)
-    copies_before = status(c)["copies_done"]
-    with open(path, "r+b") as f:
-        f.seek(off)
+    new = [(d, r) for d in c.chunkds for r in replicas(d) if r.key not in before[d.name]]
+    check(len(new) == 2 * n, "expected %d new chunk replicas, found %r" % (2 * n, new))
+    holder, bad = new[random.randrange(len(new))]  # a 1 MiB chunk file or the packed 9 bytes
+    at = random.randrange(bad.length)
+    with open(bad.path, "rb") as f:
+        f.seek(bad.data_off + at)
         b = f.read(1)
-        f.seek(off)
-        f.write(bytes([b[0] ^ 0xFF]))
+    copies_before = status(c)["copies_done"]
+    print("    corrupting %r at data byte %d" % (bad, at), flush=True)
+    bad.corrupt(offset=at, mask=0xFF)
     # reads verify CRCs (the client falls back to the good replica and reports the bad
     # one) and the scrubber finds it too
     c.get_check("/cr", digests["/cr"])
@@ -159,10 +163,11 @@ def corrupt_replaced(c):
     wait_for("corrupt replica replaced", converged(c, 2 * n), RESTORE_BOUND_S)
     st = status(c)
     check(st["copies_done"] > copies_before, "no copy was made to replace the corrupt replica")
-    if os.path.exists(path):  # still there: it must be a good copy again (same bytes)
-        with open(path, "rb") as f:
-            f.seek(off)
-            check(f.read(1) == b, "the corrupt replica %s is still served" % path)
+    for r in replicas(holder):  # still there: it must be a good copy again (same bytes)
+        if r.id == bad.id:
+            with open(r.path, "rb") as f:
+                f.seek(r.data_off + at)
+                check(f.read(1) == b, "the corrupt replica %r is still served" % r)
     c.get_check("/cr", digests["/cr"])
     c.dfs_ok("rm", "--skip-trash", "/cr")
 
@@ -242,11 +247,9 @@ def full_cluster(c, held_before):
 def fsck_unreadable(c):
     """A goal-1 file whose only holder is down: fsck says unreadable and exits 1; the
     holder returns: healthy again (exit 0)."""
-    before = {d.name: set(glob.glob(os.path.join(c.dir, d.name, "chunks", "*", "*")))
-              for d in c.chunkds}
+    before = {d.name: replica_keys(d) for d in c.chunkds}
     digests = put_files(c, [("/lonely", MiB + 3)], 1)
-    holders = [d for d in c.chunkds
-               if set(glob.glob(os.path.join(c.dir, d.name, "chunks", "*", "*"))) - before[d.name]]
+    holders = [d for d in c.chunkds if replica_keys(d) - before[d.name]]
     check(len(holders) >= 1, "no chunkserver holds /lonely")
     for d in holders:
         d.kill9()
@@ -279,7 +282,7 @@ def main(t):
         t.case("kill -9 a chunkserver: replicas restored, trimmed when it returns",
                kill_restore_trim, c)
         t.case("setrep up and down converges", setrep_converges, c)
-        t.case("a corrupt chunk file is replaced", corrupt_replaced, c)
+        t.case("a corrupt chunk replica (file or packed) is replaced", corrupt_replaced, c)
         t.case("fsck: a file whose only replica is down is unreadable (exit 1)",
                fsck_unreadable, c)
     with t.cluster(chunkservers=3, name="repl-bal", heartbeat="200ms", dead_timeout="1500ms",

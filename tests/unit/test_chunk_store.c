@@ -26,6 +26,7 @@
 #include "common/errors.h"
 #include "common/fault.h"
 #include "common/log.h"
+#include "chunk_data.h"
 
 typedef struct {
   char dir[64];
@@ -52,22 +53,6 @@ static int teardown(void **state) {
   nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
   free(f);
   return 0;
-}
-
-static uint8_t *pattern(uint32_t len, unsigned seed) {
-  uint8_t *d = malloc(len ? len : 1);
-  uint32_t x = seed * 2654435761u + 1;
-  for (uint32_t i = 0; i < len; i++) {
-    x = x * 1103515245u + 12345u;
-    d[i] = (uint8_t)(x >> 16);
-  }
-  return d;
-}
-
-static int put(chunk_store *s, uint64_t id, uint64_t ver, const uint8_t *d, uint32_t len) {
-  uint32_t crcs[DFS_BLOCKS_PER_CHUNK];
-  dfs_block_crcs(d, len, crcs);
-  return chunk_store_write(s, id, ver, d, len, dfs_crc32c(0, d, len), crcs);
 }
 
 static void reopen(fixture *f) {
