@@ -158,7 +158,7 @@ class PerfRecord:
     """`perf record -a` started with its events off; on()/off() through a control fifo,
     so the samples cover exactly the time between them."""
 
-    def __init__(self, workdir, freq):
+    def __init__(self, workdir, freq, stack):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.ctl_path = os.path.join(workdir, "ctl.fifo")
@@ -170,7 +170,7 @@ class PerfRecord:
         # O_RDWR on a fifo never blocks: neither side waits for the other to open it
         self.ctl = os.open(self.ctl_path, os.O_RDWR)
         self.ack = os.open(self.ack_path, os.O_RDWR)
-        self.argv = ["perf", "record", "-a", "--call-graph", "dwarf", "-F", str(freq),
+        self.argv = ["perf", "record", "-a", "--call-graph", "dwarf,%d" % stack, "-F", str(freq),
                      "-m", "16M", "-D", "-1",
                      "--control", "fifo:%s,%s" % (self.ctl_path, self.ack_path),
                      "-o", os.path.join(workdir, "perf.data")]
@@ -461,7 +461,7 @@ class Profiler:
         workdir = os.path.join(self.out, w)
         if os.path.isdir(workdir):
             shutil.rmtree(workdir)
-        pr = PerfRecord(workdir, a.freq)
+        pr = PerfRecord(workdir, a.freq, a.stack)
         try:
             pr.command("disable")  # returns once perf is up and listening
             daemons = self.cl.pids()
@@ -552,8 +552,7 @@ class Profiler:
         if c["w"] in ("get", "get-small"):
             L.append("cold: %s" % ("sync + echo 3 > /proc/sys/vm/drop_caches before each run"
                                    if self.cold else "NOT cold (not root: drop_caches refused)"))
-        L.append("perf: %s" % " ".join(["perf record -a --call-graph dwarf -F", str(a.freq),
-                                         "-m 16M"]) +
+        L.append("perf: perf record -a --call-graph dwarf,%d -F %d -m 16M" % (a.stack, a.freq) +
                  ", events on only while the command ran (--control fifo)")
         L.append("")
         if c["base"]:
@@ -698,6 +697,9 @@ def main(argv):
     p.add_argument("--only", default=",".join(WORKLOADS),
                    help="workloads, comma-separated, of: " + ", ".join(WORKLOADS))
     p.add_argument("--freq", type=int, default=999, help="perf sampling rate in Hz (999)")
+    p.add_argument("--stack", type=int, default=32768,
+                   help="user stack bytes copied per sample for dwarf unwinding (32768: the "
+                        "CLI has frames with two 4 KiB paths, which 8192 cuts off)")
     p.add_argument("--top", type=int, default=14, help="hot spots listed per process (14)")
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the run without perf before each profiled run")
