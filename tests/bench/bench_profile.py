@@ -112,13 +112,14 @@ def snapshot(pids):
 
 def machine_cpu():
     """/proc/stat's cpu line in seconds: busy (user+nice+system+irq+softirq+steal),
-    iowait, idle."""
+    iowait, idle, steal (time the hypervisor gave this VM's CPUs to others)."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
     return {"busy": (user + nice + system + irq + softirq + steal) / CLK,
             "iowait": iowait / CLK, "idle": idle / CLK,
-            "user": (user + nice) / CLK, "system": (system + irq + softirq) / CLK}
+            "user": (user + nice) / CLK, "system": (system + irq + softirq) / CLK,
+            "steal": steal / CLK}
 
 
 def disks():
@@ -374,10 +375,12 @@ class Profiler:
                                stdin=subprocess.DEVNULL)
             tgz = [n for n in os.listdir(tmp) if n.endswith(".tgz")]
             if r.returncode != 0 or not tgz:
+                errs = [ln for ln in (r.stderr or r.stdout).splitlines()
+                        if ln.strip() and "complete log" not in ln]
                 self.template_note = ("no flame graphs: `npm pack %s` failed (registry "
-                                      "unreachable?): %s" % (TEMPLATE_PKG,
-                                                             (r.stderr or r.stdout).strip()
-                                                             .splitlines()[-1:]))
+                                      "unreachable?): %s" % (TEMPLATE_PKG, errs[0].strip()
+                                                             if errs else "exit %d" %
+                                                             r.returncode))
                 return
             with tarfile.open(os.path.join(tmp, tgz[0])) as t:
                 m = t.getmember("package/dist/templates/" + TEMPLATE_NAME)
@@ -573,11 +576,12 @@ class Profiler:
         cap = (os.cpu_count() or 1) * c["wall"]
         L.append("  dfs processes together: %.2f CPU s = %.0f%% of one CPU over the run"
                  % (ours, 100 * ours / c["wall"]))
-        L.append("  machine (/proc/stat): busy %.2f s (user %.2f, system+irq %.2f) of %.2f "
-                 "CPU s available, iowait %.2f s, idle %.2f s; busy outside the dfs "
-                 "processes and perf: %.2f s (kernel threads, other users)" % (
-                     m["busy"], m["user"], m["system"], cap, m["iowait"], m["idle"],
-                     m["busy"] - ours - sum(u + s for r, u, s, *_ in c["cpu"] if r == "perf")))
+        L.append("  machine (/proc/stat): busy %.2f s (user %.2f, system+irq %.2f, steal %.2f) "
+                 "of %.2f CPU s available, iowait %.2f s, idle %.2f s; user+system outside "
+                 "the dfs processes and perf: %.2f s (kernel threads, other users)" % (
+                     m["busy"], m["user"], m["system"], m["steal"], cap, m["iowait"],
+                     m["idle"], max(0.0, m["user"] + m["system"] - ours - sum(
+                         u + s for r, u, s, *_ in c["cpu"] if r == "perf"))))
         if c["disk"]:
             L.append("  disk: " + "; ".join(
                 "%s read %.0f MB, wrote %.0f MB, %.1f s busy writing" % (
