@@ -726,16 +726,27 @@ def main(argv):
     for b in ("metad", "chunkd", "dfs"):
         if not os.access(os.path.join(BIN, b), os.X_OK):
             sys.exit("bench profile: %s/%s not found; build first (or set DFS_BIN)" % (BIN, b))
-    pr = Profiler(a)
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt("signal %d" % sig)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    pr, ok = Profiler(a), False
     try:
         pr.run()
+        ok = True
     except (RuntimeError, OSError, KeyboardInterrupt) as e:
-        print("bench profile: failed: %s" % e, file=sys.stderr)
-        if pr.cl:
-            print(pr.cl.logs_tail(), file=sys.stderr)
+        try:  # stderr may be a closed pipe: the cluster is stopped whatever happens
+            print("bench profile: failed: %s" % e, file=sys.stderr)
+            if pr.cl:
+                print(pr.cl.logs_tail(), file=sys.stderr)
+        except OSError:
+            pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         pr.close()
+    if not ok:
         sys.exit(1)
-    pr.close()
 
 
 if __name__ == "__main__":
