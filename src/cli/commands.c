@@ -29,8 +29,8 @@ static const cli_command commands[] = {
      "committed at the end; REMOTE is required, a directory receives REMOTE/stdin).\n"
      "--replicas N copies (default 2; with fewer live chunkservers the file starts with\n"
      "fewer and a warning says so), --parallel K chunks (one file) or files (several)\n"
-     "in flight (default 16), --mode the permission bits (octal, or symbolic from 0644;\n"
-     "default: 0644 for a new file, the old file's bits for a replaced one).\n"
+     "in flight (default 16, several 32), --mode the permission bits (octal, or symbolic\n"
+     "from 0644; default: 0644 for a new file, the old file's bits for a replaced one).\n"
      "example: dfs put ./photo.jpg photos/ --mode 600    (-> ~/photos/photo.jpg)\n"
      "example: dfs put -r ./album photos/   (photos exists: -> ~/photos/album/...;\n"
      "                                        else ~/photos is the copy: ~/photos/...)\n"
@@ -50,7 +50,7 @@ static const cli_command commands[] = {
      "REMOTEDIR goes to LOCAL/REMOTEDIR; when it does not, LOCAL is created as the copy.\n"
      "A directory without -r is refused.\n"
      "A failing file is named, the others still land, and the exit status is 1.\n"
-     "--parallel K chunks (one file) or files (several) in flight (default 8).\n"
+     "--parallel K chunks (one file) or files (several) in flight (default 8, several 16).\n"
      "example: dfs get photos/photo.jpg /tmp/     dfs get 'photos/*.jpg' /tmp/\n"
      "example: dfs get -r photos/album /tmp/   (-> /tmp/album/...; /tmp/new: the copy)",
      cli_cmd_get},

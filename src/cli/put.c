@@ -9,6 +9,7 @@
  * instead of being sent; the summary says how many bytes were sent.
  * Several files or -r: batch_put.c, which uploads each file with put_upload. */
 #include <errno.h>
+#include <stddef.h>
 #include <isa-l/crc64.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -42,7 +43,11 @@
 #define ALLOC_BUSY_WAIT_MS 30000 /* how long an Alloc refused with DFS_EBUSY is retried */
 #define PUT_STREAM_BATCH 16 /* allocations per AllocReq for standard input (the rest of
                                the last batch is never used: it expires) */
-#define PUT_DEFAULT_PARALLEL 16 /* chunk workers (one file) or files in flight (several) */
+#define PUT_DEFAULT_PARALLEL 16 /* chunk workers of one file */
+#define PUT_BATCH_DEFAULT_PARALLEL 32 /* files in flight of a multi-file put: small files
+                                         wait on fsyncs and metad, not on the CPU, so
+                                         more in flight share more of each (measured:
+                                         1000 x 4 KiB, 16 -> 7600/s, 32 -> 9100/s) */
 
 
 typedef struct {
@@ -75,8 +80,7 @@ typedef struct {
   pthread_mutex_t lock;      /* guards everything below, and mc */
   meta_client *mc;
   uint64_t next_index;
-  put_alloc pool[PUT_BATCH];
-  size_t pool_n, pool_pos;
+  size_t pool_n, pool_pos;   /* pool[pool_pos..pool_n) holds allocations not yet used */
   uint64_t batched;          /* allocations obtained through batches so far */
   uint64_t exclude[256];
   size_t n_exclude;
@@ -84,7 +88,13 @@ typedef struct {
   int fail_rc;               /* DFS_E* of the failure */
   int fail_meta;             /* 1: the failure is a metad call (report with meta_report) */
   char fail_msg[768];
+  /* last, and not zeroed by put_job_init (285 KB: clearing it cost a small file more
+   * than its upload): only pool[pool_pos..pool_n) is ever read */
+  put_alloc pool[PUT_BATCH];
 } put_job;
+
+/* Zeroes every field of j but the allocation pool (see there). */
+static void put_job_init(put_job *j) { memset(j, 0, offsetof(put_job, pool)); }
 
 static void fail_locked(put_job *j, int rc, int meta, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -653,7 +663,7 @@ int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd,
   char err[768];
   int rc;
   put_job j;
-  memset(&j, 0, sizeof j);
+  put_job_init(&j);
   j.fd = fd;
   j.local = local;
   j.mc = mc;
@@ -786,7 +796,7 @@ static int put_stream(meta_client *mc, const put_opts *o, int fd, const char *re
                       uint32_t existing_mode) {
   char err[768];
   put_job j;
-  memset(&j, 0, sizeof j);
+  put_job_init(&j);
   j.fd = fd;
   j.local = "standard input";
   j.mc = mc;
@@ -906,7 +916,8 @@ int cli_cmd_put(cli_ctx *ctx, int argc, char **argv) {
   }
   int recursive = v[4].present || v[5].present;
   if (recursive || npos > 2) {
-    ret = put_batch_run(ctx, &o, recursive, pos, npos, parallel);
+    ret = put_batch_run(ctx, &o, recursive, pos, npos,
+                        v[2].present ? parallel : PUT_BATCH_DEFAULT_PARALLEL);
     goto out;
   }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/errors.h"
 
@@ -34,8 +35,26 @@ int dfs_random_bytes(void *buf, size_t len) {
 }
 
 uint64_t dfs_random_u64(void) {
+  /* Drawn from OpenSSL's generator 64 values at a time (per thread): a request id per
+   * small file made RAND_bytes' per-call locking a visible share of a batch put. A
+   * forked child (the shell runs each command in one) must not repeat its parent's
+   * values, request ids above all: the pool belongs to the process that filled it. */
+  static __thread uint64_t pool[64];
+  static __thread unsigned left;
+  static __thread pid_t owner;
+  pid_t me = getpid();
+  if (owner != me) left = 0;
+  if (left == 0 && dfs_random_bytes(pool, sizeof pool) == 0) {
+    left = 64;
+    owner = me;
+  }
+  if (left) {
+    uint64_t v = pool[--left];
+    pool[left] = 0; /* a value handed out is not kept around */
+    return v;
+  }
   uint64_t v = 0;
-  if (dfs_random_bytes(&v, sizeof v)) {
+  {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     v = (uint64_t)ts.tv_nsec * 6364136223846793005ULL ^ (uint64_t)ts.tv_sec;
