@@ -3,7 +3,8 @@
  * checked against metad's), report replicas that answered wrongly (bad CRC, missing
  * chunk; not unreachable servers) to metad, and pwrite into a temporary
  * file in the destination directory that is fsynced and renamed only when complete.
- * `-` writes to stdout in order with one reader. The temp file is fallocated up front and
+ * `-` writes to stdout in order (K readers fetch ahead, each chunk waits for its turn).
+ * The temp file is fallocated up front and
  * each chunk's writeback is started (sync_file_range) as soon as it is written, so the
  * final fsync has little left to do.
  * Several files (`get R1 R2 LOCALDIR`, `get -r REMOTEDIR [LOCALDIR]`): one process, K
@@ -84,7 +85,9 @@ typedef struct {
   pthread_mutex_t meta_lock;
 
   pthread_mutex_t lock;     /* guards below */
+  pthread_cond_t turn;      /* sequential: next_write moved on, or the job failed */
   uint64_t next_index;
+  uint64_t next_write;      /* sequential: the chunk whose bytes go out next */
   int failed;
   char fail_msg[1024];
   size_t n_bad;
@@ -129,6 +132,26 @@ static void fail(get_job *j, const char *fmt, ...) {
     vsnprintf(j->fail_msg, sizeof j->fail_msg, fmt, ap);
     va_end(ap);
   }
+  pthread_cond_broadcast(&j->turn); /* writers waiting for their turn give up */
+  pthread_mutex_unlock(&j->lock);
+}
+
+/* Sequential output (stdout): K workers fetch chunks ahead, each holding one in its
+ * buffer, and write them in order: a worker waits until the chunks before idx are out.
+ * Chunks are handed out in increasing order, so the one due next is always held by a
+ * worker: no deadlock, and at most K chunks wait in memory. 0, or -1 if the job failed. */
+static int wait_turn(get_job *j, uint64_t idx) {
+  pthread_mutex_lock(&j->lock);
+  while (j->next_write != idx && !j->failed) pthread_cond_wait(&j->turn, &j->lock);
+  int failed = j->failed;
+  pthread_mutex_unlock(&j->lock);
+  return failed ? -1 : 0;
+}
+
+static void done_turn(get_job *j) {
+  pthread_mutex_lock(&j->lock);
+  j->next_write++;
+  pthread_cond_broadcast(&j->turn);
   pthread_mutex_unlock(&j->lock);
 }
 
@@ -218,12 +241,16 @@ static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
          (unsigned long long)idx);
     return DFS_EUNAVAIL;
   }
-  /* Replicas in metad's order, but servers that were unreachable for an earlier chunk
-   * last (a dead server costs a connect timeout per try). */
-  size_t order[CLIENT_MAX_CHAIN], n = 0;
+  /* Replicas in metad's order rotated by the chunk id, so that the chunks of a file (and
+   * the files of a batch) are read from all their servers at once instead of all from
+   * the first listed; servers that were unreachable for an earlier chunk last (a dead
+   * server costs a connect timeout per try). */
+  size_t order[CLIENT_MAX_CHAIN], n = 0, first = (size_t)(c->id % c->n_rep);
   for (int pass = 0; pass < 2; pass++)
-    for (size_t r = 0; r < c->n_rep; r++)
+    for (size_t k = 0; k < c->n_rep; k++) {
+      size_t r = (first + k) % c->n_rep;
       if (is_dead(j, j->servers[c->rep[r]].server_id) == pass) order[n++] = r;
+    }
   for (size_t k = 0; k < n; k++) {
     const chunkd_addr *srv = &j->servers[c->rep[order[k]]];
     const uint8_t *cap = c->caps ? c->caps + (size_t)order[k] * c->cap_len : NULL;
@@ -234,7 +261,9 @@ static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
     int unreachable = rc == DFS_ECONN || rc == DFS_ETIMEDOUT || rc == DFS_ECLOSED;
     if (unreachable) mark_dead(j, srv->server_id);
     if (rc == 0) {
+      if (j->sequential && wait_turn(j, idx)) return DFS_EIO; /* another chunk failed */
       rc = write_full(j->out_fd, buf, c->len, idx * DFS_CHUNK_SIZE, j->sequential);
+      if (j->sequential) done_turn(j);
       if (rc) {
         fail(j, "write failed: %s", strerror(-rc));
         return DFS_EIO;
@@ -456,6 +485,7 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
   j.prog = shared ? shared : &j.own_prog;
   j.mc = mc;
   pthread_mutex_init(&j.lock, NULL);
+  pthread_cond_init(&j.turn, NULL);
   pthread_mutex_init(&j.meta_lock, NULL);
   int ret = CLI_FAIL, progress_on = 0, return_deferred = 0;
   pthread_t th[GET_MAX_PARALLEL];
@@ -467,8 +497,7 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
 
   if (to_stdout) {
     j.out_fd = STDOUT_FILENO;
-    j.sequential = 1;
-    parallel = 1;
+    j.sequential = 1; /* in order; --parallel workers still fetch ahead (wait_turn) */
   } else {
     char dir[DFS_PATH_MAX + 1], base[DFS_NAME_MAX + 1];
     snprintf(dir, sizeof dir, "%s", local);
@@ -507,7 +536,7 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
   if (parallel > j.nchunks) parallel = j.nchunks ? j.nchunks : 1;
   if (j.nchunks && parallel == 1 && cc && buf) {
     get_loop(&j, cc, buf);
-  } else if (j.sequential && j.nchunks) {
+  } else if (j.nchunks && parallel == 1) {
     get_worker(&j);
   } else {
     for (; j.nchunks && nth < parallel; nth++)
@@ -568,6 +597,7 @@ out:
   free(j.chunks);
   free(j.servers);
   pthread_mutex_destroy(&j.lock);
+  pthread_cond_destroy(&j.turn);
   pthread_mutex_destroy(&j.meta_lock);
   return ret;
 }
