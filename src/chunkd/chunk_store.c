@@ -39,7 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chunkd/chunk_crc.h"
 #include "chunkd/volumes.h"
 #include "common/array.h"
 #include "common/bytes.h"
@@ -720,7 +719,7 @@ int chunk_store_read(chunk_store *s, uint64_t id, uint64_t version, uint32_t off
   *out_len = length;
   if (crc) {
     if (offset == start && offset + length == end) /* block-aligned: no second pass */
-      *crc = chunk_crc_from_blocks(h.block_crcs + first, length);
+      *crc = dfs_crc32c_from_blocks(h.block_crcs + first, length);
     else
       *crc = dfs_crc32c(0, *data, length);
   }

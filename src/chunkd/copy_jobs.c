@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunkd/chunk_crc.h"
 #include "client_chunk.pb-c.h"
 #include "common.pb-c.h"
 #include "common/array.h"
@@ -167,7 +166,7 @@ static void store_run(uv_work_t *w) {
     uint32_t n = j->length - off < DFS_BLOCK_SIZE ? j->length - off : DFS_BLOCK_SIZE;
     blocks[b] = dfs_crc32c(0, p + off, n);
   }
-  uint32_t crc = chunk_crc_from_blocks(blocks, j->length);
+  uint32_t crc = dfs_crc32c_from_blocks(blocks, j->length);
   if (crc != j->crc) {
     j->rc = DFS_ECHECKSUM;
     snprintf(j->why, sizeof j->why, "source sent bytes with CRC32C %08x, the chunk has %08x", crc,

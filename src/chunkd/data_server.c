@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "client_chunk.pb-c.h"
-#include "chunkd/chunk_crc.h"
 #include "common.pb-c.h"
 #include "common/conn.h"
 #include "common/crc.h"
@@ -404,7 +403,7 @@ static int write_validate(const Dfs__WriteChunkReq *r, const dfs_msg *m, char *w
     }
   }
   /* The blocks match the data, so the whole CRC follows from them: no second pass. */
-  if (chunk_crc_from_blocks(crcs, r->length) != r->crc32c) {
+  if (dfs_crc32c_from_blocks(crcs, r->length) != r->crc32c) {
     snprintf(why, whysz, "whole-chunk CRC mismatch");
     return DFS_ECHECKSUM;
   }

@@ -264,7 +264,8 @@ static void exclude_server(put_job *j, uint64_t id) {
 static int put_store(put_job *j, chunk_conns *cc, const uint8_t *buf, uint32_t len,
                      uint64_t idx) {
   int rc;
-  uint32_t crc = dfs_crc32c(0, buf, len);
+  uint32_t blocks[DFS_BLOCKS_PER_CHUNK];
+  uint32_t crc = dfs_chunk_crcs(buf, len, blocks); /* one pass: block CRCs and whole CRC */
   uint64_t crc64 = crc64_ecma_refl(0, buf, len);
   char err[512] = "";
   for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
@@ -275,7 +276,7 @@ static int put_store(put_job *j, chunk_conns *cc, const uint8_t *buf, uint32_t l
     uint64_t failed = 0;
     size_t receipt_len = 0;
     rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len, crc,
-                     pc->servers, &pc->n_servers, pc->receipt, &receipt_len, &failed, err,
+                     blocks, pc->servers, &pc->n_servers, pc->receipt, &receipt_len, &failed, err,
                      sizeof err);
     if (rc == 0) {
       pc->receipt_len = (uint8_t)receipt_len;

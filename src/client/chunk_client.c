@@ -82,7 +82,8 @@ static void drop(chunk_conn_slot *s) {
  * against a healthy server. Returns dfs_sock_call's result (err filled on failure). */
 static int slot_call(chunk_conns *cc, const chunkd_addr *srv, unsigned timeout_ms, uint16_t type,
                      const ProtobufCMessage *req, const void *bulk, uint32_t bulk_len,
-                     dfs_msg *m, chunk_conn_slot **out, char *err, size_t errsz) {
+                     dfs_msg *m, uint8_t *bulk_dst, uint32_t bulk_cap, chunk_conn_slot **out,
+                     char *err, size_t errsz) {
   for (int attempt = 0;; attempt++) {
     *out = NULL;
     chunk_conn_slot *s = slot_for(cc, srv);
@@ -91,7 +92,7 @@ static int slot_call(chunk_conns *cc, const chunkd_addr *srv, unsigned timeout_m
     if (rc) return rc;
     *out = s;
     err[0] = '\0';
-    rc = dfs_sock_call(s->fd, type, req, bulk, bulk_len, m, err, errsz);
+    rc = dfs_sock_call_into(s->fd, type, req, bulk, bulk_len, m, bulk_dst, bulk_cap, err, errsz);
     if (rc == DFS_ECLOSED && reused && attempt == 0) {
       drop(s);
       continue;
@@ -109,9 +110,9 @@ static void fill_addr(Dfs__ServerAddr *a, const chunkd_addr *s) {
 
 int chunk_write(chunk_conns *cc, const chunkd_addr *chain, size_t n_chain, uint64_t id,
                 uint64_t version, const uint8_t *cap, size_t cap_len, const uint8_t *data,
-                uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored,
-                uint8_t receipt[DFS_RECEIPT_LEN], size_t *receipt_len, uint64_t *failed_server,
-                char *err, size_t errsz) {
+                uint32_t len, uint32_t crc, const uint32_t *given_blocks, uint64_t *stored_on,
+                size_t *n_stored, uint8_t receipt[DFS_RECEIPT_LEN], size_t *receipt_len,
+                uint64_t *failed_server, char *err, size_t errsz) {
   uint32_t blocks[DFS_BLOCKS_PER_CHUNK];
   Dfs__ServerAddr addrs[CLIENT_MAX_CHAIN];
   Dfs__ServerAddr *addrp[CLIENT_MAX_CHAIN];
@@ -134,8 +135,9 @@ int chunk_write(chunk_conns *cc, const chunkd_addr *chain, size_t n_chain, uint6
   req.version = version;
   req.length = len;
   req.crc32c = crc;
-  req.n_block_crc32c = dfs_block_crcs(data, len, blocks);
-  req.block_crc32c = blocks;
+  req.n_block_crc32c = (len + DFS_BLOCK_SIZE - 1) / DFS_BLOCK_SIZE;
+  if (!given_blocks) dfs_block_crcs(data, len, blocks);
+  req.block_crc32c = given_blocks ? (uint32_t *)given_blocks : blocks;
   for (size_t i = 1; i < n_chain; i++) {
     fill_addr(&addrs[i - 1], &chain[i]);
     addrp[i - 1] = &addrs[i - 1];
@@ -144,7 +146,7 @@ int chunk_write(chunk_conns *cc, const chunkd_addr *chain, size_t n_chain, uint6
   req.chain = addrp;
 
   rc = slot_call(cc, &chain[0], CLIENT_CHUNK_TIMEOUT_MS, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_WRITE,
-                 &req.base, data, len, &m, &s, err, errsz);
+                 &req.base, data, len, &m, NULL, 0, &s, err, errsz);
   if (rc && !s) goto err;
   if (rc) {
     char tmp[256];
@@ -211,7 +213,7 @@ int chunk_read(chunk_conns *cc, const chunkd_addr *srv, uint64_t id, uint64_t ve
   req.length = len;
 
   rc = slot_call(cc, srv, CLIENT_READ_TIMEOUT_MS, DFS__MSG_TYPE__MSG_CLIENT_TO_CHUNK_READ,
-                 &req.base, NULL, 0, &m, &s, err, errsz);
+                 &req.base, NULL, 0, &m, buf, len, &s, err, errsz);
   if (rc && !s) return rc;
   if (rc) {
     char tmp[256];
@@ -243,13 +245,13 @@ int chunk_read(chunk_conns *cc, const chunkd_addr *srv, uint64_t id, uint64_t ve
     rc = DFS_EPROTO;
     goto out;
   }
-  if (dfs_crc32c(0, m.bulk, len) != crc) {
+  if (dfs_crc32c(0, m.bulk, len) != crc) { /* m.bulk is buf: the reply was read into it */
     snprintf(err, errsz, "chunkserver %llu at %s:%d: checksum mismatch",
              (unsigned long long)srv->server_id, srv->host, srv->port);
     rc = DFS_ECHECKSUM;
     goto out;
   }
-  memcpy(buf, m.bulk, len);
+  if (m.bulk != buf) memcpy(buf, m.bulk, len);
   rc = 0;
 out:
   if (rep) dfs__read_chunk_rep__free_unpacked(rep, NULL);

@@ -33,6 +33,8 @@ void chunk_conns_init(chunk_conns *cc);
 void chunk_conns_close(chunk_conns *cc);  /* closes every socket, frees slots */
 
 /* Writes `len` bytes of chunk (id, version, whole CRC32C crc) to chain[0], which forwards to chain[1..].
+ * blocks: the data's 64 KiB block CRCs if the caller has them (dfs_chunk_crcs gives both
+ * in one pass), else NULL and they are computed here.
  * cap/cap_len: the write capability from metad (it signs exactly this chain: chunkd refuses
  * any other). On success returns 0 and fills
  * stored_on[0..*n_stored) (at most CLIENT_MAX_CHAIN) and receipt[0..*receipt_len) (the
@@ -41,9 +43,9 @@ void chunk_conns_close(chunk_conns *cc);  /* closes every socket, frees slots */
  * not attributed to a downstream server). */
 int chunk_write(chunk_conns *cc, const chunkd_addr *chain, size_t n_chain, uint64_t id,
                 uint64_t version, const uint8_t *cap, size_t cap_len, const uint8_t *data,
-                uint32_t len, uint32_t crc, uint64_t *stored_on, size_t *n_stored,
-                uint8_t receipt[DFS_RECEIPT_LEN], size_t *receipt_len, uint64_t *failed_server,
-                char *err, size_t errsz);
+                uint32_t len, uint32_t crc, const uint32_t *blocks, uint64_t *stored_on,
+                size_t *n_stored, uint8_t receipt[DFS_RECEIPT_LEN], size_t *receipt_len,
+                uint64_t *failed_server, char *err, size_t errsz);
 
 /* Reads the whole chunk (id, version) of `len` bytes from srv into buf (len bytes) and
  * verifies its length and CRC32C against `crc`. cap/cap_len: the read capability metad

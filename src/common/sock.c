@@ -112,7 +112,10 @@ int dfs_sock_send(int fd, uint16_t type, uint16_t flags, uint64_t req_id,
   return rc;
 }
 
-int dfs_sock_recv(int fd, const dfs_frame_limits *lim, dfs_msg *out) {
+/* dfs_sock_recv, with the bulk read straight into bulk_dst when it fits in bulk_cap
+ * bytes (then out->bulk = bulk_dst and out->buf holds only the payload). */
+static int recv_into(int fd, const dfs_frame_limits *lim, dfs_msg *out, uint8_t *bulk_dst,
+                     uint32_t bulk_cap) {
   static const dfs_frame_limits def = {DFS_MAX_PAYLOAD, DFS_MAX_BULK};
   uint8_t h[DFS_FRAME_HDR_LEN];
   memset(out, 0, sizeof *out);
@@ -120,23 +123,35 @@ int dfs_sock_recv(int fd, const dfs_frame_limits *lim, dfs_msg *out) {
   if (rc) return rc;
   rc = dfs_frame_decode_hdr(h, lim ? lim : &def, &out->hdr);
   if (rc) return rc;
-  size_t n = (size_t)out->hdr.payload_len + out->hdr.bulk_len;
+  int direct = bulk_dst && out->hdr.bulk_len && out->hdr.bulk_len <= bulk_cap;
+  size_t n = (size_t)out->hdr.payload_len + (direct ? 0 : out->hdr.bulk_len);
   out->buf = malloc(n ? n : 1);
   if (!out->buf) return DFS_ENOMEM;
   rc = read_all(fd, out->buf, n);
+  if (!rc && direct) rc = read_all(fd, bulk_dst, out->hdr.bulk_len);
   if (rc) { dfs_msg_free(out); return rc; }
   out->payload = out->buf;
-  out->bulk = out->hdr.bulk_len ? out->buf + out->hdr.payload_len : NULL;
+  out->bulk = !out->hdr.bulk_len ? NULL : direct ? bulk_dst : out->buf + out->hdr.payload_len;
   return 0;
+}
+
+int dfs_sock_recv(int fd, const dfs_frame_limits *lim, dfs_msg *out) {
+  return recv_into(fd, lim, out, NULL, 0);
 }
 
 int dfs_sock_call(int fd, uint16_t type, const ProtobufCMessage *payload, const void *bulk,
                   uint32_t bulk_len, dfs_msg *reply, char *err, size_t errsz) {
+  return dfs_sock_call_into(fd, type, payload, bulk, bulk_len, reply, NULL, 0, err, errsz);
+}
+
+int dfs_sock_call_into(int fd, uint16_t type, const ProtobufCMessage *payload, const void *bulk,
+                       uint32_t bulk_len, dfs_msg *reply, uint8_t *bulk_dst, uint32_t bulk_cap,
+                       char *err, size_t errsz) {
   static __thread uint64_t next_id;
   uint64_t id = ++next_id;
   int rc = dfs_sock_send(fd, type, 0, id, payload, bulk, bulk_len);
   if (rc) return rc;
-  rc = dfs_sock_recv(fd, NULL, reply);
+  rc = recv_into(fd, NULL, reply, bulk_dst, bulk_cap);
   if (rc) return rc;
   /* an error frame with request id 0 is the server refusing the connection itself (over
    * a connection cap, src/common/conn.h): report its message like any error reply */

@@ -22,6 +22,12 @@ int dfs_sock_connect(const char *host, int port, int timeout_ms);
  * an error other than a decoded error reply, the socket must be closed. */
 int dfs_sock_call(int fd, uint16_t type, const ProtobufCMessage *payload, const void *bulk,
                   uint32_t bulk_len, dfs_msg *reply, char *err, size_t errsz);
+/* dfs_sock_call whose reply bulk, if it is at most bulk_cap bytes, is read straight into
+ * bulk_dst (reply->bulk then points there, and the copy out of a message buffer is
+ * saved); a larger one goes to reply->buf as usual. */
+int dfs_sock_call_into(int fd, uint16_t type, const ProtobufCMessage *payload, const void *bulk,
+                       uint32_t bulk_len, dfs_msg *reply, uint8_t *bulk_dst, uint32_t bulk_cap,
+                       char *err, size_t errsz);
 /* Lower level: send one frame / receive one frame. */
 int dfs_sock_send(int fd, uint16_t type, uint16_t flags, uint64_t req_id,
                   const ProtobufCMessage *payload, const void *bulk, uint32_t bulk_len);

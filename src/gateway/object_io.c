@@ -228,7 +228,7 @@ static int store_chunk(gw_upload *u, chunk_conns *cc, const uint8_t *buf, uint32
     if (rc) break;
     uint64_t failed = 0;
     rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len,
-                     w.crc, w.servers, &w.n_servers, w.receipt, &w.receipt_len, &failed, err,
+                     w.crc, NULL, w.servers, &w.n_servers, w.receipt, &w.receipt_len, &failed, err,
                      sizeof err);
     if (rc == 0) {
       w.id = a.id;

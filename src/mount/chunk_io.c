@@ -317,7 +317,7 @@ int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const ui
     uint64_t failed = 0;
     __atomic_add_fetch(&m->allocs_used, 1, __ATOMIC_RELAXED);
     rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, data, len,
-                     out->crc32c, out->servers, &out->n_servers, out->receipt,
+                     out->crc32c, NULL, out->servers, &out->n_servers, out->receipt,
                      &out->receipt_len, &failed, last, sizeof last);
     if (rc == 0) {
       __atomic_add_fetch(&m->stored, 1, __ATOMIC_RELAXED);

@@ -8,7 +8,6 @@
 
 #include "auth.pb-c.h"
 #include "chunk_meta.pb-c.h"
-#include "chunkd/chunk_crc.h"
 #include "client_chunk.pb-c.h"
 #include "client_meta.pb-c.h"
 #include "common/cap.h"
@@ -231,7 +230,7 @@ static void gen_chunkd(void) {
   w.length = sizeof data;
   w.n_block_crc32c = 1;
   w.block_crc32c = crcs;
-  w.crc32c = chunk_crc_from_blocks(crcs, sizeof data);
+  w.crc32c = dfs_crc32c_from_blocks(crcs, sizeof data);
   Dfs__ReadChunkReq r = DFS__READ_CHUNK_REQ__INIT;
   r.capability.data = rcap;
   r.capability.len = sizeof rcap;

@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "chunkd/chunk_crc.h"
 #include "chunkd/chunk_store.h"
 #include "common/crc.h"
 

@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chunkd/chunk_crc.h"
 #include "chunkd/chunk_store.h"
 #include "common/crc.h"
 #include "common/errors.h"
@@ -246,13 +245,13 @@ static void test_crc_from_blocks(void **state) {
     uint8_t *d = pattern(sizes[i], 100 + i);
     uint32_t crcs[DFS_BLOCKS_PER_CHUNK];
     dfs_block_crcs(d, sizes[i], crcs);
-    assert_int_equal(chunk_crc_from_blocks(crcs, sizes[i]), dfs_crc32c(0, d, sizes[i]));
+    assert_int_equal(dfs_crc32c_from_blocks(crcs, sizes[i]), dfs_crc32c(0, d, sizes[i]));
     uint32_t cut = sizes[i] / 3;
     uint32_t head = dfs_crc32c(0, d, cut), tail = dfs_crc32c(0, d + cut, sizes[i] - cut);
-    assert_int_equal(chunk_crc_combine(head, tail, sizes[i] - cut), dfs_crc32c(0, d, sizes[i]));
+    assert_int_equal(dfs_crc32c_combine(head, tail, sizes[i] - cut), dfs_crc32c(0, d, sizes[i]));
     free(d);
   }
-  assert_int_equal(chunk_crc_from_blocks(NULL, 0), 0);
+  assert_int_equal(dfs_crc32c_from_blocks(NULL, 0), 0);
 }
 
 /* A chunk file cut short on disk is corrupt (not a crash through the mapping). */

@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chunkd/chunk_crc.h"
 #include "chunkd/chunk_store.h"
 #include "chunkd/volumes.h"
 #include "common/crc.h"
