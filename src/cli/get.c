@@ -183,6 +183,18 @@ static void mark_dead(get_job *j, uint64_t server_id) {
   pthread_mutex_unlock(&j->lock);
 }
 
+/* The process's umask, read once (reading it means setting it: two syscalls a file). */
+static mode_t g_umask;
+static pthread_once_t g_umask_once = PTHREAD_ONCE_INIT;
+static void read_umask(void) {
+  g_umask = umask(0);
+  umask(g_umask);
+}
+static mode_t process_umask(void) {
+  pthread_once(&g_umask_once, read_umask);
+  return g_umask;
+}
+
 static int write_full(int fd, const uint8_t *buf, size_t len, uint64_t off, int seq) {
   while (len) {
     ssize_t w = seq ? write(fd, buf, len) : pwrite(fd, buf, len, (off_t)off);
@@ -268,8 +280,9 @@ static int get_one(get_job *j, chunk_conns *cc, uint8_t *buf, uint64_t idx) {
         fail(j, "write failed: %s", strerror(-rc));
         return DFS_EIO;
       }
-      /* Start writeback now so the final fsync finds little left to do. */
-      if (!j->sequential)
+      /* Start writeback now so the final fsync finds little left to do (not for a file of
+       * one chunk: its one fsync, or its batch's syncfs, comes right after). */
+      if (!j->sequential && j->nchunks > 1)
         (void)sync_file_range(j->out_fd, (off_t)(idx * DFS_CHUNK_SIZE), c->len, SYNC_FILE_RANGE_WRITE);
       cli_progress_add(j->prog, c->len);
       return 0;
@@ -515,12 +528,12 @@ static int get_download(meta_client *mc, const char *remote, const char *local,
       goto out;
     }
     tmp->active = 1;
-    mode_t um = umask(0);
-    umask(um);
-    fchmod(j.out_fd, 0666 & ~um);
+    fchmod(j.out_fd, 0666 & ~process_umask());
     /* Reserve the blocks up front: workers write at disjoint offsets into a file that
-     * does not grow under them (a file system without fallocate just skips this). */
-    if (j.size && fallocate(j.out_fd, 0, 0, (off_t)j.size) != 0 && errno == ENOSPC) {
+     * does not grow under them (a file system without fallocate just skips this). A
+     * file of one chunk is one pwrite: nothing to reserve (a syscall per small file). */
+    if (j.size > DFS_CHUNK_SIZE && fallocate(j.out_fd, 0, 0, (off_t)j.size) != 0 &&
+        errno == ENOSPC) {
       cli_err("get", "%s: not enough local disk space for %llu bytes", local,
               (unsigned long long)j.size);
       goto out;
