@@ -1,6 +1,7 @@
-"""scripts/bench compare: the table of issue 18, dfs against MooseFS on this machine in
-one run, medians of --runs rounds with the ratio dfs / MooseFS of every figure next to
-the issue's aim.
+"""scripts/bench compare: issue 18's table, dfs against MooseFS on this machine in one run.
+
+Medians of --runs rounds, with the ratio dfs / MooseFS of every figure next to the
+issue's aim.
 
 Both systems run side by side, 3 data servers each, 2 copies of every chunk:
   - dfs: scripts/cluster up (authd, 1 metad, 3 chunkd, dfsgw idle; authentication on) in
@@ -69,12 +70,18 @@ META_CLIENTS = 16
 
 # name, label (formatted with the options), unit, aim: ("ratio", x) or ("abs", value)
 FIGURES = [
-    ("put", "put %(size)s, dd conv=fsync / dfs put", "MB/s", ("ratio", 3.0)),
-    ("get", "cold get %(size)s to /dev/null", "MB/s", ("ratio", 2.5)),
-    ("getfile", "cold get %(size)s into a file", "MB/s", ("ratio", 2.5)),
-    ("create", "create %(files)d x %(fsize)s, 1 process", "files/s", ("ratio", 10.0)),
-    ("read", "cold read %(files)d x %(fsize)s, 1 process", "files/s", ("ratio", 5.0)),
-    ("meta", "metadata creates, 16 clients", "ops/s", ("abs", 20000)),
+    ("put", "put %(size)s", "MB/s", ("ratio", 3.0),
+     "MooseFS `dd if=SRC of=MNT/f bs=1M conv=fsync`, dfs `dfs put SRC /f` (SRC page-cached)"),
+    ("get", "cold get %(size)s to /dev/null", "MB/s", ("ratio", 2.5),
+     "MooseFS `dd if=MNT/f of=/dev/null bs=1M`, dfs `dfs get /f - > /dev/null`"),
+    ("getfile", "cold get %(size)s into a file", "MB/s", ("ratio", 2.5),
+     "MooseFS `dd if=MNT/f of=LOCAL bs=1M`, dfs `dfs get /f LOCAL` (neither fsyncs)"),
+    ("create", "create %(files)d x %(fsize)s", "files/s", ("ratio", 10.0),
+     "MooseFS one Python process (open/write/close each), dfs one `dfs put -r DIR /dst`"),
+    ("read", "cold read %(files)d x %(fsize)s", "files/s", ("ratio", 5.0),
+     "MooseFS one Python process reading them, dfs one `dfs get -r /dst LOCALDIR`"),
+    ("meta", "metadata creates, 16 x %(metaops)d", "ops/s", ("abs", 20000),
+     "16 processes creating empty files on the mount / 16 bench_meta wire clients"),
 ]
 NAMES = [f[0] for f in FIGURES]
 TLS_FIGURES = ("put", "get", "getfile")
@@ -323,7 +330,7 @@ def main(argv):
     print("dfs: %s (binaries %s); MooseFS: %s; python %s"
           % (versions["dfs"], BIN, versions["moosefs"] or "-", versions["python"]), flush=True)
     names = {"size": human_size(a.size * MiB), "files": a.files,
-             "fsize": human_size(a.file_size)}
+             "fsize": human_size(a.file_size), "metaops": a.meta_ops}
     need_big = any(f in only for f in ("put", "get", "getfile"))
     need_small = any(f in only for f in ("create", "read"))
 
@@ -519,7 +526,7 @@ def main(argv):
 def report(a, only, names, res, rss, mfs, tls, mfs_error, cold_ok, versions):
     med = statistics.median
     rows = []
-    for name, label, unit, (kind, aim) in FIGURES:
+    for name, label, unit, (kind, aim), _ in FIGURES:
         if name not in only:
             continue
         d = med(res[name]["dfs"]) if res[name].get("dfs") else None
@@ -555,12 +562,16 @@ def report(a, only, names, res, rss, mfs, tls, mfs_error, cold_ok, versions):
                             for k in ("MooseFS", "dfs") if row["rounds"].get(k))
         print("| %s | %s | %s | %s | %s | %s |" % (row["label"], fmt(row["moosefs"]),
                                                   fmt(row["dfs"]), ratio, aim, rounds))
+    print()
+    for name, label, _, _, how in FIGURES:
+        if name in only:
+            print("  %-8s %s" % (name + ":", how))
     tls_cost = {}
     if tls:
         print()
         print("| TLS (dfs, same rounds) | dfs | dfs TLS | cost | all rounds (dfs / dfs TLS) |")
         print("|---|---|---|---|---|")
-        for name, label, unit, _ in FIGURES:
+        for name, label, unit, _, _ in FIGURES:
             if name not in only or name not in TLS_FIGURES:
                 continue
             d, t = med(res[name]["dfs"]), med(res[name]["dfs-tls"])
