@@ -344,26 +344,96 @@ static int write_durable(int fd, const uint8_t *hdr, const uint8_t *data, uint32
   return rc;
 }
 
-/* chunk_store_write for a chunk of at most pack_max bytes: one record appended to the
- * active volume, durable when volumes_append returns (a shared fdatasync). */
-static int write_packed(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
-                        uint32_t length, uint32_t crc) {
-  int64_t now = (int64_t)time(NULL);
-  vol_loc loc;
+/* The checks before a write: 1 if the same chunk is already stored (a retry), 0 to go
+ * on, or DFS_EBUSY / DFS_EEXIST / DFS_ESTALE / DFS_ENOSPACE (logged). */
+static int write_checks(chunk_store *s, uint64_t id, uint64_t version, uint32_t length,
+                        uint32_t crc) {
+  pthread_mutex_lock(&s->mu);
+  struct entry *e = idx_find(s, id);
+  int rc = 0;
+  if (e && e->info.version == version && e->deleting)
+    rc = DFS_EBUSY; /* not "already stored": the delete metad ordered is about to run */
+  else if (e && e->info.version == version)
+    rc = e->info.crc == crc ? 1 : DFS_EEXIST;
+  else if (e && e->info.version > version)
+    rc = DFS_ESTALE;
+  else if (s->capacity && s->used_bytes + CHUNK_HDR_SIZE + length + s->reserve > s->capacity)
+    rc = DFS_ENOSPACE;
+  uint64_t used = s->used_bytes, reserve = s->reserve;
+  pthread_mutex_unlock(&s->mu);
+  if (rc) return rc;
+  struct statvfs vfs;
+  if (statvfs(s->dir, &vfs) == 0 &&
+      (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)CHUNK_HDR_SIZE + length + reserve)
+    rc = DFS_ENOSPACE;
+  if (rc == DFS_ENOSPACE)
+    LOG_WARN("refusing chunk %016" PRIx64 ".%" PRIu64 " (%u bytes): this chunkserver is full "
+             "(%" PRIu64 " bytes used, data.reserve %" PRIu64 " bytes must stay free)",
+             id, version, length, used, reserve);
+  return rc;
+}
+
+int chunk_store_packs(const chunk_store *s, uint32_t length) { return length <= s->pack_max; }
+
+/* Appends the record of a checked packed write (fault hooks apply); *t filled. */
+static int append_packed(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
+                         uint32_t length, uint32_t crc, chunk_pack_ticket *t) {
   int rc;
+  memset(t, 0, sizeof *t);
+  t->id = id;
+  t->version = version;
+  t->length = length;
+  t->crc = crc;
+  t->mtime_s = (int64_t)time(NULL);
+  vol_loc loc = {0, 0};
   if (DFS_FAULT_HIT(DFS_FAULT_DISK_WRITE_EIO))
     rc = DFS_EIO;
   else if (DFS_FAULT_HIT(DFS_FAULT_DISK_WRITE_ENOSPC))
     rc = DFS_ENOSPACE;
   else
-    rc = volumes_append(s->vols, id, version, now, data, length, crc, &loc);
+    rc = volumes_append_nowait(s->vols, id, version, t->mtime_s, data, length, crc, &loc,
+                               &t->gen);
+  t->vol = loc.vol;
+  t->off = loc.off;
   if (rc) {
+    LOG_WARN("write of chunk %016" PRIx64 ".%" PRIu64 " to a volume of %s failed: %s", id,
+             version, s->dir, dfs_strerror(rc));
+    if (rc == DFS_EIO) io_error(s, "a chunk write");
+  }
+  return rc;
+}
+
+int chunk_store_pack_append(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
+                            uint32_t length, uint32_t crc, chunk_pack_ticket *t) {
+  memset(t, 0, sizeof *t);
+  if (length > s->pack_max || version == 0) return DFS_EINVAL;
+  int rc = write_checks(s, id, version, length, crc);
+  if (rc == 1) {
+    t->done = 1; /* a retry of a write already done */
+    return 0;
+  }
+  return rc ? rc : append_packed(s, id, version, data, length, crc, t);
+}
+
+int chunk_store_pack_sync(chunk_store *s, uint64_t *durable) {
+  return volumes_sync(s->vols, durable);
+}
+
+int chunk_store_pack_commit(chunk_store *s, const chunk_pack_ticket *t, int sync_rc) {
+  if (t->done) return 0;
+  vol_loc loc = {t->vol, t->off};
+  uint64_t id = t->id, version = t->version;
+  uint32_t length = t->length;
+  int rc = sync_rc;
+  if (rc) {
+    volumes_dead(s->vols, loc, length); /* written, never durable */
     LOG_WARN("write of chunk %016" PRIx64 ".%" PRIu64 " to a volume of %s failed: %s", id,
              version, s->dir, dfs_strerror(rc));
     if (rc == DFS_EIO) io_error(s, "a chunk write");
     return rc;
   }
-  chunk_info ci = {.id = id, .version = version, .length = length, .crc = crc, .mtime_s = now};
+  chunk_info ci = {
+      .id = id, .version = version, .length = length, .crc = t->crc, .mtime_s = t->mtime_s};
   struct entry old;
   pthread_mutex_lock(&s->mu);
   struct entry *e = idx_find(s, id);
@@ -385,37 +455,21 @@ static int write_packed(chunk_store *s, uint64_t id, uint64_t version, const uin
   return 0;
 }
 
+/* chunk_store_write for a chunk of at most pack_max bytes (checks done): one record
+ * appended to the active volume, durable after a shared fdatasync, then indexed. */
+static int write_packed(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
+                        uint32_t length, uint32_t crc) {
+  chunk_pack_ticket t;
+  int rc = append_packed(s, id, version, data, length, crc, &t);
+  return rc ? rc : chunk_store_pack_commit(s, &t, volumes_wait(s->vols, t.gen));
+}
+
 int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
                       uint32_t length, uint32_t crc, const uint32_t *block_crcs) {
   char tmp[PATH_SZ], final[PATH_SZ];
   int fd = -1, rc, tmp_made = 0;
   if (length > DFS_CHUNK_SIZE || version == 0) return DFS_EINVAL;
-
-  pthread_mutex_lock(&s->mu);
-  struct entry *e = idx_find(s, id);
-  rc = 0;
-  if (e && e->info.version == version && e->deleting)
-    rc = DFS_EBUSY; /* not "already stored": the delete metad ordered is about to run */
-  else if (e && e->info.version == version)
-    rc = e->info.crc == crc ? 1 : DFS_EEXIST;
-  else if (e && e->info.version > version)
-    rc = DFS_ESTALE;
-  else if (s->capacity && s->used_bytes + CHUNK_HDR_SIZE + length + s->reserve > s->capacity)
-    rc = DFS_ENOSPACE;
-  uint64_t used = s->used_bytes, reserve = s->reserve;
-  pthread_mutex_unlock(&s->mu);
-  if (rc == 1) return 0; /* a retry of a write already done */
-  struct statvfs vfs;
-  if (!rc && statvfs(s->dir, &vfs) == 0 &&
-      (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)CHUNK_HDR_SIZE + length + reserve)
-    rc = DFS_ENOSPACE;
-  if (rc == DFS_ENOSPACE) {
-    LOG_WARN("refusing chunk %016" PRIx64 ".%" PRIu64 " (%u bytes): this chunkserver is full "
-             "(%" PRIu64 " bytes used, data.reserve %" PRIu64 " bytes must stay free)",
-             id, version, length, used, reserve);
-    return rc;
-  }
-  if (rc) return rc;
+  if ((rc = write_checks(s, id, version, length, crc))) return rc == 1 ? 0 : rc;
   if (length <= s->pack_max) return write_packed(s, id, version, data, length, crc);
 
   if ((rc = chunk_store_path(s, id, version, final, sizeof final))) return rc;

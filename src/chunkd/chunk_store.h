@@ -92,6 +92,38 @@ const char *chunk_store_uuid(const chunk_store *s);
 int chunk_store_write(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
                       uint32_t length, uint32_t crc, const uint32_t *block_crcs);
 
+/* A packed write in two steps, for the loop thread (data_server.c), which must not wait
+ * for the disk's flush: chunk_store_pack_append does the checks of chunk_store_write and
+ * writes the record into the page cache (no sync), chunk_store_pack_sync (on a thread of
+ * its own: it blocks) makes every appended record durable, and chunk_store_pack_commit
+ * indexes the chunk once a sync covering its ticket returned. The one-step
+ * chunk_store_write does the same with a blocking wait. */
+typedef struct {
+  uint64_t id, version;
+  uint32_t length, crc;
+  int64_t mtime_s;
+  uint32_t vol; /* where the record went (volumes.h) */
+  uint64_t off;
+  uint64_t gen; /* durable once chunk_store_pack_sync reports *durable >= gen */
+  int done;     /* nothing was written: the same chunk is already stored */
+} chunk_pack_ticket;
+
+/* 1 if a chunk of `length` bytes is packed into a volume (length <= pack_max). No I/O. */
+int chunk_store_packs(const chunk_store *s, uint32_t length);
+/* Checks as chunk_store_write, then appends the record without a sync. 0 with *t (t->done:
+ * already stored, nothing to wait for), or the DFS_E* chunk_store_write would return.
+ * Quick (one write into the page cache and a statvfs): may run on the loop thread. */
+int chunk_store_pack_append(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
+                            uint32_t length, uint32_t crc, chunk_pack_ticket *t);
+/* Makes every record appended so far durable (shares a running fdatasync when it covers
+ * them); *durable = the generation now durable. 0 or the sticky DFS_E* of a failed
+ * fdatasync. Blocks: a thread of its own or the thread pool. */
+int chunk_store_pack_sync(chunk_store *s, uint64_t *durable);
+/* Ends a packed write: sync_rc is the result of the sync that covered t->gen. Indexes the
+ * chunk (0) or, if the sync failed, counts the record dead and returns sync_rc; also
+ * DFS_ESTALE if a newer version was stored meanwhile. No disk wait. */
+int chunk_store_pack_commit(chunk_store *s, const chunk_pack_ticket *t, int sync_rc);
+
 /* The bytes of a read: a read-only mapping of the chunk file (no copy out of the page
  * cache) or, if mapping failed, a heap block. Owned by the caller from a successful
  * chunk_store_read until chunk_buf_release; any thread. */

@@ -33,6 +33,7 @@ typedef struct {
    * corrupt_ud: reported soon, see there; may be NULL). */
   void (*chunk_stored)(void *ud);
   struct copy_jobs *copies; /* the copy-job executor (copy_jobs.h; owned by main.c) */
+  struct pack_syncer *pack_sync; /* flushes packed writes (pack_sync.h; owned by main.c) */
 } chunkd_state;
 
 /* uv_queue_work that counts the item in st->work_inflight, so that shutdown can wait

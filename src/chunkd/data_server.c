@@ -1,7 +1,9 @@
 /* WriteChunk / ReadChunk service of chunkd (see data_server.h and docs/internals.md).
  *
  * A write, once validated, runs two legs at the same time on the received buffer (no
- * copy): the disk leg (chunk_store_write on the thread pool) and, if the chain is not
+ * copy): the disk leg (chunk_store_write on the thread pool; a chunk small enough to be
+ * packed is appended on the loop thread and waits for the pack syncer's flush,
+ * pack_sync.h) and, if the chain is not
  * empty, the forward leg (dfs_conn_call to chain[0] with chain[1..]; the bulk is the
  * same buffer). The op counts its outstanding legs in `pending`:
  *   1 (setup) + 1 (disk) [+ 1 (forward reply) + 1 (forward bulk released)]
@@ -14,7 +16,10 @@
  * each, dropped when they are evicted or the server stops. */
 #include "chunkd/data_server.h"
 
+#include "chunkd/pack_sync.h"
+
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +208,8 @@ struct write_op {
   dfs_msg msg; /* owned: payload + the chunk bytes */
   Dfs__WriteChunkReq *req;
   uv_work_t work;
+  chunk_pack_ticket pack;  /* a packed chunk: its record, waiting for a flush */
+  pack_waiter pack_wait;
   int pending;
   int disk_rc;
   int down_rc;
@@ -284,6 +291,39 @@ static void write_work_done(uv_work_t *w, int status) {
   if (status < 0 && !op->disk_rc) op->disk_rc = DFS_EINTERNAL;
   if (!op->disk_rc && op->ds->st->chunk_stored) op->ds->st->chunk_stored(op->ds->st->corrupt_ud);
   write_op_put(op);
+}
+
+/* A packed chunk's flush is done (loop thread): index it, the disk leg ends. */
+static void write_packed_flushed(pack_waiter *w, int rc) {
+  struct write_op *op = (struct write_op *)((char *)w - offsetof(struct write_op, pack_wait));
+  op->disk_rc = chunk_store_pack_commit(op->ds->st->store, &op->pack, rc);
+  if (!op->disk_rc && op->ds->st->chunk_stored) op->ds->st->chunk_stored(op->ds->st->corrupt_ud);
+  write_op_put(op);
+}
+
+/* The disk leg of a write: a small chunk is appended right here (a write into the page
+ * cache) and waits for the pack syncer's next flush; any other goes to the thread pool
+ * (chunk_store_write: its own file and fdatasync). */
+static void write_disk_start(struct write_op *op) {
+  data_server *ds = op->ds;
+  Dfs__WriteChunkReq *r = op->req;
+  if (ds->st->pack_sync && chunk_store_packs(ds->st->store, r->length)) {
+    op->disk_rc = chunk_store_pack_append(ds->st->store, r->chunk_id, r->version, op->msg.bulk,
+                                          r->length, r->crc32c, &op->pack);
+    if (op->disk_rc || op->pack.done) {
+      op->pending--;
+      return;
+    }
+    op->pack_wait.gen = op->pack.gen;
+    op->pack_wait.cb = write_packed_flushed;
+    pack_syncer_wait(ds->st->pack_sync, &op->pack_wait);
+    return;
+  }
+  op->work.data = op;
+  if (chunkd_queue_work(ds->st, &op->work, write_work, write_work_done) < 0) {
+    op->disk_rc = DFS_EINTERNAL;
+    op->pending--;
+  }
 }
 
 static void forward_bulk_released(void *bulk, void *ud) { write_op_put(ud); }
@@ -443,12 +483,7 @@ static void handle_write(data_server *ds, dfs_conn *c, dfs_msg *m) {
   op->req = r;
   op->t0 = dfs_now_ms();
   op->pending = 2; /* setup + disk */
-  op->work.data = op;
-  rc = chunkd_queue_work(ds->st, &op->work, write_work, write_work_done);
-  if (rc < 0) {
-    op->disk_rc = DFS_EINTERNAL;
-    op->pending--;
-  }
+  write_disk_start(op);
   if (r->n_chain) forward_start(op);
   write_op_put(op); /* setup done */
   return;

@@ -13,6 +13,7 @@
 #include "chunkd/copy_jobs.h"
 #include "chunkd/data_server.h"
 #include "chunkd/meta_link.h"
+#include "chunkd/pack_sync.h"
 #include "chunkd/scrubber.h"
 #include "common/config.h"
 #include "common/daemon.h"
@@ -259,7 +260,12 @@ static void open_done(uv_work_t *w, int status) {
     goto fail;
   }
   if (m->shutting_down) return; /* a signal came during the scan */
-  int rc = data_server_start(&m->st, m->o.listen_host, m->o.listen_port, &m->ds);
+  int rc = pack_syncer_start(&m->st, &m->st.pack_sync);
+  if (rc) {
+    LOG_ERROR("cannot start the volume flush thread: %s", dfs_strerror(rc));
+    goto fail;
+  }
+  rc = data_server_start(&m->st, m->o.listen_host, m->o.listen_port, &m->ds);
   if (rc) { /* conn.c has logged the system's reason for EEXIST/EIO */
     if (rc != DFS_EEXIST && rc != DFS_EIO)
       LOG_ERROR("cannot listen on %s:%d: %s", m->o.listen_host, m->o.listen_port,
@@ -345,6 +351,9 @@ int main(int argc, char **argv) {
   /* Stopped with thread-pool items still running (meta link, scrubber): let them finish
    * before the store goes away. New requests meanwhile get DFS_EUNAVAIL. */
   while (m.st.work_inflight) uv_run(loop, UV_RUN_ONCE);
+  pack_syncer_stop(m.st.pack_sync); /* no writes come any more: flush, close its handle */
+  uv_run(loop, UV_RUN_NOWAIT);
+  pack_syncer_free(m.st.pack_sync);
 
   /* Stopped: either drained after a signal or a start-up failure. Open client
    * connections are left to the process exit. */

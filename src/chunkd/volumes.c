@@ -158,11 +158,10 @@ static int rotate(volumes *v) {
 
 /* ---- group commit ------------------------------------------------------------------ */
 
-/* Waits until every write that finished before this call is durable: becomes the
- * leader (fdatasync of every dirty volume) if no sync is running, else waits for the
- * running one and, if it started too early, the next. Caller holds mu. */
-static int sync_writes(volumes *v) {
-  uint64_t my = ++v->req;
+/* Waits until generation `my` (and every earlier one) is durable: becomes the leader
+ * (fdatasync of every dirty volume) if no sync is running, else waits for the running
+ * one and, if it started too early, the next. Caller holds mu. */
+static int wait_durable(volumes *v, uint64_t my) {
   while (v->done < my && !v->sync_err) {
     if (v->syncing) {
       pthread_cond_wait(&v->cv, &v->mu);
@@ -198,6 +197,9 @@ static int sync_writes(volumes *v) {
   }
   return v->done >= my ? 0 : v->sync_err;
 }
+
+/* Waits until every write that finished before this call is durable. Caller holds mu. */
+static int sync_writes(volumes *v) { return wait_durable(v, ++v->req); }
 
 static void mark_dirty(volumes *v, struct vol *x) { /* caller holds mu */
   if (x->dirty) return;
@@ -264,19 +266,44 @@ static int append_record(volumes *v, const vol_rec *r, const uint8_t *data, vol_
   return rc; /* a failed write leaves a gap that the scan skips over */
 }
 
-int volumes_append(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
-                   const uint8_t *data, uint32_t length, uint32_t crc, vol_loc *loc) {
+int volumes_append_nowait(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
+                          const uint8_t *data, uint32_t length, uint32_t crc, vol_loc *loc,
+                          uint64_t *gen) {
   if (length > 65536) return DFS_EINVAL;
   vol_rec r = {.type = VOL_REC_PUT, .id = id, .version = version, .mtime_s = mtime_s,
                .length = length, .crc = crc};
   int rc = append_record(v, &r, data, loc);
+  if (rc) return rc;
   pthread_mutex_lock(&v->mu);
-  if (!rc) rc = sync_writes(v);
-  if (!rc) {
-    struct vol *x = find(v, loc->vol);
-    if (x) x->live += vol_rec_size(length);
-  }
+  *gen = ++v->req; /* after the write: a sync that covers gen covers these bytes */
+  struct vol *x = find(v, loc->vol);
+  if (x) x->live += vol_rec_size(length);
   pthread_mutex_unlock(&v->mu);
+  return 0;
+}
+
+int volumes_wait(volumes *v, uint64_t gen) {
+  pthread_mutex_lock(&v->mu);
+  int rc = wait_durable(v, gen);
+  pthread_mutex_unlock(&v->mu);
+  return rc;
+}
+
+int volumes_sync(volumes *v, uint64_t *durable) {
+  pthread_mutex_lock(&v->mu);
+  int rc = wait_durable(v, v->req);
+  *durable = v->done;
+  pthread_mutex_unlock(&v->mu);
+  return rc;
+}
+
+int volumes_append(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
+                   const uint8_t *data, uint32_t length, uint32_t crc, vol_loc *loc) {
+  uint64_t gen;
+  int rc = volumes_append_nowait(v, id, version, mtime_s, data, length, crc, loc, &gen);
+  if (rc) return rc;
+  rc = volumes_wait(v, gen);
+  if (rc) volumes_dead(v, *loc, length); /* written, never durable: not live */
   return rc;
 }
 

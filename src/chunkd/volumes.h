@@ -69,6 +69,19 @@ int volumes_scan(volumes *v, vol_scan_fn fn, void *arg);
 /* Appends a put record and makes it durable. 0 and *loc, DFS_ENOSPACE, DFS_EIO. */
 int volumes_append(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
                    const uint8_t *data, uint32_t length, uint32_t crc, vol_loc *loc);
+/* The same in two steps, for a caller that must not block on the disk's flush (chunkd's
+ * loop thread): volumes_append_nowait writes the record (into the page cache) and gives
+ * its generation *gen; it is durable once volumes_wait(v, gen) or a volumes_sync that
+ * reports *durable >= gen returned 0. On a failed sync the record is the caller's to
+ * count dead (volumes_dead). */
+int volumes_append_nowait(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
+                          const uint8_t *data, uint32_t length, uint32_t crc, vol_loc *loc,
+                          uint64_t *gen);
+/* Blocks until generation gen is durable. 0 or the (sticky) DFS_E* of a failed fdatasync. */
+int volumes_wait(volumes *v, uint64_t gen);
+/* Makes every write finished so far durable (shares a running fdatasync if it covers
+ * them) and sets *durable to the generation now durable. 0 or the sticky DFS_E*. */
+int volumes_sync(volumes *v, uint64_t *durable);
 /* Appends a delete record for (id, version) whose put is in volume target (no sync). */
 int volumes_append_delete(volumes *v, uint64_t id, uint64_t version, uint32_t target);
 
