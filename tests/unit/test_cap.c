@@ -6,10 +6,54 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "common/cap.h"
 #include "common/errors.h"
+
+/* dfs_hmac_sha256 keeps a keyed context per thread: it must give RFC 4231's answer, and
+ * the one-shot HMAC()'s for keys that change between calls, in several threads. */
+static void hmac_rounds(void) {
+  static const uint8_t k1[20] = {0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+                                 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b};
+  static const uint8_t want1[32] = {0xb0, 0x34, 0x4c, 0x61, 0xd8, 0xdb, 0x38, 0x53, 0x5c, 0xa8, 0xaf,
+                                    0xce, 0xaf, 0x0b, 0xf1, 0x2b, 0x88, 0x1d, 0xc2, 0x00, 0xc9, 0x83,
+                                    0x3d, 0xa7, 0x26, 0xe9, 0x37, 0x6c, 0x2e, 0x32, 0xcf, 0xf7};
+  uint8_t out[32], ref[32], k2[32], k3[100];
+  unsigned n;
+  for (int i = 0; i < 32; i++) k2[i] = (uint8_t)(i * 7 + 1);
+  for (int i = 0; i < 100; i++) k3[i] = (uint8_t)i; /* longer than the cache keeps */
+  for (int round = 0; round < 50; round++) {
+    dfs_hmac_sha256(k1, sizeof k1, (const uint8_t *)"Hi There", 8, out);
+    assert_memory_equal(out, want1, 32);
+    uint8_t msg[64];
+    for (int i = 0; i < 64; i++) msg[i] = (uint8_t)(round + i);
+    const uint8_t *keys[] = {k2, k3, k2, k1};
+    const size_t lens[] = {sizeof k2, sizeof k3, sizeof k2, sizeof k1};
+    for (int k = 0; k < 4; k++) {
+      dfs_hmac_sha256(keys[k], lens[k], msg, (size_t)(round % 64), out);
+      HMAC(EVP_sha256(), keys[k], (int)lens[k], msg, (size_t)(round % 64), ref, &n);
+      assert_memory_equal(out, ref, 32);
+    }
+  }
+}
+
+static void *hmac_thread(void *arg) {
+  (void)arg;
+  hmac_rounds();
+  return NULL;
+}
+
+static void test_hmac_cached_context(void **state) {
+  (void)state;
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, hmac_thread, NULL), 0);
+  hmac_rounds();
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+}
 
 static void test_read_cap(void **state) {
   uint8_t key[DFS_CAP_KEY_LEN], other[DFS_CAP_KEY_LEN], cap[DFS_CAP_READ_LEN];
@@ -117,6 +161,7 @@ static void test_write_cap(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_read_cap), cmocka_unit_test(test_write_cap)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_read_cap), cmocka_unit_test(test_write_cap),
+                                     cmocka_unit_test(test_hmac_cached_context)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
