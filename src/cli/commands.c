@@ -50,7 +50,7 @@ static const cli_command commands[] = {
      "REMOTEDIR goes to LOCAL/REMOTEDIR; when it does not, LOCAL is created as the copy.\n"
      "A directory without -r is refused.\n"
      "A failing file is named, the others still land, and the exit status is 1.\n"
-     "--parallel K chunks (one file) or files (several) in flight (default 8, several 16).\n"
+     "--parallel K chunks (one file) or files (several) in flight (default 16).\n"
      "example: dfs get photos/photo.jpg /tmp/     dfs get 'photos/*.jpg' /tmp/\n"
      "example: dfs get -r photos/album /tmp/   (-> /tmp/album/...; /tmp/new: the copy)",
      cli_cmd_get},

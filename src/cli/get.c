@@ -45,9 +45,9 @@
 
 #define GET_PAGE 1024
 #define GET_MAX_PARALLEL 64
-#define GET_DEFAULT_PARALLEL 8
-#define GET_BATCH_DEFAULT_PARALLEL 16 /* files in flight of a multi-file get (measured:
-                                         1000 x 4 KiB cold, 8 -> 7400/s, 16 -> 8700/s) */
+#define GET_DEFAULT_PARALLEL 16 /* chunks (one file) or files (several) in flight; measured
+                                   against 8: 1 GiB cold to /dev/null 1450 -> 1540 MB/s,
+                                   into a file 740 -> 830; 1000 x 4 KiB 7400 -> 8700/s */
 #define GET_PENDING 16 /* multi-file get: complete files per worker awaiting one sync */
 #define GET_MAX_BAD 1024
 
@@ -935,8 +935,7 @@ int cli_cmd_get(cli_ctx *ctx, int argc, char **argv) {
   /* Every pattern is expanded before anything is downloaded. */
   if (cli_remote_glob_all(ctx, "get", pos, nsrc, &g)) goto out;
   if (recursive || g.n > 1 || nsrc > 1) {
-    ret = get_batch_run(ctx, recursive, g.paths, g.n, dest ? dest : ".",
-                        v[0].present ? parallel : GET_BATCH_DEFAULT_PARALLEL, no_clobber);
+    ret = get_batch_run(ctx, recursive, g.paths, g.n, dest ? dest : ".", parallel, no_clobber);
     goto out;
   }
   snprintf(remote, sizeof remote, "%s", g.paths[0]);
