@@ -75,7 +75,8 @@ FIGURES = [
     ("get", "cold get %(size)s to /dev/null", "MB/s", ("ratio", 2.5),
      "MooseFS `dd if=MNT/f of=/dev/null bs=1M`, dfs `dfs get /f - > /dev/null`"),
     ("getfile", "cold get %(size)s into a file", "MB/s", ("ratio", 2.5),
-     "MooseFS `dd if=MNT/f of=LOCAL bs=1M`, dfs `dfs get /f LOCAL` (neither fsyncs)"),
+     "MooseFS `dd if=MNT/f of=LOCAL bs=1M`, dfs `dfs get /f LOCAL` (dfs fsyncs the file "
+     "before it renames it into place, dd does not)"),
     ("create", "create %(files)d x %(fsize)s", "files/s", ("ratio", 10.0),
      "MooseFS one Python process (open/write/close each), dfs one `dfs put -r DIR /dst`"),
     ("read", "cold read %(files)d x %(fsize)s", "files/s", ("ratio", 5.0),
