@@ -261,6 +261,15 @@ int put_batch_run(cli_ctx *ctx, const put_opts *o, int recursive, const char **p
   pthread_mutex_init(&b.pool.lock, NULL);
   for (size_t i = 0; i < l.n_files; i++)
     b.pool.left += (l.files[i].size + DFS_CHUNK_SIZE - 1) / DFS_CHUNK_SIZE;
+  b.pool.cap = b.pool.left > PUT_POOL_BATCH ? PUT_POOL_BATCH : b.pool.left ? b.pool.left : 1;
+  b.pool.a = calloc(b.pool.cap, sizeof *b.pool.a);
+  if (!b.pool.a) {
+    cli_err("put", "out of memory");
+    pthread_mutex_destroy(&b.lock);
+    pthread_mutex_destroy(&b.pool.lock);
+    free(b.known);
+    goto out;
+  }
   uint64_t t0 = dfs_now_ms();
   put_list_parents(&b, ctx->mc);
   cli_progress_init_multi(&b.prog, "put", l.n_files, l.total_bytes, o->quiet);

@@ -116,6 +116,9 @@ static void alloc_free(put_alloc *a) {
 
 void put_pool_release(put_pool *p) {
   for (size_t i = p->pos; i < p->n; i++) alloc_free(&p->a[i]);
+  free(p->a);
+  p->a = NULL;
+  p->cap = 0;
   p->n = p->pos = 0;
 }
 
@@ -214,7 +217,7 @@ static int take_alloc(put_job *j, int retry, put_alloc *a, const char *last_err)
     put_pool *p = j->spool;
     pthread_mutex_lock(&p->lock);
     if (p->pos == p->n) {
-      uint64_t want = p->left > PUT_BATCH ? PUT_BATCH : p->left;
+      uint64_t want = p->left > p->cap ? p->cap : p->left;
       if (want == 0) want = 1; /* files grew since they were listed */
       rc = alloc_locked(j, (uint32_t)want, p->a, NULL);
       if (rc == 0) {

@@ -13,7 +13,10 @@
 #include "client/meta_client.h"
 #include "cli/progress.h"
 
-#define PUT_BATCH 64        /* chunk allocations per AllocReq */
+#define PUT_BATCH 64        /* chunk allocations per AllocReq (one file) */
+#define PUT_POOL_BATCH 256  /* ... of a multi-file put's shared pool (metad's most per
+                               AllocReq): every worker waits while it is refilled, so
+                               fewer refills for 1000 small files (16 -> 4) */
 #define PUT_MAX_PARALLEL 64
 
 typedef struct {
@@ -27,10 +30,11 @@ typedef struct {
 } put_alloc;
 
 /* Allocations shared by every file of a multi-file put (small files need one chunk
- * each: one AllocReq serves up to PUT_BATCH of them). */
+ * each: one AllocReq serves up to `cap` (<= PUT_POOL_BATCH) of them). */
 typedef struct {
   pthread_mutex_t lock;      /* guards below; taken inside a put_job's lock */
-  put_alloc a[PUT_BATCH];
+  put_alloc *a;              /* cap entries (owned; put_pool_release frees it) */
+  size_t cap;
   size_t n, pos;
   uint64_t left;             /* chunks of the batch not yet allocated */
 } put_pool;
