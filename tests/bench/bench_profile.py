@@ -48,6 +48,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import profile_cluster  # noqa: E402
+from benchlib import drop_caches  # noqa: E402
 
 ROOT, BIN = profile_cluster.ROOT, profile_cluster.BIN
 MiB = 1 << 20
@@ -140,17 +141,6 @@ def disks():
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
-
-
-def drop_caches():
-    """sync + echo 3 > drop_caches; False when not allowed (not root)."""
-    os.sync()
-    try:
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 # ---- perf -----------------------------------------------------------------------------

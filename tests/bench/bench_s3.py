@@ -27,6 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("DFS_BIN") or os.path.join(ROOT, "build", "bin")
 MiB = 1 << 20
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_base_port  # noqa: E402
 
 
 def run(argv, env, timeout=3600, input=None):
@@ -44,22 +46,6 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
-def free_base_port():
-    import socket
-    for base in range(21400, 60000, 97):
-        ok = True
-        for p in [base, base + 1, base + 100, base + 200] + list(range(base + 10, base + 20)):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    sys.exit("bench s3: no free port range found")
-
-
 def main(argv):
     p = argparse.ArgumentParser(prog="scripts/bench s3", description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=1024)
@@ -74,7 +60,7 @@ def main(argv):
             sys.exit("bench s3: %s not found (scripts/setup --deps installs it)" % tool)
     tmp = tempfile.mkdtemp(prefix="dfs-bench-s3-")
     cdir = os.path.join(tmp, "cluster")
-    port = free_base_port()
+    port = free_base_port(21400)
     env = dict(os.environ, DFS_BIN=BIN)
     cluster = [os.path.join(ROOT, "scripts", "cluster")]
     try:

@@ -1,34 +1,20 @@
 """The local cluster of `scripts/bench profile`, started the way scripts/bench starts one:
 `scripts/cluster up --chunkservers 3 --no-auth --log-level warn` in a temp dir on free
 loopback ports (1 metad, 3 chunkd; the bench's puts ask for 2 replicas), binaries from
-build/bin or $DFS_BIN. scripts/bench's own Bench class does the same (free_base_port,
+build/bin or $DFS_BIN. scripts/bench's own Bench class does the same (free ports,
 cluster, dfs); this is that part alone, importable, plus the daemons' PIDs by name."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_base_port  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("DFS_BIN") or os.path.join(ROOT, "build", "bin")
-
-
-def free_base_port(start=19400):
-    """A base port P with P, P+1, P+100 and P+10..P+19 all free on loopback."""
-    for base in range(start, 60000, 97):
-        ok = True
-        for p in [base, base + 1, base + 100, base + 200] + list(range(base + 10, base + 20)):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    sys.exit("bench: no free port range found")
 
 
 def sh(argv, **kw):
@@ -47,7 +33,7 @@ class Cluster:
         self.n = chunkservers
         self.tmp = tempfile.mkdtemp(prefix=prefix)
         self.cdir = os.path.join(self.tmp, "cluster")
-        self.port = free_base_port()
+        self.port = free_base_port(19400)
         self.meta = "127.0.0.1:%d" % self.port
         self.env = dict(os.environ, DFS_BIN=BIN)
         self.dfs_argv = [os.path.join(BIN, "dfs"), "-q", "--meta", self.meta]
