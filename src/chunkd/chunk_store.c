@@ -1039,6 +1039,8 @@ static void compact_moved(void *arg, const vol_rec *r, vol_loc old, vol_loc now)
   int still = e && e->info.version == r->version && e->loc.vol == old.vol && e->loc.off == old.off;
   if (still) e->loc = now;
   pthread_mutex_unlock(&s->mu);
+  if (still) /* the old record is dead now (matters if the compaction stops half way) */
+    volumes_dead(s->vols, old, r->length);
   if (!still) {
     volumes_dead(s->vols, now, r->length);
     volumes_append_delete(s->vols, r->id, r->version, now.vol);
