@@ -293,8 +293,8 @@ static void open_done(uv_work_t *w, int status) {
   uv_timer_start(&m->fault_timer, on_fault_poll, 0, 1000);
   LOG_INFO("fault hooks compiled in: write fault.* lines to %s to inject faults", m->fault_path);
 #endif
-  if (m->o.scrub_rate &&
-      (rc = scrubber_start(&m->st, m->o.scrub_rate, m->o.scrub_interval_ms, &m->scrub))) {
+  /* always: with scrub.bytes_per_s 0 it only compacts volume files */
+  if ((rc = scrubber_start(&m->st, m->o.scrub_rate, m->o.scrub_interval_ms, &m->scrub))) {
     LOG_ERROR("cannot start the scrubber: %s", dfs_strerror(rc));
     goto fail;
   }

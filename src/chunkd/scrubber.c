@@ -19,10 +19,12 @@
 #include "common/util.h"
 
 #define TICK_MS 1000
+#define COMPACT_ONLY_RATE (64u << 20) /* bytes/s compaction may copy when scrubbing is off */
 
 struct scrubber {
   chunkd_state *st;
   uint64_t rate;
+  int verify;           /* 0: scrub.bytes_per_s is 0: work items only compact */
   uint64_t interval_ms; /* a new pass starts at most this often */
   uv_timer_t timer;
   uv_work_t work;
@@ -93,7 +95,8 @@ static void on_tick(uv_timer_t *t) {
     free(sc->ids);
     sc->ids = NULL;
     sc->nids = sc->cursor = 0;
-    if (wait || chunk_store_list_ids(sc->st->store, &sc->ids, &sc->nids) || sc->nids == 0) {
+    if (!sc->verify || wait || chunk_store_list_ids(sc->st->store, &sc->ids, &sc->nids) ||
+        sc->nids == 0) {
       free(sc->ids); /* between passes: an item that only compacts (nids == 0) */
       sc->ids = NULL;
       sc->nids = sc->cursor = 0;
@@ -115,7 +118,8 @@ int scrubber_start(chunkd_state *st, uint64_t bytes_per_s, uint64_t interval_ms,
   scrubber *sc = calloc(1, sizeof *sc);
   if (!sc) return DFS_ENOMEM;
   sc->st = st;
-  sc->rate = bytes_per_s;
+  sc->verify = bytes_per_s > 0;
+  sc->rate = bytes_per_s ? bytes_per_s : COMPACT_ONLY_RATE;
   sc->interval_ms = interval_ms;
   sc->work.data = sc;
   uv_timer_init(st->loop, &sc->timer);

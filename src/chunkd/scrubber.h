@@ -3,7 +3,8 @@
  * quarantined by the store and reported through st->corrupt_found (which makes the
  * meta link send a full inventory, so metad re-replicates it). Its work items also
  * compact mostly-deleted volume files (chunk_store_compact), within the same byte
- * budget, so scrub.bytes_per_s = 0 turns compaction off too. Loop thread only. */
+ * budget (64 MiB/s when scrub.bytes_per_s is 0: then the work items only compact).
+ * Loop thread only. */
 #ifndef DFS_SCRUBBER_H
 #define DFS_SCRUBBER_H
 
@@ -13,8 +14,8 @@
 
 typedef struct scrubber scrubber;
 
-/* Starts scrubbing at about bytes_per_s (> 0), one pass over all chunks at most every
- * interval_ms. st must outlive it. 0 and *out, or DFS_ENOMEM. */
+/* Starts scrubbing at about bytes_per_s (0: no verification, compaction alone), one pass
+ * over all chunks at most every interval_ms. st must outlive it. 0 and *out, or DFS_ENOMEM. */
 int scrubber_start(chunkd_state *st, uint64_t bytes_per_s, uint64_t interval_ms, scrubber **out);
 /* Stops: no new work is queued; a work item in flight finishes harmlessly. */
 void scrubber_stop(scrubber *sc);

@@ -8,7 +8,8 @@ real daemons: the same guarantees as chunk files.
   - a corrupt packed replica (a flipped byte in a volume) is found by the scrubber,
     quarantined, reported and re-replicated from the good copy;
   - deleted small files: their records die and a mostly-dead volume is compacted (its
-    file deleted), the files that stay read back, also after a restart;
+    file deleted), the files that stay read back, also after a restart; also with
+    scrubbing off;
   - data.pack_max=0 stores a file per chunk, as before packing."""
 
 import os
@@ -165,6 +166,10 @@ def main(t):
         t.case("a corrupt packed replica is found, quarantined and re-replicated",
                corrupt_packed_repaired, c)
         t.case("deleted small files: mostly-dead volumes compacted, the rest intact",
+               compaction, c)
+    with t.cluster(chunkservers=3, name="packed-noscrub",
+                   chunkd_args=("--set", "scrub.bytes_per_s=0")) as c:
+        t.case("scrubbing off (scrub.bytes_per_s=0): volumes are still compacted",
                compaction, c)
     with t.cluster(chunkservers=2, name="unpacked",
                    chunkd_args=("--set", "data.pack_max=0")) as c:
