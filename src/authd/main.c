@@ -214,6 +214,7 @@ static int serve(const dfs_config *cfg) {
   dfs_conn_opts opts = authd_conn_opts(&ad);
   opts.tls = tls;
   /* before the listener: a SIGTERM right after the port opens is a clean stop */
+  dfs_daemon_raise_fd_limit();
   dfs_daemon_signals_start(&sigs, loop, on_stop, loop);
   if (dfs_server_listen(loop, host, port, &opts, &server)) {
     fprintf(stderr, "authd: cannot listen on %s:%d (is another authd running?)\n", host, port);

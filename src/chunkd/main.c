@@ -343,6 +343,7 @@ int main(int argc, char **argv) {
 
   uv_loop_t *loop = uv_default_loop();
   m.st.loop = loop;
+  dfs_daemon_raise_fd_limit();
   dfs_daemon_signals_start(&m.sigs, loop, on_stop, &m);
   m.open_work.data = &m;
   uv_queue_work(loop, &m.open_work, open_run, open_done);

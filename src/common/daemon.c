@@ -2,7 +2,9 @@
 #include "common/daemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -122,6 +124,21 @@ static void on_signal(uv_signal_t *h, int signum) {
   LOG_INFO("signal %d (%s): shutting down", signum, strsignal(signum));
   dfs_daemon_signals_close(s);
   s->cb(s->ud, signum);
+}
+
+void dfs_daemon_raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      LOG_WARN("cannot raise the open-file limit from %llu to %llu: %s", (unsigned long long)was,
+               (unsigned long long)rl.rlim_max, strerror(errno));
+      return;
+    }
+  }
+  LOG_DEBUG("open-file limit %llu", (unsigned long long)rl.rlim_cur);
 }
 
 void dfs_daemon_signals_start(dfs_daemon_signals *s, uv_loop_t *loop, dfs_daemon_stop_cb cb,

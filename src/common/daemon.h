@@ -52,6 +52,11 @@ void dfs_daemon_missing(char *buf, size_t bufsz, int off, const char *what);
 /* 1 if host is a loopback address or name. */
 int dfs_host_is_loopback(const char *host);
 
+/* Raises the open-file soft limit to the hard limit (a daemon holds a descriptor per
+ * connection, up to 8192, and chunkd one per volume file; 1024 is a common soft limit).
+ * Logs the limit it ends with. Call once at start-up. */
+void dfs_daemon_raise_fd_limit(void);
+
 /* Called once, on the loop thread, for the first SIGTERM or SIGINT. */
 typedef void (*dfs_daemon_stop_cb)(void *ud, int signum);
 

@@ -85,6 +85,7 @@ static int run(dfs_config *cfg) {
   gw_config *c = &gw.cfg;
   char err[512];
   if (dfs_daemon_log_init("dfsgw", cfg)) return 2;
+  dfs_daemon_raise_fd_limit();
   const char *listen = dfs_config_str(cfg, "listen", "127.0.0.1:9600");
   if (split_host_port(listen, c->listen_host, sizeof c->listen_host, &c->listen_port))
     return fail("listen must be HOST:PORT (an IPv4 address)");

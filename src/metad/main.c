@@ -356,6 +356,7 @@ int main(int argc, char **argv) {
   if (!md->tls_server)
     LOG_WARN("TLS is off (tls.enabled: false): tokens and data travel in the clear");
   /* before the listener: a SIGTERM right after the port opens is a clean stop */
+  dfs_daemon_raise_fd_limit();
   dfs_daemon_signals_start(&sigs, md->loop, on_stop, md);
   int rc = dfs_server_listen(md->loop, md->listen_host, md->listen_port, &opts, &md->server);
   if (rc) {
