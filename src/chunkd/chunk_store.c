@@ -1334,18 +1334,18 @@ static int scan_record(void *arg, const vol_rec *r, vol_loc loc) {
   chunk_store *s = arg;
   char path[PATH_SZ];
   struct entry *e = idx_find(s, r->id);
-  if (r->type == VOL_REC_DELETE) {
-    if (e && e->info.version == r->version) {
+  if (r->type == VOL_REC_DELETE) { /* only ever written for packed records */
+    if (e && e->info.version == r->version && e->loc.vol) {
       struct entry gone;
       idx_remove(s, r->id, &gone);
-      if (gone.loc.vol)
-        volumes_dead(s->vols, gone.loc, gone.info.length);
-      else if (chunk_store_path(s, r->id, r->version, path, sizeof path) == 0)
-        unlink(path);
+      volumes_dead(s->vols, gone.loc, gone.info.length);
     }
     return 0;
   }
-  if (e && e->info.version > r->version) return 0; /* its bytes stay dead */
+  /* A newer version wins; so does a chunk file of the same version (it can only have
+   * been written after this record, with packing turned off meanwhile). */
+  if (e && (e->info.version > r->version || (e->info.version == r->version && !e->loc.vol)))
+    return 0; /* its bytes stay dead */
   chunk_info ci = {.id = r->id, .version = r->version, .length = r->length, .crc = r->crc,
                    .mtime_s = r->mtime_s};
   struct entry prev;

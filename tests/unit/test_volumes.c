@@ -5,7 +5,8 @@
  * by the scan, a flipped data byte found by the read (quarantined and reported), and
  * compaction: a mostly-deleted volume is copied out and its file deleted, the survivors
  * read back byte-exact before and after a restart, and a corrupt record met by the
- * compaction is quarantined instead of copied.
+ * compaction is quarantined instead of copied; a chunk file of the same version as a
+ * deleted packed record (packing turned off in between) survives the scan.
  * Data lives in a fresh mkdtemp directory per test, removed afterwards. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -367,6 +368,25 @@ static void test_compaction(void **state) {
   assert_int_equal(st.chunk_count, 74);
 }
 
+/* pack_max turned off between restarts: a chunk deleted as a packed record and stored
+ * again (same version) as a file must survive the next scan, which sees the old put
+ * record and its delete record after the file. */
+static void test_file_after_packed_same_version(void **state) {
+  fixture *f = *state;
+  uint8_t *d = pattern(3000, 5);
+  assert_int_equal(put(f->s, 42, 1, d, 3000), 0);
+  assert_int_equal(chunk_store_delete(f->s, 42), 0);
+  chunk_store_set_pack_max(f->s, 0);
+  assert_int_equal(put(f->s, 42, 1, d, 3000), 0); /* a copy job brings it back */
+  free(d);
+  assert_int_equal(chunk_files(f), 1);
+  for (int round = 0; round < 2; round++) {
+    reopen(f); /* packing is on again after a restart here */
+    expect(f->s, 42, 1, 3000, 5);
+    assert_int_equal(chunk_files(f), 1);
+  }
+}
+
 int main(void) {
   dfs_log_init("test_volumes", DFS_LOG_ERROR);
   const struct CMUnitTest tests[] = {
@@ -376,6 +396,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_torn_tail_and_garbage_skipped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flipped_byte_found_and_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_after_packed_same_version, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
