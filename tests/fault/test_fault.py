@@ -189,8 +189,12 @@ def case_endangered_first(c, files, pr):
         check(e_last <= u_last + TIE_S, "ENDANGERED FIRST VIOLATED: the last endangered chunk "
               "was safe after %.1f s, more than %.1f s after every under-replicated one "
               "(%.1f s)" % (e_last, TIE_S, u_last))
-        check(e_med <= u_med, "ENDANGERED FIRST VIOLATED: median endangered chunk safe after "
-              "%.1f s, median under-replicated one at goal after %.1f s" % (e_med, u_med))
+        # the same for the medians: copies queued after the first death (a heartbeat before
+        # the second is seen) may land within one round of the endangered ones (seen in a
+        # soak once small chunks were packed and their copies got faster)
+        check(e_med <= u_med + TIE_S, "ENDANGERED FIRST VIOLATED: median endangered chunk "
+              "safe after %.1f s, more than %.1f s after the median under-replicated one "
+              "reached its goal (%.1f s)" % (e_med, TIE_S, u_med))
     for v in victims:
         c.restart(v)
         pr.mark_up(v)
