@@ -375,9 +375,10 @@ static int write_checks(chunk_store *s, uint64_t id, uint64_t version, uint32_t 
 
 int chunk_store_packs(const chunk_store *s, uint32_t length) { return length <= s->pack_max; }
 
-/* Appends the record of a checked packed write (fault hooks apply); *t filled. */
+/* Appends the record of a checked packed write (fault hooks apply); *t filled.
+ * may_open: see volumes_append_nowait (VOL_NEED_OPEN is returned as is, not logged). */
 static int append_packed(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
-                         uint32_t length, uint32_t crc, chunk_pack_ticket *t) {
+                         uint32_t length, uint32_t crc, int may_open, chunk_pack_ticket *t) {
   int rc;
   memset(t, 0, sizeof *t);
   t->id = id;
@@ -391,8 +392,9 @@ static int append_packed(chunk_store *s, uint64_t id, uint64_t version, const ui
   else if (DFS_FAULT_HIT(DFS_FAULT_DISK_WRITE_ENOSPC))
     rc = DFS_ENOSPACE;
   else
-    rc = volumes_append_nowait(s->vols, id, version, t->mtime_s, data, length, crc, &loc,
-                               &t->gen);
+    rc = volumes_append_nowait(s->vols, id, version, t->mtime_s, data, length, crc, may_open,
+                               &loc, &t->gen);
+  if (rc == VOL_NEED_OPEN) return rc;
   t->vol = loc.vol;
   t->off = loc.off;
   if (rc) {
@@ -412,7 +414,14 @@ int chunk_store_pack_append(chunk_store *s, uint64_t id, uint64_t version, const
     t->done = 1; /* a retry of a write already done */
     return 0;
   }
-  return rc ? rc : append_packed(s, id, version, data, length, crc, t);
+  if (rc) return rc;
+  rc = append_packed(s, id, version, data, length, crc, 0, t);
+  if (rc == VOL_NEED_OPEN) { /* opening a volume fsyncs a directory: not here */
+    memset(t, 0, sizeof *t);
+    t->blocking = 1;
+    return 0;
+  }
+  return rc;
 }
 
 int chunk_store_pack_sync(chunk_store *s, uint64_t *durable) {
@@ -460,7 +469,7 @@ int chunk_store_pack_commit(chunk_store *s, const chunk_pack_ticket *t, int sync
 static int write_packed(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
                         uint32_t length, uint32_t crc) {
   chunk_pack_ticket t;
-  int rc = append_packed(s, id, version, data, length, crc, &t);
+  int rc = append_packed(s, id, version, data, length, crc, 1, &t);
   return rc ? rc : chunk_store_pack_commit(s, &t, volumes_wait(s->vols, t.gen));
 }
 

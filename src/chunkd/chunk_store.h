@@ -106,12 +106,15 @@ typedef struct {
   uint64_t off;
   uint64_t gen; /* durable once chunk_store_pack_sync reports *durable >= gen */
   int done;     /* nothing was written: the same chunk is already stored */
+  int blocking; /* nothing was written: a new volume must be opened first (a directory
+                   fsync): store it with chunk_store_write on the thread pool instead */
 } chunk_pack_ticket;
 
 /* 1 if a chunk of `length` bytes is packed into a volume (length <= pack_max). No I/O. */
 int chunk_store_packs(const chunk_store *s, uint32_t length);
 /* Checks as chunk_store_write, then appends the record without a sync. 0 with *t (t->done:
- * already stored, nothing to wait for), or the DFS_E* chunk_store_write would return.
+ * already stored, nothing to wait for; t->blocking: nothing written, use
+ * chunk_store_write), or the DFS_E* chunk_store_write would return.
  * Quick (one write into the page cache and a statvfs): may run on the loop thread. */
 int chunk_store_pack_append(chunk_store *s, uint64_t id, uint64_t version, const uint8_t *data,
                             uint32_t length, uint32_t crc, chunk_pack_ticket *t);

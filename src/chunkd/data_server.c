@@ -314,10 +314,12 @@ static void write_disk_start(struct write_op *op) {
       op->pending--;
       return;
     }
-    op->pack_wait.gen = op->pack.gen;
-    op->pack_wait.cb = write_packed_flushed;
-    pack_syncer_wait(ds->st->pack_sync, &op->pack_wait);
-    return;
+    if (!op->pack.blocking) {
+      op->pack_wait.gen = op->pack.gen;
+      op->pack_wait.cb = write_packed_flushed;
+      pack_syncer_wait(ds->st->pack_sync, &op->pack_wait);
+      return;
+    } /* else the first write of a new volume: the thread pool opens it */
   }
   op->work.data = op;
   if (chunkd_queue_work(ds->st, &op->work, write_work, write_work_done) < 0) {

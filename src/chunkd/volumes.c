@@ -214,15 +214,21 @@ static void mark_dirty(volumes *v, struct vol *x) { /* caller holds mu */
 }
 
 /* Appends one record (header + data + padding) to the active volume. *loc set; the
- * record is written but not yet durable. */
-static int append_record(volumes *v, const vol_rec *r, const uint8_t *data, vol_loc *loc) {
+ * record is written but not yet durable. A put that needs a new volume opens one (a
+ * directory fsync) unless may_open is 0: then VOL_NEED_OPEN and nothing is written. A
+ * delete record (64 bytes) goes into the active volume even past its size, so that no
+ * delete opens a volume while one exists. */
+static int append_record(volumes *v, const vol_rec *r, const uint8_t *data, vol_loc *loc,
+                         int may_open) {
   static const uint8_t zeros[VOL_ALIGN];
   uint8_t hdr[VOL_REC_HDR];
   uint64_t size = r->type == VOL_REC_PUT ? vol_rec_size(r->length) : vol_rec_size(0);
   rec_encode(r, hdr);
   pthread_mutex_lock(&v->mu);
   int rc = v->sync_err;
-  if (!rc && (!v->active || v->active->size + size > VOL_MAX_BYTES)) rc = rotate(v);
+  int full = !v->active ||
+             (r->type == VOL_REC_PUT && v->active->size + size > VOL_MAX_BYTES);
+  if (!rc && full) rc = may_open ? rotate(v) : VOL_NEED_OPEN;
   if (rc) {
     pthread_mutex_unlock(&v->mu);
     return rc;
@@ -267,12 +273,12 @@ static int append_record(volumes *v, const vol_rec *r, const uint8_t *data, vol_
 }
 
 int volumes_append_nowait(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
-                          const uint8_t *data, uint32_t length, uint32_t crc, vol_loc *loc,
-                          uint64_t *gen) {
+                          const uint8_t *data, uint32_t length, uint32_t crc, int may_open,
+                          vol_loc *loc, uint64_t *gen) {
   if (length > 65536) return DFS_EINVAL;
   vol_rec r = {.type = VOL_REC_PUT, .id = id, .version = version, .mtime_s = mtime_s,
                .length = length, .crc = crc};
-  int rc = append_record(v, &r, data, loc);
+  int rc = append_record(v, &r, data, loc, may_open);
   if (rc) return rc;
   pthread_mutex_lock(&v->mu);
   *gen = ++v->req; /* after the write: a sync that covers gen covers these bytes */
@@ -300,7 +306,7 @@ int volumes_sync(volumes *v, uint64_t *durable) {
 int volumes_append(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
                    const uint8_t *data, uint32_t length, uint32_t crc, vol_loc *loc) {
   uint64_t gen;
-  int rc = volumes_append_nowait(v, id, version, mtime_s, data, length, crc, loc, &gen);
+  int rc = volumes_append_nowait(v, id, version, mtime_s, data, length, crc, 1, loc, &gen);
   if (rc) return rc;
   rc = volumes_wait(v, gen);
   if (rc) volumes_dead(v, *loc, length); /* written, never durable: not live */
@@ -310,7 +316,7 @@ int volumes_append(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
 int volumes_append_delete(volumes *v, uint64_t id, uint64_t version, uint32_t target) {
   vol_rec r = {.type = VOL_REC_DELETE, .id = id, .version = version, .aux = target};
   vol_loc loc;
-  return append_record(v, &r, NULL, &loc);
+  return append_record(v, &r, NULL, &loc, 1);
 }
 
 /* ---- reads ------------------------------------------------------------------------- */

@@ -73,10 +73,13 @@ int volumes_append(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
  * loop thread): volumes_append_nowait writes the record (into the page cache) and gives
  * its generation *gen; it is durable once volumes_wait(v, gen) or a volumes_sync that
  * reports *durable >= gen returned 0. On a failed sync the record is the caller's to
- * count dead (volumes_dead). */
+ * count dead (volumes_dead). With may_open 0 it never opens a new volume (that fsyncs
+ * the directory): VOL_NEED_OPEN (> 0) says so and nothing is written; the caller then
+ * writes through volumes_append on a thread that may block. */
+#define VOL_NEED_OPEN 1
 int volumes_append_nowait(volumes *v, uint64_t id, uint64_t version, int64_t mtime_s,
-                          const uint8_t *data, uint32_t length, uint32_t crc, vol_loc *loc,
-                          uint64_t *gen);
+                          const uint8_t *data, uint32_t length, uint32_t crc, int may_open,
+                          vol_loc *loc, uint64_t *gen);
 /* Blocks until generation gen is durable. 0 or the (sticky) DFS_E* of a failed fdatasync. */
 int volumes_wait(volumes *v, uint64_t gen);
 /* Makes every write finished so far durable (shares a running fdatasync if it covers
