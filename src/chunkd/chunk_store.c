@@ -149,11 +149,8 @@ static int writev_all(int fd, struct iovec *iov, int n) {
 }
 
 static int fsync_path(const char *path) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return dfs_from_errno(errno);
-  int rc = fsync(fd) < 0 ? dfs_from_errno(errno) : 0;
-  close(fd);
-  return rc;
+  int rc = dfs_fsync_dir(path);
+  return rc ? dfs_from_errno(-rc) : 0;
 }
 
 static int mkdir_p(const char *path) {

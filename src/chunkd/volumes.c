@@ -92,11 +92,8 @@ int volumes_path(const volumes *v, uint32_t vol, char *buf, size_t bufsz) {
 }
 
 static int fsync_dir(const char *path) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return dfs_from_errno(errno);
-  int rc = fsync(fd) < 0 ? dfs_from_errno(errno) : 0;
-  close(fd);
-  return rc;
+  int rc = dfs_fsync_dir(path);
+  return rc ? dfs_from_errno(-rc) : 0;
 }
 
 /* ---- the table (caller holds mu) --------------------------------------------------- */

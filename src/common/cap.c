@@ -91,8 +91,10 @@ void dfs_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, siz
     c->keyed = 0;
     if (EVP_MAC_init(c->ctx, same ? NULL : key, same ? 0 : key_len, same ? NULL : params) &&
         EVP_MAC_update(c->ctx, msg, len) && EVP_MAC_final(c->ctx, out, &n, 32) && n == 32) {
-      memcpy(c->key, key, key_len);
-      c->key_len = key_len;
+      if (!same) {
+        memcpy(c->key, key, key_len);
+        c->key_len = key_len;
+      }
       c->keyed = 1;
       return;
     }

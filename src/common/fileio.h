@@ -19,5 +19,7 @@ int dfs_pread_all(int fd, void *buf, size_t len, uint64_t off);
 /* Creates path and every missing parent with mode; 0 if it already is a directory,
  * -ENOTDIR if it (or a parent) is something else, -ENAMETOOLONG over 4095 bytes. */
 int dfs_mkdir_p(const char *path, mode_t mode);
+/* fsyncs directory path (makes the names created or renamed in it durable). */
+int dfs_fsync_dir(const char *path);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "chunkd/data_server.h"
+#include "chunkd/pack_sync.h"
 #include "client_chunk.pb-c.h"
 #include "common/frame.h"
 #include "common/log.h"
@@ -29,6 +30,8 @@ static void setup(void) {
     fprintf(stderr, "fuzz: %s\n", err);
     abort();
   }
+  chunk_store_set_pack_max(st.store, 64 << 10); /* small writes take the packed path, */
+  if (pack_syncer_start(&st, &st.pack_sync)) abort(); /* as in chunkd */
   st.server_id = 1;
   st.chain_timeout_ms = 500;
   st.max_inflight = 64;
