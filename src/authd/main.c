@@ -54,20 +54,6 @@ static void on_prune(uv_timer_t *t) {
   if (n) LOG_DEBUG("pruned %zu expired sessions, %zu live", n, user_store_session_count(ad->store, NULL));
 }
 
-/* An integer key within [lo, hi]; 0 or 2 after one line on stderr. */
-static int int_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
-                   int64_t *out) {
-  char err[512];
-  return dfs_config_int_within(cfg, key, def, lo, hi, out, err, sizeof err) ? fail(err) : 0;
-}
-
-/* A duration key within [lo, hi] ms; 0 or 2 after one line on stderr. */
-static int ms_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
-                  int64_t *out) {
-  char err[512];
-  return dfs_config_ms_within(cfg, key, def, lo, hi, out, err, sizeof err) ? fail(err) : 0;
-}
-
 /* The hardening keys (docs/internals.md, authd): limits into ad, windows into *_ms. */
 static int limit_keys(const dfs_config *cfg, authd *ad, int64_t *login_win, int64_t *reg_win,
                       int64_t *prune_ms, int64_t *per_user, int *repair) {
@@ -76,36 +62,54 @@ static int limit_keys(const dfs_config *cfg, authd *ad, int64_t *login_win, int6
   const char *env = getenv("UV_THREADPOOL_SIZE");
   if (env && atoi(env) > 0) pool = atoi(env);
   /* bcrypt must leave a pool thread free for the journal's fsync */
-  if (int_key(cfg, "bcrypt.threads", pool > 2 ? pool / 2 : 1, 1, pool > 1 ? pool - 1 : 1, &threads) ||
-      int_key(cfg, "bcrypt.max_queued", 64, 1, 100000, &queued) ||
-      int_key(cfg, "bcrypt.max_per_address", 8, 1, 100000, &per_addr) ||
-      ms_key(cfg, "login.window", 15 * 60 * 1000, 1000, 7LL * 24 * 3600 * 1000, login_win) ||
-      int_key(cfg, "login.max_failures_per_user", 10, 0, 1000000, &v))
-    return 2;
+  if (dfs_config_int_within(cfg, "bcrypt.threads", pool > 2 ? pool / 2 : 1, 1,
+                            pool > 1 ? pool - 1 : 1, &threads, err, sizeof err) ||
+      dfs_config_int_within(cfg, "bcrypt.max_queued", 64, 1, 100000, &queued, err, sizeof err) ||
+      dfs_config_int_within(cfg, "bcrypt.max_per_address", 8, 1, 100000, &per_addr, err,
+                            sizeof err) ||
+      dfs_config_ms_within(cfg, "login.window", 15 * 60 * 1000, 1000, 7LL * 24 * 3600 * 1000,
+                           login_win, err, sizeof err) ||
+      dfs_config_int_within(cfg, "login.max_failures_per_user", 10, 0, 1000000, &v, err,
+                            sizeof err))
+    return fail(err);
   ad->max_fail_user = (uint32_t)v;
-  if (int_key(cfg, "login.max_failures_per_address", 50, 0, 1000000, &v)) return 2;
+  if (dfs_config_int_within(cfg, "login.max_failures_per_address", 50, 0, 1000000, &v, err,
+                            sizeof err))
+    return fail(err);
   ad->max_fail_addr = (uint32_t)v;
   int on;
   if (dfs_config_bool(cfg, "registration.enabled", 1, &on, err, sizeof err)) return fail(err);
   ad->registration_off = !on;
-  if (int_key(cfg, "registration.per_address", 20, 0, 1000000, &v) ||
-      ms_key(cfg, "registration.window", 3600 * 1000, 1000, 7LL * 24 * 3600 * 1000, reg_win))
-    return 2;
+  if (dfs_config_int_within(cfg, "registration.per_address", 20, 0, 1000000, &v, err, sizeof err) ||
+      dfs_config_ms_within(cfg, "registration.window", 3600 * 1000, 1000, 7LL * 24 * 3600 * 1000,
+                           reg_win, err, sizeof err))
+    return fail(err);
   ad->reg_per_addr = (uint32_t)v;
-  if (int_key(cfg, "sessions.max_per_user", 32, 0, 1000000, per_user) ||
-      ms_key(cfg, "sessions.prune_interval", 60 * 1000, 10, 24 * 3600 * 1000, prune_ms) ||
-      int_key(cfg, "connections.max", 1024, 0, 1000000, &v))
-    return 2;
+  if (dfs_config_int_within(cfg, "sessions.max_per_user", 32, 0, 1000000, per_user, err,
+                            sizeof err) ||
+      dfs_config_ms_within(cfg, "sessions.prune_interval", 60 * 1000, 10, 24 * 3600 * 1000,
+                           prune_ms, err, sizeof err) ||
+      dfs_config_int_within(cfg, "connections.max", 1024, 0, 1000000, &v, err, sizeof err))
+    return fail(err);
   ad->max_conns = (uint32_t)v;
-  if (int_key(cfg, "connections.max_per_address", 64, 0, 1000000, &v)) return 2;
+  if (dfs_config_int_within(cfg, "connections.max_per_address", 64, 0, 1000000, &v, err,
+                            sizeof err))
+    return fail(err);
   ad->max_conns_per_addr = (uint32_t)v;
-  if (int_key(cfg, "connections.max_requests", 16, 0, 1000000, &v)) return 2;
+  if (dfs_config_int_within(cfg, "connections.max_requests", 16, 0, 1000000, &v, err, sizeof err))
+    return fail(err);
   ad->max_requests = (uint32_t)v;
-  if (int_key(cfg, "connections.max_write_queue", 1 << 20, 0, 1LL << 32, &v)) return 2;
+  if (dfs_config_int_within(cfg, "connections.max_write_queue", 1 << 20, 0, 1LL << 32, &v, err,
+                            sizeof err))
+    return fail(err);
   ad->max_write_queue = (size_t)v;
-  if (ms_key(cfg, "connections.idle_timeout", 120 * 1000, 0, 24 * 3600 * 1000, &v)) return 2;
+  if (dfs_config_ms_within(cfg, "connections.idle_timeout", 120 * 1000, 0, 24 * 3600 * 1000, &v,
+                           err, sizeof err))
+    return fail(err);
   ad->idle_timeout_ms = (uint64_t)v;
-  if (ms_key(cfg, "connections.frame_timeout", 10 * 1000, 0, 24 * 3600 * 1000, &v)) return 2;
+  if (dfs_config_ms_within(cfg, "connections.frame_timeout", 10 * 1000, 0, 24 * 3600 * 1000, &v,
+                           err, sizeof err))
+    return fail(err);
   ad->frame_timeout_ms = (uint64_t)v;
   if (dfs_config_bool(cfg, "journal.repair", 0, repair, err, sizeof err)) return fail(err);
   if (!(ad->pwq = pwq_new(ad->loop, (unsigned)threads, (unsigned)queued, (unsigned)per_addr)))

@@ -88,13 +88,8 @@ static void job_timer_closed(uv_handle_t *h) {
   j->timer_closed = 1;
 }
 
-/* Ends job j: result (unless stopping), log, free its buffers, tell the meta link. The
- * job struct stays on the list until copy_jobs_free or the timer close is done. */
-static void job_end(struct job *j, int err, const char *why) {
-  copy_jobs *cj = j->cj;
-  if (j->ended) return;
-  j->ended = 1;
-  cj->running--;
+/* Lets go of the current source: its reply buffer and its connection. */
+static void job_drop_source(struct job *j) {
   dfs_msg_free(&j->reply);
   if (j->conn) {
     dfs_conn *c = j->conn;
@@ -102,6 +97,16 @@ static void job_end(struct job *j, int err, const char *why) {
     dfs_conn_close(c);
     dfs_conn_unref(c);
   }
+}
+
+/* Ends job j: result (unless stopping), log, free its buffers, tell the meta link. The
+ * job struct stays on the list until copy_jobs_free or the timer close is done. */
+static void job_end(struct job *j, int err, const char *why) {
+  copy_jobs *cj = j->cj;
+  if (j->ended) return;
+  j->ended = 1;
+  cj->running--;
+  job_drop_source(j);
   job_close_timer(j);
   if (cj->stopping) return;
   uint64_t ms = dfs_now_ms() - j->start_ms;
@@ -141,13 +146,7 @@ static void job_wait(struct job *j) {
 static void job_source_failed(struct job *j, int err, const char *why) {
   LOG_INFO("copy job %" PRIu64 ": source %s:%d failed: %s", j->job_id, j->hosts[j->cur],
            j->ports[j->cur], why);
-  dfs_msg_free(&j->reply);
-  if (j->conn) {
-    dfs_conn *c = j->conn;
-    j->conn = NULL;
-    dfs_conn_close(c);
-    dfs_conn_unref(c);
-  }
+  job_drop_source(j);
   if (++j->cur < j->nsrc && !j->cj->stopping) {
     job_wait(j);
     return;

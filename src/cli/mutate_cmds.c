@@ -149,13 +149,11 @@ int cli_cmd_rmdir(cli_ctx *ctx, int argc, char **argv) {
   int ret = CLI_OK;
   for (size_t i = 0; i < npos; i++) {
     char path[DFS_PATH_MAX + 1];
-    Dfs__StatRep *st = NULL;
-    if (cli_remote_arg(ctx, "rmdir", pos[i], path) || cli_stat(ctx, "rmdir", path, 0, &st)) {
+    int dir;
+    if (cli_stat_arg_is_dir(ctx, "rmdir", pos[i], path, &dir)) {
       ret = CLI_FAIL;
       continue;
     }
-    int dir = st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-    dfs__stat_rep__free_unpacked(st, NULL);
     if (!dir) {
       cli_err("rmdir", "%s: not a directory (use 'dfs rm' for files)", path);
       ret = CLI_FAIL;

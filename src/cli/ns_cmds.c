@@ -38,6 +38,14 @@ int cli_stat(cli_ctx *ctx, const char *cmd, const char *path, int quiet_enoent,
   return 0;
 }
 
+int cli_stat_arg_is_dir(cli_ctx *ctx, const char *cmd, const char *arg, char *path, int *is_dir) {
+  Dfs__StatRep *st = NULL;
+  if (cli_remote_arg(ctx, cmd, arg, path) || cli_stat(ctx, cmd, path, 0, &st)) return CLI_FAIL;
+  *is_dir = st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  dfs__stat_rep__free_unpacked(st, NULL);
+  return 0;
+}
+
 static int entry_by_name(const void *a, const void *b) {
   const Dfs__Entry *x = *(Dfs__Entry *const *)a, *y = *(Dfs__Entry *const *)b;
   return strcmp(x->name ? x->name : "", y->name ? y->name : "");

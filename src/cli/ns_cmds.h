@@ -16,6 +16,10 @@
 int cli_stat(cli_ctx *ctx, const char *cmd, const char *path, int quiet_enoent,
              Dfs__StatRep **out);
 
+/* Resolves the remote argument arg into path (DFS_PATH_MAX + 1 bytes) and stats it: 0
+ * and *is_dir, or CLI_FAIL after printing the error line for cmd. */
+int cli_stat_arg_is_dir(cli_ctx *ctx, const char *cmd, const char *arg, char *path, int *is_dir);
+
 /* Lists path; 0 and *out (caller frees), or a negative DFS_E* (error line printed
  * unless silent). Entries sorted by name. */
 int cli_list(cli_ctx *ctx, const char *cmd, const char *path, int silent, Dfs__ListRep **out);

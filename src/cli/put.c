@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "client/chunk_alloc.h"
 #include "client/chunk_client.h"
 #include "cli/commands.h"
 #include "cli/mode.h"
@@ -51,15 +52,9 @@
 
 
 typedef struct {
-  uint64_t id, version;
-  uint32_t len, crc;
-  uint64_t crc64;
+  written_chunk w;           /* what the commit names (for a reused chunk: id, version,
+                                length and CRCs only) */
   int reuse;                 /* 1: an unchanged chunk of the replaced file, not sent */
-  size_t n_servers;
-  uint64_t servers[CLIENT_MAX_CHAIN];
-  uint8_t grant[DFS_GRANT_LEN];     /* from the allocation (grant_len bytes) */
-  uint8_t receipt[DFS_RECEIPT_LEN]; /* from the chunkservers (receipt_len bytes) */
-  uint8_t grant_len, receipt_len;
 } put_chunk;
 
 
@@ -88,13 +83,11 @@ typedef struct {
   int fail_rc;               /* DFS_E* of the failure */
   int fail_meta;             /* 1: the failure is a metad call (report with meta_report) */
   char fail_msg[768];
-  /* last, and not zeroed by put_job_init (285 KB: clearing it cost a small file more
-   * than its upload): only pool[pool_pos..pool_n) is ever read */
-  put_alloc pool[PUT_BATCH];
+  chunk_alloc *pool;         /* PUT_BATCH entries once the first batch is asked for
+                                (owned; never cleared: only pool[pool_pos..pool_n) is read) */
 } put_job;
 
-/* Zeroes every field of j but the allocation pool (see there). */
-static void put_job_init(put_job *j) { memset(j, 0, offsetof(put_job, pool)); }
+static void put_job_init(put_job *j) { memset(j, 0, sizeof *j); }
 
 static void fail_locked(put_job *j, int rc, int meta, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -109,50 +102,16 @@ static void fail_locked(put_job *j, int rc, int meta, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void alloc_free(put_alloc *a) {
-  free(a->cap);
-  a->cap = NULL;
-}
-
 void put_pool_release(put_pool *p) {
-  for (size_t i = p->pos; i < p->n; i++) alloc_free(&p->a[i]);
   free(p->a);
   p->a = NULL;
   p->cap = 0;
   p->n = p->pos = 0;
 }
 
-/* Copies a ChunkAlloc from metad into *a after validating it. 0 or DFS_EPROTO. */
-static int alloc_copy(put_alloc *a, const Dfs__ChunkAlloc *c) {
-  memset(a, 0, sizeof *a);
-  if (c->n_chain == 0 || c->n_chain > CLIENT_MAX_CHAIN || c->chunk_id == 0) return DFS_EPROTO;
-  for (size_t i = 0; i < c->n_chain; i++) {
-    const Dfs__ServerAddr *s = c->chain[i];
-    if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
-        strlen(s->host) >= sizeof a->chain[i].host)
-      return DFS_EPROTO;
-    a->chain[i].server_id = s->server_id;
-    snprintf(a->chain[i].host, sizeof a->chain[i].host, "%s", s->host);
-    a->chain[i].port = (int)s->port;
-  }
-  a->n_chain = c->n_chain;
-  a->id = c->chunk_id;
-  a->version = c->version;
-  if (c->grant.len > DFS_GRANT_LEN) return DFS_EPROTO;
-  if (c->grant.len) memcpy(a->grant, c->grant.data, c->grant.len);
-  a->grant_len = c->grant.len;
-  if (c->capability.len) {
-    a->cap = malloc(c->capability.len);
-    if (!a->cap) return DFS_ENOMEM;
-    memcpy(a->cap, c->capability.data, c->capability.len);
-    a->cap_len = c->capability.len;
-  }
-  return 0;
-}
-
 /* Asks metad for `count` chunks (lock held). Fills out[0..count). 0 or an error (the
  * job is marked failed). */
-static int alloc_locked(put_job *j, uint32_t count, put_alloc *out, const char *last_err) {
+static int alloc_locked(put_job *j, uint32_t count, chunk_alloc *out, const char *last_err) {
   Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
   req.count = count;
   req.replicas = j->replicas;
@@ -188,9 +147,8 @@ static int alloc_locked(put_job *j, uint32_t count, put_alloc *out, const char *
     goto out;
   }
   for (uint32_t i = 0; i < count; i++) {
-    rc = alloc_copy(&out[i], rep->chunks[i]);
+    rc = chunk_alloc_copy(&out[i], rep->chunks[i]);
     if (rc) {
-      for (uint32_t k = 0; k <= i; k++) alloc_free(&out[k]);
       if (last_err && *last_err && rep->chunks[i]->n_chain == 0)
         fail_locked(j, rc, 0, "no chunkserver left to retry on (last write error: %s)", last_err);
       else
@@ -205,7 +163,7 @@ out:
 
 /* Next allocation for a chunk (first attempt: from the batch pool; retries: a fresh one
  * that avoids excluded servers). The caller owns *a afterwards. */
-static int take_alloc(put_job *j, int retry, put_alloc *a, const char *last_err) {
+static int take_alloc(put_job *j, int retry, chunk_alloc *a, const char *last_err) {
   int rc = 0;
   pthread_mutex_lock(&j->lock);
   if (j->failed) { rc = DFS_EINTERNAL; goto out; }
@@ -227,9 +185,7 @@ static int take_alloc(put_job *j, int retry, put_alloc *a, const char *last_err)
       }
     }
     if (rc == 0) {
-      *a = p->a[p->pos];
-      memset(&p->a[p->pos], 0, sizeof p->a[0]);
-      p->pos++;
+      *a = p->a[p->pos++];
     }
     pthread_mutex_unlock(&p->lock);
     goto out;
@@ -239,15 +195,18 @@ static int take_alloc(put_job *j, int retry, put_alloc *a, const char *last_err)
     if (j->stream) want = PUT_STREAM_BATCH; /* more is probably coming */
     if (want > PUT_BATCH) want = PUT_BATCH;
     if (want == 0) want = 1; /* cannot happen: one batched allocation per index */
+    if (!j->pool && !(j->pool = malloc(PUT_BATCH * sizeof *j->pool))) {
+      rc = DFS_ENOMEM;
+      fail_locked(j, rc, 0, "out of memory");
+      goto out;
+    }
     rc = alloc_locked(j, (uint32_t)want, j->pool, NULL);
     if (rc) goto out;
     j->pool_n = (size_t)want;
     j->pool_pos = 0;
     j->batched += want;
   }
-  *a = j->pool[j->pool_pos];
-  memset(&j->pool[j->pool_pos], 0, sizeof j->pool[0]);
-  j->pool_pos++;
+  *a = j->pool[j->pool_pos++];
 out:
   pthread_mutex_unlock(&j->lock);
   return rc;
@@ -272,29 +231,16 @@ static int put_store(put_job *j, chunk_conns *cc, const uint8_t *buf, uint32_t l
   uint64_t crc64 = crc64_ecma_refl(0, buf, len);
   char err[512] = "";
   for (int attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-    put_alloc a;
+    chunk_alloc a;
     rc = take_alloc(j, attempt > 0, &a, err);
     if (rc) return rc;
-    put_chunk *pc = &j->chunks[idx];
     uint64_t failed = 0;
-    size_t receipt_len = 0;
-    rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len, crc,
-                     blocks, pc->servers, &pc->n_servers, pc->receipt, &receipt_len, &failed, err,
-                     sizeof err);
+    rc = chunk_write_alloc(cc, &a, buf, len, crc, crc64, blocks, &j->chunks[idx].w, &failed, err,
+                           sizeof err);
     if (rc == 0) {
-      pc->receipt_len = (uint8_t)receipt_len;
-      memcpy(pc->grant, a.grant, a.grant_len);
-      pc->grant_len = (uint8_t)a.grant_len;
-      pc->id = a.id;
-      pc->version = a.version;
-      pc->len = len;
-      pc->crc = crc;
-      pc->crc64 = crc64;
-      alloc_free(&a);
       cli_progress_add(j->prog, len);
       return 0;
     }
-    alloc_free(&a);
     exclude_server(j, failed);
   }
   pthread_mutex_lock(&j->lock);
@@ -411,19 +357,8 @@ static int commit(put_job *j, const char *remote, int overwrite, char *err, size
   Dfs__ChunkInfo **ptrs = calloc(j->nchunks ? j->nchunks : 1, sizeof *ptrs);
   if (!infos || !ptrs) { snprintf(err, errsz, "out of memory"); goto out; }
   for (uint64_t i = 0; i < j->nchunks; i++) {
-    dfs__chunk_info__init(&infos[i]);
-    infos[i].chunk_id = j->chunks[i].id;
-    infos[i].version = j->chunks[i].version;
-    infos[i].length = j->chunks[i].len;
-    infos[i].crc32c = j->chunks[i].crc;
-    infos[i].crc64 = j->chunks[i].crc64;
+    written_chunk_info(&j->chunks[i].w, &infos[i]);
     infos[i].reuse = j->chunks[i].reuse;
-    infos[i].n_servers = j->chunks[i].n_servers;
-    infos[i].servers = j->chunks[i].servers;
-    infos[i].grant.data = j->chunks[i].grant;
-    infos[i].grant.len = j->chunks[i].grant_len;
-    infos[i].receipt.data = j->chunks[i].receipt;
-    infos[i].receipt.len = j->chunks[i].receipt_len;
     ptrs[i] = &infos[i];
   }
   Dfs__CommitReq req = DFS__COMMIT_REQ__INIT;
@@ -539,11 +474,11 @@ static uint64_t plan_reuse(put_job *j, old_chunk *old, size_t nold, uint64_t *nr
     }
     put_chunk *pc = &j->chunks[i];
     if (hit && c64) {
-      pc->id = hit->id;
-      pc->version = hit->version;
-      pc->len = len;
-      pc->crc = crc;
-      pc->crc64 = c64;
+      pc->w.id = hit->id;
+      pc->w.version = hit->version;
+      pc->w.len = len;
+      pc->w.crc32c = crc;
+      pc->w.crc64 = c64;
       pc->reuse = 1;
       ++*nreused;
     } else {
@@ -651,7 +586,7 @@ static void warn_short_chain(const put_job *j, const char *remote, int quiet) {
   static int warned; /* a multi-file put warns once */
   size_t fewest = SIZE_MAX;
   for (uint64_t i = 0; i < j->nchunks; i++)
-    if (!j->chunks[i].reuse && j->chunks[i].n_servers < fewest) fewest = j->chunks[i].n_servers;
+    if (!j->chunks[i].reuse && j->chunks[i].w.n_servers < fewest) fewest = j->chunks[i].w.n_servers;
   if (quiet || fewest == SIZE_MAX || fewest >= j->replicas ||
       __atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
     return;
@@ -772,7 +707,7 @@ int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd,
   ret = CLI_OK;
 out:
   if (prog_on) cli_progress_finish(&j.own_prog);
-  for (size_t i = j.pool_pos; i < j.pool_n; i++) alloc_free(&j.pool[i]);
+  free(j.pool);
   free(j.chunks);
   pthread_mutex_destroy(&j.lock);
   return ret;
@@ -858,7 +793,7 @@ static int put_stream(meta_client *mc, const put_opts *o, int fd, const char *re
   cli_summary("put", "standard input", remote, j.size, (double)(dfs_now_ms() - t0) / 1000.0);
   ret = CLI_OK;
 out:
-  for (size_t i = j.pool_pos; i < j.pool_n; i++) alloc_free(&j.pool[i]);
+  free(j.pool);
   free(buf);
   chunk_conns_close(&cc);
   free(j.chunks);

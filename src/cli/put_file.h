@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client/chunk_client.h"
+#include "client/chunk_alloc.h"
 #include "cli/commands.h"
 #include "client/meta_client.h"
 #include "cli/progress.h"
@@ -19,21 +19,12 @@
                                fewer refills for 1000 small files (16 -> 4) */
 #define PUT_MAX_PARALLEL 64
 
-typedef struct {
-  uint64_t id, version;
-  size_t n_chain;
-  chunkd_addr chain[CLIENT_MAX_CHAIN];
-  uint8_t *cap;  /* owned */
-  size_t cap_len;
-  uint8_t grant[DFS_GRANT_LEN]; /* commit grant (grant_len bytes, 0 without a secret) */
-  size_t grant_len;
-} put_alloc;
 
 /* Allocations shared by every file of a multi-file put (small files need one chunk
  * each: one AllocReq serves up to `cap` (<= PUT_POOL_BATCH) of them). */
 typedef struct {
   pthread_mutex_t lock;      /* guards below; taken inside a put_job's lock */
-  put_alloc *a;              /* cap entries (owned; put_pool_release frees it) */
+  chunk_alloc *a;            /* cap entries (owned; put_pool_release frees it) */
   size_t cap;
   size_t n, pos;
   uint64_t left;             /* chunks of the batch not yet allocated */

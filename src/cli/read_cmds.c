@@ -285,13 +285,11 @@ int cli_cmd_cat(cli_ctx *ctx, int argc, char **argv) {
   int ret = CLI_OK;
   for (size_t i = 0; i < npos; i++) {
     char path[DFS_PATH_MAX + 1];
-    Dfs__StatRep *st = NULL;
-    if (cli_remote_arg(ctx, "cat", pos[i], path) || cli_stat(ctx, "cat", path, 0, &st)) {
+    int dir;
+    if (cli_stat_arg_is_dir(ctx, "cat", pos[i], path, &dir)) {
       ret = CLI_FAIL;
       continue;
     }
-    int dir = st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-    dfs__stat_rep__free_unpacked(st, NULL);
     if (dir) { cli_err("cat", "%s: is a directory (list it with 'dfs ls %s')", path, path); ret = CLI_FAIL; continue; }
     fflush(stdout);
     char *gargv[4] = {"get", path, "-", NULL};
@@ -339,11 +337,8 @@ int cli_cmd_tree(cli_ctx *ctx, int argc, char **argv) {
   if (rc != CLI_CONTINUE) return rc;
   char path[DFS_PATH_MAX + 1];
   const char *arg = npos ? pos[0] : ctx->cwd ? "." : cli_user(ctx) ? "~" : "/";
-  if (cli_remote_arg(ctx, "tree", arg, path)) return CLI_FAIL;
-  Dfs__StatRep *st = NULL;
-  if (cli_stat(ctx, "tree", path, 0, &st)) return CLI_FAIL;
-  int dir = st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-  dfs__stat_rep__free_unpacked(st, NULL);
+  int dir;
+  if (cli_stat_arg_is_dir(ctx, "tree", arg, path, &dir)) return CLI_FAIL;
   if (!dir) { cli_err("tree", "%s: not a directory (use 'dfs info' for a file)", path); return CLI_FAIL; }
   char *prefix = calloc(1, 4096 + 8);
   if (!prefix) { cli_err("tree", "out of memory"); return CLI_FAIL; }

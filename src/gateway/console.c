@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "client_meta.pb-c.h"
+#include "common.pb-c.h"
 #include "common/errors.h"
 #include "common/path.h"
 
@@ -73,6 +75,29 @@ int console_meta(gw_req *r, uint16_t type, ProtobufCMessage *req,
                  size_t errsz) {
   *rep = NULL;
   return meta_call(&r->conn->mc, type, req, rep_desc, rep, err, errsz);
+}
+
+ProtobufCMessage *console_ask(gw_req *r, uint16_t type, ProtobufCMessage *req,
+                              const ProtobufCMessageDescriptor *rep_desc) {
+  ProtobufCMessage *m;
+  char err[512];
+  int rc = console_meta(r, type, req, rep_desc, &m, err, sizeof err);
+  if (rc == 0) return m;
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  console_dfs_error(r, rc, err);
+  return NULL;
+}
+
+int console_is_dir(gw_req *r, const char *path, int *is_dir, char *err, size_t errsz) {
+  Dfs__StatReq st = DFS__STAT_REQ__INIT;
+  st.path = (char *)path;
+  ProtobufCMessage *m;
+  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &st.base,
+                        &dfs__stat_rep__descriptor, &m, err, errsz);
+  const Dfs__StatRep *rep = (const Dfs__StatRep *)m;
+  *is_dir = rc == 0 && rep->entry && rep->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  return rc;
 }
 
 const char *console_path_param(gw_req *r, const char *name) {

@@ -62,6 +62,13 @@ void console_dfs_error(gw_req *r, int rc, const char *err);
 int console_meta(gw_req *r, uint16_t type, ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *rep_desc, ProtobufCMessage **rep, char *err,
                  size_t errsz);
+/* console_meta for a request that answers the error itself: the reply (the caller frees
+ * it), or NULL after answering (console_dfs_error). */
+ProtobufCMessage *console_ask(gw_req *r, uint16_t type, ProtobufCMessage *req,
+                              const ProtobufCMessageDescriptor *rep_desc);
+/* Whether path is a directory, as the request's user sees it: 0 and *is_dir, or the
+ * Stat's DFS_E* with the server's line in err. */
+int console_is_dir(gw_req *r, const char *path, int *is_dir, char *err, size_t errsz);
 /* A query parameter that must be a valid dfs path; answers 400 and returns NULL if not. */
 const char *console_path_param(gw_req *r, const char *name);
 /* 1 and the path in out (DFS_PATH_MAX + 1) if JSON body[0..len) has a valid path at key;

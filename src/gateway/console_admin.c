@@ -12,15 +12,9 @@
 
 void console_cluster(gw_req *r) {
   Dfs__ClusterReq req = DFS__CLUSTER_REQ__INIT;
-  ProtobufCMessage *m;
-  char err[512];
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, &req.base,
-                        &dfs__cluster_rep__descriptor, &m, err, sizeof err);
-  if (rc) {
-    if (m) protobuf_c_message_free_unpacked(m, NULL);
-    console_dfs_error(r, rc, err);
-    return;
-  }
+  ProtobufCMessage *m = console_ask(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_CLUSTER, &req.base,
+                                    &dfs__cluster_rep__descriptor);
+  if (!m) return;
   const Dfs__ClusterRep *c = (const Dfs__ClusterRep *)m;
   gw_json j = {0};
   gw_json_obj(&j, NULL);

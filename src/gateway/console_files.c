@@ -28,11 +28,13 @@ static void entry_json(gw_json *j, const char *key, const Dfs__Entry *e) {
   gw_json_end_obj(j);
 }
 
-/* Answers {} after a successful change, or the error. */
-static void done(gw_req *r, int rc, const char *err, ProtobufCMessage *m) {
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
-  if (rc) console_dfs_error(r, rc, err);
-  else gw_respond(r, 200, "application/json", "{}", 2, console_security_headers);
+/* A mutation as the request's user, answered {} or with the error. */
+static void mutate(gw_req *r, uint16_t type, ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *rep_desc) {
+  ProtobufCMessage *m = console_ask(r, type, req, rep_desc);
+  if (!m) return;
+  protobuf_c_message_free_unpacked(m, NULL);
+  gw_respond(r, 200, "application/json", "{}", 2, console_security_headers);
 }
 
 void console_list(gw_req *r) {
@@ -40,14 +42,9 @@ void console_list(gw_req *r) {
   if (!path) return;
   Dfs__ListReq req = DFS__LIST_REQ__INIT;
   req.path = (char *)path;
-  ProtobufCMessage *m;
-  char err[512];
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, &req.base,
-                        &dfs__list_rep__descriptor, &m, err, sizeof err);
-  if (rc) {
-    done(r, rc, err, m);
-    return;
-  }
+  ProtobufCMessage *m =
+      console_ask(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_LIST, &req.base, &dfs__list_rep__descriptor);
+  if (!m) return;
   const Dfs__ListRep *rep = (const Dfs__ListRep *)m;
   gw_json j = {0};
   gw_json_obj(&j, NULL);
@@ -74,14 +71,9 @@ void console_search(gw_req *r) {
   req.path = (char *)path;
   req.glob = strpbrk(q, "*?[") != NULL;
   req.limit = SEARCH_LIMIT;
-  ProtobufCMessage *m;
-  char err[512];
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_SEARCH, &req.base,
-                        &dfs__search_rep__descriptor, &m, err, sizeof err);
-  if (rc) {
-    done(r, rc, err, m);
-    return;
-  }
+  ProtobufCMessage *m =
+      console_ask(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_SEARCH, &req.base, &dfs__search_rep__descriptor);
+  if (!m) return;
   const Dfs__SearchRep *rep = (const Dfs__SearchRep *)m;
   gw_json j = {0};
   gw_json_obj(&j, NULL);
@@ -112,13 +104,10 @@ void console_details(gw_req *r) {
     Dfs__GetFileReq req = DFS__GET_FILE_REQ__INIT;
     req.path = (char *)path;
     req.first_chunk = next;
-    ProtobufCMessage *m;
-    char err[512];
-    int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, &req.base,
-                          &dfs__get_file_rep__descriptor, &m, err, sizeof err);
-    if (rc) {
+    ProtobufCMessage *m = console_ask(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_GETFILE, &req.base,
+                                     &dfs__get_file_rep__descriptor);
+    if (!m) {
       gw_json_free(&j);
-      done(r, rc, err, m);
       return;
     }
     const Dfs__GetFileRep *rep = (const Dfs__GetFileRep *)m;
@@ -173,14 +162,9 @@ void console_details(gw_req *r) {
 void console_trash_list(gw_req *r) {
   Dfs__TrashReq req = DFS__TRASH_REQ__INIT;
   req.action = DFS__TRASH_ACTION__TRASH_LIST;
-  ProtobufCMessage *m;
-  char err[512];
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_TRASH, &req.base,
-                        &dfs__trash_rep__descriptor, &m, err, sizeof err);
-  if (rc) {
-    done(r, rc, err, m);
-    return;
-  }
+  ProtobufCMessage *m =
+      console_ask(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_TRASH, &req.base, &dfs__trash_rep__descriptor);
+  if (!m) return;
   const Dfs__TrashRep *rep = (const Dfs__TrashRep *)m;
   gw_json j = {0};
   gw_json_obj(&j, NULL);
@@ -209,11 +193,7 @@ void console_mkdir(gw_req *r, const char *body, size_t len) {
   req.path = path;
   req.mode = 0755;
   req.request_id = dfs_random_u64();
-  ProtobufCMessage *m;
-  char err[512];
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_MKDIR, &req.base,
-                        &dfs__mkdir_rep__descriptor, &m, err, sizeof err);
-  done(r, rc, err, m);
+  mutate(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_MKDIR, &req.base, &dfs__mkdir_rep__descriptor);
 }
 
 void console_rename(gw_req *r, const char *body, size_t len) {
@@ -225,11 +205,7 @@ void console_rename(gw_req *r, const char *body, size_t len) {
   req.src = src;
   req.dst = dst;
   req.request_id = dfs_random_u64();
-  ProtobufCMessage *m;
-  char err[512];
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_RENAME, &req.base,
-                        &dfs__rename_rep__descriptor, &m, err, sizeof err);
-  done(r, rc, err, m);
+  mutate(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_RENAME, &req.base, &dfs__rename_rep__descriptor);
 }
 
 void console_trash(gw_req *r, const char *body, size_t len) {
@@ -240,11 +216,7 @@ void console_trash(gw_req *r, const char *body, size_t len) {
   req.recursive = 1;
   req.trash = 1;
   req.request_id = dfs_random_u64();
-  ProtobufCMessage *m;
-  char err[512];
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, &req.base,
-                        &dfs__delete_rep__descriptor, &m, err, sizeof err);
-  done(r, rc, err, m);
+  mutate(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_DELETE, &req.base, &dfs__delete_rep__descriptor);
 }
 
 void console_restore(gw_req *r, const char *body, size_t len) {
@@ -262,9 +234,5 @@ void console_restore(gw_req *r, const char *body, size_t len) {
   req.action = DFS__TRASH_ACTION__TRASH_RESTORE;
   req.id = v;
   req.request_id = dfs_random_u64();
-  ProtobufCMessage *m;
-  char err[512];
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_TRASH, &req.base,
-                        &dfs__trash_rep__descriptor, &m, err, sizeof err);
-  done(r, rc, err, m);
+  mutate(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_TRASH, &req.base, &dfs__trash_rep__descriptor);
 }

@@ -102,14 +102,8 @@ void console_share(gw_req *r, const char *body, size_t len) {
                           "a bucket name: a-z 0-9 . -) can be shared");
     return;
   }
-  Dfs__StatReq st = DFS__STAT_REQ__INIT;
-  st.path = path;
-  ProtobufCMessage *m;
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &st.base,
-                        &dfs__stat_rep__descriptor, &m, err, sizeof err);
-  int dir = rc == 0 && ((Dfs__StatRep *)m)->entry &&
-            ((Dfs__StatRep *)m)->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  int dir;
+  int rc = console_is_dir(r, path, &dir, err, sizeof err);
   if (rc || dir) {
     console_dfs_error(r, rc ? rc : DFS_EISDIR, rc ? err : "a folder cannot be shared");
     return;

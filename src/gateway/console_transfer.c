@@ -80,14 +80,8 @@ void console_upload(gw_req *r) {
    * written for nothing and the Commit refused at the end) */
   char parent[DFS_PATH_MAX + 1], err[512];
   dfs_path_split(path, parent);
-  Dfs__StatReq st = DFS__STAT_REQ__INIT;
-  st.path = parent;
-  ProtobufCMessage *m;
-  int rc = console_meta(r, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &st.base,
-                        &dfs__stat_rep__descriptor, &m, err, sizeof err);
-  int dir = rc == 0 && ((Dfs__StatRep *)m)->entry &&
-            ((Dfs__StatRep *)m)->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
+  int dir;
+  int rc = console_is_dir(r, parent, &dir, err, sizeof err);
   if (rc || !dir) {
     console_dfs_error(r, rc ? rc : DFS_ENOTDIR, rc ? err : "the upload's folder is a file");
     return;

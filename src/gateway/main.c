@@ -35,20 +35,6 @@ static int fail(const char *msg) {
   return 2;
 }
 
-/* An integer key within [lo, hi]; 0 or 2 after one line on stderr. */
-static int int_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
-                   int64_t *out) {
-  char err[512];
-  return dfs_config_int_within(cfg, key, def, lo, hi, out, err, sizeof err) ? fail(err) : 0;
-}
-
-/* A duration key within [lo, hi] ms; 0 or 2 after one line on stderr. */
-static int ms_key(const dfs_config *cfg, const char *key, int64_t def, int64_t lo, int64_t hi,
-                  int64_t *out) {
-  char err[512];
-  return dfs_config_ms_within(cfg, key, def, lo, hi, out, err, sizeof err) ? fail(err) : 0;
-}
-
 /* Reads a whole (small) PEM file into a malloc'ed string; NULL after a line on stderr. */
 static char *read_pem(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -97,13 +83,19 @@ static int run(dfs_config *cfg) {
   snprintf(c->service_secret, sizeof c->service_secret, "%s", secret);
   snprintf(c->region, sizeof c->region, "%s", dfs_config_str(cfg, "region", "us-east-1"));
   int64_t v;
-  if (int_key(cfg, "connections.max", 256, 1, 10000, &v)) return 2;
+  if (dfs_config_int_within(cfg, "connections.max", 256, 1, 10000, &v, err, sizeof err))
+    return fail(err);
   c->max_connections = (int)v;
-  if (int_key(cfg, "connections.max_per_address", 64, 1, 10000, &v)) return 2;
+  if (dfs_config_int_within(cfg, "connections.max_per_address", 64, 1, 10000, &v, err, sizeof err))
+    return fail(err);
   c->max_per_address = (int)v;
-  if (ms_key(cfg, "connections.idle_timeout", 60000, 1000, 3600000, &v)) return 2;
+  if (dfs_config_ms_within(cfg, "connections.idle_timeout", 60000, 1000, 3600000, &v, err,
+                           sizeof err))
+    return fail(err);
   c->idle_timeout_s = (int)(v / 1000);
-  if (ms_key(cfg, "keys.cache_ttl", 3000, 0, 600000, &c->key_cache_ms)) return 2;
+  if (dfs_config_ms_within(cfg, "keys.cache_ttl", 3000, 0, 600000, &c->key_cache_ms, err,
+                           sizeof err))
+    return fail(err);
   c->max_keys = 1000;
   const char *mk = dfs_config_str(cfg, "metrics.access_key", "");
   if (strlen(mk) >= sizeof c->metrics_key) return fail("metrics.access_key is too long");

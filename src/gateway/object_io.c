@@ -21,29 +21,10 @@
 #define ALLOC_BUSY_WAIT_MS 30000 /* metad's per-user in-flight bound: wait, do not fail */
 #define PAGE_CHUNKS 256          /* GetFile page size for downloads */
 
-struct gw_written {
-  uint64_t id, version, crc64;
-  uint32_t len, crc;
-  uint64_t servers[CLIENT_MAX_CHAIN];
-  size_t n_servers;
-  uint8_t grant[DFS_GRANT_LEN];
-  size_t grant_len;
-  uint8_t receipt[DFS_RECEIPT_LEN];
-  size_t receipt_len;
-};
+
 
 typedef struct {
-  uint64_t id, version;
-  chunkd_addr chain[CLIENT_MAX_CHAIN];
-  size_t n_chain;
-  uint8_t cap[1024];
-  size_t cap_len;
-  uint8_t grant[DFS_GRANT_LEN];
-  size_t grant_len;
-} gw_alloc;
-
-typedef struct {
-  gw_alloc a[GW_ALLOC_BATCH];
+  chunk_alloc a[GW_ALLOC_BATCH];
   size_t n, pos;
   /* metad counts a chunk allocated and never written against the user's in-flight
    * bound until its capability expires, so an upload asks for what it will use: the
@@ -130,34 +111,9 @@ oom:
   return DFS_ENOMEM;
 }
 
-/* Copies metad's allocation c into a; DFS_EPROTO if it is malformed. */
-static int alloc_copy(gw_alloc *a, const Dfs__ChunkAlloc *c) {
-  memset(a, 0, sizeof *a);
-  if (c->n_chain == 0 || c->n_chain > CLIENT_MAX_CHAIN || c->chunk_id == 0 ||
-      c->grant.len > DFS_GRANT_LEN || c->capability.len > sizeof a->cap)
-    return DFS_EPROTO;
-  for (size_t i = 0; i < c->n_chain; i++) {
-    const Dfs__ServerAddr *s = c->chain[i];
-    if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
-        strlen(s->host) >= sizeof a->chain[i].host)
-      return DFS_EPROTO;
-    a->chain[i].server_id = s->server_id;
-    snprintf(a->chain[i].host, sizeof a->chain[i].host, "%s", s->host);
-    a->chain[i].port = (int)s->port;
-  }
-  a->n_chain = c->n_chain;
-  a->id = c->chunk_id;
-  a->version = c->version;
-  memcpy(a->grant, c->grant.data, c->grant.len);
-  a->grant_len = c->grant.len;
-  memcpy(a->cap, c->capability.data, c->capability.len);
-  a->cap_len = c->capability.len;
-  return 0;
-}
-
 /* The next allocation (meta_lock held): from the batch (first attempts) or a fresh
  * one avoiding the servers that failed (retries). err: why not. */
-static int take_alloc(gw_upload *u, int retry, gw_alloc *out, char *err, size_t errsz) {
+static int take_alloc(gw_upload *u, int retry, chunk_alloc *out, char *err, size_t errsz) {
   alloc_pool *p = u->allocs;
   if (!retry && p->pos < p->n) {
     *out = p->a[p->pos++];
@@ -194,8 +150,8 @@ static int take_alloc(gw_upload *u, int retry, gw_alloc *out, char *err, size_t 
              req.count);
   }
   if (rc == 0) {
-    gw_alloc *dst = retry ? out : p->a;
-    for (size_t i = 0; i < req.count && rc == 0; i++) rc = alloc_copy(&dst[i], rep->chunks[i]);
+    chunk_alloc *dst = retry ? out : p->a;
+    for (size_t i = 0; i < req.count && rc == 0; i++) rc = chunk_alloc_copy(&dst[i], rep->chunks[i]);
     if (rc) snprintf(err, errsz, "metad returned an invalid chunk allocation");
     if (rc == 0 && !retry) {
       p->n = req.count;
@@ -213,30 +169,22 @@ static int store_chunk(gw_upload *u, chunk_conns *cc, const uint8_t *buf, uint32
                        uint64_t index) {
   gw_pipeline *pl = u->pipe;
   alloc_pool *p = u->allocs;
-  gw_written w;
-  memset(&w, 0, sizeof w);
-  w.len = len;
-  w.crc = dfs_crc32c(0, buf, len);
-  w.crc64 = crc64_ecma_refl(0, buf, len);
+  written_chunk w;
+  uint32_t crc = dfs_crc32c(0, buf, len);
+  uint64_t crc64 = crc64_ecma_refl(0, buf, len);
   int rc = 0;
   char err[512] = "";
   for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-    gw_alloc a;
+    chunk_alloc a;
     pthread_mutex_lock(&pl->meta_lock);
     rc = take_alloc(u, attempt > 0, &a, err, sizeof err);
     pthread_mutex_unlock(&pl->meta_lock);
     if (rc) break;
     uint64_t failed = 0;
-    rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, buf, len,
-                     w.crc, NULL, w.servers, &w.n_servers, w.receipt, &w.receipt_len, &failed, err,
-                     sizeof err);
+    rc = chunk_write_alloc(cc, &a, buf, len, crc, crc64, NULL, &w, &failed, err, sizeof err);
     if (rc == 0) {
-      w.id = a.id;
-      w.version = a.version;
-      memcpy(w.grant, a.grant, a.grant_len);
-      w.grant_len = a.grant_len;
       pthread_mutex_lock(&pl->lock);
-      gw_written *nv = index < u->cap ? u->chunks
+      written_chunk *nv = index < u->cap ? u->chunks
                                       : dfs_grow(u->chunks, &u->cap, index + 1, sizeof *u->chunks, 64);
       if (nv) {
         u->chunks = nv;
@@ -440,19 +388,7 @@ int gw_upload_commit(gw_upload *u, const uint8_t *attrs, size_t attrs_len) {
     return fail_locked(u, DFS_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < u->n; i++) {
-    gw_written *w = &u->chunks[i];
-    dfs__chunk_info__init(&infos[i]);
-    infos[i].chunk_id = w->id;
-    infos[i].version = w->version;
-    infos[i].length = w->len;
-    infos[i].crc32c = w->crc;
-    infos[i].crc64 = w->crc64;
-    infos[i].n_servers = w->n_servers;
-    infos[i].servers = w->servers;
-    infos[i].grant.data = w->grant;
-    infos[i].grant.len = w->grant_len;
-    infos[i].receipt.data = w->receipt;
-    infos[i].receipt.len = w->receipt_len;
+    written_chunk_info(&u->chunks[i], &infos[i]);
     ptrs[i] = &infos[i];
   }
   Dfs__CommitReq req = DFS__COMMIT_REQ__INIT;

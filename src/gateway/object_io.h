@@ -20,7 +20,7 @@
 
 #include <openssl/evp.h>
 
-#include "client/chunk_client.h"
+#include "client/chunk_alloc.h"
 #include "client_meta.pb-c.h"
 #include "client/meta_client.h"
 #include "common/path.h"
@@ -28,7 +28,6 @@
 #define GW_ALLOC_BATCH 8
 #define GW_UPLOAD_WRITERS 4 /* chunks of one upload in flight at once */
 
-typedef struct gw_written gw_written; /* a chunk written, for the commit */
 typedef struct gw_pipeline gw_pipeline; /* the writer threads (object_io.c) */
 
 typedef struct {
@@ -40,7 +39,7 @@ typedef struct {
   uint64_t upload_id;
   uint8_t *buf;     /* the chunk being filled (a slot of the pipeline); not owned here */
   uint32_t fill;
-  gw_written *chunks; /* owned; [i] = chunk i once written */
+  written_chunk *chunks; /* owned; [i] = chunk i once written, for the commit */
   size_t n, cap;
   void *allocs;     /* pending allocations (object_io.c); owned */
   gw_pipeline *pipe;  /* owned */

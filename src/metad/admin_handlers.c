@@ -27,11 +27,8 @@
 
 void admin_h_cluster(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   (void)u; /* any authenticated user may see the cluster overview */
-  Dfs__ClusterReq *rq = dfs__cluster_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ClusterReq");
-    return;
-  }
+  Dfs__ClusterReq *rq = md_decode(c, m, &dfs__cluster_req__descriptor);
+  if (!rq) return;
   dfs__cluster_req__free_unpacked(rq, NULL);
   servers_t *sv = &md->fsm->servers;
   size_t n = sv->n;
@@ -161,11 +158,8 @@ static int list_add(fsck_list *l, metad *md, const ns_inode *f, const file_healt
 
 void admin_h_fsck(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__FsckReq *rq = dfs__fsck_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode FsckReq");
-    return;
-  }
+  Dfs__FsckReq *rq = md_decode(c, m, &dfs__fsck_req__descriptor);
+  if (!rq) return;
   fsck_list l = {0};
   const ns_inode **stack = NULL;
   size_t nstack = 0, capstack = 0;
@@ -179,16 +173,11 @@ void admin_h_fsck(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   }
   if (!rc) rc = rg_check_leader(md, msg, sizeof msg);
   if (!rc) rc = perm_lookup(md->fsm->ns, path, u->name, u->is_admin, &top, msg, sizeof msg);
-  double retry_s = 0;
   /* the walk runs on the loop thread: it spends the user's scan budget, like search */
-  if (!rc && !limits_take(md->limits, u->name, LIMITS_SCAN,
-                          (double)(md->fsm->ns->files + md->fsm->ns->dirs),
-                          (double)md->scan_nodes_per_s * 5, (double)md->scan_nodes_per_s,
-                          dfs_now_ms(), &retry_s)) {
-    rc = DFS_EBUSY;
-    snprintf(msg, sizeof msg, "too many fsck and search requests: your scan budget is used "
-             "up; retry in %.0f s", retry_s < 1 ? 1 : retry_s);
-  }
+  if (!rc)
+    rc = limits_take_scan(md->limits, u->name, md->fsm->ns->files + md->fsm->ns->dirs,
+                          (double)md->scan_nodes_per_s, "fsck and search requests", msg,
+                          sizeof msg);
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
     goto out;
@@ -253,12 +242,8 @@ out:
 }
 
 void admin_h_forget_sessions(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
-  Dfs__ForgetSessionsReq *rq =
-      dfs__forget_sessions_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ForgetSessionsReq");
-    return;
-  }
+  Dfs__ForgetSessionsReq *rq = md_decode(c, m, &dfs__forget_sessions_req__descriptor);
+  if (!rq) return;
   if (!u->is_admin) {
     md_reply_status(c, &m->hdr, DFS_EPERM,
                     "only an administrator may end another user's sessions");

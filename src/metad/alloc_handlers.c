@@ -233,11 +233,8 @@ void h_commit(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     }
     return;
   }
-  Dfs__CommitReq *rq = dfs__commit_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CommitReq");
-    return;
-  }
+  Dfs__CommitReq *rq = md_decode(c, m, &dfs__commit_req__descriptor);
+  if (!rq) return;
   if (rq->attrs.len > DFS_ATTRS_MAX) { /* first: such a body never reaches the log */
     snprintf(msg, sizeof msg,
              "the file's client attributes are %zu bytes: at most %u are allowed",
@@ -482,11 +479,8 @@ static void reserve_ids(metad *md) {
 
 void h_alloc(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__AllocReq *rq = dfs__alloc_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode AllocReq");
-    return;
-  }
+  Dfs__AllocReq *rq = md_decode(c, m, &dfs__alloc_req__descriptor);
+  if (!rq) return;
   int rc = 0;
   if (rq->count < 1 || rq->count > ALLOC_MAX_COUNT) {
     rc = DFS_EINVAL;

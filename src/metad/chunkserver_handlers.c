@@ -172,11 +172,8 @@ static void register_done(metad *md, md_waiter *w, int status) {
 
 void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
   char msg[MSGSZ];
-  Dfs__RegisterReq *rq = dfs__register_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode RegisterReq");
-    return;
-  }
+  Dfs__RegisterReq *rq = md_decode(c, m, &dfs__register_req__descriptor);
+  if (!rq) return;
   if (!auth_secret_ok(md, rq->cluster_secret)) {
     LOG_WARN("%s tried to register as a chunkserver with a %s cluster secret; refused",
              dfs_conn_peer(c), *rq->cluster_secret ? "wrong" : "missing");
@@ -230,11 +227,8 @@ void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
 
 void h_inventory(metad *md, dfs_conn *c, dfs_msg *m) {
   char msg[MSGSZ];
-  Dfs__InventoryReq *rq = dfs__inventory_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode InventoryReq");
-    return;
-  }
+  Dfs__InventoryReq *rq = md_decode(c, m, &dfs__inventory_req__descriptor);
+  if (!rq) return;
   int rc = rg_check_leader(md, msg, sizeof msg);
   server_ent *e = NULL;
   if (!rc && !(e = server_on_conn(md, c, rq->server_id))) {
@@ -446,11 +440,8 @@ static void hb_rep_free(Dfs__HeartbeatRep *rep, hb_bufs *keep) {
 
 void h_heartbeat(metad *md, dfs_conn *c, dfs_msg *m) {
   char msg[MSGSZ];
-  Dfs__HeartbeatReq *rq = dfs__heartbeat_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode HeartbeatReq");
-    return;
-  }
+  Dfs__HeartbeatReq *rq = md_decode(c, m, &dfs__heartbeat_req__descriptor);
+  if (!rq) return;
   Dfs__Status st = DFS__STATUS__INIT;
   st.message = "";
   Dfs__HeartbeatRep rep = DFS__HEARTBEAT_REP__INIT;

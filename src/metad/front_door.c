@@ -86,7 +86,17 @@ static const route *route_of(uint16_t type) {
   return NULL;
 }
 
-/* ---- replies ---- */
+/* ---- requests and replies ---- */
+
+void *md_decode(dfs_conn *c, dfs_msg *m, const ProtobufCMessageDescriptor *desc) {
+  ProtobufCMessage *rq = protobuf_c_message_unpack(desc, NULL, m->hdr.payload_len, m->payload);
+  if (!rq) {
+    char why[128];
+    snprintf(why, sizeof why, "cannot decode %s", desc->short_name);
+    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, why);
+  }
+  return rq;
+}
 
 /* Every reply message starts with `Status status = 1`, so a MkdirRep holding only a
  * Status is byte-for-byte a valid reply of any type. */

@@ -31,7 +31,11 @@ void front_door_close_soon(metad *md, dfs_conn *c);
 /* Shutdown: closes at once the connections waiting in front_door_close_soon. */
 void front_door_shutdown(metad *md);
 
-/* ---- reply helpers ---- */
+/* ---- request and reply helpers ---- */
+
+/* m's payload decoded as a desc message (the caller frees it with its free_unpacked),
+ * or NULL after answering DFS_EPROTO "cannot decode <message name>". */
+void *md_decode(dfs_conn *c, dfs_msg *m, const ProtobufCMessageDescriptor *desc);
 
 /* Sends a reply carrying only a Status, for any request type whose reply is
  * {Status status = 1;} or starts with it. msg NULL or "": the error's own text. */

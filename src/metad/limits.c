@@ -4,10 +4,12 @@
  * (a hash collision falls back to a linear search, see find_user). */
 #include "metad/limits.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/util.h"
 #include "metad/u64map.h"
 
 #define NAME_MAX_LEN 64
@@ -169,4 +171,14 @@ int limits_take(limits *l, const char *user, enum limits_bucket k, double cost, 
   }
   if (retry_s) *retry_s = per_s > 0 ? (cost - u->tokens[k]) / per_s : 60;
   return 0;
+}
+
+int limits_take_scan(limits *l, const char *user, uint64_t nodes, double per_s, const char *what,
+                     char *msg, size_t msgsz) {
+  double retry_s = 0;
+  if (limits_take(l, user, LIMITS_SCAN, (double)nodes, per_s * 5, per_s, dfs_now_ms(), &retry_s))
+    return 0;
+  snprintf(msg, msgsz, "too many %s: your scan budget is used up; retry in %.0f s", what,
+           retry_s < 1 ? 1 : retry_s);
+  return DFS_EBUSY;
 }

@@ -13,6 +13,7 @@
 #ifndef METAD_LIMITS_H
 #define METAD_LIMITS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define LIMITS_MAX_USERS 65536
@@ -47,5 +48,10 @@ uint64_t limits_expire(limits *l, uint64_t now_ms);
 enum limits_bucket { LIMITS_BAD_REPLICA = 0, LIMITS_SCAN = 1, LIMITS_NBUCKETS };
 int limits_take(limits *l, const char *user, enum limits_bucket k, double cost, double burst,
                 double per_s, uint64_t now_ms, double *retry_s);
+/* A walk of the whole namespace (search, fsck) on the loop thread costs `nodes` (every
+ * file and directory) from user's scan bucket: per_s names a second, a burst of 5 s of
+ * it. 0, or DFS_EBUSY with "too many <what>: ... retry in N s" in msg. */
+int limits_take_scan(limits *l, const char *user, uint64_t nodes, double per_s, const char *what,
+                     char *msg, size_t msgsz);
 
 #endif

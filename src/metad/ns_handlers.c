@@ -45,11 +45,8 @@ static void setrep_reply(metad *md, md_waiter *w, const fsm_result *r) {
 
 void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__MkdirReq *rq = dfs__mkdir_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode MkdirReq");
-    return;
-  }
+  Dfs__MkdirReq *rq = md_decode(c, m, &dfs__mkdir_req__descriptor);
+  if (!rq) return;
   ops_op op = {0};
   op.type = OP_MKDIR;
   op.rid = rq->request_id;
@@ -62,11 +59,8 @@ void h_mkdir(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
 
 void h_delete(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__DeleteReq *rq = dfs__delete_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode DeleteReq");
-    return;
-  }
+  Dfs__DeleteReq *rq = md_decode(c, m, &dfs__delete_req__descriptor);
+  if (!rq) return;
   int rc = 0;
   if (!strcmp(rq->path, "/")) {
     rc = DFS_EINVAL;
@@ -86,11 +80,8 @@ void h_delete(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
 
 void h_chmod(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__ChmodReq *rq = dfs__chmod_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ChmodReq");
-    return;
-  }
+  Dfs__ChmodReq *rq = md_decode(c, m, &dfs__chmod_req__descriptor);
+  if (!rq) return;
   int rc = 0;
   if (rq->mode > 0777) {
     rc = DFS_EINVAL;
@@ -107,11 +98,8 @@ void h_chmod(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
 
 void h_rename(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__RenameReq *rq = dfs__rename_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode RenameReq");
-    return;
-  }
+  Dfs__RenameReq *rq = md_decode(c, m, &dfs__rename_req__descriptor);
+  if (!rq) return;
   ops_op op = {0};
   op.type = OP_RENAME;
   op.rid = rq->request_id;
@@ -124,11 +112,8 @@ void h_rename(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
 
 void h_copy(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__CopyReq *rq = dfs__copy_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode CopyReq");
-    return;
-  }
+  Dfs__CopyReq *rq = md_decode(c, m, &dfs__copy_req__descriptor);
+  if (!rq) return;
   ops_op op = {0};
   op.type = OP_COPY;
   op.rid = rq->request_id;
@@ -154,11 +139,8 @@ static void compose_reply(metad *md, md_waiter *w, const fsm_result *r) {
 /* Compose: the request's bounds and paths are checked here (the fsm checks the tree). */
 void h_compose(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__ComposeReq *rq = dfs__compose_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ComposeReq");
-    return;
-  }
+  Dfs__ComposeReq *rq = md_decode(c, m, &dfs__compose_req__descriptor);
+  if (!rq) return;
   int rc = 0;
   if (rq->n_srcs == 0 || rq->n_srcs > OPS_COMPOSE_MAX_SRCS) {
     rc = DFS_EINVAL;
@@ -185,11 +167,8 @@ void h_compose(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
 
 void h_setrep(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__SetrepReq *rq = dfs__setrep_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode SetrepReq");
-    return;
-  }
+  Dfs__SetrepReq *rq = md_decode(c, m, &dfs__setrep_req__descriptor);
+  if (!rq) return;
   int rc = 0;
   if (rq->replicas < 1 || rq->replicas > MAX_REPLICAS) {
     rc = DFS_EINVAL;
@@ -207,11 +186,8 @@ void h_setrep(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
 
 void h_touch(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__TouchReq *rq = dfs__touch_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode TouchReq");
-    return;
-  }
+  Dfs__TouchReq *rq = md_decode(c, m, &dfs__touch_req__descriptor);
+  if (!rq) return;
   int rc = 0;
   if (rq->replicas > MAX_REPLICAS) { /* 0: the default */
     rc = DFS_EINVAL;
@@ -283,11 +259,8 @@ static long wire_field_len(const uint8_t *p, size_t n, uint32_t field) {
  * the tree and the permissions (w+x on the parent, like mkdir). */
 void h_symlink(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__SymlinkReq *rq = dfs__symlink_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode SymlinkReq");
-    return;
-  }
+  Dfs__SymlinkReq *rq = md_decode(c, m, &dfs__symlink_req__descriptor);
+  if (!rq) return;
   int rc = 0;
   size_t tl = strlen(rq->target);
   long wl = wire_field_len(m->payload, m->hdr.payload_len, 3);

@@ -57,11 +57,8 @@ static int cmp_entry_name(const void *a, const void *b) {
 
 void h_list(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__ListReq *rq = dfs__list_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode ListReq");
-    return;
-  }
+  Dfs__ListReq *rq = md_decode(c, m, &dfs__list_req__descriptor);
+  if (!rq) return;
   ns_inode *n;
   int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
   if (!rc && n->is_dir && perm_check(u->name, u->is_admin, n, PERM_R)) {
@@ -125,11 +122,8 @@ out:
 
 void h_stat(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__StatReq *rq = dfs__stat_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode StatReq");
-    return;
-  }
+  Dfs__StatReq *rq = md_decode(c, m, &dfs__stat_req__descriptor);
+  if (!rq) return;
   ns_inode *n;
   int rc = read_lookup(md, u, rq->path, &n, msg, sizeof msg);
   if (rc) {
@@ -168,11 +162,8 @@ static size_t live_locations(metad *md, const chunk_ent *ce, const server_ent **
 
 void h_getfile(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__GetFileReq *rq = dfs__get_file_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode GetFileReq");
-    return;
-  }
+  Dfs__GetFileReq *rq = md_decode(c, m, &dfs__get_file_req__descriptor);
+  if (!rq) return;
   ns_inode *n;
   Dfs__ChunkLocation *locs = NULL, **lptrs = NULL;
   Dfs__ServerAddr *addrs = NULL, **aptrs = NULL;
@@ -285,11 +276,8 @@ static void log_safe(char *out, size_t outsz, const char *src) {
  * which is what drops the location). */
 void h_bad_replica(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__BadReplicaReq *rq = dfs__bad_replica_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode BadReplicaReq");
-    return;
-  }
+  Dfs__BadReplicaReq *rq = md_decode(c, m, &dfs__bad_replica_req__descriptor);
+  if (!rq) return;
   ns_inode *n = NULL;
   chunk_ent *ce = NULL;
   server_ent *se = NULL;
@@ -363,11 +351,8 @@ static int watch_visible(void *ud, const char *path) {
  * nothing enters the log; only the leader answers (its ring holds what it applied). */
 void h_watch(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__WatchReq *rq = dfs__watch_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode WatchReq");
-    return;
-  }
+  Dfs__WatchReq *rq = md_decode(c, m, &dfs__watch_req__descriptor);
+  if (!rq) return;
   int rc = rg_check_leader(md, msg, sizeof msg);
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);

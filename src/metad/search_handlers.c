@@ -75,11 +75,8 @@ static int cmp_hit_path(const void *a, const void *b) {
 
 void h_search(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__SearchReq *rq = dfs__search_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode SearchReq");
-    return;
-  }
+  Dfs__SearchReq *rq = md_decode(c, m, &dfs__search_req__descriptor);
+  if (!rq) return;
   search_ctx s = {0};
   Dfs__SearchHit *hits = NULL, **hp = NULL;
   Dfs__Entry *ents = NULL;
@@ -95,17 +92,11 @@ void h_search(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
     rc = DFS_EINVAL;
     snprintf(msg, sizeof msg, "the search pattern is longer than 255 bytes");
   }
-  double retry_s = 0;
   /* a search reads the whole name index on the loop thread: each user has a budget of
    * names scanned per second (limits.scan_rate, a burst of 5 s of it) */
-  if (!rc && !limits_take(md->limits, u->name, LIMITS_SCAN,
-                          (double)(md->fsm->ns->files + md->fsm->ns->dirs),
-                          (double)md->scan_nodes_per_s * 5, (double)md->scan_nodes_per_s,
-                          dfs_now_ms(), &retry_s)) {
-    rc = DFS_EBUSY;
-    snprintf(msg, sizeof msg, "too many searches: your scan budget is used up; retry in %.0f s",
-             retry_s < 1 ? 1 : retry_s);
-  }
+  if (!rc)
+    rc = limits_take_scan(md->limits, u->name, md->fsm->ns->files + md->fsm->ns->dirs,
+                          (double)md->scan_nodes_per_s, "searches", msg, sizeof msg);
   if (rc) {
     md_reply_status(c, &m->hdr, rc, msg);
     goto out;

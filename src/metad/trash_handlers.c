@@ -54,11 +54,8 @@ static void trash_reply(metad *md, md_waiter *w, const fsm_result *r) {
 
 void h_trash(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__TrashReq *rq = dfs__trash_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode TrashReq");
-    return;
-  }
+  Dfs__TrashReq *rq = md_decode(c, m, &dfs__trash_req__descriptor);
+  if (!rq) return;
   int rc = rg_check_leader(md, msg, sizeof msg);
   if (!rc && rq->action == DFS__TRASH_ACTION__TRASH_RESTORE && *rq->path)
     rc = ns_check_path(rq->path, msg, sizeof msg);

@@ -26,11 +26,8 @@
 
 void h_quota(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
   char msg[MSGSZ];
-  Dfs__QuotaReq *rq = dfs__quota_req__unpack(NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, "cannot decode QuotaReq");
-    return;
-  }
+  Dfs__QuotaReq *rq = md_decode(c, m, &dfs__quota_req__descriptor);
+  if (!rq) return;
   const char *user = *rq->user ? rq->user : u->name;
   int rc = rg_check_leader(md, msg, sizeof msg);
   if (!rc && (rq->set || strcmp(user, u->name)) && !perm_is_super(u->name, u->is_admin)) {

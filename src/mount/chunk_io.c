@@ -158,15 +158,6 @@ void chunk_io_prefetch(mount_ctx *m, const Dfs__ChunkLocation *loc) {
 }
 
 /* ---- stores ---- */
-typedef struct {
-  uint64_t id, version;
-  chunkd_addr chain[CLIENT_MAX_CHAIN];
-  size_t n_chain;
-  uint8_t cap[DFS_CAP_WRITE_MAX];
-  size_t cap_len;
-  uint8_t grant[DFS_GRANT_LEN];
-  size_t grant_len;
-} one_alloc;
 
 /* Allocations fetched ahead (ALLOC_BATCH at a time) for first attempts, so that a file
  * of one chunk costs no Alloc of its own most of the time; kept ALLOC_KEEP_MS at most
@@ -174,18 +165,17 @@ typedef struct {
 #define ALLOC_BATCH 8
 #define ALLOC_KEEP_MS 30000 /* metad's write capabilities live 120 s by default */
 struct alloc_pool {
-  one_alloc a[ALLOC_BATCH];
+  chunk_alloc a[ALLOC_BATCH];
   size_t n;
   uint32_t replicas;
   uint64_t fetched_ms;
 };
 
-static int copy_alloc(const Dfs__ChunkAlloc *c, one_alloc *a);
 static int alloc_fetch(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
-                       const uint64_t *exclude, size_t n_exclude, int batch, one_alloc *a,
+                       const uint64_t *exclude, size_t n_exclude, int batch, chunk_alloc *a,
                        char *err, size_t errsz);
 
-static int alloc_from_pool(mount_ctx *m, uint32_t replicas, one_alloc *out) {
+static int alloc_from_pool(mount_ctx *m, uint32_t replicas, chunk_alloc *out) {
   int ok = 0;
   pthread_mutex_lock(&m->alloc_lock);
   struct alloc_pool *p = m->allocs;
@@ -198,7 +188,7 @@ static int alloc_from_pool(mount_ctx *m, uint32_t replicas, one_alloc *out) {
 }
 
 static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
-                     const uint64_t *exclude, size_t n_exclude, one_alloc *a, char *err,
+                     const uint64_t *exclude, size_t n_exclude, chunk_alloc *a, char *err,
                      size_t errsz) {
   int batch = n_exclude == 0;
   if (batch && alloc_from_pool(m, replicas, a)) return 0;
@@ -218,7 +208,7 @@ static int alloc_one(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
 }
 
 static int alloc_fetch(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
-                       const uint64_t *exclude, size_t n_exclude, int batch, one_alloc *a,
+                       const uint64_t *exclude, size_t n_exclude, int batch, chunk_alloc *a,
                        char *err, size_t errsz) {
   Dfs__AllocReq req = DFS__ALLOC_REQ__INIT;
   req.count = batch ? ALLOC_BATCH : 1;
@@ -250,10 +240,10 @@ static int alloc_fetch(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
     pool->replicas = replicas;
     pool->fetched_ms = dfs_now_ms();
     for (size_t i = 1; i < rep->n_chunks; i++)
-      if (copy_alloc(rep->chunks[i], &pool->a[pool->n]) == 0) pool->n++;
+      if (chunk_alloc_copy(&pool->a[pool->n], rep->chunks[i]) == 0) pool->n++;
   }
   if (rc == 0 && rep->n_chunks == req.count) {
-    rc = copy_alloc(rep->chunks[0], a);
+    rc = chunk_alloc_copy(a, rep->chunks[0]);
     if (rc) snprintf(err, errsz, "metad returned an invalid chunk allocation");
   } else if (rc == 0) {
     rc = DFS_EPROTO;
@@ -269,62 +259,25 @@ static int alloc_fetch(mount_ctx *m, uint32_t replicas, uint64_t upload_id,
   return rc;
 }
 
-static int copy_alloc(const Dfs__ChunkAlloc *c, one_alloc *a) {
-  int rc = 0;
-  {
-    rc = DFS_EPROTO;
-    if (c && c->n_chain > 0 && c->n_chain <= CLIENT_MAX_CHAIN && c->chunk_id != 0 &&
-        c->grant.len <= sizeof a->grant && c->capability.len <= sizeof a->cap) {
-      rc = 0;
-      for (size_t i = 0; i < c->n_chain && rc == 0; i++) {
-        const Dfs__ServerAddr *s = c->chain[i];
-        if (!s || !s->host || !*s->host || s->port == 0 || s->port > 65535 ||
-            strlen(s->host) >= sizeof a->chain[i].host) {
-          rc = DFS_EPROTO;
-          break;
-        }
-        a->chain[i].server_id = s->server_id;
-        snprintf(a->chain[i].host, sizeof a->chain[i].host, "%s", s->host);
-        a->chain[i].port = (int)s->port;
-      }
-      a->n_chain = c->n_chain;
-      a->id = c->chunk_id;
-      a->version = c->version;
-      memcpy(a->grant, c->grant.data, c->grant.len);
-      a->grant_len = c->grant.len;
-      memcpy(a->cap, c->capability.data, c->capability.len);
-      a->cap_len = c->capability.len;
-    }
-  }
-  return rc;
-}
 
 int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const uint8_t *data,
-                   uint32_t len, stored_chunk *out, char *err, size_t errsz) {
+                   uint32_t len, written_chunk *out, char *err, size_t errsz) {
   chunk_conns *cc = thread_conns();
   if (!cc) return DFS_ENOMEM;
-  memset(out, 0, sizeof *out);
-  out->len = len;
-  out->crc32c = dfs_crc32c(0, data, len);
-  out->crc64 = crc64_ecma_refl(0, data, len);
+  uint32_t crc = dfs_crc32c(0, data, len);
+  uint64_t crc64 = crc64_ecma_refl(0, data, len);
   uint64_t exclude[CHUNK_STORE_ATTEMPTS];
   size_t n_exclude = 0;
   char last[400] = "";
   int rc = DFS_EIO;
   for (int attempt = 0; attempt < CHUNK_STORE_ATTEMPTS; attempt++) {
-    one_alloc a;
+    chunk_alloc a;
     if ((rc = alloc_one(m, replicas, upload_id, exclude, n_exclude, &a, err, errsz))) return rc;
     uint64_t failed = 0;
     __atomic_add_fetch(&m->allocs_used, 1, __ATOMIC_RELAXED);
-    rc = chunk_write(cc, a.chain, a.n_chain, a.id, a.version, a.cap, a.cap_len, data, len,
-                     out->crc32c, NULL, out->servers, &out->n_servers, out->receipt,
-                     &out->receipt_len, &failed, last, sizeof last);
+    rc = chunk_write_alloc(cc, &a, data, len, crc, crc64, NULL, out, &failed, last, sizeof last);
     if (rc == 0) {
       __atomic_add_fetch(&m->stored, 1, __ATOMIC_RELAXED);
-      out->id = a.id;
-      out->version = a.version;
-      memcpy(out->grant, a.grant, a.grant_len);
-      out->grant_len = a.grant_len;
       return 0;
     }
     if (failed && rc != DFS_EPERM) exclude[n_exclude++] = failed;

@@ -11,24 +11,13 @@
 
 #include <stdint.h>
 
-#include "client/chunk_client.h"
+#include "client/chunk_alloc.h"
 #include "client_meta.pb-c.h"
 #include "common/cap.h"
 #include "mount/mount_ctx.h"
 
 #define CHUNK_STORE_ATTEMPTS 5
 
-/* What a stored (not yet committed) chunk needs in the CommitReq. */
-typedef struct {
-  uint64_t id, version, crc64;
-  uint32_t len, crc32c;
-  uint64_t servers[CLIENT_MAX_CHAIN];
-  size_t n_servers;
-  uint8_t grant[DFS_GRANT_LEN];
-  size_t grant_len;
-  uint8_t receipt[DFS_RECEIPT_LEN];
-  size_t receipt_len;
-} stored_chunk;
 
 /* Bytes [off, off+len) of chunk loc (a GetFile location: id, version, length, crc32c,
  * replicas with their read capabilities) into out. 0, DFS_EPERM when every replica
@@ -38,7 +27,7 @@ int chunk_io_fetch(mount_ctx *m, const Dfs__ChunkLocation *loc, uint32_t off, ui
 /* Stores data[0..len) as a new chunk of goal `replicas` for upload upload_id. 0 and *out,
  * or a DFS_E* (err says). */
 int chunk_io_store(mount_ctx *m, uint32_t replicas, uint64_t upload_id, const uint8_t *data,
-                   uint32_t len, stored_chunk *out, char *err, size_t errsz);
+                   uint32_t len, written_chunk *out, char *err, size_t errsz);
 
 /* Background stores: run(job) on a store worker; the job is the caller's (it frees it in
  * run or later). Read-ahead has threads of its own (chunk_io_prefetch), which never wait

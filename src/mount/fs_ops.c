@@ -65,6 +65,14 @@ static int child_path(mount_ctx *m, fuse_ino_t parent, const char *name, char *o
   return 0;
 }
 
+/* child_path, or 1 after replying its error to req. */
+static int child_path_or_reply(fuse_req_t req, mount_ctx *m, fuse_ino_t parent,
+                               const char *name, char *out) {
+  int err = child_path(m, parent, name, out);
+  if (err) fuse_reply_err(req, err);
+  return err != 0;
+}
+
 static int stat_path(mount_ctx *m, const char *path, Dfs__StatRep **out) {
   Dfs__StatReq req = DFS__STAT_REQ__INIT;
   req.path = (char *)path;
@@ -213,11 +221,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   mount_ctx *m = CTX(req);
   char path[DFS_PATH_MAX + 1];
-  int err = child_path(m, parent, name, path);
-  if (err) {
-    fuse_reply_err(req, err);
-    return;
-  }
+  if (child_path_or_reply(req, m, parent, name, path)) return;
   reply_lookup(req, m, parent, name, path, NULL);
 }
 
@@ -361,11 +365,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
   mount_ctx *m = CTX(req);
   char path[DFS_PATH_MAX + 1];
-  int err = child_path(m, parent, name, path);
-  if (err) {
-    fuse_reply_err(req, err);
-    return;
-  }
+  if (child_path_or_reply(req, m, parent, name, path)) return;
   Dfs__MkdirReq r = DFS__MKDIR_REQ__INIT;
   r.path = path;
   r.mode = mode & 0777;
@@ -382,11 +382,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir) {
   mount_ctx *m = CTX(req);
   char path[DFS_PATH_MAX + 1];
-  int err = child_path(m, parent, name, path);
-  if (err) {
-    fuse_reply_err(req, err);
-    return;
-  }
+  if (child_path_or_reply(req, m, parent, name, path)) return;
   if (!dir) hide_if_open(m, parent, name, path);
   Dfs__DeleteReq r = DFS__DELETE_REQ__INIT;
   r.path = path;
@@ -415,11 +411,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
   mount_ctx *m = CTX(req);
   char path[DFS_PATH_MAX + 1];
-  int err = child_path(m, parent, name, path);
-  if (err) {
-    fuse_reply_err(req, err);
-    return;
-  }
+  if (child_path_or_reply(req, m, parent, name, path)) return;
   Dfs__SymlinkReq r = DFS__SYMLINK_REQ__INIT;
   r.path = path;
   r.target = (char *)link;
@@ -527,11 +519,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                       struct fuse_file_info *fi) {
   mount_ctx *m = CTX(req);
   char path[DFS_PATH_MAX + 1];
-  int err = child_path(m, parent, name, path);
-  if (err) {
-    fuse_reply_err(req, err);
-    return;
-  }
+  if (child_path_or_reply(req, m, parent, name, path)) return;
   /* created writable by its owner, whatever mode the program asked: it writes through
    * this descriptor (POSIX allows that); the mode it asked is set at the last close */
   uint32_t want = mode & 07777;
@@ -591,11 +579,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
   }
   mount_ctx *m = CTX(req);
   char path[DFS_PATH_MAX + 1];
-  int err = child_path(m, parent, name, path);
-  if (err) {
-    fuse_reply_err(req, err);
-    return;
-  }
+  if (child_path_or_reply(req, m, parent, name, path)) return;
   Dfs__TouchReq t = DFS__TOUCH_REQ__INIT;
   t.path = path;
   t.mode = mode & 07777;

@@ -33,7 +33,7 @@ typedef struct {
   uint8_t *buf;                 /* DIRTY (owned), STORING (the job's) */
   uint32_t seq;                 /* DIRTY: bytes [0, seq) written in order since it became
                                  * dirty (a sequential writer: stored once full) */
-  stored_chunk *written;        /* WRITTEN: owned */
+  written_chunk *written;        /* WRITTEN: owned */
 } fchunk;
 
 struct open_file {
@@ -332,7 +332,7 @@ typedef struct {
 static void store_run(mount_ctx *m, chunk_job *j) {
   store_job *s = (store_job *)j;
   open_file *of = s->of;
-  stored_chunk *sc = malloc(sizeof *sc);
+  written_chunk *sc = malloc(sizeof *sc);
   char err[512] = "out of memory";
   int rc = sc ? chunk_io_store(m, of->replicas, of->upload_id, s->buf, s->len, sc, err,
                                sizeof err)
@@ -431,7 +431,7 @@ static int commit_chunks(mount_ctx *m, open_file *of) {
       return -EIO;
     }
     if (f->kind == FC_HOLE) {
-      stored_chunk *sc = malloc(sizeof *sc);
+      written_chunk *sc = malloc(sizeof *sc);
       char err[512] = "out of memory";
       rc = sc ? chunk_io_store(m, of->replicas, of->upload_id, zero_chunk, want, sc, err,
                                sizeof err)
@@ -468,18 +468,7 @@ static int commit_chunks(mount_ctx *m, open_file *of) {
       c->crc64 = f->crc64;
       c->reuse = 1;
     } else if (f->kind == FC_WRITTEN) {
-      stored_chunk *s = f->written;
-      c->chunk_id = s->id;
-      c->version = s->version;
-      c->length = s->len;
-      c->crc32c = s->crc32c;
-      c->crc64 = s->crc64;
-      c->servers = s->servers;
-      c->n_servers = s->n_servers;
-      c->grant.data = s->grant;
-      c->grant.len = s->grant_len;
-      c->receipt.data = s->receipt;
-      c->receipt.len = s->receipt_len;
+      written_chunk_info(f->written, c);
     } else {
       mount_log("%s: chunk %zu could not be stored", path, i);
       rc = -EIO;

@@ -18,7 +18,7 @@ import harness  # noqa: E402
 from harness import check  # noqa: E402
 
 # dfs_config_str/int/ms/bool and the daemons' small wrappers around them (int_key...)
-CALL = re.compile(r'(?:dfs_config_(?:str|int|ms|bool)|\w+_key)\(\s*[\w>.-]+\s*,\s*'
+CALL = re.compile(r'(?:dfs_config_(?:str|int|ms|bool)(?:_within)?|\w+_key)\(\s*[\w>.-]+\s*,\s*'
                   r'"([a-z_][a-z_.0-9]*)"')
 ROW = re.compile(r'\{"([a-z_]+\.[a-z_.0-9]+)",\s*[01],')
 COMMON = ("log.level", "insecure")
