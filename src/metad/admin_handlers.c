@@ -4,7 +4,7 @@
 #include "metad/admin_handlers.h"
 
 #include "metad/auth.h"
-#include "metad/front_door.h"
+#include "metad/replies.h"
 #include "metad/limits.h"
 
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "metad/front_door.h"
+#include "metad/replies.h"
 
 #define AUTH_BUCKETS 1024
 #define AUTH_CACHE_MAX 8192

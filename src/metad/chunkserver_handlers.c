@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "metad/auth.h"
-#include "metad/front_door.h"
+#include "metad/replies.h"
 #include "metad/handlers.h"
 #include "metad/limits.h"
 #include "metad/promises.h"
@@ -180,7 +180,7 @@ void h_register(metad *md, dfs_conn *c, dfs_msg *m) {
     md_reply_status(c, &m->hdr, DFS_EAUTH,
                     "wrong or missing cluster secret (set cluster.secret to metad's)");
     dfs__register_req__free_unpacked(rq, NULL);
-    front_door_close_soon(md, c);
+    md_close_soon(md, c);
     return;
   }
   dfs_conn_set_authenticated(c);

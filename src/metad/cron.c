@@ -11,7 +11,7 @@
  *
  * Each job checks for itself whether this node is the ready leader and rate-limits
  * itself; nothing else in metad runs on a timer of its own except the delayed closes of
- * refused connections (front_door.c) and raft's and libuv's own timers. */
+ * refused connections (replies.c) and raft's and libuv's own timers. */
 #include "metad/cron.h"
 
 #include "common/errors.h"

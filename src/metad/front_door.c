@@ -13,11 +13,10 @@
  *     -> handler (handlers.h): a read answers at once; a mutation becomes a log entry
  *        (mutations.c, raft_glue.c) answered once applied.
  *
- * State (all in struct metad): the parked list and the connections closing shortly
- * after a refusal. Invariants: (1) parked requests keep their arrival order and
- * parked_count/parked_bytes are the list's size; (2) a parked request and a closing
- * connection each hold a reference on their connection; (3) every request is answered
- * exactly once, or its connection is closed. */
+ * State (in struct metad): the parked list. Invariants: (1) parked requests keep their
+ * arrival order and parked_count/parked_bytes are the list's size; (2) a parked request
+ * holds a reference on its connection; (3) every request is answered exactly once, or
+ * its connection is closed. The answers themselves are built with replies.h. */
 #include "metad/front_door.h"
 
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include "metad/auth.h"
 #include "metad/handlers.h"
 #include "metad/raft_glue.h"
+#include "metad/replies.h"
 #include "metad/trash_handlers.h"
 #include "metad/user_space.h"
 
@@ -86,82 +86,6 @@ static const route *route_of(uint16_t type) {
   return NULL;
 }
 
-/* ---- requests and replies ---- */
-
-void *md_decode(dfs_conn *c, dfs_msg *m, const ProtobufCMessageDescriptor *desc) {
-  ProtobufCMessage *rq = protobuf_c_message_unpack(desc, NULL, m->hdr.payload_len, m->payload);
-  if (!rq) {
-    char why[128];
-    snprintf(why, sizeof why, "cannot decode %s", desc->short_name);
-    dfs_conn_reply_error(c, &m->hdr, DFS_EPROTO, why);
-  }
-  return rq;
-}
-
-/* Every reply message starts with `Status status = 1`, so a MkdirRep holding only a
- * Status is byte-for-byte a valid reply of any type. */
-void md_reply_status(dfs_conn *c, const dfs_frame_hdr *hdr, int err, const char *msg) {
-  Dfs__Status st = DFS__STATUS__INIT;
-  st.error = err;
-  st.message = (char *)(msg && *msg ? msg : (err ? dfs_strerror(err) : ""));
-  Dfs__MkdirRep rep = DFS__MKDIR_REP__INIT;
-  rep.status = &st;
-  dfs_conn_reply(c, hdr, &rep.base, NULL, 0, NULL, NULL);
-}
-
-void md_fill_server_addr(Dfs__ServerAddr *a, const server_ent *e) {
-  dfs__server_addr__init(a);
-  a->server_id = e->id;
-  a->host = (char *)e->host;
-  a->port = e->port;
-}
-
-int64_t md_cap_expiry(const metad *md) { return dfs_wall_ns() / 1000000 + md->caps_ttl_ms; }
-
-/* ---- connections closed shortly after a refusal ---- */
-
-struct md_closing {
-  md_closing *next;
-  metad *md;
-  uv_timer_t t;
-  dfs_conn *c; /* reference held */
-};
-
-static void closing_free(uv_handle_t *h) { free(h->data); }
-
-static void closing_fire(uv_timer_t *t) {
-  md_closing *d = t->data;
-  for (md_closing **pp = &d->md->closing; *pp; pp = &(*pp)->next)
-    if (*pp == d) {
-      *pp = d->next;
-      break;
-    }
-  uv_timer_stop(&d->t);
-  dfs_conn_close(d->c);
-  dfs_conn_unref(d->c);
-  uv_close((uv_handle_t *)&d->t, closing_free);
-}
-
-void front_door_close_soon(metad *md, dfs_conn *c) {
-  md_closing *d = md->shutting_down ? NULL : calloc(1, sizeof *d);
-  if (!d) {
-    dfs_conn_close(c);
-    return;
-  }
-  d->md = md;
-  d->c = c;
-  dfs_conn_ref(c);
-  uv_timer_init(md->loop, &d->t);
-  d->t.data = d;
-  uv_timer_start(&d->t, closing_fire, 200, 0);
-  d->next = md->closing;
-  md->closing = d;
-}
-
-void front_door_shutdown(metad *md) {
-  while (md->closing) closing_fire(&md->closing->t);
-}
-
 /* ---- dispatch ---- */
 
 /* auth.c's auth_run_cb: runs a client request as user u. */
@@ -200,7 +124,7 @@ static void dispatch(metad *md, dfs_conn *c, dfs_msg *m) {
     LOG_WARN("%s: chunkserver message %u before registering; closing", dfs_conn_peer(c),
              m->hdr.type);
     dfs_conn_reply_error(c, &m->hdr, DFS_EAUTH, "register with the cluster secret first");
-    front_door_close_soon(md, c);
+    md_close_soon(md, c);
   } else if (r) {
     r->chunkserver(md, c, m);
   } else {

@@ -19,6 +19,7 @@
 #include "metad/auth.h"
 #include "metad/cron.h"
 #include "metad/front_door.h"
+#include "metad/replies.h"
 #include "metad/metad.h"
 #include "metad/raft_glue.h"
 
@@ -257,7 +258,7 @@ static void on_stop(void *ud, int signum) {
   md->server = NULL;
   md->shutting_down = 1;
   auth_shutdown(md);
-  front_door_shutdown(md);
+  md_close_soon_flush(md);
   alloc_shutdown(md);
   md_cron_stop(md); /* answers parked requests: "shutting down" */
   rg_close(md, on_raft_closed);

@@ -49,7 +49,7 @@ typedef struct md_batch md_batch;
 typedef struct md_alloc md_alloc;
 typedef struct md_auth md_auth;
 typedef struct md_parked md_parked;          /* front_door.c */
-typedef struct md_closing md_closing;        /* front_door.c */
+typedef struct md_closing md_closing;        /* replies.c */
 typedef struct md_home_wait md_home_wait;    /* user_space.c */
 
 /* Who a client request runs as. name "" with is_admin = 1: authentication is off. */
@@ -141,10 +141,10 @@ struct metad {
   dfs_server *server;
   int shutting_down;
   /* front door (front_door.c): requests parked while no leader is ready, in arrival
-   * order, with their count and payload bytes; refused connections closing shortly */
+   * order, with their count and payload bytes */
   md_parked *parked_head, *parked_last;
   size_t parked_count, parked_bytes;
-  md_closing *closing;
+  md_closing *closing; /* refused connections closing shortly (replies.c) */
 };
 
 #endif

@@ -15,7 +15,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "metad/front_door.h"
+#include "metad/replies.h"
 #include "metad/raft_glue.h"
 
 #define MSGSZ MUTATION_MSGSZ

@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/path.h"
-#include "metad/front_door.h"
+#include "metad/replies.h"
 #include "metad/handlers.h"
 #include "metad/limits.h"
 #include "metad/perm.h"
