@@ -563,15 +563,21 @@ def tls_records(b):
     return types, min(pos, len(b)), (b[0] if b else None)
 
 
-def sniff_or_skip():
+def raw_socket_why():
+    """None if a raw packet socket on lo can be opened (CAP_NET_RAW), else why not."""
     try:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
         s.close()
-        return True
+        return None
     except (PermissionError, OSError) as e:
-        print("    (no raw socket on lo: %s; the capture checks need CAP_NET_RAW)" % e,
-              flush=True)
-        return False
+        return str(e)
+
+
+def require_raw_socket():
+    """Fails the case (not a skip) when the capture cannot run here."""
+    why = raw_socket_why()
+    check(why is None, "no raw socket on lo (%s): the capture checks need CAP_NET_RAW (run "
+          "the suite as root)" % why)
 
 
 def marker_mkdir(c):
@@ -584,8 +590,7 @@ def marker_mkdir(c):
 
 def sniffer_control(c, files):
     """The capture works: without TLS, a new directory's name crosses the raft ports."""
-    if not sniff_or_skip():
-        return
+    require_raw_socket()
     sn = Sniffer(int(a.rsplit(":", 1)[1]) for a in c.raft)
     sn.start()
     try:
@@ -620,8 +625,7 @@ def tls_capture(c, files, sniff):
     """Every raft connection captured is TLS records from its first byte to the last
     captured one (handshake first), the marker directory name appears nowhere."""
     if sniff is None:
-        sniff_or_skip()
-        return
+        require_raw_socket()
     sn, marker = sniff
     raw = sn.all_bytes()
     check(len(raw) > 20000, "only %d raft bytes captured" % len(raw))
@@ -823,7 +827,7 @@ def main_tls(r):
     c = RaftCluster(tls=True, start=False)
     r.clusters.append(c)
     files = {}
-    sniff = [] if sniff_or_skip() else None
+    sniff = [] if raw_socket_why() is None else None
     try:
         if not r.case("TLS: 3 voters with TLS on every link elect and serve put/get "
                       "(captured on lo from the start)", tls_start_sniffed, c, files, sniff):

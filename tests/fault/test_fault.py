@@ -541,8 +541,10 @@ class Netns:
 
 def case_partition(r):
     why = netns_available()
-    if why:
-        print("SKIP netns partition: network namespaces unavailable (%s)" % why, flush=True)
+    if why:  # a failure, not a skip: the partition case must run wherever the suite does
+        r.case("netns partition", check, False,
+               "network namespaces are unavailable (%s): run the suite as root with `ip` "
+               "(iproute2)" % why)
         return
     with Netns() as ns:
         with r.cluster(chunkservers=0, name="fault-netns", heartbeat=HB, dead_timeout=DEAD,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """chunkd side of issue 5: copy jobs, heartbeat reports, integrity, failing and full
 disks, through the fault hooks (needs a build with -DDFS_FAULT_HOOKS=ON, as scripts/test
-makes; skipped otherwise).
+makes; without them the test fails and says so).
 
 Part 1 talks to real chunkds through a fake metad (a python server speaking the
 chunk_meta protocol via wire.py): it hands out CopyJobs, delete_versions and
