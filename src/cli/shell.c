@@ -30,6 +30,7 @@
 #include "cli/shell_history.h"
 #include "cli/shell_util.h"
 #include "cli/suggest.h"
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/path.h"
 
@@ -216,13 +217,9 @@ typedef struct {
 } cand_list;
 
 static void cand_add(cand_list *l, const char *s, int dir) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 32;
-    char **v = realloc(l->v, cap * sizeof *v);
-    if (!v) return;
-    l->v = v;
-    l->cap = cap;
-  }
+  char **v = dfs_grow(l->v, &l->cap, l->n + 1, sizeof *v, 32);
+  if (!v) return;
+  l->v = v;
   size_t len = strlen(s);
   char *c = malloc(len + 2);
   if (!c) return;

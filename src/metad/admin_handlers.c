@@ -195,11 +195,9 @@ void admin_h_fsck(metad *md, dfs_conn *c, dfs_msg *m, const md_user *u) {
       uint32_t pos = 0;
       const ns_inode *ch;
       while ((ch = ns_dir_next(n, &pos))) {
-        if (nstack == capstack) {
-          const ns_inode **ns2 = realloc(stack, sizeof *stack * (capstack *= 2));
-          if (!ns2) goto oom;
-          stack = ns2;
-        }
+        const ns_inode **ns2 = dfs_grow(stack, &capstack, nstack + 1, sizeof *stack, 64);
+        if (!ns2) goto oom;
+        stack = ns2;
         stack[nstack++] = ch;
       }
       continue;

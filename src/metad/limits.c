@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/errors.h"
 #include "common/util.h"
 #include "metad/u64map.h"
@@ -88,11 +89,9 @@ static long get_user(limits *l, const char *name) {
       if (slot == l->n) return -1;
       u64map_del(&l->name_idx, name_hash(l->users[slot].name));
     } else {
-      size_t nc = l->cap ? l->cap * 2 : 16;
-      lim_user *nu = realloc(l->users, nc * sizeof *nu);
+      lim_user *nu = dfs_grow(l->users, &l->cap, l->n + 1, sizeof *nu, 16);
       if (!nu) return -1;
       l->users = nu;
-      l->cap = nc;
     }
   }
   if (u64map_put(&l->name_idx, name_hash(name), slot)) return -1;

@@ -209,13 +209,9 @@ int servers_queue_delete_version(servers_t *s, uint64_t server, uint64_t chunk,
   if (u64map_get(&e->tomb_ver, chunk, &v) && v == version &&
       u64map_get(&e->tomb_at, chunk, &at) && at == TOMB_PENDING)
     return 0; /* already queued */
-  if (e->ndv == e->capdv) {
-    size_t ncap = e->capdv ? e->capdv * 2 : 32;
-    uint64_t *nd = realloc(e->pending_dv, ncap * 2 * sizeof *nd);
-    if (!nd) return DFS_ENOMEM;
-    e->pending_dv = nd;
-    e->capdv = ncap;
-  }
+  uint64_t *nd = dfs_grow(e->pending_dv, &e->capdv, e->ndv + 1, 2 * sizeof *nd, 32);
+  if (!nd) return DFS_ENOMEM;
+  e->pending_dv = nd;
   /* remember it: reports taken before the delete runs must not count it again (one
    * version per chunk: the latest order wins) */
   tombs_sweep(e, dfs_now_ms());
