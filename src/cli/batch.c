@@ -13,6 +13,7 @@
 #include "cli/output.h"
 #include "common/array.h"
 #include "common/errors.h"
+#include "common/frame.h"
 #include "common/path.h"
 
 void cli_xfer_init(cli_xfer_list *l) { memset(l, 0, sizeof *l); }
@@ -129,4 +130,18 @@ size_t cli_run_pool(size_t n, void *(*fn)(void *), void *arg) {
   fn(arg);
   for (size_t i = 0; i < started; i++) pthread_join(th[i], NULL);
   return started + 1;
+}
+
+void cli_xfer_worker_init(cli_xfer_worker *w, const meta_client *proto) {
+  w->mc = *proto;
+  w->mc.fd = -1;
+  chunk_conns_init(&w->cc);
+  w->buf = malloc(DFS_CHUNK_SIZE);
+}
+
+void cli_xfer_worker_free(cli_xfer_worker *w) {
+  free(w->buf);
+  w->buf = NULL;
+  chunk_conns_close(&w->cc);
+  meta_client_close(&w->mc);
 }

@@ -1,12 +1,15 @@
 /* Multi-file transfers (`dfs put F1 F2 DIR/`, `put -r`, `get R1 R2 DIR/`, `get -r`): the
  * list of (source, destination) pairs and directories to create, built before anything
- * moves; the local tree walk for put -r; and a small worker pool. No network I/O here:
- * put.c / get.c do the transfers. */
+ * moves; the local tree walk for put -r; a small worker pool and what each of its
+ * threads owns. No network I/O here: put.c / get.c do the transfers. */
 #ifndef DFS_CLI_BATCH_H
 #define DFS_CLI_BATCH_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "client/chunk_client.h"
+#include "client/meta_client.h"
 
 typedef struct {
   char *src;       /* owned: local path (put) or remote path (get) */
@@ -44,5 +47,16 @@ int cli_walk_local(cli_xfer_list *l, const char *cmd, const char *local_dir,
 /* Runs fn(arg) on n threads (n >= 1; the calling thread is one of them) and waits for
  * all. Returns how many threads could be started (>= 1). */
 size_t cli_run_pool(size_t n, void *(*fn)(void *), void *arg);
+
+/* What one thread of a multi-file transfer owns: a metad connection of its own (proto's
+ * settings, not its socket), its chunkserver connections and a chunk buffer (NULL if
+ * out of memory: the worker reports it per file). */
+typedef struct {
+  meta_client mc;
+  chunk_conns cc;
+  uint8_t *buf;
+} cli_xfer_worker;
+void cli_xfer_worker_init(cli_xfer_worker *w, const meta_client *proto);
+void cli_xfer_worker_free(cli_xfer_worker *w); /* closes both, frees the buffer */
 
 #endif

@@ -112,11 +112,8 @@ static void put_list_parents(put_batch *b, meta_client *mc) {
 
 static void *put_batch_worker(void *arg) {
   put_batch *b = arg;
-  meta_client mc = *b->proto_mc;
-  mc.fd = -1;
-  chunk_conns cc;
-  chunk_conns_init(&cc);
-  uint8_t *buf = malloc(DFS_CHUNK_SIZE);
+  cli_xfer_worker w;
+  cli_xfer_worker_init(&w, b->proto_mc);
   for (;;) {
     pthread_mutex_lock(&b->lock);
     size_t i = b->next < b->list->n_files ? b->next++ : SIZE_MAX;
@@ -126,13 +123,13 @@ static void *put_batch_worker(void *arg) {
     uint64_t size = 0, sent = 0;
     uint32_t existing = UINT32_MAX;
     int ok = 0;
-    if (!buf) cli_err("put", "%s: out of memory", it->src);
+    if (!w.buf) cli_err("put", "%s: out of memory", it->src);
     else {
       int fd = put_open_local(it->src, &size);
       if (fd >= 0) {
-        if (put_known_existing(b, i, &mc, &existing) == 0)
-          ok = put_upload(&mc, b->o, it->src, fd, size, it->dst, existing, b->per_file_parallel,
-                          &cc, buf, &b->prog, &b->pool, &sent) == CLI_OK;
+        if (put_known_existing(b, i, &w.mc, &existing) == 0)
+          ok = put_upload(&w.mc, b->o, it->src, fd, size, it->dst, existing, b->per_file_parallel,
+                          &w.cc, w.buf, &b->prog, &b->pool, &sent) == CLI_OK;
         close(fd);
       }
     }
@@ -142,9 +139,7 @@ static void *put_batch_worker(void *arg) {
     b->sent += sent;
     pthread_mutex_unlock(&b->lock);
   }
-  free(buf);
-  chunk_conns_close(&cc);
-  meta_client_close(&mc);
+  cli_xfer_worker_free(&w);
   return NULL;
 }
 

@@ -668,11 +668,8 @@ static size_t get_flush(get_batch *b, size_t base, const size_t *items, size_t n
 
 static void *get_batch_worker(void *arg) {
   get_batch *b = arg;
-  meta_client mc = *b->proto_mc;
-  mc.fd = -1;
-  chunk_conns cc;
-  chunk_conns_init(&cc);
-  uint8_t *buf = malloc(DFS_CHUNK_SIZE);
+  cli_xfer_worker w;
+  cli_xfer_worker_init(&w, b->proto_mc);
   pthread_mutex_lock(&b->lock);
   size_t base = b->next_slot++ * GET_PENDING;
   pthread_mutex_unlock(&b->lock);
@@ -684,8 +681,8 @@ static void *get_batch_worker(void *arg) {
     if (i == SIZE_MAX) break;
     cli_xfer_item *it = &b->list->files[i];
     int ok = 0;
-    if (!buf) cli_err("get", "%s: out of memory", it->src);
-    else ok = get_download(&mc, it->src, it->dst, b->per_file_parallel, &cc, buf, &b->prog,
+    if (!w.buf) cli_err("get", "%s: out of memory", it->src);
+    else ok = get_download(&w.mc, it->src, it->dst, b->per_file_parallel, &w.cc, w.buf, &b->prog,
                            b->quiet, base + np, 1, b->no_clobber) == CLI_OK;
     if (!ok) {
       it->failed = 1;
@@ -703,9 +700,7 @@ static void *get_batch_worker(void *arg) {
   pthread_mutex_lock(&b->lock);
   b->nfailed += bad;
   pthread_mutex_unlock(&b->lock);
-  free(buf);
-  chunk_conns_close(&cc);
-  meta_client_close(&mc);
+  cli_xfer_worker_free(&w);
   return NULL;
 }
 

@@ -40,6 +40,12 @@ void console_json(gw_req *r, unsigned status, gw_json *j) {
              console_security_headers);
 }
 
+void console_json_send(gw_req *r, gw_json *j, ProtobufCMessage *m) {
+  console_json(r, 200, j);
+  gw_json_free(j);
+  if (m) protobuf_c_message_free_unpacked(m, NULL);
+}
+
 void console_error(gw_req *r, unsigned status, const char *msg) {
   gw_json j = {0};
   gw_json_obj(&j, NULL);

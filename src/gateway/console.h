@@ -53,6 +53,8 @@ extern const char *const console_security_headers[];
 
 /* Answers with j's text (200 unless status says otherwise); answers 500 if j failed. */
 void console_json(gw_req *r, unsigned status, gw_json *j);
+/* console_json(r, 200, j), then frees j and the metad reply m (if not NULL). */
+void console_json_send(gw_req *r, gw_json *j, ProtobufCMessage *m);
 /* {"error": msg} with status. */
 void console_error(gw_req *r, unsigned status, const char *msg);
 /* The answer for a dfs failure rc (err: the server's line): 404, 403, 401, 409, 400,

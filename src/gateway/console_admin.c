@@ -58,9 +58,7 @@ void console_cluster(gw_req *r) {
   }
   gw_json_end_arr(&j);
   gw_json_end_obj(&j);
-  console_json(r, 200, &j);
-  gw_json_free(&j);
-  protobuf_c_message_free_unpacked(m, NULL);
+  console_json_send(r, &j, m);
 }
 
 static uint64_t ld(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
@@ -76,6 +74,5 @@ void console_stats(gw_req *r) {
   gw_json_uint(&j, "bytes_in", ld(&s->bytes_in));
   gw_json_uint(&j, "bytes_out", ld(&s->bytes_out));
   gw_json_end_obj(&j);
-  console_json(r, 200, &j);
-  gw_json_free(&j);
+  console_json_send(r, &j, NULL);
 }

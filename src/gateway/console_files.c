@@ -53,9 +53,7 @@ void console_list(gw_req *r) {
   for (size_t i = 0; i < rep->n_entries; i++) entry_json(&j, NULL, rep->entries[i]);
   gw_json_end_arr(&j);
   gw_json_end_obj(&j);
-  console_json(r, 200, &j);
-  gw_json_free(&j);
-  protobuf_c_message_free_unpacked(m, NULL);
+  console_json_send(r, &j, m);
 }
 
 void console_search(gw_req *r) {
@@ -87,9 +85,7 @@ void console_search(gw_req *r) {
   }
   gw_json_end_arr(&j);
   gw_json_end_obj(&j);
-  console_json(r, 200, &j);
-  gw_json_free(&j);
-  protobuf_c_message_free_unpacked(m, NULL);
+  console_json_send(r, &j, m);
 }
 
 /* The file's entry and every chunk (index, id, version, length, CRC, goal) with the
@@ -155,8 +151,7 @@ void console_details(gw_req *r) {
   gw_json_end_arr(&j);
   gw_json_bool(&j, "truncated", truncated);
   gw_json_end_obj(&j);
-  console_json(r, 200, &j);
-  gw_json_free(&j);
+  console_json_send(r, &j, NULL);
 }
 
 void console_trash_list(gw_req *r) {
@@ -181,9 +176,7 @@ void console_trash_list(gw_req *r) {
   }
   gw_json_end_arr(&j);
   gw_json_end_obj(&j);
-  console_json(r, 200, &j);
-  gw_json_free(&j);
-  protobuf_c_message_free_unpacked(m, NULL);
+  console_json_send(r, &j, m);
 }
 
 void console_mkdir(gw_req *r, const char *body, size_t len) {

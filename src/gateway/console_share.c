@@ -177,8 +177,7 @@ void console_share(gw_req *r, const char *body, size_t len) {
     gw_json_int(&j, "expires_ms", ((int64_t)now + expires) * 1000);
     gw_json_str(&j, "key", id);
     gw_json_end_obj(&j);
-    console_json(r, 200, &j);
-    gw_json_free(&j);
+    console_json_send(r, &j, NULL);
   }
   free(url);
   free(enc);

@@ -65,8 +65,7 @@ static void up_end(gw_req *r) {
   gw_json_uint(&j, "size", op->up.size);
   gw_json_str(&j, "etag", etag);
   gw_json_end_obj(&j);
-  console_json(r, 200, &j);
-  gw_json_free(&j);
+  console_json_send(r, &j, NULL);
 }
 
 void console_upload(gw_req *r) {

@@ -175,6 +175,20 @@ static void retired_prune(fsm_t *f, int64_t now_ns) {
   }
 }
 
+/* The parent directory of path, which the user must be able to write and search (*dir),
+ * and the entry there (*n, NULL if none): perm_lookup_parent, except that "/" (which has
+ * no parent) answers root_err with "/ <root_what>". */
+static int lookup_parent_to_write(fsm_t *f, const char *path, const char *user, int admin,
+                                  ns_inode **dir, ns_inode **n, int root_err,
+                                  const char *root_what, char *msg, size_t msgsz) {
+  int rc = perm_lookup_parent(f->ns, path, user, admin, PERM_W | PERM_X, dir, n, msg, msgsz);
+  if (rc == DFS_EINVAL) {
+    snprintf(msg, msgsz, "/ %s", root_what);
+    return root_err;
+  }
+  return rc;
+}
+
 /* Remembers id as retired at at_ns (the ring grows as needed). */
 static void retire(fsm_t *f, uint64_t id, int64_t at_ns) {
   if (u64map_get(&f->retired_idx, id, NULL)) return;
@@ -321,12 +335,8 @@ static int apply_commit(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
   }
   ns_inode *dir, *old;
   int admin = (op->flag & OPF_ADMIN) != 0, overwrite = (op->flag & OPF_MAIN) != 0;
-  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &old, msg,
-                          msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ is a directory");
-    rc = DFS_EISDIR;
-  }
+  rc = lookup_parent_to_write(f, op->path, op->str, admin, &dir, &old,
+                              DFS_EISDIR, "is a directory", msg, msgsz);
   if (rc) goto out;
   if (old && !old->is_dir && overwrite && perm_check(op->str, admin, old, PERM_W)) {
     perm_denied_msg(msg, msgsz, op->path, strlen(op->path), old);
@@ -402,12 +412,8 @@ static int apply_mkdir(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     rc = perm_check_mkdir_p(f->ns, op->path, op->str, admin, msg, msgsz);
   } else {
     ns_inode *dir, *old;
-    rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &old, msg,
-                            msgsz);
-    if (rc == DFS_EINVAL) {
-      snprintf(msg, msgsz, "/ already exists");
-      rc = DFS_EEXIST;
-    }
+    rc = lookup_parent_to_write(f, op->path, op->str, admin, &dir, &old,
+                                DFS_EEXIST, "already exists", msg, msgsz);
   }
   if (rc) return rc;
   /* the entries this mkdir makes: the missing components of the path (one without -p) */
@@ -509,12 +515,8 @@ static int delete_target(fsm_t *f, const ops_op *op, ns_inode **out, char *msg,
   int admin = (op->flag & OPF_ADMIN) != 0, recursive = (op->flag & OPF_MAIN) != 0;
   if (rc) return rc;
   ns_inode *dir, *n;
-  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
-                          msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ cannot be deleted");
-    return DFS_EINVAL;
-  }
+  rc = lookup_parent_to_write(f, op->path, op->str, admin, &dir, &n,
+                              DFS_EINVAL, "cannot be deleted", msg, msgsz);
   if (rc) return rc;
   if (!n) {
     snprintf(msg, msgsz, "%s does not exist", op->path);
@@ -546,12 +548,8 @@ static int apply_delete(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
 static int lookup_destination(fsm_t *f, const ops_op *op, int admin, const ns_inode *sn,
                               const char *verb, ns_inode **ddir, ns_inode **dn, char *msg,
                               size_t msgsz) {
-  int rc = perm_lookup_parent(f->ns, op->path2, op->str, admin, PERM_W | PERM_X, ddir, dn, msg,
-                              msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ already exists");
-    return DFS_EEXIST;
-  }
+  int rc = lookup_parent_to_write(f, op->path2, op->str, admin, ddir, dn,
+                                  DFS_EEXIST, "already exists", msg, msgsz);
   if (rc) return rc;
   if (sn->is_dir && ns_is_ancestor(sn, *ddir)) {
     snprintf(msg, msgsz, "cannot %s directory %s into itself (%s)", verb, op->path, op->path2);
@@ -766,12 +764,8 @@ static int apply_compose(fsm_t *f, const ops_op *op, uint64_t *size, uint64_t *n
     rc = DFS_ETOOBIG;
     goto out;
   }
-  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &ddir, &dn, msg,
-                          msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ is a directory");
-    rc = DFS_EISDIR;
-  }
+  rc = lookup_parent_to_write(f, op->path, op->str, admin, &ddir, &dn,
+                              DFS_EISDIR, "is a directory", msg, msgsz);
   if (rc) goto out;
   if (dn && u64map_get(&seen, (uint64_t)(uintptr_t)dn, NULL)) {
     snprintf(msg, msgsz, "%s is also a source", op->path);
@@ -954,12 +948,8 @@ static int apply_symlink(fsm_t *f, const ops_op *op, char *msg, size_t msgsz) {
     return DFS_EINVAL;
   }
   ns_inode *dir, *n;
-  rc = perm_lookup_parent(f->ns, op->path, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
-                          msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ already exists");
-    return DFS_EEXIST;
-  }
+  rc = lookup_parent_to_write(f, op->path, op->str, admin, &dir, &n,
+                              DFS_EEXIST, "already exists", msg, msgsz);
   if (rc) return rc;
   if (n) {
     snprintf(msg, msgsz, "%s already exists", op->path);
@@ -1001,12 +991,8 @@ static int apply_trash_restore(fsm_t *f, const ops_op *op, char *msg, size_t msg
   const char *target = *op->path2 ? op->path2 : it->path;
   if ((rc = ns_check_path(target, msg, msgsz))) return rc;
   ns_inode *dir, *n;
-  rc = perm_lookup_parent(f->ns, target, op->str, admin, PERM_W | PERM_X, &dir, &n, msg,
-                          msgsz);
-  if (rc == DFS_EINVAL) {
-    snprintf(msg, msgsz, "/ already exists");
-    return DFS_EEXIST;
-  }
+  rc = lookup_parent_to_write(f, target, op->str, admin, &dir, &n,
+                              DFS_EEXIST, "already exists", msg, msgsz);
   if (rc) return rc;
   if (n) {
     snprintf(msg, msgsz, "%s already exists: restore to another path or move it away first",

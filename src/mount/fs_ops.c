@@ -218,6 +218,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }
 
+/* The answer to a call that made parent/name (path): its entry, or rc as an errno. */
+static void reply_made(fuse_req_t req, mount_ctx *m, int rc, fuse_ino_t parent,
+                       const char *name, const char *path) {
+  if (rc) fuse_reply_err(req, mount_errno(rc));
+  else reply_lookup(req, m, parent, name, path, NULL);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   mount_ctx *m = CTX(req);
   char path[DFS_PATH_MAX + 1];
@@ -372,11 +379,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
   r.request_id = dfs_random_u64();
   int rc = meta(m, DFS__MSG_TYPE__MSG_CLIENT_TO_META_MKDIR, &r.base, &dfs__mkdir_rep__descriptor,
                 NULL, "mkdir", path);
-  if (rc) {
-    fuse_reply_err(req, mount_errno(rc));
-    return;
-  }
-  reply_lookup(req, m, parent, name, path, NULL);
+  reply_made(req, m, rc, parent, name, path);
 }
 
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir) {
@@ -418,11 +421,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
   r.request_id = dfs_random_u64();
   int rc = meta(m, DFS__MSG_TYPE__MSG_CLIENT_TO_META_SYMLINK, &r.base,
                 &dfs__symlink_rep__descriptor, NULL, "symlink", path);
-  if (rc) {
-    fuse_reply_err(req, mount_errno(rc));
-    return;
-  }
-  reply_lookup(req, m, parent, name, path, NULL);
+  reply_made(req, m, rc, parent, name, path);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -587,11 +586,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
   t.request_id = dfs_random_u64();
   int rc = meta(m, DFS__MSG_TYPE__MSG_CLIENT_TO_META_TOUCH, &t.base, &dfs__touch_rep__descriptor,
                 NULL, "mknod", path);
-  if (rc) {
-    fuse_reply_err(req, mount_errno(rc));
-    return;
-  }
-  reply_lookup(req, m, parent, name, path, NULL);
+  reply_made(req, m, rc, parent, name, path);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
