@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/batch.h"
+#include "cli/ns_cmds.h"
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/put_file.h"
@@ -144,25 +145,13 @@ static void *put_batch_worker(void *arg) {
 }
 
 /* Stat of a resolved remote path: 1 directory, 0 missing, 2 a file, < 0 error (printed). */
-static int remote_kind(meta_client *mc, const char *path) {
-  Dfs__StatReq req = DFS__STAT_REQ__INIT;
-  req.path = (char *)path;
-  ProtobufCMessage *m = NULL;
-  char err[768];
-  int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &req.base,
-                     &dfs__stat_rep__descriptor, &m, err, sizeof err);
-  int out;
-  if (rc == 0) {
-    const Dfs__Entry *e = ((Dfs__StatRep *)m)->entry;
-    out = e && e->type == DFS__ENTRY_TYPE__ENTRY_DIR ? 1 : 2;
-  } else if (rc == DFS_ENOENT) {
-    out = 0;
-  } else {
-    meta_report_path(mc, "put", path, rc, err);
-    out = rc;
-  }
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
-  return out;
+static int remote_kind(cli_ctx *ctx, const char *path) {
+  Dfs__StatRep *st = NULL;
+  int rc = cli_stat(ctx, "put", path, 1, &st);
+  if (rc) return rc == DFS_ENOENT ? 0 : rc;
+  int dir = st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  dfs__stat_rep__free_unpacked(st, NULL);
+  return dir ? 1 : 2;
 }
 
 int put_batch_run(cli_ctx *ctx, const put_opts *o, int recursive, const char **pos,
@@ -175,7 +164,7 @@ int put_batch_run(cli_ctx *ctx, const put_opts *o, int recursive, const char **p
   int dest_kind;
   if (npos >= 2) {
     if (cli_remote_arg(ctx, "put", pos[npos - 1], dest)) goto out;
-    dest_kind = remote_kind(ctx->mc, dest);
+    dest_kind = remote_kind(ctx, dest);
     if (dest_kind < 0) goto out;
   } else {
     const char *user = cli_user(ctx);

@@ -31,6 +31,7 @@
 #include "cli/batch.h"
 #include "client/chunk_client.h"
 #include "cli/commands.h"
+#include "cli/ns_cmds.h"
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
@@ -706,23 +707,14 @@ static void *get_batch_worker(void *arg) {
 
 /* Stat of a resolved remote path: *is_dir and *size. 0, or a negative DFS_E* after
  * printing one line. */
-static int remote_stat(meta_client *mc, const char *path, int *is_dir, uint64_t *size) {
-  Dfs__StatReq req = DFS__STAT_REQ__INIT;
-  req.path = (char *)path;
-  ProtobufCMessage *m = NULL;
-  char err[768];
-  int rc = meta_call(mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &req.base,
-                     &dfs__stat_rep__descriptor, &m, err, sizeof err);
-  const Dfs__Entry *e = rc == 0 ? ((Dfs__StatRep *)m)->entry : NULL;
-  if (rc == 0 && !e) { rc = DFS_EPROTO; snprintf(err, sizeof err, "metad sent no entry"); }
-  if (rc == 0) {
-    *is_dir = e->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-    *size = e->size;
-  } else {
-    meta_report_path(mc, "get", path, rc, err);
-  }
-  if (m) protobuf_c_message_free_unpacked(m, NULL);
-  return rc;
+static int remote_stat(cli_ctx *ctx, const char *path, int *is_dir, uint64_t *size) {
+  Dfs__StatRep *st = NULL;
+  int rc = cli_stat(ctx, "get", path, 0, &st);
+  if (rc) return rc;
+  *is_dir = st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+  *size = st->entry->size;
+  dfs__stat_rep__free_unpacked(st, NULL);
+  return 0;
 }
 
 /* Adds the remote tree at rdir: ldir (and each subdirectory) to create, each file as an
@@ -799,7 +791,7 @@ static int get_batch_run(cli_ctx *ctx, int recursive, char *const *srcs, size_t 
     const char *rp = srcs[i];
     int is_dir = 0;
     uint64_t size = 0;
-    if (remote_stat(ctx->mc, rp, &is_dir, &size)) { nbad++; continue; }
+    if (remote_stat(ctx, rp, &is_dir, &size)) { nbad++; continue; }
     if (rename_root) snprintf(lp, sizeof lp, "%s", dest);
     else if (cli_basename(rp, base, sizeof base) || cli_join(dest, base, lp, sizeof lp)) {
       cli_err("get", "%s: cannot name a local file after it", rp);

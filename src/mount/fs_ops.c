@@ -104,6 +104,15 @@ static void node_stat(mount_ctx *m, mnode *n, const Dfs__Entry *e, struct stat *
   }
 }
 
+/* The kernel's entry for node n (its attributes still to fill): inode and the mount's
+ * cache timeouts. */
+static void entry_param_for(mount_ctx *m, const mnode *n, struct fuse_entry_param *e) {
+  memset(e, 0, sizeof *e);
+  e->ino = n->ino;
+  e->attr_timeout = m->opt.attr_timeout_s;
+  e->entry_timeout = m->opt.entry_timeout_s;
+}
+
 /* Looks parent/name up at metad and answers an entry (a new kernel reference). */
 static void reply_lookup(fuse_req_t req, mount_ctx *m, fuse_ino_t parent, const char *name,
                          const char *path, struct fuse_file_info *create_fi) {
@@ -130,10 +139,7 @@ static void reply_lookup(fuse_req_t req, mount_ctx *m, fuse_ino_t parent, const 
     return;
   }
   struct fuse_entry_param e;
-  memset(&e, 0, sizeof e);
-  e.ino = n->ino;
-  e.attr_timeout = m->opt.attr_timeout_s;
-  e.entry_timeout = m->opt.entry_timeout_s;
+  entry_param_for(m, n, &e);
   node_stat(m, n, rep->entry, &e.attr);
   dfs__stat_rep__free_unpacked(rep, NULL);
   if (create_fi) {
@@ -554,10 +560,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   /* the entry as we just made it (no need to ask metad): the lookup count taken above
    * is the kernel's */
   struct fuse_entry_param e;
-  memset(&e, 0, sizeof e);
-  e.ino = n->ino;
-  e.attr_timeout = m->opt.attr_timeout_s;
-  e.entry_timeout = m->opt.entry_timeout_s;
+  entry_param_for(m, n, &e);
   e.attr.st_ino = n->ino;
   e.attr.st_mode = S_IFREG;
   e.attr.st_nlink = 1;
@@ -692,9 +695,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         n = p ? inodes_lookup(&m->nodes, p, name, type_of(en)) : NULL;
         pthread_mutex_unlock(&m->nodes.lock);
         if (!n) break;
-        e.ino = n->ino;
-        e.attr_timeout = m->opt.attr_timeout_s;
-        e.entry_timeout = m->opt.entry_timeout_s;
+        entry_param_for(m, n, &e);
         node_stat(m, n, en, &e.attr);
       } else {
         mount_entry_stat(m, en, 0, &e.attr);
