@@ -262,6 +262,24 @@ const cli_command *cli_find_command(const char *name) {
   return NULL;
 }
 
+/* The table's names, for suggest.c (which knows no table). */
+static size_t command_names(const char **out, size_t max) {
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0] && n < max; i++)
+    out[n++] = commands[i].name;
+  return n;
+}
+
+const char *cli_suggest_command(const char *word) {
+  const char *names[sizeof commands / sizeof commands[0]];
+  return cli_suggest_name(word, names, command_names(names, sizeof names / sizeof names[0]));
+}
+
+const char *cli_hdfs_command(const char *flag) {
+  const char *names[sizeof commands / sizeof commands[0]];
+  return cli_hdfs_name(flag, names, command_names(names, sizeof names / sizeof names[0]));
+}
+
 void cli_print_global_usage(FILE *f) {
   fprintf(f,
           "usage: dfs [--meta HOST:PORT] [--auth HOST:PORT] [--tls-ca FILE] [-q|--quiet]\n"

@@ -61,6 +61,11 @@ typedef struct {
 
 /* NULL if there is no such command. Pointer into a static table. */
 const cli_command *cli_find_command(const char *name);
+/* A mistyped command's closest real name ("lss" -> "ls"), or NULL; and the dfs command for
+ * an `hdfs dfs -NAME` habit ("-copyFromLocal" -> "put"), or NULL (suggest.c's rules
+ * over this table). Pointers into the table. */
+const char *cli_suggest_command(const char *word);
+const char *cli_hdfs_command(const char *flag);
 /* The whole table (n entries). */
 const cli_command *cli_commands(size_t *n);
 

@@ -58,6 +58,12 @@ int put_upload(meta_client *mc, const put_opts *o, const char *local, int fd, ui
                const char *remote, uint32_t existing_mode, uint64_t parallel, chunk_conns *cc,
                uint8_t *buf, cli_progress *shared, put_pool *spool, uint64_t *sent);
 
+/* `dfs put - REMOTE` (put.c): uploads fd (standard input) whose size is known only at its
+ * end to the resolved path remote; committed once the input ends. CLI_OK or CLI_FAIL
+ * after one line. */
+int put_stream(meta_client *mc, const put_opts *o, int fd, const char *remote,
+               uint32_t existing_mode);
+
 /* Opens local for reading (a regular file); fd (caller closes) and *size, or -1 after
  * printing why (a directory: the hint to use -r). */
 int put_open_local(const char *local, uint64_t *size);

@@ -1,9 +1,9 @@
 /* Suggestions for mistyped commands and hdfs habits (suggest.h). */
 #include "cli/suggest.h"
 
+#include <stdint.h>
 #include <string.h>
 
-#include "cli/commands.h"
 
 #define MAX_WORD 32 /* longer words are not typos of a command name */
 
@@ -29,17 +29,16 @@ size_t cli_edit_distance(const char *a, const char *b, size_t cap) {
   return d[n][m] > cap ? cap + 1 : d[n][m];
 }
 
-const char *cli_suggest_command(const char *word) {
-  size_t n, len = strlen(word);
-  const cli_command *t = cli_commands(&n);
+const char *cli_suggest_name(const char *word, const char *const *names, size_t n) {
+  size_t len = strlen(word);
   const char *best = NULL, *prefix_of = NULL;
   size_t best_d = SIZE_MAX, prefixes = 0;
   if (len == 0 || len > MAX_WORD) return NULL;
   for (size_t i = 0; i < n; i++) {
-    size_t cap = strlen(t[i].name) <= 4 ? 1 : 2;
-    size_t d = cli_edit_distance(word, t[i].name, cap);
-    if (d <= cap && d < best_d) best = t[i].name, best_d = d;
-    if (len >= 2 && strncmp(t[i].name, word, len) == 0) prefix_of = t[i].name, prefixes++;
+    size_t cap = strlen(names[i]) <= 4 ? 1 : 2;
+    size_t d = cli_edit_distance(word, names[i], cap);
+    if (d <= cap && d < best_d) best = names[i], best_d = d;
+    if (len >= 2 && strncmp(names[i], word, len) == 0) prefix_of = names[i], prefixes++;
   }
   if (best) return best;
   return prefixes == 1 ? prefix_of : NULL;
@@ -52,11 +51,12 @@ static const struct { const char *hdfs, *dfs; } hdfs_names[] = {
     {"text", "cat"},          {"find", "search"},
 };
 
-const char *cli_hdfs_command(const char *flag) {
+const char *cli_hdfs_name(const char *flag, const char *const *names, size_t n) {
   if (flag[0] != '-' || flag[1] == '-' || flag[1] == '\0') return NULL;
   const char *name = flag + 1;
   for (size_t i = 0; i < sizeof hdfs_names / sizeof hdfs_names[0]; i++)
     if (strcmp(hdfs_names[i].hdfs, name) == 0) return hdfs_names[i].dfs;
-  const cli_command *c = cli_find_command(name);
-  return c ? c->name : NULL;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(names[i], name) == 0) return names[i];
+  return NULL;
 }

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/http.h"
+#include "gateway/request.h"
 #include "gateway/json.h"
 
 #define CONSOLE_BODY_MAX (64 * 1024)

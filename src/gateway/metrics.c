@@ -7,7 +7,7 @@
 
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
-#include "gateway/http.h"
+#include "gateway/request.h"
 #include "gateway/s3_auth.h"
 #include "gateway/s3_xml.h"
 

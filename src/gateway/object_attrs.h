@@ -12,7 +12,7 @@
 #include "client_meta.pb-c.h"
 #include "common/frame.h"
 #include "gateway.pb-c.h"
-#include "gateway/http.h"
+#include "gateway/request.h"
 
 #define GW_ATTRS_MAX DFS_ATTRS_MAX
 #define GW_ETAG_MAX 80        /* "\"<32 hex>-NNNNN\"" and the quotes */

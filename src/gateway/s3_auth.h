@@ -11,7 +11,7 @@
 #define DFS_GATEWAY_S3_AUTH_H
 
 #include "gateway/gateway.h"
-#include "gateway/http.h"
+#include "gateway/request.h"
 
 #define GW_KEY_CACHE_MAX 1024
 

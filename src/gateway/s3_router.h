@@ -15,7 +15,7 @@
 
 #include "client_meta.pb-c.h"
 #include "common/path.h"
-#include "gateway/http.h"
+#include "gateway/request.h"
 
 #define S3_BUCKET_MAX 63
 
@@ -30,6 +30,7 @@ typedef struct {
 /* Routes r (headers complete): answers it or sets its body handlers. */
 void s3_route(gw_req *r);
 
+/* s3_shared.c: */
 /* Answers r with the S3 error for dfs error rc of a request on target t (err: dfs's
  * message, kept in the S3 message). object: 1 if the request names an object. */
 void s3_error_from_dfs(gw_req *r, int rc, const char *err, const s3_target *t, int object);

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "cli/commands.h"
 #include "cli/suggest.h"
 
 static void test_edit_distance(void **state) {
