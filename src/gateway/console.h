@@ -4,7 +4,8 @@
  * The page is plain HTML/CSS/JS from src/gateway/console/, embedded in the binary at
  * build time (cmake/embed.cmake -> console_assets.c in the build tree).
  *
- * A request's path: http.c's route() asks console_wants() -> console_route():
+ * A request's path: http.c's route() asks console_wants() -> console_route() (both in
+ * console_router.c), which calls one of these, each answering through console.c:
  *   console_static.c   the embedded files (GET), with the security headers
  *   console_session.c  the session cookie -> the user (authd AuthWhoami) and its dfs
  *                      token on the connection's metad client; login, logout; the

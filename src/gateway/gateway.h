@@ -2,7 +2,8 @@
  * browsers. libmicrohttpd parses HTTP and runs one thread per connection; each thread
  * talks the dfs protocol with the blocking client library (src/client) as the user whose
  * access key signed the request. A request's path through the files:
- *   http.c      MHD callbacks: headers in, body chunks in, a response out (gw_req)
+ *   http.c      the server (MHD callbacks): headers in, body chunks in, routing
+ *   request.c   a request (gw_req) and its answers: all the handlers include only that
  *   s3_auth.c   Signature V4 -> the key's user and session token (authd, cached)
  *   s3_router.c which S3 operation (method, bucket, key, query) -> s3_bucket.c/s3_object.c
  *   object_io.c a streamed upload (1 MiB chunks down a replica chain, then Commit) and a
