@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli/escape.h"
+
 /* Set by -q/--quiet: suppresses summary lines (never errors). */
 extern int cli_quiet;
 
@@ -39,17 +41,6 @@ extern int cli_err_line;
  * as control sequences. A progress line being drawn (progress.h) is cleared first. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A buffer that holds any escaped name or path (at most 4 bytes out per byte in). */
-#define CLI_ESC_BUF (4 * 4096 + 8)
-
-/* s made safe for a terminal (names and paths come from the server): control bytes
- * (0x00-0x1f, 0x7f), C1 controls encoded in UTF-8 (U+0080-U+009F) and bytes that are not
- * valid UTF-8 become \xNN; everything else (printable ASCII, valid UTF-8) is kept.
- * Returns s itself when nothing needs escaping, else buf (bufsz bytes, caller's;
- * cut with "..." if too small). NULL s is "". */
-const char *cli_esc(const char *s, char *buf, size_t bufsz);
-/* Writes cli_esc(s) to f (its buffer is on this function's stack, not the caller's). */
-void cli_put_esc(FILE *f, const char *s);
 
 /* "drwxr-xr-x" style string for a file or directory with permission bits mode.
  * buf must hold at least 11 bytes. Returns buf. */

@@ -7,7 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "cli/output.h"
+#include "cli/escape.h"
 #include "common/util.h"
 
 #define KiB 1024.0
@@ -131,7 +131,7 @@ int cli_progress_width(void) {
 }
 
 static void setup(cli_progress *p, const char *name, uint64_t total, int quiet) {
-  p->enabled = !quiet && !cli_quiet && total > CLI_PROGRESS_MIN_BYTES && isatty(STDERR_FILENO);
+  p->enabled = !quiet && total > CLI_PROGRESS_MIN_BYTES && isatty(STDERR_FILENO);
   char esc[CLI_ESC_BUF];
   snprintf(p->name, sizeof p->name, "%s", cli_esc(name, esc, sizeof esc));
   p->total = total;
