@@ -10,8 +10,13 @@ real daemons: the same guarantees as chunk files.
   - deleted small files: their records die and a mostly-dead volume is compacted (its
     file deleted), the files that stay read back, also after a restart; also with
     scrubbing off;
+  - a packed record damaged (its header wiped) in a sealed volume that is compacted
+    before anything reads it (scrubbing off): the chunk is reported lost, not kept in
+    the index pointing at a deleted volume, and metad copies it back from the good
+    replica (a soak found it "not on this server" for good);
   - data.pack_max=0 stores a file per chunk, as before packing."""
 
+import json
 import os
 import subprocess
 import time
@@ -150,6 +155,45 @@ def compaction(c):
           "before and after a restart" % (len(digests) - len(keep), len(digests), len(keep)))
 
 
+def damaged_then_compacted(c):
+    harness.wait_replication_settled(c, timeout=60)
+    top, digests = make_tree(c, "damage", 300, 5)
+    for d in c.chunkds:  # the files go to new volumes...
+        c.restart(d)
+    c.dfs_ok("put", "-r", top, "/dmg", "--replicas", 2)
+    for d in c.chunkds:  # ...which the next start seals
+        c.restart(d)
+    keep = sorted(digests)[::6]
+    victim = next(n for n in keep if os.path.getsize(os.path.join(top, n)) > 1000)
+    info = json.loads(c.dfs_ok("info", "--json", "/dmg/" + victim))
+    cid = info["chunks_detail"][0]["chunk_id"]
+    held = [(d, r) for d in c.chunkds for r in replicas(d) if r.id == cid]
+    check(len(held) == 2 and all(r.packed for _, r in held),
+          "%s's chunk should have 2 packed replicas: %r" % (victim, held))
+    d, r = held[0]
+    r.destroy()  # header wiped: the volume's walk can no longer read this record
+    for name in sorted(set(digests) - set(keep)):
+        c.dfs_ok("rm", "--skip-trash", "/dmg/%s" % name)
+    deadline = time.time() + 60
+    while os.path.exists(r.path):
+        check(time.time() < deadline, "%s did not compact %s within 60 s" % (d.name, r.path))
+        time.sleep(0.3)
+    deadline = time.time() + 60
+    while True:  # the record's gone with its volume: metad must learn it and copy it back
+        now = [(dd.name, x) for dd in c.chunkds for x in replicas(dd) if x.id == cid]
+        if len(now) == 2:
+            break
+        check(time.time() < deadline, "60 s after compaction %d replicas of the chunk on disk, "
+              "expected 2 (the lost one copied back): %r" % (len(now), now))
+        time.sleep(0.3)
+    check("reporting the replica as lost" in d.log_text(), "%s did not log the lost record"
+          % d.name)
+    harness.wait_replication_settled(c, timeout=60)
+    c.get_check("/dmg/" + victim, digests[victim])
+    print("    a record wiped before its volume was compacted: %s reported it lost and it "
+          "is back at 2 replicas" % d.name)
+
+
 def pack_off(c):
     local = c.scratch("tiny")
     dig = harness.make_file(local, 100, seed=3)
@@ -171,6 +215,8 @@ def main(t):
                    chunkd_args=("--set", "scrub.bytes_per_s=0")) as c:
         t.case("scrubbing off (scrub.bytes_per_s=0): volumes are still compacted",
                compaction, c)
+        t.case("a packed record damaged before its volume is compacted is reported lost "
+               "and copied back", damaged_then_compacted, c)
     with t.cluster(chunkservers=2, name="unpacked",
                    chunkd_args=("--set", "data.pack_max=0")) as c:
         t.case("data.pack_max=0: a file per chunk", pack_off, c)
