@@ -1,37 +1,23 @@
 /* `dfs put`: the command. Its options, then where LOCAL goes (resolved and checked
  * before a byte is sent), then one file (put_upload), standard input (put_stream) or
  * several files and -r (put_batch_run, batch_put.c). */
-#include <errno.h>
-#include <stddef.h>
-#include <isa-l/crc64.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "client/chunk_alloc.h"
-#include "client/chunk_client.h"
 #include "cli/commands.h"
+#include "cli/meta_report.h"
 #include "cli/mode.h"
 #include "cli/output.h"
 #include "cli/paths.h"
-#include "cli/progress.h"
 #include "cli/put_file.h"
 #include "client_meta.pb-c.h"
 #include "common.pb-c.h"
-#include "common/array.h"
-#include "common/crc.h"
 #include "common/errors.h"
-#include "common/fileio.h"
-#include "common/frame.h"
 #include "common/path.h"
-#include "common/util.h"
 
 #define PUT_DEFAULT_PARALLEL 16 /* chunk workers of one file */
 #define PUT_BATCH_DEFAULT_PARALLEL 32 /* files in flight of a multi-file put: small files
