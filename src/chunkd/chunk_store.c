@@ -1053,8 +1053,8 @@ static void compact_moved(void *arg, const vol_rec *r, vol_loc old, vol_loc now)
   }
 }
 
-/* After vol was compacted and deleted: an entry still pointing into it had a record the
- * walk could not read (its header damaged, or a stretch of the file that is no record),
+/* After vol, which had unreadable stretches, was compacted and deleted: an entry still
+ * pointing into it had a record the walk could not read (its header damaged, or a stretch of the file that is no record),
  * so it was never copied and is lost here. It leaves the index and is reported bad, so
  * that metad copies it from another replica (invariant 1: no entry without its record).
  * Returns how many. */
@@ -1090,13 +1090,17 @@ int chunk_store_compact(chunk_store *s, uint64_t *moved_bytes) {
   volumes_pick_compaction(s->vols, &vol);
   if (!vol) return 0;
   uint64_t before = *moved_bytes;
-  int rc = volumes_compact(s->vols, vol, compact_is_live, compact_moved, s, moved_bytes);
+  uint64_t unreadable = 0;
+  int rc = volumes_compact(s->vols, vol, compact_is_live, compact_moved, s, moved_bytes,
+                           &unreadable);
   if (rc) {
     LOG_WARN("compaction of volume %08" PRIx32 " in %s stopped: %s", vol, s->dir,
              dfs_strerror(rc));
     return rc;
   }
-  size_t lost = drop_lost_records(s, vol);
+  /* only a volume with damage can leave entries behind: the index walk (under mu, which
+   * the loop thread needs) is not paid for a clean one */
+  size_t lost = unreadable ? drop_lost_records(s, vol) : 0;
   LOG_INFO("compacted volume %08" PRIx32 " in %s: %" PRIu64 " live bytes copied, the file "
            "deleted%s",
            vol, s->dir, *moved_bytes - before, lost ? " (unreadable records reported lost)" : "");

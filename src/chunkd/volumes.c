@@ -391,11 +391,12 @@ void volumes_stats_get(volumes *v, volumes_stats *out) {
 /* ---- scan and compaction ----------------------------------------------------------- */
 
 /* Walks the records of x (its fd, bounded by size), calling fn for each valid one; with
- * want_data the put's data is read too (into *data, valid during the call). */
+ * want_data the put's data is read too (into *data, valid during the call). *skipped_out
+ * (if not NULL): bytes stepped over that were no record (damage). */
 typedef int (*walk_fn)(void *arg, const vol_rec *r, vol_loc loc, const uint8_t *data);
 
 static int walk(volumes *v, struct vol *x, uint64_t size, int want_data, walk_fn fn,
-                void *arg) {
+                void *arg, uint64_t *skipped_out) {
   uint8_t hdr[VOL_REC_HDR];
   uint8_t *data = want_data ? malloc(65536) : NULL;
   if (want_data && !data) return DFS_ENOMEM;
@@ -429,6 +430,7 @@ static int walk(volumes *v, struct vol *x, uint64_t size, int want_data, walk_fn
     LOG_WARN("volume %s/%08" PRIx32 ".vol: skipped %" PRIu64 " bytes that are not records "
              "(damaged)",
              v->dir, x->seq, skipped);
+  if (skipped_out) *skipped_out = skipped;
   free(data);
   return rc;
 }
@@ -447,7 +449,7 @@ static int scan_one(void *arg, const vol_rec *r, vol_loc loc, const uint8_t *dat
 int volumes_scan(volumes *v, vol_scan_fn fn, void *arg) {
   struct scan_ctx c = {fn, arg};
   for (size_t i = 0; i < v->n; i++) {
-    int rc = walk(v, v->vols[i], v->vols[i]->size, 0, scan_one, &c);
+    int rc = walk(v, v->vols[i], v->vols[i]->size, 0, scan_one, &c, NULL);
     if (rc) return rc;
   }
   return 0;
@@ -496,7 +498,7 @@ static int compact_one(void *arg, const vol_rec *r, vol_loc old, const uint8_t *
 }
 
 int volumes_compact(volumes *v, uint32_t seq, vol_live_fn relocate, vol_moved_fn moved,
-                    void *arg, uint64_t *moved_bytes) {
+                    void *arg, uint64_t *moved_bytes, uint64_t *unreadable) {
   char path[PATH_SZ];
   pthread_mutex_lock(&v->mu);
   struct vol *x = find(v, seq);
@@ -509,7 +511,7 @@ int volumes_compact(volumes *v, uint32_t seq, vol_live_fn relocate, vol_moved_fn
   pthread_mutex_unlock(&v->mu);
 
   struct compact_ctx c = {v, seq, relocate, moved, arg, 0};
-  int rc = walk(v, x, size, 1, compact_one, &c);
+  int rc = walk(v, x, size, 1, compact_one, &c, unreadable);
   pthread_mutex_lock(&v->mu);
   if (!rc) rc = sync_writes(v); /* the delete records copied over */
   if (!rc) { /* out of the table: new reads of it fail and find the new place */

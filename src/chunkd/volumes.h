@@ -110,11 +110,12 @@ void volumes_pick_compaction(volumes *v, uint32_t *vol);
  * and its data good (it is then appended again and moved(arg, rec, old, new) called
  * after the copy is durable), 0 if not (dead, or corrupt: the caller quarantines it).
  * Delete records whose target volume still exists are appended again. 0, or a DFS_E*
- * (the volume is then left as it is). *moved_bytes += bytes copied. */
+ * (the volume is then left as it is). *moved_bytes += bytes copied; *unreadable = bytes
+ * of the volume that were no record (a damaged header: its record was never offered). */
 typedef int (*vol_live_fn)(void *arg, const vol_rec *r, vol_loc old, const uint8_t *data);
 typedef void (*vol_moved_fn)(void *arg, const vol_rec *r, vol_loc old, vol_loc now);
 int volumes_compact(volumes *v, uint32_t vol, vol_live_fn relocate, vol_moved_fn moved,
-                    void *arg, uint64_t *moved_bytes);
+                    void *arg, uint64_t *moved_bytes, uint64_t *unreadable);
 
 /* The path of volume `vol` (for logs and tests). */
 int volumes_path(const volumes *v, uint32_t vol, char *buf, size_t bufsz);
