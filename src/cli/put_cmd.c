@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/meta_report.h"
 #include "cli/mode.h"
+#include "cli/ns_cmds.h"
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/put_file.h"
@@ -57,7 +58,6 @@ static int remote_isdir(const char *path, void *ud) {
  * being replaced (left alone if there is none). Returns 0, or CLI_FAIL after printing why. */
 static int put_resolve(cli_ctx *ctx, const char *local, const char *remote_arg, int no_clobber,
                        char *remote, uint32_t *existing_mode) {
-  char err[768];
   int rc;
   remote_isdir_ctx ix = {.mc = ctx->mc};
   char base[DFS_NAME_MAX + 1];
@@ -78,20 +78,16 @@ static int put_resolve(cli_ctx *ctx, const char *local, const char *remote_arg, 
   {
     char parent[DFS_PATH_MAX + 1];
     if (dfs_path_split(remote, parent)) {
-      Dfs__StatReq preq = DFS__STAT_REQ__INIT;
-      preq.path = parent;
-      ProtobufCMessage *m = NULL;
-      rc = meta_call(ctx->mc, DFS__MSG_TYPE__MSG_CLIENT_TO_META_STAT, &preq.base,
-                     &dfs__stat_rep__descriptor, &m, err, sizeof err);
-      int is_dir = rc == 0 && ((Dfs__StatRep *)m)->entry &&
-                   ((Dfs__StatRep *)m)->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
-      if (m) protobuf_c_message_free_unpacked(m, NULL);
+      Dfs__StatRep *st = NULL;
+      rc = cli_stat(ctx, "put", parent, 1, &st); /* prints any error but ENOENT */
       if (rc == DFS_ENOENT) {
         cli_err("put", "%s: parent directory %s does not exist (create it with 'dfs mkdir -p %s')",
                 remote, parent, parent);
         return CLI_FAIL;
       }
-      if (rc) { meta_report_path(ctx->mc, "put", parent, rc, err); return CLI_FAIL; }
+      if (rc) return CLI_FAIL;
+      int is_dir = st->entry->type == DFS__ENTRY_TYPE__ENTRY_DIR;
+      dfs__stat_rep__free_unpacked(st, NULL);
       if (!is_dir) { cli_err("put", "%s: %s is a file, not a directory", remote, parent); return CLI_FAIL; }
     }
   }
